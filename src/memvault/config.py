@@ -1,0 +1,139 @@
+"""Settings, read once from the environment.
+
+Each setting has a ``MEMVAULT_*`` variable. People switching from
+mcp-memory-service can keep their ``MCP_MEMORY_*`` variables: where one means
+the same thing, it is accepted as an alias (the ``MEMVAULT_*`` name wins).
+``memvault config`` prints every setting and where its value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from .errors import InvalidInput
+
+APP_NAME = "memvault"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def sqlite_url(path: str | Path) -> str:
+    """``sqlite://`` followed by the absolute path (so three slashes in all)."""
+    return f"sqlite://{Path(path).expanduser().resolve()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    store_url: str
+    namespace: str = "default"
+    embedding_model: str | None = None
+    embedding_runtime: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_content_bytes: int = 1_000_000
+    sqlite_pragmas: str = ""
+    query_cache_size: int = 1024
+    server_url: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        data_dir = Path(reader.get("data_dir", ["MEMVAULT_DATA_DIR"]) or default_data_dir())
+        store_url = reader.get("store_url", ["MEMVAULT_STORE_URL"])
+        if store_url is None:
+            store_url = _store_url_from_aliases(reader, env)
+        if store_url is None:
+            store_url = sqlite_url(data_dir / "memories.db")
+            reader.sources["store_url"] = "default (platform data directory)"
+        return cls(
+            store_url=store_url,
+            namespace=reader.get("namespace", ["MEMVAULT_NAMESPACE"]) or "default",
+            embedding_model=reader.get(
+                "embedding_model", ["MEMVAULT_EMBEDDING_MODEL", "MCP_EMBEDDING_MODEL"]),
+            embedding_runtime=reader.get("embedding_runtime", ["MEMVAULT_EMBEDDING_RUNTIME"])
+            or "auto",
+            host=reader.get("host", ["MEMVAULT_HOST", "MCP_HTTP_HOST"]) or "127.0.0.1",
+            port=reader.integer("port", ["MEMVAULT_PORT", "MCP_HTTP_PORT"], 8000),
+            max_content_bytes=reader.integer(
+                "max_content_bytes", ["MEMVAULT_MAX_CONTENT_BYTES"], 1_000_000),
+            sqlite_pragmas=reader.get(
+                "sqlite_pragmas", ["MEMVAULT_SQLITE_PRAGMAS", "MCP_MEMORY_SQLITE_PRAGMAS"]) or "",
+            query_cache_size=reader.integer(
+                "query_cache_size", ["MEMVAULT_QUERY_CACHE_SIZE"], 1024),
+            server_url=reader.get("server_url", ["MEMVAULT_SERVER_URL"]),
+            data_dir=data_dir,
+            sources=reader.sources,
+        )
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(name, value, source) for every setting, for ``memvault config``."""
+        rows = []
+        for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
+                     "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
+                     "server_url", "data_dir"):
+            value = getattr(self, name)
+            rows.append((name, "" if value is None else str(value),
+                         self.sources.get(name, "default")))
+        return rows
+
+
+class _Reader:
+    """Looks variables up in order and remembers which one supplied each setting."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.sources: dict[str, str] = {}
+
+    def get(self, name: str, variables: list[str]) -> str | None:
+        for var in variables:
+            value = self.env.get(var)
+            if value is not None and value.strip() != "":
+                self.sources[name] = f"env {var}"
+                return value.strip()
+        return None
+
+    def integer(self, name: str, variables: list[str], default: int) -> int:
+        raw = self.get(name, variables)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidInput(f"{self.sources[name].removeprefix('env ')} must be an integer, "
+                               f"got {raw!r}", field=name) from None
+        if value <= 0:
+            raise InvalidInput(f"{self.sources[name].removeprefix('env ')} must be positive",
+                               field=name)
+        return value
+
+
+def _store_url_from_aliases(reader: _Reader, env: Mapping[str, str]) -> str | None:
+    """mcp-memory-service's backend variables, mapped to a store URL."""
+    backend = (env.get("MCP_MEMORY_STORAGE_BACKEND") or "").strip().lower()
+    sqlite_path = env.get("MCP_MEMORY_SQLITE_PATH")
+    if backend and backend not in {"sqlite_vec", "sqlite-vec", "sqlite", "chroma", "postgres"}:
+        raise InvalidInput(
+            f"MCP_MEMORY_STORAGE_BACKEND={backend!r} is not supported by memvault; "
+            "use sqlite_vec or set MEMVAULT_STORE_URL", field="store_url")
+    if backend == "chroma" and env.get("MCP_MEMORY_CHROMA_PATH"):
+        reader.sources["store_url"] = "env MCP_MEMORY_STORAGE_BACKEND + MCP_MEMORY_CHROMA_PATH"
+        path = Path(env["MCP_MEMORY_CHROMA_PATH"]).expanduser().resolve()
+        return f"chroma://{path}?collection=memory_collection"
+    if sqlite_path and backend in {"", "sqlite_vec", "sqlite-vec", "sqlite"}:
+        reader.sources["store_url"] = "env MCP_MEMORY_SQLITE_PATH"
+        return sqlite_url(sqlite_path)
+    database_url = env.get("DATABASE_URL")
+    if database_url and database_url.startswith(("postgresql://", "postgres://")):
+        reader.sources["store_url"] = "env DATABASE_URL"
+        return database_url
+    return None

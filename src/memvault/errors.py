@@ -1,0 +1,51 @@
+"""The few error types a caller can act on.
+
+Interfaces map each one to an exit code, an HTTP status and an MCP tool error
+in one place each (``cli.py``, ``http_api.py``, ``mcp_server.py``).
+"""
+
+from __future__ import annotations
+
+
+class MemvaultError(Exception):
+    """Base class of every error memvault raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"code": self.code, "message": self.message, "field": self.field}
+
+
+class InvalidInput(MemvaultError):
+    """The caller sent something malformed; ``field`` names what."""
+
+    code = "invalid_input"
+
+
+class NotFound(MemvaultError):
+    """No memory (or other object) matches the reference given."""
+
+    code = "not_found"
+
+
+class Conflict(MemvaultError):
+    """The request clashes with the current state (e.g. restore over data)."""
+
+    code = "conflict"
+
+
+class StoreUnavailable(MemvaultError):
+    """The backing store cannot be reached or failed underneath us."""
+
+    code = "store_unavailable"
+
+
+class IncompatibleEmbedding(MemvaultError):
+    """A vector's model or dimension differs from the one the store records."""
+
+    code = "incompatible_embedding"

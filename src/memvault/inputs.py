@@ -1,0 +1,107 @@
+"""Checking what callers send before anything is written.
+
+Every interface funnels user input through these functions, so the same bad
+value gets the same error, naming the field, wherever it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidInput
+from .model import (
+    DEFAULT_IMPORTANCE,
+    DEFAULT_MEMORY_TYPE,
+    Memory,
+    check_importance,
+    check_memory_type,
+    check_metadata,
+    new_id,
+    normalize_tags,
+    to_utc,
+    utcnow,
+)
+
+MAX_K = 1000
+MAX_QUERY_CHARS = 10_000
+ITEM_KEYS = frozenset({"content", "tags", "memory_type", "metadata", "importance", "created_at",
+                       "expires_at", "id", "updated_at", "last_accessed_at"})
+
+
+def check_content(content: Any, max_bytes: int, field: str = "content") -> str:
+    """Non-empty UTF-8 text without NUL, at most ``max_bytes`` when encoded."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{field} is not valid UTF-8", field=field) from None
+    if not isinstance(content, str):
+        raise InvalidInput(f"{field} must be a string, got {type(content).__name__}", field=field)
+    if not content.strip():
+        raise InvalidInput(f"{field} must not be empty or only whitespace", field=field)
+    if "\x00" in content:
+        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+    try:
+        size = len(content.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field} is not valid UTF-8 (lone surrogate)", field=field) from None
+    if size > max_bytes:
+        raise InvalidInput(f"{field} is {size} bytes, over the limit of {max_bytes}", field=field)
+    return content
+
+
+def check_k(k: Any, field: str = "k") -> int:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise InvalidInput(f"{field} must be an integer", field=field)
+    if not 1 <= k <= MAX_K:
+        raise InvalidInput(f"{field} must be between 1 and {MAX_K}, got {k}", field=field)
+    return k
+
+
+def check_query(query: Any, field: str = "query") -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise InvalidInput(f"{field} must be a non-empty string", field=field)
+    if "\x00" in query:
+        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"{field} is longer than {MAX_QUERY_CHARS} characters", field=field)
+    return query.strip()
+
+
+def build_memory(item: Mapping[str, Any], namespace: str, max_bytes: int,
+                 prefix: str = "") -> Memory:
+    """A Memory (no embedding yet) from a caller's dict, every field checked."""
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"{prefix or 'item'} must be an object", field=prefix or "item")
+    unknown = sorted(set(item) - ITEM_KEYS)
+    if unknown:
+        raise InvalidInput(f"unknown field {unknown[0]!r}", field=prefix + unknown[0])
+    now = utcnow()
+    created = item.get("created_at")
+    created_at = to_utc(created, prefix + "created_at") if created is not None else now
+    expires = item.get("expires_at")
+    memory_id = item.get("id") or new_id()
+    if not isinstance(memory_id, str) or len(memory_id) > 128:
+        raise InvalidInput("id must be a string of at most 128 characters", field=prefix + "id")
+    return Memory(
+        id=memory_id,
+        content=check_content(item.get("content"), max_bytes, prefix + "content"),
+        namespace=namespace,
+        tags=normalize_tags(item.get("tags"), prefix + "tags"),
+        memory_type=check_memory_type(item.get("memory_type") or DEFAULT_MEMORY_TYPE,
+                                      prefix + "memory_type"),
+        metadata=check_metadata(item.get("metadata"), prefix + "metadata"),
+        importance=check_importance(
+            DEFAULT_IMPORTANCE if item.get("importance") is None else item["importance"],
+            prefix + "importance"),
+        created_at=created_at,
+        updated_at=_optional_time(item, "updated_at", prefix) or created_at,
+        last_accessed_at=_optional_time(item, "last_accessed_at", prefix),
+        expires_at=to_utc(expires, prefix + "expires_at") if expires is not None else None,
+    )
+
+
+def _optional_time(item: Mapping[str, Any], key: str, prefix: str) -> Any:
+    value = item.get(key)
+    return to_utc(value, prefix + key) if value is not None else None

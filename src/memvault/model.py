@@ -1,0 +1,319 @@
+"""Plain data types shared by every layer: Memory, Hit, Filter. No I/O here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from .errors import IncompatibleEmbedding, InvalidInput
+
+DEFAULT_NAMESPACE = "default"
+DEFAULT_MEMORY_TYPE = "note"
+DEFAULT_IMPORTANCE = 0.5
+MAX_TAG_LENGTH = 128
+_WHITESPACE = re.compile(r"\s+")
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, at the microsecond precision every store keeps."""
+    return datetime.now(UTC)
+
+
+def normalize_content(content: str) -> str:
+    """Strip surrounding whitespace and fold inner runs of it to one space.
+
+    Case is kept: "Paris" and "paris" are different memories.
+    """
+    return _WHITESPACE.sub(" ", content.strip())
+
+
+def content_hash(content: str) -> str:
+    """SHA-256 (hex) of the normalized content: the identity of a memory in a namespace."""
+    return hashlib.sha256(normalize_content(content).encode("utf-8")).hexdigest()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def to_utc(value: datetime | str | float | int, field_name: str = "created_at") -> datetime:
+    """Coerce an ISO string, epoch seconds or a datetime to an aware UTC datetime."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"{field_name} must be a timestamp, not a boolean", field=field_name)
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise InvalidInput(f"{field_name} must be a finite number", field=field_name)
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput(
+                f"{field_name} is not an ISO 8601 timestamp: {value!r}", field=field_name
+            ) from None
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{field_name} must be a timestamp", field=field_name)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def normalize_tags(tags: Any, field_name: str = "tags") -> tuple[str, ...]:
+    """Tags as a sorted tuple of unique, stripped, non-empty strings."""
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        tags = [t for t in tags.split(",")]
+    if not isinstance(tags, list | tuple | set | frozenset):
+        raise InvalidInput(f"{field_name} must be a list of strings", field=field_name)
+    out: set[str] = set()
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise InvalidInput(f"{field_name} must contain only strings", field=field_name)
+        tag = tag.strip()
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH or "\x00" in tag:
+            raise InvalidInput(
+                f"{field_name} entries must be at most {MAX_TAG_LENGTH} characters, no NUL",
+                field=field_name,
+            )
+        out.add(tag)
+    return tuple(sorted(out))
+
+
+def check_importance(value: Any, field_name: str = "importance") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{field_name} must be a number from 0 to 1", field=field_name)
+    if not (0.0 <= float(value) <= 1.0):
+        raise InvalidInput(f"{field_name} must be between 0 and 1, got {value}", field=field_name)
+    return float(value)
+
+
+def check_metadata(value: Any, field_name: str = "metadata") -> dict[str, Any]:
+    """Metadata must be a JSON object with string keys that survives a JSON round trip."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field_name} must be a JSON object", field=field_name)
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{field_name} is not valid JSON: {exc}", field=field_name) from None
+    if "\x00" in text or "\\u0000" in text:
+        raise InvalidInput(f"{field_name} must not contain NUL characters", field=field_name)
+    return json.loads(text)
+
+
+def check_memory_type(value: Any, field_name: str = "memory_type") -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise InvalidInput(f"{field_name} must be a non-empty string of at most 64 characters",
+                           field=field_name)
+    return value.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """One remembered thing. ``embedding`` is a float32 vector or None when not loaded."""
+
+    content: str
+    namespace: str = DEFAULT_NAMESPACE
+    tags: tuple[str, ...] = ()
+    memory_type: str = DEFAULT_MEMORY_TYPE
+    metadata: dict[str, Any] = field(default_factory=dict)
+    importance: float = DEFAULT_IMPORTANCE
+    id: str = field(default_factory=new_id)
+    content_hash: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime | None = None
+    last_accessed_at: datetime | None = None
+    expires_at: datetime | None = None
+    parent_id: str | None = None
+    chunk_index: int | None = None
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.content_hash:
+            object.__setattr__(self, "content_hash", content_hash(self.content))
+        if self.updated_at is None:
+            object.__setattr__(self, "updated_at", self.created_at)
+
+    @property
+    def is_chunk(self) -> bool:
+        return self.parent_id is not None
+
+    def with_changes(self, **changes: Any) -> Memory:
+        return replace(self, **changes)
+
+    def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
+        """A JSON-ready dict; timestamps as ISO 8601 strings."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "embedding":
+                if with_embedding and value is not None:
+                    out["embedding"] = [float(x) for x in value]
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A search result: the memory, its final score and the parts the score came from."""
+
+    memory: Memory
+    score: float
+    parts: dict[str, float] = field(default_factory=dict)
+    chunk_index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "memory": self.memory.to_dict(),
+            "score": self.score,
+            "parts": self.parts,
+            "chunk_index": self.chunk_index,
+        }
+
+
+_FILTER_KEYS = {
+    "namespace", "tags_any", "tags_all", "memory_type", "created_after", "created_before",
+    "metadata", "include_chunks", "include_expired",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which memories an operation applies to. Every store applies it inside its queries.
+
+    ``namespace=None`` means every namespace; the Vault always sets one unless a
+    caller asks for all on purpose (export, migration, stats).
+    """
+
+    namespace: str | None = DEFAULT_NAMESPACE
+    tags_any: tuple[str, ...] = ()
+    tags_all: tuple[str, ...] = ()
+    memory_type: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    include_chunks: bool = False
+    include_expired: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, *, namespace: str | None) -> Filter:
+        """Build from user input, naming the first bad key or value."""
+        data = dict(data or {})
+        unknown = sorted(set(data) - _FILTER_KEYS)
+        if unknown:
+            raise InvalidInput(f"unknown filter key {unknown[0]!r}; known keys: "
+                               f"{', '.join(sorted(_FILTER_KEYS - {'include_chunks'}))}",
+                               field=f"filter.{unknown[0]}")
+        data.setdefault("namespace", namespace)
+        return cls.build(**data)
+
+    @classmethod
+    def build(cls, **kw: Any) -> Filter:
+        """Validate and normalize keyword values into a Filter."""
+        ns = kw.get("namespace", DEFAULT_NAMESPACE)
+        if ns is not None:
+            ns = check_namespace(ns)
+        memory_type = kw.get("memory_type")
+        if memory_type is not None:
+            memory_type = check_memory_type(memory_type, "filter.memory_type")
+        after, before = kw.get("created_after"), kw.get("created_before")
+        after = to_utc(after, "filter.created_after") if after is not None else None
+        before = to_utc(before, "filter.created_before") if before is not None else None
+        if after and before and after >= before:
+            raise InvalidInput("created_after must be earlier than created_before",
+                               field="filter.created_after")
+        metadata = kw.get("metadata") or {}
+        if not isinstance(metadata, dict) or not all(
+            isinstance(v, str | int | float | bool) and isinstance(k, str)
+            for k, v in metadata.items()
+        ):
+            raise InvalidInput("filter.metadata must map keys to strings, numbers or booleans",
+                               field="filter.metadata")
+        return cls(
+            namespace=ns,
+            tags_any=normalize_tags(kw.get("tags_any"), "filter.tags_any"),
+            tags_all=normalize_tags(kw.get("tags_all"), "filter.tags_all"),
+            memory_type=memory_type,
+            created_after=after,
+            created_before=before,
+            metadata=dict(metadata),
+            include_chunks=bool(kw.get("include_chunks", False)),
+            include_expired=bool(kw.get("include_expired", False)),
+        )
+
+    def with_changes(self, **changes: Any) -> Filter:
+        return replace(self, **changes)
+
+    @property
+    def is_namespace_only(self) -> bool:
+        """True when nothing but the namespace (and the defaults) narrows the set."""
+        return not (self.tags_any or self.tags_all or self.memory_type or self.created_after
+                    or self.created_before or self.metadata)
+
+
+def check_namespace(value: Any, field_name: str = "namespace") -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 128 or "\x00" in value:
+        raise InvalidInput(f"{field_name} must be a non-empty string of at most 128 characters",
+                           field=field_name)
+    return value.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryChanges:
+    """The fields an update may change; None means leave as is."""
+
+    tags: tuple[str, ...] | None = None
+    metadata: dict[str, Any] | None = None
+    importance: float | None = None
+    memory_type: str | None = None
+    expires_at: datetime | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What ``Vault.store`` did: the memory as stored, and whether it was new."""
+
+    memory: Memory
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingSpec:
+    """The model a store's vectors belong to; the runtime that computed them does not matter."""
+
+    model: str
+    dimension: int
+
+
+def as_vector(values: Any, dimension: int | None = None) -> np.ndarray:
+    """A contiguous float32 vector, checked against ``dimension`` when given."""
+    vec = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    if dimension is not None and vec.shape[0] != dimension:
+        raise IncompatibleEmbedding(
+            f"vector has {vec.shape[0]} dimensions, the store expects {dimension}",
+            field="embedding",
+        )
+    return vec

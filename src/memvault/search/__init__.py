@@ -1,0 +1,1 @@
+"""Retrieval pieces the Vault composes: query terms, rank fusion, time phrases."""

@@ -1,0 +1,51 @@
+"""Reciprocal rank fusion and the final blend with recency and importance.
+
+Fusion works on ranks, not raw scores, because BM25 and cosine similarity
+live on unrelated scales. Each list contributes ``weight / (K + rank)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class BlendWeights:
+    """How the final score is made; the defaults are documented in the README.
+
+    ``final = relevance × (1 + recency × 2^(−age/half_life) + importance × (imp − 0.5))``
+
+    The multiplier is the same for memories equally old and equally important,
+    so on such a set the order is exactly the fused relevance order.
+    """
+
+    vector: float = 1.0
+    text: float = 1.0
+    recency: float = 0.0
+    half_life_days: float = 30.0
+    importance: float = 0.2
+
+
+def rrf(rankings: Sequence[tuple[float, Sequence[str]]], k: int = RRF_K) -> dict[str, float]:
+    """Fuse ranked id lists ``[(weight, ids best-first), ...]`` into one score per id."""
+    scores: dict[str, float] = {}
+    for weight, ids in rankings:
+        for rank, item in enumerate(ids, start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    return scores
+
+
+def recency_factor(created_at: datetime, now: datetime, half_life_days: float) -> float:
+    """1.0 for a memory made now, 0.5 one half-life ago, toward 0 with age."""
+    age_days = max(0.0, (now - created_at).total_seconds() / 86400.0)
+    return math.pow(0.5, age_days / half_life_days) if half_life_days > 0 else 0.0
+
+
+def blend(relevance: float, recency: float, importance: float, weights: BlendWeights) -> float:
+    return relevance * (1.0 + weights.recency * recency
+                        + weights.importance * (importance - 0.5))

@@ -1,0 +1,165 @@
+"""Time phrases ("yesterday", "last week", "in March 2025", ...) to UTC ranges.
+
+Every range is half-open, ``[start, end)``, computed against a given ``now``
+so results are reproducible. Calendar units (day, week, month, year) are whole
+units: "3 days ago" is all of that day, "last week" is Monday to Monday.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from ..errors import InvalidInput
+
+MONTHS = {name: i for i, name in enumerate(
+    "january february march april may june july august september october november december"
+    .split(), start=1)}
+MONTHS.update({name[:3]: i for name, i in list(MONTHS.items())})
+MONTHS["sept"] = 9
+WEEKDAYS = {name: i for i, name in enumerate(
+    "monday tuesday wednesday thursday friday saturday sunday".split())}
+UNITS = {"minute": "minute", "min": "minute", "hour": "hour", "day": "day", "week": "week",
+         "month": "month", "year": "year"}
+NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
+_NUM_RE = r"\d+|" + "|".join(NUMBER_WORDS)
+_UNIT_RE = r"(minute|min|hour|day|week|month|year)s?"
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start >= self.end:
+            raise InvalidInput("time range is empty: start must be before end", field="time")
+
+
+def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
+    """The range a phrase names; raises InvalidInput naming the phrase if unknown."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    phrase = re.sub(r"\s+", " ", text.strip().lower())
+    phrase = re.sub(r"^(in|on|during|from) (?!the last)", "", phrase)
+    if not phrase:
+        raise InvalidInput("time phrase is empty", field="time")
+    found = _parse(phrase, now)
+    if found is None:
+        raise InvalidInput(
+            f"cannot read time phrase {text!r}; try 'yesterday', 'last week', '3 days ago', "
+            "'in March 2025' or 'between 2025-01-01 and 2025-02-01'", field="time")
+    return TimeRange(*found)
+
+
+def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
+    today = _day(now)
+    simple = {
+        "today": (today, today + timedelta(days=1)),
+        "yesterday": (today - timedelta(days=1), today),
+        "this week": (_week(now), _week(now) + timedelta(weeks=1)),
+        "last week": (_week(now) - timedelta(weeks=1), _week(now)),
+        "this month": (_month(now), _add_months(_month(now), 1)),
+        "last month": (_add_months(_month(now), -1), _month(now)),
+        "this year": (_year(now), _year(now).replace(year=now.year + 1)),
+        "last year": (_year(now).replace(year=now.year - 1), _year(now)),
+    }
+    if p in simple:
+        return simple[p]
+    if m := re.fullmatch(rf"({_NUM_RE}) {_UNIT_RE} ago", p):
+        return _units_ago(_number(m[1]), UNITS[m[2]], now)
+    if m := re.fullmatch(rf"(?:the )?(?:last|past) ({_NUM_RE}) {_UNIT_RE}", p):
+        return _shift(now, UNITS[m[2]], -_number(m[1])), now
+    if m := re.fullmatch(r"between (.+) and (.+)", p):
+        first, second = _parse(m[1], now), _parse(m[2], now)
+        if first and second:
+            return first[0], second[1]
+        return None
+    if m := re.fullmatch(r"(since|after|before|until) (.+)", p):
+        span = _parse(m[2], now)
+        if span is None:
+            return None
+        if m[1] in {"since", "after"}:
+            return (span[0] if m[1] == "since" else span[1]), max(now, span[1])
+        return datetime(1970, 1, 1, tzinfo=UTC), span[0]
+    if m := re.fullmatch(rf"(last|this)? ?({_MONTH_RE}),? ?(\d{{4}})?", p):
+        month = MONTHS[m[2]]
+        year = int(m[3]) if m[3] else now.year
+        if not m[3] and (month > now.month or (m[1] == "last" and month == now.month)):
+            year -= 1
+        start = datetime(year, month, 1, tzinfo=UTC)
+        return start, _add_months(start, 1)
+    if m := re.fullmatch(r"(\d{4})", p):
+        start = datetime(int(m[1]), 1, 1, tzinfo=UTC)
+        return start, start.replace(year=start.year + 1)
+    if m := re.fullmatch(r"(last|this)? ?(monday|tuesday|wednesday|thursday|friday|saturday|"
+                         r"sunday)", p):
+        back = (today.weekday() - WEEKDAYS[m[2]]) % 7 or (7 if m[1] == "last" else 0)
+        start = today - timedelta(days=back)
+        return start, start + timedelta(days=1)
+    return _absolute(p)
+
+
+def _absolute(p: str) -> tuple[datetime, datetime] | None:
+    """ISO dates and timestamps: a date is its whole day, a month its whole month."""
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", p):
+        start = datetime(int(m[1]), int(m[2]), 1, tzinfo=UTC)
+        return start, _add_months(start, 1)
+    try:
+        value = datetime.fromisoformat(p.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    value = value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p):
+        return value, value + timedelta(days=1)
+    return value, value + timedelta(seconds=1)
+
+
+def _number(text: str) -> int:
+    return int(text) if text.isdigit() else NUMBER_WORDS[text]
+
+
+def _units_ago(n: int, unit: str, now: datetime) -> tuple[datetime, datetime]:
+    if unit in {"minute", "hour"}:
+        return _shift(now, unit, -n), _shift(now, unit, -n + 1)
+    start = {"day": _day, "week": _week, "month": _month, "year": _year}[unit](
+        _shift(now, unit, -n))
+    return start, _shift(start, unit, 1)
+
+
+def _shift(value: datetime, unit: str, n: int) -> datetime:
+    if unit == "month":
+        return _add_months(value, n)
+    if unit == "year":
+        return _add_months(value, 12 * n)
+    return value + timedelta(**{unit + "s": n})
+
+
+def _add_months(value: datetime, n: int) -> datetime:
+    index = value.year * 12 + value.month - 1 + n
+    year, month = divmod(index, 12)
+    day = min(value.day, _days_in_month(year, month + 1))
+    return value.replace(year=year, month=month + 1, day=day)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    nxt = datetime(year + month // 12, month % 12 + 1, 1)
+    return (nxt - timedelta(days=1)).day
+
+
+def _day(value: datetime) -> datetime:
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _week(value: datetime) -> datetime:
+    return _day(value) - timedelta(days=value.weekday())
+
+
+def _month(value: datetime) -> datetime:
+    return _day(value).replace(day=1)
+
+
+def _year(value: datetime) -> datetime:
+    return _month(value).replace(month=1)

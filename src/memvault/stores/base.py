@@ -1,0 +1,145 @@
+"""The Store protocol: what the Vault needs from a backend, and nothing more.
+
+One adapter per engine implements it (SQLite + sqlite-vec, PostgreSQL +
+pgvector, ChromaDB local or remote). The conformance suite in
+``tests/test_store_conformance.py`` runs unchanged against each of them.
+
+Rules every store keeps:
+
+- A memory is unique by ``(namespace, content_hash)`` among top-level memories;
+  chunks (``parent_id`` set) are children of one memory and share its tags,
+  type, metadata, importance, namespace and timestamps so filters apply to them
+  too. Deleting or updating a memory does the same to its chunks.
+- ``add`` is atomic: all of a batch is written, or none of it.
+- Filters are applied inside every query, including the nearest-neighbour
+  search, so a filtered search returns ``k`` hits whenever ``k`` memories match.
+- Reads hide chunks unless ``Filter.include_chunks``, and hide memories whose
+  ``expires_at`` has passed unless ``Filter.include_expired``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """Totals a store can compute cheaply in one pass of aggregate queries."""
+
+    total: int
+    namespaces: dict[str, int]
+    by_type: dict[str, int]
+    top_tags: list[tuple[str, int]]
+    per_month: dict[str, int]
+    oldest: str | None = None
+    newest: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; ``next_cursor`` is None on the last page."""
+
+    memories: list[Memory]
+    next_cursor: str | None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A place memories live. Methods raise ``memvault.errors`` types only."""
+
+    url: str
+    """The URL it was opened with, password removed."""
+
+    # -- identity and model -------------------------------------------------
+    def identity(self) -> str:
+        """A stable id of this store's data (kept inside the store), for coordination."""
+        ...
+
+    def embedding_spec(self) -> EmbeddingSpec | None:
+        """The model the stored vectors belong to, or None while the store is empty of it."""
+        ...
+
+    def bind_embedding(self, spec: EmbeddingSpec) -> None:
+        """Record ``spec`` on first use; raise IncompatibleEmbedding if another is recorded."""
+        ...
+
+    # -- writes -------------------------------------------------------------
+    def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
+        """Write memories (each with an embedding) in one transaction.
+
+        Returns, per input in order, the memory as stored and whether it was
+        new; an existing ``(namespace, content_hash)`` returns the stored one.
+        Chunks of a parent that already existed are skipped.
+        """
+        ...
+
+    def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
+        """Apply ``changes`` to a memory and its chunks; raise NotFound if absent."""
+        ...
+
+    def delete(self, memory_ids: Sequence[str]) -> int:
+        """Delete memories and their chunks; return how many top-level memories went."""
+        ...
+
+    # -- reads --------------------------------------------------------------
+    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
+            ) -> Memory | None:
+        """A memory by id or content_hash (hash needs a namespace), or None."""
+        ...
+
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
+                 ) -> list[Memory]:
+        """The memories with these ids that exist, in the order asked."""
+        ...
+
+    def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
+        """Which of these content hashes already exist in the namespace."""
+        ...
+
+    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
+              oldest_first: bool = False) -> Page:
+        """Memories matching ``flt``, newest first (or oldest first), keyset-paginated."""
+        ...
+
+    def count(self, flt: Filter) -> int:
+        ...
+
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter
+                      ) -> list[tuple[Memory, float]]:
+        """The ``k`` nearest memories (chunks included) with cosine similarity, best first."""
+        ...
+
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter
+                    ) -> list[tuple[Memory, float]]:
+        """The ``k`` best full-text matches for any of ``terms`` (BM25-like), best first."""
+        ...
+
+    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
+             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+        """Every matching memory (chunks included when asked) in a stable order.
+
+        Yields ``(batch, cursor)``; passing that cursor back resumes after the batch.
+        """
+        ...
+
+    # -- upkeep -------------------------------------------------------------
+    def stats(self, namespace: str | None) -> StoreStats:
+        ...
+
+    def size_bytes(self) -> int | None:
+        """Bytes on disk (or in the database) used by this store, if knowable."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """A cheap liveness check; raises StoreUnavailable when the store is down."""
+        ...
+
+    def close(self) -> None:
+        ...

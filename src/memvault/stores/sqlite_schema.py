@@ -1,0 +1,146 @@
+"""The SQLite store's schema, its ordered migrations, and filter-to-SQL translation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..model import Filter
+
+# Each entry upgrades the schema by one version; applied in order, each in its
+# own transaction, and recorded in schema_migrations. Never edit a released
+# entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE memories (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        namespace TEXT NOT NULL,
+        content TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        memory_type TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        importance REAL NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_accessed_at INTEGER,
+        expires_at INTEGER,
+        parent_id TEXT,
+        chunk_index INTEGER
+    );
+    -- Uniqueness holds among top-level memories; chunks repeat their parent's identity.
+    CREATE UNIQUE INDEX memories_namespace_hash ON memories(namespace, content_hash)
+        WHERE parent_id IS NULL;
+    CREATE INDEX memories_namespace_created ON memories(namespace, created_at);
+    CREATE INDEX memories_parent ON memories(parent_id) WHERE parent_id IS NOT NULL;
+    CREATE INDEX memories_expires ON memories(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE memory_tags (
+        tag TEXT NOT NULL,
+        memory_rowid INTEGER NOT NULL,
+        PRIMARY KEY (tag, memory_rowid)
+    ) WITHOUT ROWID;
+    CREATE INDEX memory_tags_memory ON memory_tags(memory_rowid);
+    -- Words: only top-level memories are indexed, since a parent holds all of
+    -- its chunks' text. Porter stemming so "running" finds "runs".
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content)
+        VALUES ('delete', old.rowid, old.content);
+    END;
+    """,
+]
+
+DEFAULT_PRAGMAS: dict[str, str] = {
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "foreign_keys": "ON",
+    "temp_store": "MEMORY",
+    "cache_size": "-65536",
+    "mmap_size": "268435456",
+}
+
+
+def vector_table_sql(dimension: int) -> str:
+    """The vec0 table; created once the store's embedding dimension is known.
+
+    The namespace is a partition key, so a search scans only its own tenant.
+    """
+    return (
+        "CREATE VIRTUAL TABLE memory_vectors USING vec0("
+        "namespace TEXT PARTITION KEY, "
+        f"embedding float[{int(dimension)}] distance_metric=cosine)"
+    )
+
+
+MEMORY_COLUMNS = (
+    "m.rowid, m.id, m.namespace, m.content, m.content_hash, m.tags, m.memory_type, m.metadata, "
+    "m.importance, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, "
+    "m.parent_id, m.chunk_index"
+)
+
+
+def to_micros(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    return round(value.timestamp() * 1_000_000)
+
+
+def from_micros(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    seconds, micros = divmod(int(value), 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
+
+
+def filter_sql(flt: Filter, now_us: int) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``memories m`` that applies ``flt``; never empty."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.namespace is not None:
+        clauses.append("m.namespace = ?")
+        params.append(flt.namespace)
+    if not flt.include_chunks:
+        clauses.append("m.parent_id IS NULL")
+    if not flt.include_expired:
+        clauses.append("(m.expires_at IS NULL OR m.expires_at > ?)")
+        params.append(now_us)
+    if flt.memory_type is not None:
+        clauses.append("m.memory_type = ?")
+        params.append(flt.memory_type)
+    if flt.created_after is not None:
+        clauses.append("m.created_at >= ?")
+        params.append(to_micros(flt.created_after))
+    if flt.created_before is not None:
+        clauses.append("m.created_at < ?")
+        params.append(to_micros(flt.created_before))
+    if flt.tags_any:
+        marks = ",".join("?" * len(flt.tags_any))
+        clauses.append(f"m.rowid IN (SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}))")
+        params.extend(flt.tags_any)
+    if flt.tags_all:
+        marks = ",".join("?" * len(flt.tags_all))
+        clauses.append(
+            f"m.rowid IN (SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}) "
+            f"GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)})"
+        )
+        params.extend(flt.tags_all)
+    for key, value in sorted(flt.metadata.items()):
+        # json_extract turns JSON true/false into 1/0, so compare booleans as ints.
+        clauses.append("json_extract(m.metadata, ?) = ?")
+        params.append(_json_path(key))
+        params.append(int(value) if isinstance(value, bool) else value)
+    return (" AND ".join(clauses) or "1"), params
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace('"', '\\"') + '"'

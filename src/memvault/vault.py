@@ -1,0 +1,333 @@
+"""The Vault: the one service every interface calls.
+
+It owns a Store and an Embedder, checks input, chunks long content, embeds in
+batches, and runs hybrid retrieval (vector + full text, fused by reciprocal
+rank, then blended with recency and importance).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .chunking import split_into_chunks, window_chars
+from .config import Settings
+from .embedding import Embedder, QueryCache, open_embedder
+from .errors import InvalidInput, NotFound
+from .inputs import build_memory, check_k, check_query
+from .model import (
+    Filter,
+    Hit,
+    Memory,
+    MemoryChanges,
+    StoreResult,
+    check_importance,
+    check_memory_type,
+    check_metadata,
+    check_namespace,
+    normalize_tags,
+    to_utc,
+    utcnow,
+)
+from .search.fusion import BlendWeights, blend, recency_factor, rrf
+from .search.text import query_terms
+from .search.timephrase import TimeRange, parse_time_phrase
+from .stores import Page, Store, open_store
+
+FilterArg = Filter | Mapping[str, Any] | None
+Observer = Callable[[str, float], None]
+STORE_BATCH = 256
+
+
+class Vault:
+    """Persistent memory: store, search, recall, update, delete, stats.
+
+    Open one with ``Vault.open(url)``; it is also a context manager.
+    """
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings | None = None, *,
+                 weights: BlendWeights | None = None, observer: Observer | None = None) -> None:
+        self.store_backend = store
+        self.embedder = embedder
+        self.settings = settings or Settings.from_env()
+        self.weights = weights or BlendWeights()
+        self.queries = QueryCache(embedder, self.settings.query_cache_size)
+        self.observer = observer
+        self._chunk_chars = window_chars(embedder.max_tokens)
+
+    @classmethod
+    def open(cls, url: str | None = None, *, settings: Settings | None = None,
+             embedder: Embedder | None = None, **kw: Any) -> Vault:
+        """Open the store at ``url`` (default: the configured one) with the local model."""
+        settings = settings or Settings.from_env()
+        store = open_store(url or settings.store_url, settings)
+        return cls(store, embedder or open_embedder(settings), settings, **kw)
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store_backend.close()
+
+    def _ns(self, namespace: str | None) -> str:
+        return check_namespace(namespace if namespace is not None else self.settings.namespace)
+
+    def _filter(self, flt: FilterArg, namespace: str | None) -> Filter:
+        ns = self._ns(namespace)
+        if isinstance(flt, Filter):
+            return flt.with_changes(namespace=ns)
+        return Filter.from_dict(dict(flt) if flt else None, namespace=ns)
+
+    def _timed(self, name: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(name, time.perf_counter() - started)
+
+    # -- writing ------------------------------------------------------------
+    def store(self, content: str, *, tags: Sequence[str] | None = None,
+              memory_type: str | None = None, metadata: Mapping[str, Any] | None = None,
+              importance: float | None = None, namespace: str | None = None,
+              created_at: datetime | str | None = None,
+              expires_at: datetime | str | None = None) -> StoreResult:
+        """Store one memory; the same content twice in a namespace is stored once."""
+        item = {"content": content, "tags": tags, "memory_type": memory_type,
+                "metadata": metadata, "importance": importance, "created_at": created_at,
+                "expires_at": expires_at}
+        return self.store_many([item], namespace=namespace)[0]
+
+    def store_many(self, items: Iterable[Mapping[str, Any]], *, namespace: str | None = None,
+                   batch_size: int = STORE_BATCH,
+                   progress: Callable[[int], None] | None = None) -> list[StoreResult]:
+        """Store many memories: all are checked first, then embedded and written in batches.
+
+        Each batch is one transaction. Content already stored (or repeated in
+        ``items``) is not embedded again and comes back with ``created=False``.
+        """
+        ns = self._ns(namespace)
+        max_bytes = self.settings.max_content_bytes
+        memories = [build_memory(item, ns, max_bytes, f"items[{i}]." if i else "")
+                    for i, item in enumerate(items)]
+        results: list[StoreResult] = []
+        for start in range(0, len(memories), batch_size):
+            batch = memories[start:start + batch_size]
+            results.extend(self._store_batch(batch, ns))
+            if progress is not None:
+                progress(len(batch))
+        return results
+
+    def _store_batch(self, batch: list[Memory], namespace: str) -> list[StoreResult]:
+        started = time.perf_counter()
+        existing = self.store_backend.existing_hashes(
+            namespace, sorted({m.content_hash for m in batch}))
+        first_of: dict[str, Memory] = {}
+        for memory in batch:
+            if memory.content_hash not in existing:
+                first_of.setdefault(memory.content_hash, memory)
+        records = self._embed_with_chunks(list(first_of.values()))
+        self.store_backend.bind_embedding(self.embedder.spec)
+        stored = {m.content_hash: (m, created)
+                  for m, created in self.store_backend.add(records) if m.parent_id is None}
+        out = []
+        for memory in batch:
+            if memory.content_hash in stored and first_of.get(memory.content_hash) is memory:
+                out.append(StoreResult(*stored[memory.content_hash]))
+                continue
+            found = self.store_backend.get(memory.content_hash, namespace)
+            out.append(StoreResult(found or memory, False))
+        self._timed("store", started)
+        return out
+
+    def _embed_with_chunks(self, memories: list[Memory]) -> list[Memory]:
+        """The memories with vectors, each followed by its chunk records if it is long."""
+        if not memories:
+            return []
+        texts: list[str] = []
+        owners: list[tuple[int, int]] = []
+        for i, memory in enumerate(memories):
+            for j, chunk in enumerate(split_into_chunks(memory.content, self._chunk_chars)):
+                texts.append(chunk)
+                owners.append((i, j))
+        started = time.perf_counter()
+        vectors = self.embedder.embed(texts)
+        self._timed("embed", started)
+        records: list[Memory] = []
+        for (i, j), text, vector in zip(owners, texts, vectors, strict=True):
+            parent = memories[i]
+            if j == 0:
+                records.append(parent.with_changes(embedding=vector))
+            else:
+                # An empty content_hash is recomputed from the chunk's own text.
+                records.append(parent.with_changes(
+                    id=f"{parent.id}#{j}", content=text, content_hash="", parent_id=parent.id,
+                    chunk_index=j, embedding=vector))
+        return records
+
+    def update(self, ref: str, *, namespace: str | None = None,
+               tags: Sequence[str] | None = None, metadata: Mapping[str, Any] | None = None,
+               importance: float | None = None, memory_type: str | None = None,
+               expires_at: datetime | str | None = None) -> Memory:
+        changes = MemoryChanges(
+            tags=normalize_tags(tags) if tags is not None else None,
+            metadata=check_metadata(metadata) if metadata is not None else None,
+            importance=check_importance(importance) if importance is not None else None,
+            memory_type=check_memory_type(memory_type) if memory_type is not None else None,
+            expires_at=to_utc(expires_at, "expires_at") if expires_at is not None else None,
+        )
+        if changes.is_empty():
+            raise InvalidInput("nothing to update: give tags, metadata, importance, "
+                               "memory_type or expires_at", field="changes")
+        memory = self.get(ref, namespace=namespace)
+        return self.store_backend.update(memory.id, changes)
+
+    def delete(self, ref: str, *, namespace: str | None = None) -> Memory:
+        """Delete one memory by id or content hash and return what was deleted."""
+        memory = self.get(ref, namespace=namespace)
+        self.store_backend.delete([memory.id])
+        return memory
+
+    def delete_where(self, flt: FilterArg, *, namespace: str | None = None,
+                     dry_run: bool = False) -> int:
+        """Delete every memory matching a filter; ``dry_run`` only counts them."""
+        criteria = self._filter(flt, namespace)
+        if criteria.is_namespace_only:
+            raise InvalidInput("delete_where needs a filter beyond the namespace (tags, "
+                               "memory_type, time range or metadata)", field="filter")
+        if dry_run:
+            return self.store_backend.count(criteria)
+        ids = [m.id for batch, _ in self.store_backend.scan(
+            criteria, batch_size=500, with_embedding=False) for m in batch]
+        return self.store_backend.delete(ids)
+
+    # -- reading ------------------------------------------------------------
+    def get(self, ref: str, *, namespace: str | None = None) -> Memory:
+        """A memory by id or content hash, in the namespace; NotFound otherwise."""
+        if not isinstance(ref, str) or not ref.strip():
+            raise InvalidInput("id or content_hash must be a non-empty string", field="id")
+        memory = self.store_backend.get(ref.strip(), self._ns(namespace))
+        if memory is None or memory.parent_id is not None:
+            raise NotFound(f"no memory {ref!r} in namespace {self._ns(namespace)!r}", field="id")
+        return memory
+
+    def list(self, *, namespace: str | None = None, filter: FilterArg = None, limit: int = 50,
+             cursor: str | None = None, oldest_first: bool = False) -> Page:
+        return self.store_backend.query(self._filter(filter, namespace),
+                                        limit=check_k(limit, "limit"), cursor=cursor,
+                                        oldest_first=oldest_first)
+
+    def count(self, *, namespace: str | None = None, filter: FilterArg = None) -> int:
+        return self.store_backend.count(self._filter(filter, namespace))
+
+    def search(self, query: str, *, k: int = 10, namespace: str | None = None,
+               filter: FilterArg = None) -> list[Hit]:
+        """Hybrid search: meaning and words, fused by rank, blended with recency and importance."""
+        query, k = check_query(query), check_k(k)
+        criteria = self._filter(filter, namespace)
+        started = time.perf_counter()
+        vector = self.queries.vector(query)
+        depth = max(50, 3 * k)
+        by_vector = self.store_backend.vector_search(vector, depth, criteria)
+        by_text = self.store_backend.text_search(query_terms(query), depth, criteria)
+        hits = self._fuse(by_vector, by_text, k)
+        self._timed("search", started)
+        return hits
+
+    def _fuse(self, by_vector: list[tuple[Memory, float]],
+              by_text: list[tuple[Memory, float]], k: int) -> list[Hit]:
+        parents: dict[str, Memory] = {m.id: m for m, _ in by_text}
+        vector_ids: list[str] = []
+        best: dict[str, tuple[float, int | None]] = {}
+        for memory, similarity in by_vector:
+            owner = memory.parent_id or memory.id
+            if owner not in best:
+                vector_ids.append(owner)
+                best[owner] = (similarity, memory.chunk_index)
+            if memory.parent_id is None:
+                parents[memory.id] = memory
+        missing = [i for i in vector_ids if i not in parents]
+        parents.update((m.id, m) for m in self.store_backend.get_many(missing))
+        text_scores = {m.id: s for m, s in by_text}
+        w = self.weights
+        fused = rrf([(w.vector, vector_ids), (w.text, [m.id for m, _ in by_text])])
+        now = utcnow()
+        hits = []
+        for memory_id, relevance in fused.items():
+            memory = parents.get(memory_id)
+            if memory is None:
+                continue
+            recency = recency_factor(memory.created_at, now, w.half_life_days)
+            parts = {"rrf": relevance, "recency": recency, "importance": memory.importance}
+            if memory_id in best:
+                parts["vector"] = best[memory_id][0]
+            if memory_id in text_scores:
+                parts["text"] = text_scores[memory_id]
+            chunk = best.get(memory_id, (0.0, None))[1]
+            hits.append(Hit(memory, blend(relevance, recency, memory.importance, w), parts,
+                            chunk))
+        hits.sort(key=lambda h: (-h.score, h.memory.id))
+        return hits[:k]
+
+    def search_by_tag(self, tags: Sequence[str] | str, *, match: str = "any",
+                      namespace: str | None = None, filter: FilterArg = None, limit: int = 50,
+                      cursor: str | None = None) -> Page:
+        """Memories carrying any (or all) of ``tags``, newest first."""
+        wanted = normalize_tags(tags)
+        if not wanted:
+            raise InvalidInput("give at least one tag", field="tags")
+        if match not in {"any", "all"}:
+            raise InvalidInput("match must be 'any' or 'all'", field="match")
+        criteria = self._filter(filter, namespace).with_changes(
+            **{"tags_any" if match == "any" else "tags_all": wanted})
+        return self.store_backend.query(criteria, limit=check_k(limit, "limit"), cursor=cursor)
+
+    def recall(self, when: str | tuple[datetime | str, datetime | str], *,
+               query: str | None = None, k: int = 10, namespace: str | None = None,
+               filter: FilterArg = None, now: datetime | None = None) -> list[Hit]:
+        """Memories from a time ("last week", "in March 2025", or a (start, end) pair).
+
+        With ``query``, the best matches within that time; without, the newest.
+        """
+        span = self.time_range(when, now)
+        criteria = self._filter(filter, namespace).with_changes(
+            created_after=span.start, created_before=span.end)
+        if query:
+            return self.search(query, k=k, namespace=namespace, filter=criteria)
+        page = self.store_backend.query(criteria, limit=check_k(k))
+        return [Hit(m, 1.0, {}) for m in page.memories]
+
+    @staticmethod
+    def time_range(when: str | tuple[datetime | str, datetime | str],
+                   now: datetime | None = None) -> TimeRange:
+        if isinstance(when, str):
+            return parse_time_phrase(when, now)
+        if isinstance(when, tuple | list) and len(when) == 2:
+            return TimeRange(to_utc(when[0], "start"), to_utc(when[1], "end"))
+        raise InvalidInput("time must be a phrase or a (start, end) pair", field="time")
+
+    # -- about the vault ----------------------------------------------------
+    def stats(self, *, namespace: str | None = None) -> dict[str, Any]:
+        """Totals, by type, top tags, per month, size and model; all namespaces if None."""
+        s = self.store_backend.stats(check_namespace(namespace) if namespace else None)
+        spec = self.store_backend.embedding_spec()
+        return {
+            "total": s.total, "namespaces": s.namespaces, "by_type": s.by_type,
+            "top_tags": [{"tag": t, "count": n} for t, n in s.top_tags],
+            "per_month": s.per_month, "oldest": s.oldest, "newest": s.newest,
+            "size_bytes": self.store_backend.size_bytes(),
+            "store": self.store_backend.url,
+            "model": spec.model if spec else self.embedder.spec.model,
+            "dimension": spec.dimension if spec else self.embedder.spec.dimension,
+            "runtime": self.embedder.runtime,
+            **s.extra,
+        }
+
+    def health(self) -> dict[str, Any]:
+        """Cheap: checks the store answers; never loads the model."""
+        store = self.store_backend.health()
+        return {"status": "ok", "store": {"url": self.store_backend.url, **store},
+                "model": self.embedder.spec.model, "dimension": self.embedder.spec.dimension,
+                "runtime": self.embedder.runtime,
+                "model_loaded": bool(getattr(self.embedder, "loaded", False))}

@@ -1,0 +1,63 @@
+"""Shared fixtures: the real model (loaded once), and real stores of every kind.
+
+A store kind is added by registering a factory in ``tests/backends.py``; the
+conformance suite then runs unchanged against it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from memvault.config import Settings
+from memvault.embedding import SentenceTransformerEmbedder
+from memvault.vault import Vault
+
+from .backends import STORE_KINDS, make_store
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbedder:
+    model = SentenceTransformerEmbedder()
+    model.load()
+    return model
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    backend = make_store(request.param, tmp_path, request)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def vault(tmp_path: Path, embedder, settings) -> Vault:
+    v = Vault.open(f"sqlite://{tmp_path / 'vault.db'}", settings=settings, embedder=embedder)
+    yield v
+    v.close()
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a memvault subprocess that uses this checkout's source."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMVAULT_", "MCP_"))}
+    env["PYTHONPATH"] = str(SRC)
+    env["MEMVAULT_DATA_DIR"] = str(tmp_path / "data")
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], tmp_path: Path, input: str | None = None, **env: str
+            ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "memvault", *args], capture_output=True,
+                          text=True, env=cli_env(tmp_path, **env), input=input, timeout=300)
