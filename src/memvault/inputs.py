@@ -89,8 +89,9 @@ def build_memory(item: Mapping[str, Any], namespace: str, max_bytes: int,
         content=check_content(item.get("content"), max_bytes, prefix + "content"),
         namespace=namespace,
         tags=normalize_tags(item.get("tags"), prefix + "tags"),
-        memory_type=check_memory_type(item.get("memory_type") or DEFAULT_MEMORY_TYPE,
-                                      prefix + "memory_type"),
+        memory_type=check_memory_type(
+            DEFAULT_MEMORY_TYPE if item.get("memory_type") is None else item["memory_type"],
+            prefix + "memory_type"),
         metadata=check_metadata(item.get("metadata"), prefix + "metadata"),
         importance=check_importance(
             DEFAULT_IMPORTANCE if item.get("importance") is None else item["importance"],

@@ -1,0 +1,151 @@
+"""Ingest and search figures for the core (issue 2). Prints; asserts nothing.
+
+    python bench/ingest_search.py --n 1000|10000|100000 [--store-url URL]
+
+Up to ``--embed-limit`` texts are embedded by the real model (raw encode rate,
+``store_many`` rate, the ratio of the two). Beyond that the store is filled with
+precomputed vectors so a 100k run finishes in minutes: each extra memory gets a
+real vector of one of the embedded texts plus small Gaussian noise,
+re-normalized, which keeps the clustered shape of real embeddings (random unit
+vectors would make every neighbour equally far). Then, on the full store:
+search p50/p95 with and without a cached query vector, filtered search p50, the
+vector part alone with recall@10 against exact search, single ``store`` p50,
+peak RSS and file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from memvault import Filter, Memory, Vault
+from memvault.config import Settings
+
+SUBJECTS = ["Alice", "Bob", "the team", "my manager", "the client", "our landlord", "Dr. Chen",
+            "the vendor", "my sister", "the new intern"]
+VERBS = ["prefers", "asked about", "scheduled", "cancelled", "recommended", "complained about",
+         "approved", "forgot", "moved", "is worried about"]
+OBJECTS = ["the quarterly report", "tabs over spaces", "a trip to Lisbon", "the database migration",
+           "weekly standups", "a vegetarian menu", "the staging server", "the budget review",
+           "a dentist appointment", "the API rate limits", "the kitchen renovation",
+           "a Python 3.12 upgrade", "the marketing launch", "a birthday party"]
+WHENS = ["on Monday", "next week", "in March", "after lunch", "before the release", "yesterday",
+         "every Friday", "at 9:30", "last month", "tomorrow morning"]
+
+
+def texts(n: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    return [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} "
+            f"{rng.choice(WHENS)} (note {i})" for i in range(n)]
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1000, q))
+
+
+def timed(fn, *args, **kw) -> float:
+    start = time.perf_counter()
+    fn(*args, **kw)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--store-url", help="default: a fresh SQLite file in a temp dir")
+    parser.add_argument("--embed-limit", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=100)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="memvault-bench-"))
+    url = args.store_url or f"sqlite://{workdir / 'bench.db'}"
+    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(workdir)})
+    vault = Vault.open(url, settings=settings)
+    corpus = texts(args.n)
+    embedded = corpus[: min(args.n, args.embed_limit)]
+    print(f"store {url}  n={args.n}  embedded by the model={len(embedded)}  "
+          f"runtime={vault.embedder.runtime}")
+
+    vault.embedder.load()
+    vault.embedder.embed(["warm up"] * 8)
+    raw = timed(vault.embedder.embed, embedded[:1000])
+    raw_rate = min(len(embedded), 1000) / raw
+    stored = timed(vault.store_many, [{"content": t, "tags": [f"t{i % 10}"]}
+                                      for i, t in enumerate(embedded)])
+    many_rate = len(embedded) / stored
+    print(f"raw encode       {raw_rate:8.0f} texts/s (batch 64)")
+    print(f"store_many       {many_rate:8.0f} memories/s   ratio {many_rate / raw_rate:.2f}")
+
+    base = vault.embedder.embed(embedded[:512])
+    fill_with_precomputed(vault, corpus[len(embedded):], base)
+    print(f"filled           {vault.count()} memories")
+
+    single = [timed(vault.store, f"single store probe {i} about {OBJECTS[i % len(OBJECTS)]}")
+              for i in range(30)]
+    one_text = [timed(vault.embedder.embed, [f"one text probe {i}"]) for i in range(30)]
+    print(f"single store p50 {pct(single, 50):8.1f} ms   (one-text encode p50 "
+          f"{pct(one_text, 50):.1f} ms)")
+
+    queries = texts(args.queries, seed=99)
+    cold = [timed(vault.search, q, k=10) for q in queries]
+    warm = [timed(vault.search, q, k=10) for q in queries]
+    filtered = [timed(vault.search, q, k=10, filter={"tags_any": ["t3"]}) for q in queries]
+    print(f"search uncached  p50 {pct(cold, 50):6.1f} ms  p95 {pct(cold, 95):6.1f} ms")
+    print(f"search cached    p50 {pct(warm, 50):6.1f} ms  p95 {pct(warm, 95):6.1f} ms")
+    print(f"filtered search  p50 {pct(filtered, 50):6.1f} ms  (tag on ~10%)")
+
+    vector_part(vault, queries)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    size = vault.store_backend.size_bytes() or 0
+    print(f"peak RSS         {rss:8.0f} MB")
+    print(f"store size       {size / 1e6:8.1f} MB")
+    vault.close()
+
+
+def fill_with_precomputed(vault: Vault, rest: list[str], base: np.ndarray) -> None:
+    if not rest:
+        return
+    rng = np.random.default_rng(3)
+    store = vault.store_backend
+    started = time.perf_counter()
+    for start in range(0, len(rest), 5000):
+        part = rest[start:start + 5000]
+        picks = base[rng.integers(0, len(base), len(part))]
+        vecs = picks + rng.normal(0, 0.04, picks.shape).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        store.add([Memory(content=t, tags=(f"t{(start + i) % 10}",), embedding=v)
+                   for i, (t, v) in enumerate(zip(part, vecs, strict=True))])
+        print(f"  precomputed {start + len(part)}/{len(rest)}", file=sys.stderr, end="\r")
+    print(f"  precomputed fill {len(rest) / (time.perf_counter() - started):.0f} memories/s",
+          file=sys.stderr)
+
+
+def vector_part(vault: Vault, queries: list[str]) -> None:
+    """The nearest-neighbour step alone, and its recall@10 against exact search."""
+    store = vault.store_backend
+    flt = Filter.build(namespace=vault.settings.namespace)
+    everything = [m for batch, _ in store.scan(flt, batch_size=5000) for m in batch]
+    matrix = np.stack([m.embedding for m in everything])
+    ids = [m.id for m in everything]
+    times, recalls = [], []
+    for q in queries[:50]:
+        vec = vault.queries.vector(q)
+        start = time.perf_counter()
+        got = store.vector_search(vec, 10, flt)
+        times.append(time.perf_counter() - start)
+        exact = {ids[i] for i in np.argsort(-(matrix @ vec))[:10]}
+        recalls.append(len(exact & {m.id for m, _ in got}) / 10)
+    print(f"vector part      p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  "
+          f"recall@10 {statistics.mean(recalls):.3f}")
+
+
+if __name__ == "__main__":
+    main()

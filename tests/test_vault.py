@@ -1,0 +1,239 @@
+"""Vault behaviour with the real model over a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from memvault import Filter, IncompatibleEmbedding, InvalidInput, NotFound, Vault
+from memvault.model import EmbeddingSpec
+
+FACTS = [
+    "The replacement part for the espresso machine is order code QZ-7781",
+    "Alice prefers tabs over spaces when she writes Python",
+    "Our team standup moved from 9:30 to 10:00 every weekday",
+    "Bob is allergic to peanuts and shellfish",
+    "The staging database runs PostgreSQL 16 on a small VM",
+    "My grandmother's lasagna recipe uses nutmeg in the bechamel",
+    "The dog's vet appointment is on the first Monday of the month",
+    "Carol's favourite band is Radiohead; she saw them live in 2017",
+]
+
+
+@pytest.fixture
+def filled(vault: Vault) -> Vault:
+    vault.store_many([{"content": c} for c in FACTS])
+    return vault
+
+
+def top(vault: Vault, query: str, **kw) -> str:
+    return vault.search(query, k=3, **kw)[0].memory.content
+
+
+def test_hybrid_finds_a_rare_exact_word(filled):
+    # A product code carries no meaning the model knows; the words side finds it.
+    assert top(filled, "QZ-7781") == FACTS[0]
+    hit = filled.search("QZ-7781", k=1)[0]
+    assert "text" in hit.parts and "vector" in hit.parts
+
+
+def test_hybrid_finds_a_paraphrase_without_shared_words(filled):
+    # No word of the question appears in the memory; meaning alone finds it.
+    query = "which food makes him sick?"
+    assert not set(query.lower().split()) & set(FACTS[3].lower().split())
+    assert top(filled, query) == FACTS[3]
+    assert top(filled, "how does she like to indent her programs") == FACTS[1]
+
+
+def test_store_twice_says_it_was_a_duplicate(vault):
+    first = vault.store("Paris is the capital of France")
+    again = vault.store("  Paris is the capital   of France ")
+    lower = vault.store("paris is the capital of france")
+    assert first.created and not again.created and lower.created
+    assert again.memory.id == first.memory.id
+    assert vault.count() == 2
+
+
+def test_store_many_dedups_within_the_batch(vault):
+    results = vault.store_many([{"content": "same"}, {"content": "other"}, {"content": "same"}])
+    assert [r.created for r in results] == [True, True, False]
+    assert results[2].memory.id == results[0].memory.id
+    assert vault.count() == 2
+
+
+def test_similar_but_distinct_facts_are_both_kept(vault):
+    vault.store("The meeting is on Tuesday")
+    assert vault.store("The meeting is on Wednesday").created
+    assert vault.count() == 2
+
+
+def test_namespaces_are_isolated(vault):
+    vault.store("Alice's secret project is called Bluebird", namespace="alice")
+    assert vault.search("secret project name", namespace="bob") == []
+    assert vault.search("secret project name", namespace="alice")[0].memory.namespace == "alice"
+    memory = vault.list(namespace="alice").memories[0]
+    with pytest.raises(NotFound):
+        vault.get(memory.id, namespace="bob")
+
+
+def test_long_content_is_chunked_and_found_by_its_later_part(vault):
+    filler = " ".join(f"Paragraph {i} discusses quarterly logistics planning." for i in range(150))
+    long_text = filler + "\n\nThe wifi password for the cabin is larch-meadow-42."
+    result = vault.store(long_text)
+    assert vault.count() == 1
+    assert vault.count(filter={"include_chunks": True}) > 1
+    vault.store("Unrelated note about gardening tomatoes")
+    hits = vault.search("what is the cabin wifi password", k=2)
+    assert hits[0].memory.id == result.memory.id
+    assert hits[0].memory.content == long_text
+    assert hits[0].chunk_index is not None and hits[0].chunk_index > 0
+    assert len({h.memory.id for h in hits}) == len(hits)
+
+
+def test_filters_narrow_search_tags_and_types(vault):
+    vault.store("Deploys happen on Fridays", tags=["ops"], memory_type="decision")
+    vault.store("Deploys are frozen in December", tags=["ops", "calendar"])
+    vault.store("Friday is pizza day", tags=["fun"])
+    hits = vault.search("when do deploys happen", filter={"tags_any": ["fun"]})
+    assert [h.memory.content for h in hits] == ["Friday is pizza day"]
+    decisions = vault.search("deploys", filter={"memory_type": "decision"})
+    assert [h.memory.content for h in decisions] == ["Deploys happen on Fridays"]
+    page = vault.search_by_tag(["ops", "calendar"], match="all")
+    assert [m.content for m in page.memories] == ["Deploys are frozen in December"]
+    assert len(vault.search_by_tag("ops").memories) == 2
+
+
+def test_recall_by_time_phrase(vault):
+    now = datetime.now(UTC)
+    vault.store("Yesterday we chose Postgres", created_at=now - timedelta(days=1))
+    vault.store("Last year we used MySQL", created_at=now - timedelta(days=400))
+    vault.store("Today we shipped", created_at=now)
+    recent = vault.recall("yesterday", now=now)
+    assert [h.memory.content for h in recent] == ["Yesterday we chose Postgres"]
+    window = vault.recall((now - timedelta(days=2), now + timedelta(seconds=1)))
+    assert {h.memory.content for h in window} == {"Yesterday we chose Postgres", "Today we shipped"}
+    with_query = vault.recall("last 30 days", query="database choice", now=now)
+    assert with_query[0].memory.content == "Yesterday we chose Postgres"
+    with pytest.raises(InvalidInput) as err:
+        vault.recall("the day after the party")
+    assert err.value.field == "time"
+
+
+def test_importance_breaks_ties_but_recency_does_not_reorder_equals(vault):
+    vault.store("The office plant needs water weekly", importance=0.1)
+    vault.store("The office plant needs water on Mondays", importance=0.95)
+    hits = vault.search("office plant water", k=2)
+    scores = {h.memory.importance: h.score for h in hits}
+    assert set(scores) == {0.1, 0.95}
+    for hit in hits:
+        assert {"rrf", "recency", "importance"} <= set(hit.parts)
+
+
+def test_update_and_delete(filled):
+    memory = filled.search("Bob allergy", k=1)[0].memory
+    updated = filled.update(memory.content_hash, tags=["health"], importance=0.9,
+                            metadata={"source": "chat"})
+    assert updated.tags == ("health",) and updated.metadata == {"source": "chat"}
+    assert filled.get(memory.id).importance == 0.9
+    deleted = filled.delete(memory.id)
+    assert deleted.id == memory.id
+    with pytest.raises(NotFound):
+        filled.get(memory.id)
+    with pytest.raises(NotFound):
+        filled.delete(memory.id)
+
+
+def test_delete_where_needs_a_filter_and_supports_dry_run(filled):
+    filled.store("temporary scratch note", tags=["scratch"])
+    filled.store("another scratch note", tags=["scratch"])
+    with pytest.raises(InvalidInput):
+        filled.delete_where({})
+    assert filled.delete_where({"tags_any": ["scratch"]}, dry_run=True) == 2
+    assert filled.count() == len(FACTS) + 2
+    assert filled.delete_where({"tags_any": ["scratch"]}) == 2
+    assert filled.count() == len(FACTS)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"content": ""}, "content"),
+    ({"content": "   \n\t"}, "content"),
+    ({"content": "nul\x00byte"}, "content"),
+    ({"content": 42}, "content"),
+    ({"content": b"\xff\xfe bad"}, "content"),
+    ({"content": "x" * 1_000_001}, "content"),
+    ({"content": "ok", "importance": 1.5}, "importance"),
+    ({"content": "ok", "importance": "high"}, "importance"),
+    ({"content": "ok", "tags": "a,b", "metadata": ["not", "object"]}, "metadata"),
+    ({"content": "ok", "tags": [1, 2]}, "tags"),
+    ({"content": "ok", "created_at": "yesterday-ish"}, "created_at"),
+    ({"content": "ok", "memory_type": ""}, "memory_type"),
+    ({"content": "ok", "namespace": ""}, "namespace"),
+])
+def test_bad_store_input_is_refused_and_changes_nothing(vault, kwargs, field):
+    content = kwargs.pop("content")
+    with pytest.raises(InvalidInput) as err:
+        vault.store(content, **kwargs)
+    assert err.value.field == field
+    assert vault.count() == 0
+
+
+def test_a_bad_item_in_a_batch_stores_nothing(vault):
+    with pytest.raises(InvalidInput) as err:
+        vault.store_many([{"content": "fine"}, {"content": ""}, {"content": "also fine"}])
+    assert err.value.field == "items[1].content"
+    with pytest.raises(InvalidInput) as err:
+        vault.store_many([{"content": "fine", "colour": "blue"}])
+    assert err.value.field == "colour"
+    assert vault.count() == 0
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "star*", "NEAR(a b", "-minus", "(((", "a AND",
+                                   "OR", "col:umn", "^caret", '""'])
+def test_search_syntax_characters_are_searched_literally(filled, query):
+    filled.search(query, k=3)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"k": 0}, "k"), ({"k": 1001}, "k"), ({"k": "5"}, "k"),
+    ({"filter": {"colour": "blue"}}, "filter.colour"),
+    ({"filter": {"tags_any": "x", "created_after": "never"}}, "filter.created_after"),
+])
+def test_bad_search_input_names_the_field(filled, kwargs, field):
+    with pytest.raises(InvalidInput) as err:
+        filled.search("anything", **kwargs)
+    assert err.value.field == field
+
+
+def test_empty_query_is_refused(filled):
+    with pytest.raises(InvalidInput) as err:
+        filled.search("   ")
+    assert err.value.field == "query"
+
+
+def test_a_store_of_another_model_is_refused(tmp_path, embedder, settings):
+    url = f"sqlite://{tmp_path / 'other.db'}"
+    with Vault.open(url, settings=settings, embedder=embedder) as v:
+        v.store_backend.bind_embedding(EmbeddingSpec("some-other-model", 384))
+        with pytest.raises(IncompatibleEmbedding):
+            v.store("refused")
+        assert v.count() == 0
+
+
+def test_bad_store_urls_name_the_field(settings, embedder):
+    for url in ["not a url", "mysql://localhost/db", "sqlite://"]:
+        with pytest.raises(InvalidInput) as err:
+            Vault.open(url, settings=settings, embedder=embedder)
+        assert err.value.field == "store_url"
+
+
+def test_stats_and_health_do_not_load_the_model(tmp_path, settings):
+    from memvault.embedding import SentenceTransformerEmbedder
+
+    lazy = SentenceTransformerEmbedder()
+    with Vault.open(f"sqlite://{tmp_path / 's.db'}", settings=settings, embedder=lazy) as v:
+        assert v.health()["status"] == "ok"
+        stats = v.stats()
+        assert stats["total"] == 0 and stats["model"] == "all-MiniLM-L6-v2"
+        assert v.count(filter=Filter.build()) == 0
+        assert not lazy.loaded
