@@ -30,7 +30,8 @@ def shared_vault(tmp_path_factory, embedder):
     v.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=contents, metadata=st.dictionaries(st.text(max_size=10), json_values, max_size=5))
 def test_content_and_metadata_round_trip(shared_vault, content, metadata):
     metadata = {k: v for k, v in metadata.items() if "\x00" not in k}
