@@ -31,6 +31,7 @@ from .sqlite_schema import (
     to_micros,
     vector_table_sql,
 )
+from .sqlite_vectors import VectorIndex
 
 BUSY_TIMEOUT_MS = 60_000
 _HASH_LENGTH = 64
@@ -71,6 +72,7 @@ class SqliteStore:
             self._conn.execute(f"PRAGMA {key}={value}")
         self._migrate()
         self._spec = self._read_spec()
+        self._index = VectorIndex(self._spec.dimension) if self._spec else None
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> SqliteStore:
@@ -144,6 +146,7 @@ class SqliteStore:
                                 "('embedding_dimension', ?)", (spec.model, str(spec.dimension)))
                     cur.execute(vector_table_sql(spec.dimension))
             self._spec = self._read_spec()
+            self._index = VectorIndex(self._spec.dimension)
         if self._spec != spec:
             raise IncompatibleEmbedding(
                 f"store {self.url} holds vectors of {self._spec.model} "
@@ -176,6 +179,7 @@ class SqliteStore:
                 cur.execute("INSERT INTO memory_vectors(rowid, namespace, embedding) "
                             "VALUES (?, ?, ?)", (rowid, memory.namespace, vector.tobytes()))
                 results.append((memory, True))
+        self._index.stale = True
         return results
 
     def _insert_row(self, cur: apsw.Cursor, m: Memory) -> int | None:
@@ -250,6 +254,8 @@ class SqliteStore:
                 cur.executemany("DELETE FROM memory_tags WHERE memory_rowid = ?",
                                 [(r,) for r in rowids])
                 cur.executemany("DELETE FROM memories WHERE rowid = ?", [(r,) for r in rowids])
+        if self._index is not None:
+            self._index.stale = True
         return deleted
 
     # -- reads --------------------------------------------------------------
@@ -323,20 +329,25 @@ class SqliteStore:
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter
                       ) -> list[tuple[Memory, float]]:
-        if self._spec is None:
+        if self._spec is None or self._index is None:
             return []
         vec = as_vector(vector, self._spec.dimension)
-        where, params = filter_sql(flt.with_changes(include_chunks=True), to_micros(utcnow()))
-        sql = "SELECT v.rowid, v.distance FROM memory_vectors v WHERE v.embedding MATCH ? AND k = ?"
-        args: list[Any] = [vec.tobytes(), k]
-        if flt.namespace is not None:
-            sql += " AND v.namespace = ?"
-            args.append(flt.namespace)
-        # The rowid constraint is evaluated inside vec0's scan, so the filter
-        # narrows the candidates before the k nearest are chosen.
-        sql += f" AND v.rowid IN (SELECT m.rowid FROM memories m WHERE {where})"
-        hits = self._rows(sql, (*args, *params))
-        return self._with_memories(hits, lambda distance: 1.0 - distance)
+        now = to_micros(utcnow())
+        allowed = None
+        # The filter picks the candidate rows first, so the k nearest are
+        # chosen among matching memories only (never filtered afterwards).
+        if not flt.is_namespace_only or self._has_expired(now):
+            where, params = filter_sql(flt.with_changes(include_chunks=True), now)
+            allowed = np.array([r[0] for r in self._rows(
+                f"SELECT m.rowid FROM memories m WHERE {where}", params)], dtype=np.int64)
+        with self._lock:
+            self._index.refresh(self._rows)
+            hits = self._index.search(vec, k, flt.namespace, allowed)
+        return self._with_memories(hits, float)
+
+    def _has_expired(self, now: int) -> bool:
+        return bool(self._rows("SELECT 1 FROM memories WHERE expires_at IS NOT NULL "
+                               "AND expires_at <= ? LIMIT 1", (now,)))
 
     def text_search(self, terms: Sequence[str], k: int, flt: Filter
                     ) -> list[tuple[Memory, float]]:

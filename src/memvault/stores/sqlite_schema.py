@@ -13,8 +13,10 @@ from ..model import Filter
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- AUTOINCREMENT: rowids are never reused, which the in-process vector
+    -- index relies on to tell new rows from replaced ones.
     CREATE TABLE memories (
-        rowid INTEGER PRIMARY KEY,
+        rowid INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         namespace TEXT NOT NULL,
         content TEXT NOT NULL,
@@ -73,7 +75,9 @@ DEFAULT_PRAGMAS: dict[str, str] = {
 def vector_table_sql(dimension: int) -> str:
     """The vec0 table; created once the store's embedding dimension is known.
 
-    The namespace is a partition key, so a search scans only its own tenant.
+    It is where vectors are kept; searches run on the in-process copy in
+    ``sqlite_vectors.py``. The namespace is a partition key, so sqlite-vec
+    tools reading the file scan one tenant at a time.
     """
     return (
         "CREATE VIRTUAL TABLE memory_vectors USING vec0("

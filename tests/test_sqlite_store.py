@@ -1,0 +1,68 @@
+"""SQLite-specific behaviour: the in-process vector index follows other connections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memvault.errors import InvalidInput
+from memvault.model import EmbeddingSpec, Filter, Memory
+from memvault.stores.sqlite import SqliteStore, parse_pragmas
+
+from .test_store_conformance import SPEC, unit
+
+
+def test_vector_index_follows_writes_from_another_connection(tmp_path):
+    writer, reader = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    writer.bind_embedding(SPEC)
+    first = Memory(content="first", embedding=unit(1))
+    writer.add([first])
+    reader.bind_embedding(SPEC)
+    assert [m.id for m, _ in reader.vector_search(unit(1), 3, Filter.build())] == [first.id]
+
+    second = Memory(content="second", embedding=unit(2))
+    writer.add([second])
+    assert reader.vector_search(unit(2), 1, Filter.build())[0][0].id == second.id
+
+    # Delete the newest row and add another: the rowid is not reused, and the
+    # reader must neither return the deleted memory nor miss the new one.
+    writer.delete([second.id])
+    third = Memory(content="third", embedding=unit(2))
+    writer.add([third])
+    ids = [m.id for m, _ in reader.vector_search(unit(2), 3, Filter.build())]
+    assert second.id not in ids and third.id in ids and first.id in ids
+    writer.delete([first.id])
+    assert [m.id for m, _ in reader.vector_search(unit(1), 3, Filter.build())] == [third.id]
+    writer.close()
+    reader.close()
+
+
+def test_search_over_all_namespaces_merges_partitions(tmp_path):
+    store = SqliteStore(tmp_path / "n.db")
+    store.bind_embedding(SPEC)
+    store.add([Memory(content=f"m{i}", namespace=f"ns{i % 3}", embedding=unit(i))
+               for i in range(30)])
+    hits = store.vector_search(unit(7), 5, Filter(namespace=None))
+    assert hits[0][0].content == "m7" and len(hits) == 5
+    exact = sorted(range(30), key=lambda i: -float(unit(i) @ unit(7)))[:5]
+    assert [m.content for m, _ in hits] == [f"m{i}" for i in exact]
+    store.close()
+
+
+def test_a_model_bound_elsewhere_is_seen(tmp_path):
+    a, b = SqliteStore(tmp_path / "m.db"), SqliteStore(tmp_path / "m.db")
+    a.bind_embedding(EmbeddingSpec("model-a", 4))
+    b.bind_embedding(EmbeddingSpec("model-a", 4))
+    a.add([Memory(content="x", embedding=np.ones(4, dtype=np.float32) / 2)])
+    assert b.count(Filter.build()) == 1
+    a.close()
+    b.close()
+
+
+def test_pragmas_are_parsed_and_bad_ones_named():
+    assert parse_pragmas("busy_timeout=1000, cache_size=-2000") == {
+        "busy_timeout": "1000", "cache_size": "-2000"}
+    for bad in ["journal_mode", "x=1;DROP TABLE memories", "=3"]:
+        with pytest.raises(InvalidInput) as err:
+            parse_pragmas(bad)
+        assert err.value.field == "sqlite_pragmas"
