@@ -1,11 +1,17 @@
 """The HTTP API over a real Vault on a SQLite file, with the real model.
 
-Detailed cases go through FastAPI's TestClient (same app, no socket).
+Detailed cases go through FastAPI's TestClient (same app, no socket); one
+test starts ``memvault serve`` as a process and talks to it over real HTTP.
 """
 
 from __future__ import annotations
 
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +25,8 @@ from memvault.http_api import create_app
 from memvault.model import EmbeddingSpec
 from memvault.stores.sqlite import SqliteStore
 from memvault.vault import Vault
+
+from .conftest import cli_env
 
 API = "/api/v1"
 
@@ -334,6 +342,59 @@ def _sample(text: str, series: str) -> float:
     match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
     assert match, f"{series} not in metrics"
     return float(match.group(1))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_end_to_end(tmp_path: Path):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    url = f"sqlite://{tmp_path / 'served.db'}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--store", url,
+         "--log-level", "warning"], env=cli_env(tmp_path), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        health = _wait_for_health(base, server)
+        assert health["store"]["url"] == url and health["store"]["identity"]
+        with httpx.Client(base_url=base, timeout=120) as http:
+            stored = http.post(f"{API}/memories",
+                               json={"content": "The VPN config lives in /etc/wg0.conf",
+                                     "tags": ["ops"]})
+            assert stored.status_code == 201, stored.text
+            hits = http.post(f"{API}/search", json={"query": "where is the vpn set up?"})
+            assert hits.json()["hits"][0]["memory"]["id"] == stored.json()["memory"]["id"]
+            assert_error(http.post(f"{API}/memories", json={"content": ""}), 422, "content")
+            metrics = http.get("/metrics")
+            assert metrics.headers["content-type"].startswith("text/plain")
+            assert _sample(metrics.text, "memvault_memories") == 1
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    # uvicorn shuts down gracefully, then ends by re-raising the signal it caught.
+    assert server.returncode in (0, -signal.SIGTERM), server.stderr.read()
+    wal = tmp_path / "served.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0  # the store was closed cleanly
+
+
+def _wait_for_health(base: str, server: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"server exited: {server.stderr.read()}")
+        try:
+            return httpx.get(f"{base}{API}/health", timeout=5).raise_for_status().json()
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("server did not answer /api/v1/health in time")
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
