@@ -184,7 +184,7 @@ def test_a_bad_item_in_a_batch_stores_nothing(vault):
     assert err.value.field == "items[1].content"
     with pytest.raises(InvalidInput) as err:
         vault.store_many([{"content": "fine", "colour": "blue"}])
-    assert err.value.field == "colour"
+    assert err.value.field == "items[0].colour"
     assert vault.count() == 0
 
 

@@ -17,6 +17,7 @@ from .model import (
     check_importance,
     check_memory_type,
     check_metadata,
+    is_utf8,
     new_id,
     normalize_tags,
     to_utc,
@@ -64,6 +65,8 @@ def check_query(query: Any, field: str = "query") -> str:
         raise InvalidInput(f"{field} must be a non-empty string", field=field)
     if "\x00" in query:
         raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+    if not is_utf8(query):
+        raise InvalidInput(f"{field} is not valid UTF-8 (lone surrogate)", field=field)
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"{field} is longer than {MAX_QUERY_CHARS} characters", field=field)
     return query.strip()

@@ -40,6 +40,15 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(normalize_content(content).encode("utf-8")).hexdigest()
 
 
+def is_utf8(text: str) -> bool:
+    """False for text holding lone surrogates (what undecodable bytes become): no store keeps it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -84,9 +93,10 @@ def normalize_tags(tags: Any, field_name: str = "tags") -> tuple[str, ...]:
         tag = tag.strip()
         if not tag:
             continue
-        if len(tag) > MAX_TAG_LENGTH or "\x00" in tag:
+        if len(tag) > MAX_TAG_LENGTH or "\x00" in tag or not is_utf8(tag):
             raise InvalidInput(
-                f"{field_name} entries must be at most {MAX_TAG_LENGTH} characters, no NUL",
+                f"{field_name} entries must be UTF-8, at most {MAX_TAG_LENGTH} characters, "
+                "no NUL",
                 field=field_name,
             )
         out.add(tag)
@@ -113,11 +123,13 @@ def check_metadata(value: Any, field_name: str = "metadata") -> dict[str, Any]:
         raise InvalidInput(f"{field_name} is not valid JSON: {exc}", field=field_name) from None
     if "\x00" in text or "\\u0000" in text:
         raise InvalidInput(f"{field_name} must not contain NUL characters", field=field_name)
+    if not is_utf8(text):
+        raise InvalidInput(f"{field_name} is not valid UTF-8 (lone surrogate)", field=field_name)
     return json.loads(text)
 
 
 def check_memory_type(value: Any, field_name: str = "memory_type") -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64 or not is_utf8(value):
         raise InvalidInput(f"{field_name} must be a non-empty string of at most 64 characters",
                            field=field_name)
     return value.strip()
@@ -272,7 +284,8 @@ class Filter:
 
 
 def check_namespace(value: Any, field_name: str = "namespace") -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 128 or "\x00" in value:
+    if (not isinstance(value, str) or not value.strip() or len(value) > 128 or "\x00" in value
+            or not is_utf8(value)):
         raise InvalidInput(f"{field_name} must be a non-empty string of at most 128 characters",
                            field=field_name)
     return value.strip()

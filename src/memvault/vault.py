@@ -27,6 +27,7 @@ from .model import (
     check_memory_type,
     check_metadata,
     check_namespace,
+    is_utf8,
     normalize_tags,
     to_utc,
     utcnow,
@@ -97,7 +98,8 @@ class Vault:
         item = {"content": content, "tags": tags, "memory_type": memory_type,
                 "metadata": metadata, "importance": importance, "created_at": created_at,
                 "expires_at": expires_at}
-        return self.store_many([item], namespace=namespace)[0]
+        ns = self._ns(namespace)
+        return self._store_batch([build_memory(item, ns, self.settings.max_content_bytes)], ns)[0]
 
     def store_many(self, items: Iterable[Mapping[str, Any]], *, namespace: str | None = None,
                    batch_size: int = STORE_BATCH,
@@ -109,7 +111,7 @@ class Vault:
         """
         ns = self._ns(namespace)
         max_bytes = self.settings.max_content_bytes
-        memories = [build_memory(item, ns, max_bytes, f"items[{i}]." if i else "")
+        memories = [build_memory(item, ns, max_bytes, f"items[{i}].")
                     for i, item in enumerate(items)]
         results: list[StoreResult] = []
         for start in range(0, len(memories), batch_size):
@@ -205,8 +207,8 @@ class Vault:
     # -- reading ------------------------------------------------------------
     def get(self, ref: str, *, namespace: str | None = None) -> Memory:
         """A memory by id or content hash, in the namespace; NotFound otherwise."""
-        if not isinstance(ref, str) or not ref.strip():
-            raise InvalidInput("id or content_hash must be a non-empty string", field="id")
+        if not isinstance(ref, str) or not ref.strip() or not is_utf8(ref):
+            raise InvalidInput("id or content_hash must be a non-empty UTF-8 string", field="id")
         memory = self.store_backend.get(ref.strip(), self._ns(namespace))
         if memory is None or memory.parent_id is not None:
             raise NotFound(f"no memory {ref!r} in namespace {self._ns(namespace)!r}", field="id")

@@ -49,6 +49,9 @@ class Page:
     memories: list[Memory]
     next_cursor: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"memories": [m.to_dict() for m in self.memories], "next_cursor": self.next_cursor}
+
 
 @runtime_checkable
 class Store(Protocol):
