@@ -1,0 +1,260 @@
+"""The memvault dump: a versioned, gzip-compressed JSON Lines file.
+
+Line 1 is the header::
+
+    {"format": "memvault-dump", "version": 1, "model": "...", "dimension": 384,
+     "count": 1234, "created": "2025-...+00:00", "source": "sqlite:///...",
+     "filter": {...}}
+
+then one memory per line: every field of ``Memory.to_dict()`` (ISO 8601
+timestamps) plus ``"vector"``, the embedding as base64 of little-endian
+float32 (or null when the source had none, in which case an import embeds).
+
+Both directions stream with bounded memory. The writer puts the body in a
+temporary gzip member first, so the header can carry the exact count, then
+joins the header member and the body member (a valid multi-member gzip that
+``zcat`` reads as one file) and renames it into place: a dump under its final
+name is always complete. The reader checks the header, every line (errors name
+the line number) and, at the end, that the count matches.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInput
+from ..inputs import check_content
+from ..model import (
+    Memory,
+    check_importance,
+    check_memory_type,
+    check_metadata,
+    check_namespace,
+    normalize_tags,
+    to_utc,
+    utcnow,
+)
+
+FORMAT = "memvault-dump"
+VERSION = 1
+_LITTLE = np.dtype("<f4")
+_MAX_LINE_CONTENT = 1 << 30  # content size is the source store's business, not ours
+_DAMAGED = (OSError, EOFError, zlib.error)
+_REQUIRED = ("id", "content", "content_hash", "namespace", "created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class DumpHeader:
+    """What a dump holds: the model its vectors belong to, where and when it came from."""
+
+    model: str | None
+    dimension: int | None
+    source: str | None = None
+    filter: dict[str, Any] | None = None
+    count: int | None = None
+    created: str = field(default_factory=lambda: utcnow().isoformat())
+    format: str = FORMAT
+    version: int = VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> DumpHeader:
+        """Check a parsed header line; ``where`` ("file:1") prefixes every error."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InvalidInput(f"{where}: not a memvault dump (no '{FORMAT}' header)",
+                               field="dump")
+        version = data.get("version")
+        if not isinstance(version, int) or not 1 <= version <= VERSION:
+            raise InvalidInput(f"{where}: dump format version {version!r} is not supported "
+                               f"(this memvault reads up to {VERSION})", field="dump")
+        model, dim, count = data.get("model"), data.get("dimension"), data.get("count")
+        if (model is None) != (dim is None) or (model is not None and (
+                not isinstance(model, str) or not isinstance(dim, int) or dim <= 0)):
+            raise InvalidInput(f"{where}: model and dimension must both be set (a string and "
+                               f"a positive integer) or both be null", field="dump.model")
+        if count is not None and (not isinstance(count, int) or count < 0):
+            raise InvalidInput(f"{where}: count must be a non-negative integer",
+                               field="dump.count")
+        known = {k: data[k] for k in ("source", "filter", "created") if k in data}
+        return cls(model=model, dimension=dim, count=count, version=version, **known)
+
+
+def encode_vector(vector: np.ndarray | None) -> str | None:
+    """base64 of the vector as little-endian float32, whatever this machine's byte order."""
+    if vector is None:
+        return None
+    return base64.b64encode(np.asarray(vector, dtype=_LITTLE).tobytes()).decode("ascii")
+
+
+def decode_vector(text: str, dimension: int | None) -> np.ndarray:
+    raw = base64.b64decode(text, validate=True)
+    if len(raw) % 4 or (dimension is not None and len(raw) != 4 * dimension):
+        raise ValueError(f"vector has {len(raw) / 4:g} dimensions, the header says {dimension}")
+    return np.frombuffer(raw, dtype=_LITTLE).astype(np.float32)
+
+
+def memory_to_record(memory: Memory) -> dict[str, Any]:
+    """One dump line's object: every field, ISO timestamps, the vector in base64."""
+    record = memory.to_dict()
+    record["vector"] = encode_vector(memory.embedding)
+    return record
+
+
+def memory_from_record(record: Any, dimension: int | None) -> Memory:
+    """A Memory from one dump line's object; raises InvalidInput naming the bad field."""
+    if not isinstance(record, dict):
+        raise InvalidInput("line is not a JSON object", field="dump")
+    missing = [k for k in _REQUIRED if not record.get(k)]
+    if missing:
+        raise InvalidInput(f"missing field {missing[0]!r}", field=missing[0])
+    for key in ("id", "content_hash"):
+        if not isinstance(record[key], str):
+            raise InvalidInput(f"{key} must be a string", field=key)
+    vector = record.get("vector")
+    try:
+        embedding = decode_vector(vector, dimension) if vector is not None else None
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput(f"vector is not valid: {exc}", field="vector") from None
+
+    def when(key: str) -> datetime | None:
+        return to_utc(record[key], key) if record.get(key) is not None else None
+
+    parent, chunk = record.get("parent_id"), record.get("chunk_index")
+    if (parent is None) != (chunk is None) or (chunk is not None and (
+            not isinstance(parent, str) or isinstance(chunk, bool) or not isinstance(chunk, int))):
+        raise InvalidInput("parent_id (string) and chunk_index (integer) go together",
+                           field="chunk_index")
+    return Memory(
+        id=record["id"],
+        content=check_content(record["content"], _MAX_LINE_CONTENT),
+        content_hash=record["content_hash"],
+        namespace=check_namespace(record["namespace"]),
+        tags=normalize_tags(record.get("tags")),
+        memory_type=check_memory_type(record.get("memory_type") or "note"),
+        metadata=check_metadata(record.get("metadata")),
+        importance=check_importance(record.get("importance", 0.5)),
+        created_at=when("created_at"),
+        updated_at=when("updated_at"),
+        last_accessed_at=when("last_accessed_at"),
+        expires_at=when("expires_at"),
+        parent_id=parent,
+        chunk_index=chunk,
+        embedding=embedding,
+    )
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader) -> int:
+    """Write ``memories`` to ``path`` as a dump; return how many were written.
+
+    The header's ``count`` is set to the number written. Vectors must match
+    the header's dimension. Nothing appears at ``path`` unless all went well.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body, final = path.with_name(path.name + ".body.tmp"), path.with_name(path.name + ".tmp")
+    count = 0
+    try:
+        with gzip.open(body, "wb", compresslevel=6) as out:
+            for memory in memories:
+                if (memory.embedding is not None and header.dimension is not None
+                        and memory.embedding.shape[0] != header.dimension):
+                    raise InvalidInput(f"memory {memory.id} has a vector of "
+                                       f"{memory.embedding.shape[0]} dimensions, the dump "
+                                       f"header says {header.dimension}", field="embedding")
+                out.write(_line(memory_to_record(memory)))
+                count += 1
+        with open(final, "wb") as out:
+            with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as head:
+                head.write(_line(replace(header, count=count).to_dict()))
+            with open(body, "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(final, path)
+    finally:
+        for tmp in (body, final):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return count
+
+
+def read_dump(path: str | Path) -> tuple[DumpHeader, Iterator[Memory]]:
+    """The header (read now) and a lazy iterator over the memories.
+
+    Errors (InvalidInput) name the file and line. The iterator raises at the
+    end if the file holds fewer or more memories than the header says.
+    """
+    name = str(path)
+    try:
+        stream = gzip.open(path, "rb")  # noqa: SIM115 (closed by the iterator)
+    except OSError as exc:
+        raise InvalidInput(f"{name}: cannot open dump: {exc}", field="dump") from None
+    try:
+        header = DumpHeader.from_dict(_parse(stream.readline(), f"{name}:1"), f"{name}:1")
+    except _DAMAGED as exc:
+        stream.close()
+        raise InvalidInput(f"{name}: cannot read dump: {exc}", field="dump") from None
+    except BaseException:
+        stream.close()
+        raise
+    return header, _memories(stream, header, name)
+
+
+def _memories(stream: Any, header: DumpHeader, name: str) -> Iterator[Memory]:
+    count = 0
+    with stream:
+        line_no = 1
+        try:
+            for line_no, raw in enumerate(stream, start=2):
+                if not raw.strip():
+                    continue
+                where = f"{name}:{line_no}"
+                record = _parse(raw, where)
+                try:
+                    memory = memory_from_record(record, header.dimension)
+                except InvalidInput as exc:
+                    raise InvalidInput(f"{where}: {exc.message}", field=exc.field) from None
+                count += 1
+                yield memory
+        except _DAMAGED as exc:
+            raise InvalidInput(f"{name}:{line_no + 1}: dump is damaged or truncated: {exc}",
+                               field="dump") from None
+    if header.count is not None and count != header.count:
+        raise InvalidInput(f"{name}: header says {header.count} memories, the file holds "
+                           f"{count}: the dump is incomplete", field="dump.count")
+
+
+def _parse(raw: bytes, where: str) -> Any:
+    if not raw:
+        raise InvalidInput(f"{where}: empty file, expected a dump header", field="dump")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(f"{where}: not valid JSON: {exc}", field="dump") from None
+
+
+def check_dump(path: str | Path) -> DumpHeader:
+    """Read a whole dump, checking every line, without keeping it: before a restore."""
+    header, memories = read_dump(path)
+    for _ in memories:
+        pass
+    return header
