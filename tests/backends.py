@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 
 from memvault.stores import Store
+from memvault.stores.chroma import ChromaStore
+from memvault.stores.chroma_client import parse_chroma_url
 from memvault.stores.sqlite import SqliteStore
 
-STORE_KINDS = ["sqlite"]
+STORE_KINDS = ["sqlite", "chroma", "chroma_http"]
 
 
 def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     if kind == "sqlite":
         return SqliteStore(tmp_path / "store.db")
+    if kind == "chroma":
+        return ChromaStore(parse_chroma_url(f"chroma://{tmp_path / 'chroma'}?collection=memories"))
+    if kind == "chroma_http":
+        server = request.getfixturevalue("chroma_server")
+        return ChromaStore(parse_chroma_url(f"{server.url}?collection=t-{uuid.uuid4().hex}"))
     raise ValueError(f"unknown store kind {kind}")

@@ -18,6 +18,7 @@ from memvault.embedding import SentenceTransformerEmbedder
 from memvault.vault import Vault
 
 from .backends import STORE_KINDS, make_store
+from .chroma_server import running_chroma
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -27,6 +28,13 @@ def embedder() -> SentenceTransformerEmbedder:
     model = SentenceTransformerEmbedder()
     model.load()
     return model
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """One ``chroma run`` server on 127.0.0.1 for the session; each test uses its own collection."""
+    with running_chroma(tmp_path_factory.mktemp("chroma-server") / "data") as server:
+        yield server
 
 
 @pytest.fixture

@@ -25,7 +25,12 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
         from .sqlite import SqliteStore
 
         return SqliteStore.from_url(url, settings)
-    raise InvalidInput(f"unknown store URL scheme {scheme!r}; use sqlite://", field="store_url")
+    if scheme in ("chroma", "chroma+http", "chroma+https"):
+        from .chroma import ChromaStore
+
+        return ChromaStore.from_url(url, settings)
+    raise InvalidInput(f"unknown store URL scheme {scheme!r}; use sqlite://, chroma:// or "
+                       f"chroma+http://", field="store_url")
 
 
 def redact_url(url: str) -> str:

@@ -25,7 +25,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import InvalidInput
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges
+
+HASH_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +149,15 @@ class Store(Protocol):
 
     def close(self) -> None:
         ...
+
+
+def require_embedding(memory: Memory) -> np.ndarray:
+    """The memory's vector; every store refuses to write a memory without one."""
+    if memory.embedding is None:
+        raise InvalidInput(f"memory {memory.id} has no embedding", field="embedding")
+    return memory.embedding
+
+
+def looks_like_hash(ref: str) -> bool:
+    """True when a reference is a content hash (64 hex digits) rather than an id."""
+    return len(ref) == HASH_LENGTH and all(c in "0123456789abcdef" for c in ref)

@@ -21,7 +21,7 @@ import sqlite_vec
 from ..config import Settings
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound, StoreUnavailable
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, new_id, utcnow
-from .base import Page, StoreStats
+from .base import Page, StoreStats, looks_like_hash, require_embedding
 from .sqlite_schema import (
     DEFAULT_PRAGMAS,
     MEMORY_COLUMNS,
@@ -34,7 +34,6 @@ from .sqlite_schema import (
 from .sqlite_vectors import VectorIndex
 
 BUSY_TIMEOUT_MS = 60_000
-_HASH_LENGTH = 64
 
 
 def parse_pragmas(text: str) -> dict[str, str]:
@@ -167,7 +166,7 @@ class SqliteStore:
                 if memory.parent_id in skipped_parents:
                     results.append((memory, False))
                     continue
-                vector = as_vector(_require_embedding(memory), self._spec.dimension)
+                vector = as_vector(require_embedding(memory), self._spec.dimension)
                 rowid = self._insert_row(cur, memory)
                 if rowid is None:
                     existing = self._get_in(cur, memory.content_hash, memory.namespace)
@@ -268,7 +267,7 @@ class SqliteStore:
         return memory
 
     def _get_in(self, cur: apsw.Cursor, ref: str, namespace: str | None) -> Memory | None:
-        by = "content_hash" if _looks_like_hash(ref) else "id"
+        by = "content_hash" if looks_like_hash(ref) else "id"
         sql = f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.{by} = ?"
         params: list[Any] = [ref]
         if by == "content_hash":
@@ -442,16 +441,6 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-
-def _require_embedding(memory: Memory) -> np.ndarray:
-    if memory.embedding is None:
-        raise InvalidInput(f"memory {memory.id} has no embedding", field="embedding")
-    return memory.embedding
-
-
-def _looks_like_hash(ref: str) -> bool:
-    return len(ref) == _HASH_LENGTH and all(c in "0123456789abcdef" for c in ref)
 
 
 def _iso(value: Any) -> str | None:
