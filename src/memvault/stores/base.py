@@ -135,6 +135,16 @@ class Store(Protocol):
         """
         ...
 
+    # -- notes ---------------------------------------------------------------
+    def get_note(self, key: str) -> str | None:
+        """A short text memvault keeps in the store for itself (e.g. a migration
+        checkpoint), or None. Notes are not memories: never listed or exported."""
+        ...
+
+    def set_note(self, key: str, value: str | None) -> None:
+        """Keep ``value`` under ``key``, replacing any; None removes the note."""
+        ...
+
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:
         ...

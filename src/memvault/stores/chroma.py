@@ -20,6 +20,7 @@ what the Store protocol asks for, the store does the closest thing it allows
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ FORMAT_KEY = "memvault_format"
 STORE_ID_KEY = "memvault_store_id"
 MODEL_KEY = "memvault_embedding_model"
 DIMENSION_KEY = "memvault_embedding_dimension"
+NOTE_PREFIX = "memvault_note:"
 WRITTEN_KEY = "mv_written"  # nanoseconds when written: the earliest of two racing twins stays
 TEXT_CANDIDATES = 2000
 _ID_BATCH = 500
@@ -58,6 +60,7 @@ class ChromaStore:
 
     def __init__(self, target: ChromaTarget) -> None:
         self.url = target.url
+        self.path = target.path  # None for a server: nothing local to check or back up
         self._target = target
         self._client = target.connect()
         with chroma_errors(self.url):
@@ -92,7 +95,11 @@ class ChromaStore:
         return col
 
     def _check_hnsw(self, col: Any, hnsw: dict[str, int]) -> None:
-        current = (col.configuration or {}).get("hnsw") or {}
+        with warnings.catch_warnings():
+            # chromadb warns about its own legacy config format for collections without an
+            # embedding function, which is what memvault wants.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            current = (col.configuration or {}).get("hnsw") or {}
         for key in ("max_neighbors", "ef_construction"):
             if key in hnsw and current.get(key) != hnsw[key]:
                 raise InvalidInput(
@@ -362,6 +369,20 @@ class ChromaStore:
             for res, next_cursor in scan_records(self._col, where(flt, utcnow()), batch_size,
                                                  cursor, include):
                 yield self._memories(res), next_cursor
+
+    # -- notes ---------------------------------------------------------------
+    def get_note(self, key: str) -> str | None:
+        value = self._fresh_metadata().get(NOTE_PREFIX + key)
+        return None if value is None else str(value)
+
+    def set_note(self, key: str, value: str | None) -> None:
+        # Chroma replaces a collection's metadata whole, so read, change, write back.
+        meta = self._fresh_metadata()
+        meta.pop(NOTE_PREFIX + key, None)
+        if value is not None:
+            meta[NOTE_PREFIX + key] = value
+        with chroma_errors(self.url):
+            self._col.modify(metadata=meta)
 
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:

@@ -395,6 +395,18 @@ class SqliteStore:
         return [m.with_changes(embedding=np.frombuffer(by_id[m.id], dtype=np.float32).copy())
                 if m.id in by_id else m for m in memories]
 
+    # -- notes ---------------------------------------------------------------
+    def get_note(self, key: str) -> str | None:
+        return self._meta(f"note:{key}")
+
+    def set_note(self, key: str, value: str | None) -> None:
+        with self._write() as cur:
+            if value is None:
+                cur.execute("DELETE FROM meta WHERE key = ?", (f"note:{key}",))
+            else:
+                cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                            (f"note:{key}", value))
+
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:
         flt = Filter(namespace=namespace)
@@ -421,6 +433,21 @@ class SqliteStore:
             oldest=_iso(from_micros(span[1])),
             newest=_iso(from_micros(span[2])),
         )
+
+    def backup_to(self, path: str | Path) -> None:
+        """A consistent copy of the database through SQLite's online backup API.
+
+        Written beside ``path`` and renamed into place, so a copy is never half there.
+        """
+        path = Path(path)
+        partial = path.with_name(path.name + ".tmp")
+        dest = apsw.Connection(str(partial))
+        try:
+            with self._lock, dest.backup("main", self._conn, "main") as job:
+                job.step(-1)
+        finally:
+            dest.close()
+        os.replace(partial, path)
 
     def size_bytes(self) -> int | None:
         total = 0

@@ -1,0 +1,382 @@
+"""Moving every memory from one store (or peer, or dump) into another, reliably.
+
+``migrate(source, target)`` streams the source in batches and adds each batch
+to the target, keeping ids, timestamps, tags, metadata and namespaces. Vectors
+are copied when both sides use the same model and recomputed with the local
+model when asked (``reembed=True``). Content already in the target (same
+namespace and content hash) is skipped, so a rerun adds nothing twice.
+
+Resuming: after every batch a checkpoint (the source cursor and the counts so
+far) is written into the target as a store note (``Store.set_note``) under
+``migration:<hash of source and filter>``. A run that finds an unfinished
+checkpoint for the same source continues after it; a finished one is left
+and the run starts over, finding everything already there.
+
+``replace=True`` makes the target hold exactly the source's memories (within
+the filter): after a backup of the target, memories that the source lacks, or
+holds with other tags or metadata, are deleted, then the copy runs.
+
+At the end both sides are compared (counts and an order-independent digest
+over namespace, content hash, tags and metadata); ``report.verification``
+names the memories that differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..config import Settings
+from ..embedding import Embedder, open_embedder
+from ..errors import IncompatibleEmbedding, InvalidInput, StoreUnavailable
+from ..model import EmbeddingSpec, Filter, Memory, utcnow
+from ..stores import Store, open_store
+from .backup import EVERYTHING, backup_to_dump
+from .progress import NULL_PROGRESS, Progress
+from .sources import Source, open_source
+from .verify import Verification, compare, fingerprint, inventory
+
+DEFAULT_BATCH = 500
+RETRY_ATTEMPTS = 5
+RETRY_FIRST_DELAY = 0.5
+_MAX_FAILURES_LISTED = 100
+T = TypeVar("T")
+
+
+@dataclass
+class MigrationReport:
+    """What a migration did (or, with ``dry_run``, would do)."""
+
+    source: str
+    target: str
+    dry_run: bool = False
+    source_count: int = 0
+    moved: int = 0
+    skipped: int = 0
+    chunks: int = 0
+    reembedded: int = 0
+    failed: int = 0
+    removed: int = 0
+    resumed_from: str | None = None
+    backup: str | None = None
+    vectors: str = "copied"
+    elapsed: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    verification: Verification | None = None
+
+    @property
+    def rate(self) -> float:
+        return (self.moved + self.skipped) / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and (self.verification is None or self.verification.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(rate=round(self.rate, 1), ok=self.ok,
+                   verification=self.verification.to_dict() if self.verification else None)
+        return out
+
+
+@dataclass
+class _Checkpoint:
+    cursor: str | None = None
+    moved: int = 0
+    skipped: int = 0
+    chunks: int = 0
+    reembedded: int = 0
+    done: bool = False
+    started_at: str = field(default_factory=lambda: utcnow().isoformat())
+
+
+def migrate(source: str | Source, target: str | Store, *, flt: Filter = EVERYTHING,
+            batch_size: int = DEFAULT_BATCH, reembed: bool = False, dry_run: bool = False,
+            backup: bool = False, replace: bool = False, max_rate: float | None = None,
+            verify: bool = True, settings: Settings | None = None,
+            embedder: Embedder | None = None, progress: Progress = NULL_PROGRESS
+            ) -> MigrationReport:
+    """Move memories from ``source`` to ``target`` (URLs, or open objects left open)."""
+    if not isinstance(batch_size, int) or not 1 <= batch_size <= 10_000:
+        raise InvalidInput("batch_size must be an integer from 1 to 10000", field="batch_size")
+    if max_rate is not None and max_rate <= 0:
+        raise InvalidInput("max_rate must be a positive number of memories per second",
+                           field="max_rate")
+    settings = settings or Settings.from_env()
+    src = retrying(lambda: open_source(source, settings), "opening the source") \
+        if isinstance(source, str) else source
+    dst = retrying(lambda: open_store(target, settings), "opening the target") \
+        if isinstance(target, str) else target
+    try:
+        run = _Run(src, dst, flt, batch_size, reembed, settings, embedder, progress)
+        return run.execute(dry_run=dry_run, backup=backup or replace, replace=replace,
+                           max_rate=max_rate, verify=verify)
+    finally:
+        if isinstance(target, str):
+            dst.close()
+        if isinstance(source, str):
+            src.close()
+
+
+def retrying(call: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS,
+             first_delay: float = RETRY_FIRST_DELAY) -> T:
+    """``call()``, retried with exponential backoff while the store is unavailable."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except StoreUnavailable as exc:
+            if attempt == attempts:
+                raise StoreUnavailable(
+                    f"{exc.message} (while {what}; gave up after {attempts} attempts over "
+                    f"{first_delay * (2 ** (attempts - 1) - 1):.1f}s. Progress is "
+                    f"saved: run the same command again to resume)", field=exc.field) from exc
+            time.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+class _Run:
+    """One migration: pre-flight checks, optional pruning, the copy, the verification."""
+
+    def __init__(self, source: Source, target: Store, flt: Filter, batch_size: int,
+                 reembed: bool, settings: Settings, embedder: Embedder | None,
+                 progress: Progress) -> None:
+        self.source, self.target, self.flt = source, target, flt
+        self.batch_size, self.reembed, self.settings = batch_size, reembed, settings
+        self._embedder, self.progress = embedder, progress
+        self.report = MigrationReport(source=source.url, target=target.url)
+        scope = json.dumps([source.identity(), repr(flt)])
+        self.key = "migration:" + hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = open_embedder(self.settings)
+        return self._embedder
+
+    def execute(self, *, dry_run: bool, backup: bool, replace: bool, max_rate: float | None,
+                verify: bool) -> MigrationReport:
+        started = time.perf_counter()
+        report = self.report
+        report.dry_run = dry_run
+        spec = self.preflight(write_probe=not dry_run)
+        if dry_run:
+            self.plan(replace)
+        else:
+            if backup:
+                report.backup = str(backup_to_dump(self.target, self.settings, self.progress))
+            if replace:
+                self.prune()
+            if spec is not None:
+                self.target.bind_embedding(spec)
+            self.copy(max_rate)
+            if verify:
+                report.verification = self.verify(exact=replace)
+        report.elapsed = time.perf_counter() - started
+        return report
+
+    # -- before anything moves ------------------------------------------------
+    def preflight(self, *, write_probe: bool) -> EmbeddingSpec | None:
+        """Check both ends; return the model the target's vectors will be of."""
+        retrying(self.source.health, "checking the source")
+        retrying(self.target.health, "checking the target")
+        if self.source.identity() == self.target.identity():
+            raise InvalidInput("source and target are the same store", field="target_url")
+        self.report.source_count = retrying(lambda: self.source.count(self.flt.with_changes(
+            include_chunks=False)), "counting the source")
+        spec = self.vector_plan()
+        self.check_disk()
+        if write_probe:
+            # The checkpoint read and write double as the check that the target is writable.
+            checkpoint = self.load_checkpoint()
+            self.save_checkpoint(checkpoint)
+        return spec
+
+    def vector_plan(self) -> EmbeddingSpec | None:
+        have, want = self.source.embedding_spec(), self.target.embedding_spec()
+        if self.reembed:
+            local = self.embedder.spec
+            if want is not None and want != local:
+                raise IncompatibleEmbedding(
+                    f"target holds {want.model} vectors ({want.dimension} dimensions) but the "
+                    f"local model is {local.model} ({local.dimension}): it cannot re-embed "
+                    f"into this target", field="embedding_model")
+            self.report.vectors = f"re-embedded with {local.model}"
+            return local
+        if have is None:
+            # Nothing to copy: whatever the source lacks is embedded with the local model.
+            self.report.vectors = f"computed with {self.embedder.spec.model}"
+            return want or self.embedder.spec
+        if want is None or have == want:
+            self.report.vectors = f"copied ({have.model})"
+            return have
+        raise IncompatibleEmbedding(
+            f"source vectors are {have.model} ({have.dimension} dimensions) but the target "
+            f"holds {want.model} ({want.dimension}): pass --reembed to compute new vectors "
+            f"with the local model", field="embedding_model")
+
+    def check_disk(self) -> None:
+        path = getattr(self.target, "path", None)
+        if path is None:
+            return
+        where = Path(path)
+        while not where.exists():
+            where = where.parent
+        if not os.access(where, os.W_OK):
+            raise StoreUnavailable(f"target {self.target.url} is not writable ({where})",
+                                   field="target_url")
+        spec = self.source.embedding_spec() or self.target.embedding_spec()
+        per_memory = (spec.dimension * 4 * 2 if spec else 3072) + 4096
+        needed = self.report.source_count * per_memory + (64 << 20)
+        free = shutil.disk_usage(where).free
+        if free < needed:
+            raise StoreUnavailable(
+                f"not enough free disk for {self.target.url}: about {needed >> 20} MB needed, "
+                f"{free >> 20} MB free at {where}", field="target_url")
+
+    def plan(self, replace: bool) -> None:
+        """A dry run: count what would move, be skipped and (with replace) be removed."""
+        for batch, _ in self.source.scan(self.flt.with_changes(include_chunks=False),
+                                         batch_size=self.batch_size, with_embedding=False):
+            by_ns: dict[str, list[str]] = {}
+            for m in batch:
+                by_ns.setdefault(m.namespace, []).append(m.content_hash)
+            present = sum(len(self.target.existing_hashes(ns, hashes))
+                          for ns, hashes in by_ns.items())
+            self.report.skipped += present
+            self.report.moved += len(batch) - present
+        if replace:
+            self.report.removed = len(self.stale())
+
+    # -- checkpoint ---------------------------------------------------------
+    def load_checkpoint(self) -> _Checkpoint:
+        raw = retrying(lambda: self.target.get_note(self.key), "reading the checkpoint")
+        if not raw:
+            return _Checkpoint()
+        data = json.loads(raw)
+        saved = _Checkpoint(**{k: data[k] for k in _Checkpoint.__dataclass_fields__ if k in data})
+        if saved.done:
+            return _Checkpoint()
+        self.report.resumed_from = saved.cursor
+        return saved
+
+    def save_checkpoint(self, checkpoint: _Checkpoint) -> None:
+        value = json.dumps({**asdict(checkpoint), "source": self.source.url})
+        retrying(lambda: self.target.set_note(self.key, value), "saving the checkpoint")
+
+    # -- the work -----------------------------------------------------------
+    def stale(self) -> list[str]:
+        """Ids of target memories the source lacks or holds differently."""
+        wanted = inventory(self.source, self.flt, self.progress, "Reading source")
+        have = inventory(self.target, self.flt, self.progress, "Reading target")
+        return [ident for key, (ident, fp) in have.items()
+                if key not in wanted or wanted[key][1] != fp]
+
+    def prune(self) -> None:
+        doomed = self.stale()
+        self.progress.start("Removing", len(doomed))
+        for start in range(0, len(doomed), self.batch_size):
+            part = doomed[start:start + self.batch_size]
+            self.report.removed += retrying(lambda p=part: self.target.delete(p), "removing")
+            self.progress.advance(len(part))
+        self.progress.finish()
+
+    def copy(self, max_rate: float | None) -> None:
+        checkpoint = self.load_checkpoint()
+        report = self.report
+        self.progress.start("Migrating", report.source_count)
+        self.progress.advance(checkpoint.moved + checkpoint.skipped)
+        began, done_here = time.monotonic(), 0
+        for batch, cursor in self.batches(checkpoint.cursor):
+            added = self.write(batch)
+            checkpoint.cursor = cursor
+            for name in ("moved", "skipped", "chunks", "reembedded"):
+                setattr(checkpoint, name, getattr(checkpoint, name) + added[name])
+            self.save_checkpoint(checkpoint)
+            self.progress.advance(added["moved"] + added["skipped"])
+            done_here += len(batch)
+            if max_rate:
+                time.sleep(max(0.0, done_here / max_rate - (time.monotonic() - began)))
+        checkpoint.done = True
+        self.save_checkpoint(checkpoint)
+        self.progress.finish()
+        for name in ("moved", "skipped", "chunks", "reembedded"):
+            setattr(report, name, getattr(checkpoint, name))
+        rejected = getattr(self.source, "rejected", {})
+        report.failures += list(rejected.items())[:_MAX_FAILURES_LISTED]
+        report.failed += len(rejected)
+
+    def batches(self, cursor: str | None) -> Iterator[tuple[list[Memory], str]]:
+        """Source batches after ``cursor``; a failed read restarts the scan at the last cursor."""
+        failures = 0
+        while True:
+            try:
+                for batch, after in self.source.scan(self.flt, batch_size=self.batch_size,
+                                                     cursor=cursor):
+                    failures, cursor = 0, after
+                    yield batch, after
+                return
+            except StoreUnavailable as exc:
+                failures += 1
+                if failures >= RETRY_ATTEMPTS:
+                    raise StoreUnavailable(f"{exc.message} (while reading the source; gave up "
+                                           f"after {failures} attempts. Progress is saved: run "
+                                           f"the same command again to resume)") from exc
+                time.sleep(RETRY_FIRST_DELAY * 2 ** (failures - 1))
+
+    def write(self, batch: list[Memory]) -> dict[str, int]:
+        counts = {"moved": 0, "skipped": 0, "chunks": 0, "reembedded": 0}
+        batch = self.with_vectors(self.placeable(batch), counts)
+        if not batch:
+            return counts
+        for memory, created in retrying(lambda: self.target.add(batch), "writing"):
+            if memory.parent_id is not None:
+                counts["chunks"] += created
+            else:
+                counts["moved" if created else "skipped"] += 1
+        return counts
+
+    def placeable(self, batch: list[Memory]) -> list[Memory]:
+        """Drop chunks already in the target, and chunks whose parent is not there."""
+        chunks = [m for m in batch if m.parent_id is not None]
+        if not chunks:
+            return batch
+        here = {m.id for m in batch if m.parent_id is None}
+        present = {m.id for m in retrying(lambda: self.target.get_many(
+            [m.id for m in chunks] + [m.parent_id for m in chunks]), "reading the target")}
+        return [m for m in batch if m.parent_id is None or (
+            m.id not in present and (m.parent_id in here or m.parent_id in present))]
+
+    def with_vectors(self, batch: list[Memory], counts: dict[str, int]) -> list[Memory]:
+        """Recompute vectors when asked, and for memories the source had none for."""
+        need = batch if self.reembed else [m for m in batch if m.embedding is None]
+        if not need:
+            return batch
+        spec = self.target.embedding_spec()
+        if spec is not None and spec != self.embedder.spec:
+            for m in need:
+                self.report.failed += 1
+                if len(self.report.failures) < _MAX_FAILURES_LISTED:
+                    self.report.failures.append((m.id, "no vector, and the local model is "
+                                                       "not the target's"))
+            return [m for m in batch if m.embedding is not None]
+        vectors = self.embedder.embed([m.content for m in need])
+        fresh = {m.id: m.with_changes(embedding=v) for m, v in zip(need, vectors, strict=True)}
+        counts["reembedded"] += len(fresh)
+        return [fresh.get(m.id, m) for m in batch]
+
+    def verify(self, *, exact: bool) -> Verification:
+        source = inventory(self.source, self.flt, self.progress, "Verifying source")
+        target = inventory(self.target, self.flt, self.progress, "Verifying target")
+        return compare(source, target, exact=exact)
+
+
+__all__ = ["MigrationReport", "fingerprint", "migrate", "retrying"]

@@ -1,0 +1,366 @@
+"""Readers for memories other tools wrote, taken as they are and never modified.
+
+- ``ChromaPeerSource``: a ChromaDB collection written by mcp-memory-service
+  (default ``memory_collection``) or a hand-made assistant: the document is
+  the content; metadata may hold ``content_hash``, ``tags`` (a comma-joined
+  string, a JSON list in a string, or a list), ``memory_type`` or ``type``,
+  ``timestamp`` / ``created_at`` (epoch seconds) or ``created_at_iso``, and
+  any other keys, which become the memory's metadata.
+- ``McpSqliteSource``: an mcp-memory-service SQLite-vec file: a ``memories``
+  table (integer id, ``content_hash``, comma-joined ``tags``, JSON
+  ``metadata``, epoch ``created_at``/``updated_at``, soft-deleted rows with
+  ``deleted_at``) and a ``memory_embeddings`` vec0 table keyed by that id.
+
+What they make of a record: memvault's own content hash (SHA-256 of the
+normalized content, so duplicates are found as memvault finds them), with the
+peer's differing hash kept in metadata as ``legacy_content_hash``; a stable id
+(the peer's, unless it is a hash or an integer, then a UUID derived from it);
+namespace ``default`` unless the URL says ``?namespace=``. Vectors are taken
+as all-MiniLM-L6-v2 when they have its 384 dimensions (both tools' default),
+unless the URL says ``?model=``. A record that cannot be read is skipped and
+listed in ``rejected`` with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import apsw
+import numpy as np
+import sqlite_vec
+
+from ..errors import InvalidInput, MemvaultError, NotFound, StoreUnavailable
+from ..model import (
+    DEFAULT_NAMESPACE,
+    EmbeddingSpec,
+    Filter,
+    Memory,
+    check_memory_type,
+    check_metadata,
+    check_namespace,
+    content_hash,
+    normalize_tags,
+    to_utc,
+)
+from ..stores.base import looks_like_hash
+from ..stores.chroma_client import ChromaTarget, chroma_errors
+from ..stores.chroma_scan import scan_records
+from .sources import MCP_SQLITE_SCHEME, matches
+
+DEFAULT_PEER_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_PEER_DIMENSION = 384
+CHROMA_PEER_OPTIONS = frozenset({"namespace", "model"})
+_ID_NAMESPACE = uuid.UUID("7f8e9a52-4b1d-4c6e-9d0a-6a1f3b2c5d4e")
+_CHROMA_KNOWN = frozenset({
+    "content_hash", "tags", "memory_type", "type", "timestamp", "timestamp_float",
+    "timestamp_str", "created_at", "created_at_iso", "updated_at", "updated_at_iso",
+    "namespace", "importance"})
+_DIMENSION = re.compile(r"float\s*\[\s*(\d+)\s*\]", re.IGNORECASE)
+
+
+def peer_spec(dimension: int | None, model: str | None) -> EmbeddingSpec | None:
+    if dimension is None:
+        return None
+    if model is None:
+        model = DEFAULT_PEER_MODEL if dimension == DEFAULT_PEER_DIMENSION \
+            else f"unknown-{dimension}d"
+    return EmbeddingSpec(model, dimension)
+
+
+def peer_id(raw: Any) -> str:
+    """The peer's id if it can be a memvault id, else a UUID derived from it (stable)."""
+    text = str(raw)
+    if isinstance(raw, int) or looks_like_hash(text) or len(text) > 128 or not text.strip():
+        return str(uuid.uuid5(_ID_NAMESPACE, text))
+    return text
+
+
+def parse_tags(raw: Any) -> tuple[str, ...]:
+    """Tags stored as a list, a JSON list in a string, or a comma-joined string."""
+    if isinstance(raw, str) and raw.strip().startswith("["):
+        with contextlib.suppress(json.JSONDecodeError):
+            raw = json.loads(raw)
+    if isinstance(raw, list):
+        raw = [str(t) for t in raw]
+    return normalize_tags(raw or None)
+
+
+def parse_time(*candidates: Any) -> Any:
+    """The first usable timestamp: epoch seconds (milliseconds if huge) or ISO text."""
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool) \
+                and math.isfinite(value) and value > 0:
+            return to_utc(value / 1000 if value > 1e11 else value)
+        if isinstance(value, str) and value.strip():
+            try:
+                return to_utc(value)
+            except InvalidInput:
+                continue
+    return None
+
+
+def build_peer_memory(*, raw_id: Any, content: Any, peer_hash: Any, tags: Any,
+                      memory_type: Any, metadata: dict[str, Any], created: Any, updated: Any,
+                      namespace: str, importance: Any = None,
+                      embedding: Any = None) -> Memory:
+    """A Memory from a peer's record; raises InvalidInput naming what is unusable."""
+    if not isinstance(content, str) or not content.strip() or "\x00" in content:
+        raise InvalidInput("content is missing or empty", field="content")
+    ours = content_hash(content)
+    metadata = dict(metadata)
+    if isinstance(peer_hash, str) and peer_hash and peer_hash != ours:
+        metadata["legacy_content_hash"] = peer_hash
+    if not (isinstance(importance, int | float) and 0 <= importance <= 1) \
+            or isinstance(importance, bool):
+        importance = 0.5
+    created_at = created or updated
+    return Memory(
+        id=peer_id(raw_id), content=content, content_hash=ours, namespace=namespace,
+        tags=tags, metadata=check_metadata(metadata),
+        memory_type=check_memory_type(memory_type) if isinstance(memory_type, str)
+        and memory_type.strip() else "note",
+        importance=float(importance),
+        **({"created_at": created_at} if created_at else {}),
+        **({"updated_at": updated} if updated else {}),
+        embedding=None if embedding is None else np.asarray(embedding, dtype=np.float32),
+    )
+
+
+class _PeerSource:
+    """What both peer readers share: filtering, counting, and the list of rejects."""
+
+    url: str
+
+    def __init__(self) -> None:
+        self.rejected: dict[str, str] = {}
+        """Records that could not be read: the peer's id and why."""
+
+    def _reject(self, raw_id: Any, exc: MemvaultError) -> None:
+        self.rejected[str(raw_id)] = exc.message
+
+    def _records(self, batch_size: int, cursor: str | None, with_embedding: bool
+                 ) -> Iterator[tuple[list[Memory], str]]:
+        raise NotImplementedError
+
+    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
+             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+        for batch, next_cursor in self._records(batch_size, cursor, with_embedding):
+            yield [m for m in batch if matches(flt, m)], next_cursor
+
+    def count(self, flt: Filter) -> int:
+        return sum(len(b) for b, _ in self.scan(flt, batch_size=1000, with_embedding=False))
+
+
+class ChromaPeerSource(_PeerSource):
+    """A Chroma collection another tool wrote, read as memories."""
+
+    def __init__(self, target: ChromaTarget) -> None:
+        super().__init__()
+        from chromadb.errors import NotFoundError
+
+        self.url = target.url
+        self._target = target
+        self._namespace = check_namespace(target.options.get("namespace", DEFAULT_NAMESPACE),
+                                          "store_url.namespace")
+        self._model = target.options.get("model")
+        self._client = target.connect()
+        with chroma_errors(self.url):
+            try:
+                self._col = self._client.get_collection(target.collection,
+                                                        embedding_function=None)
+            except NotFoundError:
+                raise NotFound(f"no collection {target.collection!r} at {self.url}",
+                               field="source_url") from None
+
+    def identity(self) -> str:
+        return f"chroma-peer:{self._col.id}"
+
+    def embedding_spec(self) -> EmbeddingSpec | None:
+        with chroma_errors(self.url):
+            res = self._col.get(limit=1, include=["embeddings"])
+        embeddings = res.get("embeddings")
+        return peer_spec(len(embeddings[0]) if res["ids"] else None, self._model)
+
+    def _records(self, batch_size: int, cursor: str | None, with_embedding: bool
+                 ) -> Iterator[tuple[list[Memory], str]]:
+        include = ["documents", "metadatas", *(["embeddings"] if with_embedding else [])]
+        with chroma_errors(self.url):
+            for res, next_cursor in scan_records(self._col, None, batch_size, cursor, include):
+                batch = []
+                for i, rid in enumerate(res["ids"]):
+                    meta = res["metadatas"][i] or {}
+                    try:
+                        batch.append(build_peer_memory(
+                            raw_id=rid, content=res["documents"][i],
+                            peer_hash=meta.get("content_hash"), tags=parse_tags(meta.get("tags")),
+                            memory_type=meta.get("memory_type") or meta.get("type"),
+                            metadata={k: v for k, v in meta.items() if k not in _CHROMA_KNOWN},
+                            created=parse_time(meta.get("created_at"), meta.get("timestamp"),
+                                               meta.get("timestamp_float"),
+                                               meta.get("created_at_iso"),
+                                               meta.get("timestamp_str")),
+                            updated=parse_time(meta.get("updated_at"),
+                                               meta.get("updated_at_iso")),
+                            namespace=self._namespace, importance=meta.get("importance"),
+                            embedding=res["embeddings"][i] if with_embedding else None))
+                    except MemvaultError as exc:
+                        self._reject(rid, exc)
+                yield batch, next_cursor
+
+    def health(self) -> dict[str, Any]:
+        with chroma_errors(self.url):
+            return {"backend": "chroma-peer", "url": self.url, "records": self._col.count()}
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def chroma_layout(target: ChromaTarget) -> str | None:
+    """"memvault" or "peer" for an existing collection, None when there is none."""
+    from chromadb.errors import NotFoundError
+
+    from ..stores.chroma import FORMAT_KEY
+
+    client = target.connect()
+    try:
+        with chroma_errors(target.url):
+            try:
+                col = client.get_collection(target.collection, embedding_function=None)
+            except NotFoundError:
+                return None
+            return "memvault" if FORMAT_KEY in (col.metadata or {}) else "peer"
+    finally:
+        client.close()
+
+
+def is_mcp_sqlite(path: Path) -> bool:
+    """True for an mcp-memory-service SQLite-vec file (read without changing it)."""
+    try:
+        conn = apsw.Connection(f"file:{path}?mode=ro",
+                               flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        try:
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except apsw.Error:
+        return False
+    return {"memories", "memory_embeddings"} <= tables and "schema_migrations" not in tables
+
+
+class McpSqliteSource(_PeerSource):
+    """An mcp-memory-service SQLite-vec database, opened read-only."""
+
+    def __init__(self, path: Path, *, namespace: str = DEFAULT_NAMESPACE,
+                 model: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.url = f"{MCP_SQLITE_SCHEME}://{path}"
+        self._namespace = check_namespace(namespace, "source_url.namespace")
+        self._model = model
+        if not path.is_file():
+            raise NotFound(f"no SQLite file at {path}", field="source_url")
+        try:
+            self._conn = apsw.Connection(f"file:{path}?mode=ro",
+                                         flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+            self._conn.setbusytimeout(30_000)
+            self._conn.enable_load_extension(True)
+            self._conn.load_extension(sqlite_vec.loadable_path())
+            self._conn.enable_load_extension(False)
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(memories)")}
+            ddl = self._conn.execute("SELECT sql FROM sqlite_master "
+                                     "WHERE name = 'memory_embeddings'").fetchall()
+        except apsw.Error as exc:
+            raise StoreUnavailable(f"cannot read {path}: {exc}") from exc
+        if not {"id", "content", "content_hash"} <= columns:
+            raise InvalidInput(f"{path} is not an mcp-memory-service database",
+                               field="source_url")
+        self._live = "deleted_at IS NULL" if "deleted_at" in columns else "1"
+        match = _DIMENSION.search(ddl[0][0]) if ddl else None
+        self._dimension = int(match.group(1)) if match else None
+        wanted = ("tags", "memory_type", "metadata", "created_at", "updated_at",
+                  "created_at_iso", "updated_at_iso")
+        self._columns = ", ".join(c if c in columns else "NULL" for c in wanted)
+
+    @classmethod
+    def from_url(cls, url: str) -> McpSqliteSource:
+        rest = url.split("://", 1)[1]
+        path, _, query = rest.partition("?")
+        options = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        unknown = set(options) - CHROMA_PEER_OPTIONS
+        if unknown or not path:
+            raise InvalidInput(f"bad mcp-memory-service URL {url!r}: use "
+                               f"{MCP_SQLITE_SCHEME}:///path/sqlite_vec.db[?namespace=&model=]",
+                               field="source_url")
+        return cls(Path(path).expanduser(), namespace=options.get("namespace", DEFAULT_NAMESPACE),
+                   model=options.get("model"))
+
+    def identity(self) -> str:
+        return f"mcp-sqlite:{self.path.resolve()}"
+
+    def embedding_spec(self) -> EmbeddingSpec | None:
+        return peer_spec(self._dimension, self._model)
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except apsw.Error as exc:
+            raise StoreUnavailable(f"cannot read {self.path}: {exc}") from exc
+
+    def _records(self, batch_size: int, cursor: str | None, with_embedding: bool
+                 ) -> Iterator[tuple[list[Memory], str]]:
+        last = int(cursor) if cursor and cursor.isdigit() else 0
+        while True:
+            rows = self._rows(
+                f"SELECT id, content, content_hash, {self._columns} FROM memories "
+                f"WHERE id > ? AND {self._live} ORDER BY id LIMIT ?", (last, batch_size))
+            if not rows:
+                return
+            last = rows[-1][0]
+            vectors = self._vectors([r[0] for r in rows]) if with_embedding else {}
+            batch = []
+            for rid, content, peer_hash, tags, mtype, meta, created, updated, c_iso, u_iso \
+                    in rows:
+                try:
+                    batch.append(build_peer_memory(
+                        raw_id=peer_hash or rid, content=content, peer_hash=peer_hash,
+                        tags=parse_tags(tags), memory_type=mtype,
+                        metadata=_json_object(meta), created=parse_time(created, c_iso),
+                        updated=parse_time(updated, u_iso), namespace=self._namespace,
+                        embedding=vectors.get(rid)))
+                except MemvaultError as exc:
+                    self._reject(rid, exc)
+            yield batch, str(last)
+
+    def _vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        if self._dimension is None:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32).copy() for r in self._rows(
+            f"SELECT rowid, content_embedding FROM memory_embeddings WHERE rowid IN ({marks})",
+            tuple(ids))}
+
+    def health(self) -> dict[str, Any]:
+        return {"backend": "mcp-memory-service-sqlite", "path": str(self.path),
+                "records": self._rows(f"SELECT count(*) FROM memories WHERE {self._live}")[0][0]}
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _json_object(text: Any) -> dict[str, Any]:
+    """The metadata column as a dict; unreadable JSON is kept whole, not dropped."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        return {"legacy_metadata": str(text)}
+    return value if isinstance(value, dict) else {"legacy_metadata": value}

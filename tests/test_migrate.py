@@ -1,0 +1,153 @@
+"""Migration between real stores: round trips, idempotence, replace, dry run, models."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import apsw
+import pytest
+
+from memvault.errors import IncompatibleEmbedding, InvalidInput
+from memvault.model import EmbeddingSpec, Filter, Memory, MemoryChanges
+from memvault.stores import open_store
+from memvault.transfer.backup import export_dump
+from memvault.transfer.migrate import migrate
+from memvault.transfer.verify import fingerprint
+
+from .transfer_data import SPEC, assert_same_memories, everything, fill, sample, unit
+
+
+def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chroma_server):
+    """sqlite -> chroma (local) -> chroma (http) -> dump -> sqlite, every field equal."""
+    original = sample(60)
+    first = open_store(f"sqlite://{tmp_path / 'first.db'}")
+    fill(first, original)
+    first.close()
+    hops = [f"sqlite://{tmp_path / 'first.db'}",
+            f"chroma://{tmp_path / 'chroma'}?collection=hop",
+            f"{chroma_server.url}?collection=hop-{uuid.uuid4().hex}"]
+    for source, target in itertools.pairwise(hops):
+        report = migrate(source, target, settings=settings, batch_size=25)
+        assert report.ok and report.verification.ok, report.to_dict()
+        assert (report.moved, report.skipped, report.chunks) == (60, 0, 40)
+    dump = tmp_path / "hop.jsonl.gz"
+    http = open_store(hops[-1])
+    assert export_dump(http, dump) == 100
+    assert_same_memories(original, http)
+    http.close()
+    report = migrate(str(dump), f"sqlite://{tmp_path / 'last.db'}", settings=settings)
+    assert report.ok and report.moved == 60
+    last = open_store(f"sqlite://{tmp_path / 'last.db'}")
+    assert_same_memories(original, last)
+    assert last.embedding_spec() == SPEC
+    last.close()
+
+
+def test_rerun_adds_nothing_twice(tmp_path, settings):
+    src, dst = f"sqlite://{tmp_path / 'a.db'}", f"chroma://{tmp_path / 'c'}?collection=mem"
+    store = open_store(src)
+    fill(store, sample(30))
+    store.close()
+    first = migrate(src, dst, settings=settings, batch_size=7)
+    again = migrate(src, dst, settings=settings, batch_size=7)
+    assert (first.moved, first.skipped) == (30, 0)
+    assert (again.moved, again.skipped, again.chunks) == (0, 30, 0)
+    assert again.resumed_from is None and again.verification.ok
+    target = open_store(dst)
+    assert target.count(Filter(namespace=None, include_chunks=True, include_expired=True)) == 50
+    target.close()
+
+
+def test_into_a_target_that_already_holds_some(tmp_path, settings):
+    memories = sample(12)
+    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
+        f"sqlite://{tmp_path / 'b.db'}")
+    fill(src, memories)
+    second = [m for m in memories if m.parent_id is None][1]
+    fill(dst, [second.with_changes(id="twin", tags=("changed",)),
+               Memory(content="only in target", embedding=unit(99))])
+    report = migrate(src, dst, settings=settings)
+    assert (report.moved, report.skipped) == (11, 1)
+    # The twin kept its own tags, and verification names it.
+    assert not report.verification.ok
+    assert report.verification.different[0].startswith("twin ")
+    assert report.verification.extra == []
+    src.close()
+    dst.close()
+
+
+def test_replace_makes_the_target_hold_exactly_the_source(tmp_path, settings):
+    """The ChromaDB -> SQLite -> defragment -> ChromaDB round trip users ask for."""
+    chroma = f"chroma://{tmp_path / 'c'}?collection=mem"
+    sqlite = f"sqlite://{tmp_path / 'work.db'}"
+    store = open_store(chroma)
+    fill(store, sample(40))
+    store.close()
+    assert migrate(chroma, sqlite, settings=settings).ok
+    work = open_store(sqlite)
+    top = work.query(Filter(namespace=None), limit=40).memories
+    work.delete([m.id for m in top[:10]])
+    work.update(top[10].id, MemoryChanges(tags=("merged",), metadata={"merged": True}))
+    work.add([Memory(content="a consolidated summary", memory_type="summary",
+                     embedding=unit(7))])
+    wanted = everything(work)
+    work.close()
+
+    report = migrate(sqlite, chroma, settings=settings, replace=True)
+    assert report.ok and report.verification.ok, report.to_dict()
+    assert report.removed == 11  # ten deleted, one changed (removed, then copied anew)
+    assert report.backup and (settings.data_dir / "backups").is_dir()
+    target = open_store(chroma)
+    got = everything(target)
+    assert sorted(got) == sorted(wanted)
+    assert {fingerprint(m) for m in got.values()} == {fingerprint(m) for m in wanted.values()}
+    target.close()
+
+
+def test_dry_run_writes_nothing(tmp_path, settings):
+    src, dst = f"sqlite://{tmp_path / 'a.db'}", f"sqlite://{tmp_path / 'b.db'}"
+    store = open_store(src)
+    fill(store, sample(9))
+    store.close()
+    report = migrate(src, dst, settings=settings, dry_run=True)
+    assert report.dry_run and (report.moved, report.skipped) == (9, 0)
+    assert report.verification is None
+    target = open_store(dst)
+    assert target.count(Filter(namespace=None, include_chunks=True)) == 0
+    assert target.embedding_spec() is None
+    target.close()
+    conn = apsw.Connection(str(tmp_path / "b.db"))
+    assert conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'note:%'").fetchall() == [(0,)]
+    conn.close()
+
+
+def test_model_mismatch_is_refused_before_anything_moves(tmp_path, settings):
+    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
+        f"sqlite://{tmp_path / 'b.db'}")
+    fill(src, sample(3))
+    dst.bind_embedding(EmbeddingSpec("other-model", 384))
+    with pytest.raises(IncompatibleEmbedding) as err:
+        migrate(src, dst, settings=settings)
+    assert "--reembed" in err.value.message
+    assert dst.count(Filter(namespace=None)) == 0
+    with pytest.raises(InvalidInput):
+        migrate(src, src, settings=settings)
+    src.close()
+    dst.close()
+
+
+def test_reembed_recomputes_vectors_with_the_local_model(tmp_path, settings, embedder):
+    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
+        f"sqlite://{tmp_path / 'b.db'}")
+    src.bind_embedding(EmbeddingSpec("some-old-model", 384))
+    src.add([Memory(content="Alice prefers tabs over spaces", embedding=unit(1)),
+             Memory(content="The build runs on Fridays", embedding=unit(2))])
+    report = migrate(src, dst, settings=settings, embedder=embedder, reembed=True)
+    assert report.ok and report.reembedded == 2 and "re-embedded" in report.vectors
+    assert dst.embedding_spec() == embedder.spec
+    query = embedder.embed(["how does Alice indent?"])[0]
+    [(best, score)] = dst.vector_search(query, 1, Filter.build())
+    assert best.content == "Alice prefers tabs over spaces" and score > 0.3
+    src.close()
+    dst.close()
