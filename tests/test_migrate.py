@@ -77,6 +77,21 @@ def test_into_a_target_that_already_holds_some(tmp_path, settings):
     dst.close()
 
 
+def test_a_memory_the_target_refuses_is_listed_and_the_rest_move(tmp_path, settings):
+    memories = [m for m in sample(6) if m.parent_id is None]
+    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
+        f"sqlite://{tmp_path / 'b.db'}")
+    fill(src, memories)
+    fill(dst, [Memory(id=memories[2].id, content="other content, same id", embedding=unit(5))])
+    report = migrate(src, dst, settings=settings)
+    assert (report.moved, report.failed) == (5, 1) and not report.ok
+    assert report.failures[0][0] == memories[2].id
+    assert "already exists" in report.failures[0][1]
+    assert report.verification.missing[0].startswith(memories[2].id)
+    src.close()
+    dst.close()
+
+
 def test_replace_makes_the_target_hold_exactly_the_source(tmp_path, settings):
     """The ChromaDB -> SQLite -> defragment -> ChromaDB round trip users ask for."""
     chroma = f"chroma://{tmp_path / 'c'}?collection=mem"

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from ..config import Settings
 from ..embedding import Embedder, open_embedder
-from ..errors import IncompatibleEmbedding, InvalidInput, StoreUnavailable
+from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, StoreUnavailable
 from ..model import EmbeddingSpec, Filter, Memory, utcnow
 from ..stores import Store, open_store
 from .backup import EVERYTHING, backup_to_dump
@@ -310,9 +310,8 @@ class _Run:
         self.progress.finish()
         for name in ("moved", "skipped", "chunks", "reembedded"):
             setattr(report, name, getattr(checkpoint, name))
-        rejected = getattr(self.source, "rejected", {})
-        report.failures += list(rejected.items())[:_MAX_FAILURES_LISTED]
-        report.failed += len(rejected)
+        for ident, reason in getattr(self.source, "rejected", {}).items():
+            self.fail(ident, reason)
 
     def batches(self, cursor: str | None) -> Iterator[tuple[list[Memory], str]]:
         """Source batches after ``cursor``; a failed read restarts the scan at the last cursor."""
@@ -337,12 +336,28 @@ class _Run:
         batch = self.with_vectors(self.placeable(batch), counts)
         if not batch:
             return counts
-        for memory, created in retrying(lambda: self.target.add(batch), "writing"):
+        try:
+            results = retrying(lambda: self.target.add(batch), "writing")
+        except (Conflict, InvalidInput, IncompatibleEmbedding):
+            # One memory the target refuses (an id it holds with other content, say) must
+            # not stop the rest: write one by one and list the refused ones.
+            results = []
+            for memory in batch:
+                try:
+                    results += retrying(lambda m=memory: self.target.add([m]), "writing")
+                except (Conflict, InvalidInput, IncompatibleEmbedding) as exc:
+                    self.fail(memory.id, exc.message)
+        for memory, created in results:
             if memory.parent_id is not None:
                 counts["chunks"] += created
             else:
                 counts["moved" if created else "skipped"] += 1
         return counts
+
+    def fail(self, ident: str, reason: str) -> None:
+        self.report.failed += 1
+        if len(self.report.failures) < _MAX_FAILURES_LISTED:
+            self.report.failures.append((ident, reason))
 
     def placeable(self, batch: list[Memory]) -> list[Memory]:
         """Drop chunks already in the target, and chunks whose parent is not there."""
@@ -363,10 +378,7 @@ class _Run:
         spec = self.target.embedding_spec()
         if spec is not None and spec != self.embedder.spec:
             for m in need:
-                self.report.failed += 1
-                if len(self.report.failures) < _MAX_FAILURES_LISTED:
-                    self.report.failures.append((m.id, "no vector, and the local model is "
-                                                       "not the target's"))
+                self.fail(m.id, "no vector, and the local model is not the target's")
             return [m for m in batch if m.embedding is not None]
         vectors = self.embedder.embed([m.content for m in need])
         fresh = {m.id: m.with_changes(embedding=v) for m, v in zip(need, vectors, strict=True)}

@@ -14,7 +14,8 @@
 What they make of a record: memvault's own content hash (SHA-256 of the
 normalized content, so duplicates are found as memvault finds them), with the
 peer's differing hash kept in metadata as ``legacy_content_hash``; a stable id
-(the peer's, unless it is a hash or an integer, then a UUID derived from it);
+(the peer's, unless it is a hash or an integer, then a UUID derived from it and
+the namespace);
 namespace ``default`` unless the URL says ``?namespace=``. Vectors are taken
 as all-MiniLM-L6-v2 when they have its 384 dimensions (both tools' default),
 unless the URL says ``?model=``. A record that cannot be read is skipped and
@@ -74,11 +75,12 @@ def peer_spec(dimension: int | None, model: str | None) -> EmbeddingSpec | None:
     return EmbeddingSpec(model, dimension)
 
 
-def peer_id(raw: Any) -> str:
-    """The peer's id if it can be a memvault id, else a UUID derived from it (stable)."""
+def peer_id(raw: Any, namespace: str) -> str:
+    """The peer's id if it can be a memvault id, else a UUID derived from it and the
+    namespace (stable across runs; distinct when one peer is read into two namespaces)."""
     text = str(raw)
     if isinstance(raw, int) or looks_like_hash(text) or len(text) > 128 or not text.strip():
-        return str(uuid.uuid5(_ID_NAMESPACE, text))
+        return str(uuid.uuid5(_ID_NAMESPACE, f"{namespace}/{text}"))
     return text
 
 
@@ -122,7 +124,7 @@ def build_peer_memory(*, raw_id: Any, content: Any, peer_hash: Any, tags: Any,
         importance = 0.5
     created_at = created or updated
     return Memory(
-        id=peer_id(raw_id), content=content, content_hash=ours, namespace=namespace,
+        id=peer_id(raw_id, namespace), content=content, content_hash=ours, namespace=namespace,
         tags=tags, metadata=check_metadata(metadata),
         memory_type=check_memory_type(memory_type) if isinstance(memory_type, str)
         and memory_type.strip() else "note",

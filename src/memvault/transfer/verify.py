@@ -31,13 +31,16 @@ def fingerprint(memory: Memory) -> bytes:
 
 def inventory(source: Source, flt: Filter, progress: Progress = NULL_PROGRESS,
               label: str = "Reading") -> dict[Key, tuple[str, bytes]]:
-    """Every top-level memory matching ``flt``: (namespace, hash) -> (id, fingerprint)."""
+    """Every top-level memory matching ``flt``: (namespace, hash) -> (id, fingerprint),
+    in scan order (the order a migration writes them)."""
     out: dict[Key, tuple[str, bytes]] = {}
     progress.start(label, None)
     for batch, _ in source.scan(flt.with_changes(include_chunks=False), batch_size=_SCAN_BATCH,
                                 with_embedding=False):
         for m in batch:
-            out[(m.namespace, m.content_hash)] = (m.id, fingerprint(m))
+            # A source may repeat content (peers have no uniqueness rule); the first copy
+            # is the one a migration keeps, so it is the one compared.
+            out.setdefault((m.namespace, m.content_hash), (m.id, fingerprint(m)))
         progress.advance(len(batch))
     progress.finish()
     return out

@@ -1,0 +1,186 @@
+"""Data other tools wrote, built here in their layouts with their clients, then migrated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import apsw
+import chromadb
+import pytest
+import sqlite_vec
+from chromadb.config import Settings
+
+from memvault.model import Filter, content_hash
+from memvault.stores import open_store
+from memvault.transfer.migrate import migrate
+from memvault.transfer.sources import open_source
+
+from .transfer_data import SPEC, unit
+
+T0 = datetime(2024, 5, 1, 10, 0, 0, 250000, tzinfo=UTC).timestamp()
+
+
+def mcp_hash(content: str, metadata: dict | None = None) -> str:
+    """mcp-memory-service's content hash: lower-cased content plus sorted metadata."""
+    text = content.strip().lower()
+    if metadata:
+        text += json.dumps(metadata, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_chroma_collection(path) -> None:
+    client = chromadb.PersistentClient(path=str(path),
+                                       settings=Settings(anonymized_telemetry=False))
+    col = client.create_collection(
+        "memory_collection", embedding_function=None,
+        metadata={"hnsw:space": "cosine", "hnsw:construction_ef": 200, "hnsw:M": 16})
+    current = "Alice prefers tabs over spaces"
+    col.add(
+        ids=[mcp_hash(current), mcp_hash("Old style memory"), "mem-001", "mem-002",
+             "dup-of-first", "broken"],
+        embeddings=[unit(i).tolist() for i in range(6)],
+        documents=[current, "Old style memory", "Hand-made note", "Bare record",
+                   current, ""],
+        metadatas=[
+            {"content_hash": mcp_hash(current), "memory_type": "preference",
+             "tags": "prefs,style", "timestamp": T0, "created_at": T0,
+             "created_at_iso": "2024-05-01T10:00:00.250000Z", "updated_at": T0 + 60,
+             "updated_at_iso": "2024-05-01T10:01:00.250000Z", "source": "claude"},
+            {"content_hash": mcp_hash("Old style memory"), "type": "fact",
+             "tags": '["legacy", "json"]', "timestamp_float": T0 - 86400,
+             "timestamp_str": "2024-04-30T10:00:00.250000"},
+            {"tags": ["p", "q"], "created_at": "2024-05-02T08:00:00Z", "project": "x"},
+            None,
+            {"content_hash": "whatever", "tags": "dup"},
+            {"tags": "broken"},
+        ])
+
+
+def test_a_chroma_collection_of_another_tool_migrates_as_is(tmp_path, settings):
+    build_chroma_collection(tmp_path / "chroma")
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
+                                       settings=Settings(anonymized_telemetry=False))
+    before = client.get_collection("memory_collection", embedding_function=None).get(
+        include=["documents", "metadatas", "embeddings"])
+
+    report = migrate(f"chroma://{tmp_path / 'chroma'}", f"sqlite://{tmp_path / 'out.db'}",
+                     settings=settings)
+    assert (report.moved, report.skipped, report.failed) == (4, 1, 1)
+    assert report.failures == [("broken", "content is missing or empty")]
+    assert not report.ok and report.verification.ok
+    assert report.vectors == "copied (all-MiniLM-L6-v2)"
+
+    out = open_store(f"sqlite://{tmp_path / 'out.db'}")
+    assert out.embedding_spec() == SPEC
+    by_content = {m.content: m for m in out.query(Filter.build(), limit=10).memories}
+    first = by_content["Alice prefers tabs over spaces"]
+    assert first.tags == ("prefs", "style") and first.memory_type == "preference"
+    assert first.created_at.timestamp() == pytest.approx(T0)
+    assert first.updated_at.timestamp() == pytest.approx(T0 + 60)
+    assert first.content_hash == content_hash(first.content)
+    assert first.metadata == {"source": "claude",
+                              "legacy_content_hash": mcp_hash(first.content)}
+    assert first.id != mcp_hash(first.content)  # hash-like ids become stable UUIDs
+    old = by_content["Old style memory"]
+    assert old.tags == ("json", "legacy") and old.memory_type == "fact"
+    assert old.created_at.timestamp() == pytest.approx(T0 - 86400)
+    hand = by_content["Hand-made note"]
+    assert hand.id == "mem-001" and hand.tags == ("p", "q")
+    assert hand.metadata == {"project": "x"}
+    assert hand.created_at == datetime(2024, 5, 2, 8, tzinfo=UTC)
+    assert by_content["Bare record"].memory_type == "note"
+    out.close()
+
+    after = client.get_collection("memory_collection", embedding_function=None).get(
+        include=["documents", "metadatas", "embeddings"])
+    assert after["ids"] == before["ids"] and after["metadatas"] == before["metadatas"]
+    assert (after["embeddings"] == before["embeddings"]).all()
+    assert "memvault_format" not in (client.get_collection(
+        "memory_collection", embedding_function=None).metadata or {})
+
+    again = migrate(f"chroma://{tmp_path / 'chroma'}?namespace=alice",
+                    f"sqlite://{tmp_path / 'alice.db'}", settings=settings)
+    assert again.moved == 4 and again.verification.ok
+    alice = open_store(f"sqlite://{tmp_path / 'alice.db'}")
+    assert alice.count(Filter.build(namespace="alice")) == 4
+    alice.close()
+
+
+def build_mcp_sqlite(path) -> None:
+    """The schema mcp-memory-service's sqlite_vec backend creates, filled by plain SQL."""
+    conn = apsw.Connection(str(path))
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("""
+        CREATE TABLE metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE memories (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT UNIQUE NOT NULL,
+            content TEXT NOT NULL, tags TEXT, memory_type TEXT, metadata TEXT,
+            created_at REAL, updated_at REAL, created_at_iso TEXT, updated_at_iso TEXT,
+            deleted_at REAL DEFAULT NULL);
+        CREATE VIRTUAL TABLE memory_embeddings USING vec0(
+            content_embedding FLOAT[384] distance_metric=cosine);
+        INSERT INTO metadata VALUES ('distance_metric', 'cosine');
+    """)
+    rows = [
+        ("Deploys happen on Tuesdays", "ops,deploy", "decision", {"project": "web"}, T0, None),
+        ("Bob's birthday is in June", '["people"]', None, None, T0 + 10, None),
+        ("Forgotten memory", "old", "note", {}, T0 + 20, T0 + 30),
+        ("Use ruff for linting", "", "fact", {"confidence": 0.9}, T0 + 40, None),
+    ]
+    for i, (content, tags, mtype, meta, created, deleted) in enumerate(rows, start=1):
+        conn.execute(
+            "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, "
+            "created_at, updated_at, created_at_iso, updated_at_iso, deleted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (mcp_hash(content, meta), content, tags, mtype,
+             json.dumps(meta) if meta is not None else None, created, created,
+             datetime.fromtimestamp(created, UTC).isoformat(),
+             datetime.fromtimestamp(created, UTC).isoformat(), deleted))
+        conn.execute("INSERT INTO memory_embeddings (rowid, content_embedding) VALUES (?, ?)",
+                     (i, unit(100 + i).tobytes()))
+    conn.close()
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_mcp_memory_service_sqlite_file_is_detected_and_read_only(tmp_path, settings):
+    db = tmp_path / "sqlite_vec.db"
+    build_mcp_sqlite(db)
+    before = digest(db)
+    source = open_source(f"sqlite://{db}")
+    assert source.url.startswith("mcp-memory-service+sqlite://")
+    assert source.embedding_spec() == SPEC
+    source.close()
+
+    report = migrate(f"sqlite://{db}", f"chroma://{tmp_path / 'c'}?collection=mem",
+                     settings=settings)
+    assert report.ok and (report.moved, report.skipped, report.failed) == (3, 0, 0)
+    assert digest(db) == before
+    conn = apsw.Connection(str(db))
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "schema_migrations" not in tables
+
+    out = open_store(f"chroma://{tmp_path / 'c'}?collection=mem")
+    by_content = {m.content: m for m in out.query(Filter.build(), limit=10).memories}
+    assert sorted(by_content) == ["Bob's birthday is in June", "Deploys happen on Tuesdays",
+                                  "Use ruff for linting"]
+    deploy = by_content["Deploys happen on Tuesdays"]
+    assert deploy.tags == ("deploy", "ops") and deploy.memory_type == "decision"
+    assert deploy.metadata["project"] == "web"
+    assert deploy.created_at.timestamp() == pytest.approx(T0)
+    assert by_content["Bob's birthday is in June"].tags == ("people",)
+    [(nearest, score)] = out.vector_search(unit(101), 1, Filter.build())
+    assert nearest.content == "Deploys happen on Tuesdays" and score == pytest.approx(1, abs=1e-4)
+    out.close()
+
+    named = migrate(f"mcp-memory-service+sqlite://{db}?namespace=team",
+                    f"chroma://{tmp_path / 'c'}?collection=mem", settings=settings)
+    assert named.moved == 3 and named.verification.ok
+    assert digest(db) == before
