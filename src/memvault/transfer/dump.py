@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import gzip
+import io
 import json
 import os
 import shutil
@@ -52,6 +53,7 @@ FORMAT = "memvault-dump"
 VERSION = 1
 _LITTLE = np.dtype("<f4")
 _MAX_LINE_CONTENT = 1 << 30  # content size is the source store's business, not ours
+_BUFFER = 1 << 20
 _DAMAGED = (OSError, EOFError, zlib.error)
 _REQUIRED = ("id", "content", "content_hash", "namespace", "created_at")
 
@@ -173,7 +175,10 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
     body, final = path.with_name(path.name + ".body.tmp"), path.with_name(path.name + ".tmp")
     count = 0
     try:
-        with gzip.open(body, "wb", compresslevel=6) as out:
+        # Level 1: base64 vectors hardly compress at any level, and the rest compresses
+        # well enough at the fastest one. Writes are buffered into large deflate calls.
+        with gzip.open(body, "wb", compresslevel=1) as raw, \
+                io.BufferedWriter(raw, _BUFFER) as out:
             for memory in memories:
                 if (memory.embedding is not None and header.dimension is not None
                         and memory.embedding.shape[0] != header.dimension):
@@ -183,10 +188,10 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
                 out.write(_line(memory_to_record(memory)))
                 count += 1
         with open(final, "wb") as out:
-            with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as head:
+            with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=1) as head:
                 head.write(_line(replace(header, count=count).to_dict()))
             with open(body, "rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
+                shutil.copyfileobj(src, out, _BUFFER)
             out.flush()
             os.fsync(out.fileno())
         os.replace(final, path)

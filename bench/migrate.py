@@ -1,0 +1,107 @@
+"""Migration, export and import figures (issue 6). Prints memories/s; asserts nothing.
+
+    python bench/migrate.py --n 100000 [--postgres-url postgresql://...]
+
+A SQLite store is filled with ``--n`` memories carrying precomputed unit
+vectors (no model runs, so the figures are about moving data), then moved
+sqlite -> chroma (embedded), chroma -> sqlite, sqlite -> postgres (when a URL
+is given), and written to and read back from a dump. Each move is timed
+without its verification pass, which is timed on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from memvault.config import Settings
+from memvault.model import EmbeddingSpec, Filter, Memory
+from memvault.stores import open_store
+from memvault.transfer.backup import EVERYTHING, DumpSource, export_dump
+from memvault.transfer.migrate import migrate
+from memvault.transfer.verify import compare, inventory
+
+SPEC = EmbeddingSpec("all-MiniLM-L6-v2", 384)
+WORDS = ("alice bob team client prefers scheduled cancelled approved report database "
+         "migration standup menu server budget launch upgrade python lisbon friday").split()
+
+
+def fill(url: str, n: int, batch: int = 2000) -> None:
+    rng = np.random.default_rng(7)
+    pick = random.Random(7)
+    store = open_store(url)
+    store.bind_embedding(SPEC)
+    for start in range(0, n, batch):
+        size = min(batch, n - start)
+        vectors = rng.standard_normal((size, SPEC.dimension)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.add([Memory(content=" ".join(pick.choices(WORDS, k=12)) + f" (note {start + i})",
+                          namespace=("alice", "bob", "default")[i % 3],
+                          tags=(f"t{i % 20}", "bench"), metadata={"i": start + i},
+                          embedding=vectors[i]) for i in range(size)])
+    store.close()
+
+
+def move(label: str, source, target, n: int, settings: Settings, batch: int) -> None:
+    started = time.perf_counter()
+    report = migrate(DumpSource(source) if source.endswith(".gz") else source, target,
+                     settings=settings, batch_size=batch, verify=False)
+    took = time.perf_counter() - started
+    assert report.moved == n, report.to_dict()
+    started = time.perf_counter()
+    src = DumpSource(source) if source.endswith(".gz") else open_store(source)
+    dst = open_store(target)
+    result = compare(inventory(src, EVERYTHING), inventory(dst, EVERYTHING), exact=True)
+    checked = time.perf_counter() - started
+    src.close()
+    dst.close()
+    print(f"{label:<24} {n / took:>8.0f} memories/s  ({took:6.1f} s; verification "
+          f"{checked:5.1f} s, {'same' if result.ok else 'DIFFERENT'})")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--postgres-url", help="also move sqlite -> this PostgreSQL database")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="memvault-bench-migrate-"))
+    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(work / "data")})
+    sqlite = f"sqlite://{work / 'source.db'}"
+    chroma = f"chroma://{work / 'chroma'}?collection=bench"
+
+    started = time.perf_counter()
+    fill(sqlite, args.n)
+    print(f"n={args.n}  batch={args.batch_size}  work dir {work}")
+    print(f"{'filled sqlite':<24} {args.n / (time.perf_counter() - started):>8.0f} memories/s")
+    move("sqlite -> chroma", sqlite, chroma, args.n, settings, args.batch_size)
+    move("chroma -> sqlite", chroma, f"sqlite://{work / 'back.db'}", args.n, settings,
+         args.batch_size)
+    if args.postgres_url:
+        move("sqlite -> postgres", sqlite, args.postgres_url, args.n, settings, args.batch_size)
+
+    dump = work / "all.jsonl.gz"
+    store = open_store(sqlite)
+    started = time.perf_counter()
+    written = export_dump(store, dump)
+    took = time.perf_counter() - started
+    store.close()
+    print(f"{'export (dump)':<24} {written / took:>8.0f} memories/s  ({took:6.1f} s, "
+          f"{dump.stat().st_size / 2**20:.0f} MB)")
+    move("import (dump -> sqlite)", str(dump), f"sqlite://{work / 'imported.db'}", args.n,
+         settings, args.batch_size)
+    count = open_store(f"sqlite://{work / 'imported.db'}").count(Filter(namespace=None))
+    print(f"imported {count}; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}"
+          " MB")
+
+
+if __name__ == "__main__":
+    main()
