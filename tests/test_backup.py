@@ -25,6 +25,15 @@ def filled(tmp_path):
     store.close()
 
 
+@pytest.fixture
+def dumped(tmp_path, filled):
+    """A dump of the ``filled`` store, and its memories."""
+    store, memories = filled
+    dump = tmp_path / "all.jsonl.gz"
+    export_dump(store, dump)
+    return dump, memories
+
+
 def test_export_applies_filters_and_records_them(tmp_path, filled):
     store, memories = filled
     path = tmp_path / "alice.jsonl.gz"
@@ -59,10 +68,8 @@ def test_backup_keeps_the_newest_and_copies_sqlite_online(tmp_path, filled, sett
         backup(store, settings, keep=0)
 
 
-def test_restore_into_an_empty_store(tmp_path, filled, settings):
-    store, memories = filled
-    dump = tmp_path / "all.jsonl.gz"
-    export_dump(store, dump)
+def test_restore_into_an_empty_store(tmp_path, dumped, settings):
+    dump, memories = dumped
     report = restore(dump, f"chroma://{tmp_path / 'c'}?collection=restored", settings=settings)
     assert report.ok and report.moved == 30 and report.backup is None
     target = open_store(f"chroma://{tmp_path / 'c'}?collection=restored")
@@ -70,10 +77,8 @@ def test_restore_into_an_empty_store(tmp_path, filled, settings):
     target.close()
 
 
-def test_restore_refuses_a_store_with_memories_unless_replacing(tmp_path, filled, settings):
-    store, memories = filled
-    dump = tmp_path / "all.jsonl.gz"
-    export_dump(store, dump)
+def test_restore_refuses_a_store_with_memories_unless_replacing(tmp_path, dumped, settings):
+    dump, memories = dumped
     other = open_store(f"sqlite://{tmp_path / 'other.db'}")
     fill(other, [Memory(content="already here", embedding=unit(1))])
     before = everything(other)
@@ -90,10 +95,8 @@ def test_restore_refuses_a_store_with_memories_unless_replacing(tmp_path, filled
     other.close()
 
 
-def test_restore_checks_the_whole_dump_before_touching_the_store(tmp_path, filled, settings):
-    store, _ = filled
-    dump = tmp_path / "all.jsonl.gz"
-    export_dump(store, dump)
+def test_restore_checks_the_whole_dump_before_touching_the_store(tmp_path, dumped, settings):
+    dump, _ = dumped
     lines = gzip.decompress(dump.read_bytes()).decode().splitlines()
     lines[-1] = lines[-1][:40]
     damaged = tmp_path / "damaged.jsonl.gz"

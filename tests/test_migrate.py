@@ -15,16 +15,13 @@ from memvault.transfer.backup import export_dump
 from memvault.transfer.migrate import migrate
 from memvault.transfer.verify import fingerprint
 
-from .transfer_data import SPEC, assert_same_memories, everything, fill, sample, unit
+from .transfer_data import SPEC, assert_same_memories, everything, fill, filled, sample, unit
 
 
 def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chroma_server):
     """sqlite -> chroma (local) -> chroma (http) -> dump -> sqlite, every field equal."""
     original = sample(60)
-    first = open_store(f"sqlite://{tmp_path / 'first.db'}")
-    fill(first, original)
-    first.close()
-    hops = [f"sqlite://{tmp_path / 'first.db'}",
+    hops = [filled(f"sqlite://{tmp_path / 'first.db'}", original),
             f"chroma://{tmp_path / 'chroma'}?collection=hop",
             f"{chroma_server.url}?collection=hop-{uuid.uuid4().hex}"]
     for source, target in itertools.pairwise(hops):
@@ -45,10 +42,8 @@ def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chr
 
 
 def test_rerun_adds_nothing_twice(tmp_path, settings):
-    src, dst = f"sqlite://{tmp_path / 'a.db'}", f"chroma://{tmp_path / 'c'}?collection=mem"
-    store = open_store(src)
-    fill(store, sample(30))
-    store.close()
+    src = filled(f"sqlite://{tmp_path / 'a.db'}", sample(30))
+    dst = f"chroma://{tmp_path / 'c'}?collection=mem"
     first = migrate(src, dst, settings=settings, batch_size=7)
     again = migrate(src, dst, settings=settings, batch_size=7)
     assert (first.moved, first.skipped) == (30, 0)
@@ -94,11 +89,8 @@ def test_a_memory_the_target_refuses_is_listed_and_the_rest_move(tmp_path, setti
 
 def test_replace_makes_the_target_hold_exactly_the_source(tmp_path, settings):
     """The ChromaDB -> SQLite -> defragment -> ChromaDB round trip users ask for."""
-    chroma = f"chroma://{tmp_path / 'c'}?collection=mem"
+    chroma = filled(f"chroma://{tmp_path / 'c'}?collection=mem", sample(40))
     sqlite = f"sqlite://{tmp_path / 'work.db'}"
-    store = open_store(chroma)
-    fill(store, sample(40))
-    store.close()
     assert migrate(chroma, sqlite, settings=settings).ok
     work = open_store(sqlite)
     top = work.query(Filter(namespace=None), limit=40).memories
@@ -121,10 +113,8 @@ def test_replace_makes_the_target_hold_exactly_the_source(tmp_path, settings):
 
 
 def test_dry_run_writes_nothing(tmp_path, settings):
-    src, dst = f"sqlite://{tmp_path / 'a.db'}", f"sqlite://{tmp_path / 'b.db'}"
-    store = open_store(src)
-    fill(store, sample(9))
-    store.close()
+    src = filled(f"sqlite://{tmp_path / 'a.db'}", sample(9))
+    dst = f"sqlite://{tmp_path / 'b.db'}"
     report = migrate(src, dst, settings=settings, dry_run=True)
     assert report.dry_run and (report.moved, report.skipped) == (9, 0)
     assert report.verification is None

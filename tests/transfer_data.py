@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from memvault.model import EmbeddingSpec, Memory
-from memvault.stores import Store
+from memvault.stores import Store, open_store
 from memvault.transfer.backup import EVERYTHING
 
 DIM = 384
@@ -51,6 +51,14 @@ def fill(store: Store, memories: list[Memory], batch: int = 500) -> None:
     store.bind_embedding(SPEC)
     for start in range(0, len(memories), batch):
         store.add(memories[start:start + batch])
+
+
+def filled(url: str, memories: list[Memory]) -> str:
+    """Create the store at ``url`` holding ``memories``; return the URL."""
+    store = open_store(url)
+    fill(store, memories)
+    store.close()
+    return url
 
 
 def everything(store: Store) -> dict[str, Memory]:

@@ -25,8 +25,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import InvalidInput
-from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges
+from ..errors import IncompatibleEmbedding, InvalidInput
+from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector
 
 HASH_LENGTH = 64
 
@@ -171,3 +171,21 @@ def require_embedding(memory: Memory) -> np.ndarray:
 def looks_like_hash(ref: str) -> bool:
     """True when a reference is a content hash (64 hex digits) rather than an id."""
     return len(ref) == HASH_LENGTH and all(c in "0123456789abcdef" for c in ref)
+
+
+def check_same_model(url: str, bound: EmbeddingSpec | None, wanted: EmbeddingSpec) -> None:
+    """Raise IncompatibleEmbedding unless the store at ``url`` records the model ``wanted``."""
+    if bound != wanted:
+        held = f"{bound.model} ({bound.dimension} dimensions)" if bound else "no model"
+        raise IncompatibleEmbedding(
+            f"store {url} holds vectors of {held}, not {wanted.model} ({wanted.dimension})",
+            field="embedding_model")
+
+
+def checked_vectors(memories: Sequence[Memory], bound: EmbeddingSpec | None
+                    ) -> list[np.ndarray]:
+    """Every memory's vector, checked against the store's model before anything is written."""
+    if bound is None:
+        raise IncompatibleEmbedding("store has no embedding model bound yet",
+                                    field="embedding_model")
+    return [as_vector(require_embedding(m), bound.dimension) for m in memories]

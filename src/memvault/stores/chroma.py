@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
-from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, new_id, utcnow
 from ..search.bm25 import bm25_rank, prefix_pattern
-from .base import Page, StoreStats, looks_like_hash, require_embedding
+from .base import Page, StoreStats, check_same_model, checked_vectors, looks_like_hash
 from .chroma_client import ChromaTarget, chroma_errors, collection_config, parse_chroma_url
 from .chroma_records import (
     NO_PARENT,
@@ -173,21 +173,14 @@ class ChromaStore:
                                                DIMENSION_KEY: spec.dimension})
             # Read back: another process may have bound another model meanwhile.
             self._spec = self._read_spec(self._fresh_metadata())
-        if self._spec != spec:
-            raise IncompatibleEmbedding(
-                f"store {self.url} holds vectors of {self._spec.model} "
-                f"({self._spec.dimension} dimensions), not {spec.model} ({spec.dimension})",
-                field="embedding_model")
+        check_same_model(self.url, self._spec, spec)
 
     # -- writes -------------------------------------------------------------
     def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
         if not memories:
             return []
-        if self._spec is None:
-            raise IncompatibleEmbedding("store has no embedding model bound yet",
-                                        field="embedding_model")
         # Everything is checked before anything is written.
-        vectors = [as_vector(require_embedding(m), self._spec.dimension) for m in memories]
+        vectors = checked_vectors(memories, self._spec)
         taken = self._by_ids([m.id for m in memories])
         stored = self._top_level([m.content_hash for m in memories if m.parent_id is None])
         results: list[tuple[Memory, bool]] = []

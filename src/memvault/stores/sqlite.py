@@ -19,9 +19,9 @@ import numpy as np
 import sqlite_vec
 
 from ..config import Settings
-from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound, StoreUnavailable
+from ..errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, new_id, utcnow
-from .base import Page, StoreStats, looks_like_hash, require_embedding
+from .base import Page, StoreStats, check_same_model, checked_vectors, looks_like_hash
 from .sqlite_schema import (
     DEFAULT_PRAGMAS,
     MEMORY_COLUMNS,
@@ -146,27 +146,20 @@ class SqliteStore:
                     cur.execute(vector_table_sql(spec.dimension))
             self._spec = self._read_spec()
             self._index = VectorIndex(self._spec.dimension)
-        if self._spec != spec:
-            raise IncompatibleEmbedding(
-                f"store {self.url} holds vectors of {self._spec.model} "
-                f"({self._spec.dimension} dimensions), not {spec.model} ({spec.dimension})",
-                field="embedding_model")
+        check_same_model(self.url, self._spec, spec)
 
     # -- writes -------------------------------------------------------------
     def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
         if not memories:
             return []
-        if self._spec is None:
-            raise IncompatibleEmbedding("store has no embedding model bound yet",
-                                        field="embedding_model")
+        vectors = checked_vectors(memories, self._spec)
         results: list[tuple[Memory, bool]] = []
         skipped_parents: set[str] = set()
         with self._write() as cur:
-            for memory in memories:
+            for memory, vector in zip(memories, vectors, strict=True):
                 if memory.parent_id in skipped_parents:
                     results.append((memory, False))
                     continue
-                vector = as_vector(require_embedding(memory), self._spec.dimension)
                 rowid = self._insert_row(cur, memory)
                 if rowid is None:
                     existing = self._get_in(cur, memory.content_hash, memory.namespace)
