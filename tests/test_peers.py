@@ -12,6 +12,7 @@ import pytest
 import sqlite_vec
 from chromadb.config import Settings
 
+from memvault.errors import InvalidInput
 from memvault.model import Filter, content_hash
 from memvault.stores import open_store
 from memvault.transfer.migrate import migrate
@@ -183,4 +184,16 @@ def test_an_mcp_memory_service_sqlite_file_is_detected_and_read_only(tmp_path, s
     named = migrate(f"mcp-memory-service+sqlite://{db}?namespace=team",
                     f"chroma://{tmp_path / 'c'}?collection=mem", settings=settings)
     assert named.moved == 3 and named.verification.ok
+    assert digest(db) == before
+
+
+def test_a_sqlite_file_of_unknown_layout_is_refused_untouched(tmp_path, settings):
+    db = tmp_path / "other.db"
+    conn = apsw.Connection(str(db))
+    conn.execute("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi')")
+    conn.close()
+    before = digest(db)
+    with pytest.raises(InvalidInput) as err:
+        migrate(f"sqlite://{db}", f"sqlite://{tmp_path / 'out.db'}", settings=settings)
+    assert "neither a memvault nor an mcp-memory-service" in err.value.message
     assert digest(db) == before

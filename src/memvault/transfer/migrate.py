@@ -112,15 +112,17 @@ def migrate(source: str | Source, target: str | Store, *, flt: Filter = EVERYTHI
     settings = settings or Settings.from_env()
     src = retrying(lambda: open_source(source, settings), "opening the source") \
         if isinstance(source, str) else source
-    dst = retrying(lambda: open_store(target, settings), "opening the target") \
-        if isinstance(target, str) else target
     try:
-        run = _Run(src, dst, flt, batch_size, reembed, settings, embedder, progress)
-        return run.execute(dry_run=dry_run, backup=backup or replace, replace=replace,
-                           max_rate=max_rate, verify=verify)
+        dst = retrying(lambda: open_store(target, settings), "opening the target") \
+            if isinstance(target, str) else target
+        try:
+            run = _Run(src, dst, flt, batch_size, reembed, settings, embedder, progress)
+            return run.execute(dry_run=dry_run, backup=backup or replace, replace=replace,
+                               max_rate=max_rate, verify=verify)
+        finally:
+            if isinstance(target, str):
+                dst.close()
     finally:
-        if isinstance(target, str):
-            dst.close()
         if isinstance(source, str):
             src.close()
 

@@ -242,8 +242,8 @@ def chroma_layout(target: ChromaTarget) -> str | None:
         client.close()
 
 
-def is_mcp_sqlite(path: Path) -> bool:
-    """True for an mcp-memory-service SQLite-vec file (read without changing it)."""
+def sqlite_layout(path: Path) -> str | None:
+    """"memvault" or "mcp" for a SQLite file either wrote, else None (read, never changed)."""
     try:
         conn = apsw.Connection(f"file:{path}?mode=ro",
                                flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
@@ -253,8 +253,10 @@ def is_mcp_sqlite(path: Path) -> bool:
         finally:
             conn.close()
     except apsw.Error:
-        return False
-    return {"memories", "memory_embeddings"} <= tables and "schema_migrations" not in tables
+        return None
+    if "schema_migrations" in tables:
+        return "memvault"
+    return "mcp" if {"memories", "memory_embeddings"} <= tables else None
 
 
 class McpSqliteSource(_PeerSource):

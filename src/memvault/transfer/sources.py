@@ -63,8 +63,12 @@ def open_source(url: str, settings: Settings | None = None) -> Source:
         path = Path(url.split("://", 1)[1].split("?", 1)[0]).expanduser()
         if not path.is_file():
             raise NotFound(f"no SQLite file at {path}", field="source_url")
-        if peers.is_mcp_sqlite(path):
+        layout = peers.sqlite_layout(path)
+        if layout == "mcp":
             return peers.McpSqliteSource.from_url(url)
+        if layout is None:
+            raise InvalidInput(f"{path} is neither a memvault nor an mcp-memory-service "
+                               f"database", field="source_url")
     elif scheme in ("chroma", "chroma+http", "chroma+https"):
         target = parse_chroma_url(url, options=peers.CHROMA_PEER_OPTIONS)
         layout = peers.chroma_layout(target)
