@@ -19,6 +19,7 @@ from .errors import (
 )
 from .model import Filter, Hit, Memory, StoreResult
 from .stores import Store, open_store
+from .transfer.migrate import MigrationReport, migrate
 from .vault import Vault
 
 __version__ = "0.1.0"
@@ -31,11 +32,13 @@ __all__ = [
     "InvalidInput",
     "Memory",
     "MemvaultError",
+    "MigrationReport",
     "NotFound",
     "Settings",
     "Store",
     "StoreResult",
     "StoreUnavailable",
     "Vault",
+    "migrate",
     "open_store",
 ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from .chroma_records import (
     to_chroma_metadata,
     where,
 )
-from .chroma_scan import scan_records, window_ids
+from .chroma_scan import scan_records, stats_of, window_ids
 
 FORMAT_KEY = "memvault_format"
 STORE_ID_KEY = "memvault_store_id"
@@ -379,29 +378,8 @@ class ChromaStore:
 
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:
-        namespaces: Counter[str] = Counter()
-        types: Counter[str] = Counter()
-        tags: Counter[str] = Counter()
-        months: Counter[str] = Counter()
-        oldest = newest = None
-        for batch, _ in self.scan(Filter(namespace=namespace), batch_size=1000,
-                                  with_embedding=False):
-            for m in batch:
-                namespaces[m.namespace] += 1
-                types[m.memory_type] += 1
-                tags.update(m.tags)
-                months[m.created_at.strftime("%Y-%m")] += 1
-                oldest = m.created_at if oldest is None else min(oldest, m.created_at)
-                newest = m.created_at if newest is None else max(newest, m.created_at)
-        return StoreStats(
-            total=sum(namespaces.values()),
-            namespaces=dict(namespaces.most_common()),
-            by_type=dict(types.most_common()),
-            top_tags=sorted(tags.items(), key=lambda t: (-t[1], t[0]))[:20],
-            per_month=dict(sorted(months.items())),
-            oldest=oldest.isoformat() if oldest else None,
-            newest=newest.isoformat() if newest else None,
-        )
+        return stats_of(batch for batch, _ in self.scan(
+            Filter(namespace=namespace), batch_size=1000, with_embedding=False))
 
     def size_bytes(self) -> int | None:
         if self._target.path is None:

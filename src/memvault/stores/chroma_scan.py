@@ -1,18 +1,21 @@
 """Walking a Chroma collection in order, which Chroma's API does not offer directly.
 
 ``get`` returns records in insertion order with ``limit``/``offset`` but has
-no ORDER BY and no keyset paging. ``scan_records`` pages by offset and
-re-finds its place on resume; ``window_ids`` finds the ids of the records
-nearest a point in time by widening a time window with cheap id-only reads.
+no ORDER BY, no keyset paging and no aggregates. ``scan_records`` pages by
+offset and re-finds its place on resume; ``window_ids`` finds the ids of the
+records nearest a point in time by widening a time window with cheap id-only
+reads; ``stats_of`` totals a walk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..errors import InvalidInput
-from ..model import utcnow
+from ..model import Memory, utcnow
+from .base import StoreStats
 from .chroma_records import all_of
 from .sqlite_schema import to_micros
 
@@ -99,3 +102,29 @@ def window_ids(ids_where: Callable[[dict[str, Any] | None], list[str]],
 
 def _now_us() -> int:
     return to_micros(utcnow())
+
+
+def stats_of(batches: Iterable[list[Memory]]) -> StoreStats:
+    """Totals by namespace, type, tag and month, in one pass over the memories."""
+    namespaces: Counter[str] = Counter()
+    types: Counter[str] = Counter()
+    tags: Counter[str] = Counter()
+    months: Counter[str] = Counter()
+    oldest = newest = None
+    for batch in batches:
+        for m in batch:
+            namespaces[m.namespace] += 1
+            types[m.memory_type] += 1
+            tags.update(m.tags)
+            months[m.created_at.strftime("%Y-%m")] += 1
+            oldest = m.created_at if oldest is None else min(oldest, m.created_at)
+            newest = m.created_at if newest is None else max(newest, m.created_at)
+    return StoreStats(
+        total=sum(namespaces.values()),
+        namespaces=dict(namespaces.most_common()),
+        by_type=dict(types.most_common()),
+        top_tags=sorted(tags.items(), key=lambda t: (-t[1], t[0]))[:20],
+        per_month=dict(sorted(months.items())),
+        oldest=oldest.isoformat() if oldest else None,
+        newest=newest.isoformat() if newest else None,
+    )
