@@ -214,13 +214,15 @@ def restore_command(
                      ] = None,
     replace: Annotated[bool, typer.Option(
         "--replace", help="Replace what the store holds (a backup is taken first).")] = False,
+    batch_size: BatchOption = DEFAULT_BATCH, reembed: ReembedOption = False,
     json_: JsonOption = False,
 ) -> None:
     """Load a dump into a store; refuses a store that holds memories unless --replace."""
     settings = Settings.from_env()
     with RichProgress() as progress:
         report = backups.restore(file, store or settings.store_url, replace=replace,
-                                 settings=settings, progress=progress)
+                                 settings=settings, progress=progress, batch_size=batch_size,
+                                 reembed=reembed)
     finish(report, json_)
 
 

@@ -127,22 +127,22 @@ def migrate(source: str | Source, target: str | Store, *, flt: Filter = EVERYTHI
             src.close()
 
 
-def retrying(call: Callable[[], T], what: str, attempts: int = RETRY_ATTEMPTS,
-             first_delay: float = RETRY_FIRST_DELAY) -> T:
+def retrying(call: Callable[[], T], what: str) -> T:
     """``call()``, retried with exponential backoff while the store is unavailable."""
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
         try:
             return call()
         except StoreUnavailable as exc:
-            if attempt == attempts:
-                raise StoreUnavailable(
-                    f"{exc.message} (while {what}; gave up after {attempts} attempts over "
-                    f"{first_delay * (2 ** (attempts - 1) - 1):.1f}s. Progress is "
-                    f"saved: run the same command again to resume)", field=exc.field) from exc
-            time.sleep(delay)
-            delay *= 2
+            if attempt == RETRY_ATTEMPTS:
+                raise _gave_up(exc, what) from exc
+            time.sleep(RETRY_FIRST_DELAY * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
+
+
+def _gave_up(exc: StoreUnavailable, what: str) -> StoreUnavailable:
+    return StoreUnavailable(f"{exc.message} (while {what}; gave up after {RETRY_ATTEMPTS} "
+                            f"attempts. Progress is saved: run the same command again to "
+                            f"resume)", field=exc.field)
 
 
 class _Run:
@@ -328,9 +328,7 @@ class _Run:
             except StoreUnavailable as exc:
                 failures += 1
                 if failures >= RETRY_ATTEMPTS:
-                    raise StoreUnavailable(f"{exc.message} (while reading the source; gave up "
-                                           f"after {failures} attempts. Progress is saved: run "
-                                           f"the same command again to resume)") from exc
+                    raise _gave_up(exc, "reading the source") from exc
                 time.sleep(RETRY_FIRST_DELAY * 2 ** (failures - 1))
 
     def write(self, batch: list[Memory]) -> dict[str, int]:
