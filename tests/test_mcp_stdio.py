@@ -1,0 +1,169 @@
+"""``memvault mcp`` spawned over stdio and driven by the SDK's stdio client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+
+from memvault import mcp_stdio
+from memvault.vault import Vault
+
+from .mcp_helpers import TOOL_NAMES, mcp_params, ok, refused, stdio_client
+
+
+def test_every_tool_over_stdio_against_the_store(tmp_path: Path, embedder):
+    db = tmp_path / "memories.db"
+
+    async def scenario() -> dict:
+        async with stdio_client(tmp_path, db, MEMVAULT_NAMESPACE="code") as client:
+            assert sorted(t.name for t in (await client.list_tools()).tools) == \
+                sorted(TOOL_NAMES)
+            kept = (await ok(client, "memory_store", content="The CI runs on Fridays only",
+                             tags=["ci"], metadata={"repo": "memvault"}))["memory"]
+            doomed = (await ok(client, "memory_store", content="Temporary scratch note",
+                               tags=["scratch"]))["memory"]
+            assert (await refused(client, "memory_store", content=""))["field"] == "content"
+
+            hits = await ok(client, "memory_search", query="when does continuous integration run")
+            assert hits["results"][0]["memory"]["id"] == kept["id"]
+            assert (await refused(client, "memory_search", query="ci", limit=0))["field"] == \
+                "limit"
+            assert (await ok(client, "memory_list"))["total"] == 2
+            assert (await refused(client, "memory_list", page=0))["field"] == "page"
+            got = await ok(client, "memory_get", content_hash=kept["content_hash"])
+            assert got["memory"]["metadata"] == {"repo": "memvault"}
+            assert (await refused(client, "memory_get"))["field"] == "id"
+            await ok(client, "memory_update", id=kept["id"], importance=0.8, tags=["ci", "ops"])
+            assert (await refused(client, "memory_update", id=kept["id"]))["field"] == "tags"
+            assert (await ok(client, "memory_delete", tags=["scratch"], dry_run=True)
+                    )["matched"] == 1
+            assert (await ok(client, "memory_delete", id=doomed["id"]))["deleted"] == 1
+            assert (await refused(client, "memory_delete"))["field"] == "id"
+            assert (await ok(client, "memory_stats"))["total"] == 1
+            assert (await refused(client, "memory_stats", verbose=True))["field"] == "verbose"
+            health = await ok(client, "memory_health")
+            assert (health["mode"], health["namespace"]) == ("direct", "code")
+            assert (await refused(client, "memory_health", deep=1))["field"] == "deep"
+            recent = await client.read_resource("memory://recent/5")
+            return {"kept": kept, "recent": json.loads(recent.contents[0].text)}
+
+    seen = anyio.run(scenario)
+    with Vault.open(f"sqlite://{db}", embedder=embedder) as vault:
+        stored = vault.list(namespace="code").memories
+        assert [m.id for m in stored] == [seen["kept"]["id"]]
+        assert (stored[0].importance, stored[0].tags) == (0.8, ("ci", "ops"))
+        assert vault.count(namespace="default") == 0
+    assert [m["id"] for m in seen["recent"]["memories"]] == [seen["kept"]["id"]]
+
+
+def test_recorded_handshake_is_the_sdks_answer_for_this_server():
+    recorded = json.loads(mcp_stdio.HANDSHAKE_FILE.read_text(encoding="utf-8"))
+    assert recorded == mcp_stdio.record(), \
+        "run: python -m memvault.mcp_stdio --record"
+    assert mcp_stdio.load_handshake() == recorded
+
+
+def test_handshake_recorded_for_other_code_or_sdk_is_not_used(tmp_path, monkeypatch):
+    recorded = json.loads(mcp_stdio.HANDSHAKE_FILE.read_text(encoding="utf-8"))
+    for changed in ({"surface": "0" * 64}, {"sdk": "0.0.1"}):
+        copy = tmp_path / "handshake.json"
+        copy.write_text(json.dumps({**recorded, **changed}), encoding="utf-8")
+        monkeypatch.setattr(mcp_stdio, "HANDSHAKE_FILE", copy)
+        assert mcp_stdio.load_handshake() is None
+
+
+def test_raw_handshake_then_an_immediate_call_gets_one_answer_each(tmp_path: Path):
+    """initialize and tools/list come from the recording, the call from the SDK once
+    it has loaded; the SDK's own replies to the first two are not sent again."""
+    params = mcp_params(tmp_path, tmp_path / "m.db")
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+         "params": {"name": "memory_stats", "arguments": {}}},
+    ]
+    proc = subprocess.Popen([params.command, *params.args], env=params.env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    # All at once, before the SDK can have loaded; stdin stays open until the last
+    # reply, since closing it cancels what is still running.
+    proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+    proc.stdin.flush()
+    replies = [json.loads(proc.stdout.readline()) for _ in range(3)]
+    proc.stdin.close()
+    rest, stderr = proc.stdout.read(), proc.stderr.read()
+    proc.wait(timeout=60)
+    assert rest == "" and [r["id"] for r in replies] == [1, 2, 3], stderr
+    recorded = mcp_stdio.load_handshake()
+    version = recorded["versions"]["2025-06-18"]
+    assert replies[0]["result"] == recorded["results"][version["initialize"]]
+    assert replies[0]["result"]["protocolVersion"] == "2025-06-18"
+    assert replies[1]["result"] == recorded["results"][version["tools"]]
+    assert replies[2]["result"]["structuredContent"]["total"] == 0
+    assert "differs" not in stderr
+
+
+def test_client_negotiating_the_newest_protocol_is_served_by_the_sdk(tmp_path: Path):
+    from mcp import Client
+
+    async def scenario() -> None:
+        async with Client(mcp_params(tmp_path, tmp_path / "m.db"), mode="auto") as client:
+            assert len((await client.list_tools()).tools) == len(TOOL_NAMES)
+            assert (await ok(client, "memory_stats"))["total"] == 0
+
+    anyio.run(scenario)
+
+
+def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Path):
+    db = tmp_path / "shared.db"
+    facts = {"desktop": [f"Desktop note {i}: the {w} report is due" for i, w in
+                         enumerate(["sales", "audit", "hiring", "budget", "roadmap"])],
+             "code": [f"Code note {i}: module {w} needs tests" for i, w in
+                      enumerate(["parser", "lexer", "planner", "cache", "router"])]}
+    shared = "Both assistants know the office closes at 6pm"
+    seen: dict[str, dict] = {}
+
+    async def assistant(name: str, other: str) -> None:
+        async with stdio_client(tmp_path, db) as client:
+            errors = []
+            for content in [*facts[name], shared]:
+                result = await client.call_tool("memory_store", {"content": content,
+                                                                 "tags": [name]})
+                if result.is_error:
+                    errors.append(result.content[0].text)
+            done[name].set()
+            await done[other].wait()
+            hits = await ok(client, "memory_search", query=facts[other][2], limit=3)
+            stats = await ok(client, "memory_stats")
+            seen[name] = {"errors": errors, "stats": stats,
+                          "hits": [h["memory"]["content"] for h in hits["results"]]}
+
+    async def both() -> None:
+        done.update(desktop=anyio.Event(), code=anyio.Event())
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(assistant, "desktop", "code")
+            tasks.start_soon(assistant, "code", "desktop")
+
+    done: dict[str, anyio.Event] = {}
+    anyio.run(both)
+    for name, other in (("desktop", "code"), ("code", "desktop")):
+        assert seen[name]["errors"] == []
+        assert seen[name]["stats"]["total"] == 11
+        assert seen[name]["hits"][0] == facts[other][2]
+
+
+def test_module_entry_point_serves_too(tmp_path: Path):
+    params = mcp_params(tmp_path, tmp_path / "m.db")
+    request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}}
+    proc = subprocess.run([sys.executable, "-m", "memvault.mcp_stdio"], env=params.env, text=True,
+                          input=json.dumps(request) + "\n", capture_output=True, timeout=300)
+    assert json.loads(proc.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "memvault"
