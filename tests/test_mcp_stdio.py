@@ -10,9 +10,15 @@ from pathlib import Path
 import anyio
 
 from memvault import mcp_stdio
-from memvault.vault import Vault
 
-from .mcp_helpers import TOOL_NAMES, mcp_params, ok, refused, stdio_client
+from .mcp_helpers import (
+    TOOL_NAMES,
+    check_store_after_exercise,
+    exercise_every_tool,
+    mcp_params,
+    ok,
+    stdio_client,
+)
 
 
 def test_every_tool_over_stdio_against_the_store(tmp_path: Path, embedder):
@@ -20,44 +26,11 @@ def test_every_tool_over_stdio_against_the_store(tmp_path: Path, embedder):
 
     async def scenario() -> dict:
         async with stdio_client(tmp_path, db, MEMVAULT_NAMESPACE="code") as client:
-            assert sorted(t.name for t in (await client.list_tools()).tools) == \
-                sorted(TOOL_NAMES)
-            kept = (await ok(client, "memory_store", content="The CI runs on Fridays only",
-                             tags=["ci"], metadata={"repo": "memvault"}))["memory"]
-            doomed = (await ok(client, "memory_store", content="Temporary scratch note",
-                               tags=["scratch"]))["memory"]
-            assert (await refused(client, "memory_store", content=""))["field"] == "content"
-
-            hits = await ok(client, "memory_search", query="when does continuous integration run")
-            assert hits["results"][0]["memory"]["id"] == kept["id"]
-            assert (await refused(client, "memory_search", query="ci", limit=0))["field"] == \
-                "limit"
-            assert (await ok(client, "memory_list"))["total"] == 2
-            assert (await refused(client, "memory_list", page=0))["field"] == "page"
-            got = await ok(client, "memory_get", content_hash=kept["content_hash"])
-            assert got["memory"]["metadata"] == {"repo": "memvault"}
-            assert (await refused(client, "memory_get"))["field"] == "id"
-            await ok(client, "memory_update", id=kept["id"], importance=0.8, tags=["ci", "ops"])
-            assert (await refused(client, "memory_update", id=kept["id"]))["field"] == "tags"
-            assert (await ok(client, "memory_delete", tags=["scratch"], dry_run=True)
-                    )["matched"] == 1
-            assert (await ok(client, "memory_delete", id=doomed["id"]))["deleted"] == 1
-            assert (await refused(client, "memory_delete"))["field"] == "id"
-            assert (await ok(client, "memory_stats"))["total"] == 1
-            assert (await refused(client, "memory_stats", verbose=True))["field"] == "verbose"
-            health = await ok(client, "memory_health")
-            assert (health["mode"], health["namespace"]) == ("direct", "code")
-            assert (await refused(client, "memory_health", deep=1))["field"] == "deep"
-            recent = await client.read_resource("memory://recent/5")
-            return {"kept": kept, "recent": json.loads(recent.contents[0].text)}
+            return await exercise_every_tool(client, "code")
 
     seen = anyio.run(scenario)
-    with Vault.open(f"sqlite://{db}", embedder=embedder) as vault:
-        stored = vault.list(namespace="code").memories
-        assert [m.id for m in stored] == [seen["kept"]["id"]]
-        assert (stored[0].importance, stored[0].tags) == (0.8, ("ci", "ops"))
-        assert vault.count(namespace="default") == 0
-    assert [m["id"] for m in seen["recent"]["memories"]] == [seen["kept"]["id"]]
+    assert seen["health"]["mode"] == "direct"
+    check_store_after_exercise(seen, db, "code", embedder)
 
 
 def test_recorded_handshake_is_the_sdks_answer_for_this_server():

@@ -147,7 +147,7 @@ class CoordinatingRunner:
     async def start(self) -> None:
         """Decide where calls go; when that is here, open the store and warm the model now."""
         await self._look_for_server()
-        if self.forwarder is None:
+        if self.forwarder is None and not self.named:
             await anyio.to_thread.run_sync(self._open_locally)
 
     def _open_locally(self) -> None:
@@ -181,13 +181,24 @@ class CoordinatingRunner:
             log.info("forwarding tool calls to %s", self.base_url)
 
     def _may_run_here(self) -> bool:
+        """Running here is safe unless a named server may serve a store other than ours.
+
+        A named server never seen is not compared, so no local store gets created for it.
+        """
         if not self.named:
             return True
         return self.server_identity is not None and \
             self.server_identity == self._local_identity()
 
+    def _unreachable(self) -> StoreUnavailable:
+        why = self.last_error or "no answer"
+        return StoreUnavailable(
+            f"the memvault server at {self.base_url} is not reachable ({why}), and it is not "
+            "known to serve the local store, so nothing was done")
+
     async def call(self, ctx: Any, name: str, work: Work,
                    arguments: dict[str, Any] | None = None) -> Any:
+        """Forward the call (its arguments as the client sent them), or run ``work`` here."""
         await self._look_for_server()
         forwarder = self.forwarder
         if forwarder is not None:
@@ -199,9 +210,7 @@ class CoordinatingRunner:
             except ServerGone as exc:
                 self._lost(forwarder, exc)
         if not await anyio.to_thread.run_sync(self._may_run_here):
-            return error_result(StoreUnavailable(
-                f"the memvault server at {self.base_url} is not reachable ({self.last_error}), "
-                "and it is not known to serve the local store, so nothing was done"))
+            return error_result(self._unreachable())
         return await self.local.call(ctx, name, work)
 
     def _lost(self, forwarder: Forwarder, exc: ServerGone) -> None:
@@ -220,11 +229,15 @@ class CoordinatingRunner:
                 report = dict(remote.structured_content or {})
             except ServerGone as exc:
                 self._lost(forwarder, exc)
-        if report is None:
+        if report is None and await anyio.to_thread.run_sync(self._may_run_here):
             report = await anyio.to_thread.run_sync(self.local.health_report)
+        if report is None:
+            report = {"status": "error", "error": self._unreachable().to_dict()}
+        warmup = self.local.warmup
         report.update(mode=self.mode, namespace=self.local.namespace,
                       server_url=self.base_url if self.forwarder else None,
                       coordination={"server": self.base_url, "named": self.named,
                                     "server_identity": self.server_identity,
-                                    "last_error": self.last_error})
+                                    "last_error": self.last_error,
+                                    "local_model": warmup.state if warmup else None})
         return health_result(report)

@@ -27,6 +27,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict, Field, ValidationError
 
 from . import __version__
+from .config import Settings
 from .errors import InvalidInput
 from .mcp_operations import MAX_PAGE_SIZE, MAX_SEARCH_LIMIT
 from .mcp_results import (
@@ -38,7 +39,8 @@ from .mcp_results import (
     StatsOut,
     StoreOut,
 )
-from .mcp_runner import Work, error_result
+from .mcp_runner import LocalRunner, Work, error_result
+from .vault import Vault
 
 SERVER_NAME = "memvault"
 INSTRUCTIONS = (
@@ -303,18 +305,21 @@ def add_resources(server: MCPServer, runner: Runner) -> None:
                     mime_type="application/json")(recent)
 
 
-def mount_mcp(app: Any, runner: Runner, *, host: str = "127.0.0.1") -> MCPServer:
-    """Serve MCP over streamable HTTP at ``/mcp`` of a Starlette/FastAPI ``app``.
+def mount_mcp(app: Any, vault: Vault, settings: Settings) -> MCPServer:
+    """Serve MCP over streamable HTTP at ``/mcp`` of the Starlette/FastAPI ``app``.
 
-    The route is added to ``app``, and ``app``'s lifespan is wrapped so the MCP
-    session manager runs while the app does (a mounted sub-app's lifespan would
-    never run). ``host`` is the listen address: for 127.0.0.1/localhost the SDK
-    turns on DNS-rebinding protection.
+    Tools run on ``vault``, in the namespace of the ``X-Memvault-Namespace``
+    header or else ``settings.namespace``. The route is added to ``app`` and
+    ``app``'s lifespan is wrapped so the SDK's session manager runs while the
+    app does (a mounted sub-app's lifespan would never run). For a 127.0.0.1 or
+    localhost listen address the SDK turns on DNS-rebinding protection.
     """
     from starlette.routing import Route
 
+    runner = LocalRunner(lambda: vault, settings.namespace, warm_model=False,
+                         namespace_from_header=True)
     server = build_server(runner)
-    mcp_app = server.streamable_http_app(streamable_http_path="/mcp", host=host)
+    mcp_app = server.streamable_http_app(streamable_http_path="/mcp", host=settings.host)
     route = next(r for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
     app.router.routes.insert(0, Route("/mcp", endpoint=route.endpoint))
     inner = app.router.lifespan_context

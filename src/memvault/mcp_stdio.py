@@ -82,15 +82,18 @@ class HandshakeFront:
 
     def read_from(self, wire_in: BinaryIO) -> None:
         """The reader thread: every line, in order, until the client closes stdin."""
-        try:
-            for raw in wire_in:
-                line = raw.decode("utf-8", errors="replace")
-                with self._lock:
-                    if not self._ready and self.recorded is not None:
-                        self._answer(line)
-                    self.inbox.put(line)
-        finally:
-            self.inbox.put(None)
+        for raw in wire_in:
+            line = raw.decode("utf-8", errors="replace")
+            with self._lock:
+                if not self._ready and self.recorded is not None:
+                    self._answer(line)
+                self.inbox.put(line)
+        with self._lock:
+            if not self._ready:
+                # The client left before the SDK was up: nothing is open yet, and the
+                # SDK would only cancel what is queued, so there is nothing to wait for.
+                os._exit(0)
+        self.inbox.put(None)
 
     def sdk_ready(self) -> None:
         with self._lock:
@@ -185,7 +188,12 @@ def claim_stdio() -> tuple[BinaryIO, BinaryIO]:
 
 
 def serve(settings: Any = None) -> None:
-    """Run ``memvault mcp`` until the client closes stdin."""
+    """Run ``memvault mcp`` until the client closes stdin, then end the process.
+
+    The process ends with ``os._exit`` once the store is closed: a model still
+    loading on a background thread would otherwise hold up the interpreter's
+    shutdown for seconds, and clients kill servers that linger.
+    """
     wire_in, wire_out = claim_stdio()
     front = HandshakeFront(load_handshake(), wire_out)
     threading.Thread(target=front.read_from, args=(wire_in,), name="mcp-stdin", daemon=True
@@ -203,8 +211,12 @@ def serve(settings: Any = None) -> None:
     local = LocalRunner(lambda: Vault.open(settings=settings), settings.namespace)
     runner = CoordinatingRunner(settings, local)
     server = build_server(runner)
-    anyio.run(run_server, server, front, runner)
-    local.close()
+    try:
+        anyio.run(run_server, server, front, runner)
+    finally:
+        local.close()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 async def run_server(server: Any, front: HandshakeFront, runner: Any = None) -> None:
