@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -140,3 +141,31 @@ def test_module_entry_point_serves_too(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-m", "memvault.mcp_stdio"], env=params.env, text=True,
                           input=json.dumps(request) + "\n", capture_output=True, timeout=300)
     assert json.loads(proc.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "memvault"
+
+
+def test_front_answers_only_a_well_formed_handshake(tmp_path: Path):
+    recorded = mcp_stdio.load_handshake()
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},  # before initialize: the SDK's
+        {"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"capabilities": {}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "initialize", "params": {
+            "protocolVersion": "1999-01-01", "capabilities": {}, "clientInfo": {"name": "x"}}},
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"cursor": "next"}},
+        {"jsonrpc": "2.0", "id": 5, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "memory_stats"}},
+        "not json",
+    ]
+    out = mcp_stdio._Capture()
+    front = mcp_stdio.HandshakeFront(recorded, out)
+    data = b"".join((m if isinstance(m, str) else json.dumps(m)).encode() + b"\n"
+                    for m in lines)
+    assert front.read_from(io.BytesIO(data)) is True
+    replies = [json.loads(line) for line in out.lines()]
+    assert [r["id"] for r in replies] == [3, 5]
+    assert replies[0]["result"]["protocolVersion"] == recorded["latest"]
+    queued = []
+    while (line := front.inbox.get()) is not None:
+        queued.append(line)
+    assert len(queued) == len(lines)
+    assert front.already_answered(json.dumps({"jsonrpc": "2.0", "id": 5, "result": {}}))
+    assert not front.already_answered(json.dumps({"jsonrpc": "2.0", "id": 5, "result": {}}))

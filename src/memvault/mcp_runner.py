@@ -35,18 +35,22 @@ def outcome_result(outcome: Outcome) -> CallToolResult:
 
 
 def error_result(error: MemvaultError) -> CallToolResult:
-    about = f" (argument: {error.field})" if error.field else ""
-    return CallToolResult(
-        content=[TextContent(type="text", text=f"Error [{error.code}]: {error.message}{about}")],
-        structured_content={"error": error.to_dict()}, is_error=True)
+    return _error(error.to_dict())
 
 
 def unexpected_result(exc: BaseException) -> CallToolResult:
     """An exception nobody anticipated: logged with its traceback, reported in one line."""
     log.error("tool failed unexpectedly", exc_info=exc)
-    error = MemvaultError(f"unexpected {type(exc).__name__}: {exc}")
-    error.code = "internal_error"
-    return error_result(error)
+    return _error({"code": "internal_error", "message": f"unexpected {type(exc).__name__}: "
+                   f"{exc}", "field": None})
+
+
+def _error(error: dict[str, Any]) -> CallToolResult:
+    about = f" (argument: {error['field']})" if error["field"] else ""
+    return CallToolResult(
+        content=[TextContent(type="text",
+                             text=f"Error [{error['code']}]: {error['message']}{about}")],
+        structured_content={"error": error}, is_error=True)
 
 
 def health_result(report: dict[str, Any]) -> CallToolResult:

@@ -80,20 +80,18 @@ class HandshakeFront:
         self._ready = False
         self._lock = threading.Lock()
 
-    def read_from(self, wire_in: BinaryIO) -> None:
-        """The reader thread: every line, in order, until the client closes stdin."""
+    def read_from(self, wire_in: BinaryIO) -> bool:
+        """Every line, in order, until the client closes stdin; True if that came
+        before the SDK was ready."""
         for raw in wire_in:
             line = raw.decode("utf-8", errors="replace")
             with self._lock:
                 if not self._ready and self.recorded is not None:
                     self._answer(line)
                 self.inbox.put(line)
-        with self._lock:
-            if not self._ready:
-                # The client left before the SDK was up: nothing is open yet, and the
-                # SDK would only cancel what is queued, so there is nothing to wait for.
-                os._exit(0)
         self.inbox.put(None)
+        with self._lock:
+            return not self._ready
 
     def sdk_ready(self) -> None:
         with self._lock:
@@ -110,6 +108,9 @@ class HandshakeFront:
         if not isinstance(params, dict):
             return
         if method == "initialize" and self.version is None:
+            if not all(key in params for key in ("protocolVersion", "capabilities",
+                                                 "clientInfo")):
+                return  # malformed: the SDK's error is the right answer
             requested = params.get("protocolVersion")
             versions = self.recorded["versions"]
             self.version = requested if requested in versions else self.recorded["latest"]
@@ -196,8 +197,14 @@ def serve(settings: Any = None) -> None:
     """
     wire_in, wire_out = claim_stdio()
     front = HandshakeFront(load_handshake(), wire_out)
-    threading.Thread(target=front.read_from, args=(wire_in,), name="mcp-stdin", daemon=True
-                     ).start()
+
+    def read_stdin() -> None:
+        if front.read_from(wire_in):
+            # The client left before the SDK was up: nothing is open yet, and the SDK
+            # would only cancel what is queued, so there is nothing to wait for.
+            os._exit(0)
+
+    threading.Thread(target=read_stdin, name="mcp-stdin", daemon=True).start()
 
     import anyio
 
