@@ -34,6 +34,10 @@ from .sqlite_schema import (
 from .sqlite_vectors import VectorIndex
 
 BUSY_TIMEOUT_MS = 60_000
+# The file or the disk failing underneath us, as opposed to a bug in a query.
+UNAVAILABLE = (apsw.BusyError, apsw.LockedError, apsw.IOError, apsw.CorruptError,
+               apsw.NotADBError, apsw.CantOpenError, apsw.ReadOnlyError, apsw.FullError,
+               apsw.PermissionsError)
 
 
 def parse_pragmas(text: str) -> dict[str, str]:
@@ -67,10 +71,14 @@ class SqliteStore:
         self._conn.enable_load_extension(True)
         self._conn.load_extension(sqlite_vec.loadable_path())
         self._conn.enable_load_extension(False)
-        for key, value in {**DEFAULT_PRAGMAS, **(pragmas or {})}.items():
-            self._conn.execute(f"PRAGMA {key}={value}")
-        self._migrate()
-        self._spec = self._read_spec()
+        try:
+            for key, value in {**DEFAULT_PRAGMAS, **(pragmas or {})}.items():
+                self._conn.execute(f"PRAGMA {key}={value}")
+            self._migrate()
+            self._spec = self._read_spec()
+        except UNAVAILABLE as exc:
+            self._conn.close()
+            raise StoreUnavailable(f"cannot use SQLite file {self.path}: {exc}") from exc
         self._index = VectorIndex(self._spec.dimension) if self._spec else None
 
     @classmethod
@@ -89,21 +97,25 @@ class SqliteStore:
             cur = self._conn.cursor()
             try:
                 cur.execute("BEGIN IMMEDIATE")
-            except apsw.BusyError as exc:
+            except UNAVAILABLE as exc:
                 raise StoreUnavailable(f"SQLite file {self.path} is locked: {exc}") from exc
             try:
                 yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                if not self._conn.getautocommit():
+                    cur.execute("ROLLBACK")
+                if isinstance(exc, UNAVAILABLE):
+                    raise StoreUnavailable(
+                        f"SQLite file {self.path} failed a write: {exc}") from exc
                 raise
-            cur.execute("COMMIT")
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._conn.execute(sql, tuple(params)).fetchall()
-            except apsw.BusyError as exc:
-                raise StoreUnavailable(f"SQLite file {self.path} is busy: {exc}") from exc
+            except UNAVAILABLE as exc:
+                raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
 
     def _migrate(self) -> None:
         with self._write() as cur:
@@ -132,6 +144,11 @@ class SqliteStore:
         return self._meta("store_id") or ""
 
     def embedding_spec(self) -> EmbeddingSpec | None:
+        # Another process may have bound the model since this handle opened an empty store.
+        if self._spec is None:
+            self._spec = self._read_spec()
+            if self._spec is not None:
+                self._index = VectorIndex(self._spec.dimension)
         return self._spec
 
     def bind_embedding(self, spec: EmbeddingSpec) -> None:
@@ -321,9 +338,10 @@ class SqliteStore:
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter
                       ) -> list[tuple[Memory, float]]:
-        if self._spec is None or self._index is None:
+        spec = self.embedding_spec()
+        if spec is None or self._index is None:
             return []
-        vec = as_vector(vector, self._spec.dimension)
+        vec = as_vector(vector, spec.dimension)
         now = to_micros(utcnow())
         allowed = None
         # The filter picks the candidate rows first, so the k nearest are
@@ -379,7 +397,7 @@ class SqliteStore:
             yield (self._attach_vectors(batch) if with_embedding else batch), str(last)
 
     def _attach_vectors(self, memories: list[Memory]) -> list[Memory]:
-        if not memories or self._spec is None:
+        if not memories or self.embedding_spec() is None:
             return memories
         marks = ",".join("?" * len(memories))
         by_id = {r[0]: r[1] for r in self._rows(
