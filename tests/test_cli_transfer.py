@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from memvault.model import Filter, Memory
 from memvault.stores import open_store
 
-from .conftest import cli_env
+from .conftest import run_cli
 from .transfer_data import fill, sample, unit
 
 
 def run(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "memvault.cli_transfer", *args],
-                          capture_output=True, text=True, env=cli_env(tmp_path), timeout=300)
+    return run_cli(list(args), tmp_path)
 
 
 def test_migrate_export_import_backup_restore(tmp_path):
@@ -39,7 +37,7 @@ def test_migrate_export_import_backup_restore(tmp_path):
                               "--json").stdout)
     assert imported["moved"] == 7 and imported["ok"]
 
-    backed = json.loads(run(tmp_path, "backup", source, "--keep", "1", "--json").stdout)
+    backed = json.loads(run(tmp_path, "backup", "--store", source, "--keep", "1", "--json").stdout)
     assert backed["count"] == 34 and backed["sqlite_copy"].endswith(".db")
 
     refused = run(tmp_path, "restore", str(dump), source)

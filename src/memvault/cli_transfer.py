@@ -2,22 +2,19 @@
 
 Each command is one call into ``memvault.transfer``; progress bars go to
 stderr, the summary (or ``--json``) to stdout. Exit codes: 0 done and
-verified, 1 done with failures or differences (listed), 2 bad input,
-3 not found, 4 a store failed (after retries; rerun to resume).
+verified, 1 done with failures or differences (listed on stderr), 2 bad
+input, 3 not found, 4 a store failed after retries (run again to resume).
 
-``app`` is a Typer app whose commands join ``memvault``'s top level when
-``cli.py`` registers it; ``python -m memvault.cli_transfer`` also runs it alone.
+Registered by ``cli.py``: its commands join ``memvault``'s top level and
+share ``cli_support``'s options, output and error handling.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -29,48 +26,38 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
-from typer.core import TyperGroup
 
-from .config import Settings
-from .errors import InvalidInput, MemvaultError, NotFound, StoreUnavailable
+from .cli_support import (
+    FilterOption,
+    JsonOption,
+    NamespaceOption,
+    StoreOption,
+    TagOption,
+    TypeOption,
+    emit,
+    err_console,
+    filter_from_options,
+    load_settings,
+)
+from .errors import NotFound
 from .model import Filter
 from .stores import open_store
 from .transfer import backup as backups
 from .transfer.migrate import DEFAULT_BATCH, MigrationReport, migrate
 from .transfer.sources import open_source
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+app = typer.Typer()
 
-
-class _Commands(TyperGroup):
-    """Reports memvault errors as one line and exits with their code (as ``cli.py`` does)."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except MemvaultError as error:
-            where = f" (field: {error.field})" if error.field else ""
-            err.print(f"[bold red]Error:[/] {error.message}{where}", highlight=False)
-            codes = ((InvalidInput, 2), (NotFound, 3), (StoreUnavailable, 4))
-            ctx.exit(next((code for cls, code in codes if isinstance(error, cls)), 1))
-
-
-app = typer.Typer(cls=_Commands, help="Move memories between stores, dump files and backups.",
-                  no_args_is_help=True, add_completion=False)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, max=10_000,
                                           help="Memories per batch (one write each).")]
 ReembedOption = Annotated[bool, typer.Option(
     "--reembed", help="Compute vectors with the local model instead of copying them (needed "
                       "when the two sides use different models).")]
-NamespaceFilter = Annotated[str | None, typer.Option(
-    "--namespace", "-n", show_default=False, help="Only this namespace (default: all).")]
-FilterJson = Annotated[str | None, typer.Option(
-    "--filter", "-f", metavar="JSON", show_default=False,
-    help='More filters as JSON: {"tags_any": [...], "tags_all": [...], "memory_type": "...", '
-         '"created_after": "2025-01-01", "created_before": ..., "metadata": {...}}.')]
+OnlyNamespace = Annotated[str | None, typer.Option(
+    "--namespace", "-n", show_default=False, help="Only this namespace (default: all of them).")]
+TargetArgument = Annotated[str | None, typer.Argument(
+    help="Store URL (default: the configured store).", show_default=False)]
+DumpArgument = Annotated[Path, typer.Argument(help="A memvault dump (.jsonl.gz).")]
 
 
 class RichProgress:
@@ -79,7 +66,7 @@ class RichProgress:
     def __init__(self) -> None:
         self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                               MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                              console=err)
+                              console=err_console)
         self._task: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
@@ -98,22 +85,15 @@ class RichProgress:
 
     def finish(self) -> None:
         if self._task is not None:
-            task = self._bars.tasks[self._task]
-            self._bars.update(self._task, total=task.completed)
+            self._bars.update(self._task, total=self._bars.tasks[self._task].completed)
             self._task = None
 
 
-def scope(namespace: str | None, filter_json: str | None) -> Filter:
+def scope(namespace: str | None, tags: list[str] | None = None, memory_type: str | None = None,
+          filter_json: str | None = None) -> Filter:
     """Everything (chunks and expired memories too), narrowed by the options given."""
-    data: dict[str, Any] = {}
-    if filter_json:
-        try:
-            data = json.loads(filter_json)
-        except ValueError as exc:
-            raise InvalidInput(f"filter is not valid JSON: {exc}", field="filter") from None
-        if not isinstance(data, dict):
-            raise InvalidInput("filter must be a JSON object", field="filter")
-    flt = Filter.from_dict(data, namespace=namespace)
+    flt = Filter.from_dict(filter_from_options(tags, memory_type, filter_json),
+                           namespace=namespace)
     return flt.with_changes(include_chunks=True, include_expired=True)
 
 
@@ -132,7 +112,7 @@ def migrate_command(
     max_rate: Annotated[float | None, typer.Option(
         "--max-rate", show_default=False, help="At most this many memories per second.")
     ] = None,
-    namespace: NamespaceFilter = None, filter_json: FilterJson = None, json_: JsonOption = False,
+    namespace: OnlyNamespace = None, filter_json: FilterOption = None, json_: JsonOption = False,
 ) -> None:
     """Copy every memory from SOURCE into TARGET, resumably, and verify both sides.
 
@@ -140,28 +120,30 @@ def migrate_command(
     a ChromaDB collection another tool wrote, or an mcp-memory-service SQLite-vec
     file (mcp-memory-service+sqlite:///path, or a sqlite:// URL to one).
     An interrupted run continues where it stopped when run again.
+
+    [dim]memvault migrate chroma:///old/chroma_db sqlite:///memories.db[/]
     """
     with RichProgress() as progress:
-        report = migrate(source, target, flt=scope(namespace, filter_json),
+        report = migrate(source, target, flt=scope(namespace, filter_json=filter_json),
                          batch_size=batch_size, reembed=reembed, dry_run=dry_run, backup=backup,
-                         replace=replace, max_rate=max_rate, progress=progress)
+                         replace=replace, max_rate=max_rate, settings=load_settings(),
+                         progress=progress)
     finish(report, json_)
 
 
 @app.command("import")
 def import_command(
-    file: Annotated[Path, typer.Argument(help="A memvault dump (.jsonl.gz).")],
-    store: Annotated[str | None, typer.Argument(help="Store URL (default: the configured one).")
-                     ] = None,
+    file: DumpArgument, store: TargetArgument = None,
     batch_size: BatchOption = DEFAULT_BATCH, reembed: ReembedOption = False,
     json_: JsonOption = False,
 ) -> None:
     """Add the memories of a dump to a store (those already there are skipped)."""
     if not file.is_file():
         raise NotFound(f"no dump file at {file}", field="file")
+    settings = load_settings(store)
     with RichProgress() as progress:
-        report = migrate(open_source(str(file)), store or Settings.from_env().store_url,
-                         batch_size=batch_size, reembed=reembed, progress=progress)
+        report = migrate(open_source(str(file)), settings.store_url, batch_size=batch_size,
+                         reembed=reembed, settings=settings, progress=progress)
     finish(report, json_)
 
 
@@ -169,31 +151,33 @@ def import_command(
 def export_command(
     store: Annotated[str, typer.Argument(help="Store URL (or peer URL) to read.")],
     file: Annotated[Path, typer.Argument(help="Dump file to write (.jsonl.gz).")],
-    namespace: NamespaceFilter = None, filter_json: FilterJson = None, json_: JsonOption = False,
+    namespace: OnlyNamespace = None, tag: TagOption = None, memory_type: TypeOption = None,
+    filter_json: FilterOption = None, json_: JsonOption = False,
 ) -> None:
     """Write memories (with their vectors) to a dump file, filtered if asked."""
-    flt = scope(namespace, filter_json)
-    source = open_source(store)
+    flt = scope(namespace, tag, memory_type, filter_json)
+    source = open_source(store, load_settings())
     try:
         with RichProgress() as progress:
             count = backups.export_dump(source, file, flt, progress)
     finally:
         source.close()
     emit({"file": str(file), "count": count, "filter": backups.filter_to_dict(flt)}, json_,
-         f"Exported {count} memories to {file}")
+         lambda d: f"Exported {d['count']} memories to {d['file']}")
 
 
 @app.command("backup")
 def backup_command(
-    store: Annotated[str | None, typer.Argument(help="Store URL (default: the configured one).")
-                     ] = None,
     keep: Annotated[int, typer.Option("--keep", min=1, help="How many backups to keep.")
                     ] = backups.DEFAULT_KEEP,
-    json_: JsonOption = False,
+    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
 ) -> None:
-    """Write a timestamped dump of a store into <data dir>/backups (SQLite: also a file copy)."""
-    settings = Settings.from_env()
-    target = open_store(store or settings.store_url, settings)
+    """Write a timestamped dump of a store into <data dir>/backups (SQLite: also a file copy).
+
+    Every namespace is backed up; the newest --keep backups of the store are kept.
+    """
+    settings = load_settings(store, namespace)
+    target = open_store(settings.store_url, settings)
     try:
         with RichProgress() as progress:
             result = backups.backup(target, settings, keep=keep, progress=progress)
@@ -201,48 +185,39 @@ def backup_command(
         target.close()
     emit({"dump": str(result.dump), "count": result.count,
           "sqlite_copy": str(result.sqlite_copy) if result.sqlite_copy else None,
-          "removed": [str(p) for p in result.removed]}, json_,
-         f"Backed up {result.count} memories to {result.dump}"
-         + (f" and {result.sqlite_copy}" if result.sqlite_copy else "")
-         + (f"; removed {len(result.removed)} older backups" if result.removed else ""))
+          "removed": [str(p) for p in result.removed]}, json_, backup_line)
+
+
+def backup_line(data: dict[str, Any]) -> str:
+    copy = f" and {data['sqlite_copy']}" if data["sqlite_copy"] else ""
+    removed = f"; removed {len(data['removed'])} older backups" if data["removed"] else ""
+    return f"Backed up {data['count']} memories to {data['dump']}{copy}{removed}"
 
 
 @app.command("restore")
 def restore_command(
-    file: Annotated[Path, typer.Argument(help="A memvault dump (.jsonl.gz).")],
-    store: Annotated[str | None, typer.Argument(help="Store URL (default: the configured one).")
-                     ] = None,
+    file: DumpArgument, store: TargetArgument = None,
     replace: Annotated[bool, typer.Option(
         "--replace", help="Replace what the store holds (a backup is taken first).")] = False,
     batch_size: BatchOption = DEFAULT_BATCH, reembed: ReembedOption = False,
     json_: JsonOption = False,
 ) -> None:
     """Load a dump into a store; refuses a store that holds memories unless --replace."""
-    settings = Settings.from_env()
+    settings = load_settings(store)
     with RichProgress() as progress:
-        report = backups.restore(file, store or settings.store_url, replace=replace,
-                                 settings=settings, progress=progress, batch_size=batch_size,
-                                 reembed=reembed)
+        report = backups.restore(file, settings.store_url, replace=replace, settings=settings,
+                                 progress=progress, batch_size=batch_size, reembed=reembed)
     finish(report, json_)
 
 
-def emit(data: dict[str, Any], as_json: bool, text: str) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-    else:
-        out.print(text, highlight=False)
-
-
 def finish(report: MigrationReport, as_json: bool) -> None:
-    """Print the summary, then exit 1 if anything failed or differs."""
-    if as_json:
-        emit(report.to_dict(), True, "")
-    else:
-        out.print(summary(report))
+    """Print the summary, then exit 1 if anything failed or differs (named on stderr)."""
+    emit(report.to_dict() if as_json else report, as_json, summary)
+    if not as_json:
         for line in report.verification.problems() if report.verification else []:
-            err.print(f"[red]{line}[/]", highlight=False)
+            err_console.print(f"[red]{line}[/]", highlight=False)
         for ident, reason in report.failures:
-            err.print(f"[red]failed: {ident}: {reason}[/]", highlight=False)
+            err_console.print(f"[red]failed: {ident}: {reason}[/]", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -259,14 +234,9 @@ def summary(report: MigrationReport) -> Table:
             ("elapsed", f"{report.elapsed:.1f} s"), ("rate", f"{report.rate:.0f} memories/s")]
     if report.verification is not None:
         v = report.verification
-        rows.append(("verified", "yes: same memories, digest "
-                     f"{v.target_digest[:16]}" if v.ok else
-                     f"NO: {len(v.missing)} missing, {len(v.different)} different, "
-                     f"{len(v.extra)} extra"))
+        rows.append(("verified", f"yes: same memories, digest {v.target_digest[:16]}" if v.ok
+                     else f"NO: {len(v.missing)} missing, {len(v.different)} different, "
+                          f"{len(v.extra)} extra"))
     for name, value in rows:
         table.add_row(name, str(value))
     return table
-
-
-if __name__ == "__main__":
-    app()
