@@ -10,9 +10,10 @@ import pytest
 from memvault.stores import Store
 from memvault.stores.chroma import ChromaStore
 from memvault.stores.chroma_client import parse_chroma_url
+from memvault.stores.postgres import PostgresStore
 from memvault.stores.sqlite import SqliteStore
 
-STORE_KINDS = ["sqlite", "chroma", "chroma_http"]
+STORE_KINDS = ["sqlite", "chroma", "chroma_http", "postgres"]
 
 
 def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
@@ -23,4 +24,10 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sto
     if kind == "chroma_http":
         server = request.getfixturevalue("chroma_server")
         return ChromaStore(parse_chroma_url(f"{server.url}?collection=t-{uuid.uuid4().hex}"))
+    if kind == "postgres":
+        server = request.getfixturevalue("pg_server")
+        name = f"t_{uuid.uuid4().hex}"
+        store = PostgresStore(server.create_database(name))
+        request.addfinalizer(lambda: server.drop_database(name))
+        return store
     raise ValueError(f"unknown store kind {kind}")

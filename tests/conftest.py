@@ -19,6 +19,7 @@ from memvault.vault import Vault
 
 from .backends import STORE_KINDS, make_store
 from .chroma_server import running_chroma
+from .pg_server import EmbeddedPostgres
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -34,6 +35,13 @@ def embedder() -> SentenceTransformerEmbedder:
 def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     """One ``chroma run`` server on 127.0.0.1 for the session; each test uses its own collection."""
     with running_chroma(tmp_path_factory.mktemp("chroma-server") / "data") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL + pgvector server for the session; each test makes its own database."""
+    with EmbeddedPostgres() as server:
         yield server
 
 

@@ -41,6 +41,11 @@ class Settings:
     sqlite_pragmas: str = ""
     query_cache_size: int = 1024
     server_url: str | None = None
+    # PostgreSQL store knobs; None leaves the store's default (see stores/postgres_options.py).
+    pg_hnsw_m: int | None = None
+    pg_hnsw_ef_construction: int | None = None
+    pg_ef_search: int | None = None
+    pg_pool_size: int | None = None
     data_dir: Path = field(default_factory=default_data_dir)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -71,6 +76,11 @@ class Settings:
             query_cache_size=reader.integer(
                 "query_cache_size", ["MEMVAULT_QUERY_CACHE_SIZE"], 1024),
             server_url=reader.get("server_url", ["MEMVAULT_SERVER_URL"]),
+            pg_hnsw_m=reader.integer("pg_hnsw_m", ["MEMVAULT_PG_HNSW_M"], None),
+            pg_hnsw_ef_construction=reader.integer(
+                "pg_hnsw_ef_construction", ["MEMVAULT_PG_HNSW_EF_CONSTRUCTION"], None),
+            pg_ef_search=reader.integer("pg_ef_search", ["MEMVAULT_PG_EF_SEARCH"], None),
+            pg_pool_size=reader.integer("pg_pool_size", ["MEMVAULT_PG_POOL_SIZE"], None),
             data_dir=data_dir,
             sources=reader.sources,
         )
@@ -80,7 +90,8 @@ class Settings:
         rows = []
         for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
                      "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
-                     "server_url", "data_dir"):
+                     "server_url", "pg_hnsw_m", "pg_hnsw_ef_construction", "pg_ef_search",
+                     "pg_pool_size", "data_dir"):
             value = getattr(self, name)
             rows.append((name, "" if value is None else str(value),
                          self.sources.get(name, "default")))
@@ -102,7 +113,7 @@ class _Reader:
                 return value.strip()
         return None
 
-    def integer(self, name: str, variables: list[str], default: int) -> int:
+    def integer(self, name: str, variables: list[str], default: int | None) -> int | None:
         raw = self.get(name, variables)
         if raw is None:
             return default

@@ -29,8 +29,12 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
         from .chroma import ChromaStore
 
         return ChromaStore.from_url(url, settings)
-    raise InvalidInput(f"unknown store URL scheme {scheme!r}; use sqlite://, chroma:// or "
-                       f"chroma+http://", field="store_url")
+    if scheme in ("postgresql", "postgres"):
+        from .postgres import PostgresStore
+
+        return PostgresStore.from_url(url, settings)
+    raise InvalidInput(f"unknown store URL scheme {scheme!r}; use sqlite://, postgresql://, "
+                       f"chroma:// or chroma+http://", field="store_url")
 
 
 def redact_url(url: str) -> str:

@@ -1,0 +1,479 @@
+"""PostgresStore: PostgreSQL with pgvector for vectors and a tsvector for words.
+
+For teams and fleets: many processes and many ``memvault serve`` instances can
+share one database. Writes are single transactions that never fail on a
+duplicate (``INSERT ... ON CONFLICT DO NOTHING``, then the winner is read);
+large batches are loaded with binary ``COPY``; the schema is migrated by
+whichever process starts first, under an advisory lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..config import Settings
+from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound, StoreUnavailable
+from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
+from .base import Page, StoreStats, looks_like_hash, require_embedding
+from .pgvector_types import register_vector
+from .postgres_options import parse_postgres_url
+from .postgres_schema import (
+    HNSW_MAX_DIMENSIONS,
+    INCOMING_TABLE,
+    INSERT_TAIL,
+    MEMORY_COLUMNS,
+    SCHEMA_LOCK,
+    WRITE_COLUMNS,
+    WRITE_TYPES,
+    check_server,
+    filter_sql,
+    memory_row,
+    migrate,
+    page_cursor,
+    parse_page_cursor,
+    to_memory,
+    unreachable_reason,
+    vector_column_sql,
+)
+from .postgres_search import nearest_sql, text_search_sql
+
+T = TypeVar("T")
+# Batches at least this large are loaded with COPY instead of one INSERT per row.
+COPY_MIN_ROWS = 100
+# A filter matching fewer memories than this is searched exactly (every match
+# compared); above it, the HNSW index is walked with pgvector's iterative scan.
+EXACT_SEARCH_ROWS = 2000
+HEALTH_WAIT_S = 5.0
+WRITE_ATTEMPTS = 5
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+
+
+class PostgresStore:
+    """A Store over one PostgreSQL database with pgvector. Thread-safe: a connection pool."""
+
+    def __init__(self, url: str, settings: Settings | None = None) -> None:
+        """Open (creating or migrating the schema) the database a store URL names.
+
+        Options in the URL, else MEMVAULT_PG_* settings: see ``postgres_options``.
+        """
+        from . import redact_url
+
+        conninfo, self.options = parse_postgres_url(url, settings)
+        self.url = redact_url(conninfo)
+        self._conninfo = conninfo
+        self._connect_kwargs = self.options.connect_kwargs(conninfo)
+        try:
+            with psycopg.connect(conninfo, **{**self._connect_kwargs, "autocommit": True}
+                                 ) as conn:
+                check_server(conn, self.url)
+                migrate(conn, self.url)
+                self._vector_oid = conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0]
+                self._store_id = self._meta(conn, "store_id") or ""
+                self._spec = self._read_spec(conn)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {self.url}: {unreachable_reason(exc)}") from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot open the store in {self.url}: {exc}") from exc
+        self._pool = ConnectionPool(
+            conninfo, kwargs=self._connect_kwargs, min_size=1, max_size=self.options.pool_size,
+            configure=self._configure, check=ConnectionPool.check_connection,
+            timeout=self.options.pool_timeout, name="memvault", open=False,
+            # After an outage, stop retrying in the background (with ever longer
+            # pauses) once a caller would have given up, so that the next caller
+            # connects afresh instead of waiting out the pause.
+            reconnect_timeout=self.options.pool_timeout)
+        try:
+            self._pool.open(wait=True, timeout=self.options.pool_timeout)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise self._unreachable(exc) from exc
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> PostgresStore:
+        return cls(url, settings)
+
+    # -- plumbing -----------------------------------------------------------
+    def _configure(self, conn: psycopg.Connection) -> None:
+        register_vector(conn, self._vector_oid)
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.commit()
+
+    @contextlib.contextmanager
+    def _cursor(self, timeout: float | None = None) -> Iterator[psycopg.Cursor]:
+        """A binary cursor in one transaction; committed on success, rolled back on error."""
+        try:
+            with self._pool.connection(timeout) as conn, conn.cursor(binary=True) as cur:
+                yield cur
+        except PoolTimeout as exc:
+            raise self._unreachable(exc) from exc
+        except _RETRYABLE:
+            raise
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.url} failed: {exc}".strip()) from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.url} refused a query: {exc}") from exc
+
+    def _write(self, work: Callable[[psycopg.Cursor], T]) -> T:
+        """Run ``work`` in one transaction, again from the start if PostgreSQL chose it
+        as a deadlock victim (rows are locked in a stable order, so this is rare)."""
+        attempt = 1
+        while True:
+            try:
+                with self._cursor() as cur:
+                    return work(cur)
+            except _RETRYABLE as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    raise StoreUnavailable(f"PostgreSQL at {self.url} kept aborting a write: "
+                                           f"{exc}") from exc
+                attempt += 1
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        """Why no connection could be had: the server's own words when it is down."""
+        try:
+            with psycopg.connect(self._conninfo, **{**self._connect_kwargs,
+                                                    "connect_timeout": 3}):
+                reason = (f"the server answers, but no pooled connection came free "
+                          f"(pool_size={self.options.pool_size}): {exc}")
+        except psycopg.Error as direct:
+            reason = unreachable_reason(direct)
+        return StoreUnavailable(f"PostgreSQL at {self.url} is unreachable: {reason}")
+
+    @staticmethod
+    def _meta(conn: psycopg.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT value FROM memvault_meta WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _read_spec(self, conn: psycopg.Connection) -> EmbeddingSpec | None:
+        model, dim = self._meta(conn, "embedding_model"), self._meta(conn, "embedding_dimension")
+        return EmbeddingSpec(model, int(dim)) if model and dim else None
+
+    def _select_rows(self, cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
+                     with_embedding: bool = False) -> list[tuple[int, Memory]]:
+        """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
+        extra = ", m.embedding" if with_embedding else ""
+        cur.execute(f"SELECT {MEMORY_COLUMNS}{extra} FROM memvault_memories m {tail}", params)
+        return [(r[0], to_memory(r, r[15] if with_embedding else None)) for r in cur.fetchall()]
+
+    def _select(self, cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
+                with_embedding: bool = False) -> list[Memory]:
+        return [m for _, m in self._select_rows(cur, tail, params,
+                                                with_embedding=with_embedding)]
+
+    # -- identity and model -------------------------------------------------
+    def identity(self) -> str:
+        return self._store_id
+
+    def embedding_spec(self) -> EmbeddingSpec | None:
+        return self._spec
+
+    def bind_embedding(self, spec: EmbeddingSpec) -> None:
+        if self._spec is None:
+            if spec.dimension > HNSW_MAX_DIMENSIONS:
+                raise IncompatibleEmbedding(
+                    f"pgvector's HNSW index takes at most {HNSW_MAX_DIMENSIONS} dimensions, "
+                    f"{spec.model} has {spec.dimension}", field="embedding_model")
+
+            def bind(cur: psycopg.Cursor) -> EmbeddingSpec | None:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                # Another process may have bound it since we looked.
+                found = self._read_spec(cur.connection)
+                if found is None:
+                    cur.execute("INSERT INTO memvault_meta VALUES ('embedding_model', %s), "
+                                "('embedding_dimension', %s)", (spec.model, str(spec.dimension)))
+                    for sql in vector_column_sql(spec.dimension, self.options.hnsw_m,
+                                                 self.options.hnsw_ef_construction):
+                        cur.execute(sql)
+                return found or spec
+
+            self._spec = self._write(bind)
+        if self._spec != spec:
+            raise IncompatibleEmbedding(
+                f"store {self.url} holds vectors of {self._spec.model} "
+                f"({self._spec.dimension} dimensions), not {spec.model} ({spec.dimension})",
+                field="embedding_model")
+
+    # -- writes -------------------------------------------------------------
+    def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
+        if not memories:
+            return []
+        if self._spec is None:
+            raise IncompatibleEmbedding("store has no embedding model bound yet",
+                                        field="embedding_model")
+        vectors = [as_vector(require_embedding(m), self._spec.dimension) for m in memories]
+        top = [i for i, m in enumerate(memories) if m.parent_id is None]
+        # Top-level rows go in (namespace, hash) order, so concurrent batches wait
+        # for each other's duplicates instead of deadlocking on them.
+        top.sort(key=lambda i: (memories[i].namespace, memories[i].content_hash, i))
+
+        def write(cur: psycopg.Cursor) -> list[tuple[Memory, bool]]:
+            created = self._insert(cur, [memory_row(memories[i], vectors[i]) for i in top])
+            new = _claim(top, memories, created)
+            skipped = {memories[i].id for i in top if i not in new}
+            chunks = [i for i, m in enumerate(memories)
+                      if m.parent_id is not None and m.parent_id not in skipped]
+            new |= _claim(chunks, memories, self._insert(
+                cur, [memory_row(memories[i], vectors[i]) for i in chunks]))
+            winners = self._winners(cur, [memories[i] for i in top if i not in new])
+            return [(m, True) if i in new else
+                    (winners.get((m.namespace, m.content_hash), m) if m.parent_id is None else m,
+                     False)
+                    for i, m in enumerate(memories)]
+
+        return self._write(write)
+
+    def _insert(self, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> set[str]:
+        """Insert rows (skipping duplicates of a top-level memory); the ids inserted."""
+        if not rows:
+            return set()
+        try:
+            if len(rows) >= COPY_MIN_ROWS:
+                return self._insert_by_copy(cur, rows)
+            marks = ", ".join(["%s"] * len(rows[0]))
+            cur.executemany(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) VALUES ({marks}) "
+                            f"{INSERT_TAIL}", rows, returning=True)
+            inserted: set[str] = set()
+            while True:
+                inserted.update(r[0] for r in cur.fetchall())
+                if not cur.nextset():
+                    return inserted
+        except pg_errors.UniqueViolation as exc:
+            raise Conflict(f"a memory id in this batch already exists with other content: "
+                           f"{exc.diag.message_detail or exc}", field="id") from exc
+
+    def _insert_by_copy(self, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> set[str]:
+        """COPY (binary) into a session-local table, then one INSERT ... SELECT."""
+        cur.execute(INCOMING_TABLE)
+        cur.execute("TRUNCATE memvault_incoming")
+        with cur.copy(f"COPY memvault_incoming (ord, {WRITE_COLUMNS}) FROM STDIN "
+                      "(FORMAT BINARY)") as copy:
+            copy.set_types(["int4", *WRITE_TYPES, self._vector_oid])
+            for ord_, row in enumerate(rows):
+                copy.write_row((ord_, *row))
+        cur.execute(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) SELECT {WRITE_COLUMNS} "
+                    f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}")
+        return {r[0] for r in cur.fetchall()}
+
+    def _winners(self, cur: psycopg.Cursor, losers: list[Memory]
+                 ) -> dict[tuple[str, str], Memory]:
+        """The stored memories that the duplicates in ``losers`` lost to."""
+        if not losers:
+            return {}
+        found = self._select(
+            cur, "JOIN unnest(%s::text[], %s::text[]) AS d(namespace, content_hash) "
+            "ON m.namespace = d.namespace AND m.content_hash = d.content_hash "
+            "WHERE m.parent_id IS NULL",
+            ([m.namespace for m in losers], [m.content_hash for m in losers]))
+        return {(m.namespace, m.content_hash): m for m in found}
+
+    def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
+        sets: list[str] = []
+        params: list[Any] = []
+        for name, wire in _UPDATABLE.items():
+            value = getattr(changes, name)
+            if value is not None:
+                sets.append(f"{name} = %s")
+                params.append(wire(value))
+        sets.append("updated_at = %s")
+        params.append(utcnow())
+
+        def write(cur: psycopg.Cursor) -> Memory:
+            cur.execute(f"UPDATE memvault_memories m SET {', '.join(sets)} "
+                        f"WHERE m.id = %s OR m.parent_id = %s RETURNING {MEMORY_COLUMNS}",
+                        (*params, memory_id, memory_id))
+            for row in cur.fetchall():
+                if row[1] == memory_id:
+                    return to_memory(row)
+            raise NotFound(f"no memory with id {memory_id}", field="id")
+
+        return self._write(write)
+
+    def delete(self, memory_ids: Sequence[str]) -> int:
+        if not memory_ids:
+            return 0
+
+        def write(cur: psycopg.Cursor) -> int:
+            cur.execute("DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s) "
+                        "RETURNING parent_id IS NULL", (list(memory_ids), list(memory_ids)))
+            return sum(1 for (top,) in cur.fetchall() if top)
+
+        return self._write(write)
+
+    # -- reads --------------------------------------------------------------
+    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
+            ) -> Memory | None:
+        by = "content_hash" if looks_like_hash(ref) else "id"
+        tail = f"WHERE m.{by} = %s AND (m.expires_at IS NULL OR m.expires_at > %s)"
+        params: list[Any] = [ref, utcnow()]
+        if by == "content_hash":
+            tail += " AND m.parent_id IS NULL"
+        if namespace is not None:
+            tail += " AND m.namespace = %s"
+            params.append(namespace)
+        with self._cursor() as cur:
+            found = self._select(cur, tail + " LIMIT 1", params, with_embedding=with_embedding)
+        return found[0] if found else None
+
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
+                 ) -> list[Memory]:
+        if not memory_ids:
+            return []
+        with self._cursor() as cur:
+            found = {m.id: m for m in self._select(cur, "WHERE m.id = ANY(%s)",
+                                                   (list(memory_ids),),
+                                                   with_embedding=with_embedding)}
+        return [found[i] for i in memory_ids if i in found]
+
+    def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
+        if not hashes:
+            return set()
+        with self._cursor() as cur:
+            cur.execute("SELECT content_hash FROM memvault_memories WHERE namespace = %s "
+                        "AND parent_id IS NULL AND content_hash = ANY(%s)",
+                        (namespace, list(hashes)))
+            return {r[0] for r in cur.fetchall()}
+
+    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
+              oldest_first: bool = False) -> Page:
+        where, params = filter_sql(flt, utcnow())
+        op, order = (">", "ASC") if oldest_first else ("<", "DESC")
+        if cursor:
+            where += f" AND (m.created_at, m.id) {op} (%s, %s)"
+            params += list(parse_page_cursor(cursor))
+        with self._cursor() as cur:
+            found = self._select(cur, f"WHERE {where} ORDER BY m.created_at {order}, "
+                                 f"m.id {order} LIMIT %s", (*params, limit + 1))
+        memories = found[:limit]
+        last = memories[-1] if len(found) > limit else None
+        return Page(memories, page_cursor(last.created_at, last.id) if last else None)
+
+    def count(self, flt: Filter) -> int:
+        where, params = filter_sql(flt, utcnow())
+        with self._cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {where}", params)
+            return cur.fetchone()[0]
+
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter
+                      ) -> list[tuple[Memory, float]]:
+        if self._spec is None:
+            return []
+        vec = as_vector(vector, self._spec.dimension)
+        where, params = filter_sql(flt.with_changes(include_chunks=True), utcnow())
+        limit = max(EXACT_SEARCH_ROWS, 2 * k)
+        with self._cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM memvault_memories m "
+                        f"WHERE {where} LIMIT %s) AS s", (*params, limit))
+            selective = cur.fetchone()[0] < limit
+            if not selective:
+                # Enough matches that the index finds k of them quickly; the
+                # iterative scan keeps walking the graph past filtered-out rows.
+                cur.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                            "set_config('hnsw.ef_search', %s, true)",
+                            (str(max(self.options.ef_search, k)),))
+                cur.execute(nearest_sql(where), (vec, *params, k))
+                rows = cur.fetchall()
+            if selective or len(rows) < k:
+                # Few matches (or the scan gave up early): compare every match.
+                # HNSW scans are plain index scans; bitmap scans still serve the filter.
+                cur.execute("SET LOCAL enable_indexscan = off")
+                cur.execute(nearest_sql(where), (vec, *params, k))
+                rows = cur.fetchall()
+        return [(to_memory(r), 1.0 - float(r[15])) for r in rows]
+
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter
+                    ) -> list[tuple[Memory, float]]:
+        if not terms:
+            return []
+        where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
+        with self._cursor() as cur:
+            cur.execute(text_search_sql(where), (list(terms), *params, k))
+            return [(to_memory(r), float(r[15])) for r in cur.fetchall()]
+
+    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
+             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+        if cursor is not None and not cursor.isdigit():
+            raise InvalidInput("cursor is malformed", field="cursor")
+        last = int(cursor) if cursor else 0
+        where, params = filter_sql(flt, utcnow())
+        while True:
+            with self._cursor() as cur:
+                rows = self._select_rows(cur, f"WHERE {where} AND m.rowid > %s ORDER BY m.rowid "
+                                         "LIMIT %s", (*params, last, batch_size),
+                                         with_embedding=with_embedding)
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [m for _, m in rows], str(last)
+
+    # -- upkeep -------------------------------------------------------------
+    def stats(self, namespace: str | None) -> StoreStats:
+        where, params = filter_sql(Filter(namespace=namespace), utcnow())
+        with self._cursor() as cur:
+
+            def grouped(expr: str, source: str = "memvault_memories m", limit: str = ""
+                        ) -> list[tuple[Any, int]]:
+                cur.execute(f"SELECT {expr} AS g, count(*) AS n FROM {source} WHERE {where} "
+                            f"GROUP BY g ORDER BY n DESC, g {limit}", params)
+                return [(r[0], r[1]) for r in cur.fetchall()]
+
+            cur.execute(f"SELECT count(*), min(m.created_at), max(m.created_at) "
+                        f"FROM memvault_memories m WHERE {where}", params)
+            total, oldest, newest = cur.fetchone()
+            namespaces = dict(grouped("m.namespace"))
+            by_type = dict(grouped("m.memory_type"))
+            top_tags = grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)",
+                               "LIMIT 20")
+            months = grouped("to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM')")
+        return StoreStats(total=total, namespaces=namespaces, by_type=by_type,
+                          top_tags=top_tags, per_month=dict(sorted(months)),
+                          oldest=oldest.isoformat() if oldest else None,
+                          newest=newest.isoformat() if newest else None)
+
+    def size_bytes(self) -> int | None:
+        with self._cursor() as cur:
+            cur.execute("SELECT pg_total_relation_size('memvault_memories') "
+                        "+ pg_total_relation_size('memvault_meta')")
+            return int(cur.fetchone()[0])
+
+    def health(self) -> dict[str, Any]:
+        with self._cursor(timeout=HEALTH_WAIT_S) as cur:
+            cur.execute("SELECT current_setting('server_version'), (SELECT extversion FROM "
+                        "pg_extension WHERE extname = 'vector'), pg_is_in_recovery()")
+            server, pgvector, replica = cur.fetchone()
+        pool = self._pool.get_stats()
+        return {"backend": "postgres", "url": self.url, "identity": self._store_id,
+                "server_version": server, "pgvector_version": pgvector,
+                "read_only_replica": replica,
+                "pool": {"size": pool.get("pool_size", 0),
+                         "available": pool.get("pool_available", 0),
+                         "max": self.options.pool_size}}
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+# The fields an update may change, each with how its value goes on the wire.
+_UPDATABLE: dict[str, Callable[[Any], Any]] = {
+    "tags": list, "metadata": Jsonb, "importance": float, "memory_type": str,
+    "expires_at": lambda value: value,
+}
+
+
+def _claim(order: list[int], memories: Sequence[Memory], inserted: set[str]) -> set[int]:
+    """Positions whose row was inserted: the first of each inserted id, in insert order."""
+    claimed: set[int] = set()
+    seen: set[str] = set()
+    for i in order:
+        memory_id = memories[i].id
+        if memory_id in inserted and memory_id not in seen:
+            claimed.add(i)
+        seen.add(memory_id)
+    return claimed

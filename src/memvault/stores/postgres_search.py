@@ -1,0 +1,60 @@
+"""The PostgreSQL store's two retrieval queries: nearest vectors, and best word matches.
+
+Both take a WHERE clause from ``postgres_schema.filter_sql`` so that filters
+apply inside the search, never to its results.
+"""
+
+from __future__ import annotations
+
+from .postgres_schema import MEMORY_COLUMNS, TEXT_CONFIG, words_sql
+
+
+def nearest_sql(where: str) -> str:
+    """The ``k`` nearest memories by cosine distance (parameters: vector, filter..., k).
+
+    Under pgvector's ``relaxed_order`` iterative scan the index may hand rows
+    back slightly out of order, so they are materialized and sorted again.
+    """
+    return (
+        f"WITH nearest AS MATERIALIZED (SELECT {MEMORY_COLUMNS}, m.embedding <=> %s AS distance "
+        f"FROM memvault_memories m WHERE {where} ORDER BY distance LIMIT %s) "
+        "SELECT * FROM nearest ORDER BY distance"
+    )
+
+
+def text_search_sql(where: str) -> str:
+    """The ``k`` best matches of any term, ranked like BM25 (parameters: terms, filter..., k).
+
+    BM25 adds, for each query term found in a memory, the term's rarity (IDF)
+    times how well the memory matches it (term frequency, saturating, divided
+    by document length). PostgreSQL has the parts: ``ts_rank`` of a one-term
+    query is a saturating frequency (1 + 1/4 + 1/9 + ... of the occurrences),
+    normalization 1 divides it by 1 + log(length), and the IDF comes from the
+    number of memories holding the term, which the GIN index counts. A plain
+    ``ts_rank`` of the whole OR query would weigh "the" like "XK9000".
+
+    Each term is a phrase query, as in the SQLite store: ``foo_bar`` must find
+    "foo bar" with the words adjacent. The memory count is the statistics
+    collector's live-row estimate, never below the largest term count.
+    """
+    return f"""
+    WITH terms AS MATERIALIZED (
+        SELECT q, (SELECT count(*) FROM memvault_memories x WHERE x.words @@ q) AS df
+        FROM (SELECT phraseto_tsquery('{TEXT_CONFIG}', {words_sql("w")}) AS q
+              FROM unnest(%s::text[]) AS w) AS parsed
+        WHERE numnode(q) > 0
+    ), weights AS MATERIALIZED (
+        SELECT q, ln(1.0 + (docs.n - df + 0.5) / (df + 0.5))::float8 AS idf
+        FROM terms, (SELECT greatest(max(df), (SELECT n_live_tup FROM pg_stat_user_tables
+                                               WHERE relid = 'memvault_memories'::regclass)) AS n
+                     FROM terms) AS docs
+        WHERE df > 0
+    )
+    SELECT {MEMORY_COLUMNS},
+           (SELECT sum(w.idf * ts_rank(m.words, w.q, 1)) FROM weights w) AS score
+    FROM memvault_memories m
+    WHERE m.words @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery FROM weights)
+      AND {where}
+    ORDER BY score DESC, m.rowid
+    LIMIT %s
+    """
