@@ -1,0 +1,365 @@
+"""What only the PostgreSQL store has to get right, beyond the conformance suite.
+
+Migrations recorded once even when several processes start together, a server
+that is unreachable or goes away and comes back, several processes storing the
+same memories at once, the COPY path for large batches, URL options, and word
+ranking that behaves like the SQLite store's.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+
+from memvault.config import Settings
+from memvault.errors import Conflict, InvalidInput, StoreUnavailable
+from memvault.model import Filter, Memory
+from memvault.stores import open_store, postgres
+from memvault.stores.postgres import EXACT_SEARCH_ROWS, PostgresStore
+from memvault.stores.postgres_options import parse_postgres_url
+from memvault.stores.postgres_schema import MIGRATIONS
+from memvault.stores.sqlite import SqliteStore
+from memvault.vault import Vault
+
+from .conftest import cli_env
+from .pg_server import EmbeddedPostgres, free_port
+from .test_store_conformance import DIM, SPEC, mem, unit
+
+
+@pytest.fixture
+def database(pg_server: EmbeddedPostgres):
+    """The URL of a new, empty database on the session's server."""
+    name = f"t_{uuid.uuid4().hex}"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def pg(database: str):
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    yield store
+    store.close()
+
+
+def start_together(script: str, args: list[list[str]], tmp_path: Path) -> list[str]:
+    """Run one process per argument list; release them at once; their outputs."""
+    procs = [subprocess.Popen([sys.executable, "-c", script, *a], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=cli_env(tmp_path)) for a in args]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        outputs.append(out.strip())
+    return outputs
+
+
+# -- schema -------------------------------------------------------------------
+def test_migrations_are_recorded_and_applied_once(database):
+    first = PostgresStore(database)
+    identity = first.identity()
+    first.close()
+    again = PostgresStore(database)
+    assert again.identity() == identity != ""
+    again.close()
+    with psycopg.connect(database) as conn:
+        rows = conn.execute("SELECT version, description FROM memvault_migrations "
+                            "ORDER BY version").fetchall()
+    assert rows == [(i, description) for i, (description, _) in enumerate(MIGRATIONS, 1)]
+
+
+OPENER = """
+import sys
+from memvault.stores.postgres import PostgresStore
+print("ready", flush=True)
+sys.stdin.readline()
+store = PostgresStore(sys.argv[1])
+print(store.identity())
+store.close()
+"""
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(database, tmp_path):
+    identities = start_together(OPENER, [[database]] * 4, tmp_path)
+    assert len(set(identities)) == 1
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM memvault_migrations").fetchone()[0] == len(
+            MIGRATIONS)
+
+
+def test_a_schema_from_a_newer_memvault_is_refused(database):
+    PostgresStore(database).close()
+    with psycopg.connect(database) as conn:
+        conn.execute("INSERT INTO memvault_migrations (version, description) VALUES (%s, 'x')",
+                     (len(MIGRATIONS) + 1,))
+    with pytest.raises(StoreUnavailable, match="newer than this memvault"):
+        PostgresStore(database)
+
+
+def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(database):
+    store = open_store(database + "?hnsw_m=8&hnsw_ef_construction=40", Settings.from_env({}))
+    store.bind_embedding(SPEC)
+    store.close()
+    with psycopg.connect(database) as conn:
+        kind = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+                            "attrelid = 'memvault_memories'::regclass AND attname = 'embedding'"
+                            ).fetchone()[0]
+        options = conn.execute("SELECT reloptions FROM pg_class "
+                               "WHERE relname = 'memvault_memories_embedding'").fetchone()[0]
+        method = conn.execute("SELECT indexdef FROM pg_indexes "
+                              "WHERE indexname = 'memvault_memories_embedding'").fetchone()[0]
+    assert kind == f"vector({DIM})"
+    assert sorted(options) == ["ef_construction=40", "m=8"]
+    assert "USING hnsw (embedding vector_cosine_ops)" in method
+
+
+# -- reaching the server --------------------------------------------------------
+def test_an_unreachable_server_is_a_clear_error_at_open():
+    url = f"postgresql://memvault:s3cret@127.0.0.1:{free_port()}/nothing"
+    with pytest.raises(StoreUnavailable, match="cannot connect to PostgreSQL") as caught:
+        open_store(url, Settings.from_env({}))
+    assert "refused" in str(caught.value).lower()
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_server_that_goes_away_fails_health_and_is_used_again_when_back():
+    with EmbeddedPostgres() as server:
+        store = PostgresStore(server.create_database("comeback") + "?pool_timeout=2")
+        store.bind_embedding(SPEC)
+        store.add([mem("before the restart", 1)])
+        server.stop()
+        with pytest.raises(StoreUnavailable, match=r"unreachable.*refused"):
+            store.health()
+        with pytest.raises(StoreUnavailable):
+            store.count(Filter.build())
+        server.start()
+        assert store.health()["identity"] == store.identity()
+        assert store.count(Filter.build()) == 1
+        store.add([mem("after the restart", 2)])
+        assert store.count(Filter.build()) == 2
+        store.close()
+
+
+def test_database_url_is_used_when_no_store_url_is_set(database, tmp_path):
+    env = {"DATABASE_URL": database, "MEMVAULT_DATA_DIR": str(tmp_path)}
+    settings = Settings.from_env(env)
+    assert settings.store_url == database
+    assert settings.sources["store_url"] == "env DATABASE_URL"
+    store = open_store(settings.store_url, settings)
+    assert isinstance(store, PostgresStore)
+    store.close()
+    sqlite_url = f"sqlite://{tmp_path / 'x.db'}"
+    assert Settings.from_env({**env, "MEMVAULT_STORE_URL": sqlite_url}).store_url == sqlite_url
+    short = open_store("postgres://" + database.split("://", 1)[1], settings)
+    assert short.identity() != ""
+    short.close()
+
+
+def test_url_options_and_their_environment_defaults():
+    conninfo, options = parse_postgres_url(
+        "postgresql://u:p@db.example:6543/mem?sslmode=require&hnsw_m=8&"
+        "hnsw_ef_construction=40&ef_search=55&pool_size=3",
+        Settings.from_env({"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}))
+    assert conninfo == "postgresql://u:p@db.example:6543/mem?sslmode=require"
+    assert (options.hnsw_m, options.hnsw_ef_construction, options.ef_search,
+            options.pool_size) == (8, 40, 55, 3)
+    _, from_env = parse_postgres_url("postgresql://h/db", Settings.from_env(
+        {"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}))
+    assert (from_env.ef_search, from_env.pool_size, from_env.hnsw_m) == (70, 7, 16)
+    for bad in ("ef_search=0", "ef_search=many", "hnsw_m=4&hnsw_ef_construction=5",
+                "no_such_parameter=1"):
+        with pytest.raises(InvalidInput) as caught:
+            parse_postgres_url(f"postgresql://h/db?{bad}")
+        assert caught.value.field == "store_url"
+    with pytest.raises(InvalidInput) as caught:
+        parse_postgres_url("postgresql://h/db", Settings.from_env({"MEMVAULT_PG_HNSW_M": "500"}))
+    assert caught.value.field == "pg_hnsw_m"
+
+
+# -- writing --------------------------------------------------------------------
+def batch_with_every_case(prefix: str) -> list[Memory]:
+    """A batch above the COPY threshold: new memories, chunks, a memory already stored
+    (with a chunk that must be skipped), and the same content twice."""
+    already = mem("already stored", 1)
+    twin = mem("already stored", 2)
+    parent = mem(f"{prefix} parent", 3)
+    batch = [twin, mem("chunk of the duplicate", 4, parent_id=twin.id, chunk_index=1),
+             parent, mem(f"{prefix} chunk", 5, parent_id=parent.id, chunk_index=1),
+             mem("said twice", 6), mem("  said   twice ", 7)]
+    batch += [mem(f"{prefix} memory {i}", 100 + i) for i in range(postgres.COPY_MIN_ROWS)]
+    return [already, *batch]
+
+
+def outcome(results: list[tuple[Memory, bool]]) -> list[tuple[str, bool]]:
+    return [(m.content_hash if m.parent_id is None else m.content, created)
+            for m, created in results]
+
+
+def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(pg_server, database, tmp_path,
+                                                               monkeypatch):
+    memories = batch_with_every_case("p")
+    reference = SqliteStore(tmp_path / "reference.db")
+    reference.bind_embedding(SPEC)
+    expected = [outcome(reference.add(memories[:1])), outcome(reference.add(memories[1:]))]
+    reference.close()
+    by_copy = PostgresStore(database)
+    by_copy.bind_embedding(SPEC)
+    assert [outcome(by_copy.add(memories[:1])), outcome(by_copy.add(memories[1:]))] == expected
+    winner = by_copy.add([memories[1]])[0][0]
+    assert winner.id == memories[0].id
+    copied = by_copy.count(Filter.build(include_chunks=True))
+    by_copy.close()
+
+    monkeypatch.setattr(postgres, "COPY_MIN_ROWS", 10**9)  # now every batch goes row by row
+    name = f"t_{uuid.uuid4().hex}"
+    by_rows = PostgresStore(pg_server.create_database(name))
+    by_rows.bind_embedding(SPEC)
+    assert [outcome(by_rows.add(memories[:1])), outcome(by_rows.add(memories[1:]))] == expected
+    assert by_rows.count(Filter.build(include_chunks=True)) == copied
+    by_rows.close()
+    pg_server.drop_database(name)
+
+
+def test_a_copied_batch_that_fails_leaves_nothing(pg):
+    taken = mem("first owner of the id", 1)
+    pg.add([taken])
+    batch = [mem(f"bulk {i}", 10 + i) for i in range(postgres.COPY_MIN_ROWS)]
+    batch.append(Memory(id=taken.id, content="other content, same id", embedding=unit(9)))
+    with pytest.raises(Conflict):
+        pg.add(batch)
+    assert pg.count(Filter.build(include_chunks=True)) == 1
+    assert pg.text_search(["bulk"], 5, Filter.build()) == []
+
+
+WRITER = """
+import sys
+import numpy as np
+from memvault.model import Memory
+from memvault.stores.postgres import PostgresStore
+
+url, worker = sys.argv[1], int(sys.argv[2])
+def vector(i):
+    v = np.random.default_rng(i).standard_normal(384).astype(np.float32)
+    return v / np.linalg.norm(v)
+memories = [Memory(content=f"shared fact {i}", embedding=vector(i)) for i in range(300)]
+if worker % 2:
+    memories.reverse()
+size = 150 if worker < 2 else 7  # two write by COPY, two row by row
+store = PostgresStore(url)
+print("ready", flush=True)
+sys.stdin.readline()
+created, ids = 0, set()
+for start in range(0, len(memories), size):
+    for memory, new in store.add(memories[start:start + size]):
+        created += new
+        ids.add(memory.id)
+store.close()
+print(created, len(ids), ",".join(sorted(ids)))
+"""
+
+
+def test_processes_storing_the_same_memories_at_once_store_each_once(pg, database, tmp_path):
+    outputs = start_together(WRITER, [[database, str(w)] for w in range(4)], tmp_path)
+    created = [int(out.split()[0]) for out in outputs]
+    returned = [set(out.split()[2].split(",")) for out in outputs]
+    assert sum(created) == 300
+    assert pg.count(Filter.build()) == 300
+    stored = {m.id for b, _ in pg.scan(Filter.build(), batch_size=500, with_embedding=False)
+              for m in b}
+    assert all(ids == stored for ids in returned)  # every process got the winners back
+
+
+def test_threads_storing_the_same_content_through_a_vault_get_one_memory(pg, embedder):
+    vault = Vault(pg, embedder)
+    facts = [f"the deploy key of service {i} rotates monthly" for i in range(5)]
+    results: list = []
+    barrier = threading.Barrier(6)
+
+    def store_all() -> None:
+        barrier.wait()
+        results.extend(vault.store(fact) for fact in facts)
+
+    threads = [threading.Thread(target=store_all) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert vault.count() == 5
+    assert sum(r.created for r in results) == 5
+    assert len({r.memory.id for r in results}) == 5
+
+
+# -- searching ------------------------------------------------------------------
+def test_a_filter_matching_many_still_gets_k_from_the_index(database):
+    store = PostgresStore(database + "?hnsw_ef_construction=32")
+    store.bind_embedding(SPEC)
+    query = unit(7)
+    rng = np.random.default_rng(0)
+    # Every memory of "near" is closer to the query than any of "far", so the
+    # index's first candidates are all filtered out.
+    near = [Memory(content=f"near {i}", namespace="near",
+                   embedding=query + 0.05 * rng.standard_normal(DIM).astype(np.float32))
+            for i in range(EXACT_SEARCH_ROWS)]
+    far = [mem(f"far {i}", 10_000 + i, namespace="far") for i in range(EXACT_SEARCH_ROWS)]
+    for part in (near, far):
+        store.add(part)
+    hits = store.vector_search(query, 10, Filter.build(namespace="far"))
+    vectors = np.stack([m.embedding for m in far])
+    exact = {far[i].id for i in np.argsort(-(vectors @ query))[:10]}
+    assert len(hits) == 10 and all(m.namespace == "far" for m, _ in hits)
+    assert len(exact & {m.id for m, _ in hits}) >= 8
+    store.close()
+
+
+CORPUS = [
+    "The blue widget has product code XK-9000",
+    "a red widget and a green widget",
+    "She was running late; he runs every morning",
+    "Lunch at the café was naïve but nice",
+    "state-of-the-art retrieval for the team",
+    "mail alice@example.com about the snake_case names",
+    "pi is roughly 3.14 and e is 2.71",
+    "中文 text sits here",
+    "nothing relevant at all in this sentence",
+]
+QUERIES = [["widgets"], ["cafe"], ["naive"], ["run"], ["state", "art"], ["xk"], ["9000"],
+           ["alice", "example"], ["snake_case"], ["14"], ["中文"], ["the"], ["xk", "widget"]]
+
+
+def test_words_are_found_and_ranked_like_the_sqlite_store(pg, tmp_path):
+    reference = SqliteStore(tmp_path / "reference.db")
+    reference.bind_embedding(SPEC)
+    memories = [mem(text, 200 + i) for i, text in enumerate(CORPUS)]
+    reference.add(memories)
+    pg.add(memories)
+    for terms in QUERIES:
+        ours = [m.content for m, _ in pg.text_search(terms, 20, Filter.build())]
+        theirs = [m.content for m, _ in reference.text_search(terms, 20, Filter.build())]
+        assert sorted(ours) == sorted(theirs), terms
+        assert ours and ours[0] == theirs[0], terms
+    reference.close()
+
+
+def test_hybrid_search_through_a_vault_on_postgres(pg, embedder):
+    vault = Vault(pg, embedder)
+    vault.store("Order XK-9000 shipped to the Berlin office", tags=["orders"])
+    vault.store("Alice prefers tabs over spaces when she writes code")
+    vault.store("The quarterly report is due on Friday")
+    assert vault.search("XK-9000", k=1)[0].memory.content.startswith("Order XK-9000")
+    paraphrase = vault.search("how does Alice like to indent?", k=1)[0]
+    assert paraphrase.memory.content.startswith("Alice prefers tabs")
+    assert vault.search("shipped", k=3, filter={"tags_any": ["orders"]})[0].parts
