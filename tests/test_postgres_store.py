@@ -340,18 +340,49 @@ QUERIES = [["widgets"], ["cafe"], ["naive"], ["run"], ["state", "art"], ["xk"], 
            ["alice", "example"], ["snake_case"], ["14"], ["中文"], ["the"], ["xk", "widget"]]
 
 
-def test_words_are_found_and_ranked_like_the_sqlite_store(pg, tmp_path):
+def test_words_are_found_and_ranked_like_the_sqlite_store(pg, database, tmp_path):
     reference = SqliteStore(tmp_path / "reference.db")
     reference.bind_embedding(SPEC)
     memories = [mem(text, 200 + i) for i, text in enumerate(CORPUS)]
     reference.add(memories)
     pg.add(memories)
-    for terms in QUERIES:
-        ours = [m.content for m, _ in pg.text_search(terms, 20, Filter.build())]
-        theirs = [m.content for m, _ in reference.text_search(terms, 20, Filter.build())]
-        assert sorted(ours) == sorted(theirs), terms
-        assert ours and ours[0] == theirs[0], terms
+
+    def compare() -> None:
+        for terms in QUERIES:
+            ours = [m.content for m, _ in pg.text_search(terms, 20, Filter.build())]
+            theirs = [m.content for m, _ in reference.text_search(terms, 20, Filter.build())]
+            assert sorted(ours) == sorted(theirs), terms
+            assert ours and ours[0] == theirs[0], terms
+
+    compare()  # term counts from the index
+    with psycopg.connect(database) as conn:
+        conn.execute("ANALYZE memvault_memories")
+        common = conn.execute("SELECT most_common_elems::text FROM pg_stats "
+                              "WHERE tablename = 'memvault_memories' AND attname = 'words'"
+                              ).fetchone()[0]
+    assert "the" in common
+    compare()  # counts of common words from the planner's statistics
     reference.close()
+
+
+def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
+    def index_exists() -> bool:
+        with psycopg.connect(database) as conn:
+            return conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = "
+                                "'memvault_memories_embedding'").fetchone()[0] == 1
+
+    memories = [mem(f"bulk {i}", 300 + i) for i in range(500)]
+    with pg.bulk_load("64MB"):
+        assert not index_exists()
+        pg.add(memories[:250])
+        pg.add(memories[250:])
+        # Searching meanwhile still works, by comparing every vector.
+        assert pg.vector_search(unit(310), 1, Filter.build())[0][0].id == memories[10].id
+    assert index_exists()
+    assert pg.vector_search(unit(420), 1, Filter.build())[0][0].id == memories[120].id
+    with pytest.raises(ZeroDivisionError), pg.bulk_load("64MB"):
+        1 / 0  # noqa: B018
+    assert index_exists()
 
 
 def test_hybrid_search_through_a_vault_on_postgres(pg, embedder):

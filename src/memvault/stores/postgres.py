@@ -11,49 +11,45 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..config import Settings
-from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound, StoreUnavailable
+from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
 from .base import Page, StoreStats, looks_like_hash, require_embedding
-from .pgvector_types import register_vector
+from .postgres_database import Database
 from .postgres_options import parse_postgres_url
 from .postgres_schema import (
+    GIN_INDEXES,
     HNSW_MAX_DIMENSIONS,
     INCOMING_TABLE,
     INSERT_TAIL,
     MEMORY_COLUMNS,
     SCHEMA_LOCK,
+    VECTOR_INDEX,
     WRITE_COLUMNS,
     WRITE_TYPES,
-    check_server,
     filter_sql,
     memory_row,
-    migrate,
     page_cursor,
     parse_page_cursor,
     to_memory,
-    unreachable_reason,
     vector_column_sql,
+    vector_index_sql,
 )
 from .postgres_search import nearest_sql, text_search_sql
 
-T = TypeVar("T")
 # Batches at least this large are loaded with COPY instead of one INSERT per row.
 COPY_MIN_ROWS = 100
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
 EXACT_SEARCH_ROWS = 2000
 HEALTH_WAIT_S = 5.0
-WRITE_ATTEMPTS = 5
-_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
 class PostgresStore:
@@ -68,94 +64,16 @@ class PostgresStore:
 
         conninfo, self.options = parse_postgres_url(url, settings)
         self.url = redact_url(conninfo)
-        self._conninfo = conninfo
-        self._connect_kwargs = self.options.connect_kwargs(conninfo)
-        try:
-            with psycopg.connect(conninfo, **{**self._connect_kwargs, "autocommit": True}
-                                 ) as conn:
-                check_server(conn, self.url)
-                migrate(conn, self.url)
-                self._vector_oid = conn.execute("SELECT 'vector'::regtype::oid").fetchone()[0]
-                self._store_id = self._meta(conn, "store_id") or ""
-                self._spec = self._read_spec(conn)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(
-                f"cannot connect to PostgreSQL at {self.url}: {unreachable_reason(exc)}") from exc
-        except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot open the store in {self.url}: {exc}") from exc
-        self._pool = ConnectionPool(
-            conninfo, kwargs=self._connect_kwargs, min_size=1, max_size=self.options.pool_size,
-            configure=self._configure, check=ConnectionPool.check_connection,
-            timeout=self.options.pool_timeout, name="memvault", open=False,
-            # After an outage, stop retrying in the background (with ever longer
-            # pauses) once a caller would have given up, so that the next caller
-            # connects afresh instead of waiting out the pause.
-            reconnect_timeout=self.options.pool_timeout)
-        try:
-            self._pool.open(wait=True, timeout=self.options.pool_timeout)
-        except PoolTimeout as exc:
-            self._pool.close()
-            raise self._unreachable(exc) from exc
+        self._db = Database(conninfo, self.options, self.url)
+        with self._db.cursor() as cur:
+            self._store_id = _meta(cur, "store_id") or ""
+            self._spec = _read_spec(cur)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> PostgresStore:
         return cls(url, settings)
 
     # -- plumbing -----------------------------------------------------------
-    def _configure(self, conn: psycopg.Connection) -> None:
-        register_vector(conn, self._vector_oid)
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.commit()
-
-    @contextlib.contextmanager
-    def _cursor(self, timeout: float | None = None) -> Iterator[psycopg.Cursor]:
-        """A binary cursor in one transaction; committed on success, rolled back on error."""
-        try:
-            with self._pool.connection(timeout) as conn, conn.cursor(binary=True) as cur:
-                yield cur
-        except PoolTimeout as exc:
-            raise self._unreachable(exc) from exc
-        except _RETRYABLE:
-            raise
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.url} failed: {exc}".strip()) from exc
-        except psycopg.Error as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.url} refused a query: {exc}") from exc
-
-    def _write(self, work: Callable[[psycopg.Cursor], T]) -> T:
-        """Run ``work`` in one transaction, again from the start if PostgreSQL chose it
-        as a deadlock victim (rows are locked in a stable order, so this is rare)."""
-        attempt = 1
-        while True:
-            try:
-                with self._cursor() as cur:
-                    return work(cur)
-            except _RETRYABLE as exc:
-                if attempt == WRITE_ATTEMPTS:
-                    raise StoreUnavailable(f"PostgreSQL at {self.url} kept aborting a write: "
-                                           f"{exc}") from exc
-                attempt += 1
-
-    def _unreachable(self, exc: Exception) -> StoreUnavailable:
-        """Why no connection could be had: the server's own words when it is down."""
-        try:
-            with psycopg.connect(self._conninfo, **{**self._connect_kwargs,
-                                                    "connect_timeout": 3}):
-                reason = (f"the server answers, but no pooled connection came free "
-                          f"(pool_size={self.options.pool_size}): {exc}")
-        except psycopg.Error as direct:
-            reason = unreachable_reason(direct)
-        return StoreUnavailable(f"PostgreSQL at {self.url} is unreachable: {reason}")
-
-    @staticmethod
-    def _meta(conn: psycopg.Connection, key: str) -> str | None:
-        row = conn.execute("SELECT value FROM memvault_meta WHERE key = %s", (key,)).fetchone()
-        return row[0] if row else None
-
-    def _read_spec(self, conn: psycopg.Connection) -> EmbeddingSpec | None:
-        model, dim = self._meta(conn, "embedding_model"), self._meta(conn, "embedding_dimension")
-        return EmbeddingSpec(model, int(dim)) if model and dim else None
-
     def _select_rows(self, cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
                      with_embedding: bool = False) -> list[tuple[int, Memory]]:
         """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
@@ -185,7 +103,7 @@ class PostgresStore:
             def bind(cur: psycopg.Cursor) -> EmbeddingSpec | None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 # Another process may have bound it since we looked.
-                found = self._read_spec(cur.connection)
+                found = _read_spec(cur)
                 if found is None:
                     cur.execute("INSERT INTO memvault_meta VALUES ('embedding_model', %s), "
                                 "('embedding_dimension', %s)", (spec.model, str(spec.dimension)))
@@ -194,7 +112,7 @@ class PostgresStore:
                         cur.execute(sql)
                 return found or spec
 
-            self._spec = self._write(bind)
+            self._spec = self._db.write(bind)
         if self._spec != spec:
             raise IncompatibleEmbedding(
                 f"store {self.url} holds vectors of {self._spec.model} "
@@ -228,7 +146,7 @@ class PostgresStore:
                      False)
                     for i, m in enumerate(memories)]
 
-        return self._write(write)
+        return self._db.write(write)
 
     def _insert(self, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert rows (skipping duplicates of a top-level memory); the ids inserted."""
@@ -255,7 +173,7 @@ class PostgresStore:
         cur.execute("TRUNCATE memvault_incoming")
         with cur.copy(f"COPY memvault_incoming (ord, {WRITE_COLUMNS}) FROM STDIN "
                       "(FORMAT BINARY)") as copy:
-            copy.set_types(["int4", *WRITE_TYPES, self._vector_oid])
+            copy.set_types(["int4", *WRITE_TYPES, self._db.vector_oid])
             for ord_, row in enumerate(rows):
                 copy.write_row((ord_, *row))
         cur.execute(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) SELECT {WRITE_COLUMNS} "
@@ -294,7 +212,7 @@ class PostgresStore:
                     return to_memory(row)
             raise NotFound(f"no memory with id {memory_id}", field="id")
 
-        return self._write(write)
+        return self._db.write(write)
 
     def delete(self, memory_ids: Sequence[str]) -> int:
         if not memory_ids:
@@ -305,7 +223,7 @@ class PostgresStore:
                         "RETURNING parent_id IS NULL", (list(memory_ids), list(memory_ids)))
             return sum(1 for (top,) in cur.fetchall() if top)
 
-        return self._write(write)
+        return self._db.write(write)
 
     # -- reads --------------------------------------------------------------
     def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
@@ -318,7 +236,7 @@ class PostgresStore:
         if namespace is not None:
             tail += " AND m.namespace = %s"
             params.append(namespace)
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             found = self._select(cur, tail + " LIMIT 1", params, with_embedding=with_embedding)
         return found[0] if found else None
 
@@ -326,7 +244,7 @@ class PostgresStore:
                  ) -> list[Memory]:
         if not memory_ids:
             return []
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             found = {m.id: m for m in self._select(cur, "WHERE m.id = ANY(%s)",
                                                    (list(memory_ids),),
                                                    with_embedding=with_embedding)}
@@ -335,7 +253,7 @@ class PostgresStore:
     def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
         if not hashes:
             return set()
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             cur.execute("SELECT content_hash FROM memvault_memories WHERE namespace = %s "
                         "AND parent_id IS NULL AND content_hash = ANY(%s)",
                         (namespace, list(hashes)))
@@ -348,7 +266,7 @@ class PostgresStore:
         if cursor:
             where += f" AND (m.created_at, m.id) {op} (%s, %s)"
             params += list(parse_page_cursor(cursor))
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             found = self._select(cur, f"WHERE {where} ORDER BY m.created_at {order}, "
                                  f"m.id {order} LIMIT %s", (*params, limit + 1))
         memories = found[:limit]
@@ -357,7 +275,7 @@ class PostgresStore:
 
     def count(self, flt: Filter) -> int:
         where, params = filter_sql(flt, utcnow())
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {where}", params)
             return cur.fetchone()[0]
 
@@ -368,7 +286,7 @@ class PostgresStore:
         vec = as_vector(vector, self._spec.dimension)
         where, params = filter_sql(flt.with_changes(include_chunks=True), utcnow())
         limit = max(EXACT_SEARCH_ROWS, 2 * k)
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM memvault_memories m "
                         f"WHERE {where} LIMIT %s) AS s", (*params, limit))
             selective = cur.fetchone()[0] < limit
@@ -393,7 +311,7 @@ class PostgresStore:
         if not terms:
             return []
         where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             cur.execute(text_search_sql(where), (list(terms), *params, k))
             return [(to_memory(r), float(r[15])) for r in cur.fetchall()]
 
@@ -404,7 +322,7 @@ class PostgresStore:
         last = int(cursor) if cursor else 0
         where, params = filter_sql(flt, utcnow())
         while True:
-            with self._cursor() as cur:
+            with self._db.cursor() as cur:
                 rows = self._select_rows(cur, f"WHERE {where} AND m.rowid > %s ORDER BY m.rowid "
                                          "LIMIT %s", (*params, last, batch_size),
                                          with_embedding=with_embedding)
@@ -414,9 +332,36 @@ class PostgresStore:
             yield [m for _, m in rows], str(last)
 
     # -- upkeep -------------------------------------------------------------
+    @contextlib.contextmanager
+    def bulk_load(self, maintenance_work_mem: str = "1GB") -> Iterator[PostgresStore]:
+        """Load many memories fast: the HNSW index is dropped now and built at the end.
+
+        Building the graph once over all vectors is many times faster than
+        updating it row by row. Meanwhile searches still work, comparing every
+        vector. ``maintenance_work_mem`` should hold the graph (about 2 KB per
+        384-dimension vector) or the build slows down sharply. The GIN pending
+        lists are merged and statistics refreshed at the end too.
+        """
+        if self._spec is None:
+            raise IncompatibleEmbedding("bind an embedding model before a bulk load",
+                                        field="embedding_model")
+        with self._db.cursor() as cur:
+            cur.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
+        try:
+            yield self
+        finally:  # a failed load must not leave the store without its index
+            with self._db.cursor() as cur:
+                cur.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                            (maintenance_work_mem,))
+                cur.execute(vector_index_sql(VECTOR_INDEX, self.options.hnsw_m,
+                                             self.options.hnsw_ef_construction))
+                for index in GIN_INDEXES:
+                    cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
+                cur.execute("ANALYZE memvault_memories")
+
     def stats(self, namespace: str | None) -> StoreStats:
         where, params = filter_sql(Filter(namespace=namespace), utcnow())
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
 
             def grouped(expr: str, source: str = "memvault_memories m", limit: str = ""
                         ) -> list[tuple[Any, int]]:
@@ -438,26 +383,33 @@ class PostgresStore:
                           newest=newest.isoformat() if newest else None)
 
     def size_bytes(self) -> int | None:
-        with self._cursor() as cur:
+        with self._db.cursor() as cur:
             cur.execute("SELECT pg_total_relation_size('memvault_memories') "
                         "+ pg_total_relation_size('memvault_meta')")
             return int(cur.fetchone()[0])
 
     def health(self) -> dict[str, Any]:
-        with self._cursor(timeout=HEALTH_WAIT_S) as cur:
+        with self._db.cursor(timeout=HEALTH_WAIT_S) as cur:
             cur.execute("SELECT current_setting('server_version'), (SELECT extversion FROM "
                         "pg_extension WHERE extname = 'vector'), pg_is_in_recovery()")
             server, pgvector, replica = cur.fetchone()
-        pool = self._pool.get_stats()
         return {"backend": "postgres", "url": self.url, "identity": self._store_id,
                 "server_version": server, "pgvector_version": pgvector,
-                "read_only_replica": replica,
-                "pool": {"size": pool.get("pool_size", 0),
-                         "available": pool.get("pool_available", 0),
-                         "max": self.options.pool_size}}
+                "read_only_replica": replica, "pool": self._db.pool_stats()}
 
     def close(self) -> None:
-        self._pool.close()
+        self._db.close()
+
+
+def _meta(cur: psycopg.Cursor, key: str) -> str | None:
+    cur.execute("SELECT value FROM memvault_meta WHERE key = %s", (key,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def _read_spec(cur: psycopg.Cursor) -> EmbeddingSpec | None:
+    model, dim = _meta(cur, "embedding_model"), _meta(cur, "embedding_dimension")
+    return EmbeddingSpec(model, int(dim)) if model and dim else None
 
 
 # The fields an update may change, each with how its value goes on the wire.

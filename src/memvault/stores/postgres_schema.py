@@ -141,12 +141,8 @@ def migrate(conn: psycopg.Connection, url: str) -> None:
             "CREATE EXTENSION unaccent; first") from exc
 
 
-def unreachable_reason(exc: BaseException) -> str:
-    """libpq's message on one line."""
-    return " ".join(str(exc).split())
-
-
 VECTOR_INDEX = "memvault_memories_embedding"
+GIN_INDEXES = ("memvault_memories_words", "memvault_memories_tags", "memvault_memories_metadata")
 HNSW_MAX_DIMENSIONS = 2000
 
 

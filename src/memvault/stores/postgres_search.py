@@ -29,20 +29,39 @@ def text_search_sql(where: str) -> str:
     times how well the memory matches it (term frequency, saturating, divided
     by document length). PostgreSQL has the parts: ``ts_rank`` of a one-term
     query is a saturating frequency (1 + 1/4 + 1/9 + ... of the occurrences),
-    normalization 1 divides it by 1 + log(length), and the IDF comes from the
-    number of memories holding the term, which the GIN index counts. A plain
-    ``ts_rank`` of the whole OR query would weigh "the" like "XK9000".
+    normalization 1 divides it by 1 + log(length), and the IDF needs the number
+    of memories holding the term. A plain ``ts_rank`` of the whole OR query
+    would weigh "the" like "XK9000".
+
+    That number is counted through the GIN index for rare terms; for common
+    ones, counting would visit every row holding them, so it is read from the
+    statistics ANALYZE keeps (the most common lexemes and their frequencies).
+    The memory count is the statistics collector's live-row estimate, never
+    below the largest term count.
 
     Each term is a phrase query, as in the SQLite store: ``foo_bar`` must find
-    "foo bar" with the words adjacent. The memory count is the statistics
-    collector's live-row estimate, never below the largest term count.
+    "foo bar" with the words adjacent.
     """
+    to_words = words_sql("w")
     return f"""
-    WITH terms AS MATERIALIZED (
-        SELECT q, (SELECT count(*) FROM memvault_memories x WHERE x.words @@ q) AS df
-        FROM (SELECT phraseto_tsquery('{TEXT_CONFIG}', {words_sql("w")}) AS q
-              FROM unnest(%s::text[]) AS w) AS parsed
-        WHERE numnode(q) > 0
+    WITH common AS MATERIALIZED (
+        SELECT s.most_common_elems::text::text[] AS lexemes,
+               s.most_common_elem_freqs::text::float8[] AS freqs,
+               c.reltuples * (1 - s.null_frac) AS rows
+        FROM pg_class c JOIN pg_stats s ON s.schemaname = c.relnamespace::regnamespace::name
+             AND s.tablename = c.relname AND s.attname = 'words'
+        WHERE c.oid = 'memvault_memories'::regclass AND s.most_common_elems IS NOT NULL
+    ), parsed AS (
+        SELECT phraseto_tsquery('{TEXT_CONFIG}', {to_words}) AS q,
+               tsvector_to_array(to_tsvector('{TEXT_CONFIG}', {to_words})) AS lexemes
+        FROM unnest(%s::text[]) AS w
+    ), terms AS MATERIALIZED (
+        SELECT q, coalesce(
+            (SELECT c.freqs[array_position(c.lexemes, p.lexemes[1])] * c.rows FROM common c
+             WHERE cardinality(p.lexemes) = 1 AND p.lexemes[1] = ANY(c.lexemes)),
+            (SELECT count(*) FROM memvault_memories x WHERE x.words @@ p.q)) AS df
+        FROM parsed p
+        WHERE numnode(p.q) > 0
     ), weights AS MATERIALIZED (
         SELECT q, ln(1.0 + (docs.n - df + 0.5) / (df + 0.5))::float8 AS idf
         FROM terms, (SELECT greatest(max(df), (SELECT n_live_tup FROM pg_stat_user_tables
