@@ -127,6 +127,16 @@ def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(d
     assert "USING hnsw (embedding vector_cosine_ops)" in method
 
 
+def test_notes_are_kept_replaced_and_removed_apart_from_memories(pg):
+    assert pg.get_note("migration") is None
+    pg.set_note("migration", "checkpoint 1")
+    pg.set_note("migration", "checkpoint 2")
+    assert pg.get_note("migration") == "checkpoint 2"
+    assert pg.count(Filter(namespace=None, include_chunks=True)) == 0
+    pg.set_note("migration", None)
+    assert pg.get_note("migration") is None
+
+
 # -- reaching the server --------------------------------------------------------
 def test_an_unreachable_server_is_a_clear_error_at_open():
     url = f"postgresql://memvault:s3cret@127.0.0.1:{free_port()}/nothing"

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 from ..config import Settings
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
-from .base import Page, StoreStats, looks_like_hash, require_embedding
+from .base import Page, StoreStats, check_same_model, checked_vectors, looks_like_hash
 from .postgres_database import Database
 from .postgres_options import parse_postgres_url
 from .postgres_schema import (
@@ -113,20 +113,13 @@ class PostgresStore:
                 return found or spec
 
             self._spec = self._db.write(bind)
-        if self._spec != spec:
-            raise IncompatibleEmbedding(
-                f"store {self.url} holds vectors of {self._spec.model} "
-                f"({self._spec.dimension} dimensions), not {spec.model} ({spec.dimension})",
-                field="embedding_model")
+        check_same_model(self.url, self._spec, spec)
 
     # -- writes -------------------------------------------------------------
     def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
         if not memories:
             return []
-        if self._spec is None:
-            raise IncompatibleEmbedding("store has no embedding model bound yet",
-                                        field="embedding_model")
-        vectors = [as_vector(require_embedding(m), self._spec.dimension) for m in memories]
+        vectors = checked_vectors(memories, self._spec)
         top = [i for i, m in enumerate(memories) if m.parent_id is None]
         # Top-level rows go in (namespace, hash) order, so concurrent batches wait
         # for each other's duplicates instead of deadlocking on them.
@@ -330,6 +323,21 @@ class PostgresStore:
                 return
             last = rows[-1][0]
             yield [m for _, m in rows], str(last)
+
+    # -- notes ---------------------------------------------------------------
+    def get_note(self, key: str) -> str | None:
+        with self._db.cursor() as cur:
+            return _meta(cur, f"note:{key}")
+
+    def set_note(self, key: str, value: str | None) -> None:
+        def write(cur: psycopg.Cursor) -> None:
+            if value is None:
+                cur.execute("DELETE FROM memvault_meta WHERE key = %s", (f"note:{key}",))
+            else:
+                cur.execute("INSERT INTO memvault_meta VALUES (%s, %s) ON CONFLICT (key) "
+                            "DO UPDATE SET value = excluded.value", (f"note:{key}", value))
+
+        self._db.write(write)
 
     # -- upkeep -------------------------------------------------------------
     @contextlib.contextmanager
