@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import statistics
 import sys
@@ -33,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,20 +125,47 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray
     return out
 
 
+class CpuMeter:
+    """CPU seconds spent so far by this process and the server's memvault connections.
+
+    On a shared machine wall time includes waiting for a core; CPU time is what
+    a query costs. Only for a server on this machine (its processes are visible).
+    """
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+
+    def __call__(self) -> float | None:
+        if self.url is None:
+            return None
+        with psycopg.connect(self.url, autocommit=True, application_name="bench") as conn:
+            pids = [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'memvault'")]
+        try:
+            server = sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+        except psutil.Error:
+            return None
+        return server + time.process_time()
+
+
 def measure(store: PostgresStore, queries: np.ndarray, truth: list[set[int]], flt: Filter,
-            row_of: dict[str, int], k: int = 10) -> tuple[float, float, float]:
-    """(p50 ms, p95 ms, recall@k) of store.vector_search over the queries."""
+            row_of: dict[str, int], cpu: CpuMeter, k: int = 10
+            ) -> tuple[float, float, float | None, float]:
+    """(p50 ms, p95 ms, CPU ms per query, recall@k) of store.vector_search."""
     for q in queries[:5]:
         store.vector_search(q, k, flt)  # warm the cache and the pool
     times, recalls = [], []
+    cpu_before = cpu()
     for q, expected in zip(queries, truth, strict=True):
         started = time.perf_counter()
         hits = store.vector_search(q, k, flt)
         times.append((time.perf_counter() - started) * 1000)
         recalls.append(len({row_of[m.id] for m, _ in hits} & expected) / k)
+    cpu_after = cpu()
+    cpu_ms = (cpu_after - cpu_before) * 1000 / len(queries) if cpu_before and cpu_after else None
     times.sort()
-    return statistics.median(times), times[int(0.95 * (len(times) - 1))], float(
-        np.mean(recalls))
+    return (statistics.median(times), times[int(0.95 * (len(times) - 1))], cpu_ms,
+            float(np.mean(recalls)))
 
 
 def main() -> None:
@@ -163,9 +192,10 @@ def main() -> None:
         server = EmbeddedPostgres({"shared_buffers": "1GB", "max_wal_size": "4GB",
                                    "max_parallel_maintenance_workers": "1"}).start()
         url = server.create_database("bench")
+    cpu = CpuMeter(url if server is not None else None)
     print(f"PostgreSQL store, n={args.n:,} ({args.sample:,} real MiniLM + "
           f"{args.n - args.sample:,} random unit vectors), k=10, {args.queries} queries of each "
-          "kind", flush=True)
+          f"kind; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     try:
         store = PostgresStore(url)
         store.bind_embedding(EmbeddingSpec("all-MiniLM-L6-v2", DIM))
@@ -194,31 +224,35 @@ def main() -> None:
                  for kind, qs in query_sets.items()
                  for scope, rows in (("all", every), ("ns3", one_namespace))}
         print(f"\n{'ef_search':>9} {'queries':>8} {'filter':>9} {'p50 ms':>8} {'p95 ms':>8} "
-              f"{'recall@10':>10}")
+              f"{'CPU ms':>7} {'recall@10':>10}")
         for ef in [int(x) for x in args.ef.split(",")]:
             store = PostgresStore(f"{url}{'&' if '?' in url else '?'}ef_search={ef}")
             for kind, qs in query_sets.items():
                 for scope, flt in (("none", Filter(namespace=None)),
                                    ("namespace", Filter(namespace="ns3"))):
                     key = (kind, "all" if scope == "none" else "ns3")
-                    p50, p95, recall = measure(store, qs, truth[key], flt, row_of)
-                    print(f"{ef:>9} {kind:>8} {scope:>9} {p50:>8.2f} {p95:>8.2f} {recall:>10.3f}",
-                          flush=True)
+                    p50, p95, cpu_ms, recall = measure(store, qs, truth[key], flt, row_of, cpu)
+                    spent = f"{cpu_ms:7.2f}" if cpu_ms is not None else f"{'-':>7}"
+                    print(f"{ef:>9} {kind:>8} {scope:>9} {p50:>8.2f} {p95:>8.2f} {spent} "
+                          f"{recall:>10.3f}", flush=True)
             store.close()
 
         store = PostgresStore(url)
         fresh, _ = build_memories(args.n, 1_200, [], real, vocabulary)
-        started = time.perf_counter()
-        for start in range(0, 1_000, 100):
+        store.add(fresh[:1])
+        started, cpu_before = time.perf_counter(), cpu()
+        for start in range(1, 1_001, 100):
             store.add(fresh[start:start + 100])
-        batch_rate = 1_000 / (time.perf_counter() - started)
+        batch_s, cpu_after = time.perf_counter() - started, cpu()
+        batch_cpu = (f", {(cpu_after - cpu_before):.2f} CPU s per 1,000"
+                     if cpu_before and cpu_after else "")
         singles = []
-        for memory in fresh[1_000:1_200]:
+        for memory in fresh[1_001:1_200]:
             started = time.perf_counter()
             store.add([memory])
             singles.append((time.perf_counter() - started) * 1000)
-        print(f"\nwith the index in place: batches of 100 at {batch_rate:,.0f} memories/s, "
-              f"single add p50 {statistics.median(singles):.1f} ms")
+        print(f"\nwith the index in place: batches of 100 at {1_000 / batch_s:,.0f} memories/s"
+              f"{batch_cpu}; single add p50 {statistics.median(singles):.1f} ms")
         for terms in (["cache"], ["synthetic", "memory"], ["pathname", "unicode"]):
             times = []
             for _ in range(20):
@@ -229,6 +263,7 @@ def main() -> None:
                   f"{statistics.median(times):.1f} ms")
         store.close()
     finally:
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
         if server is not None:
             server.cleanup()
 

@@ -42,7 +42,7 @@ from .postgres_schema import (
     vector_column_sql,
     vector_index_sql,
 )
-from .postgres_search import nearest_sql, text_search_sql
+from .postgres_search import nearest_query, text_search_sql
 
 # Batches at least this large are loaded with COPY instead of one INSERT per row.
 COPY_MIN_ROWS = 100
@@ -278,26 +278,9 @@ class PostgresStore:
             return []
         vec = as_vector(vector, self._spec.dimension)
         where, params = filter_sql(flt.with_changes(include_chunks=True), utcnow())
-        limit = max(EXACT_SEARCH_ROWS, 2 * k)
         with self._db.cursor() as cur:
-            cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM memvault_memories m "
-                        f"WHERE {where} LIMIT %s) AS s", (*params, limit))
-            selective = cur.fetchone()[0] < limit
-            if not selective:
-                # Enough matches that the index finds k of them quickly; the
-                # iterative scan keeps walking the graph past filtered-out rows.
-                cur.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                            "set_config('hnsw.ef_search', %s, true)",
-                            (str(max(self.options.ef_search, k)),))
-                cur.execute(nearest_sql(where), (vec, *params, k))
-                rows = cur.fetchall()
-            if selective or len(rows) < k:
-                # Few matches (or the scan gave up early): compare every match.
-                # HNSW scans are plain index scans; bitmap scans still serve the filter.
-                cur.execute("SET LOCAL enable_indexscan = off")
-                cur.execute(nearest_sql(where), (vec, *params, k))
-                rows = cur.fetchall()
-        return [(to_memory(r), 1.0 - float(r[15])) for r in rows]
+            cur.execute(*nearest_query(where, params, vec, k, max(EXACT_SEARCH_ROWS, 2 * k)))
+            return [(to_memory(r), 1.0 - float(r[15])) for r in cur.fetchall()]
 
     def text_search(self, terms: Sequence[str], k: int, flt: Filter
                     ) -> list[tuple[Memory, float]]:
@@ -358,7 +341,7 @@ class PostgresStore:
         try:
             yield self
         finally:  # a failed load must not leave the store without its index
-            with self._db.cursor() as cur:
+            with self._db.cursor(transaction=True) as cur:
                 cur.execute("SELECT set_config('maintenance_work_mem', %s, true)",
                             (maintenance_work_mem,))
                 cur.execute(vector_index_sql(VECTOR_INDEX, self.options.hnsw_m,

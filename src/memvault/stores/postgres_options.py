@@ -44,7 +44,7 @@ class PostgresOptions:
     def connect_kwargs(self, conninfo: str) -> dict[str, Any]:
         """Connection parameters memvault sets unless the URL sets them itself."""
         given = conninfo_to_dict(conninfo)
-        kwargs: dict[str, Any] = {"autocommit": False}
+        kwargs: dict[str, Any] = {"autocommit": True}
         if "connect_timeout" not in given:
             kwargs["connect_timeout"] = 10  # libpq would wait forever on a silent host
         if "application_name" not in given:

@@ -6,20 +6,43 @@ apply inside the search, never to its results.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .postgres_schema import MEMORY_COLUMNS, TEXT_CONFIG, words_sql
 
 
-def nearest_sql(where: str) -> str:
-    """The ``k`` nearest memories by cosine distance (parameters: vector, filter..., k).
+def nearest_query(where: str, where_params: list[Any], vector: Any, k: int, exact_below: int
+                  ) -> tuple[str, list[Any]]:
+    """The ``k`` nearest memories by cosine distance, in one statement (SQL, parameters).
 
-    Under pgvector's ``relaxed_order`` iterative scan the index may hand rows
-    back slightly out of order, so they are materialized and sorted again.
+    A filter matching fewer than ``exact_below`` memories is answered exactly:
+    every match compared (``cosine_distance()``, which no index serves). A
+    broader one walks the HNSW index (the ``<=>`` operator), which the session's
+    iterative scan keeps walking past rejected rows until ``k`` pass; if the scan
+    still gives up early, the exact search runs instead. The counting stops at
+    ``exact_below`` rows, so it stays cheap for any namespace size. Rows from
+    the relaxed-order scan are sorted again at the end.
     """
-    return (
-        f"WITH nearest AS MATERIALIZED (SELECT {MEMORY_COLUMNS}, m.embedding <=> %s AS distance "
-        f"FROM memvault_memories m WHERE {where} ORDER BY distance LIMIT %s) "
-        "SELECT * FROM nearest ORDER BY distance"
+    sql = f"""
+    WITH candidates AS MATERIALIZED (
+        SELECT count(*) AS n FROM (SELECT 1 FROM memvault_memories m WHERE {where} LIMIT %s) AS s
+    ), approximate AS MATERIALIZED (
+        SELECT {MEMORY_COLUMNS}, m.embedding <=> %s AS distance FROM memvault_memories m
+        WHERE {where} AND (SELECT n FROM candidates) >= %s
+        ORDER BY distance LIMIT %s
+    ), exact AS MATERIALIZED (
+        SELECT {MEMORY_COLUMNS}, cosine_distance(m.embedding, %s) AS distance
+        FROM memvault_memories m
+        WHERE {where} AND (SELECT count(*) FROM approximate) < %s
+        ORDER BY distance LIMIT %s
     )
+    SELECT * FROM exact
+    UNION ALL SELECT * FROM approximate WHERE NOT EXISTS (SELECT FROM exact)
+    ORDER BY distance
+    """
+    params = [*where_params, exact_below, vector, *where_params, exact_below, k,
+              vector, *where_params, k, k]
+    return sql, params
 
 
 def text_search_sql(where: str) -> str:
