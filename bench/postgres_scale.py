@@ -26,6 +26,7 @@ import ast
 import json
 import os
 import re
+import signal
 import statistics
 import sys
 import sysconfig
@@ -177,6 +178,7 @@ def main() -> None:
     parser.add_argument("--url", help="an existing PostgreSQL (default: start an embedded one)")
     parser.add_argument("--build-memory", default="2GB", help="maintenance_work_mem for the build")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out
 
     texts, real = real_vectors(args.sample + args.queries)
     vocabulary = sorted({w for t in texts for w in re.findall(r"[a-z]{3,}", t.lower())})
@@ -189,8 +191,11 @@ def main() -> None:
     server = None
     url = args.url
     if url is None:
+        # Durable, as a real server would be: the test server's shortcuts off.
         server = EmbeddedPostgres({"shared_buffers": "1GB", "max_wal_size": "4GB",
-                                   "max_parallel_maintenance_workers": "1"}).start()
+                                   "max_parallel_maintenance_workers": "1", "fsync": "on",
+                                   "synchronous_commit": "on", "full_page_writes": "on"}
+                                  ).start()
         url = server.create_database("bench")
     cpu = CpuMeter(url if server is not None else None)
     print(f"PostgreSQL store, n={args.n:,} ({args.sample:,} real MiniLM + "
