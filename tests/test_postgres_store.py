@@ -382,8 +382,10 @@ def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
                                 "'memvault_memories_embedding'").fetchone()[0] == 1
 
     memories = [mem(f"bulk {i}", 300 + i) for i in range(500)]
+    assert pg.health()["vector_index"] == "hnsw"
     with pg.bulk_load("64MB"):
         assert not index_exists()
+        assert pg.health()["vector_index"] == "missing"
         pg.add(memories[:250])
         pg.add(memories[250:])
         # Searching meanwhile still works, by comparing every vector.

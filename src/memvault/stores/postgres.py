@@ -382,11 +382,15 @@ class PostgresStore:
     def health(self) -> dict[str, Any]:
         with self._db.cursor(timeout=HEALTH_WAIT_S) as cur:
             cur.execute("SELECT current_setting('server_version'), (SELECT extversion FROM "
-                        "pg_extension WHERE extname = 'vector'), pg_is_in_recovery()")
-            server, pgvector, replica = cur.fetchone()
+                        "pg_extension WHERE extname = 'vector'), pg_is_in_recovery(), "
+                        "to_regclass(%s) IS NOT NULL", (VECTOR_INDEX,))
+            server, pgvector, replica, indexed = cur.fetchone()
         return {"backend": "postgres", "url": self.url, "identity": self._store_id,
                 "server_version": server, "pgvector_version": pgvector,
-                "read_only_replica": replica, "pool": self._db.pool_stats()}
+                "read_only_replica": replica, "pool": self._db.pool_stats(),
+                # Missing after a bulk load that was killed: searches are exact
+                # (slow) until ``with store.bulk_load(): pass`` builds it again.
+                "vector_index": ("hnsw" if indexed else "missing") if self._spec else None}
 
     def close(self) -> None:
         self._db.close()
