@@ -41,6 +41,9 @@ class Settings:
     sqlite_pragmas: str = ""
     query_cache_size: int = 1024
     server_url: str | None = None
+    summary_url: str | None = None
+    summary_model: str | None = None
+    summary_api_key: str | None = field(default=None, repr=False)
     data_dir: Path = field(default_factory=default_data_dir)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -71,6 +74,9 @@ class Settings:
             query_cache_size=reader.integer(
                 "query_cache_size", ["MEMVAULT_QUERY_CACHE_SIZE"], 1024),
             server_url=reader.get("server_url", ["MEMVAULT_SERVER_URL"]),
+            summary_url=reader.get("summary_url", ["MEMVAULT_SUMMARY_URL"]),
+            summary_model=reader.get("summary_model", ["MEMVAULT_SUMMARY_MODEL"]),
+            summary_api_key=reader.get("summary_api_key", ["MEMVAULT_SUMMARY_API_KEY"]),
             data_dir=data_dir,
             sources=reader.sources,
         )
@@ -80,7 +86,7 @@ class Settings:
         rows = []
         for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
                      "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
-                     "server_url", "data_dir"):
+                     "server_url", "summary_url", "summary_model", "data_dir"):
             value = getattr(self, name)
             rows.append((name, "" if value is None else str(value),
                          self.sources.get(name, "default")))
