@@ -12,7 +12,7 @@ import pytest
 
 from memvault.errors import Conflict, InvalidInput, NotFound
 from memvault.maintenance import OperationLog
-from memvault.maintenance.duplicates import text_key
+from memvault.maintenance.duplicates import fact_words, text_key
 from memvault.maintenance.merge import MERGE_OPERATION, MERGED_FROM
 from memvault.vault import Vault
 
@@ -135,6 +135,13 @@ def test_bad_arguments_name_the_field(vault):
         assert bad.value.field == field
     with pytest.raises(NotFound):
         vault.undo("no-such-operation")
+
+
+def test_fact_words_are_numbers_time_words_and_negation():
+    assert fact_words("Bob didn't deploy on Monday at 5pm") == ("5", "monday", "not")
+    assert fact_words("Bob never deployed on Monday at 5 pm.") == ("5", "monday", "not")
+    assert fact_words("The limit is 1,000 requests per minute") == ("1,000",)
+    assert fact_words("Alice prefers tabs") == ()
 
 
 def test_text_key_folds_case_punctuation_and_width():

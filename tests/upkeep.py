@@ -37,6 +37,8 @@ SEED = {
     "limit_1000": "The API rate limit is 1000 requests per minute.",
     "vim": "Dave uses vim as his editor.",
     "emacs": "Dave uses emacs as his editor.",
+    "move_yesterday": "Dr. Chen scheduled the office move yesterday.",
+    "move_last_month": "Dr. Chen scheduled the office move last month.",
 }
 CLUSTERS = [
     {"tabs", "tabs_case", "tabs_reordered"},

@@ -7,10 +7,13 @@ Two memories are duplicates when
   "alice prefers tabs!"). The store already refuses byte-identical content in
   a namespace, so this is the exact kind that can still occur;
 - **near**: the cosine similarity of their vectors reaches the threshold
-  (default 0.95), and they mention the same numbers. Embeddings barely see a
-  changed digit ("the rate limit is 100 per minute" and "... 1000 per minute"
-  score 0.97), and merging those would lose a fact. Identical vectors are a
-  special case of near.
+  (default 0.95), and they agree on the small words that change a fact:
+  numbers, negation (not, never, no, n't) and time words (weekdays, months,
+  yesterday, next, last, ...). Embeddings barely see those ("the rate limit
+  is 100 per minute" and "... 1000 per minute" score 0.97, "deployed
+  yesterday" and "deployed last month" 0.98), and merging them would lose a
+  fact; ``bench/dedup.py`` measures the precision this buys. Identical
+  vectors are a special case of near.
 
 A memory long enough to be split into chunks is matched only exactly: its
 vector covers only its first window, so two long texts that begin alike would
@@ -46,6 +49,16 @@ from .vectors import VectorTable
 DEFAULT_THRESHOLD = 0.95
 BATCH = 1000
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_WORD = re.compile(r"[^\W\d_]+(?:'t)?")
+NEGATIONS = frozenset({"not", "never", "no", "nor", "cannot", "n't"})
+TIME_WORDS = frozenset("""
+    monday tuesday wednesday thursday friday saturday sunday weekday weekend weekends
+    mondays tuesdays wednesdays thursdays fridays saturdays sundays
+    january february march april may june july august september october november december
+    yesterday today tonight tomorrow morning afternoon evening night
+    day week month year days weeks months years daily weekly monthly yearly annual
+    last next ago previous upcoming before after early late
+""".split())
 
 
 
@@ -157,13 +170,17 @@ def check_threshold(value: Any, field_name: str = "threshold") -> float:
     return float(value)
 
 
+def check_method(value: Any) -> str:
+    if value not in METHODS:
+        raise InvalidInput(f"method must be one of {', '.join(METHODS)}", field="method")
+    return value
+
+
 def find_duplicates(store: Store, flt: Filter, *, threshold: float = DEFAULT_THRESHOLD,
                     keep: str = "newest", method: str = "auto",
                     progress: Progress | None = None) -> DuplicatePlan:
     """Analyse the memories ``flt`` matches (one namespace) and plan their consolidation."""
-    threshold, keep = check_threshold(threshold), check_rule(keep)
-    if method not in METHODS:
-        raise InvalidInput(f"method must be one of {', '.join(METHODS)}", field="method")
+    threshold, keep, method = check_threshold(threshold), check_rule(keep), check_method(method)
     if flt.namespace is None:
         raise InvalidInput("duplicate analysis works within one namespace", field="namespace")
     started = time.perf_counter()
@@ -211,11 +228,21 @@ class _UnionFind:
         return [g for g in groups.values() if len(g) > 1]
 
 
+def fact_words(content: str) -> tuple[str, ...]:
+    """The numbers, time words and whether it negates (as "not"): what near duplicates share.
+
+    Negation is one mark however it is said: "never" and "didn't" agree.
+    """
+    words = {"n't" if w.endswith("n't") else w for w in _WORD.findall(content.casefold())}
+    negated = ("not",) if words & NEGATIONS else ()
+    return tuple(sorted({*_NUMBER.findall(content), *(words & TIME_WORDS), *negated}))
+
+
 def _match_facts(memory: Memory) -> tuple[bytes, tuple[str, ...]]:
     """What exact and near matching compare besides vectors: the folded text (hashed)
-    and the numbers mentioned."""
+    and its fact words."""
     key = hashlib.blake2b(text_key(memory.content).encode("utf-8"), digest_size=16).digest()
-    return key, tuple(sorted(_NUMBER.findall(memory.content)))
+    return key, fact_words(memory.content)
 
 
 def _build_clusters(store: Store, table: VectorTable, components: list[list[int]],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
 from ..inputs import build_memory, check_k
-from ..model import check_namespace, utcnow
+from ..model import Filter, check_namespace, utcnow
 from . import operations
 from .age import cutoff
 from .analytics import detailed_stats
@@ -54,7 +54,7 @@ class VaultUpkeep(_Base):
                 path: str | Path | None = None, progress: Progress | None = None
                 ) -> Operation | None:
         """Move matching memories (with vectors) to a dump file; None if nothing matched."""
-        criteria = self._criteria(filter, namespace, older_than)
+        criteria = self.selection(filter, namespace, older_than)
         if criteria.is_namespace_only:
             raise InvalidInput("archive needs older_than or another filter; it never takes a "
                                "whole namespace by accident", field="older_than")
@@ -78,7 +78,7 @@ class VaultUpkeep(_Base):
 
         ``dry_run`` returns the items without storing anything.
         """
-        criteria = self._criteria(filter, namespace, older_than)
+        criteria = self.selection(filter, namespace, older_than)
         similarity = check_threshold(similarity, "similarity")
         if not 2 <= check_k(min_group, "min_group") <= check_k(max_group, "max_group"):
             raise InvalidInput("min_group must be at least 2 and at most max_group",
@@ -133,8 +133,9 @@ class VaultUpkeep(_Base):
         """The maintenance operations logged in this store, oldest first."""
         return OperationLog(self.store_backend).list(namespace=namespace)
 
-    def _criteria(self, flt: FilterArg, namespace: str | None,
-                  older_than: str | timedelta | datetime | None) -> Any:
+    def selection(self, flt: FilterArg, namespace: str | None,
+                  older_than: str | timedelta | datetime | None) -> Filter:
+        """The filter an upkeep call works on: ``flt`` in the namespace, older than an age."""
         criteria = self._filter(flt, namespace)
         if older_than is not None:
             criteria = criteria.with_changes(created_before=cutoff(older_than))
