@@ -190,13 +190,18 @@ def find_duplicates(store: Store, flt: Filter, *, threshold: float = DEFAULT_THR
     for index, (key, _) in enumerate(table.extra):
         groups.union(by_key.setdefault(key, index), index)
     searchable = np.flatnonzero(~table.chunked)
+    if progress is not None:
+        progress("compare", 0, len(searchable))
     first, second, _ = similar_pairs(
         table.vectors[searchable], threshold, method=method,
         progress=(lambda done, total: progress("compare", done, total)) if progress else None)
     for i, j in zip(searchable[first].tolist(), searchable[second].tolist(), strict=True):
         if table.extra[i][1] == table.extra[j][1]:
             groups.union(i, j)
-    clusters = _build_clusters(store, table, groups.components(), keep)
+    components = groups.components()
+    if progress is not None:
+        progress("plan", 0, len(components))
+    clusters = _build_clusters(store, table, components, keep)
     clustered = {m.id for c in clusters for m in c.members}
     return DuplicatePlan(flt.namespace, threshold, keep, method, len(table.ids),
                          tuple(clusters), time.perf_counter() - started,
