@@ -5,7 +5,7 @@ header, every field and every vector, chunks included, so a restore needs no
 re-embedding and gives back exactly what left. The order is crash-safe: the
 file is written completely (the dump writer renames it into place only when
 whole) and logged before the first delete, and the deletes are idempotent, so
-an interrupted archive is finished by ``resume``; undo restores the file.
+an interrupted archive is finished by ``oplog.resume``; undo restores the file.
 
 Expired memories (``expires_at`` passed) are archived like any other when the
 filter matches them; ``purge_expired`` archives exactly those, for optimize.
@@ -22,7 +22,7 @@ from ..model import EmbeddingSpec, Filter, Memory, utcnow
 from ..stores import Store
 from ..transfer.dump import read_dump
 from .images import write_backup
-from .oplog import Operation, OperationLog, Progress
+from .oplog import Lifecycle, Operation, OperationLog, Progress, register
 
 KIND = "archive"
 BATCH = 500
@@ -76,28 +76,9 @@ def archive(store: Store, flt: Filter, path: Path, *, kind: str = KIND,
     return _delete_archived(log, op, progress)
 
 
-def resume_one(store: Store, op: Operation, progress: Progress | None = None) -> Operation:
-    """Finish an interrupted archive (or its undo), or drop one whose file was unfinished."""
-    log = OperationLog(store)
-    if op.status == "preparing":
-        return log.abandon(op)
-    if op.status == "pending":
-        return _delete_archived(log, op, progress)
-    return undo(store, op.id, progress=progress)
-
-
-def undo(store: Store, op_id: str, *, force: bool = False,
-         progress: Progress | None = None) -> Operation:
-    """Bring an archive's memories back; ``force`` is accepted for the common signature."""
-    log = OperationLog(store)
-    op = log.get(op_id)
-    if op.status in ("undone", "abandoned"):
-        return op
-    if op.status == "preparing":
-        return log.abandon(op)
-    op = log.set(op, status="undoing")
-    restored = restore_archive(store, Path(op.backup or ""), progress=progress)
-    return log.set(op, status="undone", result={**op.result, "restored": restored})
+def _reverse(log: OperationLog, op: Operation, progress: Progress | None
+             ) -> dict[str, Any]:
+    return {"restored": restore_archive(log.store, Path(op.backup or ""), progress=progress)}
 
 
 def restore_archive(store: Store, path: Path, *, progress: Progress | None = None
@@ -151,3 +132,7 @@ def _delete_archived(log: OperationLog, op: Operation, progress: Progress | None
     archived += len(ids)
     return log.set(op, status="applied", result={"archived": archived,
                                                  "at": utcnow().isoformat()})
+
+
+LIFECYCLE = Lifecycle(finish=_delete_archived, reverse=_reverse)
+register(KIND, LIFECYCLE)

@@ -6,7 +6,8 @@ are logged and written to a backup dump, and only then is anything changed:
 the survivor takes the merged tags, metadata and importance, and the others
 are deleted. Each step is idempotent and changes the survivor before removing
 anything, so a crash at any point loses nothing and ``resume`` finishes the
-job. ``undo`` puts every before-image back.
+job. Undo (``oplog.undo``) puts every before-image back, and refuses while a
+survivor carries changes made after the merge.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import Conflict
 from ..model import Memory, MemoryChanges
 from ..stores import Store
 from .duplicates import DuplicatePlan
@@ -29,7 +29,7 @@ from .images import (
     write_backup,
 )
 from .merge import merged_changes
-from .oplog import Operation, OperationLog, Progress
+from .oplog import Lifecycle, Operation, OperationLog, Progress, register
 
 KIND = "dedup"
 
@@ -56,41 +56,14 @@ def consolidate(store: Store, plan: DuplicatePlan, *, backup_dir: Path,
     return _run(log, op, progress)
 
 
-def resume_one(store: Store, op: Operation, progress: Progress | None = None) -> Operation:
-    """Finish an interrupted consolidation (or its undo), or drop one that changed nothing."""
-    log = OperationLog(store)
-    if op.status == "preparing":
-        return log.abandon(op)
-    if op.status == "pending":
-        return _run(log, op, progress)
-    return undo(store, op.id, force=True, progress=progress)
-
-
-def undo(store: Store, op_id: str, *, force: bool = False,
-         progress: Progress | None = None) -> Operation:
-    """Put back every memory the consolidation changed or removed, exactly as it was.
-
-    Refuses (Conflict) when a survivor was changed after the merge, since undo
-    would discard that change; ``force`` undoes anyway.
-    """
-    log = OperationLog(store)
-    op = log.get(op_id)
-    if op.status in ("undone", "abandoned"):
-        return op
-    if op.status == "preparing":
-        return log.abandon(op)
-    if op.status != "undoing" and not force:
-        changed = _changed_survivors(store, log, op)
-        if changed:
-            raise Conflict(f"{len(changed)} merged memories changed after operation {op.id} "
-                           f"(first: {changed[0]}); undo would discard those changes. "
-                           "Use force to undo anyway", field="operation_id")
-    op = log.set(op, status="undoing")
+def _reverse(log: OperationLog, op: Operation, progress: Progress | None
+             ) -> dict[str, Any]:
+    """Put back every memory the consolidation changed or removed, exactly as it was."""
     for done, step in enumerate(log.steps(op), start=1):
-        put_back(store, from_records(step["before"]))
+        put_back(log.store, from_records(step["before"]))
         if progress is not None:
             progress("undo", done, op.steps)
-    return log.set(op, status="undone")
+    return {}
 
 
 def _step(store: Store, member_ids: Sequence[str], chunks: Mapping[str, Sequence[str]],
@@ -122,10 +95,10 @@ def _run(log: OperationLog, op: Operation, progress: Progress | None) -> Operati
     return log.set(op, status="applied", result={"clusters": merged, "removed": removed})
 
 
-def _changed_survivors(store: Store, log: OperationLog, op: Operation) -> list[str]:
+def _changed_survivors(log: OperationLog, op: Operation) -> list[str]:
     changed = []
     for step in log.steps(op):
-        found = store.get_many([step["survivor"]])
+        found = log.store.get_many([step["survivor"]])
         if found and not _has(found[0], changes_from_dict(step["changes"])):
             changed.append(found[0].id)
     return changed
@@ -134,3 +107,6 @@ def _changed_survivors(store: Store, log: OperationLog, op: Operation) -> list[s
 def _has(memory: Memory, changes: MemoryChanges) -> bool:
     return (memory.tags == changes.tags and memory.metadata == changes.metadata
             and memory.importance == changes.importance)
+
+
+register(KIND, Lifecycle(finish=_run, reverse=_reverse, conflicts=_changed_survivors))

@@ -16,6 +16,9 @@ The life of an operation, and why the order matters:
    destructive change. Each step is idempotent, so an interrupted operation is
    finished by running its steps again (``resume``).
 3. ``applied``; and after an undo, ``undoing`` then ``undone``.
+
+Each kind of operation registers how to finish it and how to reverse it
+(``register``); ``undo`` and ``resume`` drive that life for every kind alike.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from ..model import utcnow
 from ..stores import Store
 
@@ -108,3 +111,64 @@ class OperationLog:
 
     def _save(self, op: Operation) -> None:
         self.store.journal_put(HEADER, op.id, op.to_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """What a kind of operation does at each step of its life.
+
+    ``finish`` runs a pending operation's idempotent steps and marks it applied;
+    ``reverse`` puts back what it changed and returns what to add to its result;
+    ``conflicts`` (optional) lists memories changed since, which undo would discard.
+    """
+
+    finish: Callable[[OperationLog, Operation, Progress | None], Operation]
+    reverse: Callable[[OperationLog, Operation, Progress | None], dict[str, Any]]
+    conflicts: Callable[[OperationLog, Operation], list[str]] | None = None
+
+
+_LIFECYCLES: dict[str, Lifecycle] = {}
+
+
+def register(kind: str, lifecycle: Lifecycle) -> None:
+    _LIFECYCLES[kind] = lifecycle
+
+
+def undo(store: Store, op_id: str, *, force: bool = False,
+         progress: Progress | None = None) -> Operation:
+    """Reverse an operation; idempotent, and an interrupted undo is finished by another.
+
+    Refuses (Conflict) when memories it wrote were changed since, unless ``force``.
+    """
+    log = OperationLog(store)
+    op = log.get(op_id)
+    if op.status in ("undone", "abandoned"):
+        return op
+    if op.status == "preparing":
+        return log.abandon(op)
+    lifecycle = _LIFECYCLES[op.kind]
+    if op.status != "undoing" and not force and lifecycle.conflicts is not None:
+        changed = lifecycle.conflicts(log, op)
+        if changed:
+            raise Conflict(f"{len(changed)} memories changed after operation {op.id} (first: "
+                           f"{changed[0]}); undo would discard those changes. Use force to "
+                           "undo anyway", field="operation_id")
+    op = log.set(op, status="undoing")
+    added = lifecycle.reverse(log, op, progress)
+    return log.set(op, status="undone", result={**op.result, **added})
+
+
+def resume(store: Store, *, kind: str | None = None, progress: Progress | None = None
+           ) -> list[Operation]:
+    """Finish every interrupted operation (of ``kind``): apply what was pending, finish
+    undos under way, drop what never got past preparing."""
+    log = OperationLog(store)
+    done = []
+    for op in log.list(kind=kind):
+        if op.status == "preparing":
+            done.append(log.abandon(op))
+        elif op.status == "pending":
+            done.append(_LIFECYCLES[op.kind].finish(log, op, progress))
+        elif op.status == "undoing":
+            done.append(undo(store, op.id, force=True, progress=progress))
+    return done

@@ -14,8 +14,8 @@ from typing import Any
 
 from ..model import Filter, utcnow
 from ..stores import Store
-from .archiving import archive
-from .oplog import Operation, Progress
+from .archiving import LIFECYCLE, archive
+from .oplog import Operation, Progress, register
 
 EXPIRE = "expire"
 
@@ -67,3 +67,6 @@ def optimize(store: Store, archive_dir: Path, progress: Progress | None = None
         expired_archive=purged.backup if purged else None,
         operation_id=purged.id if purged else None,
         steps=steps, elapsed_seconds=round(time.perf_counter() - started, 3))
+
+
+register(EXPIRE, LIFECYCLE)

@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInput
 from ..inputs import build_memory, check_k
 from ..model import Filter, check_namespace, utcnow
-from . import operations
 from .age import cutoff
 from .analytics import detailed_stats
 from .archiving import archive, restore_archive
 from .consolidation import consolidate
 from .duplicates import DEFAULT_THRESHOLD, DuplicatePlan, check_threshold, find_duplicates
-from .oplog import Operation, OperationLog, Progress
+from .oplog import Operation, OperationLog, Progress, resume, undo
 from .optimize import OptimizeReport, optimize
 from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP, plan_summaries, summarize
 from .summarizers import ChatSummarizer, ExtractiveSummarizer, Summarizer
@@ -121,13 +120,12 @@ class VaultUpkeep(_Base):
     def undo(self, operation_id: str, *, force: bool = False,
              progress: Progress | None = None) -> Operation:
         """Reverse a logged maintenance operation (see ``operations``)."""
-        return operations.undo(self.store_backend, operation_id, force=force,
-                               progress=progress)
+        return undo(self.store_backend, operation_id, force=force, progress=progress)
 
     def resume(self, *, kind: str | None = None, progress: Progress | None = None
                ) -> list[Operation]:
         """Finish maintenance operations that were interrupted (by a crash, a kill)."""
-        return operations.resume(self.store_backend, kind=kind, progress=progress)
+        return resume(self.store_backend, kind=kind, progress=progress)
 
     def operations(self, *, namespace: str | None = None) -> list[Operation]:
         """The maintenance operations logged in this store, oldest first."""

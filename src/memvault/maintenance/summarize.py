@@ -30,10 +30,9 @@ import numpy as np
 from ..model import Filter, Memory
 from ..stores import Store
 from .archiving import archive, filter_params
-from .archiving import undo as undo_archive
 from .images import from_records, to_records
 from .neighbours import similar_pairs
-from .oplog import Operation, OperationLog, Progress
+from .oplog import Lifecycle, Operation, OperationLog, Progress, register, undo
 from .summarizers import Summarizer
 from .vectors import VectorTable
 
@@ -110,35 +109,19 @@ def summarize(store: Store, flt: Filter, items: Sequence[dict[str, Any]], prepar
     return _run(log, log.set(op, status="pending", steps=count), progress)
 
 
-def resume_one(store: Store, op: Operation, progress: Progress | None = None) -> Operation:
-    log = OperationLog(store)
-    if op.status == "preparing":
-        return log.abandon(op)
-    if op.status == "pending":
-        return _run(log, op, progress)
-    return undo(store, op.id, progress=progress)
-
-
-def undo(store: Store, op_id: str, *, force: bool = False,
-         progress: Progress | None = None) -> Operation:
+def _reverse(log: OperationLog, op: Operation, progress: Progress | None
+             ) -> dict[str, Any]:
     """Delete the summaries this run stored and bring back originals it archived."""
-    log = OperationLog(store)
-    op = log.get(op_id)
-    if op.status in ("undone", "abandoned"):
-        return op
-    if op.status == "preparing":
-        return log.abandon(op)
-    op = log.set(op, status="undoing")
     if op.result.get("archive_operation"):
-        undo_archive(store, op.result["archive_operation"], progress=progress)
+        undo(log.store, op.result["archive_operation"], progress=progress)
     ids = []
     for step in log.steps(op):
         summary = from_records(step["records"][:1])[0]
-        found = store.get(summary.content_hash, summary.namespace)
+        found = log.store.get(summary.content_hash, summary.namespace)
         if found is not None and found.metadata.get("summary_operation") == op.id:
             ids.append(found.id)
-    store.delete(ids)
-    return log.set(op, status="undone")
+    log.store.delete(ids)
+    return {}
 
 
 def _run(log: OperationLog, op: Operation, progress: Progress | None) -> Operation:
@@ -193,3 +176,6 @@ def _summary_item(memories: Sequence[Memory], summarizer: Summarizer) -> dict[st
             "tags": sorted({*shared, SUMMARY_TYPE}), "metadata": metadata,
             "importance": max(m.importance for m in memories),
             "created_at": memories[-1].created_at}
+
+
+register(KIND, Lifecycle(finish=_run, reverse=_reverse))
