@@ -88,7 +88,9 @@ def test_optimize_gives_back_space_and_keeps_every_memory(bound):
     bound.delete([m.id for m in memories[::2]])
     before = bound.size_bytes()
     steps = bound.optimize()
-    assert steps and bound.size_bytes() < before
+    after = bound.size_bytes()
+    # A store behind a server (chroma+http) cannot measure itself; every other shrinks.
+    assert steps and ((before, after) == (None, None) or after < before)
     kept = memories[1::2]
     assert bound.count(Filter.build()) == len(kept)
     hits = bound.vector_search(unit(101), 3, Filter.build())
