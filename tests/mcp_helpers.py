@@ -21,7 +21,8 @@ from memvault.vault import Vault
 from .conftest import cli_env
 
 TOOL_NAMES = ["memory_store", "memory_search", "memory_list", "memory_get", "memory_update",
-              "memory_delete", "memory_stats", "memory_health"]
+              "memory_delete", "memory_stats", "memory_health", "memory_duplicates",
+              "memory_consolidate"]
 
 
 def free_port() -> int:

@@ -45,9 +45,9 @@ async def test_tools_have_schemas_annotations_and_refuse_unknown_arguments(clien
         assert tool.description and tool.title
     read_only = {n for n, t in tools.items() if t.annotations.read_only_hint}
     assert read_only == {"memory_search", "memory_list", "memory_get", "memory_stats",
-                         "memory_health"}
+                         "memory_health", "memory_duplicates"}
     destructive = {n for n, t in tools.items() if t.annotations.destructive_hint}
-    assert destructive == {"memory_update", "memory_delete"}
+    assert destructive == {"memory_update", "memory_delete", "memory_consolidate"}
     assert all(t.annotations.idempotent_hint for t in tools.values())
     store_args = tools["memory_store"].input_schema["properties"]
     assert set(store_args) == {"content", "tags", "memory_type", "metadata", "importance"}

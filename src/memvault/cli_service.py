@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 import typer
+from rich.console import Group
 
+from .cli_maintenance import detail_view
 from .cli_render import health_view, stats_view
 from .cli_support import JsonOption, NamespaceOption, StoreOption, emit, open_vault
 
@@ -19,6 +21,9 @@ app = typer.Typer()
 
 @app.command()
 def stats(
+    detail: Annotated[bool, typer.Option(
+        "--detail", help="Also by tag, importance, hour, weekday and month; growth; the "
+                         "largest memories; the duplicate ratio (reads every vector).")] = False,
     store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
 ) -> None:
     """Totals, counts by type, namespace and month, top tags, store size and model.
@@ -26,7 +31,11 @@ def stats(
     Covers every namespace unless --namespace is given. Never loads the model.
     """
     with open_vault(store, namespace) as vault:
-        emit(vault.stats(namespace=namespace), json_, stats_view)
+        data = vault.stats(namespace=namespace)
+        if detail:
+            data["detail"] = vault.detailed_stats(namespace=namespace)
+    emit(data, json_, lambda d: Group(stats_view({k: v for k, v in d.items() if k != "detail"}),
+                                      detail_view(d["detail"])) if detail else stats_view(d))
 
 
 @app.command()

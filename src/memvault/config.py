@@ -46,6 +46,9 @@ class Settings:
     pg_hnsw_ef_construction: int | None = None
     pg_ef_search: int | None = None
     pg_pool_size: int | None = None
+    summary_url: str | None = None
+    summary_model: str | None = None
+    summary_api_key: str | None = field(default=None, repr=False)
     data_dir: Path = field(default_factory=default_data_dir)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -81,6 +84,9 @@ class Settings:
                 "pg_hnsw_ef_construction", ["MEMVAULT_PG_HNSW_EF_CONSTRUCTION"], None),
             pg_ef_search=reader.integer("pg_ef_search", ["MEMVAULT_PG_EF_SEARCH"], None),
             pg_pool_size=reader.integer("pg_pool_size", ["MEMVAULT_PG_POOL_SIZE"], None),
+            summary_url=reader.get("summary_url", ["MEMVAULT_SUMMARY_URL"]),
+            summary_model=reader.get("summary_model", ["MEMVAULT_SUMMARY_MODEL"]),
+            summary_api_key=reader.get("summary_api_key", ["MEMVAULT_SUMMARY_API_KEY"]),
             data_dir=data_dir,
             sources=reader.sources,
         )
@@ -91,7 +97,7 @@ class Settings:
         for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
                      "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
                      "server_url", "pg_hnsw_m", "pg_hnsw_ef_construction", "pg_ef_search",
-                     "pg_pool_size", "data_dir"):
+                     "pg_pool_size", "summary_url", "summary_model", "data_dir"):
             value = getattr(self, name)
             rows.append((name, "" if value is None else str(value),
                          self.sources.get(name, "default")))

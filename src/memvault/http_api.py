@@ -35,6 +35,7 @@ from .errors import (
     NotFound,
     StoreUnavailable,
 )
+from .http_maintenance import router as maintenance_router
 from .http_middleware import BodyLimit, RequestTimer
 from .http_schemas import (
     BatchIn,
@@ -222,9 +223,15 @@ def search_by_time(body: TimeSearchIn, vault: VaultDep) -> dict[str, Any]:
 # -- about the service ---------------------------------------------------------
 @router.get("/stats", tags=["service"])
 def stats(vault: VaultDep, namespace: Annotated[str | None, Query(
-        description="One namespace; default: all of them.")] = None) -> dict[str, Any]:
+        description="One namespace; default: all of them.")] = None,
+          detail: Annotated[bool, Query(
+              description="Add distributions, growth, largest memories and the duplicate "
+                          "ratio (reads every vector: slower).")] = False) -> dict[str, Any]:
     """Totals, counts by type, namespace and month, top tags, store size and model."""
-    return vault.stats(namespace=namespace)
+    out = vault.stats(namespace=namespace)
+    if detail:
+        out["detail"] = vault.detailed_stats(namespace=namespace)
+    return out
 
 
 @router.get("/health", tags=["service"])
@@ -317,6 +324,7 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.state.settings = settings
     app.state.metrics = metrics
     app.include_router(router)
+    app.include_router(maintenance_router)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from . import __version__
 from .config import Settings
 from .errors import InvalidInput
+from .mcp_maintenance import maintenance_tools
 from .mcp_operations import MAX_PAGE_SIZE, MAX_SEARCH_LIMIT
 from .mcp_results import (
     DeleteOut,
@@ -237,20 +238,24 @@ def argument_error(exc: ValidationError) -> InvalidInput:
 
 
 def tool_list(runner: Runner) -> list[Tool]:
-    tools = MemoryTools(runner)
     out = []
-    for name, (title, hints) in TOOL_HINTS.items():
-        method = getattr(tools, name)
-        tool = StrictTool.from_function(method, name=name, title=title,
-                                        description=inspect.cleandoc(method.__doc__),
-                                        annotations=hints, structured_output=True)
-        model = tool.fn_metadata.arg_model
-        strict = type(model.__name__, (model,), {
-            "model_config": ConfigDict(extra="forbid"), "__module__": model.__module__})
-        tool.fn_metadata.arg_model = strict
-        tool.parameters = strict.model_json_schema(by_alias=True)
-        out.append(tool)
+    for tools, names in ((MemoryTools(runner), TOOL_HINTS), maintenance_tools(runner)):
+        out += [_tool(getattr(tools, name), name, title, hints)
+                for name, (title, hints) in names.items()]
     return out
+
+
+def _tool(method: Any, name: str, title: str, hints: ToolAnnotations) -> Tool:
+    """One strict tool from a method: its signature the schema, its docstring the text."""
+    tool = StrictTool.from_function(method, name=name, title=title,
+                                    description=inspect.cleandoc(method.__doc__),
+                                    annotations=hints, structured_output=True)
+    model = tool.fn_metadata.arg_model
+    strict = type(model.__name__, (model,), {
+        "model_config": ConfigDict(extra="forbid"), "__module__": model.__module__})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
 
 
 def build_server(runner: Runner) -> MCPServer:

@@ -38,7 +38,8 @@ from typing import Any, BinaryIO
 
 HANDSHAKE_FILE = Path(__file__).with_name("mcp_handshake.json")
 # The modules whose code decides what initialize and tools/list answer.
-SURFACE_MODULES = ("mcp_server.py", "mcp_results.py", "mcp_operations.py")
+SURFACE_MODULES = ("mcp_server.py", "mcp_results.py", "mcp_operations.py",
+                   "mcp_maintenance.py")
 
 
 def surface_hash() -> str:

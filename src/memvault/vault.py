@@ -17,6 +17,7 @@ from .config import Settings
 from .embedding import Embedder, QueryCache, open_embedder
 from .errors import InvalidInput, NotFound
 from .inputs import build_memory, check_k, check_query
+from .maintenance.service import VaultUpkeep
 from .model import (
     Filter,
     Hit,
@@ -42,10 +43,12 @@ Observer = Callable[[str, float], None]
 STORE_BATCH = 256
 
 
-class Vault:
+class Vault(VaultUpkeep):
     """Persistent memory: store, search, recall, update, delete, stats.
 
-    Open one with ``Vault.open(url)``; it is also a context manager.
+    Open one with ``Vault.open(url)``; it is also a context manager. The upkeep
+    calls (duplicates, consolidate, archive, summarize, optimize, undo) come
+    from ``maintenance.service.VaultUpkeep``.
     """
 
     def __init__(self, store: Store, embedder: Embedder, settings: Settings | None = None, *,

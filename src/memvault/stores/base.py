@@ -46,6 +46,28 @@ class StoreStats:
 
 
 @dataclass(frozen=True, slots=True)
+class DetailedStats:
+    """Distributions of the memories a filter matches, for analytics.
+
+    Times are bucketed in UTC. ``by_importance`` keys are the lower bound of
+    tenth-wide buckets ("0.0" to "0.9"; 1.0 falls in "0.9"). ``largest`` holds
+    (id, content bytes), biggest first.
+    """
+
+    total: int
+    expired: int
+    content_bytes: int
+    by_tag: dict[str, int]
+    distinct_tags: int
+    by_type: dict[str, int]
+    by_importance: dict[str, int]
+    by_hour: dict[int, int]
+    by_weekday: dict[int, int]
+    by_month: dict[str, int]
+    largest: list[tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """One page of a listing; ``next_cursor`` is None on the last page."""
 
@@ -149,12 +171,42 @@ class Store(Protocol):
     def stats(self, namespace: str | None) -> StoreStats:
         ...
 
+    def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
+        """Distributions for analytics: aggregate queries where the engine has them.
+
+        ``top`` bounds ``by_tag`` and ``largest``. A store without aggregates
+        may answer with ``stores.aggregate.detailed_stats_by_scan``.
+        """
+        ...
+
+    def optimize(self) -> list[str]:
+        """Compact and re-index (VACUUM, ANALYZE, index rebuilds); return the steps taken."""
+        ...
+
     def size_bytes(self) -> int | None:
         """Bytes on disk (or in the database) used by this store, if knowable."""
         ...
 
     def health(self) -> dict[str, Any]:
         """A cheap liveness check; raises StoreUnavailable when the store is down."""
+        ...
+
+    # -- bookkeeping ------------------------------------------------------
+    # A small keyed table of JSON records kept beside the memories, for the
+    # store's own upkeep (the maintenance operation log, checkpoints). Records
+    # are never returned, counted, searched or exported as memories. Each put
+    # is atomic and replaces the record under the same (kind, key).
+    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        ...
+
+    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None:
+        ...
+
+    def journal_list(self, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        """Records of ``kind`` whose key starts with ``prefix``, in key order."""
+        ...
+
+    def journal_delete(self, kind: str, keys: Sequence[str]) -> None:
         ...
 
     def close(self) -> None:

@@ -31,7 +31,15 @@ from ..config import Settings
 from ..errors import Conflict, InvalidInput, NotFound
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, new_id, utcnow
 from ..search.bm25 import bm25_rank, prefix_pattern
-from .base import Page, StoreStats, check_same_model, checked_vectors, looks_like_hash
+from .aggregate import detailed_stats_by_scan
+from .base import (
+    DetailedStats,
+    Page,
+    StoreStats,
+    check_same_model,
+    checked_vectors,
+    looks_like_hash,
+)
 from .chroma_client import ChromaTarget, chroma_errors, collection_config, parse_chroma_url
 from .chroma_records import (
     NO_PARENT,
@@ -42,6 +50,8 @@ from .chroma_records import (
     where,
 )
 from .chroma_scan import scan_records, stats_of, window_ids
+from .chroma_upkeep import ChromaJournal
+from .chroma_upkeep import optimize as optimize_files
 
 FORMAT_KEY = "memvault_format"
 STORE_ID_KEY = "memvault_store_id"
@@ -66,6 +76,7 @@ class ChromaStore:
             self._col = self._open_collection()
             self._max_batch = self._client.get_max_batch_size()
         self._spec = self._read_spec(self._col.metadata)
+        self._journal = ChromaJournal(self._client, target.collection, self.url)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> ChromaStore:
@@ -376,7 +387,26 @@ class ChromaStore:
         with chroma_errors(self.url):
             self._col.modify(metadata=meta)
 
+    # -- bookkeeping --------------------------------------------------------
+    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        self._journal.put(kind, key, value)
+
+    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None:
+        return self._journal.get(kind, key)
+
+    def journal_list(self, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        return self._journal.list(kind, prefix)
+
+    def journal_delete(self, kind: str, keys: Sequence[str]) -> None:
+        self._journal.delete(kind, keys)
+
     # -- upkeep -------------------------------------------------------------
+    def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
+        return detailed_stats_by_scan(self, flt, top)
+
+    def optimize(self) -> list[str]:
+        return optimize_files(self._target.path)
+
     def stats(self, namespace: str | None) -> StoreStats:
         return stats_of(batch for batch, _ in self.scan(
             Filter(namespace=namespace), batch_size=1000, with_embedding=False))

@@ -21,7 +21,15 @@ import sqlite_vec
 from ..config import Settings
 from ..errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, new_id, utcnow
-from .base import Page, StoreStats, check_same_model, checked_vectors, looks_like_hash
+from . import sqlite_upkeep
+from .base import (
+    DetailedStats,
+    Page,
+    StoreStats,
+    check_same_model,
+    checked_vectors,
+    looks_like_hash,
+)
 from .sqlite_schema import (
     DEFAULT_PRAGMAS,
     MEMORY_COLUMNS,
@@ -445,6 +453,12 @@ class SqliteStore:
             newest=_iso(from_micros(span[2])),
         )
 
+    def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
+        return sqlite_upkeep.detailed_stats(self, flt, top)
+
+    def optimize(self) -> list[str]:
+        return sqlite_upkeep.optimize(self)
+
     def backup_to(self, path: str | Path) -> None:
         """A consistent copy of the database through SQLite's online backup API.
 
@@ -475,6 +489,38 @@ class SqliteStore:
         return {"backend": "sqlite", "path": str(self.path), "identity": self.identity(),
                 "sqlite_version": apsw.sqlite_lib_version(),
                 "vec_version": self._rows("SELECT vec_version()")[0][0]}
+
+    # -- bookkeeping --------------------------------------------------------
+    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        with self._write() as cur:
+            cur.execute("INSERT INTO journal(kind, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value, "
+                        "updated_at = excluded.updated_at",
+                        (kind, key, json.dumps(value, ensure_ascii=False),
+                         to_micros(utcnow())))
+
+    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT value FROM journal WHERE kind = ? AND key = ?", (kind, key))
+        return json.loads(rows[0][0]) if rows else None
+
+    def journal_list(self, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        # Keyset pages, so a long log streams and the lock is not held between pages.
+        last = ""
+        while True:
+            rows = self._rows(
+                "SELECT key, value FROM journal WHERE kind = ? AND key > ? "
+                "AND substr(key, 1, ?) = ? ORDER BY key LIMIT 200",
+                (kind, last, len(prefix), prefix))
+            for key, value in rows:
+                yield key, json.loads(value)
+            if len(rows) < 200:
+                return
+            last = rows[-1][0]
+
+    def journal_delete(self, kind: str, keys: Sequence[str]) -> None:
+        with self._write() as cur:
+            cur.executemany("DELETE FROM journal WHERE kind = ? AND key = ?",
+                            [(kind, key) for key in keys])
 
     def close(self) -> None:
         with self._lock:

@@ -60,6 +60,16 @@ MIGRATIONS: list[str] = [
         VALUES ('delete', old.rowid, old.content);
     END;
     """,
+    # The journal: keyed JSON records for upkeep (operation log, checkpoints).
+    """
+    CREATE TABLE journal (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    """,
 ]
 
 DEFAULT_PRAGMAS: dict[str, str] = {

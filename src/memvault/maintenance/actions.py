@@ -1,0 +1,88 @@
+"""Upkeep as the interfaces run it: one function per command, JSON-ready results.
+
+The CLI, the HTTP jobs and the MCP tools call these, so ``memvault dedup
+--apply``, ``POST /api/v1/maintenance/dedup`` and ``memory_consolidate`` do
+the same thing in the same order: finish an interrupted operation of the same
+kind first (a rerun finishes the job), then plan, then apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .duplicates import DEFAULT_THRESHOLD
+from .oplog import Progress
+from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
+
+if TYPE_CHECKING:
+    from ..vault import Vault
+
+Age = str | timedelta | datetime | None
+
+
+def dedup(vault: Vault, *, namespace: str | None = None, filter: Mapping[str, Any] | None = None,
+          threshold: float = DEFAULT_THRESHOLD, keep: str = "newest", method: str = "auto",
+          apply: bool = False, clusters: Sequence[str] | None = None,
+          progress: Progress | None = None) -> dict[str, Any]:
+    """The duplicate plan; with ``apply``, also the consolidation that carried it out."""
+    if apply:
+        resumed = vault.resume(kind="dedup", progress=progress)
+        if resumed:
+            return {"resumed": [op.to_dict() for op in resumed]}
+    plan = vault.find_duplicates(namespace=namespace, filter=filter, threshold=threshold,
+                                 keep=keep, method=method, progress=progress)
+    plan = plan.select(list(clusters) if clusters else None)
+    out: dict[str, Any] = {"plan": plan.to_dict(), "applied": False}
+    if apply and plan.clusters:
+        out["operation"] = vault.consolidate(plan, progress=progress).to_dict()
+        out["applied"] = True
+    return out
+
+
+def archive(vault: Vault, *, older_than: Age = None, namespace: str | None = None,
+            filter: Mapping[str, Any] | None = None, path: str | None = None,
+            dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """Archive what matches (or, dry, count it); finishes an interrupted archive first."""
+    criteria = vault.selection(filter, namespace, older_than)
+    if dry_run:
+        return {"dry_run": True, "matched": vault.store_backend.count(
+            criteria.with_changes(include_expired=True)), "created_before":
+            criteria.created_before.isoformat() if criteria.created_before else None}
+    resumed = vault.resume(kind="archive", progress=progress)
+    op = vault.archive(older_than=older_than, namespace=namespace, filter=filter, path=path,
+                       progress=progress)
+    return {"dry_run": False, "resumed": [o.to_dict() for o in resumed],
+            "operation": op.to_dict() if op else None}
+
+
+def summarize(vault: Vault, *, older_than: Age = None, namespace: str | None = None,
+              filter: Mapping[str, Any] | None = None,
+              similarity: float = DEFAULT_SIMILARITY, min_group: int = MIN_GROUP,
+              max_group: int = MAX_GROUP, archive_originals: bool = False,
+              dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    resumed = [] if dry_run else vault.resume(kind="summarize", progress=progress)
+    items, op = vault.summarize(older_than=older_than, namespace=namespace, filter=filter,
+                                similarity=similarity, min_group=min_group,
+                                max_group=max_group, archive_originals=archive_originals,
+                                dry_run=dry_run, progress=progress)
+    return {"dry_run": dry_run, "resumed": [o.to_dict() for o in resumed],
+            "summaries": [{**item, "created_at": item["created_at"].isoformat()}
+                          for item in items],
+            "operation": op.to_dict() if op else None}
+
+
+def optimize(vault: Vault, *, progress: Progress | None = None) -> dict[str, Any]:
+    resumed = vault.resume(kind="expire", progress=progress)
+    report = vault.optimize(progress=progress).to_dict()
+    return {**report, "resumed": [o.to_dict() for o in resumed]}
+
+
+def undo(vault: Vault, operation_id: str, *, force: bool = False,
+         progress: Progress | None = None) -> dict[str, Any]:
+    return vault.undo(operation_id, force=force, progress=progress).to_dict()
+
+
+def operations(vault: Vault, *, namespace: str | None = None) -> dict[str, Any]:
+    return {"operations": [op.to_dict() for op in vault.operations(namespace=namespace)]}

@@ -1,0 +1,193 @@
+"""Duplicate analysis and consolidation on every store, with the real model."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from memvault.errors import Conflict, InvalidInput, NotFound
+from memvault.maintenance import OperationLog
+from memvault.maintenance.duplicates import fact_words, text_key
+from memvault.maintenance.merge import MERGE_OPERATION, MERGED_FROM
+from memvault.vault import Vault
+
+from .conftest import cli_env
+from .upkeep import CLUSTERS, EXACT, SEED, seed, snapshot
+
+
+@pytest.fixture
+def upkeep_vault(store, embedder, settings):
+    vault = Vault(store, embedder, settings)
+    return vault, seed(vault)
+
+
+def clusters_by_name(plan, ids):
+    name_of = {v: k for k, v in ids.items()}
+    return [{name_of[m.id] for m in c.members} for c in plan.clusters]
+
+
+@pytest.mark.parametrize("method", ["exact", "ivf"])
+def test_the_plan_finds_exactly_the_seeded_clusters(upkeep_vault, method):
+    vault, ids = upkeep_vault
+    plan = vault.find_duplicates(method=method)
+    found = clusters_by_name(plan, ids)
+    assert sorted(map(sorted, found)) == sorted(map(sorted, CLUSTERS))
+    assert plan.scanned == len(SEED)
+    assert plan.redundant == sum(len(c) - 1 for c in CLUSTERS)
+    kinds = {frozenset(names): c.kind for names, c in zip(found, plan.clusters, strict=True)}
+    assert {k for k, kind in kinds.items() if kind == "exact"} == set(map(frozenset, EXACT))
+    # Chained members (A~B, B~C) may sit a little under the threshold from the survivor.
+    assert all(0.9 < c.min_similarity <= 1.0 for c in plan.clusters)
+
+
+def test_the_survivor_follows_the_rule_and_the_merge_unions_fields(upkeep_vault):
+    vault, ids = upkeep_vault
+    by_rule = {}
+    for rule in ("newest", "important", "longest"):
+        plan = vault.find_duplicates(keep=rule)
+        tabs = next(c for c in plan.clusters if c.survivor.id in
+                    {ids["tabs"], ids["tabs_case"], ids["tabs_reordered"]})
+        by_rule[rule] = tabs
+    # Seeded a day apart with rising importance: the last is newest and most important.
+    assert by_rule["newest"].survivor.id == ids["tabs_reordered"]
+    assert by_rule["important"].survivor.id == ids["tabs_reordered"]
+    assert by_rule["longest"].survivor.id == ids["tabs"]
+    merged = by_rule["newest"].changes
+    assert set(merged.tags) == {"tabs", "tabs_case", "tabs_reordered", "seed"}
+    assert merged.metadata["name"] == "tabs_reordered"
+    assert merged.metadata[MERGED_FROM] == [ids["tabs_case"], ids["tabs"]]
+    assert merged.importance == max(c.importance for c in by_rule["newest"].members)
+
+
+def test_apply_merges_removes_and_logs(upkeep_vault):
+    vault, _ = upkeep_vault
+    plan = vault.find_duplicates()
+    op = vault.consolidate(plan)
+    assert op.status == "applied" and op.kind == "dedup"
+    assert op.result == {"clusters": 5, "removed": plan.redundant}
+    assert vault.count() == len(SEED) - plan.redundant
+    for cluster in plan.clusters:
+        survivor = vault.get(cluster.survivor.id)
+        assert set(survivor.tags) == set(cluster.changes.tags)
+        assert survivor.metadata[MERGE_OPERATION] == op.id
+        assert sorted(survivor.metadata[MERGED_FROM]) == sorted(
+            d.memory.id for d in cluster.duplicates)
+        for duplicate in cluster.duplicates:
+            with pytest.raises(NotFound):
+                vault.get(duplicate.memory.id)
+    assert vault.find_duplicates().clusters == ()
+    with gzip.open(op.backup, "rt") as backup:
+        lines = [json.loads(line) for line in backup]
+    backed_up = {r["id"] for r in lines[1:] if r["parent_id"] is None}
+    assert backed_up == {m.id for c in plan.clusters for m in c.members}
+    assert [o.id for o in OperationLog(vault.store_backend).list()] == [op.id]
+
+
+def test_apply_then_undo_gives_back_an_identical_store(upkeep_vault):
+    vault, _ = upkeep_vault
+    before = snapshot(vault.store_backend)
+    op = vault.consolidate(vault.find_duplicates())
+    assert snapshot(vault.store_backend) != before
+    undone = vault.undo(op.id)
+    assert undone.status == "undone"
+    assert snapshot(vault.store_backend) == before
+    # Undo is idempotent, and search works over the restored memories.
+    vault.undo(op.id)
+    assert snapshot(vault.store_backend) == before
+    assert vault.search("which editor does Dave use?", k=2)[0].memory.content.startswith("Dave")
+
+
+def test_undo_refuses_to_discard_later_changes_unless_forced(upkeep_vault):
+    vault, _ = upkeep_vault
+    before = snapshot(vault.store_backend)
+    plan = vault.find_duplicates()
+    op = vault.consolidate(plan)
+    vault.update(plan.clusters[0].survivor.id, tags=["edited"])
+    with pytest.raises(Conflict) as refused:
+        vault.undo(op.id)
+    assert refused.value.field == "operation_id"
+    vault.undo(op.id, force=True)
+    assert snapshot(vault.store_backend) == before
+
+
+def test_selected_clusters_only(upkeep_vault):
+    vault, _ = upkeep_vault
+    plan = vault.find_duplicates()
+    chosen = plan.clusters[1]
+    op = vault.consolidate(plan.select([chosen.id]))
+    assert op.result["clusters"] == 1
+    assert vault.count() == len(SEED) - len(chosen.duplicates)
+    with pytest.raises(InvalidInput) as unknown:
+        plan.select(["nope"])
+    assert unknown.value.field == "clusters"
+
+
+def test_bad_arguments_name_the_field(vault):
+    for kwargs, field in [({"threshold": 1.5}, "threshold"), ({"threshold": "x"}, "threshold"),
+                          ({"keep": "oldest"}, "keep"), ({"method": "magic"}, "method")]:
+        with pytest.raises(InvalidInput) as bad:
+            vault.find_duplicates(**kwargs)
+        assert bad.value.field == field
+    with pytest.raises(NotFound):
+        vault.undo("no-such-operation")
+
+
+def test_fact_words_are_numbers_time_words_and_negation():
+    assert fact_words("Bob didn't deploy on Monday at 5pm") == ("5", "monday", "not")
+    assert fact_words("Bob never deployed on Monday at 5 pm.") == ("5", "monday", "not")
+    assert fact_words("The limit is 1,000 requests per minute") == ("1,000",)
+    assert fact_words("Alice prefers tabs") == ()
+
+
+def test_text_key_folds_case_punctuation_and_width():
+    assert text_key("Alice  prefers tabs.") == text_key("alice prefers TABS!") == \
+        "alice prefers tabs"
+    assert text_key("Ｆｕｌｌ width") == "full width"
+    assert text_key("...") == "..."
+    assert text_key("costs $5") != text_key("costs 5")
+
+
+APPLY_SLOWLY = """
+import sys, time
+from memvault.vault import Vault
+
+with Vault.open(sys.argv[1]) as vault:
+    def progress(stage, done, total):
+        if stage == "merge":
+            print(done, flush=True)
+            time.sleep(0.5)  # room for the kill to land between steps
+    vault.consolidate(vault.find_duplicates(), progress=progress)
+"""
+
+
+def test_kill_during_apply_then_rerun_finishes_consistently(vault, tmp_path):
+    seed(vault)
+    before = snapshot(vault.store_backend)
+    plan = vault.find_duplicates()
+    url = vault.store_backend.url
+    child = subprocess.Popen([sys.executable, "-c", APPLY_SLOWLY, url], env=cli_env(tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "1"
+    assert child.stdout.readline().strip() == "2"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+    [op] = vault.operations()
+    assert op.status == "pending"
+    # Consistent meanwhile: nothing lost, every memory still readable.
+    assert all(vault.store_backend.get_many([i]) for c in plan.clusters for i in
+               [c.survivor.id])
+    assert vault.count() > len(SEED) - plan.redundant
+    [finished] = vault.resume(kind="dedup")
+    assert finished.id == op.id and finished.status == "applied"
+    assert vault.count() == len(SEED) - plan.redundant
+    assert vault.find_duplicates().clusters == ()
+    for cluster in plan.clusters:
+        assert set(vault.get(cluster.survivor.id).tags) == set(cluster.changes.tags)
+    assert vault.resume() == []
+    vault.undo(op.id)
+    assert snapshot(vault.store_backend) == before
