@@ -282,9 +282,9 @@ def config(
 
 def _register_command_modules() -> None:
     # Each module defines `app = typer.Typer()`; its commands join the top level.
-    from . import cli_service
+    from . import cli_mcp, cli_service
 
-    for module in (cli_service,):
+    for module in (cli_service, cli_mcp):
         app.add_typer(module.app)
 
 
