@@ -38,7 +38,7 @@ def mcp_params(tmp_path: Path, db: Path, **env: str) -> StdioServerParameters:
     """
     settings = {"MEMVAULT_STORE_URL": f"sqlite://{db}", "MEMVAULT_PORT": str(free_port()),
                 **env}
-    return StdioServerParameters(command=sys.executable, args=["-m", "memvault.mcp_stdio"],
+    return StdioServerParameters(command=sys.executable, args=["-m", "memvault", "mcp"],
                                  env=cli_env(tmp_path, **settings))
 
 

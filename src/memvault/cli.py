@@ -282,9 +282,9 @@ def config(
 
 def _register_command_modules() -> None:
     # Each module defines `app = typer.Typer()`; its commands join the top level.
-    from . import cli_maintenance, cli_service, cli_transfer
+    from . import cli_maintenance, cli_mcp, cli_service, cli_transfer
 
-    for module in (cli_service, cli_transfer, cli_maintenance):
+    for module in (cli_service, cli_transfer, cli_maintenance, cli_mcp):
         app.add_typer(module.app)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
@@ -78,8 +79,11 @@ def serve(
     from .http_api import create_app
 
     with open_vault(store, namespace) as vault:
-        settings = vault.settings
-        address = {"url": f"http://{host or settings.host}:{port or settings.port}",
+        # The listen address is part of the settings the app sees: /mcp's
+        # DNS-rebinding protection depends on it.
+        settings = dataclasses.replace(vault.settings, host=host or vault.settings.host,
+                                       port=port or vault.settings.port)
+        address = {"url": f"http://{settings.host}:{settings.port}",
                    "store": vault.store_backend.url}
         if json_:
             sys.stdout.write(json.dumps(address) + "\n")
@@ -94,5 +98,4 @@ def serve(
             vault.close()
 
         app = create_app(vault, settings, lifespan=close_vault_at_shutdown)
-        uvicorn.run(app, host=host or settings.host, port=port or settings.port,
-                    log_level=log_level)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

@@ -46,6 +46,7 @@ from .http_schemas import (
     TimeSearchIn,
     filter_dict,
 )
+from .mcp_server import mount_mcp
 from .metrics import CONTENT_TYPE, Metrics
 from .vault import Vault
 
@@ -333,4 +334,5 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     # Room for the largest content JSON-escaped, or a batch of ordinary ones.
     app.add_middleware(BodyLimit, limit=max(MIN_BODY_LIMIT, 8 * settings.max_content_bytes))
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
+    mount_mcp(app, vault, settings)  # MCP over streamable HTTP at /mcp
     return app
