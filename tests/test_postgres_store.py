@@ -110,6 +110,18 @@ def test_a_schema_from_a_newer_memvault_is_refused(database):
         PostgresStore(database)
 
 
+def test_a_database_not_in_utf8_is_refused(pg_server):
+    name = f"t_{uuid.uuid4().hex}"
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" ENCODING \'SQL_ASCII\' TEMPLATE template0 '
+                     "LC_COLLATE 'C' LC_CTYPE 'C'")
+    try:
+        with pytest.raises(StoreUnavailable, match="encoded SQL_ASCII; memvault needs UTF8"):
+            PostgresStore(pg_server.url(name))
+    finally:
+        pg_server.drop_database(name)
+
+
 def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(database):
     store = open_store(database + "?hnsw_m=8&hnsw_ef_construction=40", Settings.from_env({}))
     store.bind_embedding(SPEC)

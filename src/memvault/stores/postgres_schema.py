@@ -99,6 +99,8 @@ EXTENSIONS = {"vector": (0, 8, 0), "unaccent": (1, 0)}
 def check_server(conn: psycopg.Connection, url: str) -> None:
     """Refuse, with the fix in the message, a database memvault cannot work in."""
     encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+    if isinstance(encoding, bytes):  # psycopg cannot decode text of a SQL_ASCII database
+        encoding = encoding.decode("ascii", "replace")
     if encoding.upper() != "UTF8":
         raise StoreUnavailable(f"database {url} is encoded {encoding}; memvault needs UTF8 "
                                "(CREATE DATABASE ... ENCODING 'UTF8')")
