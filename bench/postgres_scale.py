@@ -104,12 +104,12 @@ def build_memories(first: int, count: int, texts: list[str], real: np.ndarray,
     real_rows = max(0, min(count, len(texts) - first))
     vectors = np.concatenate([real[first:first + real_rows],
                               random_units(count - real_rows, seed=first + 1)])
-    rng = np.random.default_rng(first + 2)
+    picks = np.random.default_rng(first + 2).integers(len(vocabulary), size=(count, 12))
     start = datetime(2025, 1, 1, tzinfo=UTC)
     memories = []
-    for row, vector in zip(range(first, first + count), vectors, strict=True):
+    for row, vector, words in zip(range(first, first + count), vectors, picks, strict=True):
         content = texts[row] if row < len(texts) else (
-            f"synthetic memory {row}: " + " ".join(rng.choice(vocabulary, 12)))
+            f"synthetic memory {row}: " + " ".join(vocabulary[w] for w in words))
         memories.append(Memory(content=content, namespace=f"ns{row % NAMESPACES}",
                                created_at=start + timedelta(minutes=row), embedding=vector))
     return memories, vectors
