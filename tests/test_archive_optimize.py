@@ -90,7 +90,9 @@ def test_optimize_archives_expired_memories_and_reports_bytes(seeded):
         pass
     report = vault.optimize()
     assert report.expired_archived == 3 and report.steps
-    assert report.before_bytes and report.after_bytes
+    # A store behind a server (chroma+http) cannot measure itself.
+    sizes = (report.before_bytes, report.after_bytes)
+    assert sizes == (None, None) or all(sizes)
     everything = Filter(namespace=None, include_expired=True)
     assert vault.store_backend.count(everything) == len(SEED) + 1
     _, memories = read_dump(report.expired_archive)
