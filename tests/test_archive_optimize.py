@@ -114,3 +114,22 @@ def test_detailed_stats_report_distributions_and_the_duplicate_ratio(seeded):
     assert stats["duplicates"]["ratio"] == pytest.approx(6 / len(SEED), abs=1e-4)
     quick = vault.detailed_stats(duplicates=False, top=3)
     assert "duplicates" not in quick and len(quick["by_tag"]) == 3
+
+
+def test_an_archive_interrupted_while_writing_changes_nothing_and_is_dropped(seeded, tmp_path):
+    vault, _ = seeded
+    before = snapshot(vault.store_backend)
+    target = tmp_path / "archives" / "cut.jsonl.gz"
+
+    def stop(stage, done, total):
+        raise KeyboardInterrupt  # as if the process were stopped while writing the file
+
+    with pytest.raises(KeyboardInterrupt):
+        vault.archive(older_than="2024-01-08", path=target, progress=stop)
+    assert list(target.parent.iterdir()) == []  # no partial file left either
+    assert snapshot(vault.store_backend) == before
+    [op] = vault.operations()
+    assert op.status == "preparing"
+    [dropped] = vault.resume()
+    assert dropped.id == op.id and dropped.status == "abandoned"
+    assert snapshot(vault.store_backend) == before
