@@ -49,7 +49,7 @@ def test_archive_keeps_chunks_with_their_memory(seeded):
     assert archived[0].id == ids["long"] and len(archived) > 1
     assert all(m.parent_id == ids["long"] for m in archived[1:])
     everything = Filter(namespace=None, include_chunks=True, include_expired=True)
-    assert vault.store_backend.count(everything) == len(before) - len(archived)
+    assert vault.store_backend.count(everything) == len(before.records) - len(archived)
     vault.restore_archive(op.backup)
     assert snapshot(vault.store_backend) == before
 
