@@ -49,7 +49,7 @@ def test_archive_keeps_chunks_with_their_memory(seeded):
     assert archived[0].id == ids["long"] and len(archived) > 1
     assert all(m.parent_id == ids["long"] for m in archived[1:])
     everything = Filter(namespace=None, include_chunks=True, include_expired=True)
-    assert vault.store_backend.count(everything) == len(before) - len(archived)
+    assert vault.store_backend.count(everything) == len(before.records) - len(archived)
     vault.restore_archive(op.backup)
     assert snapshot(vault.store_backend) == before
 
@@ -90,7 +90,9 @@ def test_optimize_archives_expired_memories_and_reports_bytes(seeded):
         pass
     report = vault.optimize()
     assert report.expired_archived == 3 and report.steps
-    assert report.before_bytes and report.after_bytes
+    # A store behind a server (chroma+http) cannot measure itself.
+    sizes = (report.before_bytes, report.after_bytes)
+    assert sizes == (None, None) or all(sizes)
     everything = Filter(namespace=None, include_expired=True)
     assert vault.store_backend.count(everything) == len(SEED) + 1
     _, memories = read_dump(report.expired_archive)
@@ -112,3 +114,22 @@ def test_detailed_stats_report_distributions_and_the_duplicate_ratio(seeded):
     assert stats["duplicates"]["ratio"] == pytest.approx(6 / len(SEED), abs=1e-4)
     quick = vault.detailed_stats(duplicates=False, top=3)
     assert "duplicates" not in quick and len(quick["by_tag"]) == 3
+
+
+def test_an_archive_interrupted_while_writing_changes_nothing_and_is_dropped(seeded, tmp_path):
+    vault, _ = seeded
+    before = snapshot(vault.store_backend)
+    target = tmp_path / "archives" / "cut.jsonl.gz"
+
+    def stop(stage, done, total):
+        raise KeyboardInterrupt  # as if the process were stopped while writing the file
+
+    with pytest.raises(KeyboardInterrupt):
+        vault.archive(older_than="2024-01-08", path=target, progress=stop)
+    assert list(target.parent.iterdir()) == []  # no partial file left either
+    assert snapshot(vault.store_backend) == before
+    [op] = vault.operations()
+    assert op.status == "preparing"
+    [dropped] = vault.resume()
+    assert dropped.id == op.id and dropped.status == "abandoned"
+    assert snapshot(vault.store_backend) == before

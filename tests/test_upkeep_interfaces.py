@@ -118,6 +118,8 @@ def test_http_refuses_bad_bodies_up_front_and_reports_failed_jobs(seeded):
         assert response.json()["error"]["field"] == field
     failed = finished(client, client.post(f"{API}/undo", json={"operation_id": "x"}).json())
     assert failed["status"] == "failed" and failed["error"]["code"] == "not_found"
+    misspelt = client.get(f"{API}/operations", params={"namespce": "x"})
+    assert misspelt.status_code == 422 and misspelt.json()["error"]["field"] == "namespce"
     assert client.get(f"{API}/jobs/job-nope").status_code == 404
     archived = finished(client, client.post(f"{API}/archive", json={
         "older_than": "2024-01-08"}).json())

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+
+import numpy as np
 
 from memvault.model import Filter
 from memvault.stores import Store
-from memvault.transfer.dump import memory_to_record
+from memvault.transfer.dump import decode_vector, memory_to_record
 from memvault.vault import Vault
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -59,9 +60,29 @@ def seed(vault: Vault, namespace: str = "default") -> dict[str, str]:
     return {name: r.memory.id for name, r in zip(SEED, results, strict=True)}
 
 
-def snapshot(store: Store) -> list[dict[str, Any]]:
-    """Every memory and chunk of every namespace as dump records, sorted by id."""
-    every = Filter(namespace=None, include_chunks=True, include_expired=True)
-    records = [memory_to_record(m) for batch, _ in store.scan(every, batch_size=500)
-               for m in batch]
-    return sorted(records, key=lambda r: r["id"])
+class Snapshot:
+    """Every memory and chunk of a store, as dump records, comparable with ``==``.
+
+    Fields compare exactly; vectors to within float32 rounding, because Chroma
+    normalizes every vector it is given, so one written back differs in its
+    last bit (1e-8). Everything else must be identical.
+    """
+
+    def __init__(self, store: Store) -> None:
+        every = Filter(namespace=None, include_chunks=True, include_expired=True)
+        records = sorted((memory_to_record(m) for batch, _ in store.scan(every, batch_size=500)
+                          for m in batch), key=lambda r: r["id"])
+        self.vectors = {r["id"]: decode_vector(r.pop("vector"), None) for r in records}
+        self.records = records
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Snapshot) and self.records == other.records
+                and all(np.allclose(v, other.vectors[i], rtol=0, atol=1e-6)
+                        for i, v in self.vectors.items()))
+
+    def __repr__(self) -> str:
+        return f"Snapshot({self.records!r})"
+
+
+def snapshot(store: Store) -> Snapshot:
+    return Snapshot(store)

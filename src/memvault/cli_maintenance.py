@@ -81,12 +81,13 @@ def _plan_view(data: dict[str, Any]) -> Any:
     table = Table(title=f"{plan['clusters']} clusters, {plan['redundant']} of "
                         f"{plan['scanned']} memories redundant "
                         f"(threshold {plan['threshold']}, keep {plan['keep']})")
-    for column in ("cluster", "kind", "sim", "keeps", "merges"):
+    for column in ("cluster", "kind", "sim", "keeps", "merges", "tags after"):
         table.add_column(column, overflow="fold")
     for cluster in plan["plan"]:
         table.add_row(cluster["id"], cluster["kind"], f"{cluster['min_similarity']:.3f}",
                       _short(cluster["survivor"]["content"]),
-                      "\n".join(_short(d["memory"]["content"]) for d in cluster["duplicates"]))
+                      "\n".join(_short(d["memory"]["content"]) for d in cluster["duplicates"]),
+                      ", ".join(cluster["merged"]["tags"]))
     if "operation" in data:
         return Group(table, Text(_operation_line(data["operation"])))
     hint = "Dry run: nothing changed. Apply with --apply (or --apply --clusters ID ...)."

@@ -325,7 +325,7 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.state.settings = settings
     app.state.metrics = metrics
     app.include_router(router)
-    app.include_router(maintenance_router)
+    app.include_router(maintenance_router, dependencies=[Depends(refuse_unknown_query)])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

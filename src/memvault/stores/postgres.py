@@ -21,7 +21,15 @@ from psycopg.types.json import Jsonb
 from ..config import Settings
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
-from .base import Page, StoreStats, check_same_model, checked_vectors, looks_like_hash
+from . import postgres_upkeep
+from .base import (
+    DetailedStats,
+    Page,
+    StoreStats,
+    check_same_model,
+    checked_vectors,
+    looks_like_hash,
+)
 from .postgres_database import Database
 from .postgres_options import parse_postgres_url
 from .postgres_schema import (
@@ -322,7 +330,26 @@ class PostgresStore:
 
         self._db.write(write)
 
+    # -- bookkeeping --------------------------------------------------------
+    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        postgres_upkeep.journal_put(self._db, kind, key, value)
+
+    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None:
+        return postgres_upkeep.journal_get(self._db, kind, key)
+
+    def journal_list(self, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        return postgres_upkeep.journal_list(self._db, kind, prefix)
+
+    def journal_delete(self, kind: str, keys: Sequence[str]) -> None:
+        postgres_upkeep.journal_delete(self._db, kind, keys)
+
     # -- upkeep -------------------------------------------------------------
+    def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
+        return postgres_upkeep.detailed_stats(self._db, flt, top)
+
+    def optimize(self) -> list[str]:
+        return postgres_upkeep.optimize(self._db)
+
     @contextlib.contextmanager
     def bulk_load(self, maintenance_work_mem: str = "1GB") -> Iterator[PostgresStore]:
         """Load many memories fast: the HNSW index is dropped now and built at the end.
@@ -376,7 +403,8 @@ class PostgresStore:
     def size_bytes(self) -> int | None:
         with self._db.cursor() as cur:
             cur.execute("SELECT pg_total_relation_size('memvault_memories') "
-                        "+ pg_total_relation_size('memvault_meta')")
+                        "+ pg_total_relation_size('memvault_meta') "
+                        "+ pg_total_relation_size('memvault_journal')")
             return int(cur.fetchone()[0])
 
     def health(self) -> dict[str, Any]:

@@ -122,6 +122,16 @@ class Database:
                                            f"{exc}") from exc
                 attempt += 1
 
+    def run_outside_transaction(self, statements: list[str]) -> None:
+        """Statements that cannot run in a transaction (VACUUM), on a connection of their own."""
+        try:
+            with psycopg.connect(self._conninfo, **{**self._connect_kwargs,
+                                                    "autocommit": True}) as conn:
+                for statement in statements:
+                    conn.execute(statement)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.url} failed: {one_line(exc)}") from exc
+
     def unreachable(self, exc: Exception) -> StoreUnavailable:
         """What went wrong with a connection, in the server's own words when it is down."""
         try:

@@ -83,6 +83,15 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE INDEX memvault_memories_metadata ON memvault_memories
         USING gin (metadata jsonb_path_ops);
     """),
+    ("journal of upkeep records (operation log, checkpoints)", """
+    CREATE TABLE memvault_journal (
+        kind text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        value text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (kind, key)
+    );
+    """),
 ]
 
 MIGRATIONS_TABLE = """
