@@ -6,9 +6,11 @@ conformance suite then runs unchanged against it.
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,10 @@ from .chroma_server import running_chroma
 from .pg_server import EmbeddedPostgres
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+# Exported ONNX models, shared by all test processes and runs: an export is keyed by
+# the checksum of the model and written atomically under a lock, so sharing is safe,
+# and it saves every process that embeds a minute of exporting.
+MODEL_CACHE = Path(tempfile.gettempdir()) / f"memvault-test-models-{getpass.getuser()}"
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +53,8 @@ def pg_server():
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path / "data")})
+    return Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path / "data"),
+                              "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -69,6 +76,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMVAULT_", "MCP_"))}
     env["PYTHONPATH"] = str(SRC)
     env["MEMVAULT_DATA_DIR"] = str(tmp_path / "data")
+    env["MEMVAULT_MODEL_CACHE_DIR"] = str(MODEL_CACHE)
     env.update(extra)
     return env
 
