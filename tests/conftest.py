@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from memvault.config import Settings
-from memvault.embedding import SentenceTransformerEmbedder
+from memvault.embedding import OnnxEmbedder, SentenceTransformerEmbedder
 from memvault.vault import Vault
 
 from .backends import STORE_KINDS, make_store
@@ -49,6 +49,13 @@ def pg_server():
     """One PostgreSQL + pgvector server for the session; each test makes its own database."""
     with EmbeddedPostgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def exported_model() -> None:
+    """Export the default model into MODEL_CACHE before any test (a no-op once cached), so
+    that no subprocess test spends its time limit exporting."""
+    OnnxEmbedder(None, MODEL_CACHE).load()
 
 
 @pytest.fixture
