@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput
-from ..model import EmbeddingSpec
 from .onnx_cache import build_once, cached_export, source_checksum
 from .onnx_export import FILES, RECIPE, ExportFailed, export_model
 from .sentence import SentenceTransformerEmbedder, default_model_dir
@@ -68,24 +67,15 @@ class OnnxEmbedder:
         self.torch = SentenceTransformerEmbedder(self.model_dir)  # checks the directory
         self.cache_dir = Path(cache_dir)
         self.requested = runtime
-        self._spec = self.torch.spec
-        self._max_tokens = self.torch.max_tokens
         self._running: str | None = None
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
-    @property
-    def spec(self) -> EmbeddingSpec:
-        return self._spec
-
-    @property
-    def max_tokens(self) -> int:
-        return self._max_tokens
-
-    @property
-    def loaded(self) -> bool:
-        return self._running is not None
+    # The model (name, dimension, window) is the torch model's, however it runs.
+    spec = property(lambda self: self.torch.spec)
+    max_tokens = property(lambda self: self.torch.max_tokens)
+    loaded = property(lambda self: self._running is not None)
 
     @property
     def runtime(self) -> str:
@@ -113,26 +103,26 @@ class OnnxEmbedder:
             runtime = self._choose(exported.passes_gate("onnx-int8"))
             if runtime == "onnx-int8" and not exported.passes_gate(runtime):
                 log.warning("the int8 model of %s fails the quality gate (%s); running it "
-                            "because MEMVAULT_EMBEDDING_RUNTIME=onnx-int8", self._spec.model,
+                            "because MEMVAULT_EMBEDDING_RUNTIME=onnx-int8", self.spec.model,
                             exported.manifest["gate"][runtime])
             from .tokens import load_tokenizer
 
-            self._tokenizer = load_tokenizer(self.model_dir, self._max_tokens)
+            self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens)
             self._session = create_session(exported.path(runtime))
         except (ExportFailed, ImportError) as exc:
             if str(self.model_dir) not in _warned:
                 _warned.add(str(self.model_dir))
                 log.warning("memvault: cannot run %s with onnxruntime (%s); using the slower "
-                            "torch runtime instead", self._spec.model, exc)
+                            "torch runtime instead", self.spec.model, exc)
             self.torch.load()
             runtime = "torch"
         self._running = runtime
 
     def _export(self, work: Path) -> dict[str, Any]:
         log.warning("memvault: exporting %s to ONNX for this machine, once (about a minute); "
-                    "cached in %s", self._spec.model, self.cache_dir)
+                    "cached in %s", self.spec.model, self.cache_dir)
         try:
-            return export_model(self.model_dir, self._max_tokens, work)
+            return export_model(self.model_dir, self.max_tokens, work)
         except ExportFailed:
             raise
         except Exception as exc:  # torch/onnx raise many kinds; any means "cannot export"
@@ -145,15 +135,15 @@ class OnnxEmbedder:
 
     def _cache_key(self, *, compute: bool) -> str | None:
         checksum = source_checksum(self.model_dir, self.cache_dir, RECIPE, compute=compute)
-        return f"{self._spec.model}-{checksum[:16]}" if checksum else None
+        return f"{self.spec.model}-{checksum[:16]}" if checksum else None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
         if self._running == "torch":
             return self.torch.embed(texts)
         if not texts:
-            return np.zeros((0, self._spec.dimension), dtype=np.float32)
+            return np.zeros((0, self.spec.dimension), dtype=np.float32)
         from .tokens import embed_in_batches
 
-        return embed_in_batches(self._tokenizer, texts, self._spec.dimension,
+        return embed_in_batches(self._tokenizer, texts, self.spec.dimension,
                                 lambda inputs: self._session.run(None, inputs)[0])
