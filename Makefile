@@ -5,10 +5,15 @@ BIN    := $(VENV)/bin
 # Reinstall when the dependency list changes.
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint install bench clean
+.PHONY: run test lint install model bench clean
 
-run: $(STAMP)
+run: $(STAMP) model
 	$(BIN)/memvault serve
+
+# Export the embedding model to ONNX once (cached by checksum; otherwise done on first use).
+model: $(STAMP)
+	$(BIN)/python -c 'import memvault.config as c, memvault.embedding as m; \
+	  e = m.open_embedder(c.Settings.from_env()); e.load(); print("embedding runtime:", e.runtime)'
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

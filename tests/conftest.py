@@ -6,15 +6,17 @@ conformance suite then runs unchanged against it.
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from memvault.config import Settings
-from memvault.embedding import SentenceTransformerEmbedder
+from memvault.embedding import OnnxEmbedder, SentenceTransformerEmbedder
 from memvault.vault import Vault
 
 from .backends import STORE_KINDS, make_store
@@ -22,6 +24,10 @@ from .chroma_server import running_chroma
 from .pg_server import EmbeddedPostgres
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+# Exported ONNX models, shared by all test processes and runs: an export is keyed by
+# the checksum of the model and written atomically under a lock, so sharing is safe,
+# and it saves every process that embeds a minute of exporting.
+MODEL_CACHE = Path(tempfile.gettempdir()) / f"memvault-test-models-{getpass.getuser()}"
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +51,17 @@ def pg_server():
         yield server
 
 
+@pytest.fixture(scope="session", autouse=True)
+def exported_model() -> None:
+    """Export the default model into MODEL_CACHE before any test (a no-op once cached), so
+    that no subprocess test spends its time limit exporting."""
+    OnnxEmbedder(None, MODEL_CACHE).load()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path / "data")})
+    return Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path / "data"),
+                              "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -69,6 +83,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMVAULT_", "MCP_"))}
     env["PYTHONPATH"] = str(SRC)
     env["MEMVAULT_DATA_DIR"] = str(tmp_path / "data")
+    env["MEMVAULT_MODEL_CACHE_DIR"] = str(MODEL_CACHE)
     env.update(extra)
     return env
 

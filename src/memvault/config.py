@@ -50,6 +50,8 @@ class Settings:
     summary_model: str | None = None
     summary_api_key: str | None = field(default=None, repr=False)
     data_dir: Path = field(default_factory=default_data_dir)
+    # Exported (ONNX) models; safe to share between processes. None: <data_dir>/models.
+    model_cache_dir: Path | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -88,6 +90,8 @@ class Settings:
             summary_model=reader.get("summary_model", ["MEMVAULT_SUMMARY_MODEL"]),
             summary_api_key=reader.get("summary_api_key", ["MEMVAULT_SUMMARY_API_KEY"]),
             data_dir=data_dir,
+            model_cache_dir=Path(reader.get("model_cache_dir", ["MEMVAULT_MODEL_CACHE_DIR"])
+                                 or data_dir / "models").expanduser(),
             sources=reader.sources,
         )
 
@@ -97,7 +101,8 @@ class Settings:
         for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
                      "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
                      "server_url", "pg_hnsw_m", "pg_hnsw_ef_construction", "pg_ef_search",
-                     "pg_pool_size", "summary_url", "summary_model", "data_dir"):
+                     "pg_pool_size", "summary_url", "summary_model", "data_dir",
+                     "model_cache_dir"):
             value = getattr(self, name)
             rows.append((name, "" if value is None else str(value),
                          self.sources.get(name, "default")))
