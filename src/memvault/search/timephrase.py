@@ -55,6 +55,33 @@ def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
     return TimeRange(*found)
 
 
+# Shapes of a time phrase inside free text. A month or a bare year needs a cue
+# word before it, so the verb "may" or "march" and a number like 2000 in
+# "2000 steps" are not read as times.
+_WEEKDAY_RE = "|".join(WEEKDAYS)
+_IN_TEXT = re.compile(
+    rf"\b(?:(?:the )?(?:last|past) (?:(?:{_NUM_RE}) )?{_UNIT_RE}"
+    rf"|(?:{_NUM_RE}) {_UNIT_RE} ago"
+    r"|(?:this|last) (?:week|month|year|weekend)|yesterday|today"
+    rf"|(?:in|during|since|last|this) (?:{_MONTH_RE})(?:,? \d{{4}})?"
+    rf"|(?:{_MONTH_RE}),? \d{{4}}"
+    rf"|(?:on|last|this) (?:{_WEEKDAY_RE})"
+    r"|(?:in|during|since) \d{4}"
+    r"|\d{4}-\d{2}(?:-\d{2})?)\b")
+
+
+def find_time_range(text: str, now: datetime | None = None) -> TimeRange | None:
+    """The range of the first time phrase inside free text ("what did I cook
+    a couple of days ago?"), or None when the text names no time."""
+    lowered = re.sub(r"\s+", " ", text.lower())
+    for match in _IN_TEXT.finditer(lowered):
+        try:
+            return parse_time_phrase(match.group(0), now)
+        except InvalidInput:
+            continue
+    return None
+
+
 def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
     today = _day(now)
     simple = {
