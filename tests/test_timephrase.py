@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from memvault.errors import InvalidInput
-from memvault.search.timephrase import TimeRange, parse_time_phrase
+from memvault.search.timephrase import TimeRange, find_time_range, parse_time_phrase
 
 # A Wednesday afternoon; every expectation below is computed by hand from it.
 NOW = datetime(2025, 3, 12, 15, 30, tzinfo=UTC)
@@ -175,3 +175,35 @@ def test_a_range_that_would_be_empty_is_refused():
     assert info.value.field == "time"
     with pytest.raises(InvalidInput):
         TimeRange(d(2025, 1, 1), d(2025, 1, 1))
+
+
+@pytest.mark.parametrize(("text", "phrase"), [
+    ("I mentioned cooking something a couple of days ago. What was it?",
+     "a couple of days ago"),
+    ("How many times did I bake in the past two weeks?", "the past two weeks"),
+    ("How many weddings have I attended in this year?", "this year"),
+    ("What did we decide in March 2024 about the roof?", "March 2024"),
+    ("What did I do last weekend?", "last weekend"),
+    ("What happened on Friday at work?", "friday"),
+    ("notes from the 2024-02-29 meeting", "2024-02-29"),
+    ("what have I read since 2023", "since 2023"),
+    ("what did I say today", "today"),
+])
+def test_a_time_named_inside_a_question_is_found(text, phrase):
+    assert find_time_range(text, NOW) == parse_time_phrase(phrase, NOW)
+
+
+@pytest.mark.parametrize("text", [
+    "How many bikes do I own?",
+    "I may go to the march",        # a verb and a noun, not months
+    "I walked 2000 steps",          # a number, not a year
+    "How many babies were born in the last few months?",  # too vague to bound
+    "What is the status of order 2024-13?",
+])
+def test_questions_without_a_readable_time_have_none(text):
+    assert find_time_range(text, NOW) is None
+
+
+def test_the_first_readable_time_in_a_question_wins():
+    found = find_time_range("since yesterday or last week?", NOW)
+    assert found == parse_time_phrase("yesterday", NOW)
