@@ -33,8 +33,7 @@ from .model import (
     to_utc,
     utcnow,
 )
-from .search.fusion import BlendWeights, blend, recency_factor, rrf
-from .search.text import query_terms
+from .search.hybrid import SearchSettings, hybrid_search
 from .search.timephrase import TimeRange, parse_time_phrase
 from .stores import Page, Store, open_store
 
@@ -52,11 +51,12 @@ class Vault(VaultUpkeep):
     """
 
     def __init__(self, store: Store, embedder: Embedder, settings: Settings | None = None, *,
-                 weights: BlendWeights | None = None, observer: Observer | None = None) -> None:
+                 search_settings: SearchSettings | None = None,
+                 observer: Observer | None = None) -> None:
         self.store_backend = store
         self.embedder = embedder
         self.settings = settings or Settings.from_env()
-        self.weights = weights or BlendWeights()
+        self.search_settings = search_settings or SearchSettings()
         self.queries = QueryCache(embedder, self.settings.query_cache_size)
         self.observer = observer
         self._chunk_chars = window_chars(embedder.max_tokens)
@@ -227,53 +227,20 @@ class Vault(VaultUpkeep):
         return self.store_backend.count(self._filter(filter, namespace))
 
     def search(self, query: str, *, k: int = 10, namespace: str | None = None,
-               filter: FilterArg = None) -> list[Hit]:
-        """Hybrid search: meaning and words, fused by rank, blended with recency and importance."""
+               filter: FilterArg = None, now: datetime | None = None) -> list[Hit]:
+        """Hybrid search: meaning and words, fused by rank, blended with recency and importance.
+
+        ``now`` is the moment the search is made (default: the current time); it
+        dates recency and any time the query names, so results are reproducible.
+        """
         query, k = check_query(query), check_k(k)
         criteria = self._filter(filter, namespace)
+        now = to_utc(now, "now") if now is not None else utcnow()
         started = time.perf_counter()
-        vector = self.queries.vector(query)
-        depth = max(50, 3 * k)
-        by_vector = self.store_backend.vector_search(vector, depth, criteria)
-        by_text = self.store_backend.text_search(query_terms(query), depth, criteria)
-        hits = self._fuse(by_vector, by_text, k)
+        hits = hybrid_search(self.store_backend, self.queries.vector(query), query, k, criteria,
+                             self.search_settings, now)
         self._timed("search", started)
         return hits
-
-    def _fuse(self, by_vector: list[tuple[Memory, float]],
-              by_text: list[tuple[Memory, float]], k: int) -> list[Hit]:
-        parents: dict[str, Memory] = {m.id: m for m, _ in by_text}
-        vector_ids: list[str] = []
-        best: dict[str, tuple[float, int | None]] = {}
-        for memory, similarity in by_vector:
-            owner = memory.parent_id or memory.id
-            if owner not in best:
-                vector_ids.append(owner)
-                best[owner] = (similarity, memory.chunk_index)
-            if memory.parent_id is None:
-                parents[memory.id] = memory
-        missing = [i for i in vector_ids if i not in parents]
-        parents.update((m.id, m) for m in self.store_backend.get_many(missing))
-        text_scores = {m.id: s for m, s in by_text}
-        w = self.weights
-        fused = rrf([(w.vector, vector_ids), (w.text, [m.id for m, _ in by_text])])
-        now = utcnow()
-        hits = []
-        for memory_id, relevance in fused.items():
-            memory = parents.get(memory_id)
-            if memory is None:
-                continue
-            recency = recency_factor(memory.created_at, now, w.half_life_days)
-            parts = {"rrf": relevance, "recency": recency, "importance": memory.importance}
-            if memory_id in best:
-                parts["vector"] = best[memory_id][0]
-            if memory_id in text_scores:
-                parts["text"] = text_scores[memory_id]
-            chunk = best.get(memory_id, (0.0, None))[1]
-            hits.append(Hit(memory, blend(relevance, recency, memory.importance, w), parts,
-                            chunk))
-        hits.sort(key=lambda h: (-h.score, h.memory.id))
-        return hits[:k]
 
     def search_by_tag(self, tags: Sequence[str] | str, *, match: str = "any",
                       namespace: str | None = None, filter: FilterArg = None, limit: int = 50,

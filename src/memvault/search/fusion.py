@@ -8,27 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 RRF_K = 60
-
-
-@dataclass(frozen=True)
-class BlendWeights:
-    """How the final score is made; the defaults are documented in the README.
-
-    ``final = relevance × (1 + recency × 2^(−age/half_life) + importance × (imp − 0.5))``
-
-    The multiplier is the same for memories equally old and equally important,
-    so on such a set the order is exactly the fused relevance order.
-    """
-
-    vector: float = 1.0
-    text: float = 1.0
-    recency: float = 0.0
-    half_life_days: float = 30.0
-    importance: float = 0.2
 
 
 def rrf(rankings: Sequence[tuple[float, Sequence[str]]], k: int = RRF_K) -> dict[str, float]:
@@ -46,6 +28,11 @@ def recency_factor(created_at: datetime, now: datetime, half_life_days: float) -
     return math.pow(0.5, age_days / half_life_days) if half_life_days > 0 else 0.0
 
 
-def blend(relevance: float, recency: float, importance: float, weights: BlendWeights) -> float:
-    return relevance * (1.0 + weights.recency * recency
-                        + weights.importance * (importance - 0.5))
+def blend(relevance: float, recency: float, importance: float, recency_weight: float,
+          importance_weight: float) -> float:
+    """``relevance × (1 + w_r × recency + w_i × (importance − 0.5))``.
+
+    A multiplier, so memories equally old and equally important keep exactly
+    their fused relevance order.
+    """
+    return relevance * (1.0 + recency_weight * recency + importance_weight * (importance - 0.5))

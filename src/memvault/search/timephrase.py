@@ -23,9 +23,10 @@ WEEKDAYS = {name: i for i, name in enumerate(
 UNITS = {"minute": "minute", "min": "minute", "hour": "hour", "day": "day", "week": "week",
          "month": "month", "year": "year"}
 NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-                "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+                "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+                "a couple of": 2, "a couple": 2, "couple of": 2}
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
-_NUM_RE = r"\d+|" + "|".join(NUMBER_WORDS)
+_NUM_RE = r"\d+|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
 _UNIT_RE = r"(minute|min|hour|day|week|month|year)s?"
 
 
@@ -41,9 +42,9 @@ class TimeRange:
 
 def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
     """The range a phrase names; raises InvalidInput naming the phrase if unknown."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = _utc(now or datetime.now(UTC))
     phrase = re.sub(r"\s+", " ", text.strip().lower())
-    phrase = re.sub(r"^(in|on|during|from) (?!the last)", "", phrase)
+    phrase = re.sub(r"^(in|on|during|from|within) ", "", phrase)
     if not phrase:
         raise InvalidInput("time phrase is empty", field="time")
     found = _parse(phrase, now)
@@ -52,6 +53,33 @@ def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
             f"cannot read time phrase {text!r}; try 'yesterday', 'last week', '3 days ago', "
             "'in March 2025' or 'between 2025-01-01 and 2025-02-01'", field="time")
     return TimeRange(*found)
+
+
+# Shapes of a time phrase inside free text. A month or a bare year needs a cue
+# word before it, so the verb "may" or "march" and a number like 2000 in
+# "2000 steps" are not read as times.
+_WEEKDAY_RE = "|".join(WEEKDAYS)
+_IN_TEXT = re.compile(
+    rf"\b(?:(?:the )?(?:last|past) (?:(?:{_NUM_RE}) )?{_UNIT_RE}"
+    rf"|(?:{_NUM_RE}) {_UNIT_RE} ago"
+    r"|(?:this|last) (?:week|month|year|weekend)|yesterday|today"
+    rf"|(?:in|during|since|last|this) (?:{_MONTH_RE})(?:,? \d{{4}})?"
+    rf"|(?:{_MONTH_RE}),? \d{{4}}"
+    rf"|(?:on|last|this) (?:{_WEEKDAY_RE})"
+    r"|(?:in|during|since) \d{4}"
+    r"|\d{4}-\d{2}(?:-\d{2})?)\b")
+
+
+def find_time_range(text: str, now: datetime | None = None) -> TimeRange | None:
+    """The range of the first time phrase inside free text ("what did I cook
+    a couple of days ago?"), or None when the text names no time."""
+    lowered = re.sub(r"\s+", " ", text.lower())
+    for match in _IN_TEXT.finditer(lowered):
+        try:
+            return parse_time_phrase(match.group(0), now)
+        except InvalidInput:
+            continue
+    return None
 
 
 def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
@@ -65,13 +93,16 @@ def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
         "last month": (_add_months(_month(now), -1), _month(now)),
         "this year": (_year(now), _year(now).replace(year=now.year + 1)),
         "last year": (_year(now).replace(year=now.year - 1), _year(now)),
+        "this weekend": (_weekend(now, 0), _weekend(now, 0) + timedelta(days=2)),
+        "last weekend": (_weekend(now, -1), _weekend(now, -1) + timedelta(days=2)),
     }
     if p in simple:
         return simple[p]
     if m := re.fullmatch(rf"({_NUM_RE}) {_UNIT_RE} ago", p):
         return _units_ago(_number(m[1]), UNITS[m[2]], now)
-    if m := re.fullmatch(rf"(?:the )?(?:last|past) ({_NUM_RE}) {_UNIT_RE}", p):
-        return _shift(now, UNITS[m[2]], -_number(m[1])), now
+    if m := re.fullmatch(rf"(?:the )?(?:last|past) (?:({_NUM_RE}) )?{_UNIT_RE}", p):
+        # "the past month" is a rolling window; "last month" (above) the calendar month.
+        return _shift(now, UNITS[m[2]], -_number(m[1] or "1")), now
     if m := re.fullmatch(r"between (.+) and (.+)", p):
         first, second = _parse(m[1], now), _parse(m[2], now)
         if first and second:
@@ -87,7 +118,10 @@ def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
     if m := re.fullmatch(rf"(last|this)? ?({_MONTH_RE}),? ?(\d{{4}})?", p):
         month = MONTHS[m[2]]
         year = int(m[3]) if m[3] else now.year
-        if not m[3] and (month > now.month or (m[1] == "last" and month == now.month)):
+        # A month named without a year is the latest one that has begun ("this"
+        # keeps the current year): memories are about the past.
+        if not m[3] and m[1] != "this" and (
+                month > now.month or (m[1] == "last" and month == now.month)):
             year -= 1
         start = datetime(year, month, 1, tzinfo=UTC)
         return start, _add_months(start, 1)
@@ -105,13 +139,15 @@ def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
 def _absolute(p: str) -> tuple[datetime, datetime] | None:
     """ISO dates and timestamps: a date is its whole day, a month its whole month."""
     if m := re.fullmatch(r"(\d{4})-(\d{2})", p):
+        if not 1 <= int(m[2]) <= 12:
+            return None
         start = datetime(int(m[1]), int(m[2]), 1, tzinfo=UTC)
         return start, _add_months(start, 1)
     try:
         value = datetime.fromisoformat(p.upper().replace("Z", "+00:00"))
     except ValueError:
         return None
-    value = value.replace(tzinfo=value.tzinfo or UTC).astimezone(UTC)
+    value = _utc(value)
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p):
         return value, value + timedelta(days=1)
     return value, value + timedelta(seconds=1)
@@ -147,6 +183,16 @@ def _add_months(value: datetime, n: int) -> datetime:
 def _days_in_month(year: int, month: int) -> int:
     nxt = datetime(year + month // 12, month % 12 + 1, 1)
     return (nxt - timedelta(days=1)).day
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC; a naive datetime is read as UTC, as everywhere in memvault."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _weekend(now: datetime, weeks: int) -> datetime:
+    """Saturday 00:00 of this week's weekend, shifted by ``weeks``."""
+    return _week(now) + timedelta(days=5, weeks=weeks)
 
 
 def _day(value: datetime) -> datetime:

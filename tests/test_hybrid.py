@@ -1,0 +1,158 @@
+"""Hybrid ranking stages over a real SQLite store with known vectors (no model needed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from memvault.model import EmbeddingSpec, Filter, Memory
+from memvault.search.hybrid import SearchSettings, fuse, hybrid_search, memory_matches
+from memvault.search.timephrase import TimeRange
+from memvault.stores.sqlite import SqliteStore
+
+DIM = 384
+NOW = datetime(2025, 3, 12, 12, tzinfo=UTC)
+
+
+def direction(*weights: float) -> np.ndarray:
+    """A unit vector in the span of the first few axes: similarities are easy to reason about."""
+    v = np.zeros(DIM, dtype=np.float32)
+    v[:len(weights)] = weights
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "hybrid.db")
+    s.bind_embedding(EmbeddingSpec("all-MiniLM-L6-v2", DIM))
+    yield s
+    s.close()
+
+
+def test_a_chunk_stands_for_its_memory_at_its_best_similarity():
+    parent = Memory("long note, first part", id="p")
+    chunk = Memory("second part", id="p#1", parent_id="p", chunk_index=1)
+    other = Memory("other", id="o")
+    matches = memory_matches([(chunk, 0.9), (other, 0.8), (parent, 0.5)], chunk_margin=0.0)
+    assert list(matches) == ["p", "o"]
+    assert matches["p"].similarity == 0.9 and matches["p"].chunk_index == 1
+
+
+def test_chunk_margin_discounts_later_chunks_only():
+    parent = Memory("first part", id="p")
+    chunk = Memory("second part", id="p#1", parent_id="p", chunk_index=1)
+    other = Memory("other", id="o")
+    matches = memory_matches([(chunk, 0.9), (other, 0.85), (parent, 0.5)], chunk_margin=0.1)
+    assert list(matches) == ["o", "p"]
+    assert matches["p"].similarity == pytest.approx(0.8)
+    # The first chunk (the memory itself) is never discounted.
+    assert memory_matches([(parent, 0.5)], 0.1)["p"].similarity == 0.5
+
+
+def test_fuse_returns_the_parent_of_a_matched_chunk_once(store):
+    parent = Memory("intro " * 5, id="p", embedding=direction(0, 1))
+    chunk = Memory("tail with the fact", id="p#1", parent_id="p", chunk_index=1,
+                   embedding=direction(1, 0.1))
+    store.add([parent, chunk])
+    hits = hybrid_search(store, direction(1), "fact", 5, Filter(), SearchSettings(), NOW)
+    assert [h.memory.id for h in hits] == ["p"]
+    assert hits[0].chunk_index == 1 and hits[0].memory.content == parent.content
+
+
+def add_three(store):
+    """'words' matches the query's words, 'meaning' its vector, 'both' a bit of each."""
+    store.add([
+        Memory("zebra crossing rules", id="words", embedding=direction(0, 1)),
+        Memory("pedestrian safety at roads", id="meaning", embedding=direction(1)),
+        Memory("zebra pedestrian", id="both", embedding=direction(1, 1)),
+    ])
+
+
+def ranked(store, **changes) -> list[str]:
+    settings = replace(SearchSettings(), **changes)
+    hits = hybrid_search(store, direction(1), "zebra crossing", 3, Filter(), settings, NOW)
+    return [h.memory.id for h in hits]
+
+
+def test_each_side_alone_and_the_weights_between_them(store):
+    add_three(store)
+    assert ranked(store, text_weight=0.0) == ["meaning", "both", "words"]
+    assert ranked(store, vector_weight=0.0) == ["words", "both"]
+    # With a small rrf_k, ranks matter more than agreement: the heavy side's first wins.
+    assert ranked(store, text_weight=5.0, rrf_k=1)[0] == "words"
+    assert ranked(store, vector_weight=5.0, rrf_k=1)[0] == "meaning"
+
+
+def test_the_fused_score_is_weighted_reciprocal_rank(store):
+    add_three(store)
+    settings = replace(SearchSettings(), vector_weight=0.5, text_weight=2.0, rrf_k=10)
+    hits = hybrid_search(store, direction(1), "zebra crossing", 3, Filter(), settings, NOW)
+    rrf_of = {h.memory.id: h.parts["rrf"] for h in hits}
+    assert rrf_of["words"] == pytest.approx(0.5 / 13 + 2.0 / 11)
+    assert rrf_of["both"] == pytest.approx(0.5 / 12 + 2.0 / 12)
+    assert rrf_of["meaning"] == pytest.approx(0.5 / 11)
+
+
+def test_hits_carry_their_score_parts(store):
+    add_three(store)
+    hit = hybrid_search(store, direction(1), "zebra crossing", 3, Filter(), SearchSettings(),
+                        NOW)
+    parts = {h.memory.id: h.parts for h in hit}
+    assert set(parts["words"]) >= {"rrf", "vector", "text", "recency", "importance"}
+    assert parts["meaning"]["vector"] == pytest.approx(1.0, abs=1e-5)
+    assert "text" not in parts["meaning"]
+
+
+def test_time_boost_lifts_memories_in_the_named_time(store):
+    old, new = NOW - timedelta(days=40), NOW - timedelta(days=2)
+    store.add([Memory("a", id="old", created_at=old, embedding=direction(1)),
+               Memory("b", id="new", created_at=new, embedding=direction(1, 0.3))])
+    settings = replace(SearchSettings(), time_boost=1.0)
+    by_vector = store.vector_search(direction(1), 5, Filter())
+    plain = fuse(store, by_vector, [], 2, settings, NOW)
+    week = TimeRange(NOW - timedelta(days=7), NOW)
+    hinted = fuse(store, by_vector, [], 2, settings, NOW, week)
+    assert [h.memory.id for h in plain] == ["old", "new"]
+    assert [h.memory.id for h in hinted] == ["new", "old"]
+    assert hinted[0].parts["time"] == 1.0
+
+
+def test_time_boost_changes_nothing_when_all_or_none_are_in_the_time(store):
+    add_three(store)
+    settings = replace(SearchSettings(), time_boost=1.0)
+    by_vector = store.vector_search(direction(1), 5, Filter())
+    by_text = store.text_search(["zebra", "crossing"], 5, Filter())
+    plain = [h.memory.id for h in fuse(store, by_vector, by_text, 3, settings, NOW)]
+    for span in (TimeRange(NOW - timedelta(days=1), NOW + timedelta(days=1)),
+                 TimeRange(NOW - timedelta(days=90), NOW - timedelta(days=60))):
+        hinted = fuse(store, by_vector, by_text, 3, settings, NOW, span)
+        assert [h.memory.id for h in hinted] == plain
+
+
+def test_the_time_named_in_the_query_is_read_against_now(store):
+    store.add([Memory("trip notes", id="march", created_at=datetime(2025, 3, 3, tzinfo=UTC),
+                      embedding=direction(1, 0.2)),
+               Memory("trip notes again", id="jan", created_at=datetime(2025, 1, 9, tzinfo=UTC),
+                      embedding=direction(1))])
+    settings = replace(SearchSettings(), time_boost=1.0)
+    top = hybrid_search(store, direction(1), "my trip last week", 1, Filter(), settings, NOW)
+    assert top[0].memory.id == "march"
+    top = hybrid_search(store, direction(1), "my trip in January", 1, Filter(), settings, NOW)
+    assert top[0].memory.id == "jan"
+
+
+def test_recency_blend_prefers_the_newer_of_two_equal_matches(store):
+    # Equally similar: without recency the tie goes to the smaller id.
+    store.add([Memory("same words here", id="a-older", created_at=NOW - timedelta(days=300),
+                      embedding=direction(1)),
+               Memory("same words there", id="b-newer", created_at=NOW - timedelta(days=1),
+                      embedding=direction(1))])
+    by_vector = store.vector_search(direction(1), 5, Filter())
+    neutral = fuse(store, by_vector, [], 2, SearchSettings(), NOW)
+    assert [h.memory.id for h in neutral] == ["a-older", "b-newer"]
+    fresh = fuse(store, by_vector, [], 2, replace(SearchSettings(), recency=0.5), NOW)
+    assert [h.memory.id for h in fresh] == ["b-newer", "a-older"]
+    assert fresh[0].parts["recency"] > 0.9 > 0.01 > fresh[1].parts["recency"]
