@@ -305,6 +305,18 @@ def test_processes_storing_the_same_memories_at_once_store_each_once(pg, databas
     assert all(ids == stored for ids in returned)  # every process got the winners back
 
 
+def test_a_store_opened_before_another_bound_the_model_finds_its_memories(database):
+    early = PostgresStore(database)  # opened while the database is still empty
+    writer = PostgresStore(database)
+    writer.bind_embedding(SPEC)
+    writer.add([mem("stored by another server", 1)])
+    assert [m.content for m, _ in early.vector_search(unit(1), 1, Filter.build())] == [
+        "stored by another server"]
+    assert early.embedding_spec() == SPEC
+    writer.close()
+    early.close()
+
+
 def test_threads_storing_the_same_content_through_a_vault_get_one_memory(pg, embedder):
     vault = Vault(pg, embedder)
     facts = [f"the deploy key of service {i} rotates monthly" for i in range(5)]

@@ -99,6 +99,10 @@ class PostgresStore:
         return self._store_id
 
     def embedding_spec(self) -> EmbeddingSpec | None:
+        if self._spec is None:
+            # Another server may have stored the first memory since we opened.
+            with self._db.cursor() as cur:
+                self._spec = _read_spec(cur)
         return self._spec
 
     def bind_embedding(self, spec: EmbeddingSpec) -> None:
@@ -127,7 +131,7 @@ class PostgresStore:
     def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
         if not memories:
             return []
-        vectors = checked_vectors(memories, self._spec)
+        vectors = checked_vectors(memories, self.embedding_spec())
         top = [i for i, m in enumerate(memories) if m.parent_id is None]
         # Top-level rows go in (namespace, hash) order, so concurrent batches wait
         # for each other's duplicates instead of deadlocking on them.
@@ -282,9 +286,10 @@ class PostgresStore:
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter
                       ) -> list[tuple[Memory, float]]:
-        if self._spec is None:
+        spec = self.embedding_spec()
+        if spec is None:
             return []
-        vec = as_vector(vector, self._spec.dimension)
+        vec = as_vector(vector, spec.dimension)
         where, params = filter_sql(flt.with_changes(include_chunks=True), utcnow())
         with self._db.cursor() as cur:
             cur.execute(*nearest_query(where, params, vec, k, max(EXACT_SEARCH_ROWS, 2 * k)))
@@ -360,7 +365,7 @@ class PostgresStore:
         384-dimension vector) or the build slows down sharply. The GIN pending
         lists are merged and statistics refreshed at the end too.
         """
-        if self._spec is None:
+        if self.embedding_spec() is None:
             raise IncompatibleEmbedding("bind an embedding model before a bulk load",
                                         field="embedding_model")
         with self._db.cursor() as cur:
@@ -418,7 +423,8 @@ class PostgresStore:
                 "read_only_replica": replica, "pool": self._db.pool_stats(),
                 # Missing after a bulk load that was killed: searches are exact
                 # (slow) until ``with store.bulk_load(): pass`` builds it again.
-                "vector_index": ("hnsw" if indexed else "missing") if self._spec else None}
+                "vector_index": ("hnsw" if indexed else "missing") if self.embedding_spec()
+                else None}
 
     def close(self) -> None:
         self._db.close()
