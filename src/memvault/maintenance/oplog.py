@@ -96,8 +96,11 @@ class OperationLog:
     def list(self, *, kind: str | None = None, namespace: str | None = None
              ) -> list[Operation]:
         ops = (Operation(**data) for _, data in self.store.journal_list(HEADER))
-        return [op for op in ops if (kind is None or op.kind == kind)
-                and (namespace is None or op.namespace == namespace)]
+        # Ids sort by second only, and two operations often start in the same
+        # second (summarize then its archive): created_at keeps their order.
+        return sorted((op for op in ops if (kind is None or op.kind == kind)
+                       and (namespace is None or op.namespace == namespace)),
+                      key=lambda op: op.created_at)
 
     def steps(self, op: Operation) -> Iterator[dict[str, Any]]:
         for _, step in self.store.journal_list(STEP, prefix=f"{op.id}/"):
