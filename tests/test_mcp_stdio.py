@@ -18,6 +18,7 @@ from .mcp_helpers import (
     exercise_every_tool,
     mcp_params,
     ok,
+    refused,
     stdio_client,
 )
 
@@ -169,3 +170,21 @@ def test_front_answers_only_a_well_formed_handshake(tmp_path: Path):
     assert len(queued) == len(lines)
     assert front.already_answered(json.dumps({"jsonrpc": "2.0", "id": 5, "result": {}}))
     assert not front.already_answered(json.dumps({"jsonrpc": "2.0", "id": 5, "result": {}}))
+
+
+def test_misconfiguration_is_a_tool_error_and_the_server_keeps_answering(tmp_path: Path):
+    missing = tmp_path / "no-such-model"
+
+    async def scenario() -> dict:
+        async with stdio_client(tmp_path, tmp_path / "m.db",
+                                MEMVAULT_EMBEDDING_MODEL=str(missing)) as client:
+            stored = await refused(client, "memory_store", content="anything")
+            health = await ok(client, "memory_health")
+            listed = await client.list_tools()
+            return {"stored": stored, "health": health, "tools": len(listed.tools)}
+
+    seen = anyio.run(scenario)
+    assert seen["stored"]["field"] == "embedding_model"
+    assert str(missing) in seen["stored"]["message"]
+    assert seen["health"]["status"] == "error"
+    assert seen["tools"] == len(TOOL_NAMES)
