@@ -78,7 +78,7 @@ def spawn_to_tools(command: list[str], env: dict[str, str]) -> tuple[float, floa
     proc.stdin.flush()
     proc.stdout.readline()
     initialized = time.perf_counter() - started
-    assert len(json.loads(proc.stdout.readline())["result"]["tools"]) == 8
+    assert json.loads(proc.stdout.readline())["result"]["tools"]
     listed = time.perf_counter() - started
     proc.stdin.close()
     proc.wait(timeout=60)

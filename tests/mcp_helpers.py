@@ -31,20 +31,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def mcp_params(tmp_path: Path, db: Path, **env: str) -> StdioServerParameters:
-    """``memvault mcp`` over stdio, on this checkout's source, with the store at ``db``.
+def mcp_params(tmp_path: Path, db: Path, *options: str, **env: str) -> StdioServerParameters:
+    """``memvault mcp [options]`` over stdio, on this checkout's source, with the store at ``db``.
 
     The port defaults to a closed one, so no server is found unless a test starts one.
     """
     settings = {"MEMVAULT_STORE_URL": f"sqlite://{db}", "MEMVAULT_PORT": str(free_port()),
                 **env}
-    return StdioServerParameters(command=sys.executable, args=["-m", "memvault", "mcp"],
+    return StdioServerParameters(command=sys.executable,
+                                 args=["-m", "memvault", "mcp", *options],
                                  env=cli_env(tmp_path, **settings))
 
 
 @asynccontextmanager
-async def stdio_client(tmp_path: Path, db: Path, **env: str):
-    async with Client(mcp_params(tmp_path, db, **env), mode="legacy",
+async def stdio_client(tmp_path: Path, db: Path, *options: str, **env: str):
+    async with Client(mcp_params(tmp_path, db, *options, **env), mode="legacy",
                       read_timeout_seconds=300) as client:
         yield client
 

@@ -18,6 +18,7 @@ from .mcp_helpers import (
     exercise_every_tool,
     mcp_params,
     ok,
+    refused,
     stdio_client,
 )
 
@@ -26,7 +27,8 @@ def test_every_tool_over_stdio_against_the_store(tmp_path: Path, embedder):
     db = tmp_path / "memories.db"
 
     async def scenario() -> dict:
-        async with stdio_client(tmp_path, db, MEMVAULT_NAMESPACE="code") as client:
+        # With an option, `memvault mcp` goes through the command line (typer).
+        async with stdio_client(tmp_path, db, "--namespace", "code") as client:
             return await exercise_every_tool(client, "code")
 
     seen = anyio.run(scenario)
@@ -169,3 +171,29 @@ def test_front_answers_only_a_well_formed_handshake(tmp_path: Path):
     assert len(queued) == len(lines)
     assert front.already_answered(json.dumps({"jsonrpc": "2.0", "id": 5, "result": {}}))
     assert not front.already_answered(json.dumps({"jsonrpc": "2.0", "id": 5, "result": {}}))
+
+
+def test_misconfiguration_is_a_tool_error_and_the_server_keeps_answering(tmp_path: Path):
+    missing = tmp_path / "no-such-model"
+
+    async def scenario() -> dict:
+        async with stdio_client(tmp_path, tmp_path / "m.db",
+                                MEMVAULT_EMBEDDING_MODEL=str(missing)) as client:
+            stored = await refused(client, "memory_store", content="anything")
+            health = await ok(client, "memory_health")
+            listed = await client.list_tools()
+            return {"stored": stored, "health": health, "tools": len(listed.tools)}
+
+    seen = anyio.run(scenario)
+    assert seen["stored"]["field"] == "embedding_model"
+    assert str(missing) in seen["stored"]["message"]
+    assert seen["health"]["status"] == "error"
+    assert seen["tools"] == len(TOOL_NAMES)
+
+
+def test_bad_settings_stop_memvault_mcp_with_one_clear_line(tmp_path: Path):
+    params = mcp_params(tmp_path, tmp_path / "m.db", MEMVAULT_PORT="eighty")
+    proc = subprocess.run([params.command, *params.args], env=params.env, text=True,
+                          input="", capture_output=True, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip() == "memvault mcp: MEMVAULT_PORT must be an integer, got 'eighty'"

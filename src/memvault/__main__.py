@@ -1,5 +1,21 @@
-"""``python -m memvault``: the same command line as the ``memvault`` script."""
+"""``python -m memvault`` and the ``memvault`` script: the command line."""
 
-from .cli import app
+import sys
 
-app(prog_name="memvault")
+
+def main() -> None:
+    if sys.argv[1:] == ["mcp"]:
+        # MCP clients give up on servers that start slowly, so a bare `memvault mcp`
+        # (settings from the environment) starts serving before the command-line
+        # framework loads; with options it goes through the CLI like any command.
+        from .mcp_stdio import serve
+
+        serve()
+        return
+    from .cli import app
+
+    app(prog_name="memvault")
+
+
+if __name__ == "__main__":
+    main()

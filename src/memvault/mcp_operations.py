@@ -214,11 +214,6 @@ class VaultTools:
         return self.vault.list(namespace=namespace, filter=selected, limit=size,
                                cursor=cursor).memories
 
-    def recent(self, namespace: str, n: int) -> dict[str, Any]:
-        _check_limit(n, MAX_PAGE_SIZE, "n")
-        page = self.vault.list(namespace=namespace, limit=n)
-        return {"namespace": namespace, "memories": [memory_dict(m) for m in page.memories]}
-
     # -- about the vault ----------------------------------------------------
     def stats(self, namespace: str) -> Outcome:
         stats = self.vault.stats(namespace=namespace)
@@ -229,14 +224,6 @@ class VaultTools:
                        f"types: {types}; top tags: {tags}; newest {stats['newest'] or '-'}; "
                        f"store {stats['store']} ({stats['size_bytes'] or 0} bytes), "
                        f"model {stats['model']}.")
-
-    def tags(self, namespace: str) -> dict[str, Any]:
-        """The most used tags with their counts (as many as the store's stats report)."""
-        return {"namespace": namespace,
-                "tags": self.vault.stats(namespace=namespace)["top_tags"]}
-
-    def health(self) -> dict[str, Any]:
-        return self.vault.health()
 
 
 def _reference(id: str | None, content_hash: str | None) -> tuple[str, str]:

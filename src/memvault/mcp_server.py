@@ -54,7 +54,11 @@ INSTRUCTIONS = (
 
 
 class Runner(Protocol):
-    """Where tools run: in this process, or forwarded to a memvault server."""
+    """Where tools run: in this process, or forwarded to a memvault server.
+
+    ``call`` runs ``work`` here, or forwards the tool ``name`` with ``arguments``
+    (by default the arguments of the tool call ``ctx`` belongs to).
+    """
 
     async def call(self, ctx: Context | None, name: str, work: Work,
                    arguments: dict[str, Any] | None = None) -> CallToolResult: ...

@@ -34,7 +34,10 @@ import queue
 import sys
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 HANDSHAKE_FILE = Path(__file__).with_name("mcp_handshake.json")
 # The modules whose code decides what initialize and tools/list answer.
@@ -189,13 +192,22 @@ def claim_stdio() -> tuple[BinaryIO, BinaryIO]:
     return wire_in, wire_out
 
 
-def serve(settings: Any = None) -> None:
+def serve(settings: Settings | None = None) -> None:
     """Run ``memvault mcp`` until the client closes stdin, then end the process.
 
     The process ends with ``os._exit`` once the store is closed: a model still
     loading on a background thread would otherwise hold up the interpreter's
     shutdown for seconds, and clients kill servers that linger.
     """
+    from .config import Settings
+    from .errors import MemvaultError
+    from .model import check_namespace
+
+    try:
+        settings = settings or Settings.from_env()
+        check_namespace(settings.namespace, "MEMVAULT_NAMESPACE")
+    except MemvaultError as exc:
+        sys.exit(f"memvault mcp: {exc.message}")
     wire_in, wire_out = claim_stdio()
     front = HandshakeFront(load_handshake(), wire_out)
 
@@ -209,13 +221,11 @@ def serve(settings: Any = None) -> None:
 
     import anyio
 
-    from .config import Settings
     from .mcp_coordination import CoordinatingRunner
     from .mcp_runner import LocalRunner
     from .mcp_server import build_server
     from .vault import Vault
 
-    settings = settings or Settings.from_env()
     local = LocalRunner(lambda: Vault.open(settings=settings), settings.namespace)
     runner = CoordinatingRunner(settings, local)
     server = build_server(runner)
