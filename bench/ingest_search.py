@@ -121,8 +121,9 @@ def run(args: argparse.Namespace, runtime: str) -> dict[str, float | str]:
     print(f"search cached    p50 {pct(warm, 50):6.1f} ms  p95 {pct(warm, 95):6.1f} ms")
     print(f"filtered search  p50 {pct(filtered, 50):6.1f} ms  (tag on ~10%)")
 
-    vector_part(vault, queries)
+    # Peak RSS before the recall check, which holds a second copy of every vector.
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    vector_part(vault, queries)
     size = vault.store_backend.size_bytes() or 0
     print(f"peak RSS         {rss:8.0f} MB")
     print(f"store size       {size / 1e6:8.1f} MB")
