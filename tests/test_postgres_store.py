@@ -21,7 +21,7 @@ import pytest
 from memvault.config import Settings
 from memvault.errors import Conflict, InvalidInput, StoreUnavailable
 from memvault.model import Filter, Memory
-from memvault.stores import open_store, postgres
+from memvault.stores import open_store, postgres_writes
 from memvault.stores.postgres import EXACT_SEARCH_ROWS, PostgresStore
 from memvault.stores.postgres_options import parse_postgres_url
 from memvault.stores.postgres_schema import MIGRATIONS
@@ -222,7 +222,7 @@ def batch_with_every_case(prefix: str) -> list[Memory]:
     batch = [twin, mem("chunk of the duplicate", 4, parent_id=twin.id, chunk_index=1),
              parent, mem(f"{prefix} chunk", 5, parent_id=parent.id, chunk_index=1),
              mem("said twice", 6), mem("  said   twice ", 7)]
-    batch += [mem(f"{prefix} memory {i}", 100 + i) for i in range(postgres.COPY_MIN_ROWS)]
+    batch += [mem(f"{prefix} memory {i}", 100 + i) for i in range(postgres_writes.COPY_MIN_ROWS)]
     return [already, *batch]
 
 
@@ -246,7 +246,7 @@ def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(pg_server, databa
     copied = by_copy.count(Filter.build(include_chunks=True))
     by_copy.close()
 
-    monkeypatch.setattr(postgres, "COPY_MIN_ROWS", 10**9)  # now every batch goes row by row
+    monkeypatch.setattr(postgres_writes, "COPY_MIN_ROWS", 10**9)  # now every batch goes row by row
     name = f"t_{uuid.uuid4().hex}"
     by_rows = PostgresStore(pg_server.create_database(name))
     by_rows.bind_embedding(SPEC)
@@ -259,7 +259,7 @@ def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(pg_server, databa
 def test_a_copied_batch_that_fails_leaves_nothing(pg):
     taken = mem("first owner of the id", 1)
     pg.add([taken])
-    batch = [mem(f"bulk {i}", 10 + i) for i in range(postgres.COPY_MIN_ROWS)]
+    batch = [mem(f"bulk {i}", 10 + i) for i in range(postgres_writes.COPY_MIN_ROWS)]
     batch.append(Memory(id=taken.id, content="other content, same id", embedding=unit(9)))
     with pytest.raises(Conflict):
         pg.add(batch)
