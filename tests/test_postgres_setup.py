@@ -94,14 +94,20 @@ def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(d
     assert "USING hnsw (embedding vector_cosine_ops)" in method
 
 
-def test_notes_are_kept_replaced_and_removed_apart_from_memories(pg):
-    assert pg.get_note("migration") is None
-    pg.set_note("migration", "checkpoint 1")
-    pg.set_note("migration", "checkpoint 2")
-    assert pg.get_note("migration") == "checkpoint 2"
-    assert pg.count(Filter(namespace=None, include_chunks=True)) == 0
-    pg.set_note("migration", None)
-    assert pg.get_note("migration") is None
+def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(database):
+    PostgresStore(database).close()
+    with psycopg.connect(database) as conn:  # the schema and notes as version 2 left them
+        conn.execute("DELETE FROM memvault_migrations WHERE version > 2")
+        conn.execute("INSERT INTO memvault_meta VALUES ('note:migration:abc', %s), "
+                     "('note:other', 'plain text')", ('{"cursor": "41", "moved": 40}',))
+    store = PostgresStore(database)
+    assert store.journal_get("checkpoint", "migration:abc") == {"cursor": "41", "moved": 40}
+    assert [key for key, _ in store.journal_list("checkpoint")] == ["migration:abc"]
+    assert store.count(Filter(namespace=None, include_chunks=True)) == 0
+    store.close()
+    with psycopg.connect(database) as conn:
+        notes = conn.execute("SELECT key FROM memvault_meta WHERE key LIKE 'note:%'").fetchall()
+    assert notes == [("note:other",)]
 
 
 # -- reaching the server --------------------------------------------------------

@@ -48,7 +48,7 @@ from .chroma_client import ChromaTarget, chroma_errors, parse_chroma_url
 from .chroma_collection import (
     FORMAT_KEY,
     STORE_ID_KEY,
-    fresh_metadata,
+    move_notes_to_journal,
     open_collection,
     read_spec,
     record_model,
@@ -67,7 +67,6 @@ from .chroma_upkeep import optimize as optimize_files
 
 __all__ = ["FORMAT_KEY", "ChromaStore"]
 
-NOTE_PREFIX = "memvault_note:"
 WRITTEN_KEY = "mv_written"  # nanoseconds when written: the earliest of two racing twins stays
 TEXT_CANDIDATES = 2000
 _ID_BATCH = 500
@@ -87,6 +86,7 @@ class ChromaStore:
             self._max_batch = self._client.get_max_batch_size()
         self._spec = read_spec(self._col.metadata)
         self._journal = ChromaJournal(self._client, target.collection, self.url)
+        move_notes_to_journal(self._client, target, self._col, self._journal)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> ChromaStore:
@@ -329,20 +329,6 @@ class ChromaStore:
             for res, next_cursor in scan_records(self._col, where(flt, utcnow()), batch_size,
                                                  cursor, include):
                 yield self._memories(res), next_cursor
-
-    # -- notes ---------------------------------------------------------------
-    def get_note(self, key: str) -> str | None:
-        value = fresh_metadata(self._client, self._target).get(NOTE_PREFIX + key)
-        return None if value is None else str(value)
-
-    def set_note(self, key: str, value: str | None) -> None:
-        # Chroma replaces a collection's metadata whole, so read, change, write back.
-        meta = fresh_metadata(self._client, self._target)
-        meta.pop(NOTE_PREFIX + key, None)
-        if value is not None:
-            meta[NOTE_PREFIX + key] = value
-        with chroma_errors(self.url):
-            self._col.modify(metadata=meta)
 
     # -- bookkeeping --------------------------------------------------------
     def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:

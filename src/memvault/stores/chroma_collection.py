@@ -6,21 +6,27 @@ one of ours), the store's id, and the embedding model its vectors belong to.
 A new or empty collection is adopted; one holding records memvault did not
 write is refused, with the command that reads it as a migration source.
 HNSW parameters fixed at creation are checked against the URL's.
+
+Before the journal existed, migration checkpoints were kept as "notes" in the
+collection's metadata too; opening moves any into the journal.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any
 
 from ..errors import InvalidInput
 from ..model import EmbeddingSpec, new_id
 from .chroma_client import ChromaTarget, chroma_errors, collection_config
+from .chroma_upkeep import ChromaJournal
 
 FORMAT_KEY = "memvault_format"
 STORE_ID_KEY = "memvault_store_id"
 MODEL_KEY = "memvault_embedding_model"
 DIMENSION_KEY = "memvault_embedding_dimension"
+NOTE_PREFIX = "memvault_note:"
 
 
 def open_collection(client: Any, target: ChromaTarget) -> Any:
@@ -88,3 +94,30 @@ def record_model(client: Any, target: ChromaTarget, col: Any, spec: EmbeddingSpe
         with chroma_errors(target.url):
             col.modify(metadata={**meta, MODEL_KEY: spec.model, DIMENSION_KEY: spec.dimension})
     return read_spec(fresh_metadata(client, target))
+
+
+def move_notes_to_journal(client: Any, target: ChromaTarget, col: Any,
+                          journal: ChromaJournal) -> None:
+    """Checkpoints kept as notes become journal records of kind ``checkpoint``.
+
+    A record already in the journal wins (it is newer); a note that is not a
+    JSON object was not written by memvault and stays where it is.
+    """
+    notes: dict[str, dict[str, Any]] = {}
+    for name, value in (col.metadata or {}).items():
+        if name.startswith(NOTE_PREFIX):
+            try:
+                parsed = json.loads(value)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(parsed, dict):
+                notes[name] = parsed
+    if not notes:
+        return
+    for name, value in notes.items():
+        key = name[len(NOTE_PREFIX):]
+        if journal.get("checkpoint", key) is None:
+            journal.put("checkpoint", key, value)
+    meta = fresh_metadata(client, target)
+    with chroma_errors(target.url):
+        col.modify(metadata={k: v for k, v in meta.items() if k not in notes})

@@ -213,21 +213,6 @@ class PostgresStore:
             last = rows[-1][0]
             yield [m for _, m in rows], str(last)
 
-    # -- notes ---------------------------------------------------------------
-    def get_note(self, key: str) -> str | None:
-        with self._db.cursor() as cur:
-            return _meta(cur, f"note:{key}")
-
-    def set_note(self, key: str, value: str | None) -> None:
-        def write(cur: psycopg.Cursor) -> None:
-            if value is None:
-                cur.execute("DELETE FROM memvault_meta WHERE key = %s", (f"note:{key}",))
-            else:
-                cur.execute("INSERT INTO memvault_meta VALUES (%s, %s) ON CONFLICT (key) "
-                            "DO UPDATE SET value = excluded.value", (f"note:{key}", value))
-
-        self._db.write(write)
-
     # -- bookkeeping --------------------------------------------------------
     def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         postgres_upkeep.journal_put(self._db, kind, key, value)

@@ -94,6 +94,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         PRIMARY KEY (kind, key)
     );
     """),
+    # memvault only ever kept migration checkpoints as notes; a note that does
+    # not hold a JSON object was not written by memvault and is left alone.
+    ("store notes become journal records of kind checkpoint", """
+    INSERT INTO memvault_journal (kind, key, value)
+        SELECT 'checkpoint', substr(key, 6), value FROM memvault_meta
+        WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}'
+        ON CONFLICT (kind, key) DO NOTHING;
+    DELETE FROM memvault_meta
+        WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}';
+    """),
 ]
 
 MIGRATIONS_TABLE = """

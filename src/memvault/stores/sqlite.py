@@ -229,18 +229,6 @@ class SqliteStore:
         return [m.with_changes(embedding=np.frombuffer(by_id[m.id], dtype=np.float32).copy())
                 if m.id in by_id else m for m in memories]
 
-    # -- notes ---------------------------------------------------------------
-    def get_note(self, key: str) -> str | None:
-        return self._db.meta(f"note:{key}")
-
-    def set_note(self, key: str, value: str | None) -> None:
-        with self._db.write() as cur:
-            if value is None:
-                cur.execute("DELETE FROM meta WHERE key = ?", (f"note:{key}",))
-            else:
-                cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                            (f"note:{key}", value))
-
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:
         return sqlite_upkeep.stats(self._db, namespace)

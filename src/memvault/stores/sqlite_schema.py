@@ -73,6 +73,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, key)
     );
     """,
+    # Store notes ('note:<key>' rows of meta; memvault only ever kept migration
+    # checkpoints there) become journal records of kind 'checkpoint'. A note that
+    # is not a JSON object was not written by memvault and is left alone.
+    """
+    INSERT OR IGNORE INTO journal(kind, key, value, updated_at)
+        SELECT 'checkpoint', substr(key, 6), value, CAST(unixepoch('subsec') * 1000000 AS INTEGER)
+        FROM meta
+        WHERE substr(key, 1, 5) = 'note:' AND json_valid(value) AND json_type(value) = 'object';
+    DELETE FROM meta
+        WHERE substr(key, 1, 5) = 'note:' AND json_valid(value) AND json_type(value) = 'object';
+    """,
 ]
 
 DEFAULT_PRAGMAS: dict[str, str] = {
