@@ -11,17 +11,20 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
 
 from memvault.config import Settings
 from memvault.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+from memvault.stores.postgres import PostgresStore
 from memvault.vault import Vault
 
 from .backends import STORE_KINDS, make_store
 from .chroma_server import running_chroma
 from .pg_server import EmbeddedPostgres
+from .test_store_conformance import SPEC
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # Exported ONNX models, shared by all test processes and runs: an export is keyed by
@@ -49,6 +52,24 @@ def pg_server():
     """One PostgreSQL + pgvector server for the session; each test makes its own database."""
     with EmbeddedPostgres() as server:
         yield server
+
+
+@pytest.fixture
+def database(pg_server: EmbeddedPostgres):
+    """The URL of a new, empty database on the session's server."""
+    name = f"t_{uuid.uuid4().hex}"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def pg(database: str):
+    """A PostgreSQL store on a new database, its model bound."""
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,3 +113,21 @@ def run_cli(args: list[str], tmp_path: Path, input: str | None = None, **env: st
             ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "memvault", *args], capture_output=True,
                           text=True, env=cli_env(tmp_path, **env), input=input, timeout=300)
+
+
+def start_together(script: str, args: list[list[str]], tmp_path: Path) -> list[str]:
+    """Run one process per argument list; release them at once; their outputs."""
+    procs = [subprocess.Popen([sys.executable, "-c", script, *a], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=cli_env(tmp_path)) for a in args]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        outputs.append(out.strip())
+    return outputs

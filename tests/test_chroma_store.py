@@ -79,6 +79,23 @@ def test_a_collection_written_by_another_tool_is_not_taken_over(tmp_path):
     assert col.count() == 1 and col.get(ids=["x"])["documents"] == ["theirs"]
 
 
+def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(tmp_path):
+    open_store(f"chroma://{tmp_path}?collection=memories").close()
+    col = raw_client(tmp_path).get_collection("memories")  # notes as memvault kept them
+    col.modify(metadata={**col.metadata, "memvault_note:migration:abc": '{"cursor": "7"}',
+                         "memvault_note:other": "plain text"})
+    store = open_store(f"chroma://{tmp_path}?collection=memories")
+    assert store.journal_get("checkpoint", "migration:abc") == {"cursor": "7"}
+    store.journal_put("checkpoint", "migration:abc", {"cursor": "9"})
+    store.close()
+    meta = raw_client(tmp_path).get_collection("memories").metadata
+    assert "memvault_note:migration:abc" not in meta and meta["memvault_note:other"] == "plain text"
+    assert meta["memvault_format"] == 1
+    store = open_store(f"chroma://{tmp_path}?collection=memories")
+    assert store.journal_get("checkpoint", "migration:abc") == {"cursor": "9"}
+    store.close()
+
+
 def test_records_keep_the_keys_other_chroma_memory_tools_read(tmp_path):
     store = open_store(f"chroma://{tmp_path}?collection=memories")
     store.bind_embedding(SPEC)

@@ -123,7 +123,7 @@ def test_dry_run_writes_nothing(tmp_path, settings):
     assert target.embedding_spec() is None
     target.close()
     conn = apsw.Connection(str(tmp_path / "b.db"))
-    assert conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'note:%'").fetchall() == [(0,)]
+    assert conn.execute("SELECT count(*) FROM journal").fetchall() == [(0,)]
     conn.close()
 
 

@@ -185,6 +185,43 @@ def test_falls_back_to_torch_and_says_so_once_when_the_export_cannot_run(embedde
     assert not list((tmp_path / "cache").glob("*-*/manifest.json"))
 
 
+def test_an_unusable_cache_directory_falls_back_to_torch_naming_the_setting(embedder, tmp_path):
+    (tmp_path / "a-file").write_text("not a directory")
+    cache = tmp_path / "a-file" / "models"  # every write into it fails, even as root
+    result, err = finish(embed_in_subprocess(tmp_path, cache))
+    assert result["runtime"] == "torch"
+    assert err.count("using the slower torch runtime instead") == 1, err
+    assert f"the model cache {cache} is not usable" in err
+    assert "set MEMVAULT_MODEL_CACHE_DIR to a writable directory" in err
+    assert "Traceback" not in err
+    np.testing.assert_allclose(result["vector"], embedder.embed(["hello there"])[0], atol=1e-5)
+
+
+NO_TORCH_CLI = """
+import sys
+for name in ("torch", "sentence_transformers", "transformers"):
+    sys.modules[name] = None  # as if torch were not installed
+from memvault.__main__ import main
+sys.argv = ["memvault", "store", "hello there"]
+main()
+"""
+
+
+def test_without_torch_or_a_cached_export_the_cli_says_what_is_missing(tmp_path):
+    cache = tmp_path / "empty-cache"
+    done = subprocess.run([sys.executable, "-c", NO_TORCH_CLI], capture_output=True, text=True,
+                          env=cli_env(tmp_path, MEMVAULT_MODEL_CACHE_DIR=str(cache)),
+                          timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("Error:") == 1, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "cannot embed with all-MiniLM-L6-v2" in message
+    assert "cannot export to ONNX without torch" in message
+    assert "install torch (pip install torch)" in message
+    assert "field: embedding_runtime" in message
+    assert not list(cache.glob("*-*/manifest.json"))
+
+
 def copy_of_default_model(target: Path) -> Path:
     """The packaged model under another path: config.json copied, the rest linked."""
     source = SentenceTransformerEmbedder().model_dir

@@ -1,215 +1,27 @@
-"""What only the PostgreSQL store has to get right, beyond the conformance suite.
-
-Migrations recorded once even when several processes start together, a server
-that is unreachable or goes away and comes back, several processes storing the
-same memories at once, the COPY path for large batches, URL options, and word
-ranking that behaves like the SQLite store's.
+"""What only the PostgreSQL store has to get right when writing and searching, beyond
+the conformance suite: several processes storing the same memories at once, the
+COPY path for large batches, filtered searches that still use the index, word
+ranking that behaves like the SQLite store's, and bulk loads.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 
-from memvault.config import Settings
-from memvault.errors import Conflict, InvalidInput, StoreUnavailable
+from memvault.errors import Conflict
 from memvault.model import Filter, Memory
-from memvault.stores import open_store, postgres
+from memvault.stores import postgres_writes
 from memvault.stores.postgres import EXACT_SEARCH_ROWS, PostgresStore
-from memvault.stores.postgres_options import parse_postgres_url
-from memvault.stores.postgres_schema import MIGRATIONS
 from memvault.stores.sqlite import SqliteStore
 from memvault.vault import Vault
 
-from .conftest import cli_env
-from .pg_server import EmbeddedPostgres, free_port
+from .conftest import start_together
 from .test_store_conformance import DIM, SPEC, mem, unit
-
-
-@pytest.fixture
-def database(pg_server: EmbeddedPostgres):
-    """The URL of a new, empty database on the session's server."""
-    name = f"t_{uuid.uuid4().hex}"
-    url = pg_server.create_database(name)
-    yield url
-    pg_server.drop_database(name)
-
-
-@pytest.fixture
-def pg(database: str):
-    store = PostgresStore(database)
-    store.bind_embedding(SPEC)
-    yield store
-    store.close()
-
-
-def start_together(script: str, args: list[list[str]], tmp_path: Path) -> list[str]:
-    """Run one process per argument list; release them at once; their outputs."""
-    procs = [subprocess.Popen([sys.executable, "-c", script, *a], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=cli_env(tmp_path)) for a in args]
-    for proc in procs:
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    for proc in procs:
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    outputs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err
-        outputs.append(out.strip())
-    return outputs
-
-
-# -- schema -------------------------------------------------------------------
-def test_migrations_are_recorded_and_applied_once(database):
-    first = PostgresStore(database)
-    identity = first.identity()
-    first.close()
-    again = PostgresStore(database)
-    assert again.identity() == identity != ""
-    again.close()
-    with psycopg.connect(database) as conn:
-        rows = conn.execute("SELECT version, description FROM memvault_migrations "
-                            "ORDER BY version").fetchall()
-    assert rows == [(i, description) for i, (description, _) in enumerate(MIGRATIONS, 1)]
-
-
-OPENER = """
-import sys
-from memvault.stores.postgres import PostgresStore
-print("ready", flush=True)
-sys.stdin.readline()
-store = PostgresStore(sys.argv[1])
-print(store.identity())
-store.close()
-"""
-
-
-def test_processes_opening_a_new_database_at_once_migrate_it_once(database, tmp_path):
-    identities = start_together(OPENER, [[database]] * 4, tmp_path)
-    assert len(set(identities)) == 1
-    with psycopg.connect(database) as conn:
-        assert conn.execute("SELECT count(*) FROM memvault_migrations").fetchone()[0] == len(
-            MIGRATIONS)
-
-
-def test_a_schema_from_a_newer_memvault_is_refused(database):
-    PostgresStore(database).close()
-    with psycopg.connect(database) as conn:
-        conn.execute("INSERT INTO memvault_migrations (version, description) VALUES (%s, 'x')",
-                     (len(MIGRATIONS) + 1,))
-    with pytest.raises(StoreUnavailable, match="newer than this memvault"):
-        PostgresStore(database)
-
-
-def test_a_database_not_in_utf8_is_refused(pg_server):
-    name = f"t_{uuid.uuid4().hex}"
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" ENCODING \'SQL_ASCII\' TEMPLATE template0 '
-                     "LC_COLLATE 'C' LC_CTYPE 'C'")
-    try:
-        with pytest.raises(StoreUnavailable, match="encoded SQL_ASCII; memvault needs UTF8"):
-            PostgresStore(pg_server.url(name))
-    finally:
-        pg_server.drop_database(name)
-
-
-def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(database):
-    store = open_store(database + "?hnsw_m=8&hnsw_ef_construction=40", Settings.from_env({}))
-    store.bind_embedding(SPEC)
-    store.close()
-    with psycopg.connect(database) as conn:
-        kind = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
-                            "attrelid = 'memvault_memories'::regclass AND attname = 'embedding'"
-                            ).fetchone()[0]
-        options = conn.execute("SELECT reloptions FROM pg_class "
-                               "WHERE relname = 'memvault_memories_embedding'").fetchone()[0]
-        method = conn.execute("SELECT indexdef FROM pg_indexes "
-                              "WHERE indexname = 'memvault_memories_embedding'").fetchone()[0]
-    assert kind == f"vector({DIM})"
-    assert sorted(options) == ["ef_construction=40", "m=8"]
-    assert "USING hnsw (embedding vector_cosine_ops)" in method
-
-
-def test_notes_are_kept_replaced_and_removed_apart_from_memories(pg):
-    assert pg.get_note("migration") is None
-    pg.set_note("migration", "checkpoint 1")
-    pg.set_note("migration", "checkpoint 2")
-    assert pg.get_note("migration") == "checkpoint 2"
-    assert pg.count(Filter(namespace=None, include_chunks=True)) == 0
-    pg.set_note("migration", None)
-    assert pg.get_note("migration") is None
-
-
-# -- reaching the server --------------------------------------------------------
-def test_an_unreachable_server_is_a_clear_error_at_open():
-    url = f"postgresql://memvault:s3cret@127.0.0.1:{free_port()}/nothing"
-    with pytest.raises(StoreUnavailable, match="cannot connect to PostgreSQL") as caught:
-        open_store(url, Settings.from_env({}))
-    assert "refused" in str(caught.value).lower()
-    assert "s3cret" not in str(caught.value)
-
-
-def test_a_server_that_goes_away_fails_health_and_is_used_again_when_back():
-    with EmbeddedPostgres() as server:
-        store = PostgresStore(server.create_database("comeback") + "?pool_timeout=2")
-        store.bind_embedding(SPEC)
-        store.add([mem("before the restart", 1)])
-        server.stop()
-        with pytest.raises(StoreUnavailable, match=r"unreachable.*refused"):
-            store.health()
-        with pytest.raises(StoreUnavailable):
-            store.count(Filter.build())
-        server.start()
-        assert store.health()["identity"] == store.identity()
-        assert store.count(Filter.build()) == 1
-        store.add([mem("after the restart", 2)])
-        assert store.count(Filter.build()) == 2
-        store.close()
-
-
-def test_database_url_is_used_when_no_store_url_is_set(database, tmp_path):
-    env = {"DATABASE_URL": database, "MEMVAULT_DATA_DIR": str(tmp_path)}
-    settings = Settings.from_env(env)
-    assert settings.store_url == database
-    assert settings.sources["store_url"] == "env DATABASE_URL"
-    store = open_store(settings.store_url, settings)
-    assert isinstance(store, PostgresStore)
-    store.close()
-    sqlite_url = f"sqlite://{tmp_path / 'x.db'}"
-    assert Settings.from_env({**env, "MEMVAULT_STORE_URL": sqlite_url}).store_url == sqlite_url
-    short = open_store("postgres://" + database.split("://", 1)[1], settings)
-    assert short.identity() != ""
-    short.close()
-
-
-def test_url_options_and_their_environment_defaults():
-    conninfo, options = parse_postgres_url(
-        "postgresql://u:p@db.example:6543/mem?sslmode=require&hnsw_m=8&"
-        "hnsw_ef_construction=40&ef_search=55&pool_size=3",
-        Settings.from_env({"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}))
-    assert conninfo == "postgresql://u:p@db.example:6543/mem?sslmode=require"
-    assert (options.hnsw_m, options.hnsw_ef_construction, options.ef_search,
-            options.pool_size) == (8, 40, 55, 3)
-    _, from_env = parse_postgres_url("postgresql://h/db", Settings.from_env(
-        {"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}))
-    assert (from_env.ef_search, from_env.pool_size, from_env.hnsw_m) == (70, 7, 16)
-    for bad in ("ef_search=0", "ef_search=many", "hnsw_m=4&hnsw_ef_construction=5",
-                "no_such_parameter=1"):
-        with pytest.raises(InvalidInput) as caught:
-            parse_postgres_url(f"postgresql://h/db?{bad}")
-        assert caught.value.field == "store_url"
-    with pytest.raises(InvalidInput) as caught:
-        parse_postgres_url("postgresql://h/db", Settings.from_env({"MEMVAULT_PG_HNSW_M": "500"}))
-    assert caught.value.field == "pg_hnsw_m"
 
 
 # -- writing --------------------------------------------------------------------
@@ -222,7 +34,7 @@ def batch_with_every_case(prefix: str) -> list[Memory]:
     batch = [twin, mem("chunk of the duplicate", 4, parent_id=twin.id, chunk_index=1),
              parent, mem(f"{prefix} chunk", 5, parent_id=parent.id, chunk_index=1),
              mem("said twice", 6), mem("  said   twice ", 7)]
-    batch += [mem(f"{prefix} memory {i}", 100 + i) for i in range(postgres.COPY_MIN_ROWS)]
+    batch += [mem(f"{prefix} memory {i}", 100 + i) for i in range(postgres_writes.COPY_MIN_ROWS)]
     return [already, *batch]
 
 
@@ -246,7 +58,7 @@ def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(pg_server, databa
     copied = by_copy.count(Filter.build(include_chunks=True))
     by_copy.close()
 
-    monkeypatch.setattr(postgres, "COPY_MIN_ROWS", 10**9)  # now every batch goes row by row
+    monkeypatch.setattr(postgres_writes, "COPY_MIN_ROWS", 10**9)  # now every batch goes row by row
     name = f"t_{uuid.uuid4().hex}"
     by_rows = PostgresStore(pg_server.create_database(name))
     by_rows.bind_embedding(SPEC)
@@ -259,7 +71,7 @@ def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(pg_server, databa
 def test_a_copied_batch_that_fails_leaves_nothing(pg):
     taken = mem("first owner of the id", 1)
     pg.add([taken])
-    batch = [mem(f"bulk {i}", 10 + i) for i in range(postgres.COPY_MIN_ROWS)]
+    batch = [mem(f"bulk {i}", 10 + i) for i in range(postgres_writes.COPY_MIN_ROWS)]
     batch.append(Memory(id=taken.id, content="other content, same id", embedding=unit(9)))
     with pytest.raises(Conflict):
         pg.add(batch)

@@ -32,7 +32,8 @@ def checkpoint_cursor(db) -> str | None:
                            | apsw.SQLITE_OPEN_URI)
     try:
         conn.setbusytimeout(5000)
-        rows = conn.execute("SELECT value FROM meta WHERE key LIKE 'note:migration:%'").fetchall()
+        rows = conn.execute("SELECT value FROM journal WHERE kind = 'checkpoint' "
+                            "AND key LIKE 'migration:%'").fetchall()
     except apsw.SQLError:
         return None
     finally:

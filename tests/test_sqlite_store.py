@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import apsw
 import numpy as np
 import pytest
 
@@ -57,6 +58,24 @@ def test_a_model_bound_elsewhere_is_seen(tmp_path):
     assert b.count(Filter.build()) == 1
     a.close()
     b.close()
+
+
+def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(tmp_path):
+    path = tmp_path / "old.db"
+    SqliteStore(path).close()
+    conn = apsw.Connection(str(path))  # the schema and notes as version 2 left them
+    conn.execute("DELETE FROM schema_migrations WHERE version > 2")
+    conn.execute("INSERT INTO meta VALUES ('note:migration:abc', ?), ('note:other', 'text')",
+                 ('{"cursor": "41", "moved": 40}',))
+    conn.close()
+    store = SqliteStore(path)
+    assert store.journal_get("checkpoint", "migration:abc") == {"cursor": "41", "moved": 40}
+    assert [key for key, _ in store.journal_list("checkpoint")] == ["migration:abc"]
+    store.close()
+    conn = apsw.Connection(str(path))
+    assert conn.execute("SELECT key FROM meta WHERE key LIKE 'note:%'").fetchall() == [
+        ("note:other",)]
+    conn.close()
 
 
 def test_pragmas_are_parsed_and_bad_ones_named():

@@ -8,9 +8,11 @@ tokenizer, in length-sorted batches. Runtimes:
 - ``onnx``: float32; identical to torch within float error.
 - ``auto``: int8 if it passed the quality gate at export, else float32.
 
-If the model cannot be exported here (no torch or onnx package, or the export
-fails), the embedder says so once and runs the torch model instead. Nothing is
-loaded before the first ``embed`` or ``load``.
+If the model cannot be exported here (no torch or onnx package, an unusable
+cache directory, or the export fails), the embedder says so once, with what to
+do, and runs the torch model instead; if torch cannot run either, loading fails
+with one error saying what is missing. Nothing is loaded before the first
+``embed`` or ``load``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, MemvaultError
 from .onnx_cache import build_once, cached_export, source_checksum
 from .onnx_export import FILES, RECIPE, ExportFailed, export_model
 from .sentence import SentenceTransformerEmbedder, default_model_dir
@@ -109,14 +111,38 @@ class OnnxEmbedder:
 
             self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens)
             self._session = create_session(exported.path(runtime))
-        except (ExportFailed, ImportError) as exc:
-            if str(self.model_dir) not in _warned:
-                _warned.add(str(self.model_dir))
-                log.warning("memvault: cannot run %s with onnxruntime (%s); using the slower "
-                            "torch runtime instead", self.spec.model, exc)
-            self.torch.load()
+        except (ExportFailed, ImportError, OSError) as exc:
+            self._fall_back_to_torch(*self._why_not_onnx(exc))
             runtime = "torch"
         self._running = runtime
+
+    def _why_not_onnx(self, exc: Exception) -> tuple[str, str]:
+        """What stopped the ONNX runtime, and what the user can do about it."""
+        if isinstance(exc, OSError):
+            return (f"the model cache {self.cache_dir} is not usable: {exc.strerror or exc}",
+                    "set MEMVAULT_MODEL_CACHE_DIR to a writable directory")
+        not_installed = exc if isinstance(exc, ImportError) else exc.__cause__
+        if isinstance(not_installed, ImportError) and not_installed.name:
+            missing = not_installed.name
+            return (str(exc) if isinstance(exc, ExportFailed) else f"{missing} is not installed",
+                    f"install {missing} (pip install {missing}) and memvault exports the model "
+                    f"once into {self.cache_dir}")
+        return str(exc), "set MEMVAULT_EMBEDDING_RUNTIME=torch to stop trying"
+
+    def _fall_back_to_torch(self, reason: str, remedy: str) -> None:
+        try:
+            self.torch.load()
+        except (ImportError, OSError) as exc:
+            why = f"{exc.name} is not installed" if isinstance(exc, ImportError) else str(exc)
+            raise MemvaultError(
+                f"cannot embed with {self.spec.model}: onnxruntime has no model to run "
+                f"({reason}) and the torch runtime cannot load ({why}). To fix: {remedy}, "
+                f"or install torch and sentence-transformers for the torch runtime",
+                field="embedding_runtime") from exc
+        if str(self.model_dir) not in _warned:
+            _warned.add(str(self.model_dir))
+            log.warning("memvault: cannot run %s with onnxruntime (%s); using the slower "
+                        "torch runtime instead. To fix: %s.", self.spec.model, reason, remedy)
 
     def _export(self, work: Path) -> dict[str, Any]:
         log.warning("memvault: exporting %s to ONNX for this machine, once (about a minute); "

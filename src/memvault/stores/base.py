@@ -157,16 +157,6 @@ class Store(Protocol):
         """
         ...
 
-    # -- notes ---------------------------------------------------------------
-    def get_note(self, key: str) -> str | None:
-        """A short text memvault keeps in the store for itself (e.g. a migration
-        checkpoint), or None. Notes are not memories: never listed or exported."""
-        ...
-
-    def set_note(self, key: str, value: str | None) -> None:
-        """Keep ``value`` under ``key``, replacing any; None removes the note."""
-        ...
-
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:
         ...
@@ -193,7 +183,7 @@ class Store(Protocol):
 
     # -- bookkeeping ------------------------------------------------------
     # A small keyed table of JSON records kept beside the memories, for the
-    # store's own upkeep (the maintenance operation log, checkpoints). Records
+    # store's own upkeep (the maintenance operation log, migration checkpoints). Records
     # are never returned, counted, searched or exported as memories. Each put
     # is atomic and replaces the record under the same (kind, key).
     def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:

@@ -15,12 +15,16 @@ what the Store protocol asks for, the store does the closest thing it allows
 - No ORDER BY. ``query`` widens a time window, counting ids only, until it
   holds a page, then sorts that window; ``scan`` follows Chroma's insertion
   order with an offset cursor that re-finds its place if records moved.
+
+Sibling modules hold the rest: ``chroma_client`` (URLs, clients, errors),
+``chroma_collection`` (opening the collection, the model it records),
+``chroma_records`` (a memory as a record, a filter as a ``where``),
+``chroma_scan`` (ordered walks) and ``chroma_upkeep`` (journal, optimize).
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
-from ..errors import Conflict, InvalidInput, NotFound
-from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, new_id, utcnow
+from ..errors import Conflict, NotFound
+from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
 from ..search.bm25 import bm25_rank, prefix_pattern
 from .aggregate import detailed_stats_by_scan
 from .base import (
@@ -40,7 +44,15 @@ from .base import (
     checked_vectors,
     looks_like_hash,
 )
-from .chroma_client import ChromaTarget, chroma_errors, collection_config, parse_chroma_url
+from .chroma_client import ChromaTarget, chroma_errors, parse_chroma_url
+from .chroma_collection import (
+    FORMAT_KEY,
+    STORE_ID_KEY,
+    move_notes_to_journal,
+    open_collection,
+    read_spec,
+    record_model,
+)
 from .chroma_records import (
     NO_PARENT,
     all_of,
@@ -49,15 +61,12 @@ from .chroma_records import (
     to_chroma_metadata,
     where,
 )
-from .chroma_scan import scan_records, stats_of, window_ids
+from .chroma_scan import parse_page_cursor, scan_records, stats_of, window_ids
 from .chroma_upkeep import ChromaJournal
 from .chroma_upkeep import optimize as optimize_files
 
-FORMAT_KEY = "memvault_format"
-STORE_ID_KEY = "memvault_store_id"
-MODEL_KEY = "memvault_embedding_model"
-DIMENSION_KEY = "memvault_embedding_dimension"
-NOTE_PREFIX = "memvault_note:"
+__all__ = ["FORMAT_KEY", "ChromaStore"]
+
 WRITTEN_KEY = "mv_written"  # nanoseconds when written: the earliest of two racing twins stays
 TEXT_CANDIDATES = 2000
 _ID_BATCH = 500
@@ -72,64 +81,18 @@ class ChromaStore:
         self.path = target.path  # None for a server: nothing local to check or back up
         self._target = target
         self._client = target.connect()
+        self._col = open_collection(self._client, target)
         with chroma_errors(self.url):
-            self._col = self._open_collection()
             self._max_batch = self._client.get_max_batch_size()
-        self._spec = self._read_spec(self._col.metadata)
+        self._spec = read_spec(self._col.metadata)
         self._journal = ChromaJournal(self._client, target.collection, self.url)
+        move_notes_to_journal(self._client, target, self._col, self._journal)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> ChromaStore:
         return cls(parse_chroma_url(url))
 
     # -- plumbing -----------------------------------------------------------
-    def _open_collection(self) -> Any:
-        from chromadb.errors import NotFoundError
-
-        name, hnsw = self._target.collection, self._target.hnsw
-        try:
-            col = self._client.get_collection(name, embedding_function=None)
-        except NotFoundError:
-            return self._client.get_or_create_collection(
-                name, embedding_function=None, configuration=collection_config(hnsw),
-                metadata={FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
-        meta = col.metadata or {}
-        if FORMAT_KEY not in meta:
-            if col.count():
-                raise InvalidInput(
-                    f"collection {name!r} at {self.url} holds {col.count()} records that "
-                    f"memvault did not write; read it as a migration source instead: "
-                    f"memvault migrate '{self.url}' sqlite:///PATH", field="store_url")
-            col.modify(metadata={**meta, FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
-        self._check_hnsw(col, hnsw)
-        return col
-
-    def _check_hnsw(self, col: Any, hnsw: dict[str, int]) -> None:
-        with warnings.catch_warnings():
-            # chromadb warns about its own legacy config format for collections without an
-            # embedding function, which is what memvault wants.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            current = (col.configuration or {}).get("hnsw") or {}
-        for key in ("max_neighbors", "ef_construction"):
-            if key in hnsw and current.get(key) != hnsw[key]:
-                raise InvalidInput(
-                    f"collection {col.name!r} was created with {key}={current.get(key)}; "
-                    f"it is fixed at creation", field="store_url")
-        if "ef_search" in hnsw and current.get("ef_search") != hnsw["ef_search"]:
-            col.modify(configuration={"hnsw": {"ef_search": hnsw["ef_search"]}})
-
-    def _fresh_metadata(self) -> dict[str, Any]:
-        with chroma_errors(self.url):
-            return dict(self._client.get_collection(
-                self._target.collection, embedding_function=None).metadata or {})
-
-    @staticmethod
-    def _read_spec(meta: dict[str, Any] | None) -> EmbeddingSpec | None:
-        meta = meta or {}
-        if MODEL_KEY in meta and DIMENSION_KEY in meta:
-            return EmbeddingSpec(str(meta[MODEL_KEY]), int(meta[DIMENSION_KEY]))
-        return None
-
     def _get(self, **kw: Any) -> dict[str, Any]:
         with chroma_errors(self.url):
             return self._col.get(**kw)
@@ -176,13 +139,7 @@ class ChromaStore:
 
     def bind_embedding(self, spec: EmbeddingSpec) -> None:
         if self._spec is None:
-            meta = self._fresh_metadata()
-            if self._read_spec(meta) is None:
-                with chroma_errors(self.url):
-                    self._col.modify(metadata={**meta, MODEL_KEY: spec.model,
-                                               DIMENSION_KEY: spec.dimension})
-            # Read back: another process may have bound another model meanwhile.
-            self._spec = self._read_spec(self._fresh_metadata())
+            self._spec = record_model(self._client, self._target, self._col, spec)
         check_same_model(self.url, self._spec, spec)
 
     # -- writes -------------------------------------------------------------
@@ -311,7 +268,7 @@ class ChromaStore:
 
     def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
               oldest_first: bool = False) -> Page:
-        after = _parse_cursor(cursor)
+        after = parse_page_cursor(cursor)
         ids = window_ids(self._ids, where(flt, utcnow()), after, limit, oldest_first,
                          self._first_created)
         keyed = []
@@ -373,20 +330,6 @@ class ChromaStore:
                                                  cursor, include):
                 yield self._memories(res), next_cursor
 
-    # -- notes ---------------------------------------------------------------
-    def get_note(self, key: str) -> str | None:
-        value = self._fresh_metadata().get(NOTE_PREFIX + key)
-        return None if value is None else str(value)
-
-    def set_note(self, key: str, value: str | None) -> None:
-        # Chroma replaces a collection's metadata whole, so read, change, write back.
-        meta = self._fresh_metadata()
-        meta.pop(NOTE_PREFIX + key, None)
-        if value is not None:
-            meta[NOTE_PREFIX + key] = value
-        with chroma_errors(self.url):
-            self._col.modify(metadata=meta)
-
     # -- bookkeeping --------------------------------------------------------
     def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         self._journal.put(kind, key, value)
@@ -429,11 +372,3 @@ class ChromaStore:
         with chroma_errors(self.url):
             self._client.close()
 
-
-def _parse_cursor(cursor: str | None) -> tuple[int, str] | None:
-    if not cursor:
-        return None
-    created, _, last_id = cursor.partition(":")
-    if not created.lstrip("-").isdigit() or not last_id:
-        raise InvalidInput("cursor is malformed", field="cursor")
-    return int(created), last_id

@@ -25,6 +25,16 @@ _UNBOUNDED_US = HOUR_US * 24 * 365 * 10_000  # past this the window has no bound
 _SEEK_BATCH = 5000
 
 
+def parse_page_cursor(cursor: str | None) -> tuple[int, str] | None:
+    """``(mv_created, id)`` of the last record of a ``query`` page, or None for the first."""
+    if not cursor:
+        return None
+    created, _, last_id = cursor.partition(":")
+    if not created.lstrip("-").isdigit() or not last_id:
+        raise InvalidInput("cursor is malformed", field="cursor")
+    return int(created), last_id
+
+
 def scan_records(col: Any, clause: dict[str, Any] | None, batch_size: int,
                  cursor: str | None, include: list[str]
                  ) -> Iterator[tuple[dict[str, Any], str]]:

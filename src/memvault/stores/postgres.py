@@ -1,27 +1,27 @@
 """PostgresStore: PostgreSQL with pgvector for vectors and a tsvector for words.
 
 For teams and fleets: many processes and many ``memvault serve`` instances can
-share one database. Writes are single transactions that never fail on a
-duplicate (``INSERT ... ON CONFLICT DO NOTHING``, then the winner is read);
-large batches are loaded with binary ``COPY``; the schema is migrated by
-whichever process starts first, under an advisory lock.
+share one database. The adapter holds the reads and searches; the rest is in
+sibling modules: ``postgres_database`` (the pool, transactions, errors),
+``postgres_schema`` (tables, migrations run by whichever process starts first
+under an advisory lock, and the SQL queries share), ``postgres_writes`` (add,
+update, delete), ``postgres_search`` (the two search queries) and
+``postgres_upkeep`` (journal, statistics, optimize).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg import errors as pg_errors
-from psycopg.types.json import Jsonb
 
 from ..config import Settings
-from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, NotFound
+from ..errors import IncompatibleEmbedding, InvalidInput
 from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
-from . import postgres_upkeep
+from . import postgres_upkeep, postgres_writes
 from .base import (
     DetailedStats,
     Page,
@@ -35,25 +35,19 @@ from .postgres_options import parse_postgres_url
 from .postgres_schema import (
     GIN_INDEXES,
     HNSW_MAX_DIMENSIONS,
-    INCOMING_TABLE,
-    INSERT_TAIL,
-    MEMORY_COLUMNS,
     SCHEMA_LOCK,
     VECTOR_INDEX,
-    WRITE_COLUMNS,
-    WRITE_TYPES,
     filter_sql,
-    memory_row,
     page_cursor,
     parse_page_cursor,
+    select_memories,
+    select_rows,
     to_memory,
     vector_column_sql,
     vector_index_sql,
 )
 from .postgres_search import nearest_query, text_search_sql
 
-# Batches at least this large are loaded with COPY instead of one INSERT per row.
-COPY_MIN_ROWS = 100
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
 EXACT_SEARCH_ROWS = 2000
@@ -80,19 +74,6 @@ class PostgresStore:
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> PostgresStore:
         return cls(url, settings)
-
-    # -- plumbing -----------------------------------------------------------
-    def _select_rows(self, cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
-                     with_embedding: bool = False) -> list[tuple[int, Memory]]:
-        """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
-        extra = ", m.embedding" if with_embedding else ""
-        cur.execute(f"SELECT {MEMORY_COLUMNS}{extra} FROM memvault_memories m {tail}", params)
-        return [(r[0], to_memory(r, r[15] if with_embedding else None)) for r in cur.fetchall()]
-
-    def _select(self, cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
-                with_embedding: bool = False) -> list[Memory]:
-        return [m for _, m in self._select_rows(cur, tail, params,
-                                                with_embedding=with_embedding)]
 
     # -- identity and model -------------------------------------------------
     def identity(self) -> str:
@@ -132,103 +113,15 @@ class PostgresStore:
         if not memories:
             return []
         vectors = checked_vectors(memories, self.embedding_spec())
-        top = [i for i, m in enumerate(memories) if m.parent_id is None]
-        # Top-level rows go in (namespace, hash) order, so concurrent batches wait
-        # for each other's duplicates instead of deadlocking on them.
-        top.sort(key=lambda i: (memories[i].namespace, memories[i].content_hash, i))
-
-        def write(cur: psycopg.Cursor) -> list[tuple[Memory, bool]]:
-            created = self._insert(cur, [memory_row(memories[i], vectors[i]) for i in top])
-            new = _claim(top, memories, created)
-            skipped = {memories[i].id for i in top if i not in new}
-            chunks = [i for i, m in enumerate(memories)
-                      if m.parent_id is not None and m.parent_id not in skipped]
-            new |= _claim(chunks, memories, self._insert(
-                cur, [memory_row(memories[i], vectors[i]) for i in chunks]))
-            winners = self._winners(cur, [memories[i] for i in top if i not in new])
-            return [(m, True) if i in new else
-                    (winners.get((m.namespace, m.content_hash), m) if m.parent_id is None else m,
-                     False)
-                    for i, m in enumerate(memories)]
-
-        return self._db.write(write)
-
-    def _insert(self, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> set[str]:
-        """Insert rows (skipping duplicates of a top-level memory); the ids inserted."""
-        if not rows:
-            return set()
-        try:
-            if len(rows) >= COPY_MIN_ROWS:
-                return self._insert_by_copy(cur, rows)
-            marks = ", ".join(["%s"] * len(rows[0]))
-            cur.executemany(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) VALUES ({marks}) "
-                            f"{INSERT_TAIL}", rows, returning=True)
-            inserted: set[str] = set()
-            while True:
-                inserted.update(r[0] for r in cur.fetchall())
-                if not cur.nextset():
-                    return inserted
-        except pg_errors.UniqueViolation as exc:
-            raise Conflict(f"a memory id in this batch already exists with other content: "
-                           f"{exc.diag.message_detail or exc}", field="id") from exc
-
-    def _insert_by_copy(self, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> set[str]:
-        """COPY (binary) into a session-local table, then one INSERT ... SELECT."""
-        cur.execute(INCOMING_TABLE)
-        cur.execute("TRUNCATE memvault_incoming")
-        with cur.copy(f"COPY memvault_incoming (ord, {WRITE_COLUMNS}) FROM STDIN "
-                      "(FORMAT BINARY)") as copy:
-            copy.set_types(["int4", *WRITE_TYPES, self._db.vector_oid])
-            for ord_, row in enumerate(rows):
-                copy.write_row((ord_, *row))
-        cur.execute(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) SELECT {WRITE_COLUMNS} "
-                    f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}")
-        return {r[0] for r in cur.fetchall()}
-
-    def _winners(self, cur: psycopg.Cursor, losers: list[Memory]
-                 ) -> dict[tuple[str, str], Memory]:
-        """The stored memories that the duplicates in ``losers`` lost to."""
-        if not losers:
-            return {}
-        found = self._select(
-            cur, "JOIN unnest(%s::text[], %s::text[]) AS d(namespace, content_hash) "
-            "ON m.namespace = d.namespace AND m.content_hash = d.content_hash "
-            "WHERE m.parent_id IS NULL",
-            ([m.namespace for m in losers], [m.content_hash for m in losers]))
-        return {(m.namespace, m.content_hash): m for m in found}
+        return postgres_writes.add(self._db, memories, vectors)
 
     def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
-        sets: list[str] = []
-        params: list[Any] = []
-        for name, wire in _UPDATABLE.items():
-            value = getattr(changes, name)
-            if value is not None:
-                sets.append(f"{name} = %s")
-                params.append(wire(value))
-        sets.append("updated_at = %s")
-        params.append(utcnow())
-
-        def write(cur: psycopg.Cursor) -> Memory:
-            cur.execute(f"UPDATE memvault_memories m SET {', '.join(sets)} "
-                        f"WHERE m.id = %s OR m.parent_id = %s RETURNING {MEMORY_COLUMNS}",
-                        (*params, memory_id, memory_id))
-            for row in cur.fetchall():
-                if row[1] == memory_id:
-                    return to_memory(row)
-            raise NotFound(f"no memory with id {memory_id}", field="id")
-
-        return self._db.write(write)
+        return postgres_writes.update(self._db, memory_id, changes)
 
     def delete(self, memory_ids: Sequence[str]) -> int:
         if not memory_ids:
             return 0
-
-        def write(cur: psycopg.Cursor) -> int:
-            cur.execute("DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s) "
-                        "RETURNING parent_id IS NULL", (list(memory_ids), list(memory_ids)))
-            return sum(1 for (top,) in cur.fetchall() if top)
-
-        return self._db.write(write)
+        return postgres_writes.delete(self._db, memory_ids)
 
     # -- reads --------------------------------------------------------------
     def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
@@ -242,7 +135,7 @@ class PostgresStore:
             tail += " AND m.namespace = %s"
             params.append(namespace)
         with self._db.cursor() as cur:
-            found = self._select(cur, tail + " LIMIT 1", params, with_embedding=with_embedding)
+            found = select_memories(cur, tail + " LIMIT 1", params, with_embedding=with_embedding)
         return found[0] if found else None
 
     def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
@@ -250,7 +143,7 @@ class PostgresStore:
         if not memory_ids:
             return []
         with self._db.cursor() as cur:
-            found = {m.id: m for m in self._select(cur, "WHERE m.id = ANY(%s)",
+            found = {m.id: m for m in select_memories(cur, "WHERE m.id = ANY(%s)",
                                                    (list(memory_ids),),
                                                    with_embedding=with_embedding)}
         return [found[i] for i in memory_ids if i in found]
@@ -272,7 +165,7 @@ class PostgresStore:
             where += f" AND (m.created_at, m.id) {op} (%s, %s)"
             params += list(parse_page_cursor(cursor))
         with self._db.cursor() as cur:
-            found = self._select(cur, f"WHERE {where} ORDER BY m.created_at {order}, "
+            found = select_memories(cur, f"WHERE {where} ORDER BY m.created_at {order}, "
                                  f"m.id {order} LIMIT %s", (*params, limit + 1))
         memories = found[:limit]
         last = memories[-1] if len(found) > limit else None
@@ -312,28 +205,13 @@ class PostgresStore:
         where, params = filter_sql(flt, utcnow())
         while True:
             with self._db.cursor() as cur:
-                rows = self._select_rows(cur, f"WHERE {where} AND m.rowid > %s ORDER BY m.rowid "
+                rows = select_rows(cur, f"WHERE {where} AND m.rowid > %s ORDER BY m.rowid "
                                          "LIMIT %s", (*params, last, batch_size),
                                          with_embedding=with_embedding)
             if not rows:
                 return
             last = rows[-1][0]
             yield [m for _, m in rows], str(last)
-
-    # -- notes ---------------------------------------------------------------
-    def get_note(self, key: str) -> str | None:
-        with self._db.cursor() as cur:
-            return _meta(cur, f"note:{key}")
-
-    def set_note(self, key: str, value: str | None) -> None:
-        def write(cur: psycopg.Cursor) -> None:
-            if value is None:
-                cur.execute("DELETE FROM memvault_meta WHERE key = %s", (f"note:{key}",))
-            else:
-                cur.execute("INSERT INTO memvault_meta VALUES (%s, %s) ON CONFLICT (key) "
-                            "DO UPDATE SET value = excluded.value", (f"note:{key}", value))
-
-        self._db.write(write)
 
     # -- bookkeeping --------------------------------------------------------
     def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
@@ -349,6 +227,9 @@ class PostgresStore:
         postgres_upkeep.journal_delete(self._db, kind, keys)
 
     # -- upkeep -------------------------------------------------------------
+    def stats(self, namespace: str | None) -> StoreStats:
+        return postgres_upkeep.stats(self._db, namespace)
+
     def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
         return postgres_upkeep.detailed_stats(self._db, flt, top)
 
@@ -381,29 +262,6 @@ class PostgresStore:
                 for index in GIN_INDEXES:
                     cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
                 cur.execute("ANALYZE memvault_memories")
-
-    def stats(self, namespace: str | None) -> StoreStats:
-        where, params = filter_sql(Filter(namespace=namespace), utcnow())
-        with self._db.cursor() as cur:
-
-            def grouped(expr: str, source: str = "memvault_memories m", limit: str = ""
-                        ) -> list[tuple[Any, int]]:
-                cur.execute(f"SELECT {expr} AS g, count(*) AS n FROM {source} WHERE {where} "
-                            f"GROUP BY g ORDER BY n DESC, g {limit}", params)
-                return [(r[0], r[1]) for r in cur.fetchall()]
-
-            cur.execute(f"SELECT count(*), min(m.created_at), max(m.created_at) "
-                        f"FROM memvault_memories m WHERE {where}", params)
-            total, oldest, newest = cur.fetchone()
-            namespaces = dict(grouped("m.namespace"))
-            by_type = dict(grouped("m.memory_type"))
-            top_tags = grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)",
-                               "LIMIT 20")
-            months = grouped("to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM')")
-        return StoreStats(total=total, namespaces=namespaces, by_type=by_type,
-                          top_tags=top_tags, per_month=dict(sorted(months)),
-                          oldest=oldest.isoformat() if oldest else None,
-                          newest=newest.isoformat() if newest else None)
 
     def size_bytes(self) -> int | None:
         with self._db.cursor() as cur:
@@ -440,21 +298,3 @@ def _read_spec(cur: psycopg.Cursor) -> EmbeddingSpec | None:
     model, dim = _meta(cur, "embedding_model"), _meta(cur, "embedding_dimension")
     return EmbeddingSpec(model, int(dim)) if model and dim else None
 
-
-# The fields an update may change, each with how its value goes on the wire.
-_UPDATABLE: dict[str, Callable[[Any], Any]] = {
-    "tags": list, "metadata": Jsonb, "importance": float, "memory_type": str,
-    "expires_at": lambda value: value,
-}
-
-
-def _claim(order: list[int], memories: Sequence[Memory], inserted: set[str]) -> set[int]:
-    """Positions whose row was inserted: the first of each inserted id, in insert order."""
-    claimed: set[int] = set()
-    seen: set[str] = set()
-    for i in order:
-        memory_id = memories[i].id
-        if memory_id in inserted and memory_id not in seen:
-            claimed.add(i)
-        seen.add(memory_id)
-    return claimed

@@ -1,7 +1,9 @@
-"""The PostgreSQL store's schema, its ordered migrations, and filter-to-SQL translation."""
+"""The PostgreSQL store's schema, its ordered migrations, and the SQL its queries share:
+a filter as a WHERE clause, page cursors, and rows read back as Memory objects."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,6 +94,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         PRIMARY KEY (kind, key)
     );
     """),
+    # memvault only ever kept migration checkpoints as notes; a note that does
+    # not hold a JSON object was not written by memvault and is left alone.
+    ("store notes become journal records of kind checkpoint", """
+    INSERT INTO memvault_journal (kind, key, value)
+        SELECT 'checkpoint', substr(key, 6), value FROM memvault_meta
+        WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}'
+        ON CONFLICT (kind, key) DO NOTHING;
+    DELETE FROM memvault_meta
+        WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}';
+    """),
 ]
 
 MIGRATIONS_TABLE = """
@@ -178,32 +190,6 @@ MEMORY_COLUMNS = (
     "m.importance, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, "
     "m.parent_id, m.chunk_index"
 )
-# The columns a write supplies, in the order of ``memory_row``.
-WRITE_COLUMNS = ("id, namespace, content, content_hash, tags, memory_type, metadata, "
-                 "importance, created_at, updated_at, last_accessed_at, expires_at, "
-                 "parent_id, chunk_index, embedding")
-WRITE_TYPES = ["text", "text", "text", "text", "text[]", "text", "jsonb", "float8",
-               "timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "int4"]
-# Where a COPY puts a large batch before one INSERT ... SELECT moves it; private
-# to the session, emptied at every commit.
-INCOMING_TABLE = (
-    "CREATE TEMP TABLE IF NOT EXISTS memvault_incoming (ord integer, "
-    + ", ".join(f"{name} {kind}" for name, kind in zip(
-        WRITE_COLUMNS.split(", "), [*WRITE_TYPES, "vector"], strict=True))
-    + ") ON COMMIT DELETE ROWS"
-)
-INSERT_TAIL = ("ON CONFLICT (namespace, content_hash) WHERE parent_id IS NULL DO NOTHING "
-               "RETURNING id")
-
-
-def memory_row(m: Memory, vector: Any) -> tuple[Any, ...]:
-    """The values of WRITE_COLUMNS for one memory."""
-    return (m.id, m.namespace, m.content, m.content_hash, list(m.tags), m.memory_type,
-            Jsonb(m.metadata), m.importance, _aware(m.created_at), _aware(m.updated_at),
-            _aware(m.last_accessed_at), _aware(m.expires_at), m.parent_id, m.chunk_index,
-            vector)
-
-
 def to_memory(row: tuple[Any, ...], embedding: Any = None) -> Memory:
     """A Memory from a row of MEMORY_COLUMNS."""
     return Memory(
@@ -214,10 +200,18 @@ def to_memory(row: tuple[Any, ...], embedding: Any = None) -> Memory:
     )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+def select_rows(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
+                with_embedding: bool = False) -> list[tuple[int, Memory]]:
+    """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
+    extra = ", m.embedding" if with_embedding else ""
+    cur.execute(f"SELECT {MEMORY_COLUMNS}{extra} FROM memvault_memories m {tail}", params)
+    return [(r[0], to_memory(r, r[15] if with_embedding else None)) for r in cur.fetchall()]
+
+
+def select_memories(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
+                    with_embedding: bool = False) -> list[Memory]:
+    """The memories of ``SELECT ... FROM memvault_memories m <tail>``."""
+    return [m for _, m in select_rows(cur, tail, params, with_embedding=with_embedding)]
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -1,4 +1,4 @@
-"""The PostgreSQL store's upkeep: the journal, analytics as aggregate queries, optimize.
+"""The PostgreSQL store's upkeep: the journal, statistics as aggregate queries, optimize.
 
 Kept apart from ``postgres.py`` so the adapter's read/write path stays short.
 """
@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from ..model import Filter, utcnow
-from .base import DetailedStats
+from .base import DetailedStats, StoreStats
 from .postgres_database import Database
 from .postgres_schema import GIN_INDEXES, filter_sql
 
@@ -59,6 +59,30 @@ def journal_delete(db: Database, kind: str, keys: Sequence[str]) -> None:
                     (kind, list(keys)))
 
     db.write(write)
+
+
+def stats(db: Database, namespace: str | None) -> StoreStats:
+    """Totals by namespace, type, tag and month, and the time span, in a few queries."""
+    where, params = filter_sql(Filter(namespace=namespace), utcnow())
+    with db.cursor() as cur:
+
+        def grouped(expr: str, source: str = "memvault_memories m", limit: str = ""
+                    ) -> list[tuple[Any, int]]:
+            cur.execute(f"SELECT {expr} AS g, count(*) AS n FROM {source} WHERE {where} "
+                        f"GROUP BY g ORDER BY n DESC, g {limit}", params)
+            return [(r[0], r[1]) for r in cur.fetchall()]
+
+        cur.execute(f"SELECT count(*), min(m.created_at), max(m.created_at) "
+                    f"FROM memvault_memories m WHERE {where}", params)
+        total, oldest, newest = cur.fetchone()
+        namespaces = dict(grouped("m.namespace"))
+        by_type = dict(grouped("m.memory_type"))
+        top_tags = grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)", "LIMIT 20")
+        months = grouped(f"to_char({_UTC}, 'YYYY-MM')")
+    return StoreStats(total=total, namespaces=namespaces, by_type=by_type,
+                      top_tags=top_tags, per_month=dict(sorted(months)),
+                      oldest=oldest.isoformat() if oldest else None,
+                      newest=newest.isoformat() if newest else None)
 
 
 def detailed_stats(db: Database, flt: Filter, top: int) -> DetailedStats:

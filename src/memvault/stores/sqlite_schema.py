@@ -1,11 +1,14 @@
-"""The SQLite store's schema, its ordered migrations, and filter-to-SQL translation."""
+"""The SQLite store's schema, its ordered migrations, and the SQL its queries share:
+a filter as a WHERE clause, a lookup by id or hash, and a row as a Memory."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ..model import Filter
+from ..model import Filter, Memory
+from .base import looks_like_hash
 
 # Each entry upgrades the schema by one version; applied in order, each in its
 # own transaction, and recorded in schema_migrations. Never edit a released
@@ -70,6 +73,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, key)
     );
     """,
+    # Store notes ('note:<key>' rows of meta; memvault only ever kept migration
+    # checkpoints there) become journal records of kind 'checkpoint'. A note that
+    # is not a JSON object was not written by memvault and is left alone.
+    """
+    INSERT OR IGNORE INTO journal(kind, key, value, updated_at)
+        SELECT 'checkpoint', substr(key, 6), value, CAST(unixepoch('subsec') * 1000000 AS INTEGER)
+        FROM meta
+        WHERE substr(key, 1, 5) = 'note:' AND json_valid(value) AND json_type(value) = 'object';
+    DELETE FROM meta
+        WHERE substr(key, 1, 5) = 'note:' AND json_valid(value) AND json_type(value) = 'object';
+    """,
 ]
 
 DEFAULT_PRAGMAS: dict[str, str] = {
@@ -96,11 +110,40 @@ def vector_table_sql(dimension: int) -> str:
     )
 
 
+# Statements take at most this many ids, well under SQLite's variable limit.
+ID_BATCH = 500
+
 MEMORY_COLUMNS = (
     "m.rowid, m.id, m.namespace, m.content, m.content_hash, m.tags, m.memory_type, m.metadata, "
     "m.importance, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, "
     "m.parent_id, m.chunk_index"
 )
+
+
+def to_memory(row: tuple[Any, ...]) -> Memory:
+    """A row selected as ``MEMORY_COLUMNS`` (the rowid first), as a Memory."""
+    return Memory(
+        id=row[1], namespace=row[2], content=row[3], content_hash=row[4],
+        tags=tuple(json.loads(row[5])), memory_type=row[6], metadata=json.loads(row[7]),
+        importance=row[8], created_at=from_micros(row[9]), updated_at=from_micros(row[10]),
+        last_accessed_at=from_micros(row[11]), expires_at=from_micros(row[12]),
+        parent_id=row[13], chunk_index=row[14],
+    )
+
+
+def lookup_sql(ref: str, namespace: str | None, now_us: int) -> tuple[str, list[Any]]:
+    """The live memory ``ref`` names: an id, or a content hash (top-level memories only)."""
+    by = "content_hash" if looks_like_hash(ref) else "id"
+    sql = f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.{by} = ?"
+    params: list[Any] = [ref]
+    if by == "content_hash":
+        sql += " AND m.parent_id IS NULL"
+    if namespace is not None:
+        sql += " AND m.namespace = ?"
+        params.append(namespace)
+    sql += " AND (m.expires_at IS NULL OR m.expires_at > ?) LIMIT 1"
+    params.append(now_us)
+    return sql, params
 
 
 def to_micros(value: datetime | None) -> int | None:

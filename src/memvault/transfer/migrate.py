@@ -7,8 +7,8 @@ model when asked (``reembed=True``). Content already in the target (same
 namespace and content hash) is skipped, so a rerun adds nothing twice.
 
 Resuming: after every batch a checkpoint (the source cursor and the counts so
-far) is written into the target as a store note (``Store.set_note``) under
-``migration:<hash of source and filter>``. A run that finds an unfinished
+far) is written into the target's journal (``Store.journal_put``, kind
+``checkpoint``) under ``migration:<hash of source and filter>``. A run that finds an unfinished
 checkpoint for the same source continues after it; a finished one is left
 and the run starts over, finding everything already there.
 
@@ -44,6 +44,7 @@ from .sources import Source, open_source
 from .verify import Verification, compare, fingerprint, inventory
 
 DEFAULT_BATCH = 500
+CHECKPOINT = "checkpoint"  # the journal kind of a migration's checkpoints
 RETRY_ATTEMPTS = 5
 RETRY_FIRST_DELAY = 0.5
 _MAX_FAILURES_LISTED = 100
@@ -260,10 +261,10 @@ class _Run:
 
     # -- checkpoint ---------------------------------------------------------
     def load_checkpoint(self) -> _Checkpoint:
-        raw = retrying(lambda: self.target.get_note(self.key), "reading the checkpoint")
-        if not raw:
+        data = retrying(lambda: self.target.journal_get(CHECKPOINT, self.key),
+                        "reading the checkpoint")
+        if not data:
             return _Checkpoint()
-        data = json.loads(raw)
         saved = _Checkpoint(**{k: data[k] for k in _Checkpoint.__dataclass_fields__ if k in data})
         if saved.done:
             return _Checkpoint()
@@ -271,8 +272,9 @@ class _Run:
         return saved
 
     def save_checkpoint(self, checkpoint: _Checkpoint) -> None:
-        value = json.dumps({**asdict(checkpoint), "source": self.source.url})
-        retrying(lambda: self.target.set_note(self.key, value), "saving the checkpoint")
+        value = {**asdict(checkpoint), "source": self.source.url}
+        retrying(lambda: self.target.journal_put(CHECKPOINT, self.key, value),
+                 "saving the checkpoint")
 
     # -- the work -----------------------------------------------------------
     def stale(self) -> list[str]:
