@@ -4,7 +4,7 @@ a filter as a WHERE clause, a lookup by id or hash, and a row as a Memory."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..model import Filter, Memory
@@ -122,9 +122,13 @@ MEMORY_COLUMNS = (
 
 def to_memory(row: tuple[Any, ...]) -> Memory:
     """A row selected as ``MEMORY_COLUMNS`` (the rowid first), as a Memory."""
+    # A search turns ~100 rows into memories: skip the JSON parser for the
+    # common empty values.
+    tags, metadata = row[5], row[7]
     return Memory(
         id=row[1], namespace=row[2], content=row[3], content_hash=row[4],
-        tags=tuple(json.loads(row[5])), memory_type=row[6], metadata=json.loads(row[7]),
+        tags=tuple(json.loads(tags)) if tags != "[]" else (), memory_type=row[6],
+        metadata=json.loads(metadata) if metadata != "{}" else {},
         importance=row[8], created_at=from_micros(row[9]), updated_at=from_micros(row[10]),
         last_accessed_at=from_micros(row[11]), expires_at=from_micros(row[12]),
         parent_id=row[13], chunk_index=row[14],
@@ -152,11 +156,13 @@ def to_micros(value: datetime | None) -> int | None:
     return round(value.timestamp() * 1_000_000)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def from_micros(value: int | None) -> datetime | None:
     if value is None:
         return None
-    seconds, micros = divmod(int(value), 1_000_000)
-    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
 def filter_sql(flt: Filter, now_us: int) -> tuple[str, list[Any]]:
