@@ -28,6 +28,8 @@ import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 
+from memvault.config import Settings
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 HANDSHAKE = [
     {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -42,8 +44,11 @@ WITHOUT_RECORDING = ("import memvault.mcp_stdio as s; s.load_handshake = lambda:
 
 def environment(store: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMVAULT_", "MCP_"))}
+    # A fresh data directory, but the usual model cache: the one-time ONNX
+    # export (``make model``) is not part of a server's start.
     env.update(PYTHONPATH=str(SRC), MEMVAULT_STORE_URL=f"sqlite://{store}",
-               MEMVAULT_DATA_DIR=str(store.parent), MEMVAULT_PORT=str(port))
+               MEMVAULT_DATA_DIR=str(store.parent), MEMVAULT_PORT=str(port),
+               MEMVAULT_MODEL_CACHE_DIR=str(Settings.from_env().model_cache_dir))
     return env
 
 
