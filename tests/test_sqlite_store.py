@@ -78,6 +78,38 @@ def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(tm
     conn.close()
 
 
+def test_words_indexed_before_namespaces_joined_the_word_index_are_still_found(tmp_path):
+    path = tmp_path / "v3.db"
+    store = SqliteStore(path)
+    store.bind_embedding(SPEC)
+    store.add([Memory(content="the harbour ferry leaves at noon", namespace=ns,
+                      embedding=unit(i)) for i, ns in enumerate(["a", "b"])])
+    store.close()
+    conn = apsw.Connection(str(path))  # the word index as schema version 3 left it
+    conn.execute("""
+        DROP TRIGGER memories_fts_insert; DROP TRIGGER memories_fts_delete;
+        DROP TABLE memories_fts;
+        CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories',
+            content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2');
+        INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+        CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
+        BEGIN INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content); END;
+        CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
+        BEGIN INSERT INTO memories_fts(memories_fts, rowid, content)
+              VALUES ('delete', old.rowid, old.content); END;
+        DELETE FROM schema_migrations WHERE version > 3;
+    """)
+    conn.close()
+    store = SqliteStore(path)
+    for ns in ("a", "b"):
+        hits = store.text_search(["ferry"], 5, Filter(namespace=ns))
+        assert [m.namespace for m, _ in hits] == [ns]
+    gone = store.text_search(["ferry"], 5, Filter(namespace="a"))[0][0]
+    store.delete([gone.id])  # the delete trigger removes the words it indexed
+    assert store.text_search(["ferry"], 5, Filter(namespace="a")) == []
+    store.close()
+
+
 def test_pragmas_are_parsed_and_bad_ones_named():
     assert parse_pragmas("busy_timeout=1000, cache_size=-2000") == {
         "busy_timeout": "1000", "cache_size": "-2000"}

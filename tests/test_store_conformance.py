@@ -207,6 +207,16 @@ def test_text_search_matches_any_term_and_ranks_by_relevance(bound):
     assert len(stemmed) == 2
 
 
+def test_text_search_keeps_to_namespaces_of_any_spelling(bound):
+    # Namespaces made of no words at all, and one whose words sit inside another's.
+    spaces = ["🙂", "___", "team-a", "x team-a", "team"]
+    bound.add([mem(f"the shared ledger entry of {ns}", 80 + i, namespace=ns)
+               for i, ns in enumerate(spaces)])
+    for ns in spaces:
+        hits = bound.text_search(["ledger", "team"], 10, Filter(namespace=ns))
+        assert [m.namespace for m, _ in hits] == [ns]
+
+
 def test_scan_is_resumable_and_complete(bound):
     bound.add([mem(f"scan {i}", 60 + i) for i in range(23)])
     first = bound.scan(Filter(namespace=None), batch_size=10)

@@ -21,7 +21,7 @@ import sqlite_vec
 
 from ..errors import InvalidInput, StoreUnavailable
 from ..model import new_id, utcnow
-from .sqlite_schema import DEFAULT_PRAGMAS, MIGRATIONS, to_micros
+from .sqlite_schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS, to_micros
 
 BUSY_TIMEOUT_MS = 60_000
 # The file or the disk failing underneath us, as opposed to a bug in a query.
@@ -88,6 +88,13 @@ class SqliteDatabase:
                     raise StoreUnavailable(
                         f"SQLite file {self.path} failed a write: {exc}") from exc
                 raise
+
+    def has_words(self, text: str) -> bool:
+        """Whether the word index's tokenizer finds any word in ``text``."""
+        name, args = FTS_TOKENIZER
+        with self.lock:
+            tokenizer = self._conn.fts5_tokenizer(name, args)
+            return bool(tokenizer(text.encode("utf-8"), apsw.FTS5_TOKENIZE_QUERY, None))
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of one read statement (run in autocommit, so it sees the latest commit)."""
