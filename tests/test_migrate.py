@@ -41,6 +41,34 @@ def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chr
     last.close()
 
 
+def test_a_large_move_into_postgres_builds_the_vector_index_once_at_the_end(
+        tmp_path, settings, database, monkeypatch):
+    monkeypatch.setattr("memvault.transfer.migrate.BULK_MIN_MEMORIES", 20)
+    src = filled(f"sqlite://{tmp_path / 'a.db'}", sample(30))
+    watcher = open_store(database)
+    seen: list[str | None] = []
+
+    class IndexWatch:
+        """Looks at the target's vector index after every batch."""
+
+        def start(self, label, total):
+            pass
+
+        def advance(self, n):
+            seen.append(watcher.health()["vector_index"])
+
+        def finish(self):
+            pass
+
+    report = migrate(src, database, settings=settings, batch_size=10, progress=IndexWatch())
+    assert report.ok and report.moved == 30 and report.verification.ok
+    assert "missing" in seen  # dropped while the batches went in
+    assert watcher.health()["vector_index"] == "hnsw"
+    hits = watcher.vector_search(unit(3), 1, Filter(namespace=None))
+    assert hits[0][1] > 0.999
+    watcher.close()
+
+
 def test_rerun_adds_nothing_twice(tmp_path, settings):
     src = filled(f"sqlite://{tmp_path / 'a.db'}", sample(30))
     dst = f"chroma://{tmp_path / 'c'}?collection=mem"

@@ -79,7 +79,7 @@ def test_kill_9_half_way_then_rerun_completes_without_duplicates(tmp_path, setti
 
 def test_remote_server_stopped_mid_migration_then_resumed(tmp_path, settings, monkeypatch):
     """The server goes away: retries, a clear error, and a rerun finishes the job."""
-    monkeypatch.setattr("memvault.transfer.migrate.RETRY_FIRST_DELAY", 0.2)
+    monkeypatch.setattr("memvault.transfer.retry.RETRY_FIRST_DELAY", 0.2)
     source = tmp_path / "source.db"
     store = open_store(f"sqlite://{source}")
     memories = sample(1500)
