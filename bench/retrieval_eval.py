@@ -329,7 +329,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"data {args.data_dir}: {len(data.queries)} questions, "
           f"{sum(len(v) for v in data.memories.values())} memories; runtime {model.runtime}; "
           f"store {url}")
-    if args.reingest or not marker.exists():
+    # The marker stands for this store only: the same key on another URL (a
+    # fresh PostgreSQL database) is ingested anew.
+    ingested = marker.exists() and json.loads(marker.read_text()).get("url") == url
+    if args.reingest or not ingested:
         with Vault.open(url, embedder=embedder) as vault:
             stats = ingest(vault, data)
         if isinstance(embedder, CachedEmbedder):
