@@ -4,8 +4,11 @@ Embedding ~50k chunks with MiniLM on two shared cores takes the better part of
 an hour; the vectors of a text never change for a given model. Benchmarks wrap
 the real embedder in ``CachedEmbedder`` so a second ingest (another FTS setup,
 another fusion setting, another store backend) costs only the writes. The cache
-is keyed by the model name and the exact text, so a changed chunker or a
-different embedded text simply misses and is computed by the real model.
+is keyed by the model, the runtime and the exact text, so a changed chunker,
+a different embedded text or another runtime (whose vectors differ slightly)
+simply misses and is computed by the real model. Vectors of the reference
+runtime (torch) are keyed by model and text alone, as before runtimes existed,
+so caches written then stay valid.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class CachedEmbedder:
         self.inner = inner
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, "
                          "vector BLOB NOT NULL)")
@@ -57,9 +60,12 @@ class CachedEmbedder:
         self.inner.load()
 
     def _key(self, text: str) -> bytes:
-        return hashlib.sha256(f"{self.spec.model}\0{text}".encode()).digest()
+        runtime = self.inner.runtime
+        model = self.spec.model if runtime == "torch" else f"{self.spec.model}\0{runtime}"
+        return hashlib.sha256(f"{model}\0{text}".encode()).digest()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.inner.load()  # "auto" is a runtime only once loaded; the keys need the real one
         keys = [self._key(t) for t in texts]
         found: dict[bytes, np.ndarray] = {}
         with self._lock:

@@ -41,7 +41,8 @@ import memvault
 from embedding_cache import CachedEmbedder
 from memvault import Vault
 from memvault.chunking import window_chars
-from memvault.embedding import SentenceTransformerEmbedder
+from memvault.config import Settings
+from memvault.embedding import Embedder, open_embedder
 from memvault.model import content_hash, to_utc
 from memvault.search.hybrid import SearchSettings
 
@@ -208,11 +209,13 @@ def parse_config(text: str) -> tuple[str, SearchSettings]:
     return label, dataclasses.replace(SearchSettings(), **changes)
 
 
-def store_key(data: Dataset, embedder: CachedEmbedder | SentenceTransformerEmbedder,
-              salt: str) -> str:
-    """What the ingested index depends on: the data, the model, the chunk window, the code."""
+def store_key(data: Dataset, embedder: Embedder, salt: str) -> str:
+    """What the ingested index depends on: the data, the model and its runtime, the chunk
+    window, the code."""
     parts = [data.fingerprint, embedder.spec.model, str(window_chars(embedder.max_tokens)),
              memvault.__version__, salt]
+    if embedder.runtime != "torch":  # torch stores were keyed before runtimes existed
+        parts.append(embedder.runtime)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
@@ -295,6 +298,10 @@ def main(argv: list[str] | None = None) -> None:
                         metavar="LABEL[:NAME=VALUE,...]",
                         help="search settings to evaluate (repeatable): 'default', 'vector', "
                              "'text', or a label with changes to the defaults")
+    parser.add_argument("--runtime", default=None,
+                        choices=["auto", "onnx-int8", "onnx", "torch"],
+                        help="embedding runtime (default: MEMVAULT_EMBEDDING_RUNTIME, else what "
+                             "memvault uses by default)")
     parser.add_argument("--embedding-cache", type=Path, default=WORK_DIR / "vectors.sqlite")
     parser.add_argument("--no-embedding-cache", action="store_true",
                         help="embed everything with the model (for a true ingest rate)")
@@ -309,15 +316,23 @@ def main(argv: list[str] | None = None) -> None:
 
     data = load_dataset(args.data_dir, args.limit_questions)
     configs = [parse_config(c) for c in args.config or ["default"]]
-    model = SentenceTransformerEmbedder()
+    settings = Settings.from_env()
+    if args.runtime:
+        settings = dataclasses.replace(settings, embedding_runtime=args.runtime)
+    model = open_embedder(settings)
+    model.load()
     embedder = model if args.no_embedding_cache else CachedEmbedder(model, args.embedding_cache)
     key = store_key(data, embedder, args.salt)
     url = args.store_url_template.format(key=key)
     marker = WORK_DIR / f"{key}.ingest.json"
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     print(f"data {args.data_dir}: {len(data.queries)} questions, "
-          f"{sum(len(v) for v in data.memories.values())} memories; store {url}")
-    if args.reingest or not marker.exists():
+          f"{sum(len(v) for v in data.memories.values())} memories; runtime {model.runtime}; "
+          f"store {url}")
+    # The marker stands for this store only: the same key on another URL (a
+    # fresh PostgreSQL database) is ingested anew.
+    ingested = marker.exists() and json.loads(marker.read_text()).get("url") == url
+    if args.reingest or not ingested:
         with Vault.open(url, embedder=embedder) as vault:
             stats = ingest(vault, data)
         if isinstance(embedder, CachedEmbedder):

@@ -37,6 +37,19 @@ def test_rrf_agreement_beats_a_single_first_place():
     assert scores["both"] > scores["solo"]
 
 
+def test_the_default_k_lets_a_clear_first_beat_a_low_rank_in_both_lists():
+    # First in the words list (weight 1.5, the default) against 10th in both:
+    # with K = 10 the first place wins (1.5/11 > 2.5/20); with the paper's
+    # K = 60 mere presence in both lists would (1.5/61 < 2.5/70).
+    words = ["first", *[f"w{i}" for i in range(8)], "both"]
+    meaning = [*[f"m{i}" for i in range(9)], "both"]
+    assert RRF_K == 10
+    scores = rrf([(1.0, meaning), (1.5, words)])
+    assert scores["first"] > scores["both"]
+    wide = rrf([(1.0, meaning), (1.5, words)], k=60)
+    assert wide["first"] < wide["both"]
+
+
 NOW = datetime(2025, 3, 12, tzinfo=UTC)
 
 

@@ -27,7 +27,9 @@ class SearchSettings:
     """How ``Vault.search`` ranks.
 
     - ``vector_weight``, ``text_weight``: the weight of each ranked list in
-      reciprocal rank fusion (``weight / (rrf_k + rank)``).
+      reciprocal rank fusion (``weight / (rrf_k + rank)``). Words weigh 1.5
+      times meaning: on chat data BM25 alone beats MiniLM alone, and an equal
+      weighting fell below BM25 alone (README, "Retrieval quality").
     - ``candidates``: how many neighbours each side contributes (at least 3k).
     - ``chunk_margin``: a long memory is embedded in chunks; a chunk after the
       first stands for its memory at this much less cosine similarity, so a
@@ -41,7 +43,7 @@ class SearchSettings:
     """
 
     vector_weight: float = 1.0
-    text_weight: float = 1.0
+    text_weight: float = 1.5
     rrf_k: int = RRF_K
     candidates: int = 50
     chunk_margin: float = 0.0

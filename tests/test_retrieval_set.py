@@ -1,0 +1,80 @@
+"""The default search ranks the known answer first on a small hand-written set.
+
+One vault holds the set for the whole module (the real model, a real SQLite
+file). The last tests check the set itself is discriminating: meaning alone
+misses some exact codes and words alone miss the paraphrases, so the hybrid
+passing every query says something about fusion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from memvault.vault import Vault
+
+from .retrieval_set import CODES, MEMORIES, PARAPHRASES, PLAIN
+
+ALL_QUERIES = {**CODES, **PARAPHRASES, **PLAIN}
+
+# Queries the default ranking gets wrong today, each for a reason rank fusion
+# cannot see: the vector side ranks the answer first by a wide margin, while
+# the words side ranks first a memory that shares one weak word with the query
+# ("ship" in "shipped", "Alice" in another Alice memory). Fusing ranks drops
+# those margins. Strict: a change that fixes one fails here until it is moved
+# back among the passing queries.
+KNOWN_MISSES = {
+    "When are we not allowed to ship to production?": "fused 4th, after the router orders "
+                                                       "that were 'shipped'",
+    "How does Alice indent code?": "fused 2nd, after Alice's tea (the shorter memory with "
+                                   "'Alice' in it)",
+}
+
+
+@pytest.fixture(scope="module")
+def set_vault(tmp_path_factory, embedder):
+    path = tmp_path_factory.mktemp("retrieval") / "set.db"
+    vault = Vault.open(f"sqlite://{path}", embedder=embedder)
+    vault.store_many([{"id": key, "content": text} for key, text in MEMORIES.items()],
+                     namespace="set")
+    yield vault
+    vault.close()
+
+
+def first(vault: Vault, query: str) -> str | None:
+    hits = vault.search(query, k=5, namespace="set")
+    return hits[0].memory.id if hits else None
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    pytest.param(query, expected, marks=pytest.mark.xfail(
+        strict=True, reason=KNOWN_MISSES[query])) if query in KNOWN_MISSES else (query, expected)
+    for query, expected in sorted(ALL_QUERIES.items())])
+def test_default_search_ranks_the_answer_first(set_vault, query, expected):
+    assert first(set_vault, query) == expected
+
+
+def firsts_with(vault: Vault, queries: dict[str, str], **changes: float) -> int:
+    """How many of ``queries`` rank their answer first with changed settings."""
+    saved = vault.search_settings
+    vault.search_settings = dataclasses.replace(saved, **changes)
+    try:
+        return sum(first(vault, q) == expected for q, expected in queries.items())
+    finally:
+        vault.search_settings = saved
+
+
+def test_meaning_alone_misses_exact_codes(set_vault):
+    assert firsts_with(set_vault, CODES, text_weight=0.0) < len(CODES)
+
+
+def test_words_alone_miss_paraphrases(set_vault):
+    assert firsts_with(set_vault, PARAPHRASES, vector_weight=0.0) < len(PARAPHRASES)
+
+
+def test_the_known_misses_are_near_the_top(set_vault):
+    # Missed first place, but not lost: a caller asking for a few hits gets them.
+    for query in KNOWN_MISSES:
+        ids = [h.memory.id for h in set_vault.search(query, k=5, namespace="set")]
+        assert ALL_QUERIES[query] in ids
