@@ -197,7 +197,9 @@ def vector_part(vault: Vault, queries: list[str]) -> None:
     """The nearest-neighbour step alone, and its recall@10 against exact search."""
     store = vault.store_backend
     flt = Filter.build(namespace=vault.settings.namespace)
-    everything = [m for batch, _ in store.scan(flt, batch_size=5000) for m in batch]
+    # The store searches chunks of long memories too: so does the exact baseline.
+    everything = [m for batch, _ in store.scan(flt.with_changes(include_chunks=True),
+                                               batch_size=5000) for m in batch]
     matrix = np.stack([m.embedding for m in everything])
     ids = [m.id for m in everything]
     times, recalls = [], []
