@@ -165,8 +165,8 @@ with Vault.open(sys.argv[1]) as vault:
 """
 
 
-def test_kill_during_apply_then_rerun_finishes_consistently(vault, tmp_path):
-    seed(vault)
+def test_kill_during_apply_then_rerun_finishes_consistently(upkeep_vault, tmp_path):
+    vault, _ = upkeep_vault
     before = snapshot(vault.store_backend)
     plan = vault.find_duplicates()
     url = vault.store_backend.url
