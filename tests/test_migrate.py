@@ -6,11 +6,13 @@ import itertools
 import uuid
 
 import apsw
+import psycopg
 import pytest
 
 from memvault.errors import IncompatibleEmbedding, InvalidInput
 from memvault.model import EmbeddingSpec, Filter, Memory, MemoryChanges
 from memvault.stores import open_store
+from memvault.stores.postgres_schema import VECTOR_INDEX
 from memvault.transfer.backup import export_dump
 from memvault.transfer.migrate import migrate
 from memvault.transfer.verify import fingerprint
@@ -67,6 +69,20 @@ def test_a_large_move_into_postgres_builds_the_vector_index_once_at_the_end(
     hits = watcher.vector_search(unit(3), 1, Filter(namespace=None))
     assert hits[0][1] > 0.999
     watcher.close()
+
+
+def test_a_rerun_rebuilds_a_vector_index_left_missing_by_a_killed_bulk_load(
+        tmp_path, settings, database):
+    src = filled(f"sqlite://{tmp_path / 'a.db'}", sample(12))
+    target = open_store(database)
+    target.bind_embedding(SPEC)
+    fill(target, sample(30, seed=1))  # more than the move: no bulk mode for its size
+    with psycopg.connect(database, autocommit=True) as conn:  # a bulk load killed midway
+        conn.execute(f"DROP INDEX {VECTOR_INDEX}")
+    assert target.health()["vector_index"] == "missing"
+    assert migrate(src, database, settings=settings).ok
+    assert target.health()["vector_index"] == "hnsw"
+    target.close()
 
 
 def test_rerun_adds_nothing_twice(tmp_path, settings):

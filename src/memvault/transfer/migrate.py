@@ -175,15 +175,18 @@ class _Run:
     def bulk_mode(self) -> contextlib.AbstractContextManager[Any]:
         """The target's ``bulk_load()`` for a large move into a smaller store, else nothing.
 
-        Searches of the target stay correct meanwhile (exact, so slower); an
-        interrupted run leaves the index to be rebuilt by the rerun.
+        Searches of the target stay correct meanwhile (exact, so slower). A run
+        killed before the index was rebuilt leaves it missing; the rerun sees
+        that and loads in bulk mode again, which rebuilds it.
         """
         bulk_load = getattr(self.target, "bulk_load", None)
-        moving = self.report.source_count
-        if bulk_load is None or moving < BULK_MIN_MEMORIES or \
-                moving < self.target.count(Filter(namespace=None)):
+        if bulk_load is None:
             return contextlib.nullcontext()
-        return bulk_load()
+        moving = self.report.source_count
+        large = moving >= BULK_MIN_MEMORIES and \
+            moving >= self.target.count(Filter(namespace=None))
+        cut_off = self.target.health().get("vector_index") == "missing"
+        return bulk_load() if large or cut_off else contextlib.nullcontext()
 
     # -- before anything moves ------------------------------------------------
     def preflight(self, *, write_probe: bool) -> EmbeddingSpec | None:
