@@ -52,7 +52,6 @@ class SqliteStore:
         self._db = SqliteDatabase(self.path, pragmas)
         self._spec = self._read_spec()
         self._index = VectorIndex(self._spec.dimension) if self._spec else None
-        self._namespace_has_words: dict[str, bool] = {}
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> SqliteStore:
@@ -196,7 +195,7 @@ class SqliteStore:
         # FTS5 ranks every row that matches before the WHERE below applies:
         # naming the namespace in the match keeps that work to its rows. (A
         # namespace with no words would match nothing, so it is left to WHERE.)
-        if flt.namespace is not None and self._has_words(flt.namespace):
+        if flt.namespace is not None and self._db.has_words(flt.namespace):
             match = f"namespace : {fts_string(flt.namespace)} AND {match}"
         where, params = filter_sql(flt.with_changes(include_chunks=False), to_micros(utcnow()))
         # Column weights: the namespace column never adds to a memory's score.
@@ -205,11 +204,6 @@ class SqliteStore:
             f"JOIN memories m ON m.rowid = f.rowid WHERE memories_fts MATCH ? AND {where} "
             "ORDER BY rank LIMIT ?", (match, *params, k))
         return self._with_memories(hits, lambda rank: -rank)
-
-    def _has_words(self, namespace: str) -> bool:
-        if namespace not in self._namespace_has_words:
-            self._namespace_has_words[namespace] = self._db.has_words(namespace)
-        return self._namespace_has_words[namespace]
 
     def _with_memories(self, hits: list[tuple[int, float]], score: Any
                        ) -> list[tuple[Memory, float]]:
