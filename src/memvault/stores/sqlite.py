@@ -3,8 +3,9 @@
 The adapter itself holds the reads and the two searches; the rest is in
 sibling modules: ``sqlite_database`` (the connection, transactions,
 migrations), ``sqlite_schema`` (tables and the SQL queries share),
-``sqlite_writes`` (add, update, delete), ``sqlite_vectors`` (the in-process
-vector index) and ``sqlite_upkeep`` (journal, statistics, optimize).
+``sqlite_writes`` (add, update, delete), ``sqlite_vectors`` and
+``sqlite_words`` (the in-process vector and BM25 rankings) and
+``sqlite_upkeep`` (journal, statistics, optimize).
 """
 
 from __future__ import annotations
@@ -34,13 +35,9 @@ from .sqlite_schema import (
     vector_table_sql,
 )
 from .sqlite_vectors import VectorIndex
+from .sqlite_words import WordIndex
 
 __all__ = ["SqliteStore", "parse_pragmas"]
-
-
-def fts_string(text: str) -> str:
-    """``text`` as an FTS5 string: searched as its words, never as query syntax."""
-    return '"' + text.replace('"', '""') + '"'
 
 
 class SqliteStore:
@@ -52,6 +49,7 @@ class SqliteStore:
         self._db = SqliteDatabase(self.path, pragmas)
         self._spec = self._read_spec()
         self._index = VectorIndex(self._spec.dimension) if self._spec else None
+        self._words = WordIndex()
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> SqliteStore:
@@ -95,7 +93,7 @@ class SqliteStore:
         if not memories:
             return []
         results = sqlite_writes.add(self._db, memories, checked_vectors(memories, self._spec))
-        self._index.stale = True
+        self._index.stale = self._words.stale = True
         return results
 
     def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
@@ -107,6 +105,7 @@ class SqliteStore:
         deleted = sqlite_writes.delete(self._db, memory_ids)
         if self._index is not None:
             self._index.stale = True
+        self._words.stale = True
         return deleted
 
     # -- reads --------------------------------------------------------------
@@ -170,51 +169,44 @@ class SqliteStore:
         if spec is None or self._index is None:
             return []
         vec = as_vector(vector, spec.dimension)
-        now = to_micros(utcnow())
-        allowed = None
-        # The filter picks the candidate rows first, so the k nearest are
-        # chosen among matching memories only (never filtered afterwards).
-        if not flt.is_namespace_only or self._has_expired(now):
-            where, params = filter_sql(flt.with_changes(include_chunks=True), now)
-            allowed = np.array([r[0] for r in self._db.rows(
-                f"SELECT m.rowid FROM memories m WHERE {where}", params)], dtype=np.int64)
+        allowed = self._allowed_rowids(flt.with_changes(include_chunks=True))
         with self._db.lock:
             self._index.refresh(self._db.rows)
             hits = self._index.search(vec, k, flt.namespace, allowed)
-        return self._with_memories(hits, float)
-
-    def _has_expired(self, now: int) -> bool:
-        return bool(self._db.rows("SELECT 1 FROM memories WHERE expires_at IS NOT NULL "
-                                  "AND expires_at <= ? LIMIT 1", (now,)))
+        return self._with_memories(hits)
 
     def text_search(self, terms: Sequence[str], k: int, flt: Filter
                     ) -> list[tuple[Memory, float]]:
         if not terms:
             return []
-        match = "content : (" + " OR ".join(fts_string(t) for t in terms) + ")"
-        # FTS5 ranks every row that matches before the WHERE below applies:
-        # naming the namespace in the match keeps that work to its rows. (A
-        # namespace with no words would match nothing, so it is left to WHERE.)
-        if flt.namespace is not None and self._db.has_words(flt.namespace):
-            match = f"namespace : {fts_string(flt.namespace)} AND {match}"
-        where, params = filter_sql(flt.with_changes(include_chunks=False), to_micros(utcnow()))
-        # Column weights: the namespace column never adds to a memory's score.
-        hits = self._db.rows(
-            "SELECT f.rowid, bm25(memories_fts, 1.0, 0.0) AS rank FROM memories_fts f "
-            f"JOIN memories m ON m.rowid = f.rowid WHERE memories_fts MATCH ? AND {where} "
-            "ORDER BY rank LIMIT ?", (match, *params, k))
-        return self._with_memories(hits, lambda rank: -rank)
+        allowed = self._allowed_rowids(flt.with_changes(include_chunks=False))
+        with self._db.snapshot():
+            hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
+        return self._with_memories(hits)
 
-    def _with_memories(self, hits: list[tuple[int, float]], score: Any
-                       ) -> list[tuple[Memory, float]]:
+    def _allowed_rowids(self, flt: Filter) -> np.ndarray | None:
+        """The rowids a search may return, or None when the namespace alone decides.
+
+        The filter picks the candidate rows first, so the k best are chosen
+        among matching memories only (never filtered afterwards).
+        """
+        now = to_micros(utcnow())
+        if flt.is_namespace_only and not self._db.rows(
+                "SELECT 1 FROM memories WHERE expires_at IS NOT NULL "
+                "AND expires_at <= ? LIMIT 1", (now,)):
+            return None
+        where, params = filter_sql(flt, now)
+        return np.array([r[0] for r in self._db.rows(
+            f"SELECT m.rowid FROM memories m WHERE {where}", params)], dtype=np.int64)
+
+    def _with_memories(self, hits: list[tuple[int, float]]) -> list[tuple[Memory, float]]:
         if not hits:
             return []
         marks = ",".join("?" * len(hits))
         rows = {r[0]: r for r in self._db.rows(
             f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.rowid IN ({marks})",
             [h[0] for h in hits])}
-        return [(to_memory(rows[rowid]), float(score(value)))
-                for rowid, value in hits if rowid in rows]
+        return [(to_memory(rows[rowid]), score) for rowid, score in hits if rowid in rows]
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:

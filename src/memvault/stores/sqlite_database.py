@@ -51,6 +51,7 @@ class SqliteDatabase:
     def __init__(self, path: Path, pragmas: dict[str, str] | None = None) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self._tokenizer: apsw.FTS5Tokenizer | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = apsw.Connection(str(self.path))
@@ -89,12 +90,23 @@ class SqliteDatabase:
                         f"SQLite file {self.path} failed a write: {exc}") from exc
                 raise
 
-    def has_words(self, text: str) -> bool:
-        """Whether the word index's tokenizer finds any word in ``text``."""
-        name, args = FTS_TOKENIZER
+    def tokens(self, text: str, *, query: bool) -> list[str]:
+        """The words of ``text`` as the word index stores them (lower-cased, stemmed)."""
+        reason = apsw.FTS5_TOKENIZE_QUERY if query else apsw.FTS5_TOKENIZE_DOCUMENT
         with self.lock:
-            tokenizer = self._conn.fts5_tokenizer(name, args)
-            return bool(tokenizer(text.encode("utf-8"), apsw.FTS5_TOKENIZE_QUERY, None))
+            if self._tokenizer is None:
+                self._tokenizer = self._conn.fts5_tokenizer(*FTS_TOKENIZER)
+            return [token[2] for token in self._tokenizer(text.encode("utf-8"), reason, None)]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every ``rows`` inside sees the same committed state."""
+        with self.lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row of one read statement (run in autocommit, so it sees the latest commit)."""

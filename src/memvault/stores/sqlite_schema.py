@@ -87,7 +87,7 @@ MIGRATIONS: list[str] = [
     # The namespace joins the word index. FTS5 ranks every row that holds a
     # query word before any WHERE applies, so in a file shared by many
     # namespaces each search paid for all of them; naming the namespace inside
-    # the match keeps the ranking work to its rows (``SqliteStore.text_search``).
+    # the match kept the ranking work to its rows (until the next migration).
     """
     DROP TRIGGER memories_fts_insert;
     DROP TRIGGER memories_fts_delete;
@@ -107,6 +107,29 @@ MIGRATIONS: list[str] = [
     BEGIN
         INSERT INTO memories_fts(memories_fts, rowid, content, namespace)
         VALUES ('delete', old.rowid, old.content, old.namespace);
+    END;
+    """,
+    # The namespace leaves the word index again: BM25 is now ranked in process
+    # from the postings (``sqlite_words``), which scopes by namespace itself,
+    # and a document's length is its content alone.
+    """
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TABLE memories_fts;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO memories_fts(rowid, content)
+        SELECT rowid, content FROM memories WHERE parent_id IS NULL;
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content)
+        VALUES ('delete', old.rowid, old.content);
     END;
     """,
 ]

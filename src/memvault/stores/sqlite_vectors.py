@@ -129,17 +129,17 @@ class VectorIndex:
         best_scores: list[np.ndarray] = []
         for part in parts:
             rowids, scores = part.scores(vector, allowed)
-            top = _top(scores, k)
+            top = top_positions(scores, k)
             best_ids.append(rowids[top])
             best_scores.append(scores[top])
         if not best_ids:
             return []
         ids, scores = np.concatenate(best_ids), np.concatenate(best_scores)
-        top = _top(scores, k)
+        top = top_positions(scores, k)
         return [(int(ids[i]), float(scores[i])) for i in top]
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
+def top_positions(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest scores, best first (ties by position, so stable)."""
     if len(scores) > k:
         part = np.argpartition(-scores, k - 1)[:k]

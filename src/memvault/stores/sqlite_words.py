@@ -1,0 +1,207 @@
+"""BM25 over the SQLite store's word index, ranked in process.
+
+FTS5 holds the words (tokenized, stemmed, durable, transactional), but its
+``bm25()`` scores every memory that holds any query word before it can sort:
+about a microsecond per matching memory, so a question of common words costs
+10-15 ms at 10k memories and over 100 ms at 100k. Here each query word's
+postings are read once from FTS5's own index (through ``fts5vocab``) and kept;
+a ranking is then a few numpy operations over them. The formula and constants
+are FTS5's ``bm25()``: Okapi BM25, k1 = 1.2, b = 0.75, idf = ln((N - df + 0.5)
+/ (df + 0.5)) floored at 1e-6, with N, df and the average length taken over
+the whole file, as FTS5 does.
+
+The copy follows the file as the vector copy does (``sqlite_vectors``): rowids
+only grow, so documents above the highest one held are new, and their words
+are tokenized here to extend the postings held; if the row count then
+disagrees, something was deleted and everything is reloaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .sqlite_vectors import top_positions
+
+K1, B = 1.2, 0.75
+# Postings kept across searches (8 bytes each); the least recently used
+# words are dropped beyond this.
+POSTINGS_BUDGET = 4_000_000
+VOCABULARY = "temp.memories_fts_words"
+
+Postings = tuple[np.ndarray, np.ndarray]  # (positions in the document arrays, term frequency)
+
+
+class Database(Protocol):
+    """What the index needs of ``SqliteDatabase``."""
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]: ...
+
+    def tokens(self, text: str, *, query: bool) -> list[str]: ...
+
+
+class WordIndex:
+    """Okapi BM25 over FTS5's postings, for the top k memories holding any of the terms."""
+
+    def __init__(self) -> None:
+        self.stale = True
+        self._data_version: int | None = None
+        self._vocabulary_ready = False
+        self._clear()
+
+    def _clear(self) -> None:
+        self._ids = np.zeros(0, dtype=np.int64)  # document rowids, ascending
+        self._lengths = np.zeros(0, dtype=np.float64)  # tokens in each document
+        self._spaces = np.zeros(0, dtype=np.int32)  # namespace code of each document
+        self._codes: dict[str, int] = {}
+        self._total_tokens = 0.0
+        self._postings: OrderedDict[str, Postings] = OrderedDict()
+        self._held = 0
+
+    # -- following the file -------------------------------------------------
+    def refresh(self, db: Database) -> None:
+        """Bring the copy up to date with the file; one pragma when nothing changed."""
+        if not self._vocabulary_ready:
+            db.rows(f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCABULARY} "
+                    "USING fts5vocab(main, 'memories_fts', 'instance')")
+            self._vocabulary_ready = True
+        version = db.rows("PRAGMA data_version")[0][0]
+        if not self.stale and version == self._data_version:
+            return
+        self._data_version, self.stale = version, False
+        self._load_new(db)
+        if len(self._ids) != _row_count(db):
+            self._clear()
+            self._load_new(db)
+
+    def _load_new(self, db: Database) -> None:
+        after = int(self._ids[-1]) if len(self._ids) else 0
+        with_content = bool(self._postings)
+        rows = db.rows("SELECT d.id, d.sz, m.namespace"
+                       + (", m.content" if with_content else "")
+                       + " FROM memories_fts_docsize d JOIN memories m ON m.rowid = d.id "
+                       "WHERE d.id > ? ORDER BY d.id", (after,))
+        if not rows:
+            return
+        start = len(self._ids)
+        lengths = np.array([_varint(row[1]) for row in rows], dtype=np.float64)
+        spaces = np.array([self._codes.setdefault(row[2], len(self._codes)) for row in rows],
+                          dtype=np.int32)
+        self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], dtype=np.int64)])
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self._spaces = np.concatenate([self._spaces, spaces])
+        self._total_tokens += float(lengths.sum())
+        if with_content:
+            self._extend_postings(db, [row[3] for row in rows], start)
+
+    def _extend_postings(self, db: Database, contents: list[str], start: int) -> None:
+        """Add new documents' occurrences to the postings held (the rest are read when asked)."""
+        extra: dict[str, tuple[list[int], list[int]]] = {}
+        for offset, content in enumerate(contents):
+            for token, count in Counter(db.tokens(content, query=False)).items():
+                if token in self._postings:
+                    positions, counts = extra.setdefault(token, ([], []))
+                    positions.append(start + offset)
+                    counts.append(count)
+        for token, (positions, counts) in extra.items():
+            old_positions, old_counts = self._postings[token]
+            self._postings[token] = (
+                np.concatenate([old_positions, np.array(positions, dtype=np.int32)]),
+                np.concatenate([old_counts, np.array(counts, dtype=np.float32)]))
+            self._held += len(positions)
+
+    # -- ranking ------------------------------------------------------------
+    def search(self, db: Database, terms: Sequence[str], k: int, namespace: str | None,
+               allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """The k best (rowid, BM25 score) among documents holding any term.
+
+        ``namespace`` and ``allowed`` (rowids) limit which documents may rank;
+        the statistics stay those of the whole file.
+        """
+        self.refresh(db)
+        count = len(self._ids)
+        if count == 0 or (namespace is not None and namespace not in self._codes):
+            return []
+        scores = np.zeros(count, dtype=np.float64)
+        matched = np.zeros(count, dtype=bool)
+        average = self._total_tokens / count
+        seen: set[tuple[str, ...]] = set()
+        for term in terms:
+            tokens = tuple(db.tokens(term, query=True))
+            if not tokens or tokens in seen:
+                continue
+            seen.add(tokens)
+            positions, counts = (self._word(db, tokens[0]) if len(tokens) == 1
+                                 else self._phrase(db, tokens))
+            freq = counts.astype(np.float64)
+            if len(positions) == 0:
+                continue
+            idf = max(math.log((count - len(positions) + 0.5) / (len(positions) + 0.5)), 1e-6)
+            norm = K1 * (1 - B + B * self._lengths[positions] / average)
+            scores[positions] += idf * freq * (K1 + 1) / (freq + norm)
+            matched[positions] = True
+        candidates = np.flatnonzero(matched)
+        if namespace is not None:
+            candidates = candidates[self._spaces[candidates] == self._codes[namespace]]
+        if allowed is not None:
+            candidates = candidates[np.isin(self._ids[candidates], allowed)]
+        best = candidates[top_positions(scores[candidates], k)]
+        return [(int(self._ids[i]), float(scores[i])) for i in best]
+
+    def _word(self, db: Database, token: str) -> Postings:
+        if token in self._postings:
+            self._postings.move_to_end(token)
+            return self._postings[token]
+        docs = np.array([r[0] for r in db.rows(
+            f"SELECT doc FROM {VOCABULARY} WHERE term = ? AND col = 'content'", (token,))],
+            dtype=np.int64)
+        found = self._as_postings(docs)
+        self._postings[token] = found
+        self._held += len(found[0])
+        while self._held > POSTINGS_BUDGET and len(self._postings) > 1:
+            self._held -= len(self._postings.popitem(last=False)[1][0])
+        return found
+
+    def _phrase(self, db: Database, tokens: tuple[str, ...]) -> Postings:
+        """Occurrences of the tokens side by side, in order (a term such as ``abc_123``)."""
+        keys: np.ndarray | None = None
+        for shift, token in enumerate(tokens):
+            found = np.array(db.rows(f"SELECT doc, offset FROM {VOCABULARY} "
+                                     "WHERE term = ? AND col = 'content'", (token,)),
+                             dtype=np.int64).reshape(-1, 2)
+            found = found[found[:, 1] >= shift]
+            # (document, where the phrase would start) as one sortable key
+            these = (found[:, 0] << 32) | (found[:, 1] - shift)
+            keys = these if keys is None else np.intersect1d(keys, these)
+        return self._as_postings(keys >> 32)
+
+    def _as_postings(self, docs: np.ndarray) -> Postings:
+        """Occurrence rowids to (positions, counts), dropping documents not held yet."""
+        unique, counts = np.unique(docs, return_counts=True)
+        positions = np.searchsorted(self._ids, unique)
+        inside = positions < len(self._ids)
+        keep = inside.copy()
+        keep[inside] = self._ids[positions[inside]] == unique[inside]
+        return positions[keep].astype(np.int32), counts[keep].astype(np.float32)
+
+
+def _row_count(db: Database) -> int:
+    """Documents in the FTS5 table, from its averages record (rowid 1): no scan."""
+    rows = db.rows("SELECT block FROM memories_fts_data WHERE id = 1")
+    return _varint(rows[0][0]) if rows else 0
+
+
+def _varint(blob: bytes) -> int:
+    """The first SQLite varint in ``blob`` (FTS5's size records are written with them)."""
+    value = 0
+    for i, byte in enumerate(blob[:9]):
+        if i == 8:
+            return (value << 8) | byte
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value
+    return value

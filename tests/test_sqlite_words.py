@@ -1,0 +1,136 @@
+"""The SQLite store's in-process BM25 ranks exactly as FTS5's own bm25() would,
+and follows the file when other connections write or delete."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from memvault.model import Filter, Memory
+from memvault.search.text import query_terms
+from memvault.stores import sqlite_words
+from memvault.stores.sqlite import SqliteStore
+
+from .test_store_conformance import SPEC, unit
+
+WORDS = ("harbour ferry noon ticket lisbon porto train delayed running runner ran budget "
+         "review invoice PRJ_4471 e_mail quarterly report dentist appointment kitchen tiles "
+         "renovation vegetarian menu birthday party staging server release").split()
+QUERIES = ["ferry to Lisbon at noon", "running late for the train", "PRJ_4471 invoice",
+           "quarterly budget review report", "kitchen renovation tiles", "e_mail the dentist",
+           "birthday party menu vegetarian", "staging server release delayed"]
+
+
+def notes(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30))) + f" note{i}"
+            for i in range(count)]
+
+
+def fts5_ranking(store: SqliteStore, query: str, k: int, namespace: str
+                 ) -> list[tuple[str, float]]:
+    """What SQLite's FTS5 ranks for the query: its bm25() over any of the terms."""
+    match = " OR ".join('"' + t.replace('"', '""') + '"' for t in query_terms(query))
+    rows = store._db.rows(
+        "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts f "
+        "JOIN memories m ON m.rowid = f.rowid WHERE memories_fts MATCH ? "
+        "AND m.namespace = ? ORDER BY score DESC, f.rowid LIMIT ?", (match, namespace, k))
+    return in_order([(memory_id, score) for memory_id, score in rows])
+
+
+def ranking(store: SqliteStore, query: str, k: int, namespace: str) -> list[tuple[str, float]]:
+    hits = store.text_search(query_terms(query), k, Filter(namespace=namespace))
+    return in_order([(memory.id, score) for memory, score in hits])
+
+
+def in_order(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Best first, equal scores by id: the two sides may break ties differently."""
+    return sorted(((i, round(s, 9)) for i, s in hits), key=lambda h: (-h[1], h[0]))
+
+
+def add_notes(store: SqliteStore, texts: list[str], namespace: str, first: int = 0) -> None:
+    store.add([Memory(content=t, namespace=namespace, embedding=unit(first + i))
+               for i, t in enumerate(texts)])
+
+
+@pytest.fixture
+def pair(tmp_path):
+    writer, reader = SqliteStore(tmp_path / "w.db"), SqliteStore(tmp_path / "w.db")
+    writer.bind_embedding(SPEC)
+    reader.bind_embedding(SPEC)
+    yield writer, reader
+    writer.close()
+    reader.close()
+
+
+def test_scores_and_order_are_fts5_bm25s_in_every_namespace(pair):
+    store, _ = pair
+    add_notes(store, notes(300, seed=1), "a")
+    add_notes(store, notes(120, seed=2), "b", first=300)
+    for namespace in ("a", "b"):
+        for query in QUERIES:
+            # Every match, so that ties at the cut cannot differ.
+            expected = fts5_ranking(store, query, 1000, namespace)
+            assert len(expected) > 15, query
+            assert ranking(store, query, 1000, namespace) == expected, (namespace, query)
+            top = [score for _, score in ranking(store, query, 15, namespace)]
+            assert top == [score for _, score in expected[:15]]
+
+
+def test_a_term_of_several_tokens_matches_them_side_by_side(pair):
+    store, _ = pair
+    add_notes(store, ["ticket PRJ_4471 is open", "PRJ and 4471 apart", "4471 PRJ reversed"], "a")
+    hits = store.text_search(["PRJ_4471"], 5, Filter(namespace="a"))
+    assert [m.content for m, _ in hits] == ["ticket PRJ_4471 is open"]
+
+
+def test_writes_and_deletes_by_another_connection_are_followed(pair):
+    writer, reader = pair
+    add_notes(writer, notes(200, seed=3), "a")
+    for query in QUERIES:  # the reader now holds these words' postings
+        assert ranking(reader, query, 500, "a") == fts5_ranking(writer, query, 500, "a")
+
+    add_notes(writer, notes(50, seed=4), "a", first=200)
+    add_notes(writer, ["a ferry to lisbon at noon, lisbon lisbon"], "a", first=250)
+    for query in QUERIES:
+        assert ranking(reader, query, 500, "a") == fts5_ranking(writer, query, 500, "a"), query
+    assert ranking(reader, "lisbon ferry", 1, "a")[0][0] == writer.text_search(
+        ["lisbon", "ferry"], 1, Filter(namespace="a"))[0][0].id
+
+    gone = [m.id for m, _ in writer.text_search(["lisbon"], 1000, Filter(namespace="a"))]
+    writer.delete(gone)
+    assert reader.text_search(["lisbon"], 10, Filter(namespace="a")) == []
+    for query in QUERIES:
+        assert ranking(reader, query, 500, "a") == fts5_ranking(writer, query, 500, "a"), query
+
+
+def test_own_writes_are_seen_at_once(pair):
+    store, _ = pair
+    add_notes(store, notes(50, seed=5), "a")
+    assert ranking(store, "lisbon", 5, "a") == fts5_ranking(store, "lisbon", 5, "a")
+    add_notes(store, ["lisbon lisbon lisbon"], "a", first=50)
+    assert store.text_search(["lisbon"], 1, Filter(namespace="a"))[0][0].content == (
+        "lisbon lisbon lisbon")
+
+
+def test_rankings_stay_exact_when_held_postings_are_dropped(pair, monkeypatch):
+    monkeypatch.setattr(sqlite_words, "POSTINGS_BUDGET", 40)
+    store, _ = pair
+    add_notes(store, notes(200, seed=6), "a")
+    for query in QUERIES * 2:
+        assert ranking(store, query, 500, "a") == fts5_ranking(store, query, 500, "a"), query
+
+
+def test_a_filter_limits_the_candidates_not_the_statistics(pair):
+    store, _ = pair
+    texts = notes(100, seed=7)
+    store.add([Memory(content=t, namespace="a", tags=("even",) if i % 2 == 0 else (),
+                      embedding=unit(i)) for i, t in enumerate(texts)])
+    full = fts5_ranking(store, "ferry lisbon noon", 100, "a")
+    even = {m.id for m in store.query(Filter(namespace="a", tags_any=("even",)), limit=100)
+            .memories}
+    hits = store.text_search(query_terms("ferry lisbon noon"), 100,
+                             Filter(namespace="a", tags_any=("even",)))
+    assert 0 < len(hits) < len(full)
+    assert in_order([(m.id, s) for m, s in hits]) == [h for h in full if h[0] in even]
