@@ -53,6 +53,10 @@ def create_session(path: Path) -> Any:
     # several single-threaded workers, and it keeps single-query latency low.
     options.intra_op_num_threads = cpu_count()
     options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: a search alternates the model
+    # with numpy and SQLite, and spinning workers starved them (a whole search
+    # at 10k measured 16 ms p50 with spinning, 10.5 ms without).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
