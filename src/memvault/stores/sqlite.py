@@ -171,7 +171,7 @@ class SqliteStore:
         vec = as_vector(vector, spec.dimension)
         allowed = self._allowed_rowids(flt.with_changes(include_chunks=True))
         with self._db.lock:
-            self._index.refresh(self._db.rows)
+            self._index.refresh(self._db)
             hits = self._index.search(vec, k, flt.namespace, allowed)
         return self._with_memories(hits)
 

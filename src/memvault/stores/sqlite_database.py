@@ -10,6 +10,7 @@ as StoreUnavailable naming the file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -113,6 +114,18 @@ class SqliteDatabase:
         with self.lock:
             try:
                 return self._conn.execute(sql, tuple(params)).fetchall()
+            except UNAVAILABLE as exc:
+                raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
+
+    def batches(self, sql: str, params: Sequence[Any] = (), size: int = 4096
+                ) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of one read statement, ``size`` at a time, so a big read is never
+        all in memory at once. The lock is held until the last batch is taken."""
+        with self.lock:
+            try:
+                cursor = self._conn.execute(sql, tuple(params))
+                while batch := list(itertools.islice(cursor, size)):
+                    yield batch
             except UNAVAILABLE as exc:
                 raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
 

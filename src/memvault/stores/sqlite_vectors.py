@@ -15,21 +15,28 @@ costs one pragma per search.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-Rows = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+class Database(Protocol):
+    """What the index needs of ``SqliteDatabase``."""
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def batches(self, sql: str, params: Sequence[Any] = (), size: int = 4096
+                ) -> Iterator[list[tuple[Any, ...]]]: ...
 
 
 class _Partition:
     """The vectors of one namespace, in ascending rowid order, grown geometrically."""
 
-    def __init__(self, dimension: int) -> None:
+    def __init__(self, dimension: int, capacity: int = 0) -> None:
         self.size = 0
-        self._rowids = np.zeros(0, dtype=np.int64)
-        self._matrix = np.zeros((0, dimension), dtype=np.float32)
+        self._rowids = np.zeros(capacity, dtype=np.int64)
+        self._matrix = np.zeros((capacity, dimension), dtype=np.float32)
 
     @property
     def rowids(self) -> np.ndarray:
@@ -40,7 +47,7 @@ class _Partition:
         return self._matrix[:self.size]
 
     def extend(self, rowids: list[int], blobs: list[bytes]) -> None:
-        """Append rows whose rowids are all above the ones held (so order is kept)."""
+        """Append rows (``put_in_order`` restores rowid order if they came unordered)."""
         needed = self.size + len(rowids)
         if needed > len(self._rowids):
             capacity = max(needed + needed // 4, 2 * len(self._rowids), 1024)
@@ -52,6 +59,13 @@ class _Partition:
         self._rowids[self.size:needed] = rowids
         self._matrix[self.size:needed] = vectors
         self.size = needed
+
+    def put_in_order(self) -> None:
+        rowids = self.rowids
+        if self.size > 1 and not bool(np.all(rowids[1:] > rowids[:-1])):
+            order = np.argsort(rowids, kind="stable")
+            self._rowids[:self.size] = rowids[order]
+            self._matrix[:self.size] = self.matrix[order]
 
     def scores(self, vector: np.ndarray, allowed: np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -80,45 +94,55 @@ class VectorIndex:
         self._data_version: int | None = None
         self.stale = True
 
-    def refresh(self, rows: Rows) -> None:
+    def refresh(self, db: Database) -> None:
         """Bring the copy up to date with the file; cheap when nothing changed."""
-        version = rows("PRAGMA data_version", ())[0][0]
+        version = db.rows("PRAGMA data_version")[0][0]
         if not self.stale and version == self._data_version:
             return
         self._data_version = version
         self.stale = False
-        count, max_rowid = rows("SELECT count(*), coalesce(max(rowid), 0) "
-                                "FROM memory_vectors_rowids", ())[0]
+        count, max_rowid = db.rows("SELECT count(*), coalesce(max(rowid), 0) "
+                                   "FROM memory_vectors_rowids")[0]
         if count == self._count and max_rowid == self._max_rowid:
             return
-        if max_rowid > self._max_rowid:
-            self._load(rows, self._max_rowid)
+        if self._count and max_rowid > self._max_rowid:
+            self._load_new(db)
         if self._count != count:
-            self._parts, self._max_rowid, self._count = {}, 0, 0
-            self._load(rows, 0)
+            self._load_all(db)
 
-    def _load(self, rows: Rows, after: int) -> None:
-        if after == 0:
-            # A whole load reads vec0 sequentially, chunk by chunk.
-            found = rows("SELECT rowid, namespace, embedding FROM memory_vectors", ())
-        else:
-            # New rows: walk memories by rowid (CROSS JOIN keeps that order of
-            # loops) and look each vector up, instead of scanning all of vec0.
-            found = rows("SELECT v.rowid, v.namespace, v.embedding FROM memories m "
-                         "CROSS JOIN memory_vectors v ON v.rowid = m.rowid "
-                         "WHERE m.rowid > ?", (after,))
-        found.sort(key=lambda row: row[0])
-        grouped: dict[str, tuple[list[int], list[bytes]]] = {}
-        for rowid, namespace, blob in found:
-            ids, blobs = grouped.setdefault(namespace, ([], []))
-            ids.append(rowid)
-            blobs.append(blob)
-        for namespace, (ids, blobs) in grouped.items():
-            if namespace not in self._parts:
-                self._parts[namespace] = _Partition(self.dimension)
-            self._parts[namespace].extend(ids, blobs)
-            self._max_rowid = max(self._max_rowid, ids[-1])
-        self._count += len(found)
+    def _load_all(self, db: Database) -> None:
+        """Every vector, streamed into matrices sized up front: no second copy in memory."""
+        self._max_rowid = self._count = 0
+        self._parts = {
+            namespace: _Partition(self.dimension, capacity=count)
+            for namespace, count in db.rows(
+                "SELECT m.namespace, count(*) FROM memory_vectors_rowids r "
+                "JOIN memories m ON m.rowid = r.rowid GROUP BY m.namespace")}
+        # vec0 is read sequentially, chunk by chunk, which is not quite rowid order.
+        self._add(db.batches("SELECT rowid, namespace, embedding FROM memory_vectors"))
+        for part in self._parts.values():
+            part.put_in_order()
+
+    def _load_new(self, db: Database) -> None:
+        # Walk memories by rowid (CROSS JOIN keeps that order of loops) and look
+        # each vector up, instead of scanning all of vec0.
+        self._add(db.batches("SELECT v.rowid, v.namespace, v.embedding FROM memories m "
+                             "CROSS JOIN memory_vectors v ON v.rowid = m.rowid "
+                             "WHERE m.rowid > ?", (self._max_rowid,)))
+
+    def _add(self, batches: Iterator[list[tuple[Any, ...]]]) -> None:
+        for batch in batches:
+            grouped: dict[str, tuple[list[int], list[bytes]]] = {}
+            for rowid, namespace, blob in batch:
+                ids, blobs = grouped.setdefault(namespace, ([], []))
+                ids.append(rowid)
+                blobs.append(blob)
+            for namespace, (ids, blobs) in grouped.items():
+                if namespace not in self._parts:
+                    self._parts[namespace] = _Partition(self.dimension)
+                self._parts[namespace].extend(ids, blobs)
+                self._max_rowid = max(self._max_rowid, max(ids))
+            self._count += len(batch)
 
     def search(self, vector: np.ndarray, k: int, namespace: str | None,
                allowed: np.ndarray | None) -> list[tuple[int, float]]:
