@@ -143,7 +143,10 @@ DEFAULT_PRAGMAS: dict[str, str] = {
     "foreign_keys": "ON",
     "temp_store": "MEMORY",
     "cache_size": "-65536",
-    "mmap_size": "268435456",
+    # No memory map: searches run on in-process copies of the vectors and words
+    # and read only their hits from the file, so mapping it would hold a second
+    # copy of every vector in the process (240 MB at 100k memories).
+    "mmap_size": "0",
 }
 
 
