@@ -66,6 +66,10 @@ class SqliteDatabase:
             for key, value in {**DEFAULT_PRAGMAS, **(pragmas or {})}.items():
                 self._conn.execute(f"PRAGMA {key}={value}")
             self._migrate()
+            # Table statistics for the query planner, gathered when missing or
+            # stale (a no-op otherwise). Without them, a tag filter was planned
+            # as a walk over the whole namespace instead of over the tag's rows.
+            self._conn.execute("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002")
         except UNAVAILABLE as exc:
             self._conn.close()
             raise StoreUnavailable(f"cannot use SQLite file {self.path}: {exc}") from exc
