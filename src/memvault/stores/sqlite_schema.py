@@ -3,6 +3,7 @@ a filter as a WHERE clause, a lookup by id or hash, and a row as a Memory."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -176,17 +177,25 @@ MEMORY_COLUMNS = (
 
 def to_memory(row: tuple[Any, ...]) -> Memory:
     """A row selected as ``MEMORY_COLUMNS`` (the rowid first), as a Memory."""
-    # A search turns ~100 rows into memories: skip the JSON parser for the
-    # common empty values.
-    tags, metadata = row[5], row[7]
+    # A search turns ~100 rows into memories, so the common cases are cheap:
+    # no JSON parser for empty metadata, tag lists parsed once, and an
+    # unchanged memory's updated_at shares its created_at.
+    metadata, created = row[7], from_micros(row[9])
     return Memory(
         id=row[1], namespace=row[2], content=row[3], content_hash=row[4],
-        tags=tuple(json.loads(tags)) if tags != "[]" else (), memory_type=row[6],
+        tags=parse_tags(row[5]), memory_type=row[6],
         metadata=json.loads(metadata) if metadata != "{}" else {},
-        importance=row[8], created_at=from_micros(row[9]), updated_at=from_micros(row[10]),
+        importance=row[8], created_at=created,
+        updated_at=created if row[10] == row[9] else from_micros(row[10]),
         last_accessed_at=from_micros(row[11]), expires_at=from_micros(row[12]),
         parent_id=row[13], chunk_index=row[14],
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_tags(text: str) -> tuple[str, ...]:
+    """A stored JSON tag list as a tuple (immutable, so parses can be shared)."""
+    return tuple(json.loads(text))
 
 
 def lookup_sql(ref: str, namespace: str | None, now_us: int) -> tuple[str, list[Any]]:
