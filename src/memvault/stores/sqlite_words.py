@@ -33,7 +33,8 @@ K1, B = 1.2, 0.75
 POSTINGS_BUDGET = 4_000_000
 VOCABULARY = "temp.memories_fts_words"
 
-Postings = tuple[np.ndarray, np.ndarray]  # (positions in the document arrays, term frequency)
+# (positions in the document arrays, term frequency or BM25 weight in each)
+Postings = tuple[np.ndarray, np.ndarray]
 
 
 class Database(Protocol):
@@ -61,6 +62,9 @@ class WordIndex:
         self._total_tokens = 0.0
         self._postings: OrderedDict[str, Postings] = OrderedDict()
         self._held = 0
+        # Each term's BM25 weights, valid until the file changes.
+        self._weights: dict[tuple[str, ...], Postings] = {}
+        self._weighed = 0
 
     # -- following the file -------------------------------------------------
     def refresh(self, db: Database) -> None:
@@ -73,6 +77,9 @@ class WordIndex:
         if not self.stale and version == self._data_version:
             return
         self._data_version, self.stale = version, False
+        # Any new or deleted document changes N, df or the average length.
+        self._weights.clear()
+        self._weighed = 0
         self._load_new(db)
         if len(self._ids) != _row_count(db):
             self._clear()
@@ -127,30 +134,40 @@ class WordIndex:
         if count == 0 or (namespace is not None and namespace not in self._codes):
             return []
         scores = np.zeros(count, dtype=np.float64)
-        matched = np.zeros(count, dtype=bool)
-        average = self._total_tokens / count
-        seen: set[tuple[str, ...]] = set()
-        for term in terms:
-            tokens = tuple(db.tokens(term, query=True))
-            if not tokens or tokens in seen:
-                continue
-            seen.add(tokens)
-            positions, counts = (self._word(db, tokens[0]) if len(tokens) == 1
-                                 else self._phrase(db, tokens))
-            freq = counts.astype(np.float64)
-            if len(positions) == 0:
-                continue
-            idf = max(math.log((count - len(positions) + 0.5) / (len(positions) + 0.5)), 1e-6)
-            norm = K1 * (1 - B + B * self._lengths[positions] / average)
-            scores[positions] += idf * freq * (K1 + 1) / (freq + norm)
-            matched[positions] = True
-        candidates = np.flatnonzero(matched)
+        # Each distinct term once, in the query's order (so sums are reproducible).
+        for tokens in dict.fromkeys(tuple(db.tokens(term, query=True)) for term in terms):
+            if tokens:
+                positions, weights = self._term_weights(db, tokens)
+                scores[positions] += weights
+        # Every weight is positive (idf has a floor), so a score above 0 is a match.
+        eligible = scores > 0
         if namespace is not None:
-            candidates = candidates[self._spaces[candidates] == self._codes[namespace]]
+            eligible &= self._spaces == self._codes[namespace]
+        candidates = np.flatnonzero(eligible)
         if allowed is not None:
             candidates = candidates[np.isin(self._ids[candidates], allowed)]
         best = candidates[top_positions(scores[candidates], k)]
         return [(int(self._ids[i]), float(scores[i])) for i in best]
+
+    def _term_weights(self, db: Database, tokens: tuple[str, ...]) -> Postings:
+        """(positions, BM25 weight of the term in each), kept until the file changes."""
+        if tokens in self._weights:
+            return self._weights[tokens]
+        positions, counts = (self._word(db, tokens[0]) if len(tokens) == 1
+                             else self._phrase(db, tokens))
+        count, found = len(self._ids), len(positions)
+        if found == 0:
+            return positions, counts.astype(np.float64)
+        idf = max(math.log((count - found + 0.5) / (found + 0.5)), 1e-6)
+        freq = counts.astype(np.float64)
+        norm = K1 * (1 - B + B * self._lengths[positions] * (count / self._total_tokens))
+        weights = idf * freq * (K1 + 1) / (freq + norm)
+        if self._weighed + found > POSTINGS_BUDGET:
+            self._weights.clear()
+            self._weighed = 0
+        self._weights[tokens] = (positions, weights)
+        self._weighed += found
+        return positions, weights
 
     def _word(self, db: Database, token: str) -> Postings:
         if token in self._postings:
