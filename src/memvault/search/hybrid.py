@@ -99,25 +99,32 @@ def fuse(store: Store, by_vector: Sequence[tuple[Memory, float]],
     parents = {m.id: m for m, _ in by_text}
     parents.update((m.id, m) for m, _ in by_vector if m.parent_id is None)
     parents.update((m.id, m) for m in store.get_many([i for i in vector if i not in parents]))
-    hits = []
+    scored: list[tuple[float, str, float, bool]] = []
     for memory_id, relevance in fused.items():
         memory = parents.get(memory_id)
         if memory is None:  # deleted between the two queries
             continue
         recency = recency_factor(memory.created_at, now, settings.half_life_days)
-        parts = {"rrf": relevance, "recency": recency, "importance": memory.importance}
+        score = blend(relevance, recency, memory.importance, settings.recency,
+                      settings.importance)
+        in_time = named is not None and named.start <= memory.created_at < named.end
+        if in_time:
+            # A multiplier: when every candidate is inside the named time (or
+            # none is), the order is exactly what it was without the hint.
+            score *= 1.0 + settings.time_boost
+        scored.append((score, memory_id, recency, in_time))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    # Only the k kept are dressed as hits, with the parts of their score.
+    hits = []
+    for score, memory_id, recency, in_time in scored[:k]:
+        memory = parents[memory_id]
+        parts = {"rrf": fused[memory_id], "recency": recency, "importance": memory.importance}
         match = vector.get(memory_id)
         if match is not None:
             parts["vector"] = match.similarity
         if memory_id in text_scores:
             parts["text"] = text_scores[memory_id]
-        score = blend(relevance, recency, memory.importance, settings.recency,
-                      settings.importance)
-        if named is not None and named.start <= memory.created_at < named.end:
-            # A multiplier: when every candidate is inside the named time (or
-            # none is), the order is exactly what it was without the hint.
+        if in_time:
             parts["time"] = 1.0
-            score *= 1.0 + settings.time_boost
         hits.append(Hit(memory, score, parts, match.chunk_index if match else None))
-    hits.sort(key=lambda h: (-h.score, h.memory.id))
-    return hits[:k]
+    return hits
