@@ -28,9 +28,10 @@ import numpy as np
 from .sqlite_vectors import top_positions
 
 K1, B = 1.2, 0.75
-# Postings kept across searches (8 bytes each); the least recently used
-# words are dropped beyond this.
-POSTINGS_BUDGET = 4_000_000
+# Postings kept across searches (8 bytes each, and 8 more while their BM25
+# weights are kept): at most 32 MB. The least recently used words are dropped
+# beyond this. A word not held costs ~0.6 us per occurrence in the file to read.
+POSTINGS_BUDGET = 2_000_000
 VOCABULARY = "temp.memories_fts_words"
 
 # (positions in the document arrays, term frequency or BM25 weight in each)
