@@ -11,6 +11,25 @@ from typing import Any
 from ..model import Filter, Memory
 from .base import looks_like_hash
 
+# The word index over top-level memories' content, kept in step by triggers.
+# Migration 1 created it; migration 5 put it back after migration 4 had added
+# the namespace to it.
+WORD_INDEX = """
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content)
+        VALUES ('delete', old.rowid, old.content);
+    END;
+"""
+
 # Each entry upgrades the schema by one version; applied in order, each in its
 # own transaction, and recorded in schema_migrations. Never edit a released
 # entry: append a new one.
@@ -50,19 +69,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX memory_tags_memory ON memory_tags(memory_rowid);
     -- Words: only top-level memories are indexed, since a parent holds all of
     -- its chunks' text. Porter stemming so "running" finds "runs".
-    CREATE VIRTUAL TABLE memories_fts USING fts5(
-        content, content='memories', content_rowid='rowid',
-        tokenize='porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
-    BEGIN
-        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
-    END;
-    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
-    BEGIN
-        INSERT INTO memories_fts(memories_fts, rowid, content)
-        VALUES ('delete', old.rowid, old.content);
-    END;
+    """ + WORD_INDEX + """
     """,
     # The journal: keyed JSON records for upkeep (operation log, checkpoints).
     """
@@ -117,21 +124,9 @@ MIGRATIONS: list[str] = [
     DROP TRIGGER memories_fts_insert;
     DROP TRIGGER memories_fts_delete;
     DROP TABLE memories_fts;
-    CREATE VIRTUAL TABLE memories_fts USING fts5(
-        content, content='memories', content_rowid='rowid',
-        tokenize='porter unicode61 remove_diacritics 2'
-    );
+    """ + WORD_INDEX + """
     INSERT INTO memories_fts(rowid, content)
         SELECT rowid, content FROM memories WHERE parent_id IS NULL;
-    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
-    BEGIN
-        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
-    END;
-    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
-    BEGIN
-        INSERT INTO memories_fts(memories_fts, rowid, content)
-        VALUES ('delete', old.rowid, old.content);
-    END;
     """,
 ]
 
