@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--postgres-url", help="also move sqlite -> this PostgreSQL database")
+    parser.add_argument("--no-chroma", action="store_true", help="skip the moves through Chroma")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="memvault-bench-migrate-"))
     settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(work / "data")})
@@ -89,9 +90,10 @@ def main() -> None:
           f"work dir {work}")
     print(f"{'filled sqlite':<24} {args.n / took:>8.0f} memories/s  {args.n / cpu:>8.0f} "
           f"per CPU-s")
-    move("sqlite -> chroma", sqlite, chroma, args.n, settings, args.batch_size)
-    move("chroma -> sqlite", chroma, f"sqlite://{work / 'back.db'}", args.n, settings,
-         args.batch_size)
+    if not args.no_chroma:
+        move("sqlite -> chroma", sqlite, chroma, args.n, settings, args.batch_size)
+        move("chroma -> sqlite", chroma, f"sqlite://{work / 'back.db'}", args.n, settings,
+             args.batch_size)
     if args.postgres_url:
         move("sqlite -> postgres", sqlite, args.postgres_url, args.n, settings, args.batch_size)
 

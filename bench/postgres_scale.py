@@ -219,7 +219,8 @@ def load(url: str, args: argparse.Namespace, texts: list[str], real: np.ndarray,
     print(f"COPY load: {args.n / load_s:,.0f} memories/s ({load_s:.1f} s, HNSW index "
           f"dropped during the load)")
     print(f"HNSW build (m={store.options.hnsw_m}, ef_construction="
-          f"{store.options.hnsw_ef_construction}, maintenance_work_mem {args.build_memory}, "
+          f"{store.options.hnsw_ef_construction}, maintenance_work_mem "
+          f"{args.build_memory or 'sized by the store'}, "
           f"{args.build_workers} parallel worker(s)): {build_s:.1f} s", flush=True)
     store.close()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -237,8 +238,8 @@ def main() -> None:
                         "directory and leave it there, loaded, for --reuse")
     parser.add_argument("--reuse", type=Path, help="search the server kept by --keep "
                         "(same --n and --sample) without loading anything")
-    parser.add_argument("--build-memory", default="2GB", help="maintenance_work_mem for the "
-                        "build; it should hold the whole graph (about 2.5 KB a vector)")
+    parser.add_argument("--build-memory", help="maintenance_work_mem for the build (default: "
+                        "what PostgresStore.bulk_load sizes for the graph)")
     parser.add_argument("--build-workers", type=int, default=1,
                         help="max_parallel_maintenance_workers (besides the leader)")
     parser.add_argument("--shared-buffers", default="1GB")
