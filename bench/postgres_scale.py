@@ -2,6 +2,8 @@
 
     python bench/postgres_scale.py --n 100000            # embedded PostgreSQL 18 + pgvector
     python bench/postgres_scale.py --n 1000000 --url postgresql://user@host/db   # your server
+    python bench/postgres_scale.py --n 1000000 --keep /var/tmp/pg1m     # keep the loaded server
+    python bench/postgres_scale.py --n 1000000 --reuse /var/tmp/pg1m    # search it again, no load
 
 The vectors are precomputed so the run takes minutes, not hours:
 
@@ -50,6 +52,7 @@ CACHE = ROOT / "bench" / ".cache"
 DIM = 384
 NAMESPACES = 10
 BATCH = 10_000
+START = datetime(2025, 1, 1, tzinfo=UTC)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -97,30 +100,46 @@ def random_units(count: int, seed: int) -> np.ndarray:
     return out
 
 
-def build_memories(first: int, count: int, texts: list[str], real: np.ndarray,
-                   vocabulary: list[str]) -> tuple[list[Memory], np.ndarray]:
-    """Rows first..first+count: real sentences while they last, then random vectors
-    with a dozen words drawn from the sentences' vocabulary."""
-    real_rows = max(0, min(count, len(texts) - first))
-    vectors = np.concatenate([real[first:first + real_rows],
-                              random_units(count - real_rows, seed=first + 1)])
-    picks = np.random.default_rng(first + 2).integers(len(vocabulary), size=(count, 12))
-    start = datetime(2025, 1, 1, tzinfo=UTC)
+def batch_vectors(first: int, count: int, real: np.ndarray) -> np.ndarray:
+    """Vectors of rows first..first+count: the real sample's while they last, then random."""
+    real_rows = max(0, min(count, len(real) - first))
+    return np.concatenate([real[first:first + real_rows],
+                           random_units(count - real_rows, seed=first + 1)])
+
+
+def all_vectors(n: int, real: np.ndarray) -> np.ndarray:
+    """Every row's vector, batch by batch as the load makes them."""
+    return np.concatenate([batch_vectors(start, min(BATCH, n - start), real)
+                           for start in range(0, n, BATCH)])
+
+
+def build_memories(first: int, vectors: np.ndarray, texts: list[str], vocabulary: list[str]
+                   ) -> list[Memory]:
+    """Rows first..first+len(vectors): real sentences while they last, then a dozen
+    words drawn from the sentences' vocabulary. Row r is created r minutes after START,
+    which is how a search hit is traced back to its row."""
+    picks = np.random.default_rng(first + 2).integers(len(vocabulary), size=(len(vectors), 12))
     memories = []
-    for row, vector, words in zip(range(first, first + count), vectors, picks, strict=True):
+    for row, vector, words in zip(range(first, first + len(vectors)), vectors, picks,
+                                  strict=True):
         content = texts[row] if row < len(texts) else (
             f"synthetic memory {row}: " + " ".join(vocabulary[w] for w in words))
         memories.append(Memory(content=content, namespace=f"ns{row % NAMESPACES}",
-                               created_at=start + timedelta(minutes=row), embedding=vector))
-    return memories, vectors
+                               created_at=START + timedelta(minutes=row), embedding=vector))
+    return memories
+
+
+def row_of(memory: Memory) -> int:
+    return round((memory.created_at - START) / timedelta(minutes=1))
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray
               ) -> list[set[int]]:
     """Row numbers of the k nearest (cosine) among ``rows``, per query."""
     out = []
+    candidates = vectors[rows]
     for start in range(0, len(queries), 64):
-        scores = queries[start:start + 64] @ vectors[rows].T
+        scores = queries[start:start + 64] @ candidates.T
         best = np.argpartition(-scores, k, axis=1)[:, :k]
         out.extend({int(rows[j]) for j in line} for line in best)
     return out
@@ -150,7 +169,7 @@ class CpuMeter:
 
 
 def measure(store: PostgresStore, queries: np.ndarray, truth: list[set[int]], flt: Filter,
-            row_of: dict[str, int], cpu: CpuMeter, k: int = 10
+            cpu: CpuMeter, k: int = 10
             ) -> tuple[float, float, float | None, float]:
     """(p50 ms, p95 ms, CPU ms per query, recall@k) of store.vector_search."""
     for q in queries[:5]:
@@ -161,12 +180,51 @@ def measure(store: PostgresStore, queries: np.ndarray, truth: list[set[int]], fl
         started = time.perf_counter()
         hits = store.vector_search(q, k, flt)
         times.append((time.perf_counter() - started) * 1000)
-        recalls.append(len({row_of[m.id] for m, _ in hits} & expected) / k)
+        recalls.append(len({row_of(m) for m, _ in hits} & expected) / k)
     cpu_after = cpu()
     cpu_ms = (cpu_after - cpu_before) * 1000 / len(queries) if cpu_before and cpu_after else None
     times.sort()
     return (statistics.median(times), times[int(0.95 * (len(times) - 1))], cpu_ms,
             float(np.mean(recalls)))
+
+
+def start_server(args: argparse.Namespace) -> EmbeddedPostgres:
+    """The embedded server, durable as a real one would be (the test server's shortcuts
+    off), sized by the arguments; in ``--keep``/``--reuse``'s directory if given."""
+    root = args.reuse or args.keep
+    if args.keep is not None and any(args.keep.iterdir() if args.keep.exists() else ()):
+        raise SystemExit(f"--keep {args.keep}: not empty (use --reuse to search it)")
+    if args.reuse is not None and not (args.reuse / "data" / "PG_VERSION").exists():
+        raise SystemExit(f"--reuse {args.reuse}: no server kept there")
+    return EmbeddedPostgres({
+        "shared_buffers": args.shared_buffers, "effective_cache_size": "16GB",
+        "max_wal_size": "8GB", "max_parallel_maintenance_workers": str(args.build_workers),
+        "fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}, root=root).start()
+
+
+def load(url: str, args: argparse.Namespace, texts: list[str], real: np.ndarray,
+         vocabulary: list[str]) -> None:
+    """COPY ``--n`` memories in with the HNSW index dropped, then build it; print both."""
+    store = PostgresStore(url)
+    store.bind_embedding(EmbeddingSpec("all-MiniLM-L6-v2", DIM))
+    with store.bulk_load(args.build_memory):
+        started = time.perf_counter()
+        for start in range(0, args.n, BATCH):
+            vectors = batch_vectors(start, min(BATCH, args.n - start), real)
+            store.add(build_memories(start, vectors, texts, vocabulary))
+            print(f"  loaded {start + len(vectors):,}", end="\r", flush=True)
+        load_s = time.perf_counter() - started
+        build_started = time.perf_counter()
+    build_s = time.perf_counter() - build_started
+    print(f"COPY load: {args.n / load_s:,.0f} memories/s ({load_s:.1f} s, HNSW index "
+          f"dropped during the load)")
+    print(f"HNSW build (m={store.options.hnsw_m}, ef_construction="
+          f"{store.options.hnsw_ef_construction}, maintenance_work_mem "
+          f"{args.build_memory or 'sized by the store'}, "
+          f"{args.build_workers} parallel worker(s)): {build_s:.1f} s", flush=True)
+    store.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE memvault_memories")
 
 
 def main() -> None:
@@ -176,58 +234,61 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="of each kind")
     parser.add_argument("--ef", default="40,100,200,400", help="ef_search values to try")
     parser.add_argument("--url", help="an existing PostgreSQL (default: start an embedded one)")
-    parser.add_argument("--build-memory", default="2GB", help="maintenance_work_mem for the build")
+    parser.add_argument("--keep", type=Path, help="start the embedded server in this new "
+                        "directory and leave it there, loaded, for --reuse")
+    parser.add_argument("--reuse", type=Path, help="search the server kept by --keep "
+                        "(same --n and --sample) without loading anything")
+    parser.add_argument("--build-memory", help="maintenance_work_mem for the build (default: "
+                        "what PostgresStore.bulk_load sizes for the graph)")
+    parser.add_argument("--build-workers", type=int, default=1,
+                        help="max_parallel_maintenance_workers (besides the leader)")
+    parser.add_argument("--shared-buffers", default="1GB")
     args = parser.parse_args()
+    if args.url and (args.keep or args.reuse):
+        parser.error("--keep and --reuse are for the embedded server, not --url")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out
 
-    texts, real = real_vectors(args.sample + args.queries)
+    texts, sentences_vectors = real_vectors(args.sample + args.queries)
+    texts, real = texts[:args.sample], sentences_vectors[:args.sample]
     vocabulary = sorted({w for t in texts for w in re.findall(r"[a-z]{3,}", t.lower())})
-    memories, vectors = build_memories(0, args.n, texts[:args.sample], real, vocabulary)
-    query_sets = {"real": real[args.sample:], "random": random_units(args.queries, seed=3)}
-    row_of = {m.id: i for i, m in enumerate(memories)}
-    every = np.arange(args.n)
-    one_namespace = np.arange(3, args.n, NAMESPACES)
+    query_sets = {"real": sentences_vectors[args.sample:],
+                  "random": random_units(args.queries, seed=3)}
 
-    server = None
-    url = args.url
-    if url is None:
-        # Durable, as a real server would be: the test server's shortcuts off.
-        server = EmbeddedPostgres({"shared_buffers": "1GB", "max_wal_size": "4GB",
-                                   "max_parallel_maintenance_workers": "1", "fsync": "on",
-                                   "synchronous_commit": "on", "full_page_writes": "on"}
-                                  ).start()
-        url = server.create_database("bench")
+    server = None if args.url else start_server(args)
+    url = args.url or (server.url("bench") if args.reuse else server.create_database("bench"))
     cpu = CpuMeter(url if server is not None else None)
     print(f"PostgreSQL store, n={args.n:,} ({args.sample:,} real MiniLM + "
           f"{args.n - args.sample:,} random unit vectors), k=10, {args.queries} queries of each "
           f"kind; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     try:
-        store = PostgresStore(url)
-        store.bind_embedding(EmbeddingSpec("all-MiniLM-L6-v2", DIM))
-        with store.bulk_load(args.build_memory):
-            started = time.perf_counter()
-            for start in range(0, args.n, BATCH):
-                store.add(memories[start:start + BATCH])
-                print(f"  loaded {min(start + BATCH, args.n):,}", end="\r", flush=True)
-            load_s = time.perf_counter() - started
-            build_started = time.perf_counter()
-        build_s = time.perf_counter() - build_started
-        print(f"COPY load: {args.n / load_s:,.0f} memories/s ({load_s:.1f} s, HNSW index "
-              f"dropped during the load)")
-        print(f"HNSW build (m={store.options.hnsw_m}, ef_construction="
-              f"{store.options.hnsw_ef_construction}): {build_s:.1f} s")
+        if args.reuse:
+            with psycopg.connect(url) as conn:
+                held = conn.execute("SELECT count(*) FROM memvault_memories").fetchone()[0]
+            if held != args.n:
+                raise SystemExit(f"{args.reuse} holds {held:,} memories, not --n {args.n:,}")
+            print(f"reusing the server kept in {args.reuse} (load and build not re-measured)")
+        else:
+            load(url, args, texts, real, vocabulary)
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE memvault_memories")
             sizes = conn.execute(
                 "SELECT pg_size_pretty(pg_table_size('memvault_memories')), "
                 "pg_size_pretty(pg_relation_size('memvault_memories_embedding')), "
                 "pg_size_pretty(pg_indexes_size('memvault_memories'))").fetchone()
         print(f"table {sizes[0]}, HNSW index {sizes[1]}, all indexes {sizes[2]}")
-        store.close()
+        if server is not None:
+            # A serving database keeps its index in memory; a fresh start reads it
+            # from disk page by page, which would land on the first ef_search measured.
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+                conn.execute("SELECT pg_prewarm('memvault_memories_embedding'), "
+                             "pg_prewarm('memvault_memories')")
 
+        vectors = all_vectors(args.n, real)
         truth = {(kind, scope): exact_top(vectors, qs, 10, rows)
                  for kind, qs in query_sets.items()
-                 for scope, rows in (("all", every), ("ns3", one_namespace))}
+                 for scope, rows in (("all", np.arange(args.n)),
+                                     ("ns3", np.arange(3, args.n, NAMESPACES)))}
+        del vectors
         print(f"\n{'ef_search':>9} {'queries':>8} {'filter':>9} {'p50 ms':>8} {'p95 ms':>8} "
               f"{'CPU ms':>7} {'recall@10':>10}")
         for ef in [int(x) for x in args.ef.split(",")]:
@@ -236,41 +297,47 @@ def main() -> None:
                 for scope, flt in (("none", Filter(namespace=None)),
                                    ("namespace", Filter(namespace="ns3"))):
                     key = (kind, "all" if scope == "none" else "ns3")
-                    p50, p95, cpu_ms, recall = measure(store, qs, truth[key], flt, row_of, cpu)
+                    p50, p95, cpu_ms, recall = measure(store, qs, truth[key], flt, cpu)
                     spent = f"{cpu_ms:7.2f}" if cpu_ms is not None else f"{'-':>7}"
                     print(f"{ef:>9} {kind:>8} {scope:>9} {p50:>8.2f} {p95:>8.2f} {spent} "
                           f"{recall:>10.3f}", flush=True)
             store.close()
-
-        store = PostgresStore(url)
-        fresh, _ = build_memories(args.n, 1_200, [], real, vocabulary)
-        store.add(fresh[:1])
-        started, cpu_before = time.perf_counter(), cpu()
-        for start in range(1, 1_001, 100):
-            store.add(fresh[start:start + 100])
-        batch_s, cpu_after = time.perf_counter() - started, cpu()
-        batch_cpu = (f", {(cpu_after - cpu_before):.2f} CPU s per 1,000"
-                     if cpu_before and cpu_after else "")
-        singles = []
-        for memory in fresh[1_001:1_200]:
-            started = time.perf_counter()
-            store.add([memory])
-            singles.append((time.perf_counter() - started) * 1000)
-        print(f"\nwith the index in place: batches of 100 at {1_000 / batch_s:,.0f} memories/s"
-              f"{batch_cpu}; single add p50 {statistics.median(singles):.1f} ms")
-        for terms in (["cache"], ["synthetic", "memory"], ["pathname", "unicode"]):
-            times = []
-            for _ in range(20):
-                started = time.perf_counter()
-                store.text_search(terms, 50, Filter(namespace="ns3"))
-                times.append((time.perf_counter() - started) * 1000)
-            print(f"text_search {terms} (k=50, one namespace): p50 "
-                  f"{statistics.median(times):.1f} ms")
-        store.close()
+        measure_writes(url, args.n, vocabulary, cpu)
     finally:
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         if server is not None:
             server.cleanup()
+
+
+def measure_writes(url: str, n: int, vocabulary: list[str], cpu: CpuMeter) -> None:
+    """Adds with the index in place, and word searches; the added rows are deleted
+    again, so that a kept server stays as loaded."""
+    store = PostgresStore(url)
+    fresh = build_memories(n, random_units(1_200, seed=n + 1), [], vocabulary)
+    store.add(fresh[:1])
+    started, cpu_before = time.perf_counter(), cpu()
+    for start in range(1, 1_001, 100):
+        store.add(fresh[start:start + 100])
+    batch_s, cpu_after = time.perf_counter() - started, cpu()
+    batch_cpu = (f", {(cpu_after - cpu_before):.2f} CPU s per 1,000"
+                 if cpu_before and cpu_after else "")
+    singles = []
+    for memory in fresh[1_001:1_200]:
+        started = time.perf_counter()
+        store.add([memory])
+        singles.append((time.perf_counter() - started) * 1000)
+    print(f"\nwith the index in place: batches of 100 at {1_000 / batch_s:,.0f} memories/s"
+          f"{batch_cpu}; single add p50 {statistics.median(singles):.1f} ms")
+    for terms in (["cache"], ["synthetic", "memory"], ["pathname", "unicode"]):
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            store.text_search(terms, 50, Filter(namespace="ns3"))
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"text_search {terms} (k=50, one namespace): p50 "
+              f"{statistics.median(times):.1f} ms")
+    store.delete([m.id for m in fresh])
+    store.close()
 
 
 if __name__ == "__main__":

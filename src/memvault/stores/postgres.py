@@ -38,6 +38,7 @@ from .postgres_schema import (
     SCHEMA_LOCK,
     VECTOR_INDEX,
     filter_sql,
+    hnsw_graph_bytes,
     page_cursor,
     parse_page_cursor,
     select_memories,
@@ -237,16 +238,20 @@ class PostgresStore:
         return postgres_upkeep.optimize(self._db)
 
     @contextlib.contextmanager
-    def bulk_load(self, maintenance_work_mem: str = "1GB") -> Iterator[PostgresStore]:
+    def bulk_load(self, maintenance_work_mem: str | None = None) -> Iterator[PostgresStore]:
         """Load many memories fast: the HNSW index is dropped now and built at the end.
 
         Building the graph once over all vectors is many times faster than
         updating it row by row. Meanwhile searches still work, comparing every
-        vector. ``maintenance_work_mem`` should hold the graph (about 2 KB per
-        384-dimension vector) or the build slows down sharply. The GIN pending
-        lists are merged and statistics refreshed at the end too.
+        vector. The build needs ``maintenance_work_mem`` to hold the whole graph,
+        or it slows down sharply once the graph outgrows it; by default it is
+        raised (for this build only, never lowered) to what the graph of the
+        rows then in the table takes. The server's parallel maintenance workers
+        share the build. The GIN pending lists are merged and statistics
+        refreshed at the end too.
         """
-        if self.embedding_spec() is None:
+        spec = self.embedding_spec()
+        if spec is None:
             raise IncompatibleEmbedding("bind an embedding model before a bulk load",
                                         field="embedding_model")
         with self._db.cursor() as cur:
@@ -255,8 +260,16 @@ class PostgresStore:
             yield self
         finally:  # a failed load must not leave the store without its index
             with self._db.cursor(transaction=True) as cur:
-                cur.execute("SELECT set_config('maintenance_work_mem', %s, true)",
-                            (maintenance_work_mem,))
+                if maintenance_work_mem is None:
+                    cur.execute("SELECT count(*) FROM memvault_memories")
+                    graph = cur.fetchone()[0] * hnsw_graph_bytes(spec.dimension,
+                                                                 self.options.hnsw_m)
+                    cur.execute("SELECT set_config('maintenance_work_mem', greatest(%s, "
+                                "pg_size_bytes(current_setting('maintenance_work_mem')) "
+                                "/ 1024)::text || 'kB', true)", (graph // 1024 + 1,))
+                else:
+                    cur.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                                (maintenance_work_mem,))
                 cur.execute(vector_index_sql(VECTOR_INDEX, self.options.hnsw_m,
                                              self.options.hnsw_ef_construction))
                 for index in GIN_INDEXES:
