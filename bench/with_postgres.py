@@ -21,8 +21,9 @@ from tests.pg_server import EmbeddedPostgres  # noqa: E402
 
 def main() -> int:
     command = sys.argv[1:]
-    if not command:
-        raise SystemExit(__doc__)
+    if not command or command[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if command else 2
     with EmbeddedPostgres({"shared_buffers": "1GB"}) as server:
         url = server.create_database("bench")
         return subprocess.call([arg.replace("{url}", url) for arg in command])
