@@ -240,7 +240,10 @@ def main() -> None:
     parser.add_argument("--check-ivf", type=int, default=20_000)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="memvault-dedup-"))
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(workdir)})
+    # A fresh data directory for the store, but the usual model cache: no re-export.
+    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(workdir),
+                                  "MEMVAULT_MODEL_CACHE_DIR":
+                                      str(Settings.from_env().model_cache_dir)})
     with Vault.open(f"sqlite://{workdir / 'dedup.db'}", settings=settings) as vault:
         if args.pairs:
             quality(vault, labelled_pairs(args.pairs))
