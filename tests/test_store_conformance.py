@@ -196,6 +196,20 @@ def test_expired_memories_are_hidden(bound):
     assert all(m.id != gone.id for m, _ in bound.vector_search(unit(45), 5, Filter.build()))
 
 
+def test_tag_filtered_searches_keep_namespaces_apart_and_hide_expired(bound):
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    both = mem("widget tagged a and b", 60, tags=("a", "b"))
+    only_a = mem("widget tagged a", 61, tags=("a",))
+    expired = mem("expired widget tagged a and b", 62, tags=("a", "b"), expires_at=past)
+    elsewhere = mem("widget tagged a and b elsewhere", 63, tags=("a", "b"), namespace="other")
+    bound.add([both, only_a, expired, mem("untagged widget", 64), elsewhere])
+    for flt, expected in ((Filter.build(tags_any=["a"]), {both.id, only_a.id}),
+                          (Filter.build(tags_any=["a"], tags_all=["a", "b"]), {both.id}),
+                          (Filter.build(tags_all=["b"], namespace="other"), {elsewhere.id})):
+        assert {m.id for m, _ in bound.vector_search(unit(60), 10, flt)} == expected
+        assert {m.id for m, _ in bound.text_search(["widget"], 10, flt)} == expected
+
+
 def test_text_search_matches_any_term_and_ranks_by_relevance(bound):
     bound.add([mem("the blue widget has product code XK9000", 50),
                mem("a red widget", 51), mem("nothing relevant here", 52)])

@@ -30,6 +30,7 @@ from .sqlite_schema import (
     MEMORY_COLUMNS,
     filter_sql,
     lookup_sql,
+    tag_sql,
     to_memory,
     to_micros,
     vector_table_sql,
@@ -191,13 +192,23 @@ class SqliteStore:
         among matching memories only (never filtered afterwards).
         """
         now = to_micros(utcnow())
-        if flt.is_namespace_only and not self._db.rows(
-                "SELECT 1 FROM memories WHERE expires_at IS NOT NULL "
-                "AND expires_at <= ? LIMIT 1", (now,)):
+        expired = np.zeros(0, dtype=np.int64) if flt.include_expired else self._rowids(
+            "SELECT rowid FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?",
+            [now])
+        if flt.is_namespace_only and not len(expired):
             return None
+        tags_only = flt.with_changes(tags_any=(), tags_all=()).is_namespace_only
+        if tags_only and not flt.is_namespace_only:
+            # The in-process indexes keep namespaces apart and hold chunks or not
+            # as each side needs, so the tags alone pick the rows: read from
+            # their index, not from scattered memory rows.
+            tagged = self._rowids(*tag_sql(flt))
+            return np.setdiff1d(tagged, expired) if len(expired) else tagged
         where, params = filter_sql(flt, now)
-        return np.array([r[0] for r in self._db.rows(
-            f"SELECT m.rowid FROM memories m WHERE {where}", params)], dtype=np.int64)
+        return self._rowids(f"SELECT m.rowid FROM memories m WHERE {where}", params)
+
+    def _rowids(self, sql: str, params: list[Any]) -> np.ndarray:
+        return np.array([r[0] for r in self._db.rows(sql, params)], dtype=np.int64)
 
     def _with_memories(self, hits: list[tuple[int, float]]) -> list[tuple[Memory, float]]:
         if not hits:

@@ -244,23 +244,34 @@ def filter_sql(flt: Filter, now_us: int) -> tuple[str, list[Any]]:
     if flt.created_before is not None:
         clauses.append("m.created_at < ?")
         params.append(to_micros(flt.created_before))
-    if flt.tags_any:
-        marks = ",".join("?" * len(flt.tags_any))
-        clauses.append(f"m.rowid IN (SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}))")
-        params.extend(flt.tags_any)
-    if flt.tags_all:
-        marks = ",".join("?" * len(flt.tags_all))
-        clauses.append(
-            f"m.rowid IN (SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}) "
-            f"GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)})"
-        )
-        params.extend(flt.tags_all)
+    tags, tag_params = tag_sql(flt)
+    if tags:
+        clauses.append(f"m.rowid IN ({tags})")
+        params.extend(tag_params)
     for key, value in sorted(flt.metadata.items()):
         # json_extract turns JSON true/false into 1/0, so compare booleans as ints.
         clauses.append("json_extract(m.metadata, ?) = ?")
         params.append(_json_path(key))
         params.append(int(value) if isinstance(value, bool) else value)
     return (" AND ".join(clauses) or "1"), params
+
+
+def tag_sql(flt: Filter) -> tuple[str, list[Any]]:
+    """A SELECT of the rowids carrying the filter's tags ("" if it names none).
+
+    It reads only ``memory_tags``' primary key, never the memories' rows.
+    """
+    selects, params = [], []
+    if flt.tags_any:
+        marks = ",".join("?" * len(flt.tags_any))
+        selects.append(f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks})")
+        params.extend(flt.tags_any)
+    if flt.tags_all:
+        marks = ",".join("?" * len(flt.tags_all))
+        selects.append(f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}) "
+                       f"GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)}")
+        params.extend(flt.tags_all)
+    return " INTERSECT ".join(selects), params
 
 
 def _json_path(key: str) -> str:
