@@ -210,6 +210,18 @@ def test_tag_filtered_searches_keep_namespaces_apart_and_hide_expired(bound):
         assert {m.id for m, _ in bound.text_search(["widget"], 10, flt)} == expected
 
 
+def test_a_filtered_search_returns_each_match_once_when_namespaces_interleave(bound):
+    # Rows of two namespaces alternate, and a tag marks a few of each.
+    memories = [mem(f"m{i}", 300 + i, namespace="big" if i % 2 == 0 else "other",
+                    tags=("x",) if i % 40 < 3 else ()) for i in range(800)]
+    bound.add(memories)
+    tagged = [m for m in memories if m.namespace == "big" and m.tags]
+    probe = unit(300)
+    exact = sorted(tagged, key=lambda m: -float(m.embedding @ probe))[:10]
+    hits = bound.vector_search(probe, 10, Filter.build(namespace="big", tags_any=["x"]))
+    assert [m.id for m, _ in hits] == [m.id for m in exact]
+
+
 def test_text_search_matches_any_term_and_ranks_by_relevance(bound):
     bound.add([mem("the blue widget has product code XK9000", 50),
                mem("a red widget", 51), mem("nothing relevant here", 52)])

@@ -77,9 +77,7 @@ class _Partition:
             keep = np.isin(rowids, allowed, assume_unique=True)
             return rowids[keep], (matrix @ vector)[keep]
         # Few candidates: find their rows by binary search and score only those.
-        positions = np.searchsorted(rowids, allowed)
-        positions = positions[positions < self.size]
-        positions = positions[np.isin(rowids[positions], allowed, assume_unique=True)]
+        positions = positions_of(rowids, allowed)
         return rowids[positions], matrix[positions] @ vector
 
 
@@ -161,6 +159,17 @@ class VectorIndex:
         ids, scores = np.concatenate(best_ids), np.concatenate(best_scores)
         top = top_positions(scores, k)
         return [(int(ids[i]), float(scores[i])) for i in top]
+
+
+def positions_of(rowids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where the rowids in ``wanted`` sit in the ascending ``rowids``, each once.
+
+    Rowids not held are skipped: ``wanted`` may span other namespaces.
+    """
+    positions = np.searchsorted(rowids, wanted)
+    inside = positions < len(rowids)
+    positions, wanted = positions[inside], wanted[inside]
+    return np.unique(positions[rowids[positions] == wanted])
 
 
 def top_positions(scores: np.ndarray, k: int) -> np.ndarray:
