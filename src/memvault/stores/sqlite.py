@@ -192,17 +192,18 @@ class SqliteStore:
         among matching memories only (never filtered afterwards).
         """
         now = to_micros(utcnow())
-        expired = np.zeros(0, dtype=np.int64) if flt.include_expired else self._rowids(
-            "SELECT rowid FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?",
-            [now])
-        if flt.is_namespace_only and not len(expired):
-            return None
-        tags_only = flt.with_changes(tags_any=(), tags_all=()).is_namespace_only
-        if tags_only and not flt.is_namespace_only:
+        expired_sql = "FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        if flt.is_namespace_only:
+            if not self._db.rows(f"SELECT 1 {expired_sql} LIMIT 1", (now,)):
+                return None
+        elif flt.with_changes(tags_any=(), tags_all=()).is_namespace_only:
             # The in-process indexes keep namespaces apart and hold chunks or not
             # as each side needs, so the tags alone pick the rows: read from
             # their index, not from scattered memory rows.
             tagged = self._rowids(*tag_sql(flt))
+            if flt.include_expired:
+                return tagged
+            expired = self._rowids(f"SELECT rowid {expired_sql}", [now])
             return np.setdiff1d(tagged, expired) if len(expired) else tagged
         where, params = filter_sql(flt, now)
         return self._rowids(f"SELECT m.rowid FROM memories m WHERE {where}", params)

@@ -4,8 +4,8 @@ sqlite-vec's ``vec0`` table is where vectors live (durable, transactional, and
 readable by any sqlite-vec tool), but its KNN reads every vector blob through
 SQLite on each query: about 60 ms at 100k vectors on a small machine. Held per
 namespace in process, a search is one int8 pass over every vector
-(``int8_scan``, about 2 ms at 100k) and an exact rescoring of the best few
-hundred from float16 copies; a filter becomes a row mask.
+(``int8_scan``, about 2 ms at 100k) and a rescoring, from float16 copies, of
+the few that its error bounds cannot rule out; a filter becomes a row mask.
 
 The copy follows the file: rowids are never reused (AUTOINCREMENT), so rows
 above the highest loaded rowid are new; if the row count then disagrees,
