@@ -225,7 +225,7 @@ def vector_part(vault: Vault, queries: list[str]) -> None:
         got = store.vector_search(vec, 10, flt)
         times.append(time.perf_counter() - start)
         exact = {ids[i] for i in np.argsort(-(matrix @ vec))[:10]}
-        recalls.append(len(exact & {m.id for m, _ in got}) / 10)
+        recalls.append(len(exact & {c.id for c in got}) / 10)
     print(f"vector part      p50 {pct(times, 50):6.1f} ms  p95 {pct(times, 95):6.1f} ms  "
           f"recall@10 {statistics.mean(recalls):.3f}")
 

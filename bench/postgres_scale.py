@@ -45,7 +45,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.pg_server import EmbeddedPostgres  # noqa: E402
 
-from memvault.model import EmbeddingSpec, Filter, Memory  # noqa: E402
+from memvault.model import Candidate, EmbeddingSpec, Filter, Memory  # noqa: E402
 from memvault.stores.postgres import PostgresStore  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
@@ -129,8 +129,9 @@ def build_memories(first: int, vectors: np.ndarray, texts: list[str], vocabulary
     return memories
 
 
-def row_of(memory: Memory) -> int:
-    return round((memory.created_at - START) / timedelta(minutes=1))
+def row_of(found: Memory | Candidate) -> int:
+    """The row a memory was made from: each row is stamped one minute after the last."""
+    return round((found.created_at - START) / timedelta(minutes=1))
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray
@@ -180,7 +181,7 @@ def measure(store: PostgresStore, queries: np.ndarray, truth: list[set[int]], fl
         started = time.perf_counter()
         hits = store.vector_search(q, k, flt)
         times.append((time.perf_counter() - started) * 1000)
-        recalls.append(len({row_of(m) for m, _ in hits} & expected) / k)
+        recalls.append(len({row_of(c) for c in hits} & expected) / k)
     cpu_after = cpu()
     cpu_ms = (cpu_after - cpu_before) * 1000 / len(queries) if cpu_before and cpu_after else None
     times.sort()

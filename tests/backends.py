@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from memvault.model import Candidate, Memory
 from memvault.stores import Store
 from memvault.stores.chroma import ChromaStore
 from memvault.stores.chroma_client import parse_chroma_url
@@ -31,3 +32,8 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sto
         request.addfinalizer(lambda: server.drop_database(name))
         return store
     raise ValueError(f"unknown store kind {kind}")
+
+
+def found(store: Store, candidates: list[Candidate]) -> list[Memory]:
+    """The memories a store's ranked candidates stand for, in rank order."""
+    return store.get_many([c.id for c in candidates])

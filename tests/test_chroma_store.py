@@ -13,6 +13,7 @@ from memvault.stores import open_store
 from memvault.stores.chroma import ChromaStore
 from memvault.stores.chroma_client import parse_chroma_url
 
+from .backends import found
 from .chroma_server import free_port
 
 DIM = 16
@@ -137,11 +138,11 @@ def test_text_search_folds_case_and_plurals(tmp_path):
     store.add([Memory(content="Product code XK9000 ships Monday", embedding=vec(6)),
                Memory(content="Stories about widgets", embedding=vec(7)),
                Memory(content="unrelated", embedding=vec(8))])
-    assert [m.content for m, _ in store.text_search(["xk9000"], 5, Filter.build())] == [
-        "Product code XK9000 ships Monday"]
-    assert [m.content for m, _ in store.text_search(["story", "widget"], 5,
-                                                     Filter.build())] == [
-        "Stories about widgets"]
+    def best(terms: list[str]) -> list[str]:
+        return [m.content for m in found(store, store.text_search(terms, 5, Filter.build()))]
+
+    assert best(["xk9000"]) == ["Product code XK9000 ships Monday"]
+    assert best(["story", "widget"]) == ["Stories about widgets"]
     store.close()
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from memvault.model import EmbeddingSpec, Filter, Memory
+from memvault.model import Candidate, EmbeddingSpec, Filter, Memory
 from memvault.search.hybrid import SearchSettings, fuse, hybrid_search, memory_matches
 from memvault.search.timephrase import TimeRange
 from memvault.stores.sqlite import SqliteStore
@@ -24,6 +24,10 @@ def direction(*weights: float) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+def candidates(*scored: tuple[Memory, float]) -> list[Candidate]:
+    return [Candidate.of(memory, score) for memory, score in scored]
+
+
 @pytest.fixture
 def store(tmp_path):
     s = SqliteStore(tmp_path / "hybrid.db")
@@ -36,7 +40,7 @@ def test_a_chunk_stands_for_its_memory_at_its_best_similarity():
     parent = Memory("long note, first part", id="p")
     chunk = Memory("second part", id="p#1", parent_id="p", chunk_index=1)
     other = Memory("other", id="o")
-    matches = memory_matches([(chunk, 0.9), (other, 0.8), (parent, 0.5)], chunk_margin=0.0)
+    matches = memory_matches(candidates((chunk, 0.9), (other, 0.8), (parent, 0.5)), 0.0)
     assert list(matches) == ["p", "o"]
     assert matches["p"].similarity == 0.9 and matches["p"].chunk_index == 1
 
@@ -45,11 +49,11 @@ def test_chunk_margin_discounts_later_chunks_only():
     parent = Memory("first part", id="p")
     chunk = Memory("second part", id="p#1", parent_id="p", chunk_index=1)
     other = Memory("other", id="o")
-    matches = memory_matches([(chunk, 0.9), (other, 0.85), (parent, 0.5)], chunk_margin=0.1)
+    matches = memory_matches(candidates((chunk, 0.9), (other, 0.85), (parent, 0.5)), 0.1)
     assert list(matches) == ["o", "p"]
     assert matches["p"].similarity == pytest.approx(0.8)
     # The first chunk (the memory itself) is never discounted.
-    assert memory_matches([(parent, 0.5)], 0.1)["p"].similarity == 0.5
+    assert memory_matches(candidates((parent, 0.5)), 0.1)["p"].similarity == 0.5
 
 
 def test_fuse_returns_the_parent_of_a_matched_chunk_once(store):
@@ -156,3 +160,13 @@ def test_recency_blend_prefers_the_newer_of_two_equal_matches(store):
     fresh = fuse(store, by_vector, [], 2, replace(SearchSettings(), recency=0.5), NOW)
     assert [h.memory.id for h in fresh] == ["b-newer", "a-older"]
     assert fresh[0].parts["recency"] > 0.9 > 0.01 > fresh[1].parts["recency"]
+
+
+def test_a_memory_deleted_after_ranking_gives_its_place_to_the_next(store):
+    store.add([Memory(f"note {i}", id=f"n{i}", embedding=direction(1, 0.1 * i))
+               for i in range(4)])
+    by_vector = store.vector_search(direction(1), 5, Filter())
+    store.delete(["n1"])
+    hits = fuse(store, by_vector, [], 3, SearchSettings(), NOW)
+    assert [h.memory.id for h in hits] == ["n0", "n2", "n3"]
+    assert hits[1].memory.content == "note 2"

@@ -67,7 +67,7 @@ def test_a_large_move_into_postgres_builds_the_vector_index_once_at_the_end(
     assert "missing" in seen  # dropped while the batches went in
     assert watcher.health()["vector_index"] == "hnsw"
     hits = watcher.vector_search(unit(3), 1, Filter(namespace=None))
-    assert hits[0][1] > 0.999
+    assert hits[0].score > 0.999
     watcher.close()
 
 
@@ -196,7 +196,8 @@ def test_reembed_recomputes_vectors_with_the_local_model(tmp_path, settings, emb
     assert report.ok and report.reembedded == 2 and "re-embedded" in report.vectors
     assert dst.embedding_spec() == embedder.spec
     query = embedder.embed(["how does Alice indent?"])[0]
-    [(best, score)] = dst.vector_search(query, 1, Filter.build())
-    assert best.content == "Alice prefers tabs over spaces" and score > 0.3
+    [best] = dst.vector_search(query, 1, Filter.build())
+    assert dst.get_many([best.id])[0].content == "Alice prefers tabs over spaces"
+    assert best.score > 0.3
     src.close()
     dst.close()

@@ -177,8 +177,9 @@ def test_an_mcp_memory_service_sqlite_file_is_detected_and_read_only(tmp_path, s
     assert deploy.metadata["project"] == "web"
     assert deploy.created_at.timestamp() == pytest.approx(T0)
     assert by_content["Bob's birthday is in June"].tags == ("people",)
-    [(nearest, score)] = out.vector_search(unit(101), 1, Filter.build())
-    assert nearest.content == "Deploys happen on Tuesdays" and score == pytest.approx(1, abs=1e-4)
+    [nearest] = out.vector_search(unit(101), 1, Filter.build())
+    assert out.get_many([nearest.id])[0].content == "Deploys happen on Tuesdays"
+    assert nearest.score == pytest.approx(1, abs=1e-4)
     out.close()
 
     named = migrate(f"mcp-memory-service+sqlite://{db}?namespace=team",

@@ -20,6 +20,7 @@ from memvault.stores.postgres import EXACT_SEARCH_ROWS, PostgresStore
 from memvault.stores.sqlite import SqliteStore
 from memvault.vault import Vault
 
+from .backends import found
 from .conftest import start_together
 from .test_store_conformance import DIM, SPEC, mem, unit
 
@@ -122,8 +123,8 @@ def test_a_store_opened_before_another_bound_the_model_finds_its_memories(databa
     writer = PostgresStore(database)
     writer.bind_embedding(SPEC)
     writer.add([mem("stored by another server", 1)])
-    assert [m.content for m, _ in early.vector_search(unit(1), 1, Filter.build())] == [
-        "stored by another server"]
+    nearest = early.vector_search(unit(1), 1, Filter.build())
+    assert [m.content for m in found(early, nearest)] == ["stored by another server"]
     assert early.embedding_spec() == SPEC
     writer.close()
     early.close()
@@ -166,8 +167,8 @@ def test_a_filter_matching_many_still_gets_k_from_the_index(database):
     hits = store.vector_search(query, 10, Filter.build(namespace="far"))
     vectors = np.stack([m.embedding for m in far])
     exact = {far[i].id for i in np.argsort(-(vectors @ query))[:10]}
-    assert len(hits) == 10 and all(m.namespace == "far" for m, _ in hits)
-    assert len(exact & {m.id for m, _ in hits}) >= 8
+    assert len(hits) == 10 and all(m.namespace == "far" for m in found(store, hits))
+    assert len(exact & {m.id for m in hits}) >= 8
     store.close()
 
 
@@ -195,8 +196,9 @@ def test_words_are_found_and_ranked_like_the_sqlite_store(pg, database, tmp_path
 
     def compare() -> None:
         for terms in QUERIES:
-            ours = [m.content for m, _ in pg.text_search(terms, 20, Filter.build())]
-            theirs = [m.content for m, _ in reference.text_search(terms, 20, Filter.build())]
+            ours = [m.content for m in found(pg, pg.text_search(terms, 20, Filter.build()))]
+            theirs = [m.content for m in found(
+                reference, reference.text_search(terms, 20, Filter.build()))]
             assert sorted(ours) == sorted(theirs), terms
             assert ours and ours[0] == theirs[0], terms
 
@@ -225,9 +227,9 @@ def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
         pg.add(memories[:250])
         pg.add(memories[250:])
         # Searching meanwhile still works, by comparing every vector.
-        assert pg.vector_search(unit(310), 1, Filter.build())[0][0].id == memories[10].id
+        assert pg.vector_search(unit(310), 1, Filter.build())[0].id == memories[10].id
     assert index_exists()
-    assert pg.vector_search(unit(420), 1, Filter.build())[0][0].id == memories[120].id
+    assert pg.vector_search(unit(420), 1, Filter.build())[0].id == memories[120].id
     with pytest.raises(ZeroDivisionError), pg.bulk_load("64MB"):
         1 / 0  # noqa: B018
     assert index_exists()

@@ -22,9 +22,10 @@ def test_handle_opened_on_an_empty_store_sees_vectors_written_by_another(tmp_pat
         writer.add([Memory(content="written by the other process", embedding=vector)])
 
         found = reader.vector_search(vector, 5, Filter())
-        assert [m.content for m, _ in found] == ["written by the other process"]
+        assert [m.content for m in reader.get_many([c.id for c in found])] == [
+            "written by the other process"]
         assert reader.embedding_spec() == EmbeddingSpec("model-x", 4)
-        attached = reader.get_many([found[0][0].id], with_embedding=True)[0]
+        attached = reader.get_many([found[0].id], with_embedding=True)[0]
         assert np.allclose(attached.embedding, vector)
     finally:
         reader.close()

@@ -10,6 +10,7 @@ from memvault.errors import InvalidInput
 from memvault.model import EmbeddingSpec, Filter, Memory
 from memvault.stores.sqlite import SqliteStore, parse_pragmas
 
+from .backends import found
 from .test_store_conformance import SPEC, unit
 
 
@@ -19,21 +20,21 @@ def test_vector_index_follows_writes_from_another_connection(tmp_path):
     first = Memory(content="first", embedding=unit(1))
     writer.add([first])
     reader.bind_embedding(SPEC)
-    assert [m.id for m, _ in reader.vector_search(unit(1), 3, Filter.build())] == [first.id]
+    assert [m.id for m in reader.vector_search(unit(1), 3, Filter.build())] == [first.id]
 
     second = Memory(content="second", embedding=unit(2))
     writer.add([second])
-    assert reader.vector_search(unit(2), 1, Filter.build())[0][0].id == second.id
+    assert reader.vector_search(unit(2), 1, Filter.build())[0].id == second.id
 
     # Delete the newest row and add another: the rowid is not reused, and the
     # reader must neither return the deleted memory nor miss the new one.
     writer.delete([second.id])
     third = Memory(content="third", embedding=unit(2))
     writer.add([third])
-    ids = [m.id for m, _ in reader.vector_search(unit(2), 3, Filter.build())]
+    ids = [m.id for m in reader.vector_search(unit(2), 3, Filter.build())]
     assert second.id not in ids and third.id in ids and first.id in ids
     writer.delete([first.id])
-    assert [m.id for m, _ in reader.vector_search(unit(1), 3, Filter.build())] == [third.id]
+    assert [m.id for m in reader.vector_search(unit(1), 3, Filter.build())] == [third.id]
     writer.close()
     reader.close()
 
@@ -43,10 +44,10 @@ def test_search_over_all_namespaces_merges_partitions(tmp_path):
     store.bind_embedding(SPEC)
     store.add([Memory(content=f"m{i}", namespace=f"ns{i % 3}", embedding=unit(i))
                for i in range(30)])
-    hits = store.vector_search(unit(7), 5, Filter(namespace=None))
-    assert hits[0][0].content == "m7" and len(hits) == 5
+    hits = found(store, store.vector_search(unit(7), 5, Filter(namespace=None)))
+    assert hits[0].content == "m7" and len(hits) == 5
     exact = sorted(range(30), key=lambda i: -float(unit(i) @ unit(7)))[:5]
-    assert [m.content for m, _ in hits] == [f"m{i}" for i in exact]
+    assert [m.content for m in hits] == [f"m{i}" for i in exact]
     store.close()
 
 
@@ -103,8 +104,8 @@ def test_words_indexed_before_namespaces_joined_the_word_index_are_still_found(t
     store = SqliteStore(path)
     for ns in ("a", "b"):
         hits = store.text_search(["ferry"], 5, Filter(namespace=ns))
-        assert [m.namespace for m, _ in hits] == [ns]
-    gone = store.text_search(["ferry"], 5, Filter(namespace="a"))[0][0]
+        assert [m.namespace for m in found(store, hits)] == [ns]
+    gone = store.text_search(["ferry"], 5, Filter(namespace="a"))[0]
     store.delete([gone.id])  # the delete trigger removes the words it indexed
     assert store.text_search(["ferry"], 5, Filter(namespace="a")) == []
     store.close()
@@ -140,7 +141,7 @@ def test_a_fresh_process_loads_vectors_in_rowid_order_after_deletes(tmp_path):
             by_content = {m.content: m for m in live}
             exact = sorted(by_content, key=lambda c: -float(
                 unit(int(c[1:]) + (100 if c[0] == "b" else 0)) @ unit(probe)))[:5]
-            assert [m.content for m, _ in hits] == exact
+            assert [m.content for m in found(reader, hits)] == exact
     reader.close()
 
 
@@ -161,8 +162,8 @@ def test_the_int8_first_pass_keeps_the_exact_neighbours_of_near_duplicates(tmp_p
         query /= np.linalg.norm(query)
         exact = [float(s) for s in np.sort(vectors @ query)[::-1][:10]]
         hits = store.vector_search(query, 10, Filter())
-        true_scores = [float(vectors[int(m.content[1:])] @ query) for m, _ in hits]
+        true_scores = [float(vectors[int(m.content[1:])] @ query) for m in found(store, hits)]
         assert true_scores == pytest.approx(exact, abs=2e-4)
-        assert [s for _, s in hits] == pytest.approx(true_scores, abs=2e-4)
-        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+        assert [c.score for c in hits] == pytest.approx(true_scores, abs=2e-4)
+        assert [c.score for c in hits] == sorted((c.score for c in hits), reverse=True)
     store.close()

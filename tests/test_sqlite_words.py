@@ -12,6 +12,7 @@ from memvault.search.text import query_terms
 from memvault.stores import sqlite_words
 from memvault.stores.sqlite import SqliteStore
 
+from .backends import found
 from .test_store_conformance import SPEC, unit
 
 WORDS = ("harbour ferry noon ticket lisbon porto train delayed running runner ran budget "
@@ -41,7 +42,7 @@ def fts5_ranking(store: SqliteStore, query: str, k: int, namespace: str
 
 def ranking(store: SqliteStore, query: str, k: int, namespace: str) -> list[tuple[str, float]]:
     hits = store.text_search(query_terms(query), k, Filter(namespace=namespace))
-    return in_order([(memory.id, score) for memory, score in hits])
+    return in_order([(c.id, c.score) for c in hits])
 
 
 def in_order(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -82,7 +83,7 @@ def test_a_term_of_several_tokens_matches_them_side_by_side(pair):
     store, _ = pair
     add_notes(store, ["ticket PRJ_4471 is open", "PRJ and 4471 apart", "4471 PRJ reversed"], "a")
     hits = store.text_search(["PRJ_4471"], 5, Filter(namespace="a"))
-    assert [m.content for m, _ in hits] == ["ticket PRJ_4471 is open"]
+    assert [m.content for m in found(store, hits)] == ["ticket PRJ_4471 is open"]
 
 
 def test_writes_and_deletes_by_another_connection_are_followed(pair):
@@ -96,9 +97,9 @@ def test_writes_and_deletes_by_another_connection_are_followed(pair):
     for query in QUERIES:
         assert ranking(reader, query, 500, "a") == fts5_ranking(writer, query, 500, "a"), query
     assert ranking(reader, "lisbon ferry", 1, "a")[0][0] == writer.text_search(
-        ["lisbon", "ferry"], 1, Filter(namespace="a"))[0][0].id
+        ["lisbon", "ferry"], 1, Filter(namespace="a"))[0].id
 
-    gone = [m.id for m, _ in writer.text_search(["lisbon"], 1000, Filter(namespace="a"))]
+    gone = [m.id for m in writer.text_search(["lisbon"], 1000, Filter(namespace="a"))]
     writer.delete(gone)
     assert reader.text_search(["lisbon"], 10, Filter(namespace="a")) == []
     for query in QUERIES:
@@ -110,8 +111,8 @@ def test_own_writes_are_seen_at_once(pair):
     add_notes(store, notes(50, seed=5), "a")
     assert ranking(store, "lisbon", 5, "a") == fts5_ranking(store, "lisbon", 5, "a")
     add_notes(store, ["lisbon lisbon lisbon"], "a", first=50)
-    assert store.text_search(["lisbon"], 1, Filter(namespace="a"))[0][0].content == (
-        "lisbon lisbon lisbon")
+    best = store.text_search(["lisbon"], 1, Filter(namespace="a"))
+    assert found(store, best)[0].content == "lisbon lisbon lisbon"
 
 
 def test_rankings_stay_exact_when_held_postings_are_dropped(pair, monkeypatch):
@@ -133,4 +134,4 @@ def test_a_filter_limits_the_candidates_not_the_statistics(pair):
     hits = store.text_search(query_terms("ferry lisbon noon"), 100,
                              Filter(namespace="a", tags_any=("even",)))
     assert 0 < len(hits) < len(full)
-    assert in_order([(m.id, s) for m, s in hits]) == [h for h in full if h[0] in even]
+    assert in_order([(c.id, c.score) for c in hits]) == [h for h in full if h[0] in even]

@@ -14,6 +14,8 @@ import pytest
 from memvault.errors import IncompatibleEmbedding, NotFound
 from memvault.model import EmbeddingSpec, Filter, Memory, MemoryChanges
 
+from .backends import found
+
 DIM = 384
 SPEC = EmbeddingSpec("all-MiniLM-L6-v2", DIM)
 
@@ -75,7 +77,7 @@ def test_namespaces_never_mix(bound):
     assert bound.get(a.id, "bob") is None
     assert bound.vector_search(unit(6), 5, Filter(namespace="bob")) == []
     assert bound.text_search(["secret"], 5, Filter(namespace="bob")) == []
-    assert [m.id for m, _ in bound.vector_search(unit(6), 5, Filter(namespace="alice"))] == [a.id]
+    assert [m.id for m in bound.vector_search(unit(6), 5, Filter(namespace="alice"))] == [a.id]
 
 
 def test_filter_is_applied_inside_the_nearest_neighbour_search(bound):
@@ -85,11 +87,11 @@ def test_filter_is_applied_inside_the_nearest_neighbour_search(bound):
         bound.add(memories[start:start + 2000])
     bound.add(rare)
     hits = bound.vector_search(unit(1000), 10, Filter.build(tags_any=["rare"]))
-    assert sorted(m.id for m, _ in hits) == sorted(m.id for m in rare)
+    assert sorted(m.id for m in hits) == sorted(m.id for m in rare)
     unfiltered = bound.vector_search(unit(1000), 10, Filter.build())
     assert len(unfiltered) == 10
-    assert unfiltered[0][0].id == memories[0].id
-    assert unfiltered[0][1] == pytest.approx(1.0, abs=1e-4)
+    assert unfiltered[0].id == memories[0].id
+    assert unfiltered[0].score == pytest.approx(1.0, abs=1e-4)
 
 
 def test_tags_any_and_all(bound):
@@ -118,7 +120,7 @@ def test_time_ranges_type_and_metadata_filters(bound):
     assert bound.count(Filter.build(memory_type="fact")) == 5
     assert bound.count(Filter.build(metadata={"session": "s1"})) == 3
     hits = bound.vector_search(unit(13), 3, flt)
-    assert hits[0][0].content == "day 3" and len(hits) == 3
+    assert found(bound, hits)[0].content == "day 3" and len(hits) == 3
     texts = bound.text_search(["day"], 10, Filter.build(memory_type="fact"))
     assert len(texts) == 5
 
@@ -149,7 +151,7 @@ def test_update_changes_fields_and_chunks(bound):
     assert updated.updated_at > parent.updated_at
     assert bound.count(Filter.build(tags_any=["x"])) == 0
     hits = bound.vector_search(unit(21), 1, Filter.build(tags_any=["y"]))
-    assert hits[0][0].id == chunk.id
+    assert hits[0].id == chunk.id
     with pytest.raises(NotFound):
         bound.update("no-such-id", MemoryChanges(importance=0.1))
 
@@ -162,7 +164,7 @@ def test_delete_removes_memory_chunks_vectors_and_words(bound):
     assert bound.delete([parent.id]) == 1
     assert bound.get(parent.id, "default") is None
     assert bound.get_many([chunk.id]) == []
-    assert [m.id for m, _ in bound.vector_search(unit(31), 5, Filter.build())] == [keep.id]
+    assert [m.id for m in bound.vector_search(unit(31), 5, Filter.build())] == [keep.id]
     assert bound.text_search(["delete"], 5, Filter.build()) == []
     assert bound.delete(["no-such-id"]) == 0
 
@@ -173,7 +175,7 @@ def test_chunks_are_hidden_from_listing_but_found_by_vector(bound):
     bound.add([parent, chunk])
     assert [m.id for m in bound.query(Filter.build(), limit=10).memories] == [parent.id]
     assert bound.count(Filter.build()) == 1
-    assert bound.vector_search(unit(41), 1, Filter.build())[0][0].parent_id == parent.id
+    assert bound.vector_search(unit(41), 1, Filter.build())[0].parent_id == parent.id
 
 
 def test_chunks_of_an_existing_parent_are_skipped(bound):
@@ -193,7 +195,7 @@ def test_expired_memories_are_hidden(bound):
     assert bound.get(gone.id, "default") is None
     assert bound.count(Filter.build()) == 1
     assert bound.count(Filter.build(include_expired=True)) == 2
-    assert all(m.id != gone.id for m, _ in bound.vector_search(unit(45), 5, Filter.build()))
+    assert all(m.id != gone.id for m in bound.vector_search(unit(45), 5, Filter.build()))
 
 
 def test_tag_filtered_searches_keep_namespaces_apart_and_hide_expired(bound):
@@ -206,8 +208,8 @@ def test_tag_filtered_searches_keep_namespaces_apart_and_hide_expired(bound):
     for flt, expected in ((Filter.build(tags_any=["a"]), {both.id, only_a.id}),
                           (Filter.build(tags_any=["a"], tags_all=["a", "b"]), {both.id}),
                           (Filter.build(tags_all=["b"], namespace="other"), {elsewhere.id})):
-        assert {m.id for m, _ in bound.vector_search(unit(60), 10, flt)} == expected
-        assert {m.id for m, _ in bound.text_search(["widget"], 10, flt)} == expected
+        assert {m.id for m in bound.vector_search(unit(60), 10, flt)} == expected
+        assert {m.id for m in bound.text_search(["widget"], 10, flt)} == expected
 
 
 def test_a_filtered_search_returns_each_match_once_when_namespaces_interleave(bound):
@@ -219,16 +221,16 @@ def test_a_filtered_search_returns_each_match_once_when_namespaces_interleave(bo
     probe = unit(300)
     exact = sorted(tagged, key=lambda m: -float(m.embedding @ probe))[:10]
     hits = bound.vector_search(probe, 10, Filter.build(namespace="big", tags_any=["x"]))
-    assert [m.id for m, _ in hits] == [m.id for m in exact]
+    assert [m.id for m in hits] == [m.id for m in exact]
 
 
 def test_text_search_matches_any_term_and_ranks_by_relevance(bound):
     bound.add([mem("the blue widget has product code XK9000", 50),
                mem("a red widget", 51), mem("nothing relevant here", 52)])
     hits = bound.text_search(["xk9000", "widget"], 10, Filter.build())
-    assert [m.content for m, _ in hits][:2] == ["the blue widget has product code XK9000",
-                                                 "a red widget"]
-    assert hits[0][1] > hits[1][1]
+    assert [m.content for m in found(bound, hits)][:2] == [
+        "the blue widget has product code XK9000", "a red widget"]
+    assert hits[0].score > hits[1].score
     stemmed = bound.text_search(["widgets"], 10, Filter.build())
     assert len(stemmed) == 2
 
@@ -240,7 +242,7 @@ def test_text_search_keeps_to_namespaces_of_any_spelling(bound):
                for i, ns in enumerate(spaces)])
     for ns in spaces:
         hits = bound.text_search(["ledger", "team"], 10, Filter(namespace=ns))
-        assert [m.namespace for m, _ in hits] == [ns]
+        assert [m.namespace for m in found(bound, hits)] == [ns]
 
 
 def test_scan_is_resumable_and_complete(bound):

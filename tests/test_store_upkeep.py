@@ -94,8 +94,8 @@ def test_optimize_gives_back_space_and_keeps_every_memory(bound):
     kept = memories[1::2]
     assert bound.count(Filter.build()) == len(kept)
     hits = bound.vector_search(unit(101), 3, Filter.build())
-    assert hits[0][0].id == kept[0].id and hits[0][1] == pytest.approx(1.0, abs=1e-4)
-    assert [m.id for m, _ in bound.text_search(["number"], 5, Filter.build())]
+    assert hits[0].id == kept[0].id and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert [m.id for m in bound.text_search(["number"], 5, Filter.build())]
     got = bound.get(kept[5].id, "default", with_embedding=True)
     assert np.allclose(got.embedding, kept[5].embedding)
     bound.add([mem("after optimize", 9999)])

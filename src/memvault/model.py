@@ -203,6 +203,34 @@ class Hit:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One entry of a store's ranked list: what fusion needs to rank a memory, no more.
+
+    A search weighs about a hundred candidates to keep ``k``, so stores return
+    these instead of whole memories; the Vault fetches only the ``k`` it keeps.
+    A chunk's ``created_at`` and ``importance`` are its memory's (every store
+    keeps them alike), so a chunk ranks for its memory without reading it.
+    """
+
+    id: str
+    score: float
+    created_at: datetime
+    importance: float
+    parent_id: str | None = None
+    chunk_index: int | None = None
+
+    @property
+    def memory_id(self) -> str:
+        """The memory this candidate stands for: itself, or the parent of a chunk."""
+        return self.parent_id or self.id
+
+    @classmethod
+    def of(cls, memory: Memory, score: float) -> Candidate:
+        return cls(memory.id, score, memory.created_at, memory.importance, memory.parent_id,
+                   memory.chunk_index)
+
+
 _FILTER_KEYS = {
     "namespace", "tags_any", "tags_all", "memory_type", "created_after", "created_before",
     "metadata", "include_chunks", "include_expired",

@@ -1,8 +1,9 @@
 """Hybrid retrieval: vector neighbours and full-text matches, fused by rank, then blended.
 
 The Vault calls ``hybrid_search`` with the query's vector. All it needs from a
-store is in the Store protocol (``vector_search``, ``text_search`` and
-``get_many`` for the parents of matched chunks), so every backend ranks alike.
+store is in the Store protocol (``vector_search`` and ``text_search`` for two
+ranked lists of light candidates, ``get_many`` for the ``k`` memories kept),
+so every backend ranks alike.
 The defaults and their measured effect are documented in the README
 ("Retrieval quality").
 """
@@ -15,7 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
-from ..model import Filter, Hit, Memory
+from ..model import Candidate, Filter, Hit
 from ..stores.base import Store
 from .fusion import RRF_K, blend, recency_factor, rrf
 from .text import query_terms
@@ -71,7 +72,7 @@ class VectorMatch:
     chunk_index: int | None
 
 
-def memory_matches(by_vector: Sequence[tuple[Memory, float]], chunk_margin: float
+def memory_matches(by_vector: Sequence[Candidate], chunk_margin: float
                    ) -> dict[str, VectorMatch]:
     """Chunk-level neighbours as memory-level ones, best first.
 
@@ -79,52 +80,58 @@ def memory_matches(by_vector: Sequence[tuple[Memory, float]], chunk_margin: floa
     counts ``chunk_margin`` less.
     """
     best: dict[str, VectorMatch] = {}
-    for memory, similarity in by_vector:
-        owner = memory.parent_id or memory.id
-        if memory.parent_id is not None:
+    for candidate in by_vector:
+        similarity = candidate.score
+        if candidate.parent_id is not None:
             similarity -= chunk_margin
+        owner = candidate.memory_id
         if owner not in best or similarity > best[owner].similarity:
-            best[owner] = VectorMatch(similarity, memory.chunk_index)
+            best[owner] = VectorMatch(similarity, candidate.chunk_index)
     return dict(sorted(best.items(), key=lambda item: (-item[1].similarity, item[0])))
 
 
-def fuse(store: Store, by_vector: Sequence[tuple[Memory, float]],
-         by_text: Sequence[tuple[Memory, float]], k: int, settings: SearchSettings,
-         now: datetime, named: TimeRange | None = None) -> list[Hit]:
+def fuse(store: Store, by_vector: Sequence[Candidate], by_text: Sequence[Candidate], k: int,
+         settings: SearchSettings, now: datetime, named: TimeRange | None = None) -> list[Hit]:
     """Fuse the two ranked lists by weighted reciprocal rank, then blend."""
     vector = memory_matches(by_vector, settings.chunk_margin)
-    text_scores = {m.id: s for m, s in by_text}
+    text_scores = {c.id: c.score for c in by_text}
     fused = rrf([(settings.vector_weight, list(vector)),
                  (settings.text_weight, list(text_scores))], settings.rrf_k)
-    parents = {m.id: m for m, _ in by_text}
-    parents.update((m.id, m) for m, _ in by_vector if m.parent_id is None)
-    parents.update((m.id, m) for m in store.get_many([i for i in vector if i not in parents]))
+    # A chunk carries its memory's time and importance, so any candidate will do.
+    standing = {c.memory_id: c for c in (*by_vector, *by_text)}
     scored: list[tuple[float, str, float, bool]] = []
     for memory_id, relevance in fused.items():
-        memory = parents.get(memory_id)
-        if memory is None:  # deleted between the two queries
-            continue
-        recency = recency_factor(memory.created_at, now, settings.half_life_days)
-        score = blend(relevance, recency, memory.importance, settings.recency,
+        candidate = standing[memory_id]
+        recency = recency_factor(candidate.created_at, now, settings.half_life_days)
+        score = blend(relevance, recency, candidate.importance, settings.recency,
                       settings.importance)
-        in_time = named is not None and named.start <= memory.created_at < named.end
+        in_time = named is not None and named.start <= candidate.created_at < named.end
         if in_time:
             # A multiplier: when every candidate is inside the named time (or
             # none is), the order is exactly what it was without the hint.
             score *= 1.0 + settings.time_boost
         scored.append((score, memory_id, recency, in_time))
     scored.sort(key=lambda item: (-item[0], item[1]))
-    # Only the k kept are dressed as hits, with the parts of their score.
-    hits = []
-    for score, memory_id, recency, in_time in scored[:k]:
-        memory = parents[memory_id]
-        parts = {"rrf": fused[memory_id], "recency": recency, "importance": memory.importance}
-        match = vector.get(memory_id)
-        if match is not None:
-            parts["vector"] = match.similarity
-        if memory_id in text_scores:
-            parts["text"] = text_scores[memory_id]
-        if in_time:
-            parts["time"] = 1.0
-        hits.append(Hit(memory, score, parts, match.chunk_index if match else None))
+    # Only the k kept are read whole and dressed as hits, with the parts of their
+    # score; a memory deleted since it was ranked gives its place to the next.
+    hits: list[Hit] = []
+    position = 0
+    while len(hits) < k and position < len(scored):
+        window = scored[position:position + k - len(hits)]
+        position += len(window)
+        found = {m.id: m for m in store.get_many([item[1] for item in window])}
+        for score, memory_id, recency, in_time in window:
+            memory = found.get(memory_id)
+            if memory is None:
+                continue
+            parts = {"rrf": fused[memory_id], "recency": recency,
+                     "importance": memory.importance}
+            match = vector.get(memory_id)
+            if match is not None:
+                parts["vector"] = match.similarity
+            if memory_id in text_scores:
+                parts["text"] = text_scores[memory_id]
+            if in_time:
+                parts["time"] = 1.0
+            hits.append(Hit(memory, score, parts, match.chunk_index if match else None))
     return hits

@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ..errors import IncompatibleEmbedding, InvalidInput
-from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector
+from ..model import Candidate, EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector
 
 HASH_LENGTH = 64
 
@@ -139,13 +139,15 @@ class Store(Protocol):
     def count(self, flt: Filter) -> int:
         ...
 
-    def vector_search(self, vector: np.ndarray, k: int, flt: Filter
-                      ) -> list[tuple[Memory, float]]:
-        """The ``k`` nearest memories (chunks included) with cosine similarity, best first."""
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
+        """The ``k`` nearest memories (chunks included), scored by cosine similarity, best first.
+
+        Candidates, not memories: a search weighs many and keeps few, and
+        fetches those with ``get_many``.
+        """
         ...
 
-    def text_search(self, terms: Sequence[str], k: int, flt: Filter
-                    ) -> list[tuple[Memory, float]]:
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         """The ``k`` best full-text matches for any of ``terms`` (BM25-like), best first."""
         ...
 

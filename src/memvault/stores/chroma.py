@@ -33,7 +33,15 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import Conflict, NotFound
-from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
+from ..model import (
+    Candidate,
+    EmbeddingSpec,
+    Filter,
+    Memory,
+    MemoryChanges,
+    as_vector,
+    utcnow,
+)
 from ..search.bm25 import bm25_rank, prefix_pattern
 from .aggregate import detailed_stats_by_scan
 from .base import (
@@ -291,8 +299,7 @@ class ChromaStore:
     def count(self, flt: Filter) -> int:
         return len(self._ids(where(flt, utcnow())))
 
-    def vector_search(self, vector: np.ndarray, k: int, flt: Filter
-                      ) -> list[tuple[Memory, float]]:
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
         if self._spec is None:
             return []
         vec = as_vector(vector, self._spec.dimension)
@@ -303,11 +310,10 @@ class ChromaStore:
                 include=[*_FULL, "distances"])
         flat = {key: (res[key][0] if res.get(key) else None)
                 for key in ("ids", "documents", "metadatas", "distances")}
-        return list(zip(self._memories(flat), (1.0 - d for d in flat["distances"] or []),
-                        strict=True))
+        return [Candidate.of(m, 1.0 - d) for m, d in
+                zip(self._memories(flat), flat["distances"] or [], strict=True)]
 
-    def text_search(self, terms: Sequence[str], k: int, flt: Filter
-                    ) -> list[tuple[Memory, float]]:
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         pattern = prefix_pattern(terms)
         if not pattern:
             return []
@@ -320,7 +326,7 @@ class ChromaStore:
             corpus = self._col.count()
         memories = self._memories(res)
         ranked = bm25_rank(terms, [m.content for m in memories], corpus)
-        return [(memories[i], score) for i, score in ranked[:k]]
+        return [Candidate.of(memories[i], score) for i, score in ranked[:k]]
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:

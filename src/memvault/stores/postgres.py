@@ -20,7 +20,7 @@ import psycopg
 
 from ..config import Settings
 from ..errors import IncompatibleEmbedding, InvalidInput
-from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
+from ..model import Candidate, EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
 from . import postgres_upkeep, postgres_writes
 from .base import (
     DetailedStats,
@@ -43,11 +43,10 @@ from .postgres_schema import (
     parse_page_cursor,
     select_memories,
     select_rows,
-    to_memory,
     vector_column_sql,
     vector_index_sql,
 )
-from .postgres_search import nearest_query, text_search_sql
+from .postgres_search import nearest_query, text_search_sql, to_candidate
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
@@ -178,8 +177,7 @@ class PostgresStore:
             cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {where}", params)
             return cur.fetchone()[0]
 
-    def vector_search(self, vector: np.ndarray, k: int, flt: Filter
-                      ) -> list[tuple[Memory, float]]:
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
         spec = self.embedding_spec()
         if spec is None:
             return []
@@ -187,16 +185,15 @@ class PostgresStore:
         where, params = filter_sql(flt.with_changes(include_chunks=True), utcnow())
         with self._db.cursor() as cur:
             cur.execute(*nearest_query(where, params, vec, k, max(EXACT_SEARCH_ROWS, 2 * k)))
-            return [(to_memory(r), 1.0 - float(r[15])) for r in cur.fetchall()]
+            return [to_candidate(r, 1.0 - float(r[5])) for r in cur.fetchall()]
 
-    def text_search(self, terms: Sequence[str], k: int, flt: Filter
-                    ) -> list[tuple[Memory, float]]:
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         if not terms:
             return []
         where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
         with self._db.cursor() as cur:
             cur.execute(text_search_sql(where), (list(terms), *params, k))
-            return [(to_memory(r), float(r[15])) for r in cur.fetchall()]
+            return [to_candidate(r, float(r[5])) for r in cur.fetchall()]
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:

@@ -6,9 +6,19 @@ apply inside the search, never to its results.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
-from .postgres_schema import MEMORY_COLUMNS, TEXT_CONFIG, words_sql
+from ..model import Candidate
+from .postgres_schema import TEXT_CONFIG, words_sql
+
+# What fusion needs of each candidate (``model.Candidate``); the score follows.
+CANDIDATE_COLUMNS = "m.id, m.created_at, m.importance, m.parent_id, m.chunk_index"
+
+
+def to_candidate(row: tuple[Any, ...], score: float) -> Candidate:
+    """A Candidate from a row of CANDIDATE_COLUMNS."""
+    return Candidate(row[0], score, row[1].astimezone(UTC), row[2], row[3], row[4])
 
 
 def nearest_query(where: str, where_params: list[Any], vector: Any, k: int, exact_below: int
@@ -27,11 +37,11 @@ def nearest_query(where: str, where_params: list[Any], vector: Any, k: int, exac
     WITH candidates AS MATERIALIZED (
         SELECT count(*) AS n FROM (SELECT 1 FROM memvault_memories m WHERE {where} LIMIT %s) AS s
     ), approximate AS MATERIALIZED (
-        SELECT {MEMORY_COLUMNS}, m.embedding <=> %s AS distance FROM memvault_memories m
+        SELECT {CANDIDATE_COLUMNS}, m.embedding <=> %s AS distance FROM memvault_memories m
         WHERE {where} AND (SELECT n FROM candidates) >= %s
         ORDER BY distance LIMIT %s
     ), exact AS MATERIALIZED (
-        SELECT {MEMORY_COLUMNS}, cosine_distance(m.embedding, %s) AS distance
+        SELECT {CANDIDATE_COLUMNS}, cosine_distance(m.embedding, %s) AS distance
         FROM memvault_memories m
         WHERE {where} AND (SELECT count(*) FROM approximate) < %s
         ORDER BY distance LIMIT %s
@@ -92,7 +102,7 @@ def text_search_sql(where: str) -> str:
                      FROM terms) AS docs
         WHERE df > 0
     )
-    SELECT {MEMORY_COLUMNS},
+    SELECT {CANDIDATE_COLUMNS},
            (SELECT sum(w.idf * ts_rank(m.words, w.q, 1)) FROM weights w) AS score
     FROM memvault_memories m
     WHERE m.words @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery FROM weights)

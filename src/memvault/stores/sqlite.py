@@ -21,7 +21,15 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import InvalidInput, StoreUnavailable
-from ..model import EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
+from ..model import (
+    Candidate,
+    EmbeddingSpec,
+    Filter,
+    Memory,
+    MemoryChanges,
+    as_vector,
+    utcnow,
+)
 from . import sqlite_upkeep, sqlite_writes
 from .base import DetailedStats, Page, StoreStats, check_same_model, checked_vectors
 from .sqlite_database import SqliteDatabase, parse_pragmas
@@ -29,6 +37,7 @@ from .sqlite_schema import (
     ID_BATCH,
     MEMORY_COLUMNS,
     filter_sql,
+    from_micros,
     lookup_sql,
     tag_sql,
     to_memory,
@@ -164,8 +173,7 @@ class SqliteStore:
         where, params = filter_sql(flt, to_micros(utcnow()))
         return self._db.rows(f"SELECT count(*) FROM memories m WHERE {where}", params)[0][0]
 
-    def vector_search(self, vector: np.ndarray, k: int, flt: Filter
-                      ) -> list[tuple[Memory, float]]:
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
         spec = self.embedding_spec()
         if spec is None or self._index is None:
             return []
@@ -174,16 +182,15 @@ class SqliteStore:
         with self._db.lock:
             self._index.refresh(self._db)
             hits = self._index.search(vec, k, flt.namespace, allowed)
-        return self._with_memories(hits)
+        return self._candidates(hits)
 
-    def text_search(self, terms: Sequence[str], k: int, flt: Filter
-                    ) -> list[tuple[Memory, float]]:
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         if not terms:
             return []
         allowed = self._allowed_rowids(flt.with_changes(include_chunks=False))
         with self._db.snapshot():
             hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
-        return self._with_memories(hits)
+        return self._candidates(hits)
 
     def _allowed_rowids(self, flt: Filter) -> np.ndarray | None:
         """The rowids a search may return, or None when the namespace alone decides.
@@ -211,14 +218,15 @@ class SqliteStore:
     def _rowids(self, sql: str, params: list[Any]) -> np.ndarray:
         return np.array([r[0] for r in self._db.rows(sql, params)], dtype=np.int64)
 
-    def _with_memories(self, hits: list[tuple[int, float]]) -> list[tuple[Memory, float]]:
+    def _candidates(self, hits: list[tuple[int, float]]) -> list[Candidate]:
         if not hits:
             return []
         marks = ",".join("?" * len(hits))
         rows = {r[0]: r for r in self._db.rows(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.rowid IN ({marks})",
-            [h[0] for h in hits])}
-        return [(to_memory(rows[rowid]), score) for rowid, score in hits if rowid in rows]
+            "SELECT rowid, id, created_at, importance, parent_id, chunk_index FROM memories "
+            f"WHERE rowid IN ({marks})", [h[0] for h in hits])}
+        return [Candidate(row[1], score, from_micros(row[2]), row[3], row[4], row[5])
+                for rowid, score in hits if (row := rows.get(rowid)) is not None]
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
