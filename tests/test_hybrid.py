@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from memvault.model import Candidate, EmbeddingSpec, Filter, Memory
-from memvault.search.hybrid import SearchSettings, fuse, hybrid_search, memory_matches
+from memvault.search.hybrid import (
+    SearchSettings,
+    credit_preceding,
+    fuse,
+    hybrid_search,
+    memory_matches,
+)
 from memvault.search.timephrase import TimeRange
 from memvault.stores.sqlite import SqliteStore
 
@@ -170,3 +176,32 @@ def test_a_memory_deleted_after_ranking_gives_its_place_to_the_next(store):
     hits = fuse(store, by_vector, [], 3, SearchSettings(), NOW)
     assert [h.memory.id for h in hits] == ["n0", "n2", "n3"]
     assert hits[1].memory.content == "note 2"
+
+
+def test_a_match_is_credited_with_the_words_of_the_match_stored_after_it(store):
+    store.add([
+        Memory("I finally made a cup at home", id="remark", created_at=NOW,
+               embedding=direction(0, 1)),
+        Memory("A Pimm's Cup takes Pimm's, lemonade and cucumber", id="reply",
+               created_at=NOW + timedelta(seconds=20), embedding=direction(0, 0, 1)),
+        Memory("no words of the query here", id="aside",
+               created_at=NOW + timedelta(seconds=30), embedding=direction(0, 0, 0, 1)),
+        Memory("my cup of tea", id="tea", created_at=NOW + timedelta(seconds=40),
+               embedding=direction(0, 0, 0, 0, 1)),
+        Memory("Pimm's is a gin-based liqueur", id="later",
+               created_at=NOW + timedelta(days=1), embedding=direction(0, 0, 0, 0, 0, 1)),
+    ])
+    by_text = store.text_search(["pimm's", "cup"], 10, Filter())
+    scores = {c.id: c.score for c in by_text}
+    assert set(scores) == {"remark", "reply", "tea", "later"}
+    settings = SearchSettings()
+    credited = {c.id: c.score for c in credit_preceding(store, by_text, Filter(), settings)}
+    assert credited["remark"] == pytest.approx(
+        scores["remark"] + settings.context_weight * scores["reply"])
+    # "aside" holds no query word, so it gains nothing from "tea" and passes
+    # nothing on; "later" comes a day after "tea"; nothing follows "later".
+    assert {i: credited[i] for i in ("reply", "tea", "later")} == {
+        i: scores[i] for i in ("reply", "tea", "later")}
+    assert list(credited) == sorted(credited, key=lambda i: -credited[i])
+    alone = credit_preceding(store, by_text, Filter(), replace(settings, context_seconds=10))
+    assert {c.id: c.score for c in alone} == scores

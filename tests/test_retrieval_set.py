@@ -18,14 +18,16 @@ from .retrieval_set import CODES, MEMORIES, PARAPHRASES, PLAIN
 
 ALL_QUERIES = {**CODES, **PARAPHRASES, **PLAIN}
 
-# Queries the default ranking puts 2nd to 4th today, each for a reason rank
-# fusion cannot see: the vector side ranks the answer first by a wide margin,
-# while the words side ranks first a memory that shares one weak word with the
-# query ("ship" in "shipped", "Alice" in another Alice memory), and fusing ranks
-# drops margins. They are held to the top 5 (the last test) instead of first.
+# A query the default ranking puts 4th, for a reason rank fusion cannot see:
+# the vector side ranks the answer first by a wide margin, while the words
+# side ranks first memories that share one weak word with the query ("ship"
+# in "shipped"), and fusing ranks drops margins. It is held to the top 5 (the
+# last test) instead of first. "How does Alice indent code?" was 2nd, behind
+# another Alice memory, until search credited each memory with the words of
+# the one stored after it (the set is stored in one batch, and the memory
+# after the answer is that other Alice memory).
 KNOWN_MISSES = {
     "When are we not allowed to ship to production?",
-    "How does Alice indent code?",
 }
 
 

@@ -294,3 +294,36 @@ def test_missing_things_are_none_or_empty(bound):
     assert bound.get_many(["a", "b"]) == []
     assert bound.vector_search(unit(1), 5, Filter.build()) == []
     assert bound.text_search([], 5, Filter.build()) == []
+
+
+def test_preceding_is_the_memory_stored_just_before_under_the_filter(bound):
+    t0 = datetime(2025, 5, 1, 9, 0, tzinfo=UTC)
+
+    def at(content: str, seconds: float, **kw) -> Memory:
+        return mem(content, 90 + int(seconds), created_at=t0 + timedelta(seconds=seconds), **kw)
+
+    remark, reply = at("remark", 0, tags=("chat",)), at("reply", 30, tags=("chat",))
+    aside, late = at("aside", 40), at("late", 200, tags=("chat",))
+    other_space = at("elsewhere", 35, namespace="other", tags=("chat",))
+    expired = at("expired", 210, tags=("chat",), expires_at=datetime.now(UTC) - timedelta(1))
+    after = at("after", 265, tags=("chat",))
+    tie_a = at("same instant", 500)
+    tie_b = Memory(content="same instant too", embedding=unit(7), created_at=tie_a.created_at)
+    chunk = mem("part two", 91, parent_id=aside.id, chunk_index=1, created_at=aside.created_at)
+    bound.add([remark, reply, aside, chunk, late, other_space, expired, after, tie_a, tie_b])
+    minute = timedelta(seconds=60)
+
+    def preceding(ids: list[str], **flt) -> dict[str, str]:
+        return bound.preceding(ids, Filter.build(**flt), minute)
+
+    # The namespace's own memories only, never a chunk, never more than a minute back.
+    assert preceding([reply.id, aside.id, late.id, remark.id]) == {
+        reply.id: remark.id, aside.id: reply.id}
+    # The filter applies to the memory found: the untagged aside is passed over.
+    assert preceding([late.id, aside.id], tags_any=["chat"]) == {aside.id: reply.id}
+    assert preceding([after.id]) == {}  # only an expired memory within the minute
+    assert preceding([other_space.id], namespace="other") == {}
+    # Of two memories stored at one instant, one comes first (in an order the store keeps).
+    assert preceding([tie_a.id, tie_b.id]) in ({tie_b.id: tie_a.id}, {tie_a.id: tie_b.id})
+    assert bound.preceding([], Filter.build(), minute) == {}
+    assert bound.preceding(["no-such-id"], Filter.build(), minute) == {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -149,6 +150,17 @@ class Store(Protocol):
 
     def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         """The ``k`` best full-text matches for any of ``terms`` (BM25-like), best first."""
+        ...
+
+    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+                  ) -> dict[str, str]:
+        """For each id, the id of the memory matching ``flt`` stored just before it.
+
+        Just before in its namespace, at most ``within`` earlier; ids without
+        one are left out. Memories stored at the same instant are in the order
+        they were written (a store without that order may use their ids).
+        Search uses it to credit a remark with the words of the reply after it.
+        """
         ...
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,11 @@ from .chroma_records import (
     NO_PARENT,
     all_of,
     from_chroma,
+    latest_before,
     removed_keys,
     to_chroma_metadata,
     where,
+    windows_before,
 )
 from .chroma_scan import parse_page_cursor, scan_records, stats_of, window_ids
 from .chroma_upkeep import ChromaJournal
@@ -327,6 +330,26 @@ class ChromaStore:
         memories = self._memories(res)
         ranked = bm25_rank(terms, [m.content for m in memories], corpus)
         return [Candidate.of(memories[i], score) for i, score in ranked[:k]]
+
+    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+                  ) -> dict[str, str]:
+        if not memory_ids:
+            return {}
+        # Chroma cannot order by time, so read each memory's window and pick here.
+        asked = self._get(ids=list(dict.fromkeys(memory_ids)), include=["metadatas"])
+        marks = {rid: (meta["namespace"], meta["mv_created"])
+                 for rid, meta in zip(asked["ids"], asked["metadatas"], strict=True)}
+        if not marks:
+            return {}
+        windows = windows_before(list(marks.values()), within)
+        nearby = self._memories(self._get(where=all_of([where(flt, utcnow()) or {}, windows]),
+                                          include=_FULL))
+        out = {}
+        for rid, (namespace, created) in marks.items():
+            before = latest_before(nearby, namespace, created, rid, within)
+            if before is not None:
+                out[rid] = before.id
+        return out
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:

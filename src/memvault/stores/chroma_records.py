@@ -20,7 +20,7 @@ The document is the content; the record id is the memory id.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -137,3 +137,20 @@ def all_of(clauses: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def latest_before(records: list[Memory], namespace: str, created_us: int, record_id: str,
+                  within: timedelta) -> Memory | None:
+    """The record of ``namespace`` stored just before (created, id), at most ``within`` earlier."""
+    created_at = from_micros(created_us)
+    earlier = [m for m in records if m.namespace == namespace
+               and (m.created_at, m.id) < (created_at, record_id)
+               and created_at - m.created_at <= within]
+    return max(earlier, key=lambda m: (m.created_at, m.id), default=None)
+
+
+def windows_before(marks: list[tuple[str, int]], within: timedelta) -> dict[str, Any]:
+    """A ``where`` for the records of each (namespace, created µs) mark's preceding window."""
+    span = within // timedelta(microseconds=1)
+    return any_of([{"$and": [{"namespace": ns}, {"mv_created": {"$gte": created - span}},
+                             {"mv_created": {"$lte": created}}]} for ns, created in marks])

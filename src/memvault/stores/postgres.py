@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ from .postgres_schema import (
     vector_column_sql,
     vector_index_sql,
 )
-from .postgres_search import nearest_query, text_search_sql, to_candidate
+from .postgres_search import nearest_query, preceding_sql, text_search_sql, to_candidate
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
@@ -194,6 +195,15 @@ class PostgresStore:
         with self._db.cursor() as cur:
             cur.execute(text_search_sql(where), (list(terms), *params, k))
             return [to_candidate(r, float(r[5])) for r in cur.fetchall()]
+
+    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+                  ) -> dict[str, str]:
+        if not memory_ids:
+            return {}
+        where, params = filter_sql(flt, utcnow())
+        with self._db.cursor() as cur:
+            cur.execute(preceding_sql(where), (*params, within, list(memory_ids)))
+            return dict(cur.fetchall())
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:

@@ -110,3 +110,23 @@ def text_search_sql(where: str) -> str:
     ORDER BY score DESC, m.rowid
     LIMIT %s
     """
+
+
+def preceding_sql(where: str) -> str:
+    """Each memory's predecessor under a filter (parameters: filter..., interval, ids).
+
+    The id of the memory matching the filter stored just before it in its
+    namespace, by (created_at, rowid), if no more than the interval earlier:
+    one step back along the (namespace, created_at) index per memory asked about.
+    """
+    return f"""
+    SELECT c.id, p.id
+    FROM memvault_memories c
+    CROSS JOIN LATERAL (
+        SELECT m.id FROM memvault_memories m
+        WHERE {where} AND m.namespace = c.namespace AND m.created_at >= c.created_at - %s
+          AND (m.created_at, m.rowid) < (c.created_at, c.rowid)
+        ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1
+    ) AS p
+    WHERE c.id = ANY(%s)
+    """

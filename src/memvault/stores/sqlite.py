@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,24 @@ class SqliteStore:
         with self._db.snapshot():
             hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
         return self._candidates(hits)
+
+    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+                  ) -> dict[str, str]:
+        if not memory_ids:
+            return {}
+        where, params = filter_sql(flt, to_micros(utcnow()))
+        marks = ",".join("?" * len(memory_ids))
+        # One step back along the (namespace, created_at) index per memory asked
+        # about; ties in time are in the order they were written (rowid).
+        rows = self._db.rows(
+            "SELECT c.id, ("
+            f"  SELECT m.id FROM memories m WHERE {where} AND m.namespace = c.namespace"
+            "   AND m.created_at >= c.created_at - ?"
+            "   AND (m.created_at, m.rowid) < (c.created_at, c.rowid)"
+            "   ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) "
+            f"FROM memories c WHERE c.id IN ({marks})",
+            [*params, within // timedelta(microseconds=1), *memory_ids])
+        return {memory_id: earlier for memory_id, earlier in rows if earlier is not None}
 
     def _allowed_rowids(self, flt: Filter) -> np.ndarray | None:
         """The rowids a search may return, or None when the namespace alone decides.
