@@ -125,6 +125,7 @@ def preceding_sql(where: str) -> str:
     CROSS JOIN LATERAL (
         SELECT m.id FROM memvault_memories m
         WHERE {where} AND m.namespace = c.namespace AND m.created_at >= c.created_at - %s
+          AND m.created_at <= c.created_at  -- the index bound; the row comparison is not one
           AND (m.created_at, m.rowid) < (c.created_at, c.rowid)
         ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1
     ) AS p
