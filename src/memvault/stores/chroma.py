@@ -68,6 +68,7 @@ from .chroma_records import (
     from_chroma,
     latest_before,
     removed_keys,
+    time_marks,
     to_chroma_metadata,
     where,
     windows_before,
@@ -333,23 +334,17 @@ class ChromaStore:
 
     def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
                   ) -> dict[str, str]:
-        if not memory_ids:
+        if not memory_ids:  # an empty ``ids`` would read the whole collection
             return {}
         # Chroma cannot order by time, so read each memory's window and pick here.
-        asked = self._get(ids=list(dict.fromkeys(memory_ids)), include=["metadatas"])
-        marks = {rid: (meta["namespace"], meta["mv_created"])
-                 for rid, meta in zip(asked["ids"], asked["metadatas"], strict=True)}
-        if not marks:
+        asked = time_marks(self._get(ids=list(dict.fromkeys(memory_ids)), include=["metadatas"]))
+        if not asked:
             return {}
-        windows = windows_before(list(marks.values()), within)
-        nearby = self._memories(self._get(where=all_of([where(flt, utcnow()) or {}, windows]),
-                                          include=_FULL))
-        out = {}
-        for rid, (namespace, created) in marks.items():
-            before = latest_before(nearby, namespace, created, rid, within)
-            if before is not None:
-                out[rid] = before.id
-        return out
+        span = within // timedelta(microseconds=1)
+        clause = all_of([where(flt, utcnow()) or {}, windows_before(asked, span)])
+        nearby = time_marks(self._get(where=clause, include=["metadatas"]))
+        found = {mark[0]: latest_before(nearby, mark, span) for mark in asked}
+        return {memory_id: earlier for memory_id, earlier in found.items() if earlier}
 
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:

@@ -20,7 +20,7 @@ The document is the content; the record id is the memory id.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -139,18 +139,24 @@ def any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
-def latest_before(records: list[Memory], namespace: str, created_us: int, record_id: str,
-                  within: timedelta) -> Memory | None:
-    """The record of ``namespace`` stored just before (created, id), at most ``within`` earlier."""
-    created_at = from_micros(created_us)
-    earlier = [m for m in records if m.namespace == namespace
-               and (m.created_at, m.id) < (created_at, record_id)
-               and created_at - m.created_at <= within]
-    return max(earlier, key=lambda m: (m.created_at, m.id), default=None)
+Mark = tuple[str, str, int]  # (id, namespace, created µs) of a record
 
 
-def windows_before(marks: list[tuple[str, int]], within: timedelta) -> dict[str, Any]:
-    """A ``where`` for the records of each (namespace, created µs) mark's preceding window."""
-    span = within // timedelta(microseconds=1)
-    return any_of([{"$and": [{"namespace": ns}, {"mv_created": {"$gte": created - span}},
-                             {"mv_created": {"$lte": created}}]} for ns, created in marks])
+def time_marks(res: dict[str, Any]) -> list[Mark]:
+    """Each record's id, namespace and creation time, from a ``get`` with metadatas."""
+    return [(rid, meta["namespace"], meta["mv_created"])
+            for rid, meta in zip(res["ids"], res["metadatas"], strict=True)]
+
+
+def windows_before(marks: list[Mark], span_us: int) -> dict[str, Any]:
+    """A ``where`` for the records in the ``span_us`` before each mark, in its namespace."""
+    return any_of([{"$and": [{"namespace": ns}, {"mv_created": {"$gte": created - span_us}},
+                             {"mv_created": {"$lte": created}}]} for _, ns, created in marks])
+
+
+def latest_before(nearby: list[Mark], mark: Mark, span_us: int) -> str | None:
+    """The id of the record of ``nearby`` just before ``mark`` (by time, then id) in its span."""
+    record_id, namespace, created = mark
+    earlier = [(c, rid) for rid, ns, c in nearby
+               if ns == namespace and (c, rid) < (created, record_id) and created - c <= span_us]
+    return max(earlier)[1] if earlier else None
