@@ -228,6 +228,7 @@ class Run:
     table: dict[str, dict[str, float]]
     embed_ms: list[float]
     search_ms: list[float]
+    again_ms: list[float]
     misses: list[dict[str, Any]]
 
     def timing(self) -> dict[str, float]:
@@ -235,7 +236,7 @@ class Run:
         total = [e + s for e, s in zip(self.embed_ms, self.search_ms, strict=True)]
         return {f"{name}_{label}": _quantile(values, q)
                 for name, values in (("embed", self.embed_ms), ("rest", self.search_ms),
-                                     ("total", total))
+                                     ("total", total), ("again", self.again_ms))
                 for label, q in (("p50", 0.5), ("p95", 0.95))}
 
 
@@ -247,7 +248,7 @@ def _quantile(values: list[float], q: float) -> float:
 def evaluate(url: str, embedder: Any, data: Dataset, label: str, settings: SearchSettings,
              as_of_now: bool) -> Run:
     """Search every query with these settings; a fresh Vault, so each query is embedded."""
-    embed_ms, search_ms, scored, misses = [], [], [], []
+    embed_ms, search_ms, again_ms, scored, misses = [], [], [], [], []
     with Vault.open(url, embedder=embedder, search_settings=settings) as vault:
         vault.search("warm up", k=1, namespace="warm-up")
         for query in data.queries:
@@ -261,11 +262,16 @@ def evaluate(url: str, embedder: Any, data: Dataset, label: str, settings: Searc
             hits = vault.search(query["query"], k=10, namespace=query["space"], now=now)
             embed_ms.append((embedded - started) * 1000)
             search_ms.append((time.perf_counter() - embedded) * 1000)
+            # Once more: a long-running server has read the words' postings
+            # and the namespace's vectors before; the first search had not.
+            started = time.perf_counter()
+            vault.search(query["query"], k=10, namespace=query["space"], now=now)
+            again_ms.append((time.perf_counter() - started) * 1000)
             scores = score_query(data, query, [h.memory.id for h in hits])
             scored.append((query.get("question_type", "all"), scores))
             if scores.get("T@5") == 0.0:
                 misses.append(query)
-    return Run(label, settings, summarize(scored), embed_ms, search_ms, misses)
+    return Run(label, settings, summarize(scored), embed_ms, search_ms, again_ms, misses)
 
 
 def report(runs: list[Run], show_misses: bool) -> None:
@@ -278,7 +284,8 @@ def report(runs: list[Run], show_misses: bool) -> None:
         t = run.timing()
         print(f"\nsearch (k=10): p50 {t['total_p50']:.1f} ms, p95 {t['total_p95']:.1f} ms = "
               f"query embedding p50 {t['embed_p50']:.1f} ms + the rest p50 "
-              f"{t['rest_p50']:.1f} ms, p95 {t['rest_p95']:.1f} ms")
+              f"{t['rest_p50']:.1f} ms, p95 {t['rest_p95']:.1f} ms; the same search again "
+              f"(warm, vector cached) p50 {t['again_p50']:.1f} ms")
         if show_misses:
             for query in run.misses:
                 print(f"  T@5 miss [{query.get('question_type')}] {query['query'][:90]}")

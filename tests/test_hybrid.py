@@ -205,3 +205,25 @@ def test_a_match_is_credited_with_the_words_of_the_match_stored_after_it(store):
     assert list(credited) == sorted(credited, key=lambda i: -credited[i])
     alone = credit_preceding(store, by_text, Filter(), replace(settings, context_seconds=10))
     assert {c.id: c.score for c in alone} == scores
+
+
+def test_each_sides_first_two_come_before_memories_that_are_merely_in_both(store):
+    # "lone" is meaning's clear first and holds no query word; the others hold
+    # the words and sit further down meaning's list. Fused by rank alone, being
+    # in both lists lifts all three above it.
+    store.add([Memory("pedestrians", id="lone", embedding=direction(1),
+                      created_at=NOW - timedelta(days=4))] + [
+        Memory(text, id=f"w{i}", embedding=direction(1, i + 1.0),
+               created_at=NOW - timedelta(days=i))
+        for i, text in enumerate(["zebra crossing", "zebra crossing rules here",
+                                  "zebra crossing rules here and there and more"], start=1)])
+
+    def order(head: int) -> list[str]:
+        settings = replace(SearchSettings(), head=head)
+        hits = hybrid_search(store, direction(1), "zebra crossing", 4, Filter(), settings, NOW)
+        return [h.memory.id for h in hits]
+
+    assert order(0) == ["w1", "w2", "w3", "lone"]
+    # Heads: meaning's "lone" and "w1", words' "w1" and "w2"; "w3" is neither's first two.
+    assert order(2) == ["w1", "w2", "lone", "w3"]
+    assert order(1) == ["w1", "lone", "w2", "w3"]

@@ -18,10 +18,11 @@ from .retrieval_set import CODES, MEMORIES, PARAPHRASES, PLAIN
 
 ALL_QUERIES = {**CODES, **PARAPHRASES, **PLAIN}
 
-# A query the default ranking puts 4th, for a reason rank fusion cannot see:
+# A query the default ranking puts 3rd, for a reason rank fusion cannot see:
 # the vector side ranks the answer first by a wide margin, while the words
 # side ranks first memories that share one weak word with the query ("ship"
-# in "shipped"), and fusing ranks drops margins. It is held to the top 5 (the
+# in "shipped"), and fusing ranks drops margins (being meaning's first keeps
+# it among the heads, ahead of everything else). It is held to the top 5 (the
 # last test) instead of first. "How does Alice indent code?" was 2nd, behind
 # another Alice memory, until search credited each memory with the words of
 # the one stored after it (the set is stored in one batch, and the memory

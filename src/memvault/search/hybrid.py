@@ -49,6 +49,11 @@ class SearchSettings:
       reply often names it in more words, so a remark the reply matches well
       is likelier what the question asks about. Memories stored apart in time
       are untouched.
+    - ``head``: the first this many memories of each side's ranking come
+      before all others (among themselves, in blended order). Fusing ranks
+      drops margins: a memory that meaning alone or words alone puts first or
+      second, far ahead, would otherwise fall below memories that merely
+      appear in both lists.
     """
 
     vector_weight: float = 1.0
@@ -62,6 +67,7 @@ class SearchSettings:
     time_boost: float = 0.0
     context_weight: float = 0.2
     context_seconds: float = 60.0
+    head: int = 2
 
 
 def hybrid_search(store: Store, vector: np.ndarray, query: str, k: int, flt: Filter,
@@ -147,7 +153,8 @@ def fuse(store: Store, by_vector: Sequence[Candidate], by_text: Sequence[Candida
             # none is), the order is exactly what it was without the hint.
             score *= 1.0 + settings.time_boost
         scored.append((score, memory_id, recency, in_time))
-    scored.sort(key=lambda item: (-item[0], item[1]))
+    heads = {*list(vector)[:settings.head], *list(text_scores)[:settings.head]}
+    scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1]))
     # Only the k kept are read whole and dressed as hits, with the parts of their
     # score; a memory deleted since it was ranked gives its place to the next.
     hits: list[Hit] = []
