@@ -8,6 +8,7 @@ import pytest
 
 from memvault.errors import InvalidInput
 from memvault.model import EmbeddingSpec, Filter, Memory
+from memvault.stores import int8_scan
 from memvault.stores.sqlite import SqliteStore, parse_pragmas
 
 from .backends import found
@@ -167,3 +168,16 @@ def test_the_int8_first_pass_keeps_the_exact_neighbours_of_near_duplicates(tmp_p
         assert [c.score for c in hits] == pytest.approx(true_scores, abs=2e-4)
         assert [c.score for c in hits] == sorted((c.score for c in hits), reverse=True)
     store.close()
+
+
+def test_the_int8_scan_graph_is_the_one_node_onnx_helper_builds():
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["query", "columns"], ["scores"])], "int8_scan",
+        [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, None]),
+         helper.make_tensor_value_info("columns", TensorProto.INT8, [None, None])],
+        [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, None])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                              ir_version=8)
+    assert model.SerializeToString() == int8_scan.GRAPH

@@ -28,6 +28,15 @@ OFFSET = 128
 # OFFSET x the sum of its codes, what one code unit is worth, the length of
 # what rounding lost, and the length of the quantized vector.
 FACTS = 4
+# The whole graph, MatMulInteger(query uint8 [1, n], columns int8 [n, m]) ->
+# scores int32 [1, m], serialized (ONNX IR 8, opset 13) so that searching needs
+# onnxruntime only and not the onnx package (12 MB of memory a process).
+# tests/test_sqlite_store.py builds it again with onnx.helper and compares.
+GRAPH = bytes.fromhex(
+    "08083a7a0a270a0571756572790a07636f6c756d6e73120673636f726573220d4d61744d756c496e7465"
+    "6765721209696e74385f7363616e5a150a057175657279120c0a0a080212060a0208010a005a150a07636f"
+    "6c756d6e73120a0a08080312040a000a0062160a0673636f726573120c0a0a080612060a0208010a0042"
+    "040a00100d")
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,18 +78,10 @@ def estimate(vector: np.ndarray, columns: np.ndarray, facts: np.ndarray
 @functools.cache
 def _session() -> Any:
     import onnxruntime as ort
-    from onnx import TensorProto, helper
 
     from ..embedding.onnx_embedder import cpu_count
 
-    graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["query", "columns"], ["scores"])], "int8_scan",
-        [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, None]),
-         helper.make_tensor_value_info("columns", TensorProto.INT8, [None, None])],
-        [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, None])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     options = ort.SessionOptions()
     options.intra_op_num_threads = cpu_count()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(GRAPH, options, providers=["CPUExecutionProvider"])
