@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from memvault import Vault
@@ -33,6 +33,7 @@ def shared_vault(tmp_path_factory, embedder):
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=contents, metadata=st.dictionaries(st.text(max_size=10), json_values, max_size=5))
+@example(content="0", metadata={"\\u0000": None})  # the text of a NUL escape, not a NUL
 def test_content_and_metadata_round_trip(shared_vault, content, metadata):
     metadata = {k: v for k, v in metadata.items() if "\x00" not in k}
     result = shared_vault.store(content, metadata=metadata, namespace="props")

@@ -40,7 +40,8 @@ def test_round_trip_of_every_field(bound):
     original = mem(
         "Ünïcödé ✓ emoji 🧠🚀 and 中文 text", 1, namespace="alice",
         tags=("prefs", "ünï", "🏷"), memory_type="decision",
-        metadata={"nested": {"list": [1, 2.5, "x", None, True]}, "session": "s1", "n": 3},
+        metadata={"nested": {"list": [1, 2.5, "x", None, True]}, "session": "s1", "n": 3,
+                  "\\u0000": "the text of a NUL escape \\u0000"},
         importance=0.9, created_at=created, updated_at=created + timedelta(seconds=5),
         last_accessed_at=created + timedelta(days=1), expires_at=created + timedelta(days=3650))
     [(_, created_new)] = bound.add([original])

@@ -165,6 +165,8 @@ def test_delete_where_needs_a_filter_and_supports_dry_run(filled):
     ({"content": "ok", "importance": 1.5}, "importance"),
     ({"content": "ok", "importance": "high"}, "importance"),
     ({"content": "ok", "tags": "a,b", "metadata": ["not", "object"]}, "metadata"),
+    ({"content": "ok", "metadata": {"k\x00": 1}}, "metadata"),
+    ({"content": "ok", "metadata": {"k": ["fine", {"deep": "nul\x00"}]}}, "metadata"),
     ({"content": "ok", "tags": [1, 2]}, "tags"),
     ({"content": "ok", "created_at": "yesterday-ish"}, "created_at"),
     ({"content": "ok", "memory_type": ""}, "memory_type"),
@@ -237,3 +239,10 @@ def test_stats_and_health_do_not_load_the_model(tmp_path, settings):
         assert stats["total"] == 0 and stats["model"] == "all-MiniLM-L6-v2"
         assert v.count(filter=Filter.build()) == 0
         assert not lazy.loaded
+
+
+def test_metadata_may_hold_the_text_of_a_nul_escape(vault):
+    # A backslash, "u" and four zeros is text; only a real NUL is refused.
+    literal = {"\\u0000": "path\\u0000x", "list": ["\\u0000"]}
+    stored = vault.store("escaped", metadata=literal).memory
+    assert vault.get(stored.id).metadata == literal

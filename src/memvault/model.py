@@ -111,6 +111,21 @@ def check_importance(value: Any, field_name: str = "importance") -> float:
     return float(value)
 
 
+def _holds_nul(value: Any) -> bool:
+    """True if any string in a JSON value, key or not, holds a NUL character.
+
+    Looked for in the value itself: in JSON text a NUL is the escape backslash-u0000,
+    which a string could also hold literally.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def check_metadata(value: Any, field_name: str = "metadata") -> dict[str, Any]:
     """Metadata must be a JSON object with string keys that survives a JSON round trip."""
     if value is None:
@@ -121,7 +136,7 @@ def check_metadata(value: Any, field_name: str = "metadata") -> dict[str, Any]:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{field_name} is not valid JSON: {exc}", field=field_name) from None
-    if "\x00" in text or "\\u0000" in text:
+    if _holds_nul(value):
         raise InvalidInput(f"{field_name} must not contain NUL characters", field=field_name)
     if not is_utf8(text):
         raise InvalidInput(f"{field_name} is not valid UTF-8 (lone surrogate)", field=field_name)
