@@ -48,9 +48,10 @@ from memvault.search.hybrid import SearchSettings
 
 WORK_DIR = Path("/tmp/memvault-bench")
 PRESETS = {
-    # Each part alone, through the same fusion code: the other list weighs nothing.
+    # Each part alone, through the same fusion code: the other list weighs
+    # nothing, and the words are plain BM25 (no next match's credit).
     "vector": {"text_weight": 0.0},
-    "text": {"vector_weight": 0.0},
+    "text": {"vector_weight": 0.0, "context_weight": 0.0},
     "default": {},
 }
 
