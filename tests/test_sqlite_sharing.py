@@ -11,6 +11,8 @@ from memvault.errors import StoreUnavailable
 from memvault.model import EmbeddingSpec, Filter, Memory
 from memvault.stores.sqlite import SqliteStore
 
+from .backends import found
+
 
 def test_handle_opened_on_an_empty_store_sees_vectors_written_by_another(tmp_path: Path):
     # Claude Desktop's server opens the new store first; Claude Code's stores into it.
@@ -21,11 +23,10 @@ def test_handle_opened_on_an_empty_store_sees_vectors_written_by_another(tmp_pat
         vector = np.array([1, 0, 0, 0], dtype=np.float32)
         writer.add([Memory(content="written by the other process", embedding=vector)])
 
-        found = reader.vector_search(vector, 5, Filter())
-        assert [m.content for m in reader.get_many([c.id for c in found])] == [
-            "written by the other process"]
+        nearest = reader.vector_search(vector, 5, Filter())
+        assert [m.content for m in found(reader, nearest)] == ["written by the other process"]
         assert reader.embedding_spec() == EmbeddingSpec("model-x", 4)
-        attached = reader.get_many([found[0].id], with_embedding=True)[0]
+        attached = reader.get_many([nearest[0].id], with_embedding=True)[0]
         assert np.allclose(attached.embedding, vector)
     finally:
         reader.close()
