@@ -4,6 +4,7 @@ and follows the file when other connections write or delete."""
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -135,3 +136,48 @@ def test_a_filter_limits_the_candidates_not_the_statistics(pair):
                              Filter(namespace="a", tags_any=("even",)))
     assert 0 < len(hits) < len(full)
     assert in_order([(c.id, c.score) for c in hits]) == [h for h in full if h[0] in even]
+
+
+def test_preceding_from_the_word_index_is_what_the_sql_finds(pair):
+    store, reader = pair
+    rng = random.Random(11)
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+
+    def batch(count: int, seed: int) -> list[Memory]:
+        made = []
+        for i, text in enumerate(notes(count, seed)):
+            # Whole minutes apart or at one instant, so that ties and the window both matter.
+            at = start + timedelta(seconds=30 * rng.randint(0, count // 2))
+            made.append(Memory(content=text, namespace=rng.choice("ab"), created_at=at,
+                               embedding=unit(seed * 1000 + i)))
+            if i % 10 == 0:  # a chunk at its memory's instant, which no search step lands on
+                made.append(Memory(content=f"tail of {i}", namespace=made[-1].namespace,
+                                   parent_id=made[-1].id, chunk_index=1, created_at=at,
+                                   embedding=unit(seed * 1000 + i + 500)))
+        return made
+
+    def both_ways(namespace: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        ids = [m.id for m in reader.query(Filter(namespace=namespace), limit=1000).memories]
+        within = timedelta(seconds=60)
+        reader._words = sqlite_words.WordIndex()  # forget any order worked out before
+        quick = reader.preceding(ids, Filter(namespace=namespace), within)
+        # A filter that narrows nothing, but is no longer the namespace alone: SQL.
+        everything = Filter(namespace=namespace, created_after=start - timedelta(days=1))
+        return quick, reader.preceding(ids, everything, within)
+
+    store.add(batch(150, seed=1))
+    for namespace in ("a", "b"):
+        quick, by_sql = both_ways(namespace)
+        assert reader._words._sequence is not None  # the word index answered
+        assert len(by_sql) > 20 and quick == by_sql
+    # After writes and a delete (by another connection) the index follows.
+    store.add(batch(40, seed=2))
+    store.delete([m.id for m in reader.query(Filter(namespace="a"), limit=5).memories])
+    quick, by_sql = both_ways("a")
+    assert quick == by_sql
+    # A chunk asked about is answered by SQL, like any other memory.
+    chunk = next(m for m in store.query(Filter(namespace="b", include_chunks=True), limit=1000)
+                 .memories if m.parent_id)
+    assert reader.preceding([chunk.id], Filter(namespace="b"), timedelta(seconds=60)) == \
+        reader.preceding([chunk.id], Filter(namespace="b", created_after=start - timedelta(1)),
+                         timedelta(seconds=60))

@@ -50,6 +50,8 @@ from .sqlite_words import WordIndex
 
 __all__ = ["SqliteStore", "parse_pragmas"]
 
+MICROSECOND = timedelta(microseconds=1)  # times are stored in these
+
 
 class SqliteStore:
     """A Store over one SQLite file. Thread-safe: one connection behind a lock."""
@@ -197,8 +199,11 @@ class SqliteStore:
                   ) -> dict[str, str]:
         if not memory_ids:
             return {}
+        if not flt.include_chunks and self._allowed_rowids(flt) is None:
+            found = self._preceding_by_words(memory_ids, within)
+            if found is not None:
+                return found
         where, params = filter_sql(flt, to_micros(utcnow()))
-        marks = ",".join("?" * len(memory_ids))
         # One step back along the (namespace, created_at) index per memory asked
         # about; ties in time are in the order they were written (rowid).
         rows = self._db.rows(
@@ -207,9 +212,32 @@ class SqliteStore:
             "   AND m.created_at >= c.created_at - ?"
             "   AND (m.created_at, m.rowid) < (c.created_at, c.rowid)"
             "   ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) "
-            f"FROM memories c WHERE c.id IN ({marks})",
-            [*params, within // timedelta(microseconds=1), *memory_ids])
+            f"FROM memories c WHERE c.id IN ({','.join('?' * len(memory_ids))})",
+            [*params, within // MICROSECOND, *memory_ids])
         return {memory_id: earlier for memory_id, earlier in rows if earlier is not None}
+
+    def _preceding_by_words(self, memory_ids: Sequence[str], within: timedelta
+                            ) -> dict[str, str] | None:
+        """``preceding`` when nothing narrows the namespace, from the word index.
+
+        It holds every memory that is not a chunk, with its time, so one step
+        back is an array lookup instead of an index walk per memory. None if a
+        chunk is asked about: the index does not hold it.
+        """
+        with self._db.snapshot():
+            # Read from the index on ids alone, not from the memory rows.
+            asked = dict(self._db.rows(
+                "SELECT rowid, id FROM memories WHERE id IN "
+                f"({','.join('?' * len(memory_ids))})", memory_ids))
+            before = self._words.preceding(self._db, list(asked), within // MICROSECOND)
+            if before is None:
+                return None
+            unnamed = [rowid for rowid in before.values() if rowid not in asked]
+            names = dict(self._db.rows(
+                f"SELECT rowid, id FROM memories WHERE rowid IN ({','.join('?' * len(unnamed))})",
+                unnamed)) if unnamed else {}
+        names.update(asked)
+        return {asked[later]: names[earlier] for later, earlier in before.items()}
 
     def _allowed_rowids(self, flt: Filter) -> np.ndarray | None:
         """The rowids a search may return, or None when the namespace alone decides.

@@ -59,6 +59,10 @@ class WordIndex:
         self._ids = np.zeros(0, dtype=np.int64)  # document rowids, ascending
         self._lengths = np.zeros(0, dtype=np.float64)  # tokens in each document
         self._spaces = np.zeros(0, dtype=np.int32)  # namespace code of each document
+        self._times = np.zeros(0, dtype=np.int64)  # created_at of each, in microseconds
+        # Positions in the order of namespace, time and rowid, and where each
+        # position stands in it; worked out when first asked after a change.
+        self._sequence: tuple[np.ndarray, np.ndarray] | None = None
         self._codes: dict[str, int] = {}
         self._total_tokens = 0.0
         self._postings: OrderedDict[str, Postings] = OrderedDict()
@@ -78,6 +82,7 @@ class WordIndex:
         if not self.stale and version == self._data_version:
             return
         self._data_version, self.stale = version, False
+        self._sequence = None
         # Any new or deleted document changes N, df or the average length.
         self._weights.clear()
         self._weighed = 0
@@ -89,7 +94,7 @@ class WordIndex:
     def _load_new(self, db: Database) -> None:
         after = int(self._ids[-1]) if len(self._ids) else 0
         with_content = bool(self._postings)
-        rows = db.rows("SELECT d.id, d.sz, m.namespace"
+        rows = db.rows("SELECT d.id, d.sz, m.namespace, m.created_at"
                        + (", m.content" if with_content else "")
                        + " FROM memories_fts_docsize d JOIN memories m ON m.rowid = d.id "
                        "WHERE d.id > ? ORDER BY d.id", (after,))
@@ -102,9 +107,10 @@ class WordIndex:
         self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], dtype=np.int64)])
         self._lengths = np.concatenate([self._lengths, lengths])
         self._spaces = np.concatenate([self._spaces, spaces])
+        self._times = np.concatenate([self._times, np.array([r[3] for r in rows], dtype=np.int64)])
         self._total_tokens += float(lengths.sum())
         if with_content:
-            self._extend_postings(db, [row[3] for row in rows], start)
+            self._extend_postings(db, [row[4] for row in rows], start)
 
     def _extend_postings(self, db: Database, contents: list[str], start: int) -> None:
         """Add new documents' occurrences to the postings held (the rest are read when asked)."""
@@ -149,6 +155,33 @@ class WordIndex:
             candidates = candidates[np.isin(self._ids[candidates], allowed)]
         best = candidates[top_positions(scores[candidates], k)]
         return [(int(self._ids[i]), float(scores[i])) for i in best]
+
+    def preceding(self, db: Database, rowids: Sequence[int], within: int
+                  ) -> dict[int, int] | None:
+        """For each document of ``rowids``, the one stored just before it.
+
+        That is the previous document of its namespace in the order of time,
+        then rowid, if it is at most ``within`` microseconds older: the
+        store's ``preceding`` when no filter narrows the namespace (every
+        memory that is not a chunk is a document here). None if a rowid is
+        not a document.
+        """
+        self.refresh(db)
+        if self._sequence is None:
+            order = np.lexsort((self._ids, self._times, self._spaces))
+            place = np.empty_like(order)
+            place[order] = np.arange(len(order))
+            self._sequence = order, place
+        order, place = self._sequence
+        asked = np.asarray(rowids, dtype=np.int64)
+        positions = np.searchsorted(self._ids, asked).clip(max=len(self._ids) - 1)
+        if len(asked) and not (len(self._ids) and np.array_equal(self._ids[positions], asked)):
+            return None
+        earlier = order[np.maximum(place[positions] - 1, 0)]
+        found = ((place[positions] > 0) & (self._spaces[earlier] == self._spaces[positions])
+                 & (self._times[earlier] >= self._times[positions] - within))
+        return dict(zip(self._ids[positions[found]].tolist(),
+                        self._ids[earlier[found]].tolist(), strict=True))
 
     def _term_weights(self, db: Database, tokens: tuple[str, ...]) -> Postings:
         """(positions, BM25 weight of the term in each), kept until the file changes."""
