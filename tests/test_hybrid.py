@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
+from memvault.errors import StoreUnavailable
 from memvault.model import Candidate, EmbeddingSpec, Filter, Memory
 from memvault.search.hybrid import (
     SearchSettings,
@@ -28,6 +31,11 @@ def direction(*weights: float) -> np.ndarray:
     v = np.zeros(DIM, dtype=np.float32)
     v[:len(weights)] = weights
     return v / np.linalg.norm(v)
+
+
+def first_axis(query: str) -> np.ndarray:
+    """The query vector of every search here."""
+    return direction(1)
 
 
 def candidates(*scored: tuple[Memory, float]) -> list[Candidate]:
@@ -67,7 +75,7 @@ def test_fuse_returns_the_parent_of_a_matched_chunk_once(store):
     chunk = Memory("tail with the fact", id="p#1", parent_id="p", chunk_index=1,
                    embedding=direction(1, 0.1))
     store.add([parent, chunk])
-    hits = hybrid_search(store, direction(1), "fact", 5, Filter(), SearchSettings(), NOW)
+    hits = hybrid_search(store, "fact", first_axis, 5, Filter(), SearchSettings(), NOW)
     assert [h.memory.id for h in hits] == ["p"]
     assert hits[0].chunk_index == 1 and hits[0].memory.content == parent.content
 
@@ -83,7 +91,7 @@ def add_three(store):
 
 def ranked(store, **changes) -> list[str]:
     settings = replace(SearchSettings(), **changes)
-    hits = hybrid_search(store, direction(1), "zebra crossing", 3, Filter(), settings, NOW)
+    hits = hybrid_search(store, "zebra crossing", first_axis, 3, Filter(), settings, NOW)
     return [h.memory.id for h in hits]
 
 
@@ -99,7 +107,7 @@ def test_each_side_alone_and_the_weights_between_them(store):
 def test_the_fused_score_is_weighted_reciprocal_rank(store):
     add_three(store)
     settings = replace(SearchSettings(), vector_weight=0.5, text_weight=2.0, rrf_k=10)
-    hits = hybrid_search(store, direction(1), "zebra crossing", 3, Filter(), settings, NOW)
+    hits = hybrid_search(store, "zebra crossing", first_axis, 3, Filter(), settings, NOW)
     rrf_of = {h.memory.id: h.parts["rrf"] for h in hits}
     assert rrf_of["words"] == pytest.approx(0.5 / 13 + 2.0 / 11)
     assert rrf_of["both"] == pytest.approx(0.5 / 12 + 2.0 / 12)
@@ -108,7 +116,7 @@ def test_the_fused_score_is_weighted_reciprocal_rank(store):
 
 def test_hits_carry_their_score_parts(store):
     add_three(store)
-    hit = hybrid_search(store, direction(1), "zebra crossing", 3, Filter(), SearchSettings(),
+    hit = hybrid_search(store, "zebra crossing", first_axis, 3, Filter(), SearchSettings(),
                         NOW)
     parts = {h.memory.id: h.parts for h in hit}
     assert set(parts["words"]) >= {"rrf", "vector", "text", "recency", "importance"}
@@ -148,9 +156,9 @@ def test_the_time_named_in_the_query_is_read_against_now(store):
                Memory("trip notes again", id="jan", created_at=datetime(2025, 1, 9, tzinfo=UTC),
                       embedding=direction(1))])
     settings = replace(SearchSettings(), time_boost=1.0)
-    top = hybrid_search(store, direction(1), "my trip last week", 1, Filter(), settings, NOW)
+    top = hybrid_search(store, "my trip last week", first_axis, 1, Filter(), settings, NOW)
     assert top[0].memory.id == "march"
-    top = hybrid_search(store, direction(1), "my trip in January", 1, Filter(), settings, NOW)
+    top = hybrid_search(store, "my trip in January", first_axis, 1, Filter(), settings, NOW)
     assert top[0].memory.id == "jan"
 
 
@@ -220,10 +228,78 @@ def test_each_sides_first_two_come_before_memories_that_are_merely_in_both(store
 
     def order(head: int) -> list[str]:
         settings = replace(SearchSettings(), head=head)
-        hits = hybrid_search(store, direction(1), "zebra crossing", 4, Filter(), settings, NOW)
+        hits = hybrid_search(store, "zebra crossing", first_axis, 4, Filter(), settings, NOW)
         return [h.memory.id for h in hits]
 
     assert order(0) == ["w1", "w2", "w3", "lone"]
     # Heads: meaning's "lone" and "w1", words' "w1" and "w2"; "w3" is neither's first two.
     assert order(2) == ["w1", "w2", "lone", "w3"]
     assert order(1) == ["w1", "lone", "w2", "w3"]
+
+
+class WatchedStore(SqliteStore):
+    """A real SQLite store that notes which thread ranks words, and can be made to fail there."""
+
+    def __init__(self, path, fail: bool = False) -> None:
+        super().__init__(path)
+        self.fail = fail
+        self.ranking_words = threading.Event()
+        self.word_threads: list[str] = []
+
+    def text_search(self, terms, k, flt):
+        self.word_threads.append(threading.current_thread().name)
+        self.ranking_words.set()
+        if self.fail:
+            raise StoreUnavailable("the word index is gone")
+        return super().text_search(terms, k, flt)
+
+
+@pytest.fixture
+def watched(tmp_path):
+    s = WatchedStore(tmp_path / "watched.db")
+    s.bind_embedding(EmbeddingSpec("all-MiniLM-L6-v2", DIM))
+    add_three(s)
+    yield s
+    s.close()
+
+
+def test_words_are_ranked_in_the_background_while_the_query_is_embedded(watched):
+    def embed_after_words(query: str) -> np.ndarray:
+        # Returns only once the words side has started elsewhere: proof that they overlap.
+        assert watched.ranking_words.wait(timeout=10)
+        return direction(1)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="words") as background:
+        hits = hybrid_search(watched, "zebra crossing", embed_after_words, 3, Filter(),
+                             SearchSettings(), NOW, background=background)
+    assert watched.word_threads[0].startswith("words")
+    serial = hybrid_search(watched, "zebra crossing", first_axis, 3, Filter(), SearchSettings(),
+                           NOW)
+    assert watched.word_threads[1] == threading.current_thread().name
+    assert [(h.memory.id, h.score, h.parts) for h in hits] == [
+        (h.memory.id, h.score, h.parts) for h in serial]
+
+
+def test_a_failure_on_either_side_reaches_the_caller(watched):
+    def broken_model(query: str) -> np.ndarray:
+        raise RuntimeError("the model is gone")
+
+    with ThreadPoolExecutor(1) as background:
+        with pytest.raises(RuntimeError, match="model is gone"):
+            hybrid_search(watched, "zebra", broken_model, 3, Filter(), SearchSettings(), NOW,
+                          background=background)
+        watched.fail = True
+        with pytest.raises(StoreUnavailable, match="word index is gone"):
+            hybrid_search(watched, "zebra", first_axis, 3, Filter(), SearchSettings(), NOW,
+                          background=background)
+
+
+def test_a_search_by_words_alone_does_not_embed_the_query(watched):
+    def no_model(query: str) -> np.ndarray:
+        raise AssertionError("the query was embedded")
+
+    settings = replace(SearchSettings(), vector_weight=0.0)
+    with ThreadPoolExecutor(1) as background:
+        hits = hybrid_search(watched, "zebra crossing", no_model, 3, Filter(), settings, NOW,
+                             background=background)
+    assert [h.memory.id for h in hits] == ["words", "both"]

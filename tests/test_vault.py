@@ -46,6 +46,19 @@ def test_hybrid_finds_a_paraphrase_without_shared_words(filled):
     assert top(filled, "how does she like to indent her programs") == FACTS[1]
 
 
+
+def test_a_query_asked_again_ranks_the_same_from_the_cached_vector(filled):
+    # The first search embeds (its words ranked meanwhile on a background
+    # thread); the second finds the vector cached and ranks in the caller's.
+    query = "what should I order for the espresso machine?"
+    assert query not in filled.queries
+    first = filled.search(query, k=4)
+    assert query in filled.queries
+    again = filled.search(query, k=4)
+    assert [(h.memory.id, h.score) for h in first] == [(h.memory.id, h.score) for h in again]
+    assert first[0].memory.content == FACTS[0]
+    assert (filled.queries.misses, filled.queries.hits) == (1, 1)
+
 def test_store_twice_says_it_was_a_duplicate(vault):
     first = vault.store("Paris is the capital of France")
     again = vault.store("  Paris is the capital   of France ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,8 @@ class Vault(VaultUpkeep):
         self.queries = QueryCache(embedder, self.settings.query_cache_size)
         self.observer = observer
         self._chunk_chars = window_chars(embedder.max_tokens)
+        # Ranks a search's words while its query is embedded (threads start on first use).
+        self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memvault-words")
 
     @classmethod
     def open(cls, url: str | None = None, *, settings: Settings | None = None,
@@ -76,6 +79,7 @@ class Vault(VaultUpkeep):
         self.close()
 
     def close(self) -> None:
+        self._background.shutdown(wait=True)
         self.store_backend.close()
 
     def _ns(self, namespace: str | None) -> str:
@@ -237,8 +241,10 @@ class Vault(VaultUpkeep):
         criteria = self._filter(filter, namespace)
         now = to_utc(now, "now") if now is not None else utcnow()
         started = time.perf_counter()
-        hits = hybrid_search(self.store_backend, self.queries.vector(query), query, k, criteria,
-                             self.search_settings, now)
+        # A query asked before skips the model, and then there is nothing to overlap.
+        background = None if query in self.queries else self._background
+        hits = hybrid_search(self.store_backend, query, self.queries.vector, k, criteria,
+                             self.search_settings, now, background=background)
         self._timed("search", started)
         return hits
 

@@ -21,6 +21,11 @@ class QueryCache:
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __contains__(self, text: object) -> bool:
+        """Whether ``text``'s vector is held (a glance: it counts as neither hit nor miss)."""
+        with self._lock:
+            return text in self._items
+
     def vector(self, text: str) -> np.ndarray:
         with self._lock:
             cached = self._items.get(text)

@@ -1,9 +1,10 @@
 """Hybrid retrieval: vector neighbours and full-text matches, fused by rank, then blended.
 
-The Vault calls ``hybrid_search`` with the query's vector. All it needs from a
-store is in the Store protocol (``vector_search`` and ``text_search`` for two
-ranked lists of light candidates, ``get_many`` for the ``k`` memories kept),
-so every backend ranks alike.
+The Vault calls ``hybrid_search`` with a way to get the query's vector. All it
+needs from a store is in the Store protocol (``vector_search`` and
+``text_search`` for two ranked lists of light candidates, ``preceding`` for
+the next match's credit, ``get_many`` for the ``k`` memories kept), so every
+backend ranks alike.
 The defaults and their measured effect are documented in the README
 ("Retrieval quality").
 """
@@ -11,7 +12,8 @@ The defaults and their measured effect are documented in the README
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -70,16 +72,40 @@ class SearchSettings:
     head: int = 2
 
 
-def hybrid_search(store: Store, vector: np.ndarray, query: str, k: int, flt: Filter,
-                  settings: SearchSettings, now: datetime) -> list[Hit]:
-    """The ``k`` best memories for ``query`` under ``flt``, each with its score parts."""
+def hybrid_search(store: Store, query: str, query_vector: Callable[[str], np.ndarray], k: int,
+                  flt: Filter, settings: SearchSettings, now: datetime, *,
+                  background: Executor | None = None) -> list[Hit]:
+    """The ``k`` best memories for ``query`` under ``flt``, each with its score parts.
+
+    The words side needs no vector, so with a ``background`` executor it is
+    ranked there while ``query_vector`` embeds the query, which takes longer:
+    on two cores that hides most of it. It is finished before the vector side
+    starts, so the store serves one side at a time.
+    """
     depth = max(settings.candidates, 3 * k)
-    by_vector = store.vector_search(vector, depth, flt) if settings.vector_weight else []
-    by_text = store.text_search(query_terms(query), depth, flt) if settings.text_weight else []
-    if by_text and settings.context_weight:
-        by_text = credit_preceding(store, by_text, flt, settings)
+    by_text: list[Candidate] = []
+    if settings.text_weight and settings.vector_weight and background is not None:
+        words = background.submit(word_ranking, store, query, depth, flt, settings)
+        try:
+            vector = query_vector(query) if settings.vector_weight else None
+        finally:
+            by_text = words.result()
+    else:
+        if settings.text_weight:
+            by_text = word_ranking(store, query, depth, flt, settings)
+        vector = query_vector(query) if settings.vector_weight else None
+    by_vector = store.vector_search(vector, depth, flt) if vector is not None else []
     named = find_time_range(query, now) if settings.time_boost else None
     return fuse(store, by_vector, by_text, k, settings, now, named)
+
+
+def word_ranking(store: Store, query: str, depth: int, flt: Filter,
+                 settings: SearchSettings) -> list[Candidate]:
+    """The words side: the store's full-text ranking, with the next match's credit."""
+    by_text = store.text_search(query_terms(query), depth, flt)
+    if by_text and settings.context_weight:
+        return credit_preceding(store, by_text, flt, settings)
+    return by_text
 
 
 def credit_preceding(store: Store, by_text: Sequence[Candidate], flt: Filter,
