@@ -167,18 +167,21 @@ def fuse(store: Store, by_vector: Sequence[Candidate], by_text: Sequence[Candida
                  (settings.text_weight, list(text_scores))], settings.rrf_k)
     # A chunk carries its memory's time and importance, so any candidate will do.
     standing = {c.memory_id: c for c in (*by_vector, *by_text)}
-    scored: list[tuple[float, str, float, bool]] = []
+    def recency(memory_id: str) -> float:
+        return recency_factor(standing[memory_id].created_at, now, settings.half_life_days)
+
+    scored: list[tuple[float, str, bool]] = []
     for memory_id, relevance in fused.items():
         candidate = standing[memory_id]
-        recency = recency_factor(candidate.created_at, now, settings.half_life_days)
-        score = blend(relevance, recency, candidate.importance, settings.recency,
-                      settings.importance)
+        # Recency weighs nothing by default: then it is worked out for the kept only.
+        score = blend(relevance, recency(memory_id) if settings.recency else 0.0,
+                      candidate.importance, settings.recency, settings.importance)
         in_time = named is not None and named.start <= candidate.created_at < named.end
         if in_time:
             # A multiplier: when every candidate is inside the named time (or
             # none is), the order is exactly what it was without the hint.
             score *= 1.0 + settings.time_boost
-        scored.append((score, memory_id, recency, in_time))
+        scored.append((score, memory_id, in_time))
     heads = {*list(vector)[:settings.head], *list(text_scores)[:settings.head]}
     scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1]))
     # Only the k kept are read whole and dressed as hits, with the parts of their
@@ -189,11 +192,11 @@ def fuse(store: Store, by_vector: Sequence[Candidate], by_text: Sequence[Candida
         window = scored[position:position + k - len(hits)]
         position += len(window)
         found = {m.id: m for m in store.get_many([item[1] for item in window])}
-        for score, memory_id, recency, in_time in window:
+        for score, memory_id, in_time in window:
             memory = found.get(memory_id)
             if memory is None:
                 continue
-            parts = {"rrf": fused[memory_id], "recency": recency,
+            parts = {"rrf": fused[memory_id], "recency": recency(memory_id),
                      "importance": memory.importance}
             match = vector.get(memory_id)
             if match is not None:
