@@ -37,7 +37,10 @@ class Database(Protocol):
 
 
 class _Partition:
-    """The vectors of one namespace, in ascending rowid order, grown geometrically.
+    """The vectors of one namespace, in ascending rowid order, grown by a quarter at a time.
+
+    The int8 pass reads every column held, filled or not, so spare room is
+    kept small (doubling left up to half of a scan reading zeros).
 
     Each vector is held twice, compactly: as int8 codes, one column per vector,
     for a first pass over all of them (``int8_scan``), and as a float16 row to
@@ -59,7 +62,7 @@ class _Partition:
         """Append rows (``put_in_order`` restores rowid order if they came unordered)."""
         needed = self.size + len(rowids)
         if needed > len(self._rowids):
-            self._grow(max(needed + needed // 4, 2 * len(self._rowids), 1024))
+            self._grow(max(needed + needed // 4, 1024))
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(rowids), -1)
         codes, facts = quantize(vectors)
         new = slice(self.size, needed)
