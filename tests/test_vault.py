@@ -203,6 +203,52 @@ def test_a_bad_item_in_a_batch_stores_nothing(vault):
     assert vault.count() == 0
 
 
+
+def test_store_many_writes_each_batch_while_embedding_the_next(vault):
+    vault.store("Bob is allergic to peanuts and shellfish")
+    texts = [f"note number {i} about the garden" for i in range(7)]
+    items = [{"content": t} for t in texts[:4]] + [
+        {"content": texts[1]}, {"content": "Bob is allergic to peanuts and shellfish"},
+        *({"content": t} for t in texts[4:])]
+    done: list[int] = []
+    results = vault.store_many(items, batch_size=2, progress=done.append)
+    assert [r.created for r in results] == [True] * 4 + [False, False] + [True] * 3
+    assert results[4].memory.id == results[1].memory.id  # the repeat is the first one
+    assert [r.memory.content for r in results] == [i["content"] for i in items]
+    assert sum(done) == len(items) and done[:4] == [2, 2, 2, 1]  # four batches of the new
+    assert vault.count() == 8
+    assert vault.search("note number 5 about the garden", k=1)[0].memory.content == texts[5]
+
+
+class InterruptedModel:
+    """The real model, interrupted (as by Ctrl-C) on its third batch."""
+
+    def __init__(self, model) -> None:
+        self.model, self.calls = model, 0
+        self.spec, self.runtime, self.max_tokens = model.spec, model.runtime, model.max_tokens
+
+    def embed(self, texts):
+        self.calls += 1
+        if self.calls == 3:
+            raise KeyboardInterrupt
+        return self.model.embed(texts)
+
+    def load(self) -> None:
+        self.model.load()
+
+
+def test_an_interrupted_store_many_keeps_whole_batches(tmp_path, embedder, settings):
+    path = tmp_path / "interrupted.db"
+    interrupted = Vault.open(f"sqlite://{path}", settings=settings,
+                             embedder=InterruptedModel(embedder))
+    with interrupted, pytest.raises(KeyboardInterrupt):
+        interrupted.store_many([{"content": f"fact {i}"} for i in range(10)], batch_size=3)
+    # The second batch was being written while the third was embedded: it is
+    # there whole, and nothing of the third is.
+    with Vault.open(f"sqlite://{path}", settings=settings, embedder=embedder) as vault:
+        assert sorted(m.content for m in vault.list().memories) == [
+            f"fact {i}" for i in range(6)]
+
 @pytest.mark.parametrize("query", ['"unbalanced', "star*", "NEAR(a b", "-minus", "(((", "a AND",
                                    "OR", "col:umn", "^caret", '""'])
 def test_search_syntax_characters_are_searched_literally(filled, query):

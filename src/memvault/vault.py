@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -106,49 +106,72 @@ class Vault(VaultUpkeep):
                 "metadata": metadata, "importance": importance, "created_at": created_at,
                 "expires_at": expires_at}
         ns = self._ns(namespace)
-        return self._store_batch([build_memory(item, ns, self.settings.max_content_bytes)], ns)[0]
+        return self._store_all([build_memory(item, ns, self.settings.max_content_bytes)], ns)[0]
 
     def store_many(self, items: Iterable[Mapping[str, Any]], *, namespace: str | None = None,
                    batch_size: int = STORE_BATCH,
                    progress: Callable[[int], None] | None = None) -> list[StoreResult]:
         """Store many memories: all are checked first, then embedded and written in batches.
 
-        Each batch is one transaction. Content already stored (or repeated in
+        Each batch is one transaction, written on a background thread while the
+        next batch is embedded. Content already stored (or repeated in
         ``items``) is not embedded again and comes back with ``created=False``.
+        An error or an interrupt lets the batch being written finish first.
         """
         ns = self._ns(namespace)
         max_bytes = self.settings.max_content_bytes
         memories = [build_memory(item, ns, max_bytes, f"items[{i}].")
                     for i, item in enumerate(items)]
-        results: list[StoreResult] = []
-        for start in range(0, len(memories), batch_size):
-            batch = memories[start:start + batch_size]
-            results.extend(self._store_batch(batch, ns))
-            if progress is not None:
-                progress(len(batch))
-        return results
+        return self._store_all(memories, ns, batch_size, progress)
 
-    def _store_batch(self, batch: list[Memory], namespace: str) -> list[StoreResult]:
+    def _store_all(self, memories: list[Memory], namespace: str, batch_size: int = STORE_BATCH,
+                   progress: Callable[[int], None] | None = None) -> list[StoreResult]:
         started = time.perf_counter()
-        existing = self.store_backend.existing_hashes(
-            namespace, sorted({m.content_hash for m in batch}))
         first_of: dict[str, Memory] = {}
-        for memory in batch:
-            if memory.content_hash not in existing:
-                first_of.setdefault(memory.content_hash, memory)
-        records = self._embed_with_chunks(list(first_of.values()))
-        self.store_backend.bind_embedding(self.embedder.spec)
-        stored = {m.content_hash: (m, created)
-                  for m, created in self.store_backend.add(records) if m.parent_id is None}
+        for memory in memories:
+            first_of.setdefault(memory.content_hash, memory)
+        existing = self.store_backend.existing_hashes(namespace, sorted(first_of))
+        new = [m for content_hash, m in first_of.items() if content_hash not in existing]
+        stored: dict[str, tuple[Memory, bool]] = {}
+
+        def written(done: dict[str, tuple[Memory, bool]]) -> None:
+            stored.update(done)
+            if progress is not None:
+                progress(len(done))
+
+        batches = [new[i:i + batch_size] for i in range(0, len(new), batch_size)]
+        writing: Future[dict[str, tuple[Memory, bool]]] | None = None
+        try:
+            for number, batch in enumerate(batches):
+                records = self._embed_with_chunks(batch)
+                if writing is not None:
+                    done, writing = writing.result(), None
+                    written(done)
+                if number + 1 < len(batches):
+                    writing = self._background.submit(self._write, records)
+                else:  # nothing left to embed meanwhile
+                    written(self._write(records))
+        finally:
+            if writing is not None:
+                written(writing.result())
         out = []
-        for memory in batch:
-            if memory.content_hash in stored and first_of.get(memory.content_hash) is memory:
-                out.append(StoreResult(*stored[memory.content_hash]))
-                continue
-            found = self.store_backend.get(memory.content_hash, namespace)
-            out.append(StoreResult(found or memory, False))
+        for memory in memories:
+            if memory.content_hash in stored:
+                kept, created = stored[memory.content_hash]
+                out.append(StoreResult(kept, created and first_of[memory.content_hash] is memory))
+            else:
+                found = self.store_backend.get(memory.content_hash, namespace)
+                out.append(StoreResult(found or memory, False))
+        if progress is not None and len(memories) > len(new):
+            progress(len(memories) - len(new))  # the repeated and the already stored
         self._timed("store", started)
         return out
+
+    def _write(self, records: list[Memory]) -> dict[str, tuple[Memory, bool]]:
+        """One transaction; each memory (chunks left out) by its content hash."""
+        self.store_backend.bind_embedding(self.embedder.spec)
+        return {m.content_hash: (m, created)
+                for m, created in self.store_backend.add(records) if m.parent_id is None}
 
     def _embed_with_chunks(self, memories: list[Memory]) -> list[Memory]:
         """The memories with vectors, each followed by its chunk records if it is long."""
