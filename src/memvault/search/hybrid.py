@@ -84,16 +84,18 @@ def hybrid_search(store: Store, query: str, query_vector: Callable[[str], np.nda
     """
     depth = max(settings.candidates, 3 * k)
     by_text: list[Candidate] = []
+    vector: np.ndarray | None = None
     if settings.text_weight and settings.vector_weight and background is not None:
         words = background.submit(word_ranking, store, query, depth, flt, settings)
         try:
-            vector = query_vector(query) if settings.vector_weight else None
+            vector = query_vector(query)
         finally:
             by_text = words.result()
     else:
         if settings.text_weight:
             by_text = word_ranking(store, query, depth, flt, settings)
-        vector = query_vector(query) if settings.vector_weight else None
+        if settings.vector_weight:
+            vector = query_vector(query)
     by_vector = store.vector_search(vector, depth, flt) if vector is not None else []
     named = find_time_range(query, now) if settings.time_boost else None
     return fuse(store, by_vector, by_text, k, settings, now, named)
