@@ -204,7 +204,7 @@ def test_a_bad_item_in_a_batch_stores_nothing(vault):
 
 
 
-def test_store_many_writes_each_batch_while_embedding_the_next(vault):
+def test_store_many_in_batches_keeps_order_repeats_and_progress(vault):
     vault.store("Bob is allergic to peanuts and shellfish")
     texts = [f"note number {i} about the garden" for i in range(7)]
     items = [{"content": t} for t in texts[:4]] + [

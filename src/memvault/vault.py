@@ -154,14 +154,13 @@ class Vault(VaultUpkeep):
         finally:
             if writing is not None:
                 written(writing.result())
+        for content_hash in existing:  # stored before this call: read each once
+            found = self.store_backend.get(content_hash, namespace)
+            stored[content_hash] = (found or first_of[content_hash], False)
         out = []
         for memory in memories:
-            if memory.content_hash in stored:
-                kept, created = stored[memory.content_hash]
-                out.append(StoreResult(kept, created and first_of[memory.content_hash] is memory))
-            else:
-                found = self.store_backend.get(memory.content_hash, namespace)
-                out.append(StoreResult(found or memory, False))
+            kept, created = stored[memory.content_hash]
+            out.append(StoreResult(kept, created and first_of[memory.content_hash] is memory))
         if progress is not None and len(memories) > len(new):
             progress(len(memories) - len(new))  # the repeated and the already stored
         self._timed("store", started)

@@ -169,6 +169,7 @@ def fuse(store: Store, by_vector: Sequence[Candidate], by_text: Sequence[Candida
                  (settings.text_weight, list(text_scores))], settings.rrf_k)
     # A chunk carries its memory's time and importance, so any candidate will do.
     standing = {c.memory_id: c for c in (*by_vector, *by_text)}
+
     def recency(memory_id: str) -> float:
         return recency_factor(standing[memory_id].created_at, now, settings.half_life_days)
 
