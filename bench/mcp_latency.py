@@ -38,7 +38,7 @@ HANDSHAKE = [
     {"jsonrpc": "2.0", "method": "notifications/initialized"},
     {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
 ]
-WITHOUT_RECORDING = ("import memvault.mcp_stdio as s; s.load_handshake = lambda: None; "
+WITHOUT_RECORDING = ("import memvault.mcp.stdio as s; s.load_handshake = lambda: None; "
                      "s.serve()")
 
 
@@ -156,7 +156,7 @@ def main() -> None:
         print(f"\nspawn to answers, {args.spawns} spawns each (median, max):")
         for name, command in [
                 ("memvault mcp", [sys.executable, "-m", "memvault", "mcp"]),
-                ("python -m memvault.mcp_stdio", [sys.executable, "-m", "memvault.mcp_stdio"]),
+                ("python -m memvault.mcp.stdio", [sys.executable, "-m", "memvault.mcp.stdio"]),
                 ("without recorded handshake", [sys.executable, "-c", WITHOUT_RECORDING])]:
             report_spawns(name, command, env, args.spawns)
         server = start_server(env) if args.forward else None

@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from tests.pg_server import EmbeddedPostgres  # noqa: E402
 
 from memvault.model import Candidate, EmbeddingSpec, Filter, Memory  # noqa: E402
-from memvault.stores.postgres import PostgresStore  # noqa: E402
+from memvault.stores.postgres.store import PostgresStore  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 DIM = 384

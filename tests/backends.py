@@ -9,10 +9,10 @@ import pytest
 
 from memvault.model import Candidate, Memory
 from memvault.stores import Store
-from memvault.stores.chroma import ChromaStore
-from memvault.stores.chroma_client import parse_chroma_url
-from memvault.stores.postgres import PostgresStore
-from memvault.stores.sqlite import SqliteStore
+from memvault.stores.chroma.client import parse_chroma_url
+from memvault.stores.chroma.store import ChromaStore
+from memvault.stores.postgres.store import PostgresStore
+from memvault.stores.sqlite.store import SqliteStore
 
 STORE_KINDS = ["sqlite", "chroma", "chroma_http", "postgres"]
 

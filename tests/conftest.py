@@ -18,7 +18,7 @@ import pytest
 
 from memvault.config import Settings
 from memvault.embedding import OnnxEmbedder, SentenceTransformerEmbedder
-from memvault.stores.postgres import PostgresStore
+from memvault.stores.postgres.store import PostgresStore
 from memvault.vault import Vault
 
 from .backends import STORE_KINDS, make_store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi.testclient import TestClient
 
-from memvault.http_api import create_app
+from memvault.http.app import create_app
 from memvault.vault import Vault
 
 API = "/api/v1"

@@ -9,7 +9,7 @@ import pytest
 from memvault.errors import Conflict, InvalidInput
 from memvault.model import Filter, Memory
 from memvault.stores import open_store
-from memvault.stores.sqlite import SqliteStore
+from memvault.stores.sqlite.store import SqliteStore
 from memvault.transfer.backup import backup, export_dump, restore
 from memvault.transfer.dump import read_dump
 

@@ -10,8 +10,8 @@ from chromadb.config import Settings
 from memvault.errors import InvalidInput, StoreUnavailable
 from memvault.model import EmbeddingSpec, Filter, Memory
 from memvault.stores import open_store
-from memvault.stores.chroma import ChromaStore
-from memvault.stores.chroma_client import parse_chroma_url
+from memvault.stores.chroma.client import parse_chroma_url
+from memvault.stores.chroma.store import ChromaStore
 
 from .backends import found
 from .chroma_server import free_port

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from memvault.cli import app
+from memvault.cli.app import app
 from memvault.config import Settings
 from memvault.model import content_hash
 from memvault.vault import Vault

@@ -12,7 +12,7 @@ import pytest
 
 from memvault.config import Settings
 from memvault.model import EmbeddingSpec
-from memvault.stores.sqlite import SqliteStore
+from memvault.stores.sqlite.store import SqliteStore
 from memvault.vault import Vault
 
 from .http_helpers import API, JSON, assert_error, http_client, total

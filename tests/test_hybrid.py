@@ -20,7 +20,7 @@ from memvault.search.hybrid import (
     memory_matches,
 )
 from memvault.search.timephrase import TimeRange
-from memvault.stores.sqlite import SqliteStore
+from memvault.stores.sqlite.store import SqliteStore
 
 DIM = 384
 NOW = datetime(2025, 3, 12, 12, tzinfo=UTC)

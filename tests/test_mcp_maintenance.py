@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
-from memvault.mcp_runner import LocalRunner
-from memvault.mcp_server import build_server
+from memvault.mcp.runner import LocalRunner
+from memvault.mcp.server import build_server
 from memvault.vault import Vault
 
 from .mcp_helpers import ok, refused

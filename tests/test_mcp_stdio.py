@@ -10,7 +10,7 @@ from pathlib import Path
 
 import anyio
 
-from memvault import mcp_stdio
+from memvault.mcp import stdio as mcp_stdio
 
 from .mcp_helpers import (
     TOOL_NAMES,
@@ -39,7 +39,7 @@ def test_every_tool_over_stdio_against_the_store(tmp_path: Path, embedder):
 def test_recorded_handshake_is_the_sdks_answer_for_this_server():
     recorded = json.loads(mcp_stdio.HANDSHAKE_FILE.read_text(encoding="utf-8"))
     assert recorded == mcp_stdio.record(), \
-        "run: python -m memvault.mcp_stdio --record"
+        "run: python -m memvault.mcp.stdio --record"
     assert mcp_stdio.load_handshake() == recorded
 
 
@@ -140,7 +140,7 @@ def test_module_entry_point_serves_too(tmp_path: Path):
     request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "raw", "version": "1"}}}
-    proc = subprocess.run([sys.executable, "-m", "memvault.mcp_stdio"], env=params.env, text=True,
+    proc = subprocess.run([sys.executable, "-m", "memvault.mcp.stdio"], env=params.env, text=True,
                           input=json.dumps(request) + "\n", capture_output=True, timeout=300)
     assert json.loads(proc.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "memvault"
 

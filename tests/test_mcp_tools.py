@@ -14,8 +14,8 @@ import pytest
 from mcp import Client
 
 from memvault.errors import StoreUnavailable
-from memvault.mcp_runner import LocalRunner
-from memvault.mcp_server import build_server
+from memvault.mcp.runner import LocalRunner
+from memvault.mcp.server import build_server
 from memvault.vault import Vault
 
 from .mcp_helpers import TOOL_NAMES, call, ok, refused

@@ -12,7 +12,7 @@ import pytest
 from memvault.errors import IncompatibleEmbedding, InvalidInput
 from memvault.model import EmbeddingSpec, Filter, Memory, MemoryChanges
 from memvault.stores import open_store
-from memvault.stores.postgres_schema import VECTOR_INDEX
+from memvault.stores.postgres.schema import VECTOR_INDEX
 from memvault.transfer.backup import export_dump
 from memvault.transfer.migrate import migrate
 from memvault.transfer.verify import fingerprint

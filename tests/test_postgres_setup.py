@@ -14,9 +14,9 @@ from memvault.config import Settings
 from memvault.errors import InvalidInput, StoreUnavailable
 from memvault.model import Filter
 from memvault.stores import open_store
-from memvault.stores.postgres import PostgresStore
-from memvault.stores.postgres_options import parse_postgres_url
-from memvault.stores.postgres_schema import MIGRATIONS
+from memvault.stores.postgres.options import parse_postgres_url
+from memvault.stores.postgres.schema import MIGRATIONS
+from memvault.stores.postgres.store import PostgresStore
 
 from .conftest import start_together
 from .pg_server import EmbeddedPostgres, free_port
@@ -39,7 +39,7 @@ def test_migrations_are_recorded_and_applied_once(database):
 
 OPENER = """
 import sys
-from memvault.stores.postgres import PostgresStore
+from memvault.stores.postgres.store import PostgresStore
 print("ready", flush=True)
 sys.stdin.readline()
 store = PostgresStore(sys.argv[1])

@@ -15,9 +15,9 @@ import pytest
 
 from memvault.errors import Conflict
 from memvault.model import Filter, Memory
-from memvault.stores import postgres_writes
-from memvault.stores.postgres import EXACT_SEARCH_ROWS, PostgresStore
-from memvault.stores.sqlite import SqliteStore
+from memvault.stores.postgres import writes as postgres_writes
+from memvault.stores.postgres.store import EXACT_SEARCH_ROWS, PostgresStore
+from memvault.stores.sqlite.store import SqliteStore
 from memvault.vault import Vault
 
 from .backends import found
@@ -84,7 +84,7 @@ WRITER = """
 import sys
 import numpy as np
 from memvault.model import Memory
-from memvault.stores.postgres import PostgresStore
+from memvault.stores.postgres.store import PostgresStore
 
 url, worker = sys.argv[1], int(sys.argv[2])
 def vector(i):

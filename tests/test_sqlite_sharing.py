@@ -9,7 +9,7 @@ import pytest
 
 from memvault.errors import StoreUnavailable
 from memvault.model import EmbeddingSpec, Filter, Memory
-from memvault.stores.sqlite import SqliteStore
+from memvault.stores.sqlite.store import SqliteStore
 
 from .backends import found
 

@@ -8,8 +8,8 @@ import pytest
 
 from memvault.errors import InvalidInput
 from memvault.model import EmbeddingSpec, Filter, Memory
-from memvault.stores import int8_scan
-from memvault.stores.sqlite import SqliteStore, parse_pragmas
+from memvault.stores.sqlite import int8_scan
+from memvault.stores.sqlite.store import SqliteStore, parse_pragmas
 
 from .backends import found
 from .test_store_conformance import SPEC, unit

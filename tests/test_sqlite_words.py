@@ -10,8 +10,8 @@ import pytest
 
 from memvault.model import Filter, Memory
 from memvault.search.text import query_terms
-from memvault.stores import sqlite_words
-from memvault.stores.sqlite import SqliteStore
+from memvault.stores.sqlite import words as sqlite_words
+from memvault.stores.sqlite.store import SqliteStore
 
 from .backends import found
 from .test_store_conformance import SPEC, unit

@@ -8,7 +8,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from memvault.http_api import create_app
+from memvault.http.app import create_app
 from memvault.vault import Vault
 
 from .conftest import run_cli

@@ -8,11 +8,11 @@ def main() -> None:
         # MCP clients give up on servers that start slowly, so a bare `memvault mcp`
         # (settings from the environment) starts serving before the command-line
         # framework loads; with options it goes through the CLI like any command.
-        from .mcp_stdio import serve
+        from .mcp.stdio import serve
 
         serve()
         return
-    from .cli import app
+    from .cli.app import app
 
     app(prog_name="memvault")
 

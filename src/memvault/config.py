@@ -41,7 +41,7 @@ class Settings:
     sqlite_pragmas: str = ""
     query_cache_size: int = 1024
     server_url: str | None = None
-    # PostgreSQL store knobs; None leaves the store's default (see stores/postgres_options.py).
+    # PostgreSQL store knobs; None leaves the store's default (see stores/postgres/options.py).
     pg_hnsw_m: int | None = None
     pg_hnsw_ef_construction: int | None = None
     pg_ef_search: int | None = None

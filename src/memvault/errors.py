@@ -1,7 +1,7 @@
 """The few error types a caller can act on.
 
 Interfaces map each one to an exit code, an HTTP status and an MCP tool error
-in one place each (``cli.py``, ``http_api.py``, ``mcp_server.py``).
+in one place each (``cli.py``, ``http_api.py``, ``mcp.server.py``).
 """
 
 from __future__ import annotations

@@ -22,15 +22,15 @@ def open_store(url: str, settings: Settings | None = None) -> Store:
     scheme = url.split("://", 1)[0].lower()
     settings = settings or Settings.from_env()
     if scheme == "sqlite":
-        from .sqlite import SqliteStore
+        from .sqlite.store import SqliteStore
 
         return SqliteStore.from_url(url, settings)
     if scheme in ("chroma", "chroma+http", "chroma+https"):
-        from .chroma import ChromaStore
+        from .chroma.store import ChromaStore
 
         return ChromaStore.from_url(url, settings)
     if scheme in ("postgresql", "postgres"):
-        from .postgres import PostgresStore
+        from .postgres.store import PostgresStore
 
         return PostgresStore.from_url(url, settings)
     raise InvalidInput(f"unknown store URL scheme {scheme!r}; use sqlite://, postgresql://, "

@@ -51,8 +51,8 @@ from ..model import (
     to_utc,
 )
 from ..stores.base import looks_like_hash
-from ..stores.chroma_client import ChromaTarget, chroma_errors
-from ..stores.chroma_scan import scan_records
+from ..stores.chroma.client import ChromaTarget, chroma_errors
+from ..stores.chroma.scan import scan_records
 from .sources import MCP_SQLITE_SCHEME, matches
 
 DEFAULT_PEER_MODEL = "all-MiniLM-L6-v2"
@@ -228,7 +228,7 @@ def chroma_layout(target: ChromaTarget) -> str | None:
     """"memvault" or "peer" for an existing collection, None when there is none."""
     from chromadb.errors import NotFoundError
 
-    from ..stores.chroma import FORMAT_KEY
+    from ..stores.chroma.store import FORMAT_KEY
 
     client = target.connect()
     try:

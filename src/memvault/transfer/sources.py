@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import InvalidInput, NotFound
 from ..model import EmbeddingSpec, Filter, Memory, utcnow
 from ..stores import open_store
-from ..stores.chroma_client import parse_chroma_url
+from ..stores.chroma.client import parse_chroma_url
 
 MCP_SQLITE_SCHEME = "mcp-memory-service+sqlite"
 

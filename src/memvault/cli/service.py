@@ -1,0 +1,101 @@
+"""Commands about the vault itself: ``stats``, ``health`` and ``serve`` (the HTTP service)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Group
+
+from .maintenance import detail_view
+from .render import health_view, stats_view
+from .support import JsonOption, NamespaceOption, StoreOption, emit, open_vault
+
+app = typer.Typer()
+
+
+@app.command()
+def stats(
+    detail: Annotated[bool, typer.Option(
+        "--detail", help="Also by tag, importance, hour, weekday and month; growth; the "
+                         "largest memories; the duplicate ratio (reads every vector).")] = False,
+    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
+) -> None:
+    """Totals, counts by type, namespace and month, top tags, store size and model.
+
+    Covers every namespace unless --namespace is given. Never loads the model.
+    """
+    with open_vault(store, namespace) as vault:
+        data = vault.stats(namespace=namespace)
+        if detail:
+            data["detail"] = vault.detailed_stats(namespace=namespace)
+    emit(data, json_, lambda d: Group(stats_view({k: v for k, v in d.items() if k != "detail"}),
+                                      detail_view(d["detail"])) if detail else stats_view(d))
+
+
+@app.command()
+def health(
+    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
+) -> None:
+    """Check that the store answers; prints its identity, URL and the model.
+
+    Exits 4 when the store cannot be used. Never loads the model.
+    """
+    with open_vault(store, namespace) as vault:
+        emit(vault.health(), json_, health_view)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(
+        "--host", show_default=False,
+        help="Interface to listen on. Default: MEMVAULT_HOST, else 127.0.0.1 (this machine "
+             "only; use 0.0.0.0 to accept other machines, behind your own authentication).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(
+        "--port", "-p", show_default=False, help="Port. Default: MEMVAULT_PORT, else 8000.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="uvicorn log level: critical, error, warning, info, debug.")
+    ] = "info",
+    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
+) -> None:
+    """Run the HTTP API (docs at /docs, Prometheus metrics at /metrics).
+
+    --namespace sets the namespace of requests that name none. The model loads
+    in the background at start, so the first search does not wait for it.
+    With --json the address is printed as one JSON line once known.
+
+    [dim]memvault serve --port 8080[/]
+    """
+    import uvicorn
+
+    from ..http.app import create_app
+
+    with open_vault(store, namespace) as vault:
+        # The listen address is part of the settings the app sees: /mcp's
+        # DNS-rebinding protection depends on it.
+        settings = dataclasses.replace(vault.settings, host=host or vault.settings.host,
+                                       port=port or vault.settings.port)
+        address = {"url": f"http://{settings.host}:{settings.port}",
+                   "store": vault.store_backend.url}
+        if json_:
+            sys.stdout.write(json.dumps(address) + "\n")
+            sys.stdout.flush()
+        threading.Thread(target=vault.embedder.load, name="model-warmup", daemon=True).start()
+
+        @asynccontextmanager
+        async def close_vault_at_shutdown(app: object) -> AsyncIterator[None]:
+            # Closed here, not after uvicorn.run(): uvicorn ends the process by
+            # re-raising the SIGTERM/SIGINT it caught, so code after run() may not run.
+            yield
+            vault.close()
+
+        app = create_app(vault, settings, lifespan=close_vault_at_shutdown)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

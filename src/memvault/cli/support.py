@@ -1,0 +1,178 @@
+"""What every ``memvault`` command shares: options, opening the vault, output, exit codes.
+
+A command module (``cli/app.py`` and each module it registers) builds its commands
+from these pieces, so every command takes the same ``--store``,
+``--namespace`` and ``--json`` options, prints the same way and exits with
+the same codes. Errors are turned into exit codes in one place,
+``VaultGroup.invoke``, so a command just lets ``MemvaultError`` propagate.
+
+Exit codes: 0 ok, 2 bad input (``InvalidInput`` and usage errors), 3 not
+found, 4 store failure (``StoreUnavailable``), 1 any other memvault error
+(``Conflict``, ``IncompatibleEmbedding``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console, RenderableType
+from typer.core import TyperGroup
+
+from ..config import Settings
+from ..errors import InvalidInput, MemvaultError, NotFound, StoreUnavailable
+from ..vault import Vault
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOT_FOUND = 3
+EXIT_STORE_FAILED = 4
+EXIT_CODES: dict[type[MemvaultError], int] = {
+    InvalidInput: EXIT_BAD_INPUT,
+    NotFound: EXIT_NOT_FOUND,
+    StoreUnavailable: EXIT_STORE_FAILED,
+}
+
+console = Console(soft_wrap=False)
+err_console = Console(stderr=True, soft_wrap=True)
+_JSON_KEY = "memvault.json"
+
+
+def exit_code(error: MemvaultError) -> int:
+    """The exit code for an error: the one mapping every command uses."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return EXIT_FAILED
+
+
+class VaultGroup(TyperGroup):
+    """The top-level command group: reports memvault errors and sets the exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MemvaultError as error:
+            report_error(error, as_json=bool(ctx.meta.get(_JSON_KEY)))
+            ctx.exit(exit_code(error))
+
+
+def report_error(error: MemvaultError, *, as_json: bool) -> None:
+    """Write an error to stderr: JSON ``{"error": ...}`` or one readable line."""
+    if as_json:
+        sys.stderr.write(json.dumps({"error": error.to_dict()}, ensure_ascii=False) + "\n")
+        return
+    where = f" (field: {error.field})" if error.field else ""
+    err_console.print(f"[bold red]Error:[/] {error.message}{where}", markup=True,
+                      highlight=False)
+
+
+def _remember_json(ctx: typer.Context, value: bool) -> bool:
+    # Stored on the shared context so that VaultGroup reports errors as JSON too.
+    if value:
+        ctx.meta[_JSON_KEY] = True
+    return value
+
+
+StoreOption = Annotated[str | None, typer.Option(
+    "--store", "-s", metavar="URL", show_default=False,
+    help="Store URL: sqlite:///path/memories.db, postgresql://..., chroma:///dir. "
+         "Default: MEMVAULT_STORE_URL, else a SQLite file in the data directory.")]
+NamespaceOption = Annotated[str | None, typer.Option(
+    "--namespace", "-n", show_default=False,
+    help="Namespace (tenant) to work in. Default: MEMVAULT_NAMESPACE, else 'default'.")]
+JsonOption = Annotated[bool, typer.Option(
+    "--json", callback=_remember_json, help="Print JSON for machines instead of tables.")]
+TagOption = Annotated[list[str] | None, typer.Option(
+    "--tag", "-t", show_default=False,
+    help="Only memories with this tag; repeat for any of several.")]
+TypeOption = Annotated[str | None, typer.Option(
+    "--type", show_default=False, help="Only memories of this memory_type.")]
+FilterOption = Annotated[str | None, typer.Option(
+    "--filter", "-f", metavar="JSON", show_default=False,
+    help='A filter as a JSON object, e.g. \'{"tags_all": ["a", "b"], '
+         '"created_after": "2025-01-01", "metadata": {"project": "x"}}\'. '
+         "Keys: tags_any, tags_all, memory_type, created_after, created_before, metadata, "
+         "include_expired.")]
+
+
+def load_settings(store: str | None = None, namespace: str | None = None) -> Settings:
+    """Settings from the environment, with command-line options taking precedence."""
+    settings = Settings.from_env()
+    changes: dict[str, Any] = {}
+    sources = dict(settings.sources)
+    for name, value, option in (("store_url", store, "--store"),
+                                ("namespace", namespace, "--namespace")):
+        if value is not None:
+            changes[name] = value
+            sources[name] = f"option {option}"
+    return dataclasses.replace(settings, sources=sources, **changes)
+
+
+@contextmanager
+def open_vault(store: str | None, namespace: str | None = None) -> Iterator[Vault]:
+    """The vault the options name; ``namespace`` becomes its default namespace.
+
+    The model is not loaded here: only commands that embed text load it.
+    """
+    with Vault.open(settings=load_settings(store, namespace)) as vault:
+        yield vault
+
+
+def parse_json_object(text: str | None, field: str) -> dict[str, Any] | None:
+    """A JSON object given on the command line, or None when the option was not given."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} is not valid JSON: {exc}", field=field) from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object", field=field)
+    return value
+
+
+def filter_from_options(tags: list[str] | None, memory_type: str | None,
+                        filter_json: str | None) -> dict[str, Any]:
+    """One filter dict from ``--tag``, ``--type`` and ``--filter`` (the Vault checks it)."""
+    flt = parse_json_object(filter_json, "filter") or {}
+    if tags:
+        existing = flt.get("tags_any") or []
+        if not isinstance(existing, list):
+            raise InvalidInput("filter.tags_any must be a list of strings",
+                               field="filter.tags_any")
+        flt["tags_any"] = [*existing, *tags]
+    if memory_type is not None:
+        flt["memory_type"] = memory_type
+    return flt
+
+
+def read_content(argument: str, max_bytes: int) -> str:
+    """The content argument, or stdin (as UTF-8) when it is ``-``; the Vault checks the rest."""
+    if argument != "-":
+        return argument
+    # Read one byte past the limit at most: enough to say it is too long.
+    data = sys.stdin.buffer.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InvalidInput(f"content on stdin is over the limit of {max_bytes} bytes",
+                           field="content")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"content on stdin is not valid UTF-8 (byte {exc.start})",
+                           field="content") from None
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], RenderableType]) -> None:
+    """Print ``data`` as JSON, or as the table ``render`` makes of it."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        console.print(render(data))

@@ -1,0 +1,242 @@
+"""``memvault migrate | export | import | backup | restore``: moving memories, from the shell.
+
+Each command is one call into ``memvault.transfer``; progress bars go to
+stderr, the summary (or ``--json``) to stdout. Exit codes: 0 done and
+verified, 1 done with failures or differences (listed on stderr), 2 bad
+input, 3 not found, 4 a store failed after retries (run again to resume).
+
+Registered by ``cli/app.py``: its commands join ``memvault``'s top level and
+share ``cli.support``'s options, output and error handling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..errors import NotFound
+from ..model import Filter
+from ..stores import open_store
+from ..transfer import backup as backups
+from ..transfer.migrate import DEFAULT_BATCH, MigrationReport, migrate
+from ..transfer.sources import open_source
+from .support import (
+    FilterOption,
+    JsonOption,
+    NamespaceOption,
+    StoreOption,
+    TagOption,
+    TypeOption,
+    emit,
+    err_console,
+    filter_from_options,
+    load_settings,
+)
+
+app = typer.Typer()
+
+BatchOption = Annotated[int, typer.Option("--batch-size", min=1, max=10_000,
+                                          help="Memories per batch (one write each).")]
+ReembedOption = Annotated[bool, typer.Option(
+    "--reembed", help="Compute vectors with the local model instead of copying them (needed "
+                      "when the two sides use different models).")]
+OnlyNamespace = Annotated[str | None, typer.Option(
+    "--namespace", "-n", show_default=False, help="Only this namespace (default: all of them).")]
+TargetArgument = Annotated[str | None, typer.Argument(
+    help="Store URL (default: the configured store).", show_default=False)]
+DumpArgument = Annotated[Path, typer.Argument(help="A memvault dump (.jsonl.gz).")]
+
+
+class RichProgress:
+    """The ``transfer.progress.Progress`` protocol as rich progress bars on stderr."""
+
+    def __init__(self) -> None:
+        self._bars = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                              MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                              console=err_console)
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self._bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.stop()
+
+    def start(self, label: str, total: int | None) -> None:
+        self._task = self._bars.add_task(label, total=total)
+
+    def advance(self, n: int) -> None:
+        if self._task is not None:
+            self._bars.advance(self._task, n)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._bars.update(self._task, total=self._bars.tasks[self._task].completed)
+            self._task = None
+
+
+def scope(namespace: str | None, tags: list[str] | None = None, memory_type: str | None = None,
+          filter_json: str | None = None) -> Filter:
+    """Everything (chunks and expired memories too), narrowed by the options given."""
+    flt = Filter.from_dict(filter_from_options(tags, memory_type, filter_json),
+                           namespace=namespace)
+    return flt.with_changes(include_chunks=True, include_expired=True)
+
+
+@app.command("migrate")
+def migrate_command(
+    source: Annotated[str, typer.Argument(help="Store URL, peer URL or dump file to read.")],
+    target: Annotated[str, typer.Argument(help="Store URL to write into.")],
+    batch_size: BatchOption = DEFAULT_BATCH,
+    reembed: ReembedOption = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing.")
+                       ] = False,
+    backup: Annotated[bool, typer.Option("--backup", help="Dump the target first.")] = False,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Make the target hold exactly the source's memories (backs it up "
+                          "first, removes what the source lacks).")] = False,
+    max_rate: Annotated[float | None, typer.Option(
+        "--max-rate", show_default=False, help="At most this many memories per second.")
+    ] = None,
+    namespace: OnlyNamespace = None, filter_json: FilterOption = None, json_: JsonOption = False,
+) -> None:
+    """Copy every memory from SOURCE into TARGET, resumably, and verify both sides.
+
+    Sources: sqlite://, postgresql://, chroma://, chroma+http://, a dump file,
+    a ChromaDB collection another tool wrote, or an mcp-memory-service SQLite-vec
+    file (mcp-memory-service+sqlite:///path, or a sqlite:// URL to one).
+    An interrupted run continues where it stopped when run again.
+
+    [dim]memvault migrate chroma:///old/chroma_db sqlite:///memories.db[/]
+    """
+    with RichProgress() as progress:
+        report = migrate(source, target, flt=scope(namespace, filter_json=filter_json),
+                         batch_size=batch_size, reembed=reembed, dry_run=dry_run, backup=backup,
+                         replace=replace, max_rate=max_rate, settings=load_settings(),
+                         progress=progress)
+    finish(report, json_)
+
+
+@app.command("import")
+def import_command(
+    file: DumpArgument, store: TargetArgument = None,
+    batch_size: BatchOption = DEFAULT_BATCH, reembed: ReembedOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Add the memories of a dump to a store (those already there are skipped)."""
+    if not file.is_file():
+        raise NotFound(f"no dump file at {file}", field="file")
+    settings = load_settings(store)
+    with RichProgress() as progress:
+        report = migrate(open_source(str(file)), settings.store_url, batch_size=batch_size,
+                         reembed=reembed, settings=settings, progress=progress)
+    finish(report, json_)
+
+
+@app.command("export")
+def export_command(
+    store: Annotated[str, typer.Argument(help="Store URL (or peer URL) to read.")],
+    file: Annotated[Path, typer.Argument(help="Dump file to write (.jsonl.gz).")],
+    namespace: OnlyNamespace = None, tag: TagOption = None, memory_type: TypeOption = None,
+    filter_json: FilterOption = None, json_: JsonOption = False,
+) -> None:
+    """Write memories (with their vectors) to a dump file, filtered if asked."""
+    flt = scope(namespace, tag, memory_type, filter_json)
+    source = open_source(store, load_settings())
+    try:
+        with RichProgress() as progress:
+            count = backups.export_dump(source, file, flt, progress)
+    finally:
+        source.close()
+    emit({"file": str(file), "count": count, "filter": backups.filter_to_dict(flt)}, json_,
+         lambda d: f"Exported {d['count']} memories to {d['file']}")
+
+
+@app.command("backup")
+def backup_command(
+    keep: Annotated[int, typer.Option("--keep", min=1, help="How many backups to keep.")
+                    ] = backups.DEFAULT_KEEP,
+    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
+) -> None:
+    """Write a timestamped dump of a store into <data dir>/backups (SQLite: also a file copy).
+
+    Every namespace is backed up; the newest --keep backups of the store are kept.
+    """
+    settings = load_settings(store, namespace)
+    target = open_store(settings.store_url, settings)
+    try:
+        with RichProgress() as progress:
+            result = backups.backup(target, settings, keep=keep, progress=progress)
+    finally:
+        target.close()
+    emit({"dump": str(result.dump), "count": result.count,
+          "sqlite_copy": str(result.sqlite_copy) if result.sqlite_copy else None,
+          "removed": [str(p) for p in result.removed]}, json_, backup_line)
+
+
+def backup_line(data: dict[str, Any]) -> str:
+    copy = f" and {data['sqlite_copy']}" if data["sqlite_copy"] else ""
+    removed = f"; removed {len(data['removed'])} older backups" if data["removed"] else ""
+    return f"Backed up {data['count']} memories to {data['dump']}{copy}{removed}"
+
+
+@app.command("restore")
+def restore_command(
+    file: DumpArgument, store: TargetArgument = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace what the store holds (a backup is taken first).")] = False,
+    batch_size: BatchOption = DEFAULT_BATCH, reembed: ReembedOption = False,
+    json_: JsonOption = False,
+) -> None:
+    """Load a dump into a store; refuses a store that holds memories unless --replace."""
+    settings = load_settings(store)
+    with RichProgress() as progress:
+        report = backups.restore(file, settings.store_url, replace=replace, settings=settings,
+                                 progress=progress, batch_size=batch_size, reembed=reembed)
+    finish(report, json_)
+
+
+def finish(report: MigrationReport, as_json: bool) -> None:
+    """Print the summary, then exit 1 if anything failed or differs (named on stderr)."""
+    emit(report.to_dict() if as_json else report, as_json, summary)
+    if not as_json:
+        for line in report.verification.problems() if report.verification else []:
+            err_console.print(f"[red]{line}[/]", highlight=False)
+        for ident, reason in report.failures:
+            err_console.print(f"[red]failed: {ident}: {reason}[/]", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def summary(report: MigrationReport) -> Table:
+    title = "Dry run: nothing written" if report.dry_run else "Migration"
+    table = Table(title=f"{title}: {report.source} → {report.target}", show_header=False)
+    rows = [("in source", report.source_count),
+            ("moved" if not report.dry_run else "would move", report.moved),
+            ("skipped (already there)", report.skipped), ("chunks", report.chunks),
+            ("re-embedded", report.reembedded), ("failed", report.failed),
+            ("removed (replace)", report.removed), ("vectors", report.vectors),
+            ("resumed after", report.resumed_from or "-"), ("backup", report.backup or "-"),
+            ("elapsed", f"{report.elapsed:.1f} s"), ("rate", f"{report.rate:.0f} memories/s")]
+    if report.verification is not None:
+        v = report.verification
+        rows.append(("verified", f"yes: same memories, digest {v.target_digest[:16]}" if v.ok
+                     else f"NO: {len(v.missing)} missing, {len(v.different)} different, "
+                          f"{len(v.extra)} extra"))
+    for name, value in rows:
+        table.add_row(name, str(value))
+    return table

@@ -1,0 +1,1 @@
+"""The HTTP API: one Vault call per endpoint, errors in one shape."""

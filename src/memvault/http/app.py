@@ -1,0 +1,338 @@
+"""The HTTP API: each endpoint is one Vault call, its body a checked request, its reply JSON.
+
+``create_app(vault, settings)`` builds the FastAPI app; ``memvault serve`` runs
+it with uvicorn, and other interfaces may mount more on it (``app.mount``).
+Errors always have the shape ``{"error": {"code", "message", "field"}}``:
+422 bad input (400 when the body is not JSON at all), 404 not found, 409
+conflict or incompatible embedding, 413 body too large (over 32 MB, or 8 times
+the content limit if that is more), 503 store unavailable.
+Endpoints are plain ``def`` functions, so FastAPI runs them in its thread pool
+and the model and the store never block the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
+from starlette.types import Lifespan
+
+from .. import __version__
+from ..config import Settings
+from ..errors import (
+    Conflict,
+    IncompatibleEmbedding,
+    InvalidInput,
+    MemvaultError,
+    NotFound,
+    StoreUnavailable,
+)
+from ..mcp.server import mount_mcp
+from ..metrics import CONTENT_TYPE, Metrics
+from ..vault import Vault
+from .maintenance import router as maintenance_router
+from .middleware import BodyLimit, RequestTimer
+from .schemas import (
+    BatchIn,
+    MemoryPatch,
+    SearchIn,
+    StoreIn,
+    TagSearchIn,
+    TimeSearchIn,
+    filter_dict,
+)
+
+log = logging.getLogger(__name__)
+MIN_BODY_LIMIT = 32_000_000
+# FastAPI's detail when it cannot decode a body at all (e.g. bytes that are not UTF-8).
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
+STATUS: dict[type[MemvaultError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    IncompatibleEmbedding: 409,
+    StoreUnavailable: 503,
+}
+
+
+def status_for(error: MemvaultError) -> int:
+    """The HTTP status of an error: the one mapping every endpoint uses."""
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None
+                   ) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "field": field}},
+                        status_code=status)
+
+
+def _vault(request: Request) -> Vault:
+    return request.app.state.vault
+
+
+def _query_names(route: BaseRoute) -> frozenset[str]:
+    """Every query parameter a route declares, its dependencies' included."""
+    names: set[str] = set()
+    pending = [route.dependant]  # type: ignore[attr-defined]
+    while pending:
+        dependant = pending.pop()
+        names.update(param.alias for param in dependant.query_params)
+        pending.extend(dependant.dependencies)
+    return frozenset(names)
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """A misspelt query parameter (``?namespce=``) is an error, not silently ignored."""
+    route = request.scope.get("route")
+    if route is None:
+        return
+    for name in request.query_params:
+        if name not in _query_names(route):
+            raise InvalidInput(f"unknown query parameter {name!r}", field=name)
+
+
+VaultDep = Annotated[Vault, Depends(_vault)]
+NamespaceQuery = Annotated[str | None, Query(
+    description="Namespace (tenant); default: the server's namespace.")]
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)])
+
+
+# -- memories ------------------------------------------------------------------
+@router.post("/memories", status_code=201, tags=["memories"],
+             responses={200: {"description": "Already stored: the existing memory."}})
+def store_memory(body: StoreIn, vault: VaultDep) -> JSONResponse:
+    """Store one memory (201); the same content again in the namespace is not stored twice (200)."""
+    item = body.model_dump(exclude={"namespace"})
+    result = vault.store(**item, namespace=body.namespace)
+    return JSONResponse({"created": result.created, "memory": result.memory.to_dict()},
+                        status_code=201 if result.created else 200)
+
+
+@router.post("/memories/batch", tags=["memories"])
+def store_batch(body: BatchIn, vault: VaultDep) -> dict[str, Any]:
+    """Store many memories: all are checked first, then embedded in batches; all or nothing
+    per batch of 256."""
+    results = vault.store_many([item.model_dump() for item in body.items],
+                               namespace=body.namespace)
+    return {"created": sum(r.created for r in results),
+            "results": [{"created": r.created, "memory": r.memory.to_dict()} for r in results]}
+
+
+@router.get("/memories", tags=["memories"])
+def list_memories(
+    vault: VaultDep,
+    namespace: NamespaceQuery = None,
+    limit: Annotated[int, Query(description="Page size, 1 to 1000.")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the last page.")] = None,
+    oldest_first: bool = False,
+    tags_any: Annotated[list[str] | None, Query(description="Repeat for several.")] = None,
+    tags_all: Annotated[list[str] | None, Query(description="Repeat for several.")] = None,
+    memory_type: str | None = None,
+    created_after: Annotated[str | None, Query(description="ISO 8601.")] = None,
+    created_before: Annotated[str | None, Query(description="ISO 8601.")] = None,
+    metadata: Annotated[str | None, Query(
+        description='A JSON object of metadata values to match, e.g. {"project":"x"}.')] = None,
+    include_expired: bool = False,
+) -> dict[str, Any]:
+    """List memories newest first (or oldest first), a page at a time."""
+    flt = {"tags_any": tags_any, "tags_all": tags_all, "memory_type": memory_type,
+           "created_after": created_after, "created_before": created_before,
+           "metadata": _json_object(metadata, "metadata"), "include_expired": include_expired}
+    page = vault.list(namespace=namespace, limit=limit, cursor=cursor, oldest_first=oldest_first,
+                      filter={k: v for k, v in flt.items() if v is not None})
+    return page.to_dict()
+
+
+def _json_object(text: str | None, field: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a JSON object", field=field) from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object", field=field)
+    return value
+
+
+@router.get("/memories/{ref}", tags=["memories"])
+def get_memory(ref: str, vault: VaultDep, namespace: NamespaceQuery = None) -> dict[str, Any]:
+    """One memory by id or content hash."""
+    return vault.get(ref, namespace=namespace).to_dict()
+
+
+@router.patch("/memories/{ref}", tags=["memories"])
+def update_memory(ref: str, body: MemoryPatch, vault: VaultDep,
+                  namespace: NamespaceQuery = None) -> dict[str, Any]:
+    """Change tags, metadata, importance, memory_type or expires_at; returns the memory."""
+    changes = body.model_dump(exclude_unset=True)
+    return vault.update(ref, namespace=namespace, **changes).to_dict()
+
+
+@router.delete("/memories/{ref}", tags=["memories"])
+def delete_memory(ref: str, vault: VaultDep, namespace: NamespaceQuery = None
+                  ) -> dict[str, Any]:
+    """Delete one memory by id or content hash; returns what was deleted."""
+    return {"deleted": vault.delete(ref, namespace=namespace).to_dict()}
+
+
+# -- search --------------------------------------------------------------------
+@router.post("/search", tags=["search"])
+def search(body: SearchIn, vault: VaultDep) -> dict[str, Any]:
+    """Hybrid search (meaning + words, fused, blended with recency and importance)."""
+    hits = vault.search(body.query, k=body.k, namespace=body.namespace,
+                        filter=filter_dict(body.filter))
+    return {"hits": [h.to_dict() for h in hits]}
+
+
+@router.post("/search/tags", tags=["search"])
+def search_by_tag(body: TagSearchIn, vault: VaultDep) -> dict[str, Any]:
+    """Memories carrying any (or all) of the tags, newest first, a page at a time."""
+    page = vault.search_by_tag(body.tags, match=body.match, namespace=body.namespace,
+                               filter=filter_dict(body.filter), limit=body.limit,
+                               cursor=body.cursor)
+    return page.to_dict()
+
+
+@router.post("/search/time", tags=["search"])
+def search_by_time(body: TimeSearchIn, vault: VaultDep) -> dict[str, Any]:
+    """Memories from a time phrase or a start/end range, optionally ranked by a query."""
+    if (body.when is None) == (body.start is None and body.end is None):
+        raise InvalidInput("give either when, or start and end", field="when")
+    if body.when is None and (body.start is None or body.end is None):
+        raise InvalidInput("give both start and end", field="end" if body.end is None
+                           else "start")
+    span = vault.time_range(body.when if body.when is not None else (body.start, body.end))
+    hits = vault.recall((span.start, span.end), query=body.query, k=body.k,
+                        namespace=body.namespace, filter=filter_dict(body.filter))
+    return {"start": span.start.isoformat(), "end": span.end.isoformat(),
+            "hits": [h.to_dict() for h in hits]}
+
+
+# -- about the service ---------------------------------------------------------
+@router.get("/stats", tags=["service"])
+def stats(vault: VaultDep, namespace: Annotated[str | None, Query(
+        description="One namespace; default: all of them.")] = None,
+          detail: Annotated[bool, Query(
+              description="Add distributions, growth, largest memories and the duplicate "
+                          "ratio (reads every vector: slower).")] = False) -> dict[str, Any]:
+    """Totals, counts by type, namespace and month, top tags, store size and model."""
+    out = vault.stats(namespace=namespace)
+    if detail:
+        out["detail"] = vault.detailed_stats(namespace=namespace)
+    return out
+
+
+@router.get("/health", tags=["service"])
+def health(vault: VaultDep) -> dict[str, Any]:
+    """Liveness: the store answers. Includes the store's URL and identity, so a client can
+    tell whether this server works on the same store it would open itself."""
+    return {**vault.health(), "version": __version__}
+
+
+def metrics_endpoint(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+# -- errors --------------------------------------------------------------------
+def _field_of(loc: tuple[Any, ...]) -> str:
+    """``("body", "items", 0, "content")`` -> ``items[0].content``; query/path -> the name."""
+    parts: list[str] = []
+    for part in loc[1:]:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f".{part}" if parts else str(part))
+    return "".join(parts) or str(loc[0])
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        reason = first.get("ctx", {}).get("error", "syntax error")
+        return error_response(400, "invalid_json", f"request body is not valid JSON: {reason}",
+                              "body")
+    field = _field_of(tuple(first["loc"]))
+    if first["type"] == "extra_forbidden":
+        message = f"unknown field {field!r}"
+    elif first["type"] == "missing" and field == "body":
+        message = "a JSON request body is required"
+    else:
+        message = f"{field}: {first['msg']}"
+    return error_response(422, InvalidInput.code, message, field)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+        return error_response(400, "invalid_body", "request body is not UTF-8 JSON", "body")
+    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+def _memvault_error(request: Request, exc: MemvaultError) -> JSONResponse:
+    return error_response(status_for(exc), exc.code, exc.message, exc.field)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", f"internal error: {type(exc).__name__}")
+
+
+# -- the app -------------------------------------------------------------------
+def _add_observer(vault: Vault, observer: Callable[[str, float], None]) -> None:
+    """Install ``observer`` on the vault, keeping any observer already there."""
+    previous = vault.observer
+    if previous is None:
+        vault.observer = observer
+        return
+
+    def both(name: str, seconds: float) -> None:
+        previous(name, seconds)
+        observer(name, seconds)
+
+    vault.observer = both
+
+
+def create_app(vault: Vault, settings: Settings | None = None, *,
+               lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
+    """The HTTP API over ``vault``; its metrics are fed by the vault's observer hook.
+
+    ``lifespan`` runs around the server's life (e.g. to close the vault, or to
+    run the session manager of an app mounted under it).
+    """
+    settings = settings or vault.settings
+    app = FastAPI(
+        lifespan=lifespan,
+        title="memvault", version=__version__,
+        description="Persistent, searchable long-term memory for AI assistants and agents. "
+                    'Errors are `{"error": {"code", "message", "field"}}`.',
+    )
+    metrics = Metrics(vault)
+    _add_observer(vault, metrics.observe_operation)
+    app.state.vault = vault
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.include_router(router)
+    app.include_router(maintenance_router, dependencies=[Depends(refuse_unknown_query)])
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(MemvaultError, _memvault_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected_error)
+    # Room for the largest content JSON-escaped, or a batch of ordinary ones.
+    app.add_middleware(BodyLimit, limit=max(MIN_BODY_LIMIT, 8 * settings.max_content_bytes))
+    app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
+    mount_mcp(app, vault, settings)  # MCP over streamable HTTP at /mcp
+    return app

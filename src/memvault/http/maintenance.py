@@ -1,0 +1,146 @@
+"""Upkeep over HTTP, under ``/api/v1/maintenance``: long operations run as jobs.
+
+``POST /api/v1/maintenance/{dedup,archive,summarize,optimize,undo}`` checks
+the body, queues a job and answers 202 with it; ``GET .../jobs/{id}`` reports
+its progress (stage, done, total) and then its result or error, the same JSON
+the CLI prints with ``--json``. Jobs run one at a time (see
+``maintenance.jobs``) in the server process. ``GET .../operations`` lists the
+operation log. Archive paths are chosen by the server (its data directory),
+never by a client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..maintenance import actions
+from ..maintenance.duplicates import DEFAULT_THRESHOLD, check_method, check_threshold
+from ..maintenance.jobs import JobRunner
+from ..maintenance.merge import check_rule
+from ..maintenance.summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
+from ..vault import Vault
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    namespace: str | None = None
+
+
+class _Selection(_Body):
+    filter: dict[str, Any] | None = None
+    older_than: str | None = Field(None, description="An age (90d, 12w, 6mo, 1y) or a date.")
+
+
+class DedupIn(_Body):
+    filter: dict[str, Any] | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    keep: str = "newest"
+    method: str = "auto"
+    apply: bool = Field(False, description="Merge the clusters; false only plans (dry run).")
+    clusters: list[str] | None = Field(None, description="With apply: only these clusters.")
+
+
+class ArchiveIn(_Selection):
+    dry_run: bool = False
+
+
+class SummarizeIn(_Selection):
+    older_than: str | None = "30d"
+    similarity: float = DEFAULT_SIMILARITY
+    min_group: int = MIN_GROUP
+    max_group: int = MAX_GROUP
+    archive_originals: bool = False
+    dry_run: bool = False
+
+
+class UndoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    operation_id: str
+    force: bool = False
+
+
+def _vault(request: Request) -> Vault:
+    return request.app.state.vault
+
+
+def _jobs(request: Request) -> JobRunner:
+    state = request.app.state
+    # Created on first use, so mounting the router is the only setup it needs.
+    if not hasattr(state, "maintenance_jobs"):
+        state.maintenance_jobs = JobRunner()
+    return state.maintenance_jobs
+
+
+VaultDep = Annotated[Vault, Depends(_vault)]
+JobsDep = Annotated[JobRunner, Depends(_jobs)]
+router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
+
+
+def _start(jobs: JobRunner, kind: str, action: Callable[..., dict[str, Any]], vault: Vault,
+           params: dict[str, Any]) -> JSONResponse:
+    """Queue ``action(vault, **params)`` as a job; 202 with the job and where to poll it."""
+    job = jobs.submit(kind, params, lambda progress: action(vault, progress=progress, **params))
+    return JSONResponse(job.to_dict(), status_code=202,
+                        headers={"Location": f"/api/v1/maintenance/jobs/{job.id}"})
+
+
+@router.post("/dedup", status_code=202)
+def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+    """Plan (and with apply, carry out) the merge of duplicate memories, as a job."""
+    # Bad input is refused now (422), not reported later as a failed job.
+    check_threshold(body.threshold)
+    check_rule(body.keep)
+    check_method(body.method)
+    vault.selection(body.filter, body.namespace, None)
+    return _start(jobs, "dedup", actions.dedup, vault, body.model_dump())
+
+
+@router.post("/archive", status_code=202)
+def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+    """Move matching memories to an archive file in the server's data directory, as a job."""
+    vault.selection(body.filter, body.namespace, body.older_than)
+    return _start(jobs, "archive", actions.archive, vault, body.model_dump())
+
+
+@router.post("/summarize", status_code=202)
+def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+    """Store one summary per group of related old memories, as a job."""
+    vault.selection(body.filter, body.namespace, body.older_than)
+    check_threshold(body.similarity, "similarity")
+    return _start(jobs, "summarize", actions.summarize, vault, body.model_dump())
+
+
+@router.post("/optimize", status_code=202)
+def optimize(vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+    """Remove expired memories (archived), compact and re-index the store, as a job."""
+    return _start(jobs, "optimize", actions.optimize, vault, {})
+
+
+@router.post("/undo", status_code=202)
+def undo(body: UndoIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+    """Reverse a logged operation, as a job."""
+    return _start(jobs, "undo", actions.undo, vault, body.model_dump())
+
+
+@router.get("/jobs/{job_id}")
+def job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    """A job's status, progress, and once finished its result or error."""
+    return jobs.get(job_id).to_dict()
+
+
+@router.get("/jobs")
+def list_jobs(jobs: JobsDep) -> dict[str, Any]:
+    """The jobs this server process has run or is running, oldest first."""
+    return {"jobs": [j.to_dict() for j in jobs.list()]}
+
+
+@router.get("/operations")
+def operations(vault: VaultDep, namespace: Annotated[str | None, Query(
+        description="One namespace; default: every operation.")] = None) -> dict[str, Any]:
+    """The maintenance operations logged in the store, oldest first."""
+    return actions.operations(vault, namespace=namespace)

@@ -1,0 +1,1 @@
+"""ChromaDB, embedded or a ``chroma run`` server: memories moved in and out, and searched there."""

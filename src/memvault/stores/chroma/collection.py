@@ -1,0 +1,123 @@
+"""memvault's Chroma collection: opening it, and what memvault keeps in its metadata.
+
+A collection memvault writes carries, in the collection's own metadata, a
+format marker (so a collection written by another tool is never mistaken for
+one of ours), the store's id, and the embedding model its vectors belong to.
+A new or empty collection is adopted; one holding records memvault did not
+write is refused, with the command that reads it as a migration source.
+HNSW parameters fixed at creation are checked against the URL's.
+
+Before the journal existed, migration checkpoints were kept as "notes" in the
+collection's metadata too; opening moves any into the journal.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+from ...errors import InvalidInput
+from ...model import EmbeddingSpec, new_id
+from .client import ChromaTarget, chroma_errors, collection_config
+from .upkeep import ChromaJournal
+
+FORMAT_KEY = "memvault_format"
+STORE_ID_KEY = "memvault_store_id"
+MODEL_KEY = "memvault_embedding_model"
+DIMENSION_KEY = "memvault_embedding_dimension"
+NOTE_PREFIX = "memvault_note:"
+
+
+def open_collection(client: Any, target: ChromaTarget) -> Any:
+    """The target's collection, created or adopted as memvault's."""
+    from chromadb.errors import NotFoundError
+
+    name, hnsw = target.collection, target.hnsw
+    with chroma_errors(target.url):
+        try:
+            col = client.get_collection(name, embedding_function=None)
+        except NotFoundError:
+            return client.get_or_create_collection(
+                name, embedding_function=None, configuration=collection_config(hnsw),
+                metadata={FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
+        meta = col.metadata or {}
+        if FORMAT_KEY not in meta:
+            if col.count():
+                raise InvalidInput(
+                    f"collection {name!r} at {target.url} holds {col.count()} records that "
+                    f"memvault did not write; read it as a migration source instead: "
+                    f"memvault migrate '{target.url}' sqlite:///PATH", field="store_url")
+            col.modify(metadata={**meta, FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
+        _check_hnsw(col, hnsw)
+    return col
+
+
+def _check_hnsw(col: Any, hnsw: dict[str, int]) -> None:
+    with warnings.catch_warnings():
+        # chromadb warns about its own legacy config format for collections without an
+        # embedding function, which is what memvault wants.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        current = (col.configuration or {}).get("hnsw") or {}
+    for key in ("max_neighbors", "ef_construction"):
+        if key in hnsw and current.get(key) != hnsw[key]:
+            raise InvalidInput(
+                f"collection {col.name!r} was created with {key}={current.get(key)}; "
+                f"it is fixed at creation", field="store_url")
+    if "ef_search" in hnsw and current.get("ef_search") != hnsw["ef_search"]:
+        col.modify(configuration={"hnsw": {"ef_search": hnsw["ef_search"]}})
+
+
+def fresh_metadata(client: Any, target: ChromaTarget) -> dict[str, Any]:
+    """The collection's metadata as stored now (another process may have changed it)."""
+    with chroma_errors(target.url):
+        return dict(client.get_collection(target.collection,
+                                          embedding_function=None).metadata or {})
+
+
+def read_spec(meta: dict[str, Any] | None) -> EmbeddingSpec | None:
+    """The embedding model recorded in a collection's metadata, if any."""
+    meta = meta or {}
+    if MODEL_KEY in meta and DIMENSION_KEY in meta:
+        return EmbeddingSpec(str(meta[MODEL_KEY]), int(meta[DIMENSION_KEY]))
+    return None
+
+
+def record_model(client: Any, target: ChromaTarget, col: Any, spec: EmbeddingSpec
+                 ) -> EmbeddingSpec | None:
+    """Record ``spec`` unless a model is recorded already; the model recorded now.
+
+    Read back after writing: another process may have recorded another model meanwhile.
+    """
+    meta = fresh_metadata(client, target)
+    if read_spec(meta) is None:
+        with chroma_errors(target.url):
+            col.modify(metadata={**meta, MODEL_KEY: spec.model, DIMENSION_KEY: spec.dimension})
+    return read_spec(fresh_metadata(client, target))
+
+
+def move_notes_to_journal(client: Any, target: ChromaTarget, col: Any,
+                          journal: ChromaJournal) -> None:
+    """Checkpoints kept as notes become journal records of kind ``checkpoint``.
+
+    A record already in the journal wins (it is newer); a note that is not a
+    JSON object was not written by memvault and stays where it is.
+    """
+    notes: dict[str, dict[str, Any]] = {}
+    for name, value in (col.metadata or {}).items():
+        if name.startswith(NOTE_PREFIX):
+            try:
+                parsed = json.loads(value)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(parsed, dict):
+                notes[name] = parsed
+    if not notes:
+        return
+    for name, value in notes.items():
+        key = name[len(NOTE_PREFIX):]
+        if journal.get("checkpoint", key) is None:
+            journal.put("checkpoint", key, value)
+    meta = fresh_metadata(client, target)
+    with chroma_errors(target.url):
+        col.modify(metadata={k: v for k, v in meta.items() if k not in notes})

@@ -1,0 +1,1 @@
+"""PostgreSQL + pgvector: the store for teams and fleets of servers."""

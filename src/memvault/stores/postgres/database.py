@@ -1,0 +1,166 @@
+"""One PostgreSQL database behind a connection pool, in memvault's terms.
+
+Opening sets the database up (checks, migrations) over one plain connection,
+then opens a pool of connections that speak pgvector's type. Pooled
+connections are in autocommit mode: a read is one statement and one round
+trip; a write is an explicit transaction, re-run from the start when
+PostgreSQL picks it as a deadlock victim. Driver errors come out as
+StoreUnavailable with the server's own words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ...errors import StoreUnavailable
+from .options import PostgresOptions
+from .schema import check_server, migrate
+from .vector_types import register_vector
+
+T = TypeVar("T")
+WRITE_ATTEMPTS = 5
+# A pooled connection idle for longer than this is checked (one round trip)
+# before use; one used more recently is trusted, which saves that round trip
+# under load while a server restart is still noticed on the next quiet use.
+CHECK_AFTER_IDLE_S = 1.0
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+
+
+def one_line(exc: BaseException) -> str:
+    """libpq's message, which spans lines, on one line."""
+    return " ".join(str(exc).split())
+
+
+class Database:
+    """A migrated database and a pool of ready connections to it. Thread-safe."""
+
+    def __init__(self, conninfo: str, options: PostgresOptions, url: str) -> None:
+        self.url = url
+        self.options = options
+        self._conninfo = conninfo
+        self._connect_kwargs = options.connect_kwargs(conninfo)
+        try:
+            with psycopg.connect(conninfo, **self._connect_kwargs) as conn:
+                check_server(conn, url)
+                migrate(conn, url)
+                self.vector_oid: int = conn.execute(
+                    "SELECT 'vector'::regtype::oid").fetchone()[0]
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(
+                f"cannot connect to PostgreSQL at {url}: {one_line(exc)}") from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot open the store in {url}: {exc}") from exc
+        self._pool = ConnectionPool(
+            conninfo, kwargs=self._connect_kwargs, min_size=1, max_size=options.pool_size,
+            configure=self._configure, check=self._check, reset=self._returned,
+            timeout=options.pool_timeout, name="memvault", open=False,
+            # After an outage, stop retrying in the background (with ever longer
+            # pauses) once a caller would have given up, so that the next caller
+            # connects afresh instead of waiting out the pause.
+            reconnect_timeout=options.pool_timeout)
+        self._last_used: weakref.WeakKeyDictionary[psycopg.Connection, float] = (
+            weakref.WeakKeyDictionary())
+        try:
+            self._pool.open(wait=True, timeout=options.pool_timeout)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise self.unreachable(exc) from exc
+
+    def _configure(self, conn: psycopg.Connection) -> None:
+        register_vector(conn, self.vector_oid)
+        # Session settings, so that a search is one statement: results in UTC,
+        # and HNSW scans that keep walking the graph past rows a filter
+        # rejects (pgvector 0.8 iterative scans), in roughly ascending order.
+        # No parallel workers: the search's exact fallback looks like a big
+        # sort to the planner, which then starts workers on every search even
+        # when the fallback does not run (they were 28 of a 39 ms search at
+        # 100k memories), and memvault's statements are many short ones, which
+        # workers only slow down.
+        conn.execute(f"SET TIME ZONE 'UTC'; SET hnsw.ef_search = {int(self.options.ef_search)}; "
+                     "SET hnsw.iterative_scan = relaxed_order; "
+                     "SET max_parallel_workers_per_gather = 0")
+
+    def _check(self, conn: psycopg.Connection) -> None:
+        if time.monotonic() - self._last_used.get(conn, 0.0) > CHECK_AFTER_IDLE_S:
+            ConnectionPool.check_connection(conn)
+
+    def _returned(self, conn: psycopg.Connection) -> None:
+        self._last_used[conn] = time.monotonic()
+
+    @contextlib.contextmanager
+    def cursor(self, timeout: float | None = None, *, transaction: bool = False
+               ) -> Iterator[psycopg.Cursor]:
+        """A binary cursor; with ``transaction``, inside one that commits on success
+        and rolls back on error, else each statement commits on its own."""
+        try:
+            with self._pool.connection(timeout) as conn, conn.cursor(binary=True) as cur:
+                if not transaction:
+                    yield cur
+                    return
+                with conn.transaction():
+                    yield cur
+        except _RETRYABLE:
+            raise
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise self.unreachable(exc) from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.url} refused a query: {exc}") from exc
+
+    def write(self, work: Callable[[psycopg.Cursor], T]) -> T:
+        """Run ``work`` in one transaction, again from the start if PostgreSQL chose it
+        as a deadlock victim (rows are locked in a stable order, so this is rare)."""
+        attempt = 1
+        while True:
+            try:
+                with self.cursor(transaction=True) as cur:
+                    return work(cur)
+            except _RETRYABLE as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    raise StoreUnavailable(f"PostgreSQL at {self.url} kept aborting a write: "
+                                           f"{exc}") from exc
+                attempt += 1
+
+    def run_outside_transaction(self, statements: list[str]) -> None:
+        """Statements that cannot run in a transaction (VACUUM), on a connection of their own."""
+        try:
+            with psycopg.connect(self._conninfo, **{**self._connect_kwargs,
+                                                    "autocommit": True}) as conn:
+                for statement in statements:
+                    conn.execute(statement)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.url} failed: {one_line(exc)}") from exc
+
+    def unreachable(self, exc: Exception) -> StoreUnavailable:
+        """What went wrong with a connection, in the server's own words when it is down."""
+        try:
+            with psycopg.connect(self._conninfo, **{**self._connect_kwargs,
+                                                    "connect_timeout": 3}):
+                pass
+        except psycopg.Error as direct:
+            return StoreUnavailable(f"PostgreSQL at {self.url} is unreachable: "
+                                    f"{one_line(direct)}")
+        if isinstance(exc, PoolTimeout):
+            return StoreUnavailable(f"PostgreSQL at {self.url} answers, but no pooled "
+                                    f"connection came free (pool_size={self.options.pool_size})"
+                                    f": {exc}")
+        # The server is back (a restart, a failover): drop every idle connection
+        # that died with the old one, so that only calls already in flight fail.
+        self._pool.check()
+        return StoreUnavailable(f"PostgreSQL at {self.url} dropped the connection: "
+                                f"{one_line(exc)}")
+
+    def pool_stats(self) -> dict[str, Any]:
+        stats = self._pool.get_stats()
+        return {"size": stats.get("pool_size", 0), "available": stats.get("pool_available", 0),
+                "max": self.options.pool_size}
+
+    def close(self) -> None:
+        self._pool.close()

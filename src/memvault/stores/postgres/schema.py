@@ -1,0 +1,285 @@
+"""The PostgreSQL store's schema, its ordered migrations, and the SQL its queries share:
+a filter as a WHERE clause, page cursors, and rows read back as Memory objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ...errors import InvalidInput, StoreUnavailable
+from ...model import Filter, Memory, new_id
+
+# pg_advisory_xact_lock key held while migrating or binding the embedding, so
+# that many processes starting at once change the schema one at a time.
+SCHEMA_LOCK = int.from_bytes(b"memvault", "big")
+
+# Words are found like the SQLite store's FTS5 "porter unicode61
+# remove_diacritics" tokenizer finds them: the text is cut at every character
+# that is not a letter or digit, accents are removed, words are stemmed by the
+# English Snowball stemmer, and no stop words are dropped (the Vault drops its
+# own from queries).
+TEXT_CONFIG = "memvault_english"
+# tsvector holds at most 1 MB of lexemes and positions; 200,000 characters of
+# any text stays under it. Words past that point are found by meaning only.
+INDEXED_CHARS = 200_000
+
+
+def words_sql(text: str) -> str:
+    """SQL turning the text expression ``text`` into the words the index holds."""
+    return f"regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g')"
+
+
+# Each entry upgrades the schema by one version. Pending entries are applied in
+# order, in one transaction under SCHEMA_LOCK, and recorded in
+# memvault_migrations. Never edit a released entry: append a new one.
+MIGRATIONS: list[tuple[str, str]] = [
+    ("memories table, word and tag indexes", f"""
+    CREATE EXTENSION IF NOT EXISTS vector;
+    CREATE EXTENSION IF NOT EXISTS unaccent;
+    CREATE TEXT SEARCH DICTIONARY memvault_english_stem (TEMPLATE = snowball, language = english);
+    CREATE TEXT SEARCH CONFIGURATION {TEXT_CONFIG} (COPY = pg_catalog.english);
+    ALTER TEXT SEARCH CONFIGURATION {TEXT_CONFIG}
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart WITH memvault_english_stem;
+    ALTER TEXT SEARCH CONFIGURATION {TEXT_CONFIG}
+        ALTER MAPPING FOR word, hword, hword_part WITH unaccent, memvault_english_stem;
+    CREATE TABLE memvault_meta (key text PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE memvault_memories (
+        rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id text COLLATE "C" NOT NULL UNIQUE,
+        namespace text COLLATE "C" NOT NULL,
+        content text NOT NULL,
+        content_hash text COLLATE "C" NOT NULL,
+        tags text[] NOT NULL DEFAULT '{{}}',
+        memory_type text NOT NULL,
+        metadata jsonb NOT NULL DEFAULT '{{}}',
+        importance double precision NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        last_accessed_at timestamptz,
+        expires_at timestamptz,
+        parent_id text COLLATE "C",
+        chunk_index integer,
+        -- Typed vector(dimension), with its HNSW index, once a model is bound.
+        embedding vector NOT NULL,
+        -- Only top-level memories hold words: a parent holds all its chunks' text.
+        words tsvector GENERATED ALWAYS AS (CASE WHEN parent_id IS NULL THEN
+            to_tsvector('{TEXT_CONFIG}'::regconfig,
+                        {words_sql(f"left(content, {INDEXED_CHARS})")}) END) STORED
+    );
+    -- Uniqueness holds among top-level memories; chunks repeat their parent's identity.
+    CREATE UNIQUE INDEX memvault_memories_namespace_hash
+        ON memvault_memories (namespace, content_hash) WHERE parent_id IS NULL;
+    -- Listing and keyset pages; the included columns let counts skip the table.
+    CREATE INDEX memvault_memories_namespace_created
+        ON memvault_memories (namespace, created_at, id) INCLUDE (parent_id, expires_at);
+    CREATE INDEX memvault_memories_parent ON memvault_memories (parent_id)
+        WHERE parent_id IS NOT NULL;
+    CREATE INDEX memvault_memories_expires ON memvault_memories (expires_at)
+        WHERE expires_at IS NOT NULL;
+    CREATE INDEX memvault_memories_words ON memvault_memories USING gin (words);
+    CREATE INDEX memvault_memories_tags ON memvault_memories USING gin (tags);
+    CREATE INDEX memvault_memories_metadata ON memvault_memories
+        USING gin (metadata jsonb_path_ops);
+    """),
+    ("journal of upkeep records (operation log, checkpoints)", """
+    CREATE TABLE memvault_journal (
+        kind text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        value text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (kind, key)
+    );
+    """),
+    # memvault only ever kept migration checkpoints as notes; a note that does
+    # not hold a JSON object was not written by memvault and is left alone.
+    ("store notes become journal records of kind checkpoint", """
+    INSERT INTO memvault_journal (kind, key, value)
+        SELECT 'checkpoint', substr(key, 6), value FROM memvault_meta
+        WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}'
+        ON CONFLICT (kind, key) DO NOTHING;
+    DELETE FROM memvault_meta
+        WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}';
+    """),
+]
+
+MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS memvault_migrations (
+    version integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+EXTENSIONS = {"vector": (0, 8, 0), "unaccent": (1, 0)}
+
+
+def check_server(conn: psycopg.Connection, url: str) -> None:
+    """Refuse, with the fix in the message, a database memvault cannot work in."""
+    encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+    if isinstance(encoding, bytes):  # psycopg cannot decode text of a SQL_ASCII database
+        encoding = encoding.decode("ascii", "replace")
+    if encoding.upper() != "UTF8":
+        raise StoreUnavailable(f"database {url} is encoded {encoding}; memvault needs UTF8 "
+                               "(CREATE DATABASE ... ENCODING 'UTF8')")
+    available = {name: installed or default for name, default, installed in conn.execute(
+        "SELECT name, default_version, installed_version FROM pg_available_extensions "
+        "WHERE name = ANY(%s)", (list(EXTENSIONS),))}
+    for name, oldest in EXTENSIONS.items():
+        if name not in available:
+            raise StoreUnavailable(f"PostgreSQL at {url} lacks the {name} extension; "
+                                   f"install it on the server (pgvector 0.8+, contrib)")
+        version = tuple(int(p) for p in available[name].split(".") if p.isdigit())
+        if version < oldest:
+            raise StoreUnavailable(
+                f"PostgreSQL at {url} has {name} {available[name]}; memvault needs "
+                f"{'.'.join(map(str, oldest))} or newer (ALTER EXTENSION {name} UPDATE)")
+
+
+def migrate(conn: psycopg.Connection, url: str) -> None:
+    """Apply pending migrations in one transaction; concurrent callers wait their turn."""
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            conn.execute(MIGRATIONS_TABLE)
+            done = {r[0] for r in conn.execute("SELECT version FROM memvault_migrations")}
+            if done and max(done) > len(MIGRATIONS):
+                raise StoreUnavailable(
+                    f"database {url} has schema version {max(done)}, newer than this memvault "
+                    f"knows ({len(MIGRATIONS)}); upgrade memvault")
+            for version, (description, sql) in enumerate(MIGRATIONS, start=1):
+                if version not in done:
+                    conn.execute(sql)
+                    conn.execute("INSERT INTO memvault_migrations (version, description) "
+                                 "VALUES (%s, %s)", (version, description))
+            conn.execute("INSERT INTO memvault_meta VALUES ('store_id', %s) "
+                         "ON CONFLICT (key) DO NOTHING", (new_id(),))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise StoreUnavailable(
+            f"cannot create memvault's tables in {url}: {exc}. The role needs CREATE on the "
+            "database, and an administrator may have to run CREATE EXTENSION vector; "
+            "CREATE EXTENSION unaccent; first") from exc
+
+
+VECTOR_INDEX = "memvault_memories_embedding"
+GIN_INDEXES = ("memvault_memories_words", "memvault_memories_tags", "memvault_memories_metadata")
+HNSW_MAX_DIMENSIONS = 2000
+
+
+def vector_column_sql(dimension: int, m: int, ef_construction: int) -> list[str]:
+    """Type the vector column and index it, once the store's dimension is known."""
+    return [
+        f"ALTER TABLE memvault_memories ALTER COLUMN embedding TYPE vector({int(dimension)})",
+        vector_index_sql(VECTOR_INDEX, m, ef_construction),
+    ]
+
+
+def hnsw_graph_bytes(dimension: int, m: int) -> int:
+    """Memory pgvector's in-memory HNSW build takes per vector, with a quarter to spare.
+
+    Measured with pgvector 0.8 (where its "graph no longer fits" notice comes):
+    about 4 bytes a dimension plus 32 bytes per unit of m plus 200 (2,250 bytes
+    for 384 dimensions at m = 16).
+    """
+    return int((4 * dimension + 32 * m + 256) * 1.25)
+
+
+def vector_index_sql(name: str, m: int, ef_construction: int, *, concurrently: bool = False
+                     ) -> str:
+    how = "CONCURRENTLY " if concurrently else ""
+    return (f"CREATE INDEX {how}{name} ON memvault_memories USING hnsw "
+            f"(embedding vector_cosine_ops) WITH (m = {int(m)}, "
+            f"ef_construction = {int(ef_construction)})")
+
+
+MEMORY_COLUMNS = (
+    "m.rowid, m.id, m.namespace, m.content, m.content_hash, m.tags, m.memory_type, m.metadata, "
+    "m.importance, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, "
+    "m.parent_id, m.chunk_index"
+)
+def to_memory(row: tuple[Any, ...], embedding: Any = None) -> Memory:
+    """A Memory from a row of MEMORY_COLUMNS."""
+    return Memory(
+        id=row[1], namespace=row[2], content=row[3], content_hash=row[4], tags=tuple(row[5]),
+        memory_type=row[6], metadata=row[7], importance=row[8], created_at=_utc(row[9]),
+        updated_at=_utc(row[10]), last_accessed_at=_utc(row[11]), expires_at=_utc(row[12]),
+        parent_id=row[13], chunk_index=row[14], embedding=embedding,
+    )
+
+
+def select_rows(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
+                with_embedding: bool = False) -> list[tuple[int, Memory]]:
+    """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
+    extra = ", m.embedding" if with_embedding else ""
+    cur.execute(f"SELECT {MEMORY_COLUMNS}{extra} FROM memvault_memories m {tail}", params)
+    return [(r[0], to_memory(r, r[15] if with_embedding else None)) for r in cur.fetchall()]
+
+
+def select_memories(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
+                    with_embedding: bool = False) -> list[Memory]:
+    """The memories of ``SELECT ... FROM memvault_memories m <tail>``."""
+    return [m for _, m in select_rows(cur, tail, params, with_embedding=with_embedding)]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def page_cursor(created_at: datetime, memory_id: str) -> str:
+    """``<created_at in µs since the epoch>:<id>``: the same cursor the SQLite store gives."""
+    delta = created_at - datetime(1970, 1, 1, tzinfo=UTC)
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return f"{micros}:{memory_id}"
+
+
+def parse_page_cursor(cursor: str) -> tuple[datetime, str]:
+    created, _, last_id = cursor.partition(":")
+    if not created.lstrip("-").isdigit() or not last_id:
+        raise InvalidInput("cursor is malformed", field="cursor")
+    seconds, micros = divmod(int(created), 1_000_000)
+    try:
+        return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros), last_id
+    except (OverflowError, OSError, ValueError):
+        raise InvalidInput("cursor is malformed", field="cursor") from None
+
+
+def filter_sql(flt: Filter, now: datetime) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``memvault_memories m`` that applies ``flt``; never empty.
+
+    Each condition can use an index: tags and metadata go through GIN
+    (``&&``, ``@>``), the rest through btrees.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.namespace is not None:
+        clauses.append("m.namespace = %s")
+        params.append(flt.namespace)
+    if not flt.include_chunks:
+        clauses.append("m.parent_id IS NULL")
+    if not flt.include_expired:
+        clauses.append("(m.expires_at IS NULL OR m.expires_at > %s)")
+        params.append(now)
+    if flt.memory_type is not None:
+        clauses.append("m.memory_type = %s")
+        params.append(flt.memory_type)
+    if flt.created_after is not None:
+        clauses.append("m.created_at >= %s")
+        params.append(flt.created_after)
+    if flt.created_before is not None:
+        clauses.append("m.created_at < %s")
+        params.append(flt.created_before)
+    if flt.tags_any:
+        clauses.append("m.tags && %s::text[]")
+        params.append(list(flt.tags_any))
+    if flt.tags_all:
+        clauses.append("m.tags @> %s::text[]")
+        params.append(list(flt.tags_all))
+    if flt.metadata:
+        # Containment of {key: scalar} is equality of that key's value (3 = 3.0,
+        # and true is not 1), and the GIN index answers it.
+        clauses.append("m.metadata @> %s")
+        params.append(Jsonb(flt.metadata))
+    return (" AND ".join(clauses) or "TRUE"), params

@@ -1,0 +1,321 @@
+"""PostgresStore: PostgreSQL with pgvector for vectors and a tsvector for words.
+
+For teams and fleets: many processes and many ``memvault serve`` instances can
+share one database. The adapter holds the reads and searches; the rest is in
+sibling modules: ``database`` (the pool, transactions, errors),
+``schema`` (tables, migrations run by whichever process starts first
+under an advisory lock, and the SQL queries share), ``writes`` (add,
+update, delete), ``search`` (the two search queries) and
+``upkeep`` (journal, statistics, optimize).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from ...config import Settings
+from ...errors import IncompatibleEmbedding, InvalidInput
+from ...model import Candidate, EmbeddingSpec, Filter, Memory, MemoryChanges, as_vector, utcnow
+from ..base import (
+    DetailedStats,
+    Page,
+    StoreStats,
+    check_same_model,
+    checked_vectors,
+    looks_like_hash,
+)
+from . import upkeep as postgres_upkeep
+from . import writes as postgres_writes
+from .database import Database
+from .options import parse_postgres_url
+from .schema import (
+    GIN_INDEXES,
+    HNSW_MAX_DIMENSIONS,
+    SCHEMA_LOCK,
+    VECTOR_INDEX,
+    filter_sql,
+    hnsw_graph_bytes,
+    page_cursor,
+    parse_page_cursor,
+    select_memories,
+    select_rows,
+    vector_column_sql,
+    vector_index_sql,
+)
+from .search import nearest_query, preceding_sql, text_search_sql, to_candidate
+
+# A filter matching fewer memories than this is searched exactly (every match
+# compared); above it, the HNSW index is walked with pgvector's iterative scan.
+EXACT_SEARCH_ROWS = 2000
+HEALTH_WAIT_S = 5.0
+
+
+class PostgresStore:
+    """A Store over one PostgreSQL database with pgvector. Thread-safe: a connection pool."""
+
+    def __init__(self, url: str, settings: Settings | None = None) -> None:
+        """Open (creating or migrating the schema) the database a store URL names.
+
+        Options in the URL, else MEMVAULT_PG_* settings: see ``options``.
+        """
+        from .. import redact_url
+
+        conninfo, self.options = parse_postgres_url(url, settings)
+        self.url = redact_url(conninfo)
+        self._db = Database(conninfo, self.options, self.url)
+        with self._db.cursor() as cur:
+            self._store_id = _meta(cur, "store_id") or ""
+            self._spec = _read_spec(cur)
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> PostgresStore:
+        return cls(url, settings)
+
+    # -- identity and model -------------------------------------------------
+    def identity(self) -> str:
+        return self._store_id
+
+    def embedding_spec(self) -> EmbeddingSpec | None:
+        if self._spec is None:
+            # Another server may have stored the first memory since we opened.
+            with self._db.cursor() as cur:
+                self._spec = _read_spec(cur)
+        return self._spec
+
+    def bind_embedding(self, spec: EmbeddingSpec) -> None:
+        if self._spec is None:
+            if spec.dimension > HNSW_MAX_DIMENSIONS:
+                raise IncompatibleEmbedding(
+                    f"pgvector's HNSW index takes at most {HNSW_MAX_DIMENSIONS} dimensions, "
+                    f"{spec.model} has {spec.dimension}", field="embedding_model")
+
+            def bind(cur: psycopg.Cursor) -> EmbeddingSpec | None:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                # Another process may have bound it since we looked.
+                found = _read_spec(cur)
+                if found is None:
+                    cur.execute("INSERT INTO memvault_meta VALUES ('embedding_model', %s), "
+                                "('embedding_dimension', %s)", (spec.model, str(spec.dimension)))
+                    for sql in vector_column_sql(spec.dimension, self.options.hnsw_m,
+                                                 self.options.hnsw_ef_construction):
+                        cur.execute(sql)
+                return found or spec
+
+            self._spec = self._db.write(bind)
+        check_same_model(self.url, self._spec, spec)
+
+    # -- writes -------------------------------------------------------------
+    def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
+        if not memories:
+            return []
+        vectors = checked_vectors(memories, self.embedding_spec())
+        return postgres_writes.add(self._db, memories, vectors)
+
+    def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
+        return postgres_writes.update(self._db, memory_id, changes)
+
+    def delete(self, memory_ids: Sequence[str]) -> int:
+        if not memory_ids:
+            return 0
+        return postgres_writes.delete(self._db, memory_ids)
+
+    # -- reads --------------------------------------------------------------
+    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
+            ) -> Memory | None:
+        by = "content_hash" if looks_like_hash(ref) else "id"
+        tail = f"WHERE m.{by} = %s AND (m.expires_at IS NULL OR m.expires_at > %s)"
+        params: list[Any] = [ref, utcnow()]
+        if by == "content_hash":
+            tail += " AND m.parent_id IS NULL"
+        if namespace is not None:
+            tail += " AND m.namespace = %s"
+            params.append(namespace)
+        with self._db.cursor() as cur:
+            found = select_memories(cur, tail + " LIMIT 1", params, with_embedding=with_embedding)
+        return found[0] if found else None
+
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
+                 ) -> list[Memory]:
+        if not memory_ids:
+            return []
+        with self._db.cursor() as cur:
+            found = {m.id: m for m in select_memories(cur, "WHERE m.id = ANY(%s)",
+                                                   (list(memory_ids),),
+                                                   with_embedding=with_embedding)}
+        return [found[i] for i in memory_ids if i in found]
+
+    def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
+        if not hashes:
+            return set()
+        with self._db.cursor() as cur:
+            cur.execute("SELECT content_hash FROM memvault_memories WHERE namespace = %s "
+                        "AND parent_id IS NULL AND content_hash = ANY(%s)",
+                        (namespace, list(hashes)))
+            return {r[0] for r in cur.fetchall()}
+
+    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
+              oldest_first: bool = False) -> Page:
+        where, params = filter_sql(flt, utcnow())
+        op, order = (">", "ASC") if oldest_first else ("<", "DESC")
+        if cursor:
+            where += f" AND (m.created_at, m.id) {op} (%s, %s)"
+            params += list(parse_page_cursor(cursor))
+        with self._db.cursor() as cur:
+            found = select_memories(cur, f"WHERE {where} ORDER BY m.created_at {order}, "
+                                 f"m.id {order} LIMIT %s", (*params, limit + 1))
+        memories = found[:limit]
+        last = memories[-1] if len(found) > limit else None
+        return Page(memories, page_cursor(last.created_at, last.id) if last else None)
+
+    def count(self, flt: Filter) -> int:
+        where, params = filter_sql(flt, utcnow())
+        with self._db.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {where}", params)
+            return cur.fetchone()[0]
+
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
+        spec = self.embedding_spec()
+        if spec is None:
+            return []
+        vec = as_vector(vector, spec.dimension)
+        where, params = filter_sql(flt.with_changes(include_chunks=True), utcnow())
+        with self._db.cursor() as cur:
+            cur.execute(*nearest_query(where, params, vec, k, max(EXACT_SEARCH_ROWS, 2 * k)))
+            return [to_candidate(r, 1.0 - float(r[5])) for r in cur.fetchall()]
+
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
+        if not terms:
+            return []
+        where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
+        with self._db.cursor() as cur:
+            cur.execute(text_search_sql(where), (list(terms), *params, k))
+            return [to_candidate(r, float(r[5])) for r in cur.fetchall()]
+
+    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+                  ) -> dict[str, str]:
+        if not memory_ids:
+            return {}
+        where, params = filter_sql(flt, utcnow())
+        with self._db.cursor() as cur:
+            cur.execute(preceding_sql(where), (*params, within, list(memory_ids)))
+            return dict(cur.fetchall())
+
+    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
+             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+        if cursor is not None and not cursor.isdigit():
+            raise InvalidInput("cursor is malformed", field="cursor")
+        last = int(cursor) if cursor else 0
+        where, params = filter_sql(flt, utcnow())
+        while True:
+            with self._db.cursor() as cur:
+                rows = select_rows(cur, f"WHERE {where} AND m.rowid > %s ORDER BY m.rowid "
+                                         "LIMIT %s", (*params, last, batch_size),
+                                         with_embedding=with_embedding)
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [m for _, m in rows], str(last)
+
+    # -- bookkeeping --------------------------------------------------------
+    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        postgres_upkeep.journal_put(self._db, kind, key, value)
+
+    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None:
+        return postgres_upkeep.journal_get(self._db, kind, key)
+
+    def journal_list(self, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        return postgres_upkeep.journal_list(self._db, kind, prefix)
+
+    def journal_delete(self, kind: str, keys: Sequence[str]) -> None:
+        postgres_upkeep.journal_delete(self._db, kind, keys)
+
+    # -- upkeep -------------------------------------------------------------
+    def stats(self, namespace: str | None) -> StoreStats:
+        return postgres_upkeep.stats(self._db, namespace)
+
+    def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
+        return postgres_upkeep.detailed_stats(self._db, flt, top)
+
+    def optimize(self) -> list[str]:
+        return postgres_upkeep.optimize(self._db)
+
+    @contextlib.contextmanager
+    def bulk_load(self, maintenance_work_mem: str | None = None) -> Iterator[PostgresStore]:
+        """Load many memories fast: the HNSW index is dropped now and built at the end.
+
+        Building the graph once over all vectors is many times faster than
+        updating it row by row. Meanwhile searches still work, comparing every
+        vector. The build needs ``maintenance_work_mem`` to hold the whole graph,
+        or it slows down sharply once the graph outgrows it; by default it is
+        raised (for this build only, never lowered) to what the graph of the
+        rows then in the table takes. The server's parallel maintenance workers
+        share the build. The GIN pending lists are merged and statistics
+        refreshed at the end too.
+        """
+        spec = self.embedding_spec()
+        if spec is None:
+            raise IncompatibleEmbedding("bind an embedding model before a bulk load",
+                                        field="embedding_model")
+        with self._db.cursor() as cur:
+            cur.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
+        try:
+            yield self
+        finally:  # a failed load must not leave the store without its index
+            with self._db.cursor(transaction=True) as cur:
+                if maintenance_work_mem is None:
+                    cur.execute("SELECT count(*) FROM memvault_memories")
+                    graph = cur.fetchone()[0] * hnsw_graph_bytes(spec.dimension,
+                                                                 self.options.hnsw_m)
+                    cur.execute("SELECT set_config('maintenance_work_mem', greatest(%s, "
+                                "pg_size_bytes(current_setting('maintenance_work_mem')) "
+                                "/ 1024)::text || 'kB', true)", (graph // 1024 + 1,))
+                else:
+                    cur.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                                (maintenance_work_mem,))
+                cur.execute(vector_index_sql(VECTOR_INDEX, self.options.hnsw_m,
+                                             self.options.hnsw_ef_construction))
+                for index in GIN_INDEXES:
+                    cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
+                cur.execute("ANALYZE memvault_memories")
+
+    def size_bytes(self) -> int | None:
+        with self._db.cursor() as cur:
+            cur.execute("SELECT pg_total_relation_size('memvault_memories') "
+                        "+ pg_total_relation_size('memvault_meta') "
+                        "+ pg_total_relation_size('memvault_journal')")
+            return int(cur.fetchone()[0])
+
+    def health(self) -> dict[str, Any]:
+        with self._db.cursor(timeout=HEALTH_WAIT_S) as cur:
+            cur.execute("SELECT current_setting('server_version'), (SELECT extversion FROM "
+                        "pg_extension WHERE extname = 'vector'), pg_is_in_recovery(), "
+                        "to_regclass(%s) IS NOT NULL", (VECTOR_INDEX,))
+            server, pgvector, replica, indexed = cur.fetchone()
+        return {"backend": "postgres", "url": self.url, "identity": self._store_id,
+                "server_version": server, "pgvector_version": pgvector,
+                "read_only_replica": replica, "pool": self._db.pool_stats(),
+                # Missing after a bulk load that was killed: searches are exact
+                # (slow) until ``with store.bulk_load(): pass`` builds it again.
+                "vector_index": ("hnsw" if indexed else "missing") if self.embedding_spec()
+                else None}
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _meta(cur: psycopg.Cursor, key: str) -> str | None:
+    cur.execute("SELECT value FROM memvault_meta WHERE key = %s", (key,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def _read_spec(cur: psycopg.Cursor) -> EmbeddingSpec | None:
+    model, dim = _meta(cur, "embedding_model"), _meta(cur, "embedding_dimension")
+    return EmbeddingSpec(model, int(dim)) if model and dim else None
+

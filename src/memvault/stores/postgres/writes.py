@@ -1,0 +1,182 @@
+"""The PostgreSQL store's write path: add, update and delete, each one transaction.
+
+A write never fails on a duplicate: rows go in with ``INSERT ... ON CONFLICT
+DO NOTHING`` and the stored winner is read back. Top-level rows are inserted
+in (namespace, hash) order, so concurrent batches wait for each other's
+duplicates instead of deadlocking on them. Large batches are loaded with
+binary ``COPY`` into a session-local table first. The word index is a
+generated column, so it changes with the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.types.json import Jsonb
+
+from ...errors import Conflict, NotFound
+from ...model import Memory, MemoryChanges, utcnow
+from .database import Database
+from .schema import MEMORY_COLUMNS, select_memories, to_memory
+
+# Batches at least this large are loaded with COPY instead of one INSERT per row.
+COPY_MIN_ROWS = 100
+
+# The columns a write supplies, in the order of ``memory_row``.
+WRITE_COLUMNS = ("id, namespace, content, content_hash, tags, memory_type, metadata, "
+                 "importance, created_at, updated_at, last_accessed_at, expires_at, "
+                 "parent_id, chunk_index, embedding")
+WRITE_TYPES = ["text", "text", "text", "text", "text[]", "text", "jsonb", "float8",
+               "timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "int4"]
+# Where a COPY puts a large batch before one INSERT ... SELECT moves it; private
+# to the session, emptied at every commit.
+INCOMING_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS memvault_incoming (ord integer, "
+    + ", ".join(f"{name} {kind}" for name, kind in zip(
+        WRITE_COLUMNS.split(", "), [*WRITE_TYPES, "vector"], strict=True))
+    + ") ON COMMIT DELETE ROWS"
+)
+INSERT_TAIL = ("ON CONFLICT (namespace, content_hash) WHERE parent_id IS NULL DO NOTHING "
+               "RETURNING id")
+
+# The fields an update may change, each with how its value goes on the wire.
+_UPDATABLE: dict[str, Callable[[Any], Any]] = {
+    "tags": list, "metadata": Jsonb, "importance": float, "memory_type": str,
+    "expires_at": lambda value: value,
+}
+
+
+def memory_row(m: Memory, vector: Any) -> tuple[Any, ...]:
+    """The values of WRITE_COLUMNS for one memory."""
+    return (m.id, m.namespace, m.content, m.content_hash, list(m.tags), m.memory_type,
+            Jsonb(m.metadata), m.importance, _aware(m.created_at), _aware(m.updated_at),
+            _aware(m.last_accessed_at), _aware(m.expires_at), m.parent_id, m.chunk_index,
+            vector)
+
+
+def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
+        ) -> list[tuple[Memory, bool]]:
+    """Insert memories with their checked vectors; an existing (namespace, hash) is kept."""
+    top = [i for i, m in enumerate(memories) if m.parent_id is None]
+    top.sort(key=lambda i: (memories[i].namespace, memories[i].content_hash, i))
+
+    def write(cur: psycopg.Cursor) -> list[tuple[Memory, bool]]:
+        created = _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in top])
+        new = _claim(top, memories, created)
+        skipped = {memories[i].id for i in top if i not in new}
+        chunks = [i for i, m in enumerate(memories)
+                  if m.parent_id is not None and m.parent_id not in skipped]
+        new |= _claim(chunks, memories, _insert(
+            db, cur, [memory_row(memories[i], vectors[i]) for i in chunks]))
+        winners = _winners(cur, [memories[i] for i in top if i not in new])
+        return [(m, True) if i in new else
+                (winners.get((m.namespace, m.content_hash), m) if m.parent_id is None else m,
+                 False)
+                for i, m in enumerate(memories)]
+
+    return db.write(write)
+
+
+def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> set[str]:
+    """Insert rows (skipping duplicates of a top-level memory); the ids inserted."""
+    if not rows:
+        return set()
+    try:
+        if len(rows) >= COPY_MIN_ROWS:
+            return _insert_by_copy(cur, rows, db.vector_oid)
+        marks = ", ".join(["%s"] * len(rows[0]))
+        cur.executemany(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) VALUES ({marks}) "
+                        f"{INSERT_TAIL}", rows, returning=True)
+        inserted: set[str] = set()
+        while True:
+            inserted.update(r[0] for r in cur.fetchall())
+            if not cur.nextset():
+                return inserted
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict(f"a memory id in this batch already exists with other content: "
+                       f"{exc.diag.message_detail or exc}", field="id") from exc
+
+
+def _insert_by_copy(cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid: int
+                    ) -> set[str]:
+    """COPY (binary) into a session-local table, then one INSERT ... SELECT."""
+    cur.execute(INCOMING_TABLE)
+    cur.execute("TRUNCATE memvault_incoming")
+    with cur.copy(f"COPY memvault_incoming (ord, {WRITE_COLUMNS}) FROM STDIN "
+                  "(FORMAT BINARY)") as copy:
+        copy.set_types(["int4", *WRITE_TYPES, vector_oid])
+        for ord_, row in enumerate(rows):
+            copy.write_row((ord_, *row))
+    cur.execute(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) SELECT {WRITE_COLUMNS} "
+                f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}")
+    return {r[0] for r in cur.fetchall()}
+
+
+def _winners(cur: psycopg.Cursor, losers: list[Memory]) -> dict[tuple[str, str], Memory]:
+    """The stored memories that the duplicates in ``losers`` lost to."""
+    if not losers:
+        return {}
+    found = select_memories(
+        cur, "JOIN unnest(%s::text[], %s::text[]) AS d(namespace, content_hash) "
+        "ON m.namespace = d.namespace AND m.content_hash = d.content_hash "
+        "WHERE m.parent_id IS NULL",
+        ([m.namespace for m in losers], [m.content_hash for m in losers]))
+    return {(m.namespace, m.content_hash): m for m in found}
+
+
+def _claim(order: list[int], memories: Sequence[Memory], inserted: set[str]) -> set[int]:
+    """Positions whose row was inserted: the first of each inserted id, in insert order."""
+    claimed: set[int] = set()
+    seen: set[str] = set()
+    for i in order:
+        memory_id = memories[i].id
+        if memory_id in inserted and memory_id not in seen:
+            claimed.add(i)
+        seen.add(memory_id)
+    return claimed
+
+
+def update(db: Database, memory_id: str, changes: MemoryChanges) -> Memory:
+    """Apply ``changes`` to a memory and its chunks; the memory as it is now."""
+    sets: list[str] = []
+    params: list[Any] = []
+    for name, wire in _UPDATABLE.items():
+        value = getattr(changes, name)
+        if value is not None:
+            sets.append(f"{name} = %s")
+            params.append(wire(value))
+    sets.append("updated_at = %s")
+    params.append(utcnow())
+
+    def write(cur: psycopg.Cursor) -> Memory:
+        cur.execute(f"UPDATE memvault_memories m SET {', '.join(sets)} "
+                    f"WHERE m.id = %s OR m.parent_id = %s RETURNING {MEMORY_COLUMNS}",
+                    (*params, memory_id, memory_id))
+        for row in cur.fetchall():
+            if row[1] == memory_id:
+                return to_memory(row)
+        raise NotFound(f"no memory with id {memory_id}", field="id")
+
+    return db.write(write)
+
+
+def delete(db: Database, memory_ids: Sequence[str]) -> int:
+    """Delete memories and their chunks; how many top-level memories went."""
+
+    def write(cur: psycopg.Cursor) -> int:
+        cur.execute("DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s) "
+                    "RETURNING parent_id IS NULL", (list(memory_ids), list(memory_ids)))
+        return sum(1 for (top,) in cur.fetchall() if top)
+
+    return db.write(write)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,173 @@
+"""One SQLite file opened for memvault: the connection, its lock, transactions, migrations.
+
+apsw is the driver: it bundles a recent SQLite that can load extensions, which
+the standard ``sqlite3`` module cannot do on many Pythons (pyenv, macOS). One
+connection serves the whole process behind a re-entrant lock; writes are
+IMMEDIATE transactions, and errors of the file or the disk underneath come out
+as StoreUnavailable naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import apsw
+import sqlite_vec
+
+from ...errors import InvalidInput, StoreUnavailable
+from ...model import new_id, utcnow
+from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS, to_micros
+
+BUSY_TIMEOUT_MS = 60_000
+# The file or the disk failing underneath us, as opposed to a bug in a query.
+UNAVAILABLE = (apsw.BusyError, apsw.LockedError, apsw.IOError, apsw.CorruptError,
+               apsw.NotADBError, apsw.CantOpenError, apsw.ReadOnlyError, apsw.FullError,
+               apsw.PermissionsError)
+
+
+def parse_pragmas(text: str) -> dict[str, str]:
+    """``"key=value,key=value"`` as given in MEMVAULT_SQLITE_PRAGMAS."""
+    out: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.replace("_", "").isalnum() or not value or not all(
+            c.isalnum() or c in "-_." for c in value
+        ):
+            raise InvalidInput(f"bad SQLite pragma {item!r}; expected name=value",
+                               field="sqlite_pragmas")
+        out[key.lower()] = value
+    return out
+
+
+class SqliteDatabase:
+    """A migrated SQLite file with sqlite-vec loaded. Thread-safe: one connection, one lock."""
+
+    def __init__(self, path: Path, pragmas: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self._tokenizer: apsw.FTS5Tokenizer | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = apsw.Connection(str(self.path))
+        except (OSError, apsw.Error) as exc:
+            raise StoreUnavailable(f"cannot open SQLite file {self.path}: {exc}") from exc
+        self._conn.setbusytimeout(BUSY_TIMEOUT_MS)
+        self._conn.enable_load_extension(True)
+        self._conn.load_extension(sqlite_vec.loadable_path())
+        self._conn.enable_load_extension(False)
+        try:
+            for key, value in {**DEFAULT_PRAGMAS, **(pragmas or {})}.items():
+                self._conn.execute(f"PRAGMA {key}={value}")
+            self._migrate()
+            # Table statistics for the query planner, gathered when missing or
+            # stale (a no-op otherwise). Without them, a tag filter was planned
+            # as a walk over the whole namespace instead of over the tag's rows.
+            self._conn.execute("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002")
+        except UNAVAILABLE as exc:
+            self._conn.close()
+            raise StoreUnavailable(f"cannot use SQLite file {self.path}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[apsw.Cursor]:
+        """One IMMEDIATE transaction: the write lock is taken up front, so two
+        processes never deadlock upgrading read locks, and busy_timeout waits."""
+        with self.lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+            except UNAVAILABLE as exc:
+                raise StoreUnavailable(f"SQLite file {self.path} is locked: {exc}") from exc
+            try:
+                yield cur
+                cur.execute("COMMIT")
+            except BaseException as exc:
+                if not self._conn.getautocommit():
+                    cur.execute("ROLLBACK")
+                if isinstance(exc, UNAVAILABLE):
+                    raise StoreUnavailable(
+                        f"SQLite file {self.path} failed a write: {exc}") from exc
+                raise
+
+    def tokens(self, text: str, *, query: bool) -> list[str]:
+        """The words of ``text`` as the word index stores them (lower-cased, stemmed)."""
+        reason = apsw.FTS5_TOKENIZE_QUERY if query else apsw.FTS5_TOKENIZE_DOCUMENT
+        with self.lock:
+            if self._tokenizer is None:
+                self._tokenizer = self._conn.fts5_tokenizer(*FTS_TOKENIZER)
+            return [token[2] for token in self._tokenizer(text.encode("utf-8"), reason, None)]
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every ``rows`` inside sees the same committed state."""
+        with self.lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.execute("COMMIT")
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of one read statement (run in autocommit, so it sees the latest commit)."""
+        with self.lock:
+            try:
+                return self._conn.execute(sql, tuple(params)).fetchall()
+            except UNAVAILABLE as exc:
+                raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
+
+    def batches(self, sql: str, params: Sequence[Any] = (), size: int = 4096
+                ) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of one read statement, ``size`` at a time, so a big read is never
+        all in memory at once. The lock is held until the last batch is taken."""
+        with self.lock:
+            try:
+                cursor = self._conn.execute(sql, tuple(params))
+                while batch := list(itertools.islice(cursor, size)):
+                    yield batch
+            except UNAVAILABLE as exc:
+                raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
+
+    def meta(self, key: str) -> str | None:
+        rows = self.rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def _migrate(self) -> None:
+        with self.write() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            done = {r[0] for r in cur.execute("SELECT version FROM schema_migrations")}
+            for version, sql in enumerate(MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                cur.execute(sql)
+                cur.execute("INSERT INTO schema_migrations VALUES (?, ?)",
+                            (version, to_micros(utcnow())))
+            cur.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)",
+                        (new_id(),))
+
+    def run_outside_transaction(self, statements: list[str]) -> None:
+        """Statements that cannot run in a transaction (VACUUM, a WAL checkpoint)."""
+        with self.lock:
+            for statement in statements:
+                self._conn.execute(statement)
+
+    def backup_to(self, path: Path) -> None:
+        """A consistent copy through SQLite's online backup API, renamed into place whole."""
+        partial = path.with_name(path.name + ".tmp")
+        dest = apsw.Connection(str(partial))
+        try:
+            with self.lock, dest.backup("main", self._conn, "main") as job:
+                job.step(-1)
+        finally:
+            dest.close()
+        os.replace(partial, path)
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()

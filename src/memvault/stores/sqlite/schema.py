@@ -1,0 +1,281 @@
+"""The SQLite store's schema, its ordered migrations, and the SQL its queries share:
+a filter as a WHERE clause, a lookup by id or hash, and a row as a Memory."""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ...model import Filter, Memory
+from ..base import looks_like_hash
+
+# The word index over top-level memories' content, kept in step by triggers.
+# Migration 1 created it; migration 5 put it back after migration 4 had added
+# the namespace to it.
+WORD_INDEX = """
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(rowid, content) VALUES (new.rowid, new.content);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content)
+        VALUES ('delete', old.rowid, old.content);
+    END;
+"""
+
+# Each entry upgrades the schema by one version; applied in order, each in its
+# own transaction, and recorded in schema_migrations. Never edit a released
+# entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- AUTOINCREMENT: rowids are never reused, which the in-process vector
+    -- index relies on to tell new rows from replaced ones.
+    CREATE TABLE memories (
+        rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        namespace TEXT NOT NULL,
+        content TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        memory_type TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        importance REAL NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_accessed_at INTEGER,
+        expires_at INTEGER,
+        parent_id TEXT,
+        chunk_index INTEGER
+    );
+    -- Uniqueness holds among top-level memories; chunks repeat their parent's identity.
+    CREATE UNIQUE INDEX memories_namespace_hash ON memories(namespace, content_hash)
+        WHERE parent_id IS NULL;
+    CREATE INDEX memories_namespace_created ON memories(namespace, created_at);
+    CREATE INDEX memories_parent ON memories(parent_id) WHERE parent_id IS NOT NULL;
+    CREATE INDEX memories_expires ON memories(expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE memory_tags (
+        tag TEXT NOT NULL,
+        memory_rowid INTEGER NOT NULL,
+        PRIMARY KEY (tag, memory_rowid)
+    ) WITHOUT ROWID;
+    CREATE INDEX memory_tags_memory ON memory_tags(memory_rowid);
+    -- Words: only top-level memories are indexed, since a parent holds all of
+    -- its chunks' text. Porter stemming so "running" finds "runs".
+    """ + WORD_INDEX + """
+    """,
+    # The journal: keyed JSON records for upkeep (operation log, checkpoints).
+    """
+    CREATE TABLE journal (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    """,
+    # Store notes ('note:<key>' rows of meta; memvault only ever kept migration
+    # checkpoints there) become journal records of kind 'checkpoint'. A note that
+    # is not a JSON object was not written by memvault and is left alone.
+    """
+    INSERT OR IGNORE INTO journal(kind, key, value, updated_at)
+        SELECT 'checkpoint', substr(key, 6), value, CAST(unixepoch('subsec') * 1000000 AS INTEGER)
+        FROM meta
+        WHERE substr(key, 1, 5) = 'note:' AND json_valid(value) AND json_type(value) = 'object';
+    DELETE FROM meta
+        WHERE substr(key, 1, 5) = 'note:' AND json_valid(value) AND json_type(value) = 'object';
+    """,
+    # The namespace joins the word index. FTS5 ranks every row that holds a
+    # query word before any WHERE applies, so in a file shared by many
+    # namespaces each search paid for all of them; naming the namespace inside
+    # the match kept the ranking work to its rows (until the next migration).
+    """
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TABLE memories_fts;
+    CREATE VIRTUAL TABLE memories_fts USING fts5(
+        content, namespace, content='memories', content_rowid='rowid',
+        tokenize='porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO memories_fts(rowid, content, namespace)
+        SELECT rowid, content, namespace FROM memories WHERE parent_id IS NULL;
+    CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories WHEN new.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(rowid, content, namespace)
+        VALUES (new.rowid, new.content, new.namespace);
+    END;
+    CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories WHEN old.parent_id IS NULL
+    BEGIN
+        INSERT INTO memories_fts(memories_fts, rowid, content, namespace)
+        VALUES ('delete', old.rowid, old.content, old.namespace);
+    END;
+    """,
+    # The namespace leaves the word index again: BM25 is now ranked in process
+    # from the postings (``words``), which scopes by namespace itself,
+    # and a document's length is its content alone.
+    """
+    DROP TRIGGER memories_fts_insert;
+    DROP TRIGGER memories_fts_delete;
+    DROP TABLE memories_fts;
+    """ + WORD_INDEX + """
+    INSERT INTO memories_fts(rowid, content)
+        SELECT rowid, content FROM memories WHERE parent_id IS NULL;
+    """,
+]
+
+# The word index's tokenizer, as in its CREATE statement above.
+FTS_TOKENIZER = ("porter", ["unicode61", "remove_diacritics", "2"])
+
+DEFAULT_PRAGMAS: dict[str, str] = {
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "foreign_keys": "ON",
+    "temp_store": "MEMORY",
+    "cache_size": "-65536",
+    # No memory map: searches run on in-process copies of the vectors and words
+    # and read only their hits from the file, so mapping it would hold a second
+    # copy of every vector in the process (240 MB at 100k memories).
+    "mmap_size": "0",
+}
+
+
+def vector_table_sql(dimension: int) -> str:
+    """The vec0 table; created once the store's embedding dimension is known.
+
+    It is where vectors are kept; searches run on the in-process copy in
+    ``vectors.py``. The namespace is a partition key, so sqlite-vec
+    tools reading the file scan one tenant at a time.
+    """
+    return (
+        "CREATE VIRTUAL TABLE memory_vectors USING vec0("
+        "namespace TEXT PARTITION KEY, "
+        f"embedding float[{int(dimension)}] distance_metric=cosine)"
+    )
+
+
+# Statements take at most this many ids, well under SQLite's variable limit.
+ID_BATCH = 500
+
+MEMORY_COLUMNS = (
+    "m.rowid, m.id, m.namespace, m.content, m.content_hash, m.tags, m.memory_type, m.metadata, "
+    "m.importance, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, "
+    "m.parent_id, m.chunk_index"
+)
+
+
+def to_memory(row: tuple[Any, ...]) -> Memory:
+    """A row selected as ``MEMORY_COLUMNS`` (the rowid first), as a Memory."""
+    # A search turns ~100 rows into memories, so the common cases are cheap:
+    # no JSON parser for empty metadata, tag lists parsed once, and an
+    # unchanged memory's updated_at shares its created_at.
+    metadata, created = row[7], from_micros(row[9])
+    return Memory(
+        id=row[1], namespace=row[2], content=row[3], content_hash=row[4],
+        tags=parse_tags(row[5]), memory_type=row[6],
+        metadata=json.loads(metadata) if metadata != "{}" else {},
+        importance=row[8], created_at=created,
+        updated_at=created if row[10] == row[9] else from_micros(row[10]),
+        last_accessed_at=from_micros(row[11]), expires_at=from_micros(row[12]),
+        parent_id=row[13], chunk_index=row[14],
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_tags(text: str) -> tuple[str, ...]:
+    """A stored JSON tag list as a tuple (immutable, so parses can be shared)."""
+    return tuple(json.loads(text))
+
+
+def lookup_sql(ref: str, namespace: str | None, now_us: int) -> tuple[str, list[Any]]:
+    """The live memory ``ref`` names: an id, or a content hash (top-level memories only)."""
+    by = "content_hash" if looks_like_hash(ref) else "id"
+    sql = f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.{by} = ?"
+    params: list[Any] = [ref]
+    if by == "content_hash":
+        sql += " AND m.parent_id IS NULL"
+    if namespace is not None:
+        sql += " AND m.namespace = ?"
+        params.append(namespace)
+    sql += " AND (m.expires_at IS NULL OR m.expires_at > ?) LIMIT 1"
+    params.append(now_us)
+    return sql, params
+
+
+def to_micros(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    return round(value.timestamp() * 1_000_000)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def from_micros(value: int | None) -> datetime | None:
+    if value is None:
+        return None
+    # Whole seconds and the rest, positionally: three times faster than
+    # timedelta(microseconds=...), and a search converts ~100 of these.
+    seconds, micros = divmod(int(value), 1_000_000)
+    return _EPOCH + timedelta(0, seconds, micros)
+
+
+def filter_sql(flt: Filter, now_us: int) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``memories m`` that applies ``flt``; never empty."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.namespace is not None:
+        clauses.append("m.namespace = ?")
+        params.append(flt.namespace)
+    if not flt.include_chunks:
+        clauses.append("m.parent_id IS NULL")
+    if not flt.include_expired:
+        clauses.append("(m.expires_at IS NULL OR m.expires_at > ?)")
+        params.append(now_us)
+    if flt.memory_type is not None:
+        clauses.append("m.memory_type = ?")
+        params.append(flt.memory_type)
+    if flt.created_after is not None:
+        clauses.append("m.created_at >= ?")
+        params.append(to_micros(flt.created_after))
+    if flt.created_before is not None:
+        clauses.append("m.created_at < ?")
+        params.append(to_micros(flt.created_before))
+    tags, tag_params = tag_sql(flt)
+    if tags:
+        clauses.append(f"m.rowid IN ({tags})")
+        params.extend(tag_params)
+    for key, value in sorted(flt.metadata.items()):
+        # json_extract turns JSON true/false into 1/0, so compare booleans as ints.
+        clauses.append("json_extract(m.metadata, ?) = ?")
+        params.append(_json_path(key))
+        params.append(int(value) if isinstance(value, bool) else value)
+    return (" AND ".join(clauses) or "1"), params
+
+
+def tag_sql(flt: Filter) -> tuple[str, list[Any]]:
+    """A SELECT of the rowids carrying the filter's tags ("" if it names none).
+
+    It reads only ``memory_tags``' primary key, never the memories' rows.
+    """
+    selects, params = [], []
+    if flt.tags_any:
+        marks = ",".join("?" * len(flt.tags_any))
+        selects.append(f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks})")
+        params.extend(flt.tags_any)
+    if flt.tags_all:
+        marks = ",".join("?" * len(flt.tags_all))
+        selects.append(f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}) "
+                       f"GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)}")
+        params.extend(flt.tags_all)
+    return " INTERSECT ".join(selects), params
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace('"', '\\"') + '"'

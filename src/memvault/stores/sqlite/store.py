@@ -1,0 +1,351 @@
+"""SqliteStore: one SQLite file, sqlite-vec for vectors, FTS5 for words.
+
+The adapter itself holds the reads and the two searches; the rest is in
+sibling modules: ``database`` (the connection, transactions,
+migrations), ``schema`` (tables and the SQL queries share),
+``writes`` (add, update, delete), ``vectors`` and
+``words`` (the in-process vector and BM25 rankings) and
+``upkeep`` (journal, statistics, optimize).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import apsw
+import numpy as np
+
+from ...config import Settings
+from ...errors import InvalidInput, StoreUnavailable
+from ...model import (
+    Candidate,
+    EmbeddingSpec,
+    Filter,
+    Memory,
+    MemoryChanges,
+    as_vector,
+    utcnow,
+)
+from ..base import DetailedStats, Page, StoreStats, check_same_model, checked_vectors
+from . import upkeep as sqlite_upkeep
+from . import writes as sqlite_writes
+from .database import SqliteDatabase, parse_pragmas
+from .schema import (
+    ID_BATCH,
+    MEMORY_COLUMNS,
+    filter_sql,
+    from_micros,
+    lookup_sql,
+    tag_sql,
+    to_memory,
+    to_micros,
+    vector_table_sql,
+)
+from .vectors import VectorIndex
+from .words import WordIndex
+
+__all__ = ["SqliteStore", "parse_pragmas"]
+
+MICROSECOND = timedelta(microseconds=1)  # times are stored in these
+
+
+class SqliteStore:
+    """A Store over one SQLite file. Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str | Path, *, pragmas: dict[str, str] | None = None) -> None:
+        self.path = Path(path)
+        self.url = f"sqlite://{self.path}"
+        self._db = SqliteDatabase(self.path, pragmas)
+        self._spec = self._read_spec()
+        self._index = VectorIndex(self._spec.dimension) if self._spec else None
+        self._words = WordIndex()
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> SqliteStore:
+        path = url.split("://", 1)[1].split("?", 1)[0]
+        if not path or path == "/":
+            raise InvalidInput(f"SQLite URL names no file: {url!r}", field="store_url")
+        return cls(Path(path).expanduser(), pragmas=parse_pragmas(settings.sqlite_pragmas))
+
+    # -- identity and model -------------------------------------------------
+    def _read_spec(self) -> EmbeddingSpec | None:
+        model, dim = self._db.meta("embedding_model"), self._db.meta("embedding_dimension")
+        return EmbeddingSpec(model, int(dim)) if model and dim else None
+
+    def identity(self) -> str:
+        return self._db.meta("store_id") or ""
+
+    def embedding_spec(self) -> EmbeddingSpec | None:
+        # Another process may have bound the model since this handle opened an empty store.
+        if self._spec is None:
+            self._spec = self._read_spec()
+            if self._spec is not None:
+                self._index = VectorIndex(self._spec.dimension)
+        return self._spec
+
+    def bind_embedding(self, spec: EmbeddingSpec) -> None:
+        if self._spec is None:
+            with self._db.write() as cur:
+                # Another process may have bound it since we read the meta table.
+                existing = cur.execute(
+                    "SELECT value FROM meta WHERE key = 'embedding_model'").fetchall()
+                if not existing:
+                    cur.execute("INSERT INTO meta VALUES ('embedding_model', ?), "
+                                "('embedding_dimension', ?)", (spec.model, str(spec.dimension)))
+                    cur.execute(vector_table_sql(spec.dimension))
+            self._spec = self._read_spec()
+            self._index = VectorIndex(self._spec.dimension)
+        check_same_model(self.url, self._spec, spec)
+
+    # -- writes -------------------------------------------------------------
+    def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
+        if not memories:
+            return []
+        results = sqlite_writes.add(self._db, memories, checked_vectors(memories, self._spec))
+        self._index.stale = self._words.stale = True
+        return results
+
+    def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
+        return sqlite_writes.update(self._db, memory_id, changes)
+
+    def delete(self, memory_ids: Sequence[str]) -> int:
+        if not memory_ids:
+            return 0
+        deleted = sqlite_writes.delete(self._db, memory_ids)
+        if self._index is not None:
+            self._index.stale = True
+        self._words.stale = True
+        return deleted
+
+    # -- reads --------------------------------------------------------------
+    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
+            ) -> Memory | None:
+        rows = self._db.rows(*lookup_sql(ref, namespace, to_micros(utcnow())))
+        if not rows:
+            return None
+        memory = to_memory(rows[0])
+        return self._attach_vectors([memory])[0] if with_embedding else memory
+
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
+                 ) -> list[Memory]:
+        found: dict[str, Memory] = {}
+        for start in range(0, len(memory_ids), ID_BATCH):
+            ids = list(memory_ids[start:start + ID_BATCH])
+            marks = ",".join("?" * len(ids))
+            for row in self._db.rows(
+                    f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({marks})", ids):
+                found[row[1]] = to_memory(row)
+        out = [found[i] for i in memory_ids if i in found]
+        return self._attach_vectors(out) if with_embedding else out
+
+    def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for start in range(0, len(hashes), ID_BATCH):
+            part = list(hashes[start:start + ID_BATCH])
+            marks = ",".join("?" * len(part))
+            out.update(r[0] for r in self._db.rows(
+                f"SELECT content_hash FROM memories WHERE namespace = ? AND parent_id IS NULL "
+                f"AND content_hash IN ({marks})", (namespace, *part)))
+        return out
+
+    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
+              oldest_first: bool = False) -> Page:
+        where, params = filter_sql(flt, to_micros(utcnow()))
+        op, order = (">", "ASC") if oldest_first else ("<", "DESC")
+        if cursor:
+            created, _, last_id = cursor.partition(":")
+            if not created.lstrip("-").isdigit() or not last_id:
+                raise InvalidInput("cursor is malformed", field="cursor")
+            where += f" AND (m.created_at, m.id) {op} (?, ?)"
+            params += [int(created), last_id]
+        rows = self._db.rows(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
+            f"ORDER BY m.created_at {order}, m.id {order} LIMIT ?", (*params, limit + 1))
+        memories = [to_memory(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = f"{last[9]}:{last[1]}"
+        return Page(memories, next_cursor)
+
+    def count(self, flt: Filter) -> int:
+        where, params = filter_sql(flt, to_micros(utcnow()))
+        return self._db.rows(f"SELECT count(*) FROM memories m WHERE {where}", params)[0][0]
+
+    def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
+        spec = self.embedding_spec()
+        if spec is None or self._index is None:
+            return []
+        vec = as_vector(vector, spec.dimension)
+        allowed = self._allowed_rowids(flt.with_changes(include_chunks=True))
+        with self._db.lock:
+            self._index.refresh(self._db)
+            hits = self._index.search(vec, k, flt.namespace, allowed)
+        return self._candidates(hits)
+
+    def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
+        if not terms:
+            return []
+        allowed = self._allowed_rowids(flt.with_changes(include_chunks=False))
+        with self._db.snapshot():
+            hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
+        return self._candidates(hits)
+
+    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+                  ) -> dict[str, str]:
+        if not memory_ids:
+            return {}
+        if not flt.include_chunks and self._allowed_rowids(flt) is None:
+            found = self._preceding_by_words(memory_ids, within)
+            if found is not None:
+                return found
+        where, params = filter_sql(flt, to_micros(utcnow()))
+        # One step back along the (namespace, created_at) index per memory asked
+        # about; ties in time are in the order they were written (rowid).
+        rows = self._db.rows(
+            "SELECT c.id, ("
+            f"  SELECT m.id FROM memories m WHERE {where} AND m.namespace = c.namespace"
+            "   AND m.created_at >= c.created_at - ?"
+            "   AND (m.created_at, m.rowid) < (c.created_at, c.rowid)"
+            "   ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) "
+            f"FROM memories c WHERE c.id IN ({','.join('?' * len(memory_ids))})",
+            [*params, within // MICROSECOND, *memory_ids])
+        return {memory_id: earlier for memory_id, earlier in rows if earlier is not None}
+
+    def _preceding_by_words(self, memory_ids: Sequence[str], within: timedelta
+                            ) -> dict[str, str] | None:
+        """``preceding`` when nothing narrows the namespace, from the word index.
+
+        It holds every memory that is not a chunk, with its time, so one step
+        back is an array lookup instead of an index walk per memory. None if a
+        chunk is asked about: the index does not hold it.
+        """
+        with self._db.snapshot():
+            # Read from the index on ids alone, not from the memory rows.
+            asked = dict(self._db.rows(
+                "SELECT rowid, id FROM memories WHERE id IN "
+                f"({','.join('?' * len(memory_ids))})", memory_ids))
+            before = self._words.preceding(self._db, list(asked), within // MICROSECOND)
+            if before is None:
+                return None
+            unnamed = [rowid for rowid in before.values() if rowid not in asked]
+            names = dict(self._db.rows(
+                f"SELECT rowid, id FROM memories WHERE rowid IN ({','.join('?' * len(unnamed))})",
+                unnamed)) if unnamed else {}
+        names.update(asked)
+        return {asked[later]: names[earlier] for later, earlier in before.items()}
+
+    def _allowed_rowids(self, flt: Filter) -> np.ndarray | None:
+        """The rowids a search may return, or None when the namespace alone decides.
+
+        The filter picks the candidate rows first, so the k best are chosen
+        among matching memories only (never filtered afterwards).
+        """
+        now = to_micros(utcnow())
+        expired_sql = "FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
+        if flt.is_namespace_only:
+            if not self._db.rows(f"SELECT 1 {expired_sql} LIMIT 1", (now,)):
+                return None
+        elif flt.with_changes(tags_any=(), tags_all=()).is_namespace_only:
+            # The in-process indexes keep namespaces apart and hold chunks or not
+            # as each side needs, so the tags alone pick the rows: read from
+            # their index, not from scattered memory rows.
+            tagged = self._rowids(*tag_sql(flt))
+            if flt.include_expired:
+                return tagged
+            expired = self._rowids(f"SELECT rowid {expired_sql}", [now])
+            return np.setdiff1d(tagged, expired) if len(expired) else tagged
+        where, params = filter_sql(flt, now)
+        return self._rowids(f"SELECT m.rowid FROM memories m WHERE {where}", params)
+
+    def _rowids(self, sql: str, params: list[Any]) -> np.ndarray:
+        return np.array([r[0] for r in self._db.rows(sql, params)], dtype=np.int64)
+
+    def _candidates(self, hits: list[tuple[int, float]]) -> list[Candidate]:
+        if not hits:
+            return []
+        marks = ",".join("?" * len(hits))
+        rows = {r[0]: r for r in self._db.rows(
+            "SELECT rowid, id, created_at, importance, parent_id, chunk_index FROM memories "
+            f"WHERE rowid IN ({marks})", [h[0] for h in hits])}
+        return [Candidate(row[1], score, from_micros(row[2]), row[3], row[4], row[5])
+                for rowid, score in hits if (row := rows.get(rowid)) is not None]
+
+    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
+             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+        last = int(cursor) if cursor else 0
+        where, params = filter_sql(flt, to_micros(utcnow()))
+        while True:
+            rows = self._db.rows(
+                f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} AND m.rowid > ? "
+                "ORDER BY m.rowid LIMIT ?", (*params, last, batch_size))
+            if not rows:
+                return
+            last = rows[-1][0]
+            batch = [to_memory(r) for r in rows]
+            yield (self._attach_vectors(batch) if with_embedding else batch), str(last)
+
+    def _attach_vectors(self, memories: list[Memory]) -> list[Memory]:
+        if not memories or self.embedding_spec() is None:
+            return memories
+        marks = ",".join("?" * len(memories))
+        by_id = {r[0]: r[1] for r in self._db.rows(
+            f"SELECT m.id, v.embedding FROM memories m JOIN memory_vectors v "
+            f"ON v.rowid = m.rowid WHERE m.id IN ({marks})", [m.id for m in memories])}
+        return [m.with_changes(embedding=np.frombuffer(by_id[m.id], dtype=np.float32).copy())
+                if m.id in by_id else m for m in memories]
+
+    # -- upkeep -------------------------------------------------------------
+    def stats(self, namespace: str | None) -> StoreStats:
+        return sqlite_upkeep.stats(self._db, namespace)
+
+    def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
+        return sqlite_upkeep.detailed_stats(self._db, flt, top)
+
+    def optimize(self) -> list[str]:
+        return sqlite_upkeep.optimize(self._db, self.embedding_spec())
+
+    def backup_to(self, path: str | Path) -> None:
+        """A consistent copy of the database through SQLite's online backup API.
+
+        Written beside ``path`` and renamed into place, so a copy is never half there.
+        """
+        self._db.backup_to(Path(path))
+
+    def size_bytes(self) -> int | None:
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(f"{self.path}{suffix}")
+        return total
+
+    def health(self) -> dict[str, Any]:
+        try:
+            self._db.rows("SELECT 1")
+        except apsw.Error as exc:
+            raise StoreUnavailable(f"SQLite file {self.path} is not usable: {exc}") from exc
+        return {"backend": "sqlite", "path": str(self.path), "identity": self.identity(),
+                "sqlite_version": apsw.sqlite_lib_version(),
+                "vec_version": self._db.rows("SELECT vec_version()")[0][0]}
+
+    # -- bookkeeping --------------------------------------------------------
+    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        sqlite_upkeep.journal_put(self._db, kind, key, value)
+
+    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None:
+        return sqlite_upkeep.journal_get(self._db, kind, key)
+
+    def journal_list(self, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        return sqlite_upkeep.journal_list(self._db, kind, prefix)
+
+    def journal_delete(self, kind: str, keys: Sequence[str]) -> None:
+        sqlite_upkeep.journal_delete(self._db, kind, keys)
+
+    def close(self) -> None:
+        self._db.close()
+

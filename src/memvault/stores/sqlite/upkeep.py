@@ -1,0 +1,176 @@
+"""The SQLite store's upkeep: the journal, analytics as aggregate queries, compaction.
+
+Kept apart from ``store.py`` so the adapter's read/write path stays short;
+everything here runs through the store's own connection and lock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ...model import EmbeddingSpec, Filter, utcnow
+from ..base import DetailedStats, StoreStats
+from .database import SqliteDatabase
+from .schema import filter_sql, from_micros, to_micros, vector_table_sql
+
+# A vec0 table keeps vectors in fixed-size chunks per partition and frees a
+# chunk only once it is empty; scattered deletes leave holes that inserts never
+# reuse. Rebuild when at least this share of the slots (and one whole chunk)
+# could be given back.
+VECTOR_REBUILD_WASTE = 0.2
+
+_SECONDS = "m.created_at / 1000000, 'unixepoch'"
+PAGE = 200
+
+
+def journal_put(db: SqliteDatabase, kind: str, key: str, value: dict[str, Any]) -> None:
+    with db.write() as cur:
+        cur.execute("INSERT INTO journal(kind, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    (kind, key, json.dumps(value, ensure_ascii=False), to_micros(utcnow())))
+
+
+def journal_get(db: SqliteDatabase, kind: str, key: str) -> dict[str, Any] | None:
+    rows = db.rows("SELECT value FROM journal WHERE kind = ? AND key = ?", (kind, key))
+    return json.loads(rows[0][0]) if rows else None
+
+
+def journal_list(db: SqliteDatabase, kind: str, prefix: str
+                 ) -> Iterator[tuple[str, dict[str, Any]]]:
+    # Keyset pages, so a long log streams and the lock is not held between pages.
+    last = ""
+    while True:
+        rows = db.rows("SELECT key, value FROM journal WHERE kind = ? AND key > ? "
+                       "AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
+                       (kind, last, len(prefix), prefix, PAGE))
+        for key, value in rows:
+            yield key, json.loads(value)
+        if len(rows) < PAGE:
+            return
+        last = rows[-1][0]
+
+
+def journal_delete(db: SqliteDatabase, kind: str, keys: Sequence[str]) -> None:
+    with db.write() as cur:
+        cur.executemany("DELETE FROM journal WHERE kind = ? AND key = ?",
+                        [(kind, key) for key in keys])
+
+
+def stats(db: SqliteDatabase, namespace: str | None) -> StoreStats:
+    """Totals by namespace, type, tag and month, and the time span, in a few queries."""
+    where, params = filter_sql(Filter(namespace=namespace), to_micros(utcnow()))
+
+    def grouped(expr: str) -> list[tuple[Any, int]]:
+        return [(r[0], r[1]) for r in db.rows(
+            f"SELECT {expr} AS g, count(*) AS n FROM memories m WHERE {where} "
+            f"GROUP BY g ORDER BY n DESC, g", params)]
+
+    total, oldest, newest = db.rows(f"SELECT count(*), min(m.created_at), max(m.created_at) "
+                                    f"FROM memories m WHERE {where}", params)[0]
+    top_tags = [(r[0], r[1]) for r in db.rows(
+        f"SELECT t.tag, count(*) AS n FROM memory_tags t JOIN memories m "
+        f"ON m.rowid = t.memory_rowid WHERE {where} GROUP BY t.tag "
+        f"ORDER BY n DESC, t.tag LIMIT 20", params)]
+    months = grouped(f"strftime('%Y-%m', {_SECONDS})")
+    return StoreStats(
+        total=total,
+        namespaces=dict(grouped("m.namespace")),
+        by_type=dict(grouped("m.memory_type")),
+        top_tags=top_tags,
+        per_month=dict(sorted(months)),
+        oldest=_iso(oldest),
+        newest=_iso(newest),
+    )
+
+
+def _iso(micros: int | None) -> str | None:
+    value = from_micros(micros)
+    return value.isoformat() if value is not None else None
+
+
+def detailed_stats(db: SqliteDatabase, flt: Filter, top: int) -> DetailedStats:
+    """Every distribution in a handful of GROUP BY queries over the filtered rows."""
+    now = to_micros(utcnow())
+    where, params = filter_sql(flt, now)
+    expired_where, expired_params = filter_sql(flt.with_changes(include_expired=True), now)
+
+    def grouped(expr: str) -> dict[Any, int]:
+        return {g: n for g, n in db.rows(
+            f"SELECT {expr} AS g, count(*) FROM memories m WHERE {where} GROUP BY g", params)}
+
+    total, content_bytes = db.rows(
+        f"SELECT count(*), coalesce(sum(length(CAST(m.content AS BLOB))), 0) "
+        f"FROM memories m WHERE {where}", params)[0]
+    with_expired = db.rows(f"SELECT count(*) FROM memories m WHERE {expired_where}",
+                               expired_params)[0][0]
+    tag_rows = db.rows(
+        f"SELECT t.tag, count(*) AS n FROM memory_tags t JOIN memories m "
+        f"ON m.rowid = t.memory_rowid WHERE {where} GROUP BY t.tag ORDER BY n DESC, t.tag",
+        params)
+    buckets = grouped("min(CAST(m.importance * 10 AS INTEGER), 9)")
+    weekdays = grouped(f"(CAST(strftime('%w', {_SECONDS}) AS INTEGER) + 6) % 7")
+    largest = db.rows(
+        f"SELECT m.id, length(CAST(m.content AS BLOB)) AS size FROM memories m "
+        f"WHERE {where} ORDER BY size DESC, m.id LIMIT ?", (*params, top))
+    return DetailedStats(
+        total=total,
+        expired=with_expired - total,
+        content_bytes=content_bytes,
+        by_tag=dict(tag_rows[:top]),
+        distinct_tags=len(tag_rows),
+        by_type=grouped("m.memory_type"),
+        by_importance={f"{b / 10:.1f}": n for b, n in sorted(buckets.items())},
+        by_hour=dict(sorted(grouped(f"CAST(strftime('%H', {_SECONDS}) AS INTEGER)").items())),
+        by_weekday=dict(sorted(weekdays.items())),
+        by_month=dict(sorted(grouped(f"strftime('%Y-%m', {_SECONDS})").items())),
+        largest=[(memory_id, size) for memory_id, size in largest],
+    )
+
+
+def optimize(db: SqliteDatabase, spec: EmbeddingSpec | None) -> list[str]:
+    """Merge the FTS index, compact the vector table if holes waste space, refresh the
+    planner's statistics, VACUUM, and truncate the WAL. Returns what was done."""
+    steps = []
+    with db.write() as cur:
+        cur.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+        steps.append("fts: merged index segments")
+        if spec is not None and _vector_slots_wasted(cur) >= VECTOR_REBUILD_WASTE:
+            _rebuild_vectors(cur, spec.dimension)
+            steps.append("vectors: rebuilt the vec0 table without deleted slots")
+        cur.execute("ANALYZE")
+        steps.append("analyze: refreshed query planner statistics")
+    # VACUUM cannot run inside a transaction; it rewrites the file compactly.
+    db.run_outside_transaction(["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"])
+    steps += ["vacuum: rewrote the database file", "wal: checkpointed and truncated"]
+    return steps
+
+
+def _vector_slots_wasted(cur: Any) -> float:
+    """Share of vec0 slots a rebuild would give back; 0 when less than a chunk."""
+    chunks = cur.execute("SELECT partition00, size FROM memory_vectors_chunks").fetchall()
+    if not chunks:
+        return 0.0
+    # Every memory row, chunks included, has exactly one vector in its namespace.
+    live = dict(cur.execute("SELECT namespace, count(*) FROM memories GROUP BY namespace"))
+    size = max(s for _, s in chunks)
+    slots = sum(s for _, s in chunks)
+    needed = sum(-(-n // size) * size for n in live.values())
+    wasted = slots - needed
+    return wasted / slots if wasted >= size else 0.0
+
+
+def _rebuild_vectors(cur: Any, dimension: int) -> None:
+    """Copy the vectors out, recreate the vec0 table, copy them back: one transaction.
+
+    (vec0 cannot be renamed: its shadow tables keep the old name.)
+    """
+    cur.execute("CREATE TEMP TABLE vectors_copy AS "
+                "SELECT rowid AS id, namespace, embedding FROM memory_vectors")
+    cur.execute("DROP TABLE memory_vectors")
+    cur.execute(vector_table_sql(dimension))
+    cur.execute("INSERT INTO memory_vectors(rowid, namespace, embedding) "
+                "SELECT id, namespace, embedding FROM vectors_copy ORDER BY namespace, id")
+    cur.execute("DROP TABLE temp.vectors_copy")

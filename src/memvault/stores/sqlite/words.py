@@ -1,0 +1,258 @@
+"""BM25 over the SQLite store's word index, ranked in process.
+
+FTS5 holds the words (tokenized, stemmed, durable, transactional), but its
+``bm25()`` scores every memory that holds any query word before it can sort:
+about a microsecond per matching memory, so a question of common words costs
+10-15 ms at 10k memories and over 100 ms at 100k. Here each query word's
+postings are read once from FTS5's own index (through ``fts5vocab``) and kept;
+a ranking is then a few numpy operations over them. The formula and constants
+are FTS5's ``bm25()``: Okapi BM25, k1 = 1.2, b = 0.75, idf = ln((N - df + 0.5)
+/ (df + 0.5)) floored at 1e-6, with N, df and the average length taken over
+the whole file, as FTS5 does.
+
+The copy follows the file as the vector copy does (``vectors``): rowids
+only grow, so documents above the highest one held are new, and their words
+are tokenized here to extend the postings held; if the row count then
+disagrees, something was deleted and everything is reloaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .vectors import top_positions
+
+K1, B = 1.2, 0.75
+# Postings kept across searches (8 bytes each, and 8 more while their BM25
+# weights are kept): at most 32 MB. The least recently used words are dropped
+# beyond this. A word not held costs ~0.6 us per occurrence in the file to read.
+POSTINGS_BUDGET = 2_000_000
+VOCABULARY = "temp.memories_fts_words"
+
+# (positions in the document arrays, term frequency or BM25 weight in each)
+Postings = tuple[np.ndarray, np.ndarray]
+
+
+class Database(Protocol):
+    """What the index needs of ``SqliteDatabase``."""
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]: ...
+
+    def tokens(self, text: str, *, query: bool) -> list[str]: ...
+
+
+class WordIndex:
+    """Okapi BM25 over FTS5's postings, for the top k memories holding any of the terms."""
+
+    def __init__(self) -> None:
+        self.stale = True
+        self._data_version: int | None = None
+        self._vocabulary_ready = False
+        self._clear()
+
+    def _clear(self) -> None:
+        self._ids = np.zeros(0, dtype=np.int64)  # document rowids, ascending
+        self._lengths = np.zeros(0, dtype=np.float64)  # tokens in each document
+        self._spaces = np.zeros(0, dtype=np.int32)  # namespace code of each document
+        self._times = np.zeros(0, dtype=np.int64)  # created_at of each, in microseconds
+        # Positions in the order of namespace, time and rowid, and where each
+        # position stands in it; worked out when first asked after a change.
+        self._sequence: tuple[np.ndarray, np.ndarray] | None = None
+        self._codes: dict[str, int] = {}
+        self._total_tokens = 0.0
+        self._postings: OrderedDict[str, Postings] = OrderedDict()
+        self._held = 0
+        # Each term's BM25 weights, valid until the file changes.
+        self._weights: dict[tuple[str, ...], Postings] = {}
+        self._weighed = 0
+
+    # -- following the file -------------------------------------------------
+    def refresh(self, db: Database) -> None:
+        """Bring the copy up to date with the file; one pragma when nothing changed."""
+        if not self._vocabulary_ready:
+            db.rows(f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCABULARY} "
+                    "USING fts5vocab(main, 'memories_fts', 'instance')")
+            self._vocabulary_ready = True
+        version = db.rows("PRAGMA data_version")[0][0]
+        if not self.stale and version == self._data_version:
+            return
+        self._data_version, self.stale = version, False
+        self._sequence = None
+        # Any new or deleted document changes N, df or the average length.
+        self._weights.clear()
+        self._weighed = 0
+        self._load_new(db)
+        if len(self._ids) != _row_count(db):
+            self._clear()
+            self._load_new(db)
+
+    def _load_new(self, db: Database) -> None:
+        after = int(self._ids[-1]) if len(self._ids) else 0
+        with_content = bool(self._postings)
+        rows = db.rows("SELECT d.id, d.sz, m.namespace, m.created_at"
+                       + (", m.content" if with_content else "")
+                       + " FROM memories_fts_docsize d JOIN memories m ON m.rowid = d.id "
+                       "WHERE d.id > ? ORDER BY d.id", (after,))
+        if not rows:
+            return
+        start = len(self._ids)
+        lengths = np.array([_varint(row[1]) for row in rows], dtype=np.float64)
+        spaces = np.array([self._codes.setdefault(row[2], len(self._codes)) for row in rows],
+                          dtype=np.int32)
+        self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], dtype=np.int64)])
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self._spaces = np.concatenate([self._spaces, spaces])
+        self._times = np.concatenate([self._times, np.array([r[3] for r in rows], dtype=np.int64)])
+        self._total_tokens += float(lengths.sum())
+        if with_content:
+            self._extend_postings(db, [row[4] for row in rows], start)
+
+    def _extend_postings(self, db: Database, contents: list[str], start: int) -> None:
+        """Add new documents' occurrences to the postings held (the rest are read when asked)."""
+        extra: dict[str, tuple[list[int], list[int]]] = {}
+        for offset, content in enumerate(contents):
+            for token, count in Counter(db.tokens(content, query=False)).items():
+                if token in self._postings:
+                    positions, counts = extra.setdefault(token, ([], []))
+                    positions.append(start + offset)
+                    counts.append(count)
+        for token, (positions, counts) in extra.items():
+            old_positions, old_counts = self._postings[token]
+            self._postings[token] = (
+                np.concatenate([old_positions, np.array(positions, dtype=np.int32)]),
+                np.concatenate([old_counts, np.array(counts, dtype=np.float32)]))
+            self._held += len(positions)
+
+    # -- ranking ------------------------------------------------------------
+    def search(self, db: Database, terms: Sequence[str], k: int, namespace: str | None,
+               allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """The k best (rowid, BM25 score) among documents holding any term.
+
+        ``namespace`` and ``allowed`` (rowids) limit which documents may rank;
+        the statistics stay those of the whole file.
+        """
+        self.refresh(db)
+        count = len(self._ids)
+        if count == 0 or (namespace is not None and namespace not in self._codes):
+            return []
+        scores = np.zeros(count, dtype=np.float64)
+        # Each distinct term once, in the query's order (so sums are reproducible).
+        for tokens in dict.fromkeys(tuple(db.tokens(term, query=True)) for term in terms):
+            if tokens:
+                positions, weights = self._term_weights(db, tokens)
+                scores[positions] += weights
+        # Every weight is positive (idf has a floor), so a score above 0 is a match.
+        eligible = scores > 0
+        if namespace is not None:
+            eligible &= self._spaces == self._codes[namespace]
+        candidates = np.flatnonzero(eligible)
+        if allowed is not None:
+            candidates = candidates[np.isin(self._ids[candidates], allowed)]
+        best = candidates[top_positions(scores[candidates], k)]
+        return [(int(self._ids[i]), float(scores[i])) for i in best]
+
+    def preceding(self, db: Database, rowids: Sequence[int], within: int
+                  ) -> dict[int, int] | None:
+        """For each document of ``rowids``, the one stored just before it.
+
+        That is the previous document of its namespace in the order of time,
+        then rowid, if it is at most ``within`` microseconds older: the
+        store's ``preceding`` when no filter narrows the namespace (every
+        memory that is not a chunk is a document here). None if a rowid is
+        not a document.
+        """
+        self.refresh(db)
+        if self._sequence is None:
+            order = np.lexsort((self._ids, self._times, self._spaces))
+            place = np.empty_like(order)
+            place[order] = np.arange(len(order))
+            self._sequence = order, place
+        order, place = self._sequence
+        asked = np.asarray(rowids, dtype=np.int64)
+        positions = np.searchsorted(self._ids, asked).clip(max=len(self._ids) - 1)
+        if len(asked) and not (len(self._ids) and np.array_equal(self._ids[positions], asked)):
+            return None
+        earlier = order[np.maximum(place[positions] - 1, 0)]
+        found = ((place[positions] > 0) & (self._spaces[earlier] == self._spaces[positions])
+                 & (self._times[earlier] >= self._times[positions] - within))
+        return dict(zip(self._ids[positions[found]].tolist(),
+                        self._ids[earlier[found]].tolist(), strict=True))
+
+    def _term_weights(self, db: Database, tokens: tuple[str, ...]) -> Postings:
+        """(positions, BM25 weight of the term in each), kept until the file changes."""
+        if tokens in self._weights:
+            return self._weights[tokens]
+        positions, counts = (self._word(db, tokens[0]) if len(tokens) == 1
+                             else self._phrase(db, tokens))
+        count, found = len(self._ids), len(positions)
+        if found == 0:
+            return positions, counts.astype(np.float64)
+        idf = max(math.log((count - found + 0.5) / (found + 0.5)), 1e-6)
+        freq = counts.astype(np.float64)
+        norm = K1 * (1 - B + B * self._lengths[positions] * (count / self._total_tokens))
+        weights = idf * freq * (K1 + 1) / (freq + norm)
+        if self._weighed + found > POSTINGS_BUDGET:
+            self._weights.clear()
+            self._weighed = 0
+        self._weights[tokens] = (positions, weights)
+        self._weighed += found
+        return positions, weights
+
+    def _word(self, db: Database, token: str) -> Postings:
+        if token in self._postings:
+            self._postings.move_to_end(token)
+            return self._postings[token]
+        docs = np.array([r[0] for r in db.rows(
+            f"SELECT doc FROM {VOCABULARY} WHERE term = ? AND col = 'content'", (token,))],
+            dtype=np.int64)
+        found = self._as_postings(docs)
+        self._postings[token] = found
+        self._held += len(found[0])
+        while self._held > POSTINGS_BUDGET and len(self._postings) > 1:
+            self._held -= len(self._postings.popitem(last=False)[1][0])
+        return found
+
+    def _phrase(self, db: Database, tokens: tuple[str, ...]) -> Postings:
+        """Occurrences of the tokens side by side, in order (a term such as ``abc_123``)."""
+        keys: np.ndarray | None = None
+        for shift, token in enumerate(tokens):
+            found = np.array(db.rows(f"SELECT doc, offset FROM {VOCABULARY} "
+                                     "WHERE term = ? AND col = 'content'", (token,)),
+                             dtype=np.int64).reshape(-1, 2)
+            found = found[found[:, 1] >= shift]
+            # (document, where the phrase would start) as one sortable key
+            these = (found[:, 0] << 32) | (found[:, 1] - shift)
+            keys = these if keys is None else np.intersect1d(keys, these)
+        return self._as_postings(keys >> 32)
+
+    def _as_postings(self, docs: np.ndarray) -> Postings:
+        """Occurrence rowids to (positions, counts), dropping documents not held yet."""
+        unique, counts = np.unique(docs, return_counts=True)
+        positions = np.searchsorted(self._ids, unique)
+        inside = positions < len(self._ids)
+        keep = inside.copy()
+        keep[inside] = self._ids[positions[inside]] == unique[inside]
+        return positions[keep].astype(np.int32), counts[keep].astype(np.float32)
+
+
+def _row_count(db: Database) -> int:
+    """Documents in the FTS5 table, from its averages record (rowid 1): no scan."""
+    rows = db.rows("SELECT block FROM memories_fts_data WHERE id = 1")
+    return _varint(rows[0][0]) if rows else 0
+
+
+def _varint(blob: bytes) -> int:
+    """The first SQLite varint in ``blob`` (FTS5's size records are written with them)."""
+    value = 0
+    for i, byte in enumerate(blob[:9]):
+        if i == 8:
+            return (value << 8) | byte
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value
+    return value
