@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi.testclient import TestClient
 
+from memvault.config import Settings
 from memvault.http.app import create_app
 from memvault.vault import Vault
 
 API = "/api/v1"
 JSON = {"content-type": "application/json"}
+# What a client on this machine sends: a loopback Host, from a loopback address.
+LOCAL = {"base_url": "http://127.0.0.1:8000", "client": ("127.0.0.1", 50000)}
 
 
-def http_client(vault: Vault) -> TestClient:
+def http_client(vault: Vault, settings: Settings | None = None, **options: Any) -> TestClient:
     """The app over ``vault``, without a socket; server errors come back as responses."""
-    return TestClient(create_app(vault), raise_server_exceptions=False)
+    return TestClient(create_app(vault, settings), raise_server_exceptions=False,
+                      **{**LOCAL, **options})
 
 
 def total(vault: Vault, namespace: str = "default") -> int:

@@ -8,10 +8,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from memvault.http.app import create_app
 from memvault.vault import Vault
 
 from .conftest import run_cli
+from .http_helpers import http_client
 from .upkeep import SEED, seed, snapshot
 
 API = "/api/v1/maintenance"
@@ -84,7 +84,7 @@ def finished(client: TestClient, job: dict) -> dict:
 
 
 def test_http_jobs_plan_apply_and_undo(seeded, tmp_path):
-    client = TestClient(create_app(seeded), raise_server_exceptions=False)
+    client = http_client(seeded)
     before = snapshot(seeded.store_backend)
     started = client.post(f"{API}/dedup", json={"threshold": 0.95})
     assert started.status_code == 202 and started.headers["Location"].endswith(
@@ -106,7 +106,7 @@ def test_http_jobs_plan_apply_and_undo(seeded, tmp_path):
 
 
 def test_http_refuses_bad_bodies_up_front_and_reports_failed_jobs(seeded):
-    client = TestClient(create_app(seeded), raise_server_exceptions=False)
+    client = http_client(seeded)
     for path, body, field in [("dedup", {"threshold": 2}, "threshold"),
                               ("dedup", {"keep": "oldest"}, "keep"),
                               ("dedup", {"bogus": 1}, "bogus"),

@@ -52,6 +52,10 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     # Exported (ONNX) models; safe to share between processes. None: <data_dir>/models.
     model_cache_dir: Path | None = None
+    # Host names the HTTP server answers to besides the loopback ones (any port),
+    # and origins a browser may call it from (CORS); both empty unless configured.
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -92,6 +96,8 @@ class Settings:
             data_dir=data_dir,
             model_cache_dir=Path(reader.get("model_cache_dir", ["MEMVAULT_MODEL_CACHE_DIR"])
                                  or data_dir / "models").expanduser(),
+            allowed_hosts=reader.names("allowed_hosts", ["MEMVAULT_ALLOWED_HOSTS"]),
+            cors_origins=reader.names("cors_origins", ["MEMVAULT_CORS_ORIGINS"]),
             sources=reader.sources,
         )
 
@@ -102,9 +108,10 @@ class Settings:
                      "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
                      "server_url", "pg_hnsw_m", "pg_hnsw_ef_construction", "pg_ef_search",
                      "pg_pool_size", "summary_url", "summary_model", "data_dir",
-                     "model_cache_dir"):
+                     "model_cache_dir", "allowed_hosts", "cors_origins"):
             value = getattr(self, name)
-            rows.append((name, "" if value is None else str(value),
+            shown = ",".join(value) if isinstance(value, tuple) else value
+            rows.append((name, "" if shown is None else str(shown),
                          self.sources.get(name, "default")))
         return rows
 
@@ -123,6 +130,11 @@ class _Reader:
                 self.sources[name] = f"env {var}"
                 return value.strip()
         return None
+
+    def names(self, name: str, variables: list[str]) -> tuple[str, ...]:
+        """A comma-separated list, lower-cased (host names and origins are case-blind)."""
+        raw = self.get(name, variables) or ""
+        return tuple(part.strip().lower().rstrip("/") for part in raw.split(",") if part.strip())
 
     def integer(self, name: str, variables: list[str], default: int | None) -> int | None:
         raw = self.get(name, variables)

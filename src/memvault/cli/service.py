@@ -79,8 +79,6 @@ def serve(
     from ..http.app import create_app
 
     with open_vault(store, namespace) as vault:
-        # The listen address is part of the settings the app sees: /mcp's
-        # DNS-rebinding protection depends on it.
         settings = dataclasses.replace(vault.settings, host=host or vault.settings.host,
                                        port=port or vault.settings.port)
         address = {"url": f"http://{settings.host}:{settings.port}",

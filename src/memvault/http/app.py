@@ -5,7 +5,8 @@ it with uvicorn, and other interfaces may mount more on it (``app.mount``).
 Errors always have the shape ``{"error": {"code", "message", "field"}}``:
 422 bad input (400 when the body is not JSON at all), 404 not found, 409
 conflict or incompatible embedding, 413 body too large (over 32 MB, or 8 times
-the content limit if that is more), 503 store unavailable.
+the content limit if that is more), 421 a Host not served here and 403 a
+foreign Origin (``middleware.HostCheck``, on every route), 503 store unavailable.
 Endpoints are plain ``def`` functions, so FastAPI runs them in its thread pool
 and the model and the store never block the event loop.
 """
@@ -20,6 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
@@ -39,7 +41,7 @@ from ..mcp.server import mount_mcp
 from ..metrics import CONTENT_TYPE, Metrics
 from ..vault import Vault
 from .maintenance import router as maintenance_router
-from .middleware import BodyLimit, RequestTimer
+from .middleware import BodyLimit, HostCheck, RequestTimer
 from .schemas import (
     BatchIn,
     MemoryPatch,
@@ -331,8 +333,15 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(MemvaultError, _memvault_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
-    # Room for the largest content JSON-escaped, or a batch of ordinary ones.
+    # Added innermost first. Room for the largest content JSON-escaped, or a batch
+    # of ordinary ones.
     app.add_middleware(BodyLimit, limit=max(MIN_BODY_LIMIT, 8 * settings.max_content_bytes))
+    if settings.cors_origins:  # browsers on other origins only when configured
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["*"], allow_headers=["*"],
+                           expose_headers=["Location", "Mcp-Session-Id", "WWW-Authenticate"])
+    app.add_middleware(HostCheck, allowed_hosts=settings.allowed_hosts,
+                       allowed_origins=settings.cors_origins)
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
     mount_mcp(app, vault, settings)  # MCP over streamable HTTP at /mcp
     return app

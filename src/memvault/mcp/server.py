@@ -320,15 +320,19 @@ def mount_mcp(app: Any, vault: Vault, settings: Settings) -> MCPServer:
     Tools run on ``vault``, in the namespace of the ``X-Memvault-Namespace``
     header or else ``settings.namespace``. The route is added to ``app`` and
     ``app``'s lifespan is wrapped so the SDK's session manager runs while the
-    app does (a mounted sub-app's lifespan would never run). For a 127.0.0.1 or
-    localhost listen address the SDK turns on DNS-rebinding protection.
+    app does (a mounted sub-app's lifespan would never run). The SDK's own
+    Host and Origin checks are off: ``app`` checks them for every route alike,
+    whatever the listen address (``http.middleware.HostCheck``).
     """
+    from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
     runner = LocalRunner(lambda: vault, settings.namespace, warm_model=False,
                          namespace_from_header=True)
     server = build_server(runner)
-    mcp_app = server.streamable_http_app(streamable_http_path="/mcp", host=settings.host)
+    mcp_app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
     route = next(r for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
     app.router.routes.insert(0, Route("/mcp", endpoint=route.endpoint))
     inner = app.router.lifespan_context
