@@ -49,3 +49,15 @@ class IncompatibleEmbedding(MemvaultError):
     """A vector's model or dimension differs from the one the store records."""
 
     code = "incompatible_embedding"
+
+
+class Unauthorized(MemvaultError):
+    """The request carries no valid API key (none, unknown, expired or revoked)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(MemvaultError):
+    """The caller is known but may not do this (its key's scope or namespaces)."""
+
+    code = "forbidden"

@@ -282,6 +282,7 @@ def config(
 
 def _register_command_modules() -> None:
     # Each module defines `app = typer.Typer()`; its commands join the top level.
+    from . import keys as cli_keys
     from . import maintenance as cli_maintenance
     from . import mcp as cli_mcp
     from . import service as cli_service
@@ -289,6 +290,7 @@ def _register_command_modules() -> None:
 
     for module in (cli_service, cli_transfer, cli_maintenance, cli_mcp):
         app.add_typer(module.app)
+    app.add_typer(cli_keys.app)  # a group of its own: memvault keys create|list|revoke
 
 
 _register_command_modules()

@@ -31,11 +31,13 @@ from .. import __version__
 from ..config import Settings
 from ..errors import (
     Conflict,
+    Forbidden,
     IncompatibleEmbedding,
     InvalidInput,
     MemvaultError,
     NotFound,
     StoreUnavailable,
+    Unauthorized,
 )
 from ..mcp.server import mount_mcp
 from ..metrics import CONTENT_TYPE, Metrics
@@ -59,6 +61,8 @@ BODY_PARSE_ERROR = "There was an error parsing the body"
 
 STATUS: dict[type[MemvaultError], int] = {
     InvalidInput: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     IncompatibleEmbedding: 409,

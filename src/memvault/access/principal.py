@@ -1,0 +1,81 @@
+"""The principal a request acts as: a scope, and the namespaces it may see.
+
+Scopes are ordered: ``read`` searches and reads, ``write`` also stores, updates
+and deletes, ``admin`` also runs upkeep and manages keys. A principal bound to
+namespaces sees only those. Every interface asks the principal which
+namespace a request works in (``namespace``), so no interface can widen it: a
+namespace it may not see reads as not found (as if it did not exist, whether
+or not it does), and writing there is forbidden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import Forbidden, InvalidInput, NotFound
+
+Scope = Literal["read", "write", "admin"]
+SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
+
+
+def check_scope(value: str) -> Scope:
+    if value not in SCOPES:
+        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}, got {value!r}",
+                           field="scope")
+    return value  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """``namespaces`` None: every namespace. ``key_id`` None: a client on this machine,
+    served without a key because none exists yet."""
+
+    scope: Scope
+    namespaces: frozenset[str] | None = None
+    key_id: str | None = None
+
+    @property
+    def sees_paths(self) -> bool:
+        """Server paths (store URL, files) are shown to admins only."""
+        return self.scope == "admin"
+
+    def may(self, needed: Scope) -> bool:
+        return SCOPES.index(self.scope) >= SCOPES.index(needed)
+
+    def require(self, needed: Scope, *, whole_store: bool = False) -> None:
+        """Forbidden unless the scope suffices (and, for ``whole_store``, no namespace binds)."""
+        if not self.may(needed):
+            raise Forbidden(f"this needs a key with the {needed!r} scope; this key has "
+                            f"{self.scope!r}", field="scope")
+        if whole_store and self.namespaces is not None:
+            raise Forbidden("this works on the whole store; a key bound to namespaces "
+                            "cannot use it", field="namespace")
+
+    def namespace(self, requested: str | None, default: str, *, writing: bool) -> str:
+        """The namespace a request works in: the one it names, else the principal's own."""
+        allowed = self.namespaces
+        if requested is not None:
+            if allowed is None or requested in allowed:
+                return requested
+            if writing:
+                raise Forbidden(f"this key may not write to namespace {requested!r}",
+                                field="namespace")
+            raise NotFound(f"no namespace {requested!r}", field="namespace")
+        if allowed is None or default in allowed:
+            return default
+        if len(allowed) == 1:
+            return next(iter(allowed))
+        raise InvalidInput("this key is bound to the namespaces " + ", ".join(sorted(allowed))
+                           + "; name one with namespace", field="namespace")
+
+    def namespace_or_all(self, requested: str | None, default: str) -> str | None:
+        """For a read over every namespace when none is named (stats, the operation log):
+        None (all) only for a principal that sees them all."""
+        if requested is None and self.namespaces is None:
+            return None
+        return self.namespace(requested, default, writing=False)
+
+
+# The caller of a process that holds the store itself (the CLI, MCP over stdio).
+LOCAL_ADMIN = Principal("admin")
