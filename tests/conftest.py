@@ -24,6 +24,7 @@ from memvault.vault import Vault
 from .backends import STORE_KINDS, make_store
 from .chroma_server import running_chroma
 from .pg_server import EmbeddedPostgres
+from .redis_server import RedisServer
 from .test_store_conformance import SPEC
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -52,6 +53,14 @@ def pg_server():
     """One PostgreSQL + pgvector server for the session; each test makes its own database."""
     with EmbeddedPostgres() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """One ``redis-server`` for the session, on 127.0.0.1 and a free port."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

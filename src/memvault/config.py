@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
@@ -41,6 +42,8 @@ class Settings:
     sqlite_pragmas: str = ""
     query_cache_size: int = 1024
     server_url: str | None = None
+    # Redis/Valkey shared by a fleet of servers for query vectors (embedding/shared_cache.py).
+    cache_url: str | None = field(default=None, repr=False)
     # PostgreSQL store knobs; None leaves the store's default (see stores/postgres/options.py).
     pg_hnsw_m: int | None = None
     pg_hnsw_ef_construction: int | None = None
@@ -85,6 +88,7 @@ class Settings:
             query_cache_size=reader.integer(
                 "query_cache_size", ["MEMVAULT_QUERY_CACHE_SIZE"], 1024),
             server_url=reader.get("server_url", ["MEMVAULT_SERVER_URL"]),
+            cache_url=reader.get("cache_url", ["MEMVAULT_CACHE_URL"]),
             pg_hnsw_m=reader.integer("pg_hnsw_m", ["MEMVAULT_PG_HNSW_M"], None),
             pg_hnsw_ef_construction=reader.integer(
                 "pg_hnsw_ef_construction", ["MEMVAULT_PG_HNSW_EF_CONSTRUCTION"], None),
@@ -106,14 +110,25 @@ class Settings:
         rows = []
         for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
                      "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
-                     "server_url", "pg_hnsw_m", "pg_hnsw_ef_construction", "pg_ef_search",
-                     "pg_pool_size", "summary_url", "summary_model", "data_dir",
+                     "server_url", "cache_url", "pg_hnsw_m", "pg_hnsw_ef_construction",
+                     "pg_ef_search", "pg_pool_size", "summary_url", "summary_model", "data_dir",
                      "model_cache_dir", "allowed_hosts", "cors_origins"):
             value = getattr(self, name)
+            if name == "cache_url" and value:
+                value = _without_password(value)
             shown = ",".join(value) if isinstance(value, tuple) else value
             rows.append((name, "" if shown is None else str(shown),
                          self.sources.get(name, "default")))
         return rows
+
+
+def _without_password(url: str) -> str:
+    """``url`` with any password in it replaced by ``***``, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class _Reader:

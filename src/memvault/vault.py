@@ -58,7 +58,12 @@ class Vault(VaultUpkeep):
         self.embedder = embedder
         self.settings = settings or Settings.from_env()
         self.search_settings = search_settings or SearchSettings()
-        self.queries = QueryCache(embedder, self.settings.query_cache_size)
+        shared = None
+        if self.settings.cache_url:
+            from .embedding.shared_cache import SharedVectors  # imports the Redis client
+
+            shared = SharedVectors(self.settings.cache_url, embedder.spec)
+        self.queries = QueryCache(embedder, self.settings.query_cache_size, shared)
         self.observer = observer
         self._chunk_chars = window_chars(embedder.max_tokens)
         # Ranks a search's words while its query is embedded (threads start on first use).
@@ -80,6 +85,8 @@ class Vault(VaultUpkeep):
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
+        if self.queries.shared is not None:
+            self.queries.shared.close()
         self.store_backend.close()
 
     def _ns(self, namespace: str | None) -> str:
