@@ -250,6 +250,29 @@ class Vault(VaultUpkeep):
             raise NotFound(f"no memory {ref!r} in namespace {self._ns(namespace)!r}", field="id")
         return memory
 
+    def chunks(self, memory: Memory) -> list[str]:
+        """The parts a long memory was embedded in (one part if it fits the model's window)."""
+        return split_into_chunks(memory.content, self._chunk_chars)
+
+    def similar(self, ref: str, *, k: int = 5, namespace: str | None = None) -> list[Hit]:
+        """The memories nearest in meaning to one memory, best first (itself left out).
+
+        Each hit's score is the cosine similarity of the nearest of its parts.
+        """
+        memory, k = self.get(ref, namespace=namespace), check_k(k)
+        vector = self.store_backend.get_many([memory.id], with_embedding=True)[0].embedding
+        # Its own parts and several parts of one long memory can take places: ask for more.
+        candidates = self.store_backend.vector_search(
+            vector, 2 * k + len(self.chunks(memory)), self._filter(None, namespace))
+        best: dict[str, float] = {}
+        for candidate in candidates:
+            owner = candidate.memory_id
+            if owner != memory.id and owner not in best:
+                best[owner] = candidate.score
+        kept = list(best)[:k]
+        found = {m.id: m for m in self.store_backend.get_many(kept)}
+        return [Hit(found[i], best[i], {"vector": best[i]}) for i in kept if i in found]
+
     def list(self, *, namespace: str | None = None, filter: FilterArg = None, limit: int = 50,
              cursor: str | None = None, oldest_first: bool = False) -> Page:
         return self.store_backend.query(self._filter(filter, namespace),

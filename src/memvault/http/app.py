@@ -42,6 +42,7 @@ from ..errors import (
 from ..mcp.server import mount_mcp
 from ..metrics import CONTENT_TYPE, Metrics
 from ..vault import Vault
+from ..web import mount_web
 from .maintenance import router as maintenance_router
 from .middleware import BodyLimit, HostCheck, RequestTimer
 from .schemas import (
@@ -320,7 +321,7 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     """
     settings = settings or vault.settings
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=lifespan, docs_url=None, redoc_url=None,  # the dashboard serves them offline
         title="memvault", version=__version__,
         description="Persistent, searchable long-term memory for AI assistants and agents. "
                     'Errors are `{"error": {"code", "message", "field"}}`.',
@@ -347,5 +348,6 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.add_middleware(HostCheck, allowed_hosts=settings.allowed_hosts,
                        allowed_origins=settings.cors_origins)
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
+    mount_web(app)  # the dashboard at /, /docs and /redoc
     mount_mcp(app, vault, settings)  # MCP over streamable HTTP at /mcp
     return app

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..maintenance import actions
 from ..maintenance.duplicates import DEFAULT_THRESHOLD, check_method, check_threshold
-from ..maintenance.jobs import JobRunner
+from ..maintenance.jobs import JobRunner, shared_runner
 from ..maintenance.merge import check_rule
 from ..maintenance.summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
 from ..vault import Vault
@@ -69,11 +69,8 @@ def _vault(request: Request) -> Vault:
 
 
 def _jobs(request: Request) -> JobRunner:
-    state = request.app.state
     # Created on first use, so mounting the router is the only setup it needs.
-    if not hasattr(state, "maintenance_jobs"):
-        state.maintenance_jobs = JobRunner()
-    return state.maintenance_jobs
+    return shared_runner(request.app.state)
 
 
 VaultDep = Annotated[Vault, Depends(_vault)]

@@ -23,6 +23,7 @@ from ..model import utcnow
 from .oplog import Progress
 
 KEEP = 200
+_SHARED_LOCK = threading.Lock()
 
 Work = Callable[[Progress], Any]
 
@@ -111,3 +112,16 @@ class JobRunner:
                              "field": None}
                 job.status = "failed"
             job.finished_at = utcnow().isoformat()
+
+
+def shared_runner(holder: Any) -> JobRunner:
+    """The runner kept on ``holder`` (an app's state), created on first use.
+
+    Every interface of one server takes its runner from here, so their jobs
+    queue on one worker and never interleave on the store.
+    """
+    with _SHARED_LOCK:
+        if not hasattr(holder, "maintenance_jobs"):
+            holder.maintenance_jobs = JobRunner()
+        return holder.maintenance_jobs
+
