@@ -6,7 +6,7 @@ live on unrelated scales. Each list contributes ``weight / (K + rank)``.
 K is 10, not the 60 of the original RRF paper: each list here is a few dozen
 candidates, and with K = 60 ranks 1 and 10 weigh almost alike (1/61 against
 1/70), so a memory that merely appears in both lists beats the clear first
-of either. Measured on LongMemEval (README, "Retrieval quality").
+of either. Measured on LongMemEval (docs/retrieval.md).
 """
 
 from __future__ import annotations

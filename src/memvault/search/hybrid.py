@@ -5,8 +5,7 @@ needs from a store is in the Store protocol (``vector_search`` and
 ``text_search`` for two ranked lists of light candidates, ``preceding`` for
 the next match's credit, ``get_many`` for the ``k`` memories kept), so every
 backend ranks alike.
-The defaults and their measured effect are documented in the README
-("Retrieval quality").
+The defaults and their measured effect are in docs/retrieval.md.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ class SearchSettings:
     - ``vector_weight``, ``text_weight``: the weight of each ranked list in
       reciprocal rank fusion (``weight / (rrf_k + rank)``). Words weigh 1.5
       times meaning: on chat data BM25 alone beats MiniLM alone, and an equal
-      weighting fell below BM25 alone (README, "Retrieval quality").
+      weighting fell below BM25 alone (docs/retrieval.md).
     - ``candidates``: how many neighbours each side contributes (at least 3k).
     - ``chunk_margin``: a long memory is embedded in chunks; a chunk after the
       first stands for its memory at this much less cosine similarity, so a

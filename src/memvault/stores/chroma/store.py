@@ -3,7 +3,7 @@
 Chroma never embeds anything here: every record is written with its vector
 and every query passes one (``embedding_function=None``). Where Chroma lacks
 what the Store protocol asks for, the store does the closest thing it allows
-(the README's "Moving memories" section lists the differences):
+(docs/architecture.md lists the differences):
 
 - No transactions. ``add`` checks everything first (vectors, ids, duplicates),
   writes, and on failure deletes what the call wrote. Uniqueness of
