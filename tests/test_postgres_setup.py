@@ -94,9 +94,31 @@ def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(d
     assert "USING hnsw (embedding vector_cosine_ops)" in method
 
 
+def undo_word_counts(conn: psycopg.Connection) -> None:
+    """Back to the schema before the word counts of BM25 (version 3)."""
+    conn.execute("ALTER TABLE memvault_memories DROP COLUMN word_count")
+    conn.execute("DROP TABLE memvault_words")
+    conn.execute("DELETE FROM memvault_migrations WHERE version > 3")
+
+
+def test_a_store_from_before_the_word_counts_gets_them_counted(database):
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    store.add([mem(text, i) for i, text in enumerate(
+        ["the ferry to Lisbon leaves at noon", "Lisbon trams", "noon meeting, noon lunch"])])
+    before = store.text_search(["lisbon", "noon"], 5, Filter.build())
+    store.close()
+    with psycopg.connect(database) as conn:
+        undo_word_counts(conn)
+    store = PostgresStore(database)
+    assert store.text_search(["lisbon", "noon"], 5, Filter.build()) == before
+    store.close()
+
+
 def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(database):
     PostgresStore(database).close()
     with psycopg.connect(database) as conn:  # the schema and notes as version 2 left them
+        undo_word_counts(conn)
         conn.execute("DELETE FROM memvault_migrations WHERE version > 2")
         conn.execute("INSERT INTO memvault_meta VALUES ('note:migration:abc', %s), "
                      "('note:other', 'plain text')", ('{"cursor": "41", "moved": 40}',))

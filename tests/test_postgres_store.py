@@ -15,6 +15,8 @@ import pytest
 
 from memvault.errors import Conflict
 from memvault.model import Filter, Memory
+from memvault.search.text import query_terms
+from memvault.stores.postgres import words as postgres_words
 from memvault.stores.postgres import writes as postgres_writes
 from memvault.stores.postgres.store import EXACT_SEARCH_ROWS, PostgresStore
 from memvault.stores.sqlite.store import SqliteStore
@@ -22,6 +24,8 @@ from memvault.vault import Vault
 
 from .backends import found
 from .conftest import start_together
+from .test_sqlite_words import QUERIES as NOTE_QUERIES
+from .test_sqlite_words import notes
 from .test_store_conformance import DIM, SPEC, mem, unit
 
 
@@ -187,7 +191,14 @@ QUERIES = [["widgets"], ["cafe"], ["naive"], ["run"], ["state", "art"], ["xk"], 
            ["alice", "example"], ["snake_case"], ["14"], ["中文"], ["the"], ["xk", "widget"]]
 
 
-def test_words_are_found_and_ranked_like_the_sqlite_store(pg, database, tmp_path):
+def word_scores(store, terms: list[str]) -> dict[str, float]:
+    """Content -> BM25 score of every memory the store finds for the terms."""
+    hits = store.text_search(terms, 50, Filter.build())
+    contents = {m.id: m.content for m in store.get_many([c.id for c in hits])}
+    return {contents[c.id]: c.score for c in hits}
+
+
+def test_words_are_found_and_scored_like_the_sqlite_store(pg, tmp_path):
     reference = SqliteStore(tmp_path / "reference.db")
     reference.bind_embedding(SPEC)
     memories = [mem(text, 200 + i) for i, text in enumerate(CORPUS)]
@@ -196,20 +207,48 @@ def test_words_are_found_and_ranked_like_the_sqlite_store(pg, database, tmp_path
 
     def compare() -> None:
         for terms in QUERIES:
-            ours = [m.content for m in found(pg, pg.text_search(terms, 20, Filter.build()))]
-            theirs = [m.content for m in found(
-                reference, reference.text_search(terms, 20, Filter.build()))]
-            assert sorted(ours) == sorted(theirs), terms
-            assert ours and ours[0] == theirs[0], terms
+            ours, theirs = word_scores(pg, terms), word_scores(reference, terms)
+            assert ours.keys() == theirs.keys(), terms
+            assert ours == pytest.approx(theirs, rel=1e-9), terms
+            if theirs:
+                assert max(ours, key=ours.get) == max(theirs, key=theirs.get), terms
 
-    compare()  # term counts from the index
-    with psycopg.connect(database) as conn:
-        conn.execute("ANALYZE memvault_memories")
-        common = conn.execute("SELECT most_common_elems::text FROM pg_stats "
-                              "WHERE tablename = 'memvault_memories' AND attname = 'words'"
-                              ).fetchone()[0]
-    assert "the" in common
-    compare()  # counts of common words from the planner's statistics
+    compare()
+    assert all(word_scores(pg, terms) for terms in QUERIES)
+    # Deleting changes every count BM25 uses (documents, lengths, term counts).
+    gone = [memories[1].id, memories[5].id]
+    reference.delete(gone)
+    pg.delete(gone)
+    compare()
+    reference.close()
+
+
+@pytest.mark.parametrize("scored_at_most", [30_000, 40])
+def test_a_ranking_that_scores_a_few_memories_scores_them_exactly(pg, tmp_path, monkeypatch,
+                                                                  scored_at_most):
+    """With room to score only ten memories first, the first tier rarely proves the
+    ranking alone: the second scores every memory that could still rank, so the k
+    best are SQLite's; with too little room for that too, the memories ranked are
+    fewer, but each is scored exactly."""
+    reference = SqliteStore(tmp_path / "reference.db")
+    reference.bind_embedding(SPEC)
+    memories = [mem(text, 500 + i) for i, text in enumerate(notes(300, seed=5))]
+    reference.add(memories)
+    pg.add(memories)
+    monkeypatch.setattr(postgres_words, "SCORED_FIRST", 10)
+    monkeypatch.setattr(postgres_words, "SCORED_AT_MOST", scored_at_most)
+    for query in NOTE_QUERIES:
+        terms = query_terms(query)
+        everything = {c.id: c.score for c in reference.text_search(terms, 1000, Filter.build())}
+        best = [c.score for c in reference.text_search(terms, 15, Filter.build())]
+        ours = pg.text_search(terms, 15, Filter.build())
+        assert all(c.score == pytest.approx(everything[c.id], rel=1e-9) for c in ours), query
+        scores = [c.score for c in ours]
+        assert scores == sorted(scores, reverse=True)
+        if scored_at_most > len(memories):
+            assert scores == pytest.approx(best, rel=1e-9), query
+        else:
+            assert 0 < len(ours) <= 15
     reference.close()
 
 

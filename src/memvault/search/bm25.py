@@ -3,19 +3,19 @@
 ChromaDB can find documents that contain a string or match a regular
 expression, but it cannot rank them. A store like that fetches the candidates
 that contain any query term and ranks them here, with the same light stemming
-used to find them, so "widgets" finds and scores "widget".
+used to find them, so "widgets" finds and scores "widget". The score is
+``stores.bm25``'s, which every store shares.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 
+from ..stores import bm25
+
 _WORD = re.compile(r"\w+", re.UNICODE)
-K1 = 1.2
-B = 0.75
 
 # Longest suffix first; each keeps a stem of at least three characters:
 # "widgets" -> "widget", "stories" -> "story", "boxes" -> "box", "running" -> "run".
@@ -63,7 +63,7 @@ def bm25_rank(terms: Sequence[str], docs: Sequence[str], corpus_size: int
 
     Document frequencies come from ``docs`` (the candidates), the corpus size
     from the caller: with candidates being every document that holds a term,
-    this is the usual Okapi BM25.
+    this is the stores' BM25, with the average length taken over the candidates.
     """
     wanted = {stem(t) for t in terms}
     if not docs or not wanted:
@@ -72,17 +72,14 @@ def bm25_rank(terms: Sequence[str], docs: Sequence[str], corpus_size: int
     lengths = [sum(c.values()) for c in counts]
     avg = (sum(lengths) / len(lengths)) or 1.0
     n = max(corpus_size, len(docs))
-    idf = {}
-    for term in wanted:
-        df = sum(1 for c in counts if term in c)
-        idf[term] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    idf = {term: bm25.idf(n, sum(1 for c in counts if term in c)) for term in wanted}
     scored = []
     for i, (c, length) in enumerate(zip(counts, lengths, strict=True)):
         score = 0.0
         for term in wanted:
             tf = c.get(term, 0)
             if tf:
-                score += idf[term] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / avg))
+                score += bm25.weight(idf[term], tf, length, avg)
         if score > 0:
             scored.append((i, score))
     scored.sort(key=lambda item: -item[1])

@@ -104,6 +104,26 @@ MIGRATIONS: list[tuple[str, str]] = [
     DELETE FROM memvault_meta
         WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}';
     """),
+    # BM25 needs each memory's length in tokens and, per word, how many memories
+    # hold it; the writes keep the counts (``words``). The row of the empty
+    # lexeme holds the totals: memories with words, and their tokens.
+    ("word counts for BM25", f"""
+    ALTER TABLE memvault_memories ADD COLUMN word_count integer
+        GENERATED ALWAYS AS (CASE WHEN parent_id IS NULL THEN cardinality(string_to_array(
+            btrim({words_sql(f"left(content, {INDEXED_CHARS})")}), ' ')) END) STORED;
+    CREATE TABLE memvault_words (
+        lexeme text COLLATE "C" PRIMARY KEY,
+        documents bigint NOT NULL,
+        tokens bigint NOT NULL
+    );
+    INSERT INTO memvault_words
+        SELECT '', count(*), coalesce(sum(word_count), 0) FROM memvault_memories
+        WHERE parent_id IS NULL;
+    INSERT INTO memvault_words
+        SELECT lexeme, count(*), 0 FROM memvault_memories, unnest(tsvector_to_array(words))
+            AS lexeme
+        WHERE parent_id IS NULL GROUP BY lexeme;
+    """),
 ]
 
 MIGRATIONS_TABLE = """

@@ -48,7 +48,8 @@ from .schema import (
     vector_column_sql,
     vector_index_sql,
 )
-from .search import nearest_query, preceding_sql, text_search_sql, to_candidate
+from .search import nearest_query, preceding_sql, to_candidate
+from .words import text_search_query
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
@@ -194,7 +195,9 @@ class PostgresStore:
             return []
         where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
         with self._db.cursor() as cur:
-            cur.execute(text_search_sql(where), (list(terms), *params, k))
+            # Served by the (namespace, created_at) index within a namespace, else the key.
+            newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
+            cur.execute(*text_search_query(terms, where, params, k, newest))
             return [to_candidate(r, float(r[5])) for r in cur.fetchall()]
 
     def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta

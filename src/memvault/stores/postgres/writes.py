@@ -5,7 +5,8 @@ DO NOTHING`` and the stored winner is read back. Top-level rows are inserted
 in (namespace, hash) order, so concurrent batches wait for each other's
 duplicates instead of deadlocking on them. Large batches are loaded with
 binary ``COPY`` into a session-local table first. The word index is a
-generated column, so it changes with the row.
+generated column, so it changes with the row; the word counts BM25 needs
+(``words``) are updated once per write, at its end.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, utcnow
 from .database import Database
 from .schema import MEMORY_COLUMNS, select_memories, to_memory
+from .words import COUNT_ADDED, count_removed
 
 # Batches at least this large are loaded with COPY instead of one INSERT per row.
 COPY_MIN_ROWS = 100
@@ -73,6 +75,8 @@ def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
                   if m.parent_id is not None and m.parent_id not in skipped]
         new |= _claim(chunks, memories, _insert(
             db, cur, [memory_row(memories[i], vectors[i]) for i in chunks]))
+        if new:
+            cur.execute(COUNT_ADDED, ([memories[i].id for i in top if i in new],) * 2)
         winners = _winners(cur, [memories[i] for i in top if i not in new])
         return [(m, True) if i in new else
                 (winners.get((m.namespace, m.content_hash), m) if m.parent_id is None else m,
@@ -169,9 +173,13 @@ def delete(db: Database, memory_ids: Sequence[str]) -> int:
     """Delete memories and their chunks; how many top-level memories went."""
 
     def write(cur: psycopg.Cursor) -> int:
-        cur.execute("DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s) "
-                    "RETURNING parent_id IS NULL", (list(memory_ids), list(memory_ids)))
-        return sum(1 for (top,) in cur.fetchall() if top)
+        cur.execute(f"""
+            WITH deleted AS (DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s)
+                             RETURNING parent_id IS NULL AS top, words, word_count),
+            counted AS ({count_removed("deleted")})
+            SELECT count(*) FILTER (WHERE top) FROM deleted""",
+                    (list(memory_ids), list(memory_ids)))
+        return cur.fetchone()[0]
 
     return db.write(write)
 

@@ -5,29 +5,28 @@ FTS5 holds the words (tokenized, stemmed, durable, transactional), but its
 about a microsecond per matching memory, so a question of common words costs
 10-15 ms at 10k memories and over 100 ms at 100k. Here each query word's
 postings are read once from FTS5's own index (through ``fts5vocab``) and kept;
-a ranking is then a few numpy operations over them. The formula and constants
-are FTS5's ``bm25()``: Okapi BM25, k1 = 1.2, b = 0.75, idf = ln((N - df + 0.5)
-/ (df + 0.5)) floored at 1e-6, with N, df and the average length taken over
-the whole file, as FTS5 does.
+a ranking is then a few numpy operations over them, with FTS5's ``bm25()``
+formula and constants.
 
 The copy follows the file as the vector copy does (``vectors``): rowids
 only grow, so documents above the highest one held are new, and their words
 are tokenized here to extend the postings held; if the row count then
 disagrees, something was deleted and everything is reloaded.
+
+The score is ``stores.bm25``'s, which every store shares.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
+from .. import bm25
 from .vectors import top_positions
 
-K1, B = 1.2, 0.75
 # Postings kept across searches (8 bytes each, and 8 more while their BM25
 # weights are kept): at most 32 MB. The least recently used words are dropped
 # beyond this. A word not held costs ~0.6 us per occurrence in the file to read.
@@ -192,10 +191,8 @@ class WordIndex:
         count, found = len(self._ids), len(positions)
         if found == 0:
             return positions, counts.astype(np.float64)
-        idf = max(math.log((count - found + 0.5) / (found + 0.5)), 1e-6)
-        freq = counts.astype(np.float64)
-        norm = K1 * (1 - B + B * self._lengths[positions] * (count / self._total_tokens))
-        weights = idf * freq * (K1 + 1) / (freq + norm)
+        weights = bm25.weight(bm25.idf(count, found), counts.astype(np.float64),
+                              self._lengths[positions], self._total_tokens / count)
         if self._weighed + found > POSTINGS_BUDGET:
             self._weights.clear()
             self._weighed = 0

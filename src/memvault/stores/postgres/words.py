@@ -1,0 +1,198 @@
+"""BM25 in PostgreSQL: the SQLite store's ranking (``stores.bm25``), in one statement,
+without scoring every memory that holds a query word.
+
+The counts BM25 needs are kept by the writes in ``memvault_words`` (how many
+memories hold each lexeme; on the empty lexeme's row, the memories with words
+and their tokens), and each memory's length in its ``word_count`` column, so
+that a search reads them instead of counting. A term of several tokens
+(``snake_case``) is a phrase, counted through the GIN index as FTS5 counts
+phrases.
+
+A search then ranks in up to two tiers, MaxScore's argument made in SQL:
+
+1. The memories holding the rarest terms (by the counts, the fewest postings
+   up to ``SCORED_FIRST`` memories, at least the rarest term's) are scored
+   exactly over all terms, and the k best kept. No other memory can beat
+   the k-th of them if it holds only the remaining, common terms, whose most
+   possible weight (``bm25.upper_bound``) sums to less than that k-th score,
+   and if the first tier was not cut short: then the ranking is exact and
+   done. Common words weigh little, so one query word that is not common
+   is usually enough.
+2. Otherwise the common terms whose bounds still sum to less than the k-th
+   score stay out, and the memories holding any other term are all scored,
+   exactly, if those terms hold at most ``SCORED_AT_MOST`` postings. A query
+   made only of words in more memories than that keeps the first tier's
+   ranking: the best memories among those holding its rarest word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .. import bm25
+from .schema import TEXT_CONFIG, words_sql
+from .search import CANDIDATE_COLUMNS
+
+SCORED_FIRST = 1_000
+SCORED_AT_MOST = 10_000
+# The first tier walks the newest memories when even the rarest term is this common,
+# reading at most WALKED_ROWS of them.
+WALK_SHARE = 0.25
+WALKED_ROWS = 4 * SCORED_FIRST
+
+# After rows are inserted (their ids as the parameter): add their words to the counts.
+# Lexemes are locked in one order, so concurrent writers wait rather than deadlock.
+COUNT_ADDED = """
+INSERT INTO memvault_words AS w (lexeme, documents, tokens)
+SELECT lexeme, count(*), coalesce(sum(tokens), 0) FROM (
+    SELECT '' AS lexeme, m.word_count AS tokens FROM memvault_memories m
+    WHERE m.id = ANY(%s) AND m.parent_id IS NULL
+    UNION ALL
+    SELECT l, 0 FROM memvault_memories m, unnest(tsvector_to_array(m.words)) AS l
+    WHERE m.id = ANY(%s) AND m.parent_id IS NULL
+) AS s
+GROUP BY lexeme ORDER BY lexeme
+ON CONFLICT (lexeme) DO UPDATE
+SET documents = w.documents + excluded.documents, tokens = w.tokens + excluded.tokens
+"""
+
+
+def count_removed(deleted: str) -> str:
+    """SQL subtracting from the counts the rows of ``deleted`` (a CTE of deleted rows
+    with ``top``, ``words`` and ``word_count``)."""
+    return f"""
+    INSERT INTO memvault_words AS w (lexeme, documents, tokens)
+    SELECT lexeme, -count(*), -coalesce(sum(tokens), 0) FROM (
+        SELECT '' AS lexeme, d.word_count AS tokens FROM {deleted} d WHERE d.top
+        UNION ALL
+        SELECT l, 0 FROM {deleted} d, unnest(tsvector_to_array(d.words)) AS l WHERE d.top
+    ) AS s
+    GROUP BY lexeme ORDER BY lexeme
+    ON CONFLICT (lexeme) DO UPDATE
+    SET documents = w.documents + excluded.documents, tokens = w.tokens + excluded.tokens
+    """
+
+
+def _tier(name: str, where: str, which_terms: str, gate: str, limit: str,
+          walk_order: str | None = None) -> str:
+    """CTEs scoring the memories that hold any of ``which_terms`` (a condition on
+    ``terms``) and pass ``where``: ``{name}_found`` (what was read) and
+    ``{name}_scores`` (the k best, with exact BM25 scores).
+
+    The memories are found through the GIN index; with ``walk_order``, when
+    the rarest term is held by more than ``WALK_SHARE`` of all memories, by
+    walking the newest memories in that order instead, which reads a few
+    thousand rows where the index would list most of the table. The scoring
+    is set-based (one pass over each memory's query lexemes, its columns
+    carried along), never a subquery per memory.
+    """
+    weight = bm25.weight_sql("idf", "tf", "word_count", "(SELECT average FROM totals)")
+    columns = "f.id, f.created_at, f.importance, f.parent_id, f.chunk_index, f.rowid, f.word_count"
+    plain = columns.replace("f.", "")
+    read = f"""{CANDIDATE_COLUMNS}, m.rowid, m.word_count,
+               ts_filter(setweight(m.words, 'A', (SELECT lexemes FROM wanted)), '{{a}}') AS found"""
+    matching = f"""m.words @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery
+                                FROM terms WHERE {which_terms})"""
+    found = f"SELECT {read} FROM memvault_memories m WHERE {gate} AND {matching} AND {where}"
+    if walk_order is not None:
+        common = f"(SELECT min(df) FROM terms) > {WALK_SHARE} * (SELECT n FROM totals)"
+        found = f"""({found} AND NOT {common} {limit})
+        UNION ALL
+        (SELECT {read} FROM (
+            SELECT {CANDIDATE_COLUMNS}, m.rowid, m.word_count, m.words
+            FROM memvault_memories m WHERE {common} AND {where}
+            ORDER BY {walk_order} LIMIT {WALKED_ROWS}) AS m
+         WHERE {matching} {limit})"""
+    else:
+        found += f" {limit}"
+    return f"""
+    {name}_found AS MATERIALIZED (
+        {found}
+    ), {name}_scores AS MATERIALIZED (
+        SELECT {plain}, sum({weight}) AS score FROM (
+            SELECT {columns}, k.idf, cardinality(u.positions) AS tf
+            FROM {name}_found f, unnest(f.found) AS u
+            JOIN weighted k ON k.lexeme = u.lexeme AND k.size = 1
+            UNION ALL
+            -- A phrase occurs where each of its tokens is at its offset from one start.
+            SELECT {plain}, idf, count(*) FROM (
+                SELECT {columns}, k.term, k.idf FROM {name}_found f, unnest(f.found) AS u
+                JOIN weighted k ON k.lexeme = u.lexeme AND k.size > 1, unnest(u.positions) AS p
+                WHERE (SELECT bool_or(size > 1) FROM weighted)
+                GROUP BY {columns}, k.term, k.idf, p - k.shift HAVING count(*) = max(k.size)
+            ) AS phrase GROUP BY {plain}, term, idf
+        ) AS occurrences
+        GROUP BY {plain}
+        ORDER BY score DESC, rowid LIMIT %s
+    )"""
+
+
+def text_search_query(terms: Sequence[str], where: str, where_params: list[Any], k: int,
+                      newest_first: str) -> tuple[str, list[Any]]:
+    """The ``k`` best memories holding any term, by BM25, in one statement (SQL, parameters).
+
+    ``newest_first`` is an ORDER BY over ``m`` that an index serves under the
+    filter. Rows: CANDIDATE_COLUMNS, the score, the rowid.
+    """
+    to_words = words_sql("t.w")
+    idf = bm25.idf_sql("(SELECT n FROM totals)", "d.df")
+    bound = bm25.upper_bound_sql("idf")
+    rarest = f"rarity = 1 OR reach <= {SCORED_FIRST}"
+    # The terms that could still lift a memory above the k-th score of the first tier.
+    lifting = "tail >= (SELECT kth FROM bar)"
+    first = _tier("first", where, rarest, "TRUE", f"LIMIT {SCORED_FIRST}", newest_first)
+    second = _tier("second", where, lifting, "NOT (SELECT done FROM bar) AND (SELECT sum(df) "
+                   f"FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}", "")
+    sql = f"""
+    WITH totals AS MATERIALIZED (
+        SELECT documents::float8 AS n, greatest(tokens, 1)::float8 / greatest(documents, 1)
+               AS average
+        FROM memvault_words WHERE lexeme = ''
+    ), parsed AS MATERIALIZED (
+        -- Each distinct term once ("run" and "running" are one), with its tokens.
+        SELECT DISTINCT ON (v::text) v::text AS term, v AS vector,
+               phraseto_tsquery('{TEXT_CONFIG}', {to_words}) AS q,
+               (SELECT sum(cardinality(positions)) FROM unnest(v)) AS size,
+               (SELECT min(lexeme) FROM unnest(v)) AS first
+        FROM unnest(%s::text[]) WITH ORDINALITY AS t(w, ord),
+             LATERAL to_tsvector('{TEXT_CONFIG}', {to_words}) AS v
+        WHERE length(v) > 0
+        ORDER BY v::text, ord
+    ), tokens AS MATERIALIZED (
+        -- Each term's tokens at their offsets in it: a phrase occurs where all line up.
+        SELECT p.term, p.size, u.lexeme, pos - 1 AS shift
+        FROM parsed p, unnest(p.vector) AS u, unnest(u.positions) AS pos
+    ), wanted AS MATERIALIZED (
+        SELECT array_agg(DISTINCT lexeme) AS lexemes FROM tokens
+    ), counted AS MATERIALIZED (
+        SELECT p.term, p.q, d.df, {idf} AS idf
+        FROM parsed p CROSS JOIN LATERAL (SELECT CASE WHEN p.size = 1
+            THEN coalesce((SELECT w.documents FROM memvault_words w WHERE w.lexeme = p.first), 0)
+            ELSE (SELECT count(*) FROM memvault_memories x WHERE x.words @@ p.q) END AS df) AS d
+        WHERE d.df > 0
+    ), terms AS MATERIALIZED (
+        SELECT term, q, df, idf,
+               row_number() OVER (ORDER BY df, term) AS rarity,
+               sum(df) OVER (ORDER BY df, term) AS reach,
+               sum({bound}) OVER (ORDER BY df DESC, term DESC) AS tail
+        FROM counted
+    ), weighted AS MATERIALIZED (
+        SELECT k.*, t.idf FROM tokens k JOIN terms t USING (term)
+    ), {first},
+    bar AS MATERIALIZED (
+        -- The k-th score so far (0 short of k), and whether it already proves the ranking.
+        SELECT s.kth, (SELECT count(*) FROM first_found) < {SCORED_FIRST}
+               AND (SELECT min(df) FROM terms) <= {WALK_SHARE} * (SELECT n FROM totals)
+               AND coalesce((SELECT sum({bound}) FROM terms WHERE NOT ({rarest})), 0)
+                   < greatest(s.kth, 1e-300) AS done
+        FROM (SELECT coalesce((SELECT score FROM first_scores ORDER BY score DESC, rowid
+                               OFFSET %s LIMIT 1), 0) AS kth) AS s
+    ), {second}
+    SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM second_scores
+    UNION ALL
+    SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM first_scores
+    WHERE NOT EXISTS (SELECT FROM second_scores)
+    ORDER BY score DESC, rowid
+    """
+    return sql, [list(terms), *where_params, *where_params, k, k - 1, *where_params, k]
