@@ -114,11 +114,13 @@ def check_store_after_exercise(seen: dict[str, Any], db: Path, namespace: str,
         assert vault.count(namespace="default" if namespace != "default" else "other") == 0
 
 
-def start_serve(tmp_path: Path, db: Path, port: int, **env: str) -> subprocess.Popen:
-    """``memvault serve`` on 127.0.0.1:``port`` over ``db``, once it answers."""
+def start_serve(tmp_path: Path, db: Path | str, port: int, **env: str) -> subprocess.Popen:
+    """``memvault serve`` on 127.0.0.1:``port`` over ``db`` (a SQLite file, or a store
+    URL), once it answers."""
+    store_url = f"sqlite://{db}" if isinstance(db, Path) else db
     proc = subprocess.Popen(
         [sys.executable, "-m", "memvault", "serve", "--port", str(port)],
-        env=cli_env(tmp_path, MEMVAULT_STORE_URL=f"sqlite://{db}", **env),
+        env=cli_env(tmp_path, MEMVAULT_STORE_URL=store_url, **env),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_until_healthy(port, proc)
