@@ -114,16 +114,17 @@ def check_store_after_exercise(seen: dict[str, Any], db: Path, namespace: str,
         assert vault.count(namespace="default" if namespace != "default" else "other") == 0
 
 
-def start_serve(tmp_path: Path, db: Path | str, port: int, **env: str) -> subprocess.Popen:
-    """``memvault serve`` on 127.0.0.1:``port`` over ``db`` (a SQLite file, or a store
-    URL), once it answers."""
+def start_serve(tmp_path: Path, db: Path | str, port: int, *options: str,
+                key: str | None = None, **env: str) -> subprocess.Popen:
+    """``memvault serve [options]`` on ``port`` over ``db`` (a SQLite file, or a store
+    URL), once it answers (to ``key``)."""
     store_url = f"sqlite://{db}" if isinstance(db, Path) else db
     proc = subprocess.Popen(
-        [sys.executable, "-m", "memvault", "serve", "--port", str(port)],
+        [sys.executable, "-m", "memvault", "serve", "--port", str(port), *options],
         env=cli_env(tmp_path, MEMVAULT_STORE_URL=store_url, **env),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_until_healthy(port, proc)
+        wait_until_healthy(port, proc, key=key)
     except BaseException:
         stop(proc)
         raise
@@ -131,21 +132,25 @@ def start_serve(tmp_path: Path, db: Path | str, port: int, **env: str) -> subpro
 
 
 @contextmanager
-def memvault_serve(tmp_path: Path, db: Path, port: int, **env: str) -> Iterator[subprocess.Popen]:
-    proc = start_serve(tmp_path, db, port, **env)
+def memvault_serve(tmp_path: Path, db: Path, port: int, *options: str, key: str | None = None,
+                   **env: str) -> Iterator[subprocess.Popen]:
+    proc = start_serve(tmp_path, db, port, *options, key=key, **env)
     try:
         yield proc
     finally:
         stop(proc)
 
 
-def wait_until_healthy(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
+def wait_until_healthy(port: int, proc: subprocess.Popen, timeout: float = 180,
+                       key: str | None = None) -> None:
+    headers = {"authorization": f"Bearer {key}"} if key else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"memvault serve exited: {proc.stderr.read().decode()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", headers=headers,
+                         timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

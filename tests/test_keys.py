@@ -34,8 +34,8 @@ def test_keys_are_checked_shared_revoked_and_expire_on_every_store(store):
         other.verify(key)
     with pytest.raises(Unauthorized, match="expired"):
         other.verify(expired_key(store))
-    assert [r.id for r in other.usable()] == [r.id for r in ring.list() if r.name == "ops"]
-    listed = {r["name"]: r for r in (r.public(datetime.now(UTC)) for r in ring.list())}
+    assert [r.id for r in other.usable()] == [r.id for r in ring.records() if r.name == "ops"]
+    listed = {r["name"]: r for r in (r.public(datetime.now(UTC)) for r in ring.records())}
     assert {n: r["status"] for n, r in listed.items()} == {
         "laptop": "revoked", "ops": "active", "expired": "expired"}
     assert all("sha256" not in r and key not in json.dumps(r) for r in listed.values())
@@ -49,7 +49,7 @@ def test_bad_key_requests_name_the_field_and_create_nothing(vault, args, field):
     with pytest.raises(InvalidInput) as caught:
         ring.create(*args)
     assert caught.value.field == field
-    assert ring.list() == []
+    assert ring.records() == []
     with pytest.raises(NotFound):
         ring.revoke("nosuchkey")
 

@@ -52,6 +52,8 @@ class Settings:
     summary_url: str | None = None
     summary_model: str | None = None
     summary_api_key: str | None = field(default=None, repr=False)
+    # The key ``memvault mcp`` sends to the server it forwards to (never printed).
+    api_key: str | None = field(default=None, repr=False)
     data_dir: Path = field(default_factory=default_data_dir)
     # Exported (ONNX) models; safe to share between processes. None: <data_dir>/models.
     model_cache_dir: Path | None = None
@@ -97,6 +99,7 @@ class Settings:
             summary_url=reader.get("summary_url", ["MEMVAULT_SUMMARY_URL"]),
             summary_model=reader.get("summary_model", ["MEMVAULT_SUMMARY_MODEL"]),
             summary_api_key=reader.get("summary_api_key", ["MEMVAULT_SUMMARY_API_KEY"]),
+            api_key=reader.get("api_key", ["MEMVAULT_API_KEY"]),
             data_dir=data_dir,
             model_cache_dir=Path(reader.get("model_cache_dir", ["MEMVAULT_MODEL_CACHE_DIR"])
                                  or data_dir / "models").expanduser(),

@@ -102,7 +102,7 @@ class KeyRing:
         self._read_at = None  # this process sees its own change at once
         return key, record
 
-    def list(self) -> list[KeyRecord]:
+    def records(self) -> list[KeyRecord]:
         return list(self._fresh(force=True).values())
 
     def revoke(self, key_id: str) -> KeyRecord:

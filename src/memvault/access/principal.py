@@ -10,12 +10,18 @@ or not it does), and writing there is forbidden.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, MemvaultError, NotFound, Unauthorized
 
 Scope = Literal["read", "write", "admin"]
+# Where an HTTP server keeps a request's principal (or why it has none) in its
+# ASGI scope, for every interface served over HTTP (REST, /mcp, the dashboard).
+PRINCIPAL_KEY = "memvault.principal"
+# The HttpOnly cookie the dashboard keeps a signed-in key in; read like a Bearer key.
+KEY_COOKIE = "memvault_key"
 SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 
 
@@ -77,5 +83,29 @@ class Principal:
         return self.namespace(requested, default, writing=False)
 
 
+def principal_in(scope: Mapping[str, Any]) -> Principal:
+    """The principal an HTTP server's authentication left in a request's ASGI scope.
+
+    Raises what that authentication found instead (Unauthorized, Forbidden, a
+    store failure), so every route that asks refuses the same way.
+    """
+    found = scope.get(PRINCIPAL_KEY)
+    if isinstance(found, Principal):
+        return found
+    if isinstance(found, MemvaultError):
+        raise found
+    raise Unauthorized("this request was not authenticated", field="authorization")
+
+
 # The caller of a process that holds the store itself (the CLI, MCP over stdio).
 LOCAL_ADMIN = Principal("admin")
+# What a health report may show only to admins: where the store is.
+PATH_FIELDS = ("url", "path")
+
+
+def visible_health(report: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """A health report without the store's URL and file path unless ``principal`` is admin."""
+    store = report.get("store")
+    if principal.sees_paths or not isinstance(store, dict):
+        return report
+    return {**report, "store": {k: v for k, v in store.items() if k not in PATH_FIELDS}}

@@ -53,10 +53,10 @@ def list_keys(store: StoreOption = None, json_: JsonOption = False) -> None:
     """Every key (never the key itself): id, name, scope, namespaces, expiry, status."""
     now = datetime.now(UTC)
     with open_vault(store) as vault:
-        keys = [r.public(now) for r in KeyRing(vault.store_backend).list()]
+        keys = [r.public(now) for r in KeyRing(vault.store_backend).records()]
     columns = ("id", "name", "scope", "namespaces", "created_at", "expires_at", "status")
     emit({"keys": keys}, json_, lambda d: key_value_table(
-        ([_cell(k[c]) for c in columns] for k in d["keys"]),
+        (tuple(_cell(k[c]) for c in columns) for k in d["keys"]),
         headers=columns))
 
 

@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from ipaddress import ip_address
 from typing import Annotated
 
 import typer
 from rich.console import Group
 
+from ..access.keys import KeyRing
+from ..errors import Forbidden
 from .maintenance import detail_view
 from .render import health_view, stats_view
-from .support import JsonOption, NamespaceOption, StoreOption, emit, open_vault
+from .support import JsonOption, NamespaceOption, StoreOption, emit, err_console, open_vault
 
 app = typer.Typer()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _create_key_command(store: str | None) -> str:
+    where = f" --store {shlex.quote(store)}" if store else ""
+    return f"memvault keys create --name admin --scope admin{where}"
 
 
 @app.command()
@@ -56,7 +75,8 @@ def serve(
     host: Annotated[str | None, typer.Option(
         "--host", show_default=False,
         help="Interface to listen on. Default: MEMVAULT_HOST, else 127.0.0.1 (this machine "
-             "only; use 0.0.0.0 to accept other machines, behind your own authentication).")
+             "only). Another address (0.0.0.0: every interface) needs an API key in the "
+             "store first (memvault keys create).")
     ] = None,
     port: Annotated[int | None, typer.Option(
         "--port", "-p", show_default=False, help="Port. Default: MEMVAULT_PORT, else 8000.")
@@ -72,6 +92,9 @@ def serve(
     in the background at start, so the first search does not wait for it.
     With --json the address is printed as one JSON line once known.
 
+    Once the store has an API key, every request needs one; until then only
+    this machine is served, and listening beyond it is refused.
+
     [dim]memvault serve --port 8080[/]
     """
     import uvicorn
@@ -81,6 +104,16 @@ def serve(
     with open_vault(store, namespace) as vault:
         settings = dataclasses.replace(vault.settings, host=host or vault.settings.host,
                                        port=port or vault.settings.port)
+        if not is_loopback(settings.host) and not KeyRing(vault.store_backend).usable():
+            raise Forbidden(
+                f"memvault serve --host {settings.host} would answer other machines, and this "
+                "store has no API key. Create one first (it is printed once), then start "
+                "again and send it as Authorization: Bearer KEY:\n  "
+                f"{_create_key_command(store)}", field="host")
+        if not is_loopback(settings.host) and not settings.allowed_hosts:
+            err_console.print("Only requests to 127.0.0.1, localhost or [::1] are answered; "
+                              "set MEMVAULT_ALLOWED_HOSTS to the names clients use for this "
+                              "server.", highlight=False, markup=False)
         address = {"url": f"http://{settings.host}:{settings.port}",
                    "store": vault.store_backend.url}
         if json_:

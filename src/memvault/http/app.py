@@ -6,7 +6,8 @@ Errors always have the shape ``{"error": {"code", "message", "field"}}``:
 422 bad input (400 when the body is not JSON at all), 404 not found, 409
 conflict or incompatible embedding, 413 body too large (over 32 MB, or 8 times
 the content limit if that is more), 421 a Host not served here and 403 a
-foreign Origin (``middleware.HostCheck``, on every route), 503 store unavailable.
+foreign Origin (``middleware.HostCheck``, on every route), 401 no valid API key
+and 403 one that may not do this (``auth``), 503 store unavailable.
 Endpoints are plain ``def`` functions, so FastAPI runs them in its thread pool
 and the model and the store never block the event loop.
 """
@@ -24,10 +25,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 from starlette.types import Lifespan
 
 from .. import __version__
+from ..access.keys import KeyRing
+from ..access.principal import visible_health
 from ..config import Settings
 from ..errors import (
     Conflict,
@@ -43,6 +46,7 @@ from ..mcp.server import mount_mcp
 from ..metrics import CONTENT_TYPE, Metrics
 from ..vault import Vault
 from ..web import mount_web
+from .auth import CHALLENGE, Authenticate, Reader, StoreReader, Writer, require_key
 from .maintenance import router as maintenance_router
 from .middleware import BodyLimit, HostCheck, RequestTimer
 from .schemas import (
@@ -119,20 +123,20 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)
 # -- memories ------------------------------------------------------------------
 @router.post("/memories", status_code=201, tags=["memories"],
              responses={200: {"description": "Already stored: the existing memory."}})
-def store_memory(body: StoreIn, vault: VaultDep) -> JSONResponse:
+def store_memory(body: StoreIn, vault: VaultDep, access: Writer) -> JSONResponse:
     """Store one memory (201); the same content again in the namespace is not stored twice (200)."""
     item = body.model_dump(exclude={"namespace"})
-    result = vault.store(**item, namespace=body.namespace)
+    result = vault.store(**item, namespace=access.namespace(body.namespace))
     return JSONResponse({"created": result.created, "memory": result.memory.to_dict()},
                         status_code=201 if result.created else 200)
 
 
 @router.post("/memories/batch", tags=["memories"])
-def store_batch(body: BatchIn, vault: VaultDep) -> dict[str, Any]:
+def store_batch(body: BatchIn, vault: VaultDep, access: Writer) -> dict[str, Any]:
     """Store many memories: all are checked first, then embedded in batches; all or nothing
     per batch of 256."""
     results = vault.store_many([item.model_dump() for item in body.items],
-                               namespace=body.namespace)
+                               namespace=access.namespace(body.namespace))
     return {"created": sum(r.created for r in results),
             "results": [{"created": r.created, "memory": r.memory.to_dict()} for r in results]}
 
@@ -140,6 +144,7 @@ def store_batch(body: BatchIn, vault: VaultDep) -> dict[str, Any]:
 @router.get("/memories", tags=["memories"])
 def list_memories(
     vault: VaultDep,
+    access: Reader,
     namespace: NamespaceQuery = None,
     limit: Annotated[int, Query(description="Page size, 1 to 1000.")] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the last page.")] = None,
@@ -157,7 +162,8 @@ def list_memories(
     flt = {"tags_any": tags_any, "tags_all": tags_all, "memory_type": memory_type,
            "created_after": created_after, "created_before": created_before,
            "metadata": _json_object(metadata, "metadata"), "include_expired": include_expired}
-    page = vault.list(namespace=namespace, limit=limit, cursor=cursor, oldest_first=oldest_first,
+    page = vault.list(namespace=access.namespace(namespace), limit=limit, cursor=cursor,
+                      oldest_first=oldest_first,
                       filter={k: v for k, v in flt.items() if v is not None})
     return page.to_dict()
 
@@ -175,46 +181,48 @@ def _json_object(text: str | None, field: str) -> dict[str, Any] | None:
 
 
 @router.get("/memories/{ref}", tags=["memories"])
-def get_memory(ref: str, vault: VaultDep, namespace: NamespaceQuery = None) -> dict[str, Any]:
+def get_memory(ref: str, vault: VaultDep, access: Reader, namespace: NamespaceQuery = None
+               ) -> dict[str, Any]:
     """One memory by id or content hash."""
-    return vault.get(ref, namespace=namespace).to_dict()
+    return vault.get(ref, namespace=access.namespace(namespace)).to_dict()
 
 
 @router.patch("/memories/{ref}", tags=["memories"])
-def update_memory(ref: str, body: MemoryPatch, vault: VaultDep,
+def update_memory(ref: str, body: MemoryPatch, vault: VaultDep, access: Writer,
                   namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Change tags, metadata, importance, memory_type or expires_at; returns the memory."""
     changes = body.model_dump(exclude_unset=True)
-    return vault.update(ref, namespace=namespace, **changes).to_dict()
+    return vault.update(ref, namespace=access.namespace(namespace), **changes).to_dict()
 
 
 @router.delete("/memories/{ref}", tags=["memories"])
-def delete_memory(ref: str, vault: VaultDep, namespace: NamespaceQuery = None
+def delete_memory(ref: str, vault: VaultDep, access: Writer, namespace: NamespaceQuery = None
                   ) -> dict[str, Any]:
     """Delete one memory by id or content hash; returns what was deleted."""
-    return {"deleted": vault.delete(ref, namespace=namespace).to_dict()}
+    return {"deleted": vault.delete(ref, namespace=access.namespace(namespace)).to_dict()}
 
 
 # -- search --------------------------------------------------------------------
 @router.post("/search", tags=["search"])
-def search(body: SearchIn, vault: VaultDep) -> dict[str, Any]:
+def search(body: SearchIn, vault: VaultDep, access: Reader) -> dict[str, Any]:
     """Hybrid search (meaning + words, fused, blended with recency and importance)."""
-    hits = vault.search(body.query, k=body.k, namespace=body.namespace,
+    hits = vault.search(body.query, k=body.k, namespace=access.namespace(body.namespace),
                         filter=filter_dict(body.filter))
     return {"hits": [h.to_dict() for h in hits]}
 
 
 @router.post("/search/tags", tags=["search"])
-def search_by_tag(body: TagSearchIn, vault: VaultDep) -> dict[str, Any]:
+def search_by_tag(body: TagSearchIn, vault: VaultDep, access: Reader) -> dict[str, Any]:
     """Memories carrying any (or all) of the tags, newest first, a page at a time."""
-    page = vault.search_by_tag(body.tags, match=body.match, namespace=body.namespace,
+    page = vault.search_by_tag(body.tags, match=body.match,
+                               namespace=access.namespace(body.namespace),
                                filter=filter_dict(body.filter), limit=body.limit,
                                cursor=body.cursor)
     return page.to_dict()
 
 
 @router.post("/search/time", tags=["search"])
-def search_by_time(body: TimeSearchIn, vault: VaultDep) -> dict[str, Any]:
+def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader) -> dict[str, Any]:
     """Memories from a time phrase or a start/end range, optionally ranked by a query."""
     if (body.when is None) == (body.start is None and body.end is None):
         raise InvalidInput("give either when, or start and end", field="when")
@@ -223,19 +231,23 @@ def search_by_time(body: TimeSearchIn, vault: VaultDep) -> dict[str, Any]:
                            else "start")
     span = vault.time_range(body.when if body.when is not None else (body.start, body.end))
     hits = vault.recall((span.start, span.end), query=body.query, k=body.k,
-                        namespace=body.namespace, filter=filter_dict(body.filter))
+                        namespace=access.namespace(body.namespace),
+                        filter=filter_dict(body.filter))
     return {"start": span.start.isoformat(), "end": span.end.isoformat(),
             "hits": [h.to_dict() for h in hits]}
 
 
 # -- about the service ---------------------------------------------------------
 @router.get("/stats", tags=["service"])
-def stats(vault: VaultDep, namespace: Annotated[str | None, Query(
+def stats(vault: VaultDep, access: Reader, namespace: Annotated[str | None, Query(
         description="One namespace; default: all of them.")] = None,
           detail: Annotated[bool, Query(
               description="Add distributions, growth, largest memories and the duplicate "
                           "ratio (reads every vector: slower).")] = False) -> dict[str, Any]:
-    """Totals, counts by type, namespace and month, top tags, store size and model."""
+    """Totals, counts by type, namespace and month, top tags, store size and model.
+
+    Without a namespace: all of them, or for a key bound to namespaces, its own."""
+    namespace = access.namespace_or_all(namespace)
     out = vault.stats(namespace=namespace)
     if detail:
         out["detail"] = vault.detailed_stats(namespace=namespace)
@@ -243,13 +255,15 @@ def stats(vault: VaultDep, namespace: Annotated[str | None, Query(
 
 
 @router.get("/health", tags=["service"])
-def health(vault: VaultDep) -> dict[str, Any]:
-    """Liveness: the store answers. Includes the store's URL and identity, so a client can
-    tell whether this server works on the same store it would open itself."""
-    return {**vault.health(), "version": __version__}
+def health(vault: VaultDep, access: Reader) -> dict[str, Any]:
+    """Liveness: the store answers. Includes the store's identity, so a client can tell
+    whether this server works on the same store it would open itself; its URL and file
+    path only for an admin key."""
+    return visible_health({**vault.health(), "version": __version__}, access.principal)
 
 
-def metrics_endpoint(request: Request) -> Response:
+def metrics_endpoint(request: Request, _: StoreReader) -> Response:
+    """Prometheus metrics: totals over every namespace, so for keys bound to none."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
 
@@ -289,7 +303,10 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 def _memvault_error(request: Request, exc: MemvaultError) -> JSONResponse:
-    return error_response(status_for(exc), exc.code, exc.message, exc.field)
+    response = error_response(status_for(exc), exc.code, exc.message, exc.field)
+    if isinstance(exc, Unauthorized):
+        response.headers["www-authenticate"] = CHALLENGE[1].decode()
+    return response
 
 
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -331,6 +348,7 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.state.vault = vault
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.key_ring = KeyRing(vault.store_backend)
     app.include_router(router)
     app.include_router(maintenance_router, dependencies=[Depends(refuse_unknown_query)])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
@@ -341,6 +359,7 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     # Added innermost first. Room for the largest content JSON-escaped, or a batch
     # of ordinary ones.
     app.add_middleware(BodyLimit, limit=max(MIN_BODY_LIMIT, 8 * settings.max_content_bytes))
+    app.add_middleware(Authenticate)  # inside CORS: a browser's preflight carries no key
     if settings.cors_origins:  # browsers on other origins only when configured
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["*"], allow_headers=["*"],
@@ -350,4 +369,7 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
     mount_web(app)  # the dashboard at /, /docs and /redoc
     mount_mcp(app, vault, settings)  # MCP over streamable HTTP at /mcp
+    for route in app.routes:  # those with no dependencies to declare a scope in
+        if isinstance(route, Route) and route.path in ("/mcp", app.openapi_url):
+            require_key(route, status_for)
     return app

@@ -6,7 +6,8 @@ its progress (stage, done, total) and then its result or error, the same JSON
 the CLI prints with ``--json``. Jobs run one at a time (see
 ``maintenance.jobs``) in the server process. ``GET .../operations`` lists the
 operation log. Archive paths are chosen by the server (its data directory),
-never by a client.
+never by a client. Every route needs an admin key; optimize, undo and the
+jobs span the whole store, so they need one bound to no namespace.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ..maintenance.jobs import JobRunner, shared_runner
 from ..maintenance.merge import check_rule
 from ..maintenance.summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
 from ..vault import Vault
+from .auth import Access, Admin, StoreAdmin
 
 
 class _Body(BaseModel):
@@ -78,6 +80,11 @@ JobsDep = Annotated[JobRunner, Depends(_jobs)]
 router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
 
 
+def _params(body: _Body, access: Access) -> dict[str, Any]:
+    """The body as a job's parameters, in the namespace the key may work in."""
+    return {**body.model_dump(), "namespace": access.namespace(body.namespace)}
+
+
 def _start(jobs: JobRunner, kind: str, action: Callable[..., dict[str, Any]], vault: Vault,
            params: dict[str, Any]) -> JSONResponse:
     """Queue ``action(vault, **params)`` as a job; 202 with the job and where to poll it."""
@@ -87,57 +94,62 @@ def _start(jobs: JobRunner, kind: str, action: Callable[..., dict[str, Any]], va
 
 
 @router.post("/dedup", status_code=202)
-def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin) -> JSONResponse:
     """Plan (and with apply, carry out) the merge of duplicate memories, as a job."""
     # Bad input is refused now (422), not reported later as a failed job.
     check_threshold(body.threshold)
     check_rule(body.keep)
     check_method(body.method)
-    vault.selection(body.filter, body.namespace, None)
-    return _start(jobs, "dedup", actions.dedup, vault, body.model_dump())
+    params = _params(body, access)
+    vault.selection(body.filter, params["namespace"], None)
+    return _start(jobs, "dedup", actions.dedup, vault, params)
 
 
 @router.post("/archive", status_code=202)
-def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin) -> JSONResponse:
     """Move matching memories to an archive file in the server's data directory, as a job."""
-    vault.selection(body.filter, body.namespace, body.older_than)
-    return _start(jobs, "archive", actions.archive, vault, body.model_dump())
+    params = _params(body, access)
+    vault.selection(body.filter, params["namespace"], body.older_than)
+    return _start(jobs, "archive", actions.archive, vault, params)
 
 
 @router.post("/summarize", status_code=202)
-def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep, access: Admin
+              ) -> JSONResponse:
     """Store one summary per group of related old memories, as a job."""
-    vault.selection(body.filter, body.namespace, body.older_than)
+    params = _params(body, access)
+    vault.selection(body.filter, params["namespace"], body.older_than)
     check_threshold(body.similarity, "similarity")
-    return _start(jobs, "summarize", actions.summarize, vault, body.model_dump())
+    return _start(jobs, "summarize", actions.summarize, vault, params)
 
 
 @router.post("/optimize", status_code=202)
-def optimize(vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+def optimize(vault: VaultDep, jobs: JobsDep, _: StoreAdmin) -> JSONResponse:
     """Remove expired memories (archived), compact and re-index the store, as a job."""
     return _start(jobs, "optimize", actions.optimize, vault, {})
 
 
 @router.post("/undo", status_code=202)
-def undo(body: UndoIn, vault: VaultDep, jobs: JobsDep) -> JSONResponse:
+def undo(body: UndoIn, vault: VaultDep, jobs: JobsDep, _: StoreAdmin) -> JSONResponse:
     """Reverse a logged operation, as a job."""
     return _start(jobs, "undo", actions.undo, vault, body.model_dump())
 
 
 @router.get("/jobs/{job_id}")
-def job(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+def job(job_id: str, jobs: JobsDep, _: StoreAdmin) -> dict[str, Any]:
     """A job's status, progress, and once finished its result or error."""
     return jobs.get(job_id).to_dict()
 
 
 @router.get("/jobs")
-def list_jobs(jobs: JobsDep) -> dict[str, Any]:
+def list_jobs(jobs: JobsDep, _: StoreAdmin) -> dict[str, Any]:
     """The jobs this server process has run or is running, oldest first."""
     return {"jobs": [j.to_dict() for j in jobs.list()]}
 
 
 @router.get("/operations")
-def operations(vault: VaultDep, namespace: Annotated[str | None, Query(
-        description="One namespace; default: every operation.")] = None) -> dict[str, Any]:
+def operations(vault: VaultDep, access: Admin, namespace: Annotated[str | None, Query(
+        description="One namespace; default: every operation (a key bound to namespaces: "
+                    "its own).")] = None) -> dict[str, Any]:
     """The maintenance operations logged in the store, oldest first."""
-    return actions.operations(vault, namespace=namespace)
+    return actions.operations(vault, namespace=access.namespace_or_all(namespace))

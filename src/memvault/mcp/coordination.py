@@ -10,6 +10,8 @@ The rules, in full:
 - Where to look: ``MEMVAULT_SERVER_URL`` if set, else the configured local
   port (``MEMVAULT_PORT``, default 8000) on 127.0.0.1. ``/api/v1/health`` must
   answer with a ``store.identity``.
+- A server that requires API keys is sent ``MEMVAULT_API_KEY``; without
+  one it does not answer, and calls run here.
 - Which server counts: a server found on the local port is used only if its
   store identity equals the local store's (the id kept inside the store), so a
   server for another store is never written to. A server named by
@@ -63,10 +65,15 @@ def server_candidate(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-async def fetch_identity(base_url: str) -> str | None:
+def key_headers(settings: Settings) -> dict[str, str]:
+    """The API key (MEMVAULT_API_KEY) for a server that requires one."""
+    return {"authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+
+
+async def fetch_identity(base_url: str, headers: dict[str, str]) -> str | None:
     """The store identity a memvault server reports, or None if none answers there."""
     try:
-        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT, headers=headers) as client:
             response = await client.get(f"{base_url}/api/v1/health")
         identity = response.json()["store"]["identity"] if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
@@ -85,9 +92,9 @@ class Forwarder:
     there is no session to lose when the server restarts.
     """
 
-    def __init__(self, base_url: str, namespace: str) -> None:
+    def __init__(self, base_url: str, namespace: str, headers: dict[str, str]) -> None:
         self.url = f"{base_url}/mcp"
-        self.namespace = namespace
+        self.headers = {NAMESPACE_HEADER: namespace, **headers}
         self._http: Any = None
 
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
@@ -98,7 +105,7 @@ class Forwarder:
         from mcp_types import CallToolRequest, CallToolRequestParams, CallToolResult
 
         if self._http is None:
-            self._http = httpx2.AsyncClient(headers={NAMESPACE_HEADER: self.namespace},
+            self._http = httpx2.AsyncClient(headers=self.headers,
                                             timeout=FORWARD_TIMEOUT_SECONDS)
         request = CallToolRequest(params=CallToolRequestParams(name=name, arguments=arguments))
         try:
@@ -168,7 +175,7 @@ class CoordinatingRunner:
             if self.forwarder is not None or time.monotonic() < self._next_look:
                 return
             self._next_look = time.monotonic() + RECHECK_SECONDS
-            identity = await fetch_identity(self.base_url)
+            identity = await fetch_identity(self.base_url, key_headers(self.settings))
             if identity is None:
                 return
             if not self.named:
@@ -177,7 +184,8 @@ class CoordinatingRunner:
                     log.info("memvault server at %s serves another store", self.base_url)
                     return
             self.server_identity = identity
-            self.forwarder = Forwarder(self.base_url, self.local.namespace)
+            self.forwarder = Forwarder(self.base_url, self.local.namespace,
+                                       key_headers(self.settings))
             log.info("forwarding tool calls to %s", self.base_url)
 
     def _may_run_here(self) -> bool:

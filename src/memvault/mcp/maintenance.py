@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
+from ..access.principal import Scope
 from ..maintenance import actions
 from ..maintenance.duplicates import DEFAULT_THRESHOLD
 from .operations import Outcome, VaultTools
@@ -155,15 +156,19 @@ class MaintenanceTools:
             tools, ns, dry_run, clusters, threshold, keep, limit))
 
 
-MAINTENANCE_HINTS: dict[str, tuple[str, ToolAnnotations]] = {
+# Each tool's title, hints and the key scope it needs (merging is upkeep: admin).
+MAINTENANCE_HINTS: dict[str, tuple[str, ToolAnnotations, Scope]] = {
     "memory_duplicates": ("Find duplicate memories", ToolAnnotations(
-        readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False)),
+        readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        "read"),
     # Idempotent: a second identical call finds nothing left to merge.
     "memory_consolidate": ("Merge duplicate memories", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)),
+        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        "admin"),
 }
 
 
-def maintenance_tools(runner: Any) -> tuple[MaintenanceTools, dict[str, tuple[str, Any]]]:
-    """The tools object and its names, titles and hints, as ``tool_list`` takes them."""
+def maintenance_tools(runner: Any
+                      ) -> tuple[MaintenanceTools, dict[str, tuple[str, Any, Scope]]]:
+    """The tools object and its names, titles, hints and scopes, as ``tool_list`` takes them."""
     return MaintenanceTools(runner), MAINTENANCE_HINTS

@@ -18,9 +18,11 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
+from ..access.principal import visible_health
 from ..errors import MemvaultError, StoreUnavailable
 from ..model import check_namespace
 from ..vault import Vault
+from .access import CALLER
 from .operations import Outcome, VaultTools
 
 log = logging.getLogger("memvault.mcp")
@@ -137,8 +139,12 @@ class LocalRunner:
         return vault
 
     def namespace_for(self, ctx: Context | None) -> str:
+        """The header's namespace, else the server's; for a caller with a key, as it allows."""
         chosen = header_namespace(ctx) if self.namespace_from_header else None
-        return chosen or self.namespace
+        caller = CALLER.get()
+        if caller is None:
+            return chosen or self.namespace
+        return caller.principal.namespace(chosen, self.namespace, writing=caller.writing)
 
     async def call(self, ctx: Context | None, name: str, work: Work,
                    arguments: dict[str, Any] | None = None) -> CallToolResult:
@@ -173,7 +179,8 @@ class LocalRunner:
         except MemvaultError as exc:
             return error_result(exc)
         report.update(mode="direct", namespace=namespace)
-        return health_result(report)
+        caller = CALLER.get()
+        return health_result(visible_health(report, caller.principal) if caller else report)
 
     def close(self) -> None:
         with self._lock:

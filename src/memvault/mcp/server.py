@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import json
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -27,9 +27,11 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict, Field, ValidationError
 
 from .. import __version__
+from ..access.principal import Scope
 from ..config import Settings
-from ..errors import InvalidInput
+from ..errors import InvalidInput, MemvaultError
 from ..vault import Vault
+from .access import CALLER, Caller, request_principal
 from .maintenance import maintenance_tools
 from .operations import MAX_PAGE_SIZE, MAX_SEARCH_LIMIT
 from .results import (
@@ -200,31 +202,46 @@ class MemoryTools:
         return await self.runner.health(ctx)
 
 
-TOOL_HINTS: dict[str, tuple[str, ToolAnnotations]] = {
+# Each tool's title, hints and the key scope it needs.
+TOOL_HINTS: dict[str, tuple[str, ToolAnnotations, Scope]] = {
     "memory_store": ("Store a memory", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False)),
-    "memory_search": ("Search memories", READ_ONLY),
-    "memory_list": ("List memories", READ_ONLY),
-    "memory_get": ("Get a memory", READ_ONLY),
+        readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        "write"),
+    "memory_search": ("Search memories", READ_ONLY, "read"),
+    "memory_list": ("List memories", READ_ONLY, "read"),
+    "memory_get": ("Get a memory", READ_ONLY, "read"),
     "memory_update": ("Update a memory", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)),
+        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        "write"),
     "memory_delete": ("Delete memories", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False)),
-    "memory_stats": ("Memory statistics", READ_ONLY),
-    "memory_health": ("Memory health", READ_ONLY),
+        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        "write"),
+    "memory_stats": ("Memory statistics", READ_ONLY, "read"),
+    "memory_health": ("Memory health", READ_ONLY, "read"),
 }
 
 
 class StrictTool(Tool):
-    """A tool whose arguments are checked strictly, with errors that name the argument."""
+    """A tool whose arguments are checked strictly, with errors that name the argument,
+    run only for a caller whose key has the scope it ``needs``."""
+
+    needs: Scope = "admin"
 
     async def run(self, arguments: dict[str, Any], context: Any,
                   convert_result: bool = False) -> Any:
         try:
+            principal = request_principal(context)
+            principal.require(self.needs)
             self.fn_metadata.validate_arguments(arguments)
         except ValidationError as exc:
             return error_result(argument_error(exc))
-        return await super().run(arguments, context, convert_result)
+        except MemvaultError as exc:
+            return error_result(exc)
+        token = CALLER.set(Caller(principal, writing=self.needs != "read"))
+        try:
+            return await super().run(arguments, context, convert_result)
+        finally:
+            CALLER.reset(token)
 
 
 def argument_error(exc: ValidationError) -> InvalidInput:
@@ -244,16 +261,17 @@ def argument_error(exc: ValidationError) -> InvalidInput:
 def tool_list(runner: Runner) -> list[Tool]:
     out = []
     for tools, names in ((MemoryTools(runner), TOOL_HINTS), maintenance_tools(runner)):
-        out += [_tool(getattr(tools, name), name, title, hints)
-                for name, (title, hints) in names.items()]
+        out += [_tool(getattr(tools, name), name, title, hints, needs)
+                for name, (title, hints, needs) in names.items()]
     return out
 
 
-def _tool(method: Any, name: str, title: str, hints: ToolAnnotations) -> Tool:
+def _tool(method: Any, name: str, title: str, hints: ToolAnnotations, needs: Scope) -> Tool:
     """One strict tool from a method: its signature the schema, its docstring the text."""
-    tool = StrictTool.from_function(method, name=name, title=title,
-                                    description=inspect.cleandoc(method.__doc__),
-                                    annotations=hints, structured_output=True)
+    tool = cast(StrictTool, StrictTool.from_function(
+        method, name=name, title=title, description=inspect.cleandoc(method.__doc__),
+        annotations=hints, structured_output=True))
+    tool.needs = needs
     model = tool.fn_metadata.arg_model
     strict = type(model.__name__, (model,), {
         "model_config": ConfigDict(extra="forbid"), "__module__": model.__module__})
@@ -262,9 +280,21 @@ def _tool(method: Any, name: str, title: str, hints: ToolAnnotations) -> Tool:
     return tool
 
 
+class MemvaultServer(MCPServer):
+    """The SDK's server, reading resources as the caller the request came from."""
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        principal = request_principal(context)  # the resources only read
+        token = CALLER.set(Caller(principal, writing=False))
+        try:
+            return await super().read_resource(uri, context)
+        finally:
+            CALLER.reset(token)
+
+
 def build_server(runner: Runner) -> MCPServer:
     """The MCP server with every tool and resource, running tools through ``runner``."""
-    server = MCPServer(SERVER_NAME, title="memvault", version=__version__,
+    server = MemvaultServer(SERVER_NAME, title="memvault", version=__version__,
                        instructions=INSTRUCTIONS, tools=tool_list(runner),
                        log_level="WARNING")
     add_resources(server, runner)
@@ -275,7 +305,7 @@ def add_resources(server: MCPServer, runner: Runner) -> None:
     """``memory://stats``, ``memory://tags`` and ``memory://recent/{n}``, as JSON.
 
     Each reads through the same path as a tool, so it is forwarded when tools
-    are; stats and tags use the server's namespace.
+    are; stats and tags use the server's namespace (or the key's own).
     """
 
     async def read(name: str, work: Work, arguments: dict[str, Any],
@@ -318,7 +348,8 @@ def mount_mcp(app: Any, vault: Vault, settings: Settings) -> MCPServer:
     """Serve MCP over streamable HTTP at ``/mcp`` of the Starlette/FastAPI ``app``.
 
     Tools run on ``vault``, in the namespace of the ``X-Memvault-Namespace``
-    header or else ``settings.namespace``. The route is added to ``app`` and
+    header or else ``settings.namespace``, as far as the request's key allows
+    (``mcp.access``). The route is added to ``app`` and
     ``app``'s lifespan is wrapped so the SDK's session manager runs while the
     app does (a mounted sub-app's lifespan would never run). The SDK's own
     Host and Origin checks are off: ``app`` checks them for every route alike,

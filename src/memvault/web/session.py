@@ -1,10 +1,11 @@
 """Who may use the dashboard, and the forms it posts: sign-in, the access check, CSRF.
 
 ``current_principal`` is the one place the dashboard decides access;
-everything else asks it through ``need("read" | "write" | "admin")``. Keys are
-the store's API keys (``access.keys.KeyRing``). While no key exists the
-dashboard opens without a sign-in to clients on this machine (loopback), as
-the API does, and to nobody else.
+everything else asks it through ``need("read" | "write" | "admin")``. It
+takes what the server's authentication (``http.auth``) found for the request,
+as the API does: keys are the store's API keys (``access.keys.KeyRing``), and
+while no key exists the dashboard opens without a sign-in to clients on this
+machine (loopback), and to nobody else.
 
 A signed-in key is kept in an HttpOnly, SameSite=Strict cookie. Every form
 that changes something carries a token tied to the browser's session cookie
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from typing import Any
 
@@ -25,13 +25,11 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from ..access.keys import KeyRing
-from ..access.principal import Principal, Scope
-from ..errors import Forbidden, Unauthorized
+from ..access.principal import KEY_COOKIE, Principal, Scope, principal_in
+from ..errors import Forbidden
 
-KEY_COOKIE = "memvault_key"
 SESSION_COOKIE = "memvault_session"
 CSRF_FIELD = "csrf"
-LOOPBACK = Principal("admin")  # no key exists yet and the client is on this machine
 
 
 class BadToken(Forbidden):
@@ -46,26 +44,10 @@ def key_ring(request: Request) -> KeyRing:
     return state.key_ring
 
 
-def is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def current_principal(request: Request) -> Principal:
-    """Whom this request acts as, from its key cookie; Unauthorized without a valid key."""
-    ring = key_ring(request)
-    if not ring.any_keys():
-        if is_loopback(request):
-            return LOOPBACK
-        raise Forbidden("no API key exists yet, so the dashboard opens only on this machine; "
-                        "create one with memvault keys create")
-    key = request.cookies.get(KEY_COOKIE)
-    if not key:
-        raise Unauthorized("sign in with an API key to see this page", field="key")
-    return ring.verify(key)
+    """Whom this request acts as: what the server's authentication found for it (its key
+    cookie, as the API's Bearer header), Unauthorized without a valid key."""
+    return principal_in(request.scope)
 
 
 def need(scope: Scope) -> Any:
