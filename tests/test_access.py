@@ -33,7 +33,7 @@ def test_without_keys_only_this_machine_is_served_until_a_key_exists(vault):
         assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_paths_are_shown_to_admin_keys_only(vault):
+def test_store_paths_are_shown_to_admin_keys_only(vault):
     ring = KeyRing(vault.store_backend)
     read, admin = ring.create("r", "read")[0], ring.create("a", "admin")[0]
     with http_client(vault) as client:
@@ -43,6 +43,9 @@ def test_paths_are_shown_to_admin_keys_only(vault):
         assert str(vault.store_backend.path) not in str(seen)
         full = client.get(f"{API}/health", headers=bearer(admin)).json()
         assert full["store"]["path"] == str(vault.store_backend.path)
+        assert client.get(f"{API}/stats", headers=bearer(read)).json()["store"] == "sqlite"
+        assert client.get(f"{API}/stats", headers=bearer(admin)).json()["store"] == \
+            vault.store_backend.url
 
 
 def test_a_key_bound_to_a_namespace_sees_nothing_else(vault):

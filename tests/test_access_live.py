@@ -109,10 +109,11 @@ def test_mcp_holds_a_key_to_its_namespaces(tmp_path):
         stored = await ok(client, "memory_store", content="Alice likes tea")
         search = await ok(client, "memory_search", query="bank PIN")
         health = await ok(client, "memory_health")
+        stats = await ok(client, "memory_stats")
         merge = await refused(client, "memory_consolidate")
         recent = json.loads((await client.read_resource("memory://recent/5")).contents[0].text)
-        return {"stored": stored, "search": search, "health": health, "merge": merge,
-                "recent": recent}
+        return {"stored": stored, "search": search, "health": health, "stats": stats,
+                "merge": merge, "recent": recent}
 
     with memvault_serve(tmp_path, db, port, key=admin):
         bob_id = httpx.post(f"{base}{API}/memories", headers=bearer(admin), json={
@@ -127,7 +128,8 @@ def test_mcp_holds_a_key_to_its_namespaces(tmp_path):
     assert mine["stored"]["memory"]["namespace"] == "alice"
     assert [r["memory"]["content"] for r in mine["search"]["results"]] == ["Alice likes tea"]
     assert mine["health"]["namespace"] == "alice"
-    assert str(db) not in json.dumps(mine["health"])
+    assert str(db) not in json.dumps(mine["health"]) + json.dumps(mine["stats"])
+    assert (mine["stats"]["store"], mine["stats"]["total"]) == ("sqlite", 1)
     assert mine["merge"]["code"] == "forbidden"
     assert [m["content"] for m in mine["recent"]["memories"]] == ["Alice likes tea"]
     with Vault.open(f"sqlite://{db}") as vault:

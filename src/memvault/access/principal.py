@@ -103,9 +103,12 @@ LOCAL_ADMIN = Principal("admin")
 PATH_FIELDS = ("url", "path")
 
 
-def visible_health(report: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """A health report without the store's URL and file path unless ``principal`` is admin."""
+def visible_report(report: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """A health or stats report as ``principal`` may see it: unless admin, without the
+    store's file path, and its URL (which may hold a path or a password) cut to its kind."""
     store = report.get("store")
-    if principal.sees_paths or not isinstance(store, dict):
+    if principal.sees_paths or store is None:
         return report
+    if isinstance(store, str):  # stats: the store's URL
+        return {**report, "store": store.split(":", 1)[0]}
     return {**report, "store": {k: v for k, v in store.items() if k not in PATH_FIELDS}}

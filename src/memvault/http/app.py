@@ -30,7 +30,7 @@ from starlette.types import Lifespan
 
 from .. import __version__
 from ..access.keys import KeyRing
-from ..access.principal import visible_health
+from ..access.principal import visible_report
 from ..config import Settings
 from ..errors import (
     Conflict,
@@ -244,11 +244,12 @@ def stats(vault: VaultDep, access: Reader, namespace: Annotated[str | None, Quer
           detail: Annotated[bool, Query(
               description="Add distributions, growth, largest memories and the duplicate "
                           "ratio (reads every vector: slower).")] = False) -> dict[str, Any]:
-    """Totals, counts by type, namespace and month, top tags, store size and model.
+    """Totals, counts by type, namespace and month, top tags, store size and model (the
+    store's URL for admin keys, else its kind).
 
     Without a namespace: all of them, or for a key bound to namespaces, its own."""
     namespace = access.namespace_or_all(namespace)
-    out = vault.stats(namespace=namespace)
+    out = visible_report(vault.stats(namespace=namespace), access.principal)
     if detail:
         out["detail"] = vault.detailed_stats(namespace=namespace)
     return out
@@ -259,7 +260,7 @@ def health(vault: VaultDep, access: Reader) -> dict[str, Any]:
     """Liveness: the store answers. Includes the store's identity, so a client can tell
     whether this server works on the same store it would open itself; its URL and file
     path only for an admin key."""
-    return visible_health({**vault.health(), "version": __version__}, access.principal)
+    return visible_report({**vault.health(), "version": __version__}, access.principal)
 
 
 def metrics_endpoint(request: Request, _: StoreReader) -> Response:

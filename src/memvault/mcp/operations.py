@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..access.principal import LOCAL_ADMIN, Principal, visible_report
 from ..errors import InvalidInput, MemvaultError
 from ..inputs import check_k
 from ..model import Filter, Hit, Memory, to_utc
@@ -76,8 +77,9 @@ def numbered(lines: list[str]) -> str:
 class VaultTools:
     """The tools' work, over one Vault; every call names its namespace."""
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, viewer: Principal = LOCAL_ADMIN) -> None:
         self.vault = vault
+        self.viewer = viewer  # where the store is (its URL) is shown to admins only
 
     # -- writing ------------------------------------------------------------
     def store(self, namespace: str, content: str, *, tags: Any = None,
@@ -216,7 +218,7 @@ class VaultTools:
 
     # -- about the vault ----------------------------------------------------
     def stats(self, namespace: str) -> Outcome:
-        stats = self.vault.stats(namespace=namespace)
+        stats = visible_report(self.vault.stats(namespace=namespace), self.viewer)
         tags = ", ".join(f"{t['tag']} ({t['count']})" for t in stats["top_tags"][:10]) or "none"
         types = ", ".join(f"{k} ({v})" for k, v in stats["by_type"].items()) or "none"
         return Outcome({"namespace": namespace, **stats},

@@ -18,7 +18,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
 
-from ..access.principal import visible_health
+from ..access.principal import LOCAL_ADMIN, Principal, visible_report
 from ..errors import MemvaultError, StoreUnavailable
 from ..model import check_namespace
 from ..vault import Vault
@@ -151,7 +151,7 @@ class LocalRunner:
         try:
             namespace = self.namespace_for(ctx)
             outcome = await anyio.to_thread.run_sync(
-                lambda: work(VaultTools(self.vault()), namespace))
+                lambda: work(VaultTools(self.vault(), self._caller()), namespace))
         except MemvaultError as exc:
             return error_result(exc)
         except Exception as exc:
@@ -179,8 +179,13 @@ class LocalRunner:
         except MemvaultError as exc:
             return error_result(exc)
         report.update(mode="direct", namespace=namespace)
+        return health_result(visible_report(report, self._caller()))
+
+    @staticmethod
+    def _caller() -> Principal:
+        """Who the tool runs for (over stdio: the local admin)."""
         caller = CALLER.get()
-        return health_result(visible_health(report, caller.principal) if caller else report)
+        return caller.principal if caller is not None else LOCAL_ADMIN
 
     def close(self) -> None:
         with self._lock:
