@@ -37,13 +37,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import memvault
 from embedding_cache import CachedEmbedder
 from memvault import Vault
 from memvault.chunking import window_chars
 from memvault.config import Settings
 from memvault.embedding import Embedder, open_embedder
-from memvault.model import to_utc
+from memvault.model import EmbeddingSpec, content_hash, to_utc
 from memvault.search.hybrid import SearchSettings
 from retrieval_data import Dataset, load_dataset
 from retrieval_scoring import Table, print_table, score_query, summarize
@@ -58,11 +60,40 @@ PRESETS = {
 }
 
 
+class WordsOnly:
+    """A stand-in embedder for ``--words-only``: one fixed vector for every text.
+
+    It ingests a large set in minutes instead of hours, for configurations in
+    which meaning weighs nothing (the words, their credits, the fusion of word
+    lists); its store is apart from the model's (another model name).
+    """
+
+    def __init__(self, model: Embedder) -> None:
+        self.spec = EmbeddingSpec("words-only", model.spec.dimension)
+        self.max_tokens = model.max_tokens  # the same chunks as the model's store
+        self.runtime = "none"
+
+    def load(self) -> None:
+        pass
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.spec.dimension), dtype=np.float32)
+        out[:, 0] = 1.0
+        return out
+
+
 def ingest(vault: Vault, data: Dataset) -> dict[str, Any]:
-    """Store every space's memories in its own namespace; already stored ones are skipped."""
+    """Store every space's memories in its own namespace; already stored ones are skipped.
+
+    Spaces go in the order of their questions (spread over question types), so a
+    store whose ingest was cut short holds whole spaces of a ``--limit-questions``
+    prefix: that prefix is evaluated on it without ingesting anything more.
+    """
     total = sum(len(items) for items in data.memories.values())
     done, started = 0, time.perf_counter()
-    for space, items in data.memories.items():
+    spaces = dict.fromkeys(q["space"] for q in data.queries)
+    for space in spaces:
+        items = data.memories.get(space, [])
         rows = [{key: item[key] for key in ("id", "content", "tags", "memory_type", "metadata",
                                             "created_at") if key in item} for item in items]
         vault.store_many(rows, namespace=space)
@@ -131,8 +162,11 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def evaluate(url: str, embedder: Any, data: Dataset, label: str, settings: SearchSettings,
-             as_of_now: bool) -> Run:
-    """Search every query with these settings; a fresh Vault, so each query is embedded."""
+             as_of_now: bool, timed: bool = True) -> Run:
+    """Search every query with these settings; a fresh Vault, so each query is embedded.
+
+    Untimed, each query is searched once and its vector may come from the disk cache.
+    """
     first_ms, embed_ms, again_ms, scored, misses = [], [], [], [], []
     with Vault.open(url, embedder=embedder, search_settings=settings) as vault:
         vault.search("warm up", k=1, namespace="warm-up")
@@ -144,14 +178,15 @@ def evaluate(url: str, embedder: Any, data: Dataset, label: str, settings: Searc
             started = time.perf_counter()
             hits = vault.search(query["query"], k=10, namespace=query["space"], now=now)
             searched = time.perf_counter()
-            embedder.embed([query["query"]])
             first_ms.append((searched - started) * 1000)
-            embed_ms.append((time.perf_counter() - searched) * 1000)
-            # Once more: a long-running server has read the words' postings
-            # and the namespace's vectors before; the first search had not.
-            started = time.perf_counter()
-            vault.search(query["query"], k=10, namespace=query["space"], now=now)
-            again_ms.append((time.perf_counter() - started) * 1000)
+            if timed:
+                embedder.embed([query["query"]])
+                embed_ms.append((time.perf_counter() - searched) * 1000)
+                # Once more: a long-running server has read the words' postings
+                # and the namespace's vectors before; the first search had not.
+                started = time.perf_counter()
+                vault.search(query["query"], k=10, namespace=query["space"], now=now)
+                again_ms.append((time.perf_counter() - started) * 1000)
             scores = score_query(data, query, [h.memory.id for h in hits])
             scored.append((query.get("question_type", "all"), scores))
             if scores.get("T@5") == 0.0:
@@ -170,10 +205,12 @@ def report(data: Dataset, runs: list[Run], show_misses: bool) -> None:
         print(f"\n### {data.name}: {run.label} ({changed_settings(run.settings) or 'the defaults'})"
               "\n")
         print_table(run.table)
-        t = run.timing()
-        print(f"\nsearch (k=10): first p50 {t['first_p50']:.1f} ms, p95 {t['first_p95']:.1f} ms "
-              f"(its query embedded alone: p50 {t['embed_p50']:.1f} ms); the same search "
-              f"again (warm, vector cached) p50 {t['again_p50']:.1f} ms")
+        if run.embed_ms:
+            t = run.timing()
+            print(f"\nsearch (k=10): first p50 {t['first_p50']:.1f} ms, "
+                  f"p95 {t['first_p95']:.1f} ms (its query embedded alone: p50 "
+                  f"{t['embed_p50']:.1f} ms); the same search again (warm, vector cached) "
+                  f"p50 {t['again_p50']:.1f} ms")
         if show_misses:
             for query in run.misses:
                 print(f"  T@5 miss [{query.get('question_type')}] {query['query'][:90]}")
@@ -198,6 +235,17 @@ def combined(results: list[tuple[Dataset, list[Run]]]) -> Table:
     return rows
 
 
+def keep_stored_spaces(url: str, embedder: Any, data: Dataset) -> None:
+    """Keep the questions whose space the store holds in full (each distinct content once)."""
+    with Vault.open(url, embedder=embedder) as vault:
+        whole = {space for space, items in data.memories.items()
+                 if vault.count(namespace=space) == len({content_hash(i["content"])
+                                                         for i in items})}
+    asked = len(data.queries)
+    data.queries = [q for q in data.queries if q["space"] in whole]
+    print(f"only the ingested: {len(data.queries)} of {asked} questions have their space stored")
+
+
 def open_set(folder: Path, args: argparse.Namespace, embedder: Any) -> tuple[Dataset, str, dict]:
     """The set, and the URL of its ingested store (ingested now unless done before)."""
     data = load_dataset(folder, args.limit_questions)
@@ -210,6 +258,9 @@ def open_set(folder: Path, args: argparse.Namespace, embedder: Any) -> tuple[Dat
     # The marker stands for this store only: the same key on another URL (a
     # fresh PostgreSQL database) is ingested anew.
     ingested = marker.exists() and json.loads(marker.read_text()).get("url") == url
+    if args.only_ingested and not ingested:
+        keep_stored_spaces(url, embedder, data)
+        return data, url, {"url": url, "ingest": "under way or cut short"}
     if args.reingest or not ingested:
         with Vault.open(url, embedder=embedder) as vault:
             stats = ingest(vault, data)
@@ -245,6 +296,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--as-of-now", action="store_true",
                         help="search as of the current time, not each query's question_time")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--untimed", action="store_true",
+                        help="quality only: search each query once, its vector from the disk "
+                             "cache when there (fast for comparing many configurations)")
+    parser.add_argument("--only-ingested", action="store_true",
+                        help="ingest nothing: evaluate the questions whose space the store "
+                             "already holds in full (a store whose ingest is under way)")
+    parser.add_argument("--words-only", action="store_true",
+                        help="ingest without the model (a fixed vector), for configurations "
+                             "with vector_weight=0 only: the words side of a large set, fast")
     parser.add_argument("--misses", action="store_true", help="list queries missed at T@5")
     args = parser.parse_args(argv)
 
@@ -255,19 +315,25 @@ def main(argv: list[str] | None = None) -> None:
     model = open_embedder(settings)
     model.load()
     embedder = model if args.no_embedding_cache else CachedEmbedder(model, args.embedding_cache)
+    if args.words_only:
+        if any(config.vector_weight for _, config in configs):
+            sys.exit("--words-only: every --config needs vector_weight=0 (meaning is not stored)")
+        embedder = model = WordsOnly(model)
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     results: list[tuple[Dataset, list[Run]]] = []
     saved: list[dict[str, Any]] = []
     for folder in args.data_dirs:
         data, url, stats = open_set(folder, args, embedder)
         # Queries are embedded by the model itself: their time is part of search.
-        runs = [evaluate(url, model, data, label, config, args.as_of_now)
+        runs = [evaluate(url, embedder if args.untimed else model, data, label, config,
+                         args.as_of_now, timed=not args.untimed)
                 for label, config in configs]
         report(data, runs, args.misses)
         results.append((data, runs))
         saved.append({"data": str(folder), "ingest": stats,
                       "runs": [{"label": r.label, "settings": dataclasses.asdict(r.settings),
-                                "table": r.table, "search_ms": r.timing()} for r in runs]})
+                                "table": r.table, "search_ms": r.timing() if r.embed_ms else None}
+                               for r in runs]})
     if len(results) > 1 or len(configs) > 1:
         print("\n### combined\n")
         print_table(combined(results), label="configuration · set")
