@@ -327,8 +327,11 @@ def measure_writes(url: str, n: int, vocabulary: list[str], cpu: CpuMeter) -> No
         started = time.perf_counter()
         store.add([memory])
         singles.append((time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    indexed = store.index_waiting_vectors()
     print(f"\nwith the index in place: batches of 100 at {1_000 / batch_s:,.0f} memories/s"
-          f"{batch_cpu}; single add p50 {statistics.median(singles):.1f} ms")
+          f"{batch_cpu}; single add p50 {statistics.median(singles):.1f} ms; then "
+          f"{time.perf_counter() - started:.1f} s to index the {indexed:,} vectors still waiting")
     for terms in (["cache"], ["synthetic", "memory"], ["pathname", "unicode"]):
         times = []
         for _ in range(20):

@@ -7,6 +7,7 @@ ranking that behaves like the SQLite store's, and bulk loads.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -152,6 +153,49 @@ def test_threads_storing_the_same_content_through_a_vault_get_one_memory(pg, emb
     assert vault.count() == 5
     assert sum(r.created for r in results) == 5
     assert len({r.memory.id for r in results}) == 5
+
+
+# -- vectors indexed after the write ---------------------------------------------
+def waiting_in_table(database: str) -> int:
+    with psycopg.connect(database) as conn:
+        return conn.execute("SELECT count(*) FROM memvault_memories "
+                            "WHERE fresh_embedding IS NOT NULL").fetchone()[0]
+
+
+def test_vectors_waiting_for_the_index_are_searched_and_read_at_once(pg, database):
+    indexed = [mem(f"indexed {i}", 600 + i) for i in range(30)]
+    waiting = [mem(f"waiting {i}", 700 + i) for i in range(30)]
+    # Written straight to the table, so that no indexer runs until asked: the
+    # first as a bulk load does, the others as a server's writes leave them.
+    postgres_writes.add(pg._db, indexed, [m.embedding for m in indexed])
+    postgres_writes.add(pg._db, waiting, [m.embedding for m in waiting], deferred=True)
+    assert waiting_in_table(database) == 30
+
+    def nearest(i: int) -> str:
+        return pg.vector_search(unit(i), 1, Filter.build())[0].id
+
+    assert [nearest(610), nearest(710)] == [indexed[10].id, waiting[10].id]
+    back = pg.get(waiting[3].id, None, with_embedding=True)
+    assert np.array_equal(back.embedding, waiting[3].embedding)
+    scanned = {m.id: m.embedding for b, _ in pg.scan(Filter.build(), batch_size=100) for m in b}
+    assert all(np.array_equal(scanned[m.id], m.embedding) for m in waiting)
+
+    pg.index_waiting_vectors()
+    assert waiting_in_table(database) == 0
+    assert [nearest(610), nearest(710)] == [indexed[10].id, waiting[10].id]
+
+
+def test_a_server_indexes_vectors_another_left_waiting(pg, database):
+    left = [mem(f"left behind {i}", 800 + i) for i in range(20)]
+    postgres_writes.add(pg._db, left, [m.embedding for m in left], deferred=True)
+    other = PostgresStore(database)  # finds them waiting when it opens, and indexes them
+    deadline = time.monotonic() + 120
+    while waiting_in_table(database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert waiting_in_table(database) == 0
+    assert other.health()["vectors_waiting_for_index"] == 0
+    assert other.vector_search(unit(805), 1, Filter.build())[0].id == left[5].id
+    other.close()
 
 
 # -- searching ------------------------------------------------------------------

@@ -124,6 +124,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             AS lexeme
         WHERE parent_id IS NULL GROUP BY lexeme;
     """),
+    # A write may leave its vector in fresh_embedding, outside the HNSW index,
+    # for the indexer to move into embedding (``indexing``): see FRESH_INDEX.
+    ("vectors indexed after the write", """
+    ALTER TABLE memvault_memories ALTER COLUMN embedding DROP NOT NULL;
+    ALTER TABLE memvault_memories ADD COLUMN fresh_embedding vector;
+    CREATE INDEX memvault_memories_fresh ON memvault_memories (rowid)
+        WHERE fresh_embedding IS NOT NULL;
+    """),
 ]
 
 MIGRATIONS_TABLE = """
@@ -233,7 +241,8 @@ def to_memory(row: tuple[Any, ...], embedding: Any = None) -> Memory:
 def select_rows(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
                 with_embedding: bool = False) -> list[tuple[int, Memory]]:
     """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
-    extra = ", m.embedding" if with_embedding else ""
+    # A vector not yet indexed is in fresh_embedding (``indexing``).
+    extra = ", coalesce(m.embedding, m.fresh_embedding)" if with_embedding else ""
     cur.execute(f"SELECT {MEMORY_COLUMNS}{extra} FROM memvault_memories m {tail}", params)
     return [(r[0], to_memory(r, r[15] if with_embedding else None)) for r in cur.fetchall()]
 

@@ -28,30 +28,38 @@ def nearest_query(where: str, where_params: list[Any], vector: Any, k: int, exac
     A filter matching fewer than ``exact_below`` memories is answered exactly:
     every match compared (``cosine_distance()``, which no index serves). A
     broader one walks the HNSW index (the ``<=>`` operator), which the session's
-    iterative scan keeps walking past rejected rows until ``k`` pass; if the scan
-    still gives up early, the exact search runs instead. The counting stops at
-    ``exact_below`` rows, so it stays cheap for any namespace size. Rows from
-    the relaxed-order scan are sorted again at the end.
+    iterative scan keeps walking past rejected rows until ``k`` pass, and
+    compares the vectors still waiting for the index (``indexing``) exactly;
+    if the scan gives up early, the exact search runs instead. The counting
+    stops at ``exact_below`` rows, so it stays cheap for any namespace size.
+    Rows from the relaxed-order scan are sorted again at the end.
     """
     sql = f"""
     WITH candidates AS MATERIALIZED (
         SELECT count(*) AS n FROM (SELECT 1 FROM memvault_memories m WHERE {where} LIMIT %s) AS s
     ), approximate AS MATERIALIZED (
         SELECT {CANDIDATE_COLUMNS}, m.embedding <=> %s AS distance FROM memvault_memories m
-        WHERE {where} AND (SELECT n FROM candidates) >= %s
+        WHERE {where} AND m.embedding IS NOT NULL AND (SELECT n FROM candidates) >= %s
         ORDER BY distance LIMIT %s
     ), exact AS MATERIALIZED (
-        SELECT {CANDIDATE_COLUMNS}, cosine_distance(m.embedding, %s) AS distance
+        SELECT {CANDIDATE_COLUMNS},
+               cosine_distance(coalesce(m.embedding, m.fresh_embedding), %s) AS distance
         FROM memvault_memories m
         WHERE {where} AND (SELECT count(*) FROM approximate) < %s
+        ORDER BY distance LIMIT %s
+    ), waiting AS MATERIALIZED (
+        SELECT {CANDIDATE_COLUMNS}, cosine_distance(m.fresh_embedding, %s) AS distance
+        FROM memvault_memories m
+        WHERE m.fresh_embedding IS NOT NULL AND {where} AND NOT EXISTS (SELECT FROM exact)
         ORDER BY distance LIMIT %s
     )
     SELECT * FROM exact
     UNION ALL SELECT * FROM approximate WHERE NOT EXISTS (SELECT FROM exact)
-    ORDER BY distance
+    UNION ALL SELECT * FROM waiting
+    ORDER BY distance LIMIT %s
     """
     params = [*where_params, exact_below, vector, *where_params, exact_below, k,
-              vector, *where_params, k, k]
+              vector, *where_params, k, k, vector, *where_params, k, k]
     return sql, params
 
 

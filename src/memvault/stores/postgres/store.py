@@ -33,6 +33,7 @@ from ..base import (
 from . import upkeep as postgres_upkeep
 from . import writes as postgres_writes
 from .database import Database
+from .indexing import VectorIndexer
 from .options import parse_postgres_url
 from .schema import (
     GIN_INDEXES,
@@ -73,6 +74,10 @@ class PostgresStore:
         with self._db.cursor() as cur:
             self._store_id = _meta(cur, "store_id") or ""
             self._spec = _read_spec(cur)
+        self._indexer = VectorIndexer(self._db)
+        self._bulk_loading = False
+        if self._indexer.waiting():  # left by a server that stopped before indexing them
+            self._indexer.written(0)
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> PostgresStore:
@@ -116,7 +121,13 @@ class PostgresStore:
         if not memories:
             return []
         vectors = checked_vectors(memories, self.embedding_spec())
-        return postgres_writes.add(self._db, memories, vectors)
+        # During a bulk load there is no index to wait for; with too many vectors
+        # waiting already, this write pays for its own (``indexing``).
+        deferred = not self._bulk_loading and self._indexer.has_room
+        results = postgres_writes.add(self._db, memories, vectors, deferred=deferred)
+        if deferred:
+            self._indexer.written(sum(created for _, created in results))
+        return results
 
     def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
         return postgres_writes.update(self._db, memory_id, changes)
@@ -246,7 +257,12 @@ class PostgresStore:
         return postgres_upkeep.detailed_stats(self._db, flt, top)
 
     def optimize(self) -> list[str]:
+        self.index_waiting_vectors()
         return postgres_upkeep.optimize(self._db)
+
+    def index_waiting_vectors(self) -> int:
+        """Move every vector still waiting into the HNSW index now (``indexing``)."""
+        return self._indexer.drain()
 
     @contextlib.contextmanager
     def bulk_load(self, maintenance_work_mem: str | None = None) -> Iterator[PostgresStore]:
@@ -267,10 +283,15 @@ class PostgresStore:
                                         field="embedding_model")
         with self._db.cursor() as cur:
             cur.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
+        self._bulk_loading = True
         try:
             yield self
         finally:  # a failed load must not leave the store without its index
+            self._bulk_loading = False
             with self._db.cursor(transaction=True) as cur:
+                # Vectors waiting move for free while there is no index to update.
+                cur.execute("UPDATE memvault_memories SET embedding = fresh_embedding, "
+                            "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL")
                 if maintenance_work_mem is None:
                     cur.execute("SELECT count(*) FROM memvault_memories")
                     graph = cur.fetchone()[0] * hnsw_graph_bytes(spec.dimension,
@@ -303,12 +324,14 @@ class PostgresStore:
         return {"backend": "postgres", "url": self.url, "identity": self._store_id,
                 "server_version": server, "pgvector_version": pgvector,
                 "read_only_replica": replica, "pool": self._db.pool_stats(),
+                "vectors_waiting_for_index": self._indexer.waiting(),
                 # Missing after a bulk load that was killed: searches are exact
                 # (slow) until ``with store.bulk_load(): pass`` builds it again.
                 "vector_index": ("hnsw" if indexed else "missing") if self.embedding_spec()
                 else None}
 
     def close(self) -> None:
+        self._indexer.close()
         self._db.close()
 
 

@@ -29,10 +29,12 @@ from .words import COUNT_ADDED, count_removed
 # Batches at least this large are loaded with COPY instead of one INSERT per row.
 COPY_MIN_ROWS = 100
 
-# The columns a write supplies, in the order of ``memory_row``.
+# The columns a write supplies, in the order of ``memory_row``; the vector goes
+# into ``embedding`` (indexed at once) or ``fresh_embedding`` (``indexing``).
 WRITE_COLUMNS = ("id, namespace, content, content_hash, tags, memory_type, metadata, "
                  "importance, created_at, updated_at, last_accessed_at, expires_at, "
                  "parent_id, chunk_index, embedding")
+DEFERRED_COLUMNS = WRITE_COLUMNS.replace("embedding", "fresh_embedding")
 WRITE_TYPES = ["text", "text", "text", "text", "text[]", "text", "jsonb", "float8",
                "timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "int4"]
 # Where a COPY puts a large batch before one INSERT ... SELECT moves it; private
@@ -61,20 +63,24 @@ def memory_row(m: Memory, vector: Any) -> tuple[Any, ...]:
             vector)
 
 
-def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
-        ) -> list[tuple[Memory, bool]]:
-    """Insert memories with their checked vectors; an existing (namespace, hash) is kept."""
+def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray], *,
+        deferred: bool = False) -> list[tuple[Memory, bool]]:
+    """Insert memories with their checked vectors; an existing (namespace, hash) is kept.
+
+    ``deferred`` leaves the vectors out of the HNSW index, for the indexer.
+    """
+    target = DEFERRED_COLUMNS if deferred else WRITE_COLUMNS
     top = [i for i, m in enumerate(memories) if m.parent_id is None]
     top.sort(key=lambda i: (memories[i].namespace, memories[i].content_hash, i))
 
     def write(cur: psycopg.Cursor) -> list[tuple[Memory, bool]]:
-        created = _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in top])
+        created = _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in top], target)
         new = _claim(top, memories, created)
         skipped = {memories[i].id for i in top if i not in new}
         chunks = [i for i, m in enumerate(memories)
                   if m.parent_id is not None and m.parent_id not in skipped]
         new |= _claim(chunks, memories, _insert(
-            db, cur, [memory_row(memories[i], vectors[i]) for i in chunks]))
+            db, cur, [memory_row(memories[i], vectors[i]) for i in chunks], target))
         if new:
             cur.execute(COUNT_ADDED, ([memories[i].id for i in top if i in new],) * 2)
         winners = _winners(cur, [memories[i] for i in top if i not in new])
@@ -86,15 +92,17 @@ def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
     return db.write(write)
 
 
-def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> set[str]:
-    """Insert rows (skipping duplicates of a top-level memory); the ids inserted."""
+def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], target: str
+            ) -> set[str]:
+    """Insert rows into the ``target`` columns (skipping duplicates of a top-level
+    memory); the ids inserted."""
     if not rows:
         return set()
     try:
         if len(rows) >= COPY_MIN_ROWS:
-            return _insert_by_copy(cur, rows, db.vector_oid)
+            return _insert_by_copy(cur, rows, db.vector_oid, target)
         marks = ", ".join(["%s"] * len(rows[0]))
-        cur.executemany(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) VALUES ({marks}) "
+        cur.executemany(f"INSERT INTO memvault_memories ({target}) VALUES ({marks}) "
                         f"{INSERT_TAIL}", rows, returning=True)
         inserted: set[str] = set()
         while True:
@@ -106,8 +114,8 @@ def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]]) -> s
                        f"{exc.diag.message_detail or exc}", field="id") from exc
 
 
-def _insert_by_copy(cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid: int
-                    ) -> set[str]:
+def _insert_by_copy(cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid: int,
+                    target: str) -> set[str]:
     """COPY (binary) into a session-local table, then one INSERT ... SELECT."""
     cur.execute(INCOMING_TABLE)
     cur.execute("TRUNCATE memvault_incoming")
@@ -116,7 +124,7 @@ def _insert_by_copy(cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid
         copy.set_types(["int4", *WRITE_TYPES, vector_oid])
         for ord_, row in enumerate(rows):
             copy.write_row((ord_, *row))
-    cur.execute(f"INSERT INTO memvault_memories ({WRITE_COLUMNS}) SELECT {WRITE_COLUMNS} "
+    cur.execute(f"INSERT INTO memvault_memories ({target}) SELECT {WRITE_COLUMNS} "
                 f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}")
     return {r[0] for r in cur.fetchall()}
 
