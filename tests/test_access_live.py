@@ -20,7 +20,7 @@ from memvault.vault import Vault
 from .conftest import run_cli
 from .http_helpers import API, http_client
 from .key_helpers import bearer
-from .mcp_helpers import free_port, memvault_serve, ok, refused
+from .mcp_helpers import free_port, memvault_serve, ok, refused, stdio_client
 from .test_http_hosts import INIT, MCP_HEADERS
 
 
@@ -151,3 +151,29 @@ def test_servers_of_a_fleet_on_one_postgres_share_keys(database, embedder, setti
         wait_for(200, second_lists)
         ring.revoke(record.id)
         wait_for(401, second_lists)
+
+
+def test_memvault_mcp_forwards_with_its_api_key(tmp_path):
+    served, port = tmp_path / "served.db", free_port()
+    admin = cli_key(tmp_path, served, "--name", "ops", "--scope", "admin")["key"]
+    alice = cli_key(tmp_path, served, "--name", "alice", "--scope", "write", "-n", "alice")
+
+    async def through(key: str | None) -> dict:
+        env = {"MEMVAULT_SERVER_URL": f"http://127.0.0.1:{port}", "MEMVAULT_NAMESPACE": "alice",
+               **({"MEMVAULT_API_KEY": key} if key else {})}
+        async with stdio_client(tmp_path, tmp_path / "local.db", **env) as client:
+            if key is None:
+                return await refused(client, "memory_store", content="Nowhere to go")
+            stored = await ok(client, "memory_store", content="Alice's forwarded note")
+            return {"stored": stored, "health": await ok(client, "memory_health")}
+
+    with memvault_serve(tmp_path, served, port, key=admin):
+        keyless = anyio.run(through, None)
+        forwarded = anyio.run(through, alice["key"])
+    assert keyless["code"] == "store_unavailable"  # the server did not answer without a key
+    assert forwarded["health"]["mode"] == "forwarding"
+    assert forwarded["stored"]["memory"]["namespace"] == "alice"
+    with Vault.open(f"sqlite://{served}") as vault:
+        assert [m.content for m in vault.list(namespace="alice").memories] == [
+            "Alice's forwarded note"]
+    assert not (tmp_path / "local.db").exists()

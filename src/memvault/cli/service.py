@@ -107,7 +107,7 @@ def serve(
         if not is_loopback(settings.host) and not KeyRing(vault.store_backend).usable():
             raise Forbidden(
                 f"memvault serve --host {settings.host} would answer other machines, and this "
-                "store has no API key. Create one first (it is printed once), then start "
+                "store has no API key in use. Create one first (it is printed once), then start "
                 "again and send it as Authorization: Bearer KEY:\n  "
                 f"{_create_key_command(store)}", field="host")
         if not is_loopback(settings.host) and not settings.allowed_hosts:
