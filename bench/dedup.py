@@ -110,7 +110,7 @@ def quality(vault: Vault, pairs: list[tuple[str, str, bool]]) -> None:
     print(f"\nquality: {len(positives)} paraphrase pairs, "
           f"{len(pairs) - len(positives)} distinct-but-similar pairs (real model)")
     for threshold in (0.90, 0.95):
-        plan = vault.find_duplicates(namespace="quality", threshold=threshold)
+        plan = vault.upkeep.find_duplicates(namespace="quality", threshold=threshold)
         found = {frozenset((m.id, n.id)) for c in plan.clusters for m in c.members
                  for n in c.members if m.id < n.id}
         true = len(found & positives)
@@ -191,7 +191,7 @@ def speed(vault: Vault, n: int, embed: int, check_ivf: int) -> None:
           f"{pair_sims.min():.3f} to {pair_sims.max():.3f}), filled in "
           f"{time.perf_counter() - started:.1f} s")
     clock = StageClock()
-    plan = vault.find_duplicates(namespace="speed", progress=clock)
+    plan = vault.upkeep.find_duplicates(namespace="speed", progress=clock)
     clock("end", 0, None)
     print(f"  analysis ({plan.method}, threshold {plan.threshold}): {clock.report()}")
     cluster_of = {m.id: c.id for c in plan.clusters for m in c.members}
@@ -203,13 +203,13 @@ def speed(vault: Vault, n: int, embed: int, check_ivf: int) -> None:
           f"{int(expected.sum())}; below it, found: {int((together & ~expected).sum())}")
     clock = StageClock()
     clock("apply", 0, None)
-    op = vault.consolidate(plan)
+    op = vault.upkeep.consolidate(plan)
     clock("end", 0, None)
     print(f"  apply: {clock.report()} for {op.result['clusters']} clusters "
           f"({op.result['removed']} removed, backup {Path(op.backup).stat().st_size:,} bytes)")
     clock = StageClock()
     clock("undo", 0, None)
-    vault.undo(op.id)
+    vault.upkeep.undo(op.id)
     clock("end", 0, None)
     print(f"  undo: {clock.report()}")
     if check_ivf:

@@ -8,7 +8,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from memvault.config import Settings
-from memvault.http.app import create_app
+from memvault.server import build_app
 from memvault.vault import Vault
 
 API = "/api/v1"
@@ -19,7 +19,7 @@ LOCAL = {"base_url": "http://127.0.0.1:8000", "client": ("127.0.0.1", 50000)}
 
 def http_client(vault: Vault, settings: Settings | None = None, **options: Any) -> TestClient:
     """The app over ``vault``, without a socket; server errors come back as responses."""
-    return TestClient(create_app(vault, settings), raise_server_exceptions=False,
+    return TestClient(build_app(vault, settings), raise_server_exceptions=False,
                       **{**LOCAL, **options})
 
 

@@ -25,7 +25,7 @@ def test_archive_then_restore_gives_back_an_identical_store(seeded):
     vault, ids = seeded
     vault.store("recent and kept", namespace="default")
     before = snapshot(vault.store_backend)
-    op = vault.archive(older_than=datetime(2024, 1, 8, tzinfo=UTC))
+    op = vault.upkeep.archive(older_than=datetime(2024, 1, 8, tzinfo=UTC))
     assert op.status == "applied" and op.result["archived"] == 7
     assert vault.count() == len(SEED) + 1 - 7
     header, memories = read_dump(op.backup)
@@ -34,41 +34,41 @@ def test_archive_then_restore_gives_back_an_identical_store(seeded):
     assert {m.id for m in archived if m.parent_id is None} == {
         ids[name] for name in list(SEED)[:7]}
     # Restore through undo, then again by file: the second adds nothing.
-    assert vault.undo(op.id).status == "undone"
+    assert vault.upkeep.undo(op.id).status == "undone"
     assert snapshot(vault.store_backend) == before
-    assert vault.restore_archive(op.backup) == {"restored": 0, "skipped": 7}
+    assert vault.upkeep.restore_archive(op.backup) == {"restored": 0, "skipped": 7}
     assert snapshot(vault.store_backend) == before
 
 
 def test_archive_keeps_chunks_with_their_memory(seeded):
     vault, ids = seeded
     before = snapshot(vault.store_backend)
-    op = vault.archive(filter={"tags_any": ["long"]})
+    op = vault.upkeep.archive(filter={"tags_any": ["long"]})
     _, memories = read_dump(op.backup)
     archived = list(memories)
     assert archived[0].id == ids["long"] and len(archived) > 1
     assert all(m.parent_id == ids["long"] for m in archived[1:])
     everything = Filter(namespace=None, include_chunks=True, include_expired=True)
     assert vault.store_backend.count(everything) == len(before.records) - len(archived)
-    vault.restore_archive(op.backup)
+    vault.upkeep.restore_archive(op.backup)
     assert snapshot(vault.store_backend) == before
 
 
 def test_archive_refuses_a_whole_namespace_and_an_existing_file(seeded, tmp_path):
     vault, _ = seeded
     with pytest.raises(InvalidInput) as whole:
-        vault.archive()
+        vault.upkeep.archive()
     assert whole.value.field == "older_than"
     with pytest.raises(InvalidInput) as bad_age:
-        vault.archive(older_than="ninety days")
+        vault.upkeep.archive(older_than="ninety days")
     assert bad_age.value.field == "older_than"
     target = tmp_path / "taken.jsonl.gz"
     target.write_text("something")
     with pytest.raises(InvalidInput) as taken:
-        vault.archive(older_than="1d", path=target)
+        vault.upkeep.archive(older_than="1d", path=target)
     assert taken.value.field == "path"
     assert vault.count() == len(SEED)
-    assert vault.archive(older_than=BASE - timedelta(days=1)) is None
+    assert vault.upkeep.archive(older_than=BASE - timedelta(days=1)) is None
 
 
 def test_ages_are_parsed():
@@ -88,7 +88,7 @@ def test_optimize_archives_expired_memories_and_reports_bytes(seeded):
     kept = vault.store("permanent note").memory
     while datetime.now(UTC) <= soon:
         pass
-    report = vault.optimize()
+    report = vault.upkeep.optimize()
     assert report.expired_archived == 3 and report.steps
     # A store behind a server (chroma+http) cannot measure itself.
     sizes = (report.before_bytes, report.after_bytes)
@@ -98,12 +98,12 @@ def test_optimize_archives_expired_memories_and_reports_bytes(seeded):
     _, memories = read_dump(report.expired_archive)
     assert sorted(m.id for m in memories) == sorted(m.id for m in doomed)
     assert vault.get(kept.id).content == "permanent note"
-    assert vault.optimize().expired_archived == 0
+    assert vault.upkeep.optimize().expired_archived == 0
 
 
 def test_detailed_stats_report_distributions_and_the_duplicate_ratio(seeded):
     vault, ids = seeded
-    stats = vault.detailed_stats()
+    stats = vault.upkeep.detailed_stats()
     assert stats["total"] == len(SEED)
     assert stats["by_tag"]["seed"] == len(SEED)
     assert sum(stats["by_hour_utc"].values()) == len(SEED)
@@ -112,7 +112,7 @@ def test_detailed_stats_report_distributions_and_the_duplicate_ratio(seeded):
     assert stats["largest"][0]["id"] in {ids["long"], ids["long_case"]}
     assert stats["duplicates"]["redundant"] == 6
     assert stats["duplicates"]["ratio"] == pytest.approx(6 / len(SEED), abs=1e-4)
-    quick = vault.detailed_stats(duplicates=False, top=3)
+    quick = vault.upkeep.detailed_stats(duplicates=False, top=3)
     assert "duplicates" not in quick and len(quick["by_tag"]) == 3
 
 
@@ -125,11 +125,11 @@ def test_an_archive_interrupted_while_writing_changes_nothing_and_is_dropped(see
         raise KeyboardInterrupt  # as if the process were stopped while writing the file
 
     with pytest.raises(KeyboardInterrupt):
-        vault.archive(older_than="2024-01-08", path=target, progress=stop)
+        vault.upkeep.archive(older_than="2024-01-08", path=target, progress=stop)
     assert list(target.parent.iterdir()) == []  # no partial file left either
     assert snapshot(vault.store_backend) == before
-    [op] = vault.operations()
+    [op] = vault.upkeep.operations()
     assert op.status == "preparing"
-    [dropped] = vault.resume()
+    [dropped] = vault.upkeep.resume()
     assert dropped.id == op.id and dropped.status == "abandoned"
     assert snapshot(vault.store_backend) == before

@@ -34,7 +34,7 @@ def clusters_by_name(plan, ids):
 @pytest.mark.parametrize("method", ["exact", "ivf"])
 def test_the_plan_finds_exactly_the_seeded_clusters(upkeep_vault, method):
     vault, ids = upkeep_vault
-    plan = vault.find_duplicates(method=method)
+    plan = vault.upkeep.find_duplicates(method=method)
     found = clusters_by_name(plan, ids)
     assert sorted(map(sorted, found)) == sorted(map(sorted, CLUSTERS))
     assert plan.scanned == len(SEED)
@@ -49,7 +49,7 @@ def test_the_survivor_follows_the_rule_and_the_merge_unions_fields(upkeep_vault)
     vault, ids = upkeep_vault
     by_rule = {}
     for rule in ("newest", "important", "longest"):
-        plan = vault.find_duplicates(keep=rule)
+        plan = vault.upkeep.find_duplicates(keep=rule)
         tabs = next(c for c in plan.clusters if c.survivor.id in
                     {ids["tabs"], ids["tabs_case"], ids["tabs_reordered"]})
         by_rule[rule] = tabs
@@ -66,8 +66,8 @@ def test_the_survivor_follows_the_rule_and_the_merge_unions_fields(upkeep_vault)
 
 def test_apply_merges_removes_and_logs(upkeep_vault):
     vault, _ = upkeep_vault
-    plan = vault.find_duplicates()
-    op = vault.consolidate(plan)
+    plan = vault.upkeep.find_duplicates()
+    op = vault.upkeep.consolidate(plan)
     assert op.status == "applied" and op.kind == "dedup"
     assert op.result == {"clusters": 5, "removed": plan.redundant}
     assert vault.count() == len(SEED) - plan.redundant
@@ -80,7 +80,7 @@ def test_apply_merges_removes_and_logs(upkeep_vault):
         for duplicate in cluster.duplicates:
             with pytest.raises(NotFound):
                 vault.get(duplicate.memory.id)
-    assert vault.find_duplicates().clusters == ()
+    assert vault.upkeep.find_duplicates().clusters == ()
     with gzip.open(op.backup, "rt") as backup:
         lines = [json.loads(line) for line in backup]
     backed_up = {r["id"] for r in lines[1:] if r["parent_id"] is None}
@@ -91,13 +91,13 @@ def test_apply_merges_removes_and_logs(upkeep_vault):
 def test_apply_then_undo_gives_back_an_identical_store(upkeep_vault):
     vault, _ = upkeep_vault
     before = snapshot(vault.store_backend)
-    op = vault.consolidate(vault.find_duplicates())
+    op = vault.upkeep.consolidate(vault.upkeep.find_duplicates())
     assert snapshot(vault.store_backend) != before
-    undone = vault.undo(op.id)
+    undone = vault.upkeep.undo(op.id)
     assert undone.status == "undone"
     assert snapshot(vault.store_backend) == before
     # Undo is idempotent, and search works over the restored memories.
-    vault.undo(op.id)
+    vault.upkeep.undo(op.id)
     assert snapshot(vault.store_backend) == before
     assert vault.search("which editor does Dave use?", k=2)[0].memory.content.startswith("Dave")
 
@@ -105,21 +105,21 @@ def test_apply_then_undo_gives_back_an_identical_store(upkeep_vault):
 def test_undo_refuses_to_discard_later_changes_unless_forced(upkeep_vault):
     vault, _ = upkeep_vault
     before = snapshot(vault.store_backend)
-    plan = vault.find_duplicates()
-    op = vault.consolidate(plan)
+    plan = vault.upkeep.find_duplicates()
+    op = vault.upkeep.consolidate(plan)
     vault.update(plan.clusters[0].survivor.id, tags=["edited"])
     with pytest.raises(Conflict) as refused:
-        vault.undo(op.id)
+        vault.upkeep.undo(op.id)
     assert refused.value.field == "operation_id"
-    vault.undo(op.id, force=True)
+    vault.upkeep.undo(op.id, force=True)
     assert snapshot(vault.store_backend) == before
 
 
 def test_selected_clusters_only(upkeep_vault):
     vault, _ = upkeep_vault
-    plan = vault.find_duplicates()
+    plan = vault.upkeep.find_duplicates()
     chosen = plan.clusters[1]
-    op = vault.consolidate(plan.select([chosen.id]))
+    op = vault.upkeep.consolidate(plan.select([chosen.id]))
     assert op.result["clusters"] == 1
     assert vault.count() == len(SEED) - len(chosen.duplicates)
     with pytest.raises(InvalidInput) as unknown:
@@ -131,10 +131,10 @@ def test_bad_arguments_name_the_field(vault):
     for kwargs, field in [({"threshold": 1.5}, "threshold"), ({"threshold": "x"}, "threshold"),
                           ({"keep": "oldest"}, "keep"), ({"method": "magic"}, "method")]:
         with pytest.raises(InvalidInput) as bad:
-            vault.find_duplicates(**kwargs)
+            vault.upkeep.find_duplicates(**kwargs)
         assert bad.value.field == field
     with pytest.raises(NotFound):
-        vault.undo("no-such-operation")
+        vault.upkeep.undo("no-such-operation")
 
 
 def test_fact_words_are_numbers_time_words_and_negation():
@@ -161,14 +161,14 @@ with Vault.open(sys.argv[1]) as vault:
         if stage == "merge":
             print(done, flush=True)
             time.sleep(0.5)  # room for the kill to land between steps
-    vault.consolidate(vault.find_duplicates(), progress=progress)
+    vault.upkeep.consolidate(vault.upkeep.find_duplicates(), progress=progress)
 """
 
 
 def test_kill_during_apply_then_rerun_finishes_consistently(upkeep_vault, tmp_path):
     vault, _ = upkeep_vault
     before = snapshot(vault.store_backend)
-    plan = vault.find_duplicates()
+    plan = vault.upkeep.find_duplicates()
     url = vault.store_backend.url
     child = subprocess.Popen([sys.executable, "-c", APPLY_SLOWLY, url], env=cli_env(tmp_path),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -176,18 +176,18 @@ def test_kill_during_apply_then_rerun_finishes_consistently(upkeep_vault, tmp_pa
     assert child.stdout.readline().strip() == "2"
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
-    [op] = vault.operations()
+    [op] = vault.upkeep.operations()
     assert op.status == "pending"
     # Consistent meanwhile: nothing lost, every memory still readable.
     assert all(vault.store_backend.get_many([i]) for c in plan.clusters for i in
                [c.survivor.id])
     assert vault.count() > len(SEED) - plan.redundant
-    [finished] = vault.resume(kind="dedup")
+    [finished] = vault.upkeep.resume(kind="dedup")
     assert finished.id == op.id and finished.status == "applied"
     assert vault.count() == len(SEED) - plan.redundant
-    assert vault.find_duplicates().clusters == ()
+    assert vault.upkeep.find_duplicates().clusters == ()
     for cluster in plan.clusters:
         assert set(vault.get(cluster.survivor.id).tags) == set(cluster.changes.tags)
-    assert vault.resume() == []
-    vault.undo(op.id)
+    assert vault.upkeep.resume() == []
+    vault.upkeep.undo(op.id)
     assert snapshot(vault.store_backend) == before

@@ -41,7 +41,7 @@ async def test_duplicates_is_read_only_and_consolidate_defaults_to_a_dry_run(cli
     merged = await ok(client, "memory_consolidate", dry_run=False, clusters=[chosen["id"]])
     assert merged["operation"]["result"]["clusters"] == 1
     assert vault.count() == len(SEED) - (chosen["size"] - 1)
-    vault.undo(merged["operation"]["id"])
+    vault.upkeep.undo(merged["operation"]["id"])
     assert snapshot(vault.store_backend) == before
 
 

@@ -43,7 +43,7 @@ def topical(store, embedder, settings):
 def test_summaries_keep_provenance_and_leave_originals(topical):
     vault, stored = topical
     before = vault.count()
-    items, op = vault.summarize(older_than="30d", similarity=0.5)
+    items, op = vault.upkeep.summarize(older_than="30d", similarity=0.5)
     assert op.status == "applied" and len(op.result["summaries"]) == 2
     summaries = vault.list(filter={"memory_type": "summary"}).memories
     by_source = {frozenset(s.metadata["summary_of"]): s for s in summaries}
@@ -62,7 +62,7 @@ def test_summaries_keep_provenance_and_leave_originals(topical):
     assert "oil change" in car.content
     assert vault.count() == before + 2
     # A rerun finds everything covered, and the summary is found by search.
-    assert vault.summarize(older_than="30d", similarity=0.5) == ([], None)
+    assert vault.upkeep.summarize(older_than="30d", similarity=0.5) == ([], None)
     hit = vault.search("tomato plants", k=1, filter={"memory_type": "summary"})[0]
     assert hit.memory.id == garden.id and items
 
@@ -70,25 +70,25 @@ def test_summaries_keep_provenance_and_leave_originals(topical):
 def test_dry_run_writes_nothing_and_undo_removes_the_summaries(topical):
     vault, _ = topical
     before = snapshot(vault.store_backend)
-    items, op = vault.summarize(older_than="30d", similarity=0.5, dry_run=True)
+    items, op = vault.upkeep.summarize(older_than="30d", similarity=0.5, dry_run=True)
     assert op is None and len(items) == 2
     assert snapshot(vault.store_backend) == before
-    _, op = vault.summarize(older_than="30d", similarity=0.5)
-    vault.undo(op.id)
+    _, op = vault.upkeep.summarize(older_than="30d", similarity=0.5)
+    vault.upkeep.undo(op.id)
     assert snapshot(vault.store_backend) == before
 
 
 def test_archive_originals_moves_them_out_and_undo_brings_them_back(topical):
     vault, stored = topical
     before = snapshot(vault.store_backend)
-    _, op = vault.summarize(older_than="30d", similarity=0.5, archive_originals=True)
-    archived = vault.operations()[-1]
+    _, op = vault.upkeep.summarize(older_than="30d", similarity=0.5, archive_originals=True)
+    archived = vault.upkeep.operations()[-1]
     assert archived.kind == "archive" and op.result["archive_operation"] == archived.id
     assert archived.result["archived"] == len(GARDEN) + len(CAR)
     assert vault.store_backend.get_many([stored[GARDEN[0]].id]) == []
     assert vault.get(stored[SINGLES[0]].id).content == SINGLES[0]
     assert vault.count(filter={"memory_type": "summary"}) == 2
-    vault.undo(op.id)
+    vault.upkeep.undo(op.id)
     assert snapshot(vault.store_backend) == before
 
 
@@ -130,7 +130,7 @@ def chat_server():
 def test_an_openai_compatible_endpoint_writes_abstractive_summaries(topical, chat_server):
     vault, _ = topical
     chat = ChatSummarizer(chat_server, "tiny-model", api_key="sk-test")
-    _, op = vault.summarize(older_than="30d", similarity=0.5, summarizer=chat)
+    _, op = vault.upkeep.summarize(older_than="30d", similarity=0.5, summarizer=chat)
     contents = sorted(m.content for m in vault.list(filter={"memory_type": "summary"}).memories)
     assert contents == ["3 notes about tiny-model topics.", "4 notes about tiny-model topics."]
     first = ChatPeer.requests[0]
@@ -145,7 +145,7 @@ def test_a_failing_endpoint_is_reported_and_nothing_is_stored(topical, chat_serv
     before = snapshot(vault.store_backend)
     ChatPeer.status = 500
     with pytest.raises(SummarizerUnavailable) as failed:
-        vault.summarize(older_than="30d", similarity=0.5,
+        vault.upkeep.summarize(older_than="30d", similarity=0.5,
                         summarizer=ChatSummarizer(chat_server, "tiny-model"))
     assert failed.value.field == "summary_url" and "500" in failed.value.message
     assert snapshot(vault.store_backend) == before

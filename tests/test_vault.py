@@ -123,11 +123,17 @@ def test_recall_by_time_phrase(vault):
     vault.store("Last year we used MySQL", created_at=now - timedelta(days=400))
     vault.store("Today we shipped", created_at=now)
     recent = vault.recall("yesterday", now=now)
-    assert [h.memory.content for h in recent] == ["Yesterday we chose Postgres"]
-    window = vault.recall((now - timedelta(days=2), now + timedelta(seconds=1)))
-    assert {h.memory.content for h in window} == {"Yesterday we chose Postgres", "Today we shipped"}
+    assert [h.memory.content for h in recent.hits] == ["Yesterday we chose Postgres"]
+    assert recent.span.end - recent.span.start == timedelta(days=1)
+    assert recent.span.start <= now - timedelta(days=1) < recent.span.end
+    start, end = now - timedelta(days=2), now + timedelta(seconds=1)
+    window = vault.recall((start, end))
+    assert (window.span.start, window.span.end) == (start, end)
+    assert {h.memory.content for h in window.hits} == {"Yesterday we chose Postgres",
+                                                      "Today we shipped"}
     with_query = vault.recall("last 30 days", query="database choice", now=now)
-    assert with_query[0].memory.content == "Yesterday we chose Postgres"
+    assert with_query.hits[0].memory.content == "Yesterday we chose Postgres"
+    assert with_query.to_dict()["end"] == with_query.span.end.isoformat()
     with pytest.raises(InvalidInput) as err:
         vault.recall("the day after the party")
     assert err.value.field == "time"

@@ -7,13 +7,13 @@ import re
 import httpx
 from fastapi.testclient import TestClient
 
-from memvault.http.app import create_app
+from memvault.server import build_app
 from memvault.vault import Vault
 
 
 def web_client(vault: Vault, client_host: str = "127.0.0.1") -> TestClient:
     """The app over ``vault``, as a browser on ``client_host`` reaches it."""
-    return TestClient(create_app(vault), base_url="http://127.0.0.1:8000",
+    return TestClient(build_app(vault), base_url="http://127.0.0.1:8000",
                       raise_server_exceptions=False, follow_redirects=False,
                       client=(client_host, 50000))
 

@@ -20,7 +20,7 @@ from .errors import (
 from .model import Filter, Hit, Memory, StoreResult
 from .stores import Store, open_store
 from .transfer.migrate import MigrationReport, migrate
-from .vault import Vault
+from .vault import Recall, Vault
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "MemvaultError",
     "MigrationReport",
     "NotFound",
+    "Recall",
     "Settings",
     "Store",
     "StoreResult",

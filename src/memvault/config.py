@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
@@ -154,6 +155,10 @@ class _Reader:
         raw = self.get(name, variables) or ""
         return tuple(part.strip().lower().rstrip("/") for part in raw.split(",") if part.strip())
 
+    @overload
+    def integer(self, name: str, variables: list[str], default: int) -> int: ...
+    @overload
+    def integer(self, name: str, variables: list[str], default: None) -> int | None: ...
     def integer(self, name: str, variables: list[str], default: int | None) -> int | None:
         raw = self.get(name, variables)
         if raw is None:

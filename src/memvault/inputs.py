@@ -6,6 +6,7 @@ value gets the same error, naming the field, wherever it came from.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +51,19 @@ def check_content(content: Any, max_bytes: int, field: str = "content") -> str:
     if size > max_bytes:
         raise InvalidInput(f"{field} is {size} bytes, over the limit of {max_bytes}", field=field)
     return content
+
+
+def parse_json_object(text: str | None, field: str) -> dict[str, Any] | None:
+    """A JSON object given as text (an option, a query parameter), or None when absent."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{field} is not valid JSON: {exc}", field=field) from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object", field=field)
+    return value
 
 
 def check_k(k: Any, field: str = "k") -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +19,10 @@ from .config import Settings
 from .embedding import Embedder, QueryCache, open_embedder
 from .errors import InvalidInput, NotFound
 from .inputs import build_memory, check_k, check_query
-from .maintenance.service import VaultUpkeep
+from .maintenance.upkeep import Upkeep
 from .model import (
     Filter,
+    FilterArg,
     Hit,
     Memory,
     MemoryChanges,
@@ -38,17 +40,30 @@ from .search.hybrid import SearchSettings, hybrid_search
 from .search.timephrase import TimeRange, parse_time_phrase
 from .stores import Page, Store, open_store
 
-FilterArg = Filter | Mapping[str, Any] | None
 Observer = Callable[[str, float], None]
 STORE_BATCH = 256
+# Spelled once here: inside Vault, ``list`` names the method, not the builtin.
+Hits = list[Hit]
 
 
-class Vault(VaultUpkeep):
+@dataclass(frozen=True)
+class Recall:
+    """What ``Vault.recall`` found, and the time window it looked in."""
+
+    span: TimeRange
+    hits: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.span.start.isoformat(), "end": self.span.end.isoformat(),
+                "hits": [h.to_dict() for h in self.hits]}
+
+
+class Vault:
     """Persistent memory: store, search, recall, update, delete, stats.
 
     Open one with ``Vault.open(url)``; it is also a context manager. The upkeep
-    calls (duplicates, consolidate, archive, summarize, optimize, undo) come
-    from ``maintenance.service.VaultUpkeep``.
+    calls (duplicates, consolidate, archive, summarize, optimize, undo) are on
+    ``vault.upkeep`` (``maintenance.upkeep.Upkeep``).
     """
 
     def __init__(self, store: Store, embedder: Embedder, settings: Settings | None = None, *,
@@ -68,6 +83,8 @@ class Vault(VaultUpkeep):
         self._chunk_chars = window_chars(embedder.max_tokens)
         # Ranks a search's words while its query is embedded (threads start on first use).
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memvault-words")
+        self.upkeep = Upkeep(store, embedder, self.settings, scope=self._filter,
+                             embed=self._embed_with_chunks)
 
     @classmethod
     def open(cls, url: str | None = None, *, settings: Settings | None = None,
@@ -283,7 +300,7 @@ class Vault(VaultUpkeep):
         return self.store_backend.count(self._filter(filter, namespace))
 
     def search(self, query: str, *, k: int = 10, namespace: str | None = None,
-               filter: FilterArg = None, now: datetime | None = None) -> list[Hit]:
+               filter: FilterArg = None, now: datetime | None = None) -> Hits:
         """Hybrid search: meaning and words, fused by rank, blended with recency and importance.
 
         ``now`` is the moment the search is made (default: the current time); it
@@ -315,22 +332,26 @@ class Vault(VaultUpkeep):
 
     def recall(self, when: str | tuple[datetime | str, datetime | str], *,
                query: str | None = None, k: int = 10, namespace: str | None = None,
-               filter: FilterArg = None, now: datetime | None = None) -> list[Hit]:
+               filter: FilterArg = None, now: datetime | None = None) -> Recall:
         """Memories from a time ("last week", "in March 2025", or a (start, end) pair).
 
         With ``query``, the best matches within that time; without, the newest.
+        The result says which window the phrase was read as.
         """
         span = self.time_range(when, now)
         criteria = self._filter(filter, namespace).with_changes(
             created_after=span.start, created_before=span.end)
         if query:
-            return self.search(query, k=k, namespace=namespace, filter=criteria)
-        page = self.store_backend.query(criteria, limit=check_k(k))
-        return [Hit(m, 1.0, {}) for m in page.memories]
+            hits = self.search(query, k=k, namespace=namespace, filter=criteria)
+        else:
+            page = self.store_backend.query(criteria, limit=check_k(k))
+            hits = [Hit(m, 1.0, {}) for m in page.memories]
+        return Recall(span, hits)
 
     @staticmethod
     def time_range(when: str | tuple[datetime | str, datetime | str],
                    now: datetime | None = None) -> TimeRange:
+        """The window a phrase or a (start, end) pair names, as ``recall`` reads it."""
         if isinstance(when, str):
             return parse_time_phrase(when, now)
         if isinstance(when, tuple | list) and len(when) == 2:

@@ -17,10 +17,12 @@ import typer
 
 from .. import __version__
 from ..errors import InvalidInput
+from ..inputs import parse_json_object
 from .render import (
     hits_view,
     memory_view,
     page_view,
+    recall_view,
     settings_view,
     stored_view,
     tags_view,
@@ -37,7 +39,6 @@ from .support import (
     filter_from_options,
     load_settings,
     open_vault,
-    parse_json_object,
     read_content,
 )
 
@@ -170,11 +171,9 @@ def recall(
     [dim]memvault recall "last week" -q "deployment decisions"[/]
     """
     with open_vault(store, namespace) as vault:
-        span = vault.time_range(when)
-        hits = vault.recall((span.start, span.end), query=query, k=k,
-                            filter=filter_from_options(tag, memory_type, filter_json))
-    emit({"start": span.start.isoformat(), "end": span.end.isoformat(),
-          "hits": [h.to_dict() for h in hits]}, json_, hits_view)
+        found = vault.recall(when, query=query, k=k,
+                             filter=filter_from_options(tag, memory_type, filter_json))
+    emit(found.to_dict(), json_, recall_view)
 
 
 @app.command()

@@ -122,7 +122,8 @@ def dedup(
     [dim]memvault dedup --apply --clusters 3f2c9a01d4[/]
     """
     with open_vault(store, namespace) as vault, progress_bar() as progress:
-        data = actions.dedup(vault, filter=filter_from_options(tag, memory_type, filter_json),
+        data = actions.dedup(vault.upkeep,
+                             filter=filter_from_options(tag, memory_type, filter_json),
                              threshold=threshold, keep=keep, method=method, apply=apply,
                              clusters=clusters, progress=progress)
     emit(data, json_, _plan_view)
@@ -138,7 +139,7 @@ def undo(
 ) -> None:
     """Reverse a logged operation: put back exactly the memories it changed or removed."""
     with open_vault(store, namespace) as vault, progress_bar() as progress:
-        data = actions.undo(vault, operation_id, force=force, progress=progress)
+        data = actions.undo(vault.upkeep, operation_id, force=force, progress=progress)
     emit(data, json_, lambda op: Text(_operation_line(op)))
 
 
@@ -159,7 +160,7 @@ def operations(
 ) -> None:
     """List the maintenance operations logged in the store (dedup, archive, ...)."""
     with open_vault(store, namespace) as vault:
-        emit(actions.operations(vault, namespace=namespace), json_, _operations_view)
+        emit(actions.operations(vault.upkeep, namespace=namespace), json_, _operations_view)
 
 
 def _archive_view(data: dict[str, Any]) -> Any:
@@ -190,7 +191,7 @@ def archive(
     [dim]memvault archive --older-than 90d --tag scratch[/]
     """
     with open_vault(store, namespace) as vault, progress_bar() as progress:
-        data = actions.archive(vault, older_than=older_than, path=to, dry_run=dry_run,
+        data = actions.archive(vault.upkeep, older_than=older_than, path=to, dry_run=dry_run,
                                filter=filter_from_options(tag, memory_type, filter_json),
                                progress=progress)
     emit(data, json_, _archive_view)
@@ -206,7 +207,7 @@ def unarchive(
     Memories whose content is in the store again are skipped, so it can be rerun.
     """
     with open_vault(store, namespace) as vault, progress_bar() as progress:
-        data = vault.restore_archive(archive_file, progress=progress)
+        data = vault.upkeep.restore_archive(archive_file, progress=progress)
     emit(data, json_, lambda d: Text(f"Restored {d['restored']} memories "
                                      f"({d['skipped']} already there)."))
 
@@ -249,7 +250,7 @@ def summarize(
     """
     with open_vault(store, namespace) as vault, progress_bar() as progress:
         data = actions.summarize(
-            vault, older_than=older_than, similarity=similarity, min_group=min_group,
+            vault.upkeep, older_than=older_than, similarity=similarity, min_group=min_group,
             max_group=max_group, archive_originals=archive_originals, dry_run=dry_run,
             filter=filter_from_options(tag, memory_type, filter_json), progress=progress)
     emit(data, json_, _summaries_view)
@@ -272,7 +273,7 @@ def optimize(
 ) -> None:
     """Remove expired memories (into an archive), then compact and re-index the store."""
     with open_vault(store, namespace) as vault, progress_bar() as progress:
-        data = actions.optimize(vault, progress=progress)
+        data = actions.optimize(vault.upkeep, progress=progress)
     emit(data, json_, _optimize_view)
 
 

@@ -7,7 +7,7 @@ to the data once and both show it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -51,6 +51,12 @@ def hits_view(data: Mapping[str, Any]) -> RenderableType:
     return memories_view([h["memory"] for h in hits], scores=[h["score"] for h in hits])
 
 
+def recall_view(data: Mapping[str, Any]) -> RenderableType:
+    """The hits of a recall under the time window the phrase was read as."""
+    window = Text(f"From {data['start']} to {data['end']}:", style="dim")
+    return Group(window, hits_view(data))
+
+
 def page_view(data: Mapping[str, Any]) -> RenderableType:
     """A page of memories, with the cursor to pass for the next page."""
     memories = data["memories"]
@@ -61,7 +67,7 @@ def page_view(data: Mapping[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
-def key_value_table(rows: Iterable[tuple[str, Any]], *, title: str | None = None,
+def key_value_table(rows: Iterable[Sequence[Any]], *, title: str | None = None,
                     headers: tuple[str, ...] = ()) -> Table:
     table = Table(title=title, show_header=bool(headers), box=None)
     for header in headers or ("", ""):

@@ -53,7 +53,7 @@ def stats(
     with open_vault(store, namespace) as vault:
         data = vault.stats(namespace=namespace)
         if detail:
-            data["detail"] = vault.detailed_stats(namespace=namespace)
+            data["detail"] = vault.upkeep.detailed_stats(namespace=namespace)
     emit(data, json_, lambda d: Group(stats_view({k: v for k, v in d.items() if k != "detail"}),
                                       detail_view(d["detail"])) if detail else stats_view(d))
 
@@ -99,7 +99,7 @@ def serve(
     """
     import uvicorn
 
-    from ..http.app import create_app
+    from ..server import build_app
 
     with open_vault(store, namespace) as vault:
         settings = dataclasses.replace(vault.settings, host=host or vault.settings.host,
@@ -128,5 +128,5 @@ def serve(
             yield
             vault.close()
 
-        app = create_app(vault, settings, lifespan=close_vault_at_shutdown)
+        app = build_app(vault, settings, lifespan=close_vault_at_shutdown)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)

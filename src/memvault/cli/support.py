@@ -20,48 +20,30 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console, RenderableType
 from typer.core import TyperGroup
 
 from ..config import Settings
-from ..errors import InvalidInput, MemvaultError, NotFound, StoreUnavailable
+from ..errors import InvalidInput, MemvaultError
+from ..inputs import parse_json_object
 from ..vault import Vault
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_NOT_FOUND = 3
-EXIT_STORE_FAILED = 4
-EXIT_CODES: dict[type[MemvaultError], int] = {
-    InvalidInput: EXIT_BAD_INPUT,
-    NotFound: EXIT_NOT_FOUND,
-    StoreUnavailable: EXIT_STORE_FAILED,
-}
 
 console = Console(soft_wrap=False)
 err_console = Console(stderr=True, soft_wrap=True)
 _JSON_KEY = "memvault.json"
 
 
-def exit_code(error: MemvaultError) -> int:
-    """The exit code for an error: the one mapping every command uses."""
-    for cls in type(error).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return EXIT_FAILED
-
-
 class VaultGroup(TyperGroup):
     """The top-level command group: reports memvault errors and sets the exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # typer always passes its own Context, a subclass of the one the base names.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except MemvaultError as error:
             report_error(error, as_json=bool(ctx.meta.get(_JSON_KEY)))
-            ctx.exit(exit_code(error))
+            ctx.exit(error.exit_code)
 
 
 def report_error(error: MemvaultError, *, as_json: bool) -> None:
@@ -124,19 +106,6 @@ def open_vault(store: str | None, namespace: str | None = None) -> Iterator[Vaul
     """
     with Vault.open(settings=load_settings(store, namespace)) as vault:
         yield vault
-
-
-def parse_json_object(text: str | None, field: str) -> dict[str, Any] | None:
-    """A JSON object given on the command line, or None when the option was not given."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{field} is not valid JSON: {exc}", field=field) from None
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field} must be a JSON object", field=field)
-    return value
 
 
 def filter_from_options(tags: list[str] | None, memory_type: str | None,

@@ -18,7 +18,6 @@ with one error saying what is missing. Nothing is loaded before the first
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput, MemvaultError
+from ..onnx_sessions import cpu_session
 from .onnx_cache import build_once, cached_export, source_checksum
 from .onnx_export import FILES, RECIPE, ExportFailed, export_model
 from .sentence import SentenceTransformerEmbedder, default_model_dir
@@ -35,33 +35,6 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("auto", *FILES)
 _warned: set[str] = set()  # models whose fallback to torch was already announced
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (cgroup- and affinity-aware where the OS says)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def create_session(path: Path) -> Any:
-    """An onnxruntime CPU session using every available core for each batch."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # One process, all cores on each matrix product: measured faster here than
-    # several single-threaded workers, and it keeps single-query latency low.
-    options.intra_op_num_threads = cpu_count()
-    options.inter_op_num_threads = 1
-    # Workers spin between the nodes of a run (a short query is ~60 small
-    # nodes, and waking a sleeping worker for each cost 0.5 ms a query), but
-    # stop when the run ends: a search alternates the model with numpy and
-    # SQLite, and workers left spinning starved them (a whole search at 10k
-    # measured 16 ms p50 with spinning after runs, 10.5 ms without).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
-    options.add_session_config_entry("session.force_spinning_stop", "1")
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxEmbedder:
@@ -106,8 +79,10 @@ class OnnxEmbedder:
 
     def _load(self) -> None:
         try:
+            key = self._cache_key(compute=True)
+            assert key is not None, "a computed checksum is never empty"
             exported = build_once(
-                self.cache_dir, self._cache_key(compute=True), str(self.model_dir.resolve()),
+                self.cache_dir, key, str(self.model_dir.resolve()),
                 lambda work: self._export(work))
             runtime = self._choose(exported.passes_gate("onnx-int8"))
             if runtime == "onnx-int8" and not exported.passes_gate(runtime):
@@ -117,7 +92,7 @@ class OnnxEmbedder:
             from .tokens import load_tokenizer
 
             self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens)
-            self._session = create_session(exported.path(runtime))
+            self._session = cpu_session(exported.path(runtime), spin_within_runs=True)
         except (ExportFailed, ImportError, OSError) as exc:
             self._fall_back_to_torch(*self._why_not_onnx(exc))
             runtime = "torch"
@@ -167,6 +142,7 @@ class OnnxEmbedder:
         return self.requested
 
     def _cache_key(self, *, compute: bool) -> str | None:
+        """The export's cache key; None only when not computing and no checksum is kept."""
         checksum = source_checksum(self.model_dir, self.cache_dir, RECIPE, compute=compute)
         return f"{self.spec.model}-{checksum[:16]}" if checksum else None
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..onnx_sessions import cpu_session
 from .quality import GateResult, compare, gate_vectors
 from .tokens import embed_in_batches, load_tokenizer
 
@@ -168,9 +169,7 @@ class _Gate:
         return lambda texts: embed_in_batches(self.tokenizer, texts, self.dimension, run)
 
     def check(self, path: Path) -> GateResult:
-        from .onnx_embedder import create_session
-
-        session = create_session(path)
+        session = cpu_session(path, spin_within_runs=True)
         vectors, _ = gate_vectors(self._embedder(lambda inputs: session.run(None, inputs)[0]))
         result = compare(self.reference, vectors, self.n_corpus)
         log.info("quality gate of %s: %s", path.name, result)

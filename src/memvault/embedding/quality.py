@@ -70,12 +70,6 @@ def gate_vectors(embed: Embed) -> tuple[np.ndarray, int]:
     return np.vstack([embed(corpus), *(embed([q]) for q in queries)]), len(corpus)
 
 
-def measure(reference: Embed, candidate: Embed) -> GateResult:
-    """Embed the gate texts with both and compare."""
-    expected, n_corpus = gate_vectors(reference)
-    return compare(expected, gate_vectors(candidate)[0], n_corpus)
-
-
 def _neighbours(vectors: np.ndarray, n_corpus: int) -> np.ndarray:
     """Each query's nearest corpus texts, best first (ties broken by position)."""
     similarities = vectors[n_corpus:] @ vectors[:n_corpus].T

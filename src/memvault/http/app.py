@@ -14,7 +14,6 @@ and the model and the store never block the event loop.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
@@ -25,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 from starlette.types import Lifespan
 
 from .. import __version__
@@ -33,20 +32,14 @@ from ..access.keys import KeyRing
 from ..access.principal import visible_report
 from ..config import Settings
 from ..errors import (
-    Conflict,
-    Forbidden,
-    IncompatibleEmbedding,
     InvalidInput,
     MemvaultError,
-    NotFound,
-    StoreUnavailable,
     Unauthorized,
 )
-from ..mcp.server import mount_mcp
+from ..inputs import parse_json_object
 from ..metrics import CONTENT_TYPE, Metrics
 from ..vault import Vault
-from ..web import mount_web
-from .auth import CHALLENGE, Authenticate, Reader, StoreReader, Writer, require_key
+from .auth import CHALLENGE, Authenticate, Reader, StoreReader, Writer
 from .maintenance import router as maintenance_router
 from .middleware import BodyLimit, HostCheck, RequestTimer
 from .schemas import (
@@ -63,25 +56,6 @@ log = logging.getLogger(__name__)
 MIN_BODY_LIMIT = 32_000_000
 # FastAPI's detail when it cannot decode a body at all (e.g. bytes that are not UTF-8).
 BODY_PARSE_ERROR = "There was an error parsing the body"
-
-STATUS: dict[type[MemvaultError], int] = {
-    InvalidInput: 422,
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    Conflict: 409,
-    IncompatibleEmbedding: 409,
-    StoreUnavailable: 503,
-}
-
-
-def status_for(error: MemvaultError) -> int:
-    """The HTTP status of an error: the one mapping every endpoint uses."""
-    for cls in type(error).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
-
 
 def error_response(status: int, code: str, message: str, field: str | None = None
                    ) -> JSONResponse:
@@ -161,23 +135,12 @@ def list_memories(
     """List memories newest first (or oldest first), a page at a time."""
     flt = {"tags_any": tags_any, "tags_all": tags_all, "memory_type": memory_type,
            "created_after": created_after, "created_before": created_before,
-           "metadata": _json_object(metadata, "metadata"), "include_expired": include_expired}
+           "metadata": parse_json_object(metadata, "metadata"),
+           "include_expired": include_expired}
     page = vault.list(namespace=access.namespace(namespace), limit=limit, cursor=cursor,
                       oldest_first=oldest_first,
                       filter={k: v for k, v in flt.items() if v is not None})
     return page.to_dict()
-
-
-def _json_object(text: str | None, field: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a JSON object", field=field) from None
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field} must be a JSON object", field=field)
-    return value
 
 
 @router.get("/memories/{ref}", tags=["memories"])
@@ -226,15 +189,17 @@ def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader) -> dict[
     """Memories from a time phrase or a start/end range, optionally ranked by a query."""
     if (body.when is None) == (body.start is None and body.end is None):
         raise InvalidInput("give either when, or start and end", field="when")
-    if body.when is None and (body.start is None or body.end is None):
+    when: str | tuple[Any, Any]
+    if body.when is not None:
+        when = body.when
+    elif body.start is not None and body.end is not None:
+        when = (body.start, body.end)
+    else:
         raise InvalidInput("give both start and end", field="end" if body.end is None
                            else "start")
-    span = vault.time_range(body.when if body.when is not None else (body.start, body.end))
-    hits = vault.recall((span.start, span.end), query=body.query, k=body.k,
+    return vault.recall(when, query=body.query, k=body.k,
                         namespace=access.namespace(body.namespace),
-                        filter=filter_dict(body.filter))
-    return {"start": span.start.isoformat(), "end": span.end.isoformat(),
-            "hits": [h.to_dict() for h in hits]}
+                        filter=filter_dict(body.filter)).to_dict()
 
 
 # -- about the service ---------------------------------------------------------
@@ -251,7 +216,7 @@ def stats(vault: VaultDep, access: Reader, namespace: Annotated[str | None, Quer
     namespace = access.namespace_or_all(namespace)
     out = visible_report(vault.stats(namespace=namespace), access.principal)
     if detail:
-        out["detail"] = vault.detailed_stats(namespace=namespace)
+        out["detail"] = vault.upkeep.detailed_stats(namespace=namespace)
     return out
 
 
@@ -304,7 +269,7 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 def _memvault_error(request: Request, exc: MemvaultError) -> JSONResponse:
-    response = error_response(status_for(exc), exc.code, exc.message, exc.field)
+    response = error_response(exc.status, exc.code, exc.message, exc.field)
     if isinstance(exc, Unauthorized):
         response.headers["www-authenticate"] = CHALLENGE[1].decode()
     return response
@@ -368,9 +333,4 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.add_middleware(HostCheck, allowed_hosts=settings.allowed_hosts,
                        allowed_origins=settings.cors_origins)
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
-    mount_web(app)  # the dashboard at /, /docs and /redoc
-    mount_mcp(app, vault, settings)  # MCP over streamable HTTP at /mcp
-    for route in app.routes:  # those with no dependencies to declare a scope in
-        if isinstance(route, Route) and route.path in ("/mcp", app.openapi_url):
-            require_key(route, status_for)
     return app

@@ -20,7 +20,6 @@ this machine (by the peer address, never a header) are served, as admin.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Annotated
@@ -99,30 +98,28 @@ class Authenticate:
         await self.app(scope, receive, send)
 
 
-async def refuse(send: Send, error: MemvaultError, status: int) -> None:
+async def refuse(send: Send, error: MemvaultError) -> None:
     """The app's error response, with the Bearer challenge on a 401."""
-    await send_error(send, status, error.code, error.message, error.field,
-                     [CHALLENGE] if status == 401 else [])
+    await send_error(send, error.status, error.code, error.message, error.field,
+                     [CHALLENGE] if error.status == 401 else [])
 
 
 class _KeyRequired:
-    def __init__(self, app: ASGIApp, status_for: Callable[[MemvaultError], int]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.status_for = status_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             principal_in(scope)
         except MemvaultError as exc:
-            await refuse(send, exc, self.status_for(exc))
+            await refuse(send, exc)
             return
         await self.app(scope, receive, send)
 
 
-def require_key(route: Route, status_for: Callable[[MemvaultError], int]) -> None:
-    """Serve ``route`` (not one of FastAPI's) only to a request with a principal;
-    ``status_for`` maps the error to the app's status."""
-    route.app = _KeyRequired(route.app, status_for)
+def require_key(route: Route) -> None:
+    """Serve ``route`` (not one of FastAPI's) only to a request with a principal."""
+    route.app = _KeyRequired(route.app)
 
 
 @dataclass(frozen=True)

@@ -87,8 +87,9 @@ def _params(body: _Body, access: Access) -> dict[str, Any]:
 
 def _start(jobs: JobRunner, kind: str, action: Callable[..., dict[str, Any]], vault: Vault,
            params: dict[str, Any]) -> JSONResponse:
-    """Queue ``action(vault, **params)`` as a job; 202 with the job and where to poll it."""
-    job = jobs.submit(kind, params, lambda progress: action(vault, progress=progress, **params))
+    """Queue ``action(vault.upkeep, **params)`` as a job; 202 with the job and where to poll it."""
+    upkeep = vault.upkeep
+    job = jobs.submit(kind, params, lambda progress: action(upkeep, progress=progress, **params))
     return JSONResponse(job.to_dict(), status_code=202,
                         headers={"Location": f"/api/v1/maintenance/jobs/{job.id}"})
 
@@ -101,7 +102,7 @@ def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin) -> JSONR
     check_rule(body.keep)
     check_method(body.method)
     params = _params(body, access)
-    vault.selection(body.filter, params["namespace"], None)
+    vault.upkeep.selection(body.filter, params["namespace"], None)
     return _start(jobs, "dedup", actions.dedup, vault, params)
 
 
@@ -109,7 +110,7 @@ def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin) -> JSONR
 def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin) -> JSONResponse:
     """Move matching memories to an archive file in the server's data directory, as a job."""
     params = _params(body, access)
-    vault.selection(body.filter, params["namespace"], body.older_than)
+    vault.upkeep.selection(body.filter, params["namespace"], body.older_than)
     return _start(jobs, "archive", actions.archive, vault, params)
 
 
@@ -118,7 +119,7 @@ def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep, access: Admin
               ) -> JSONResponse:
     """Store one summary per group of related old memories, as a job."""
     params = _params(body, access)
-    vault.selection(body.filter, params["namespace"], body.older_than)
+    vault.upkeep.selection(body.filter, params["namespace"], body.older_than)
     check_threshold(body.similarity, "similarity")
     return _start(jobs, "summarize", actions.summarize, vault, params)
 
@@ -152,4 +153,4 @@ def operations(vault: VaultDep, access: Admin, namespace: Annotated[str | None, 
         description="One namespace; default: every operation (a key bound to namespaces: "
                     "its own).")] = None) -> dict[str, Any]:
     """The maintenance operations logged in the store, oldest first."""
-    return actions.operations(vault, namespace=access.namespace_or_all(namespace))
+    return actions.operations(vault.upkeep, namespace=access.namespace_or_all(namespace))

@@ -10,60 +10,58 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .duplicates import DEFAULT_THRESHOLD
 from .oplog import Progress
 from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
-
-if TYPE_CHECKING:
-    from ..vault import Vault
+from .upkeep import Upkeep
 
 Age = str | timedelta | datetime | None
 
 
-def dedup(vault: Vault, *, namespace: str | None = None, filter: Mapping[str, Any] | None = None,
+def dedup(upkeep: Upkeep, *, namespace: str | None = None, filter: Mapping[str, Any] | None = None,
           threshold: float = DEFAULT_THRESHOLD, keep: str = "newest", method: str = "auto",
           apply: bool = False, clusters: Sequence[str] | None = None,
           progress: Progress | None = None) -> dict[str, Any]:
     """The duplicate plan; with ``apply``, also the consolidation that carried it out."""
     if apply:
-        resumed = vault.resume(kind="dedup", progress=progress)
+        resumed = upkeep.resume(kind="dedup", progress=progress)
         if resumed:
             return {"resumed": [op.to_dict() for op in resumed]}
-    plan = vault.find_duplicates(namespace=namespace, filter=filter, threshold=threshold,
+    plan = upkeep.find_duplicates(namespace=namespace, filter=filter, threshold=threshold,
                                  keep=keep, method=method, progress=progress)
     plan = plan.select(list(clusters) if clusters else None)
     out: dict[str, Any] = {"plan": plan.to_dict(), "applied": False}
     if apply and plan.clusters:
-        out["operation"] = vault.consolidate(plan, progress=progress).to_dict()
+        out["operation"] = upkeep.consolidate(plan, progress=progress).to_dict()
         out["applied"] = True
     return out
 
 
-def archive(vault: Vault, *, older_than: Age = None, namespace: str | None = None,
+def archive(upkeep: Upkeep, *, older_than: Age = None, namespace: str | None = None,
             filter: Mapping[str, Any] | None = None, path: str | None = None,
             dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Archive what matches (or, dry, count it); finishes an interrupted archive first."""
-    criteria = vault.selection(filter, namespace, older_than)
+    criteria = upkeep.selection(filter, namespace, older_than)
     if dry_run:
-        return {"dry_run": True, "matched": vault.store_backend.count(
+        return {"dry_run": True, "matched": upkeep.store.count(
             criteria.with_changes(include_expired=True)), "created_before":
             criteria.created_before.isoformat() if criteria.created_before else None}
-    resumed = vault.resume(kind="archive", progress=progress)
-    op = vault.archive(older_than=older_than, namespace=namespace, filter=filter, path=path,
+    resumed = upkeep.resume(kind="archive", progress=progress)
+    op = upkeep.archive(older_than=older_than, namespace=namespace, filter=filter, path=path,
                        progress=progress)
     return {"dry_run": False, "resumed": [o.to_dict() for o in resumed],
             "operation": op.to_dict() if op else None}
 
 
-def summarize(vault: Vault, *, older_than: Age = None, namespace: str | None = None,
+def summarize(upkeep: Upkeep, *, older_than: Age = None, namespace: str | None = None,
               filter: Mapping[str, Any] | None = None,
               similarity: float = DEFAULT_SIMILARITY, min_group: int = MIN_GROUP,
               max_group: int = MAX_GROUP, archive_originals: bool = False,
               dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
-    resumed = [] if dry_run else vault.resume(kind="summarize", progress=progress)
-    items, op = vault.summarize(older_than=older_than, namespace=namespace, filter=filter,
+    resumed = [] if dry_run else upkeep.resume(kind="summarize", progress=progress)
+    items, op = upkeep.summarize(older_than=older_than, namespace=namespace, filter=filter,
                                 similarity=similarity, min_group=min_group,
                                 max_group=max_group, archive_originals=archive_originals,
                                 dry_run=dry_run, progress=progress)
@@ -73,16 +71,16 @@ def summarize(vault: Vault, *, older_than: Age = None, namespace: str | None = N
             "operation": op.to_dict() if op else None}
 
 
-def optimize(vault: Vault, *, progress: Progress | None = None) -> dict[str, Any]:
-    resumed = vault.resume(kind="expire", progress=progress)
-    report = vault.optimize(progress=progress).to_dict()
+def optimize(upkeep: Upkeep, *, progress: Progress | None = None) -> dict[str, Any]:
+    resumed = upkeep.resume(kind="expire", progress=progress)
+    report = upkeep.optimize(progress=progress).to_dict()
     return {**report, "resumed": [o.to_dict() for o in resumed]}
 
 
-def undo(vault: Vault, operation_id: str, *, force: bool = False,
+def undo(upkeep: Upkeep, operation_id: str, *, force: bool = False,
          progress: Progress | None = None) -> dict[str, Any]:
-    return vault.undo(operation_id, force=force, progress=progress).to_dict()
+    return upkeep.undo(operation_id, force=force, progress=progress).to_dict()
 
 
-def operations(vault: Vault, *, namespace: str | None = None) -> dict[str, Any]:
-    return {"operations": [op.to_dict() for op in vault.operations(namespace=namespace)]}
+def operations(upkeep: Upkeep, *, namespace: str | None = None) -> dict[str, Any]:
+    return {"operations": [op.to_dict() for op in upkeep.operations(namespace=namespace)]}

@@ -103,13 +103,13 @@ def _outcome(data: dict[str, Any], limit: int, *, dry_run: bool | None = None) -
 
 def duplicates(tools: VaultTools, namespace: str, threshold: float, keep: str,
                limit: int) -> Outcome:
-    data = actions.dedup(tools.vault, namespace=namespace, threshold=threshold, keep=keep)
+    data = actions.dedup(tools.vault.upkeep, namespace=namespace, threshold=threshold, keep=keep)
     return _outcome(data, limit)
 
 
 def consolidate(tools: VaultTools, namespace: str, dry_run: bool, clusters: list[str] | None,
                 threshold: float, keep: str, limit: int) -> Outcome:
-    data = actions.dedup(tools.vault, namespace=namespace, threshold=threshold, keep=keep,
+    data = actions.dedup(tools.vault.upkeep, namespace=namespace, threshold=threshold, keep=keep,
                          apply=not dry_run, clusters=clusters)
     if "resumed" in data:
         ops = data["resumed"]

@@ -24,7 +24,7 @@ def detailed_stats_by_scan(store: Store, flt: Filter, top: int = 20) -> Detailed
     now = utcnow()
     counts: dict[str, Counter] = {name: Counter() for name in (
         "tag", "type", "importance", "hour", "weekday", "month")}
-    largest: list[tuple[int, str]] = []
+    largest: list[tuple[int, _Reversed]] = []
     total = expired = content_bytes = 0
     for batch, _ in store.scan(flt.with_changes(include_expired=True), batch_size=SCAN_BATCH,
                                with_embedding=False):

@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -136,6 +136,9 @@ def memory_from_record(record: Any, dimension: int | None) -> Memory:
     def when(key: str) -> datetime | None:
         return to_utc(record[key], key) if record.get(key) is not None else None
 
+    created = when("created_at")
+    if created is None:
+        raise InvalidInput("created_at is required", field="created_at")
     parent, chunk = record.get("parent_id"), record.get("chunk_index")
     if (parent is None) != (chunk is None) or (chunk is not None and (
             not isinstance(parent, str) or isinstance(chunk, bool) or not isinstance(chunk, int))):
@@ -150,7 +153,7 @@ def memory_from_record(record: Any, dimension: int | None) -> Memory:
         memory_type=check_memory_type(record.get("memory_type") or "note"),
         metadata=check_metadata(record.get("metadata")),
         importance=check_importance(record.get("importance", 0.5)),
-        created_at=when("created_at"),
+        created_at=created,
         updated_at=when("updated_at"),
         last_accessed_at=when("last_accessed_at"),
         expires_at=when("expires_at"),
@@ -202,7 +205,7 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
     return count
 
 
-def read_dump(path: str | Path) -> tuple[DumpHeader, Iterator[Memory]]:
+def read_dump(path: str | Path) -> tuple[DumpHeader, Generator[Memory, None, None]]:
     """The header (read now) and a lazy iterator over the memories.
 
     Errors (InvalidInput) name the file and line. The iterator raises at the
@@ -224,7 +227,7 @@ def read_dump(path: str | Path) -> tuple[DumpHeader, Iterator[Memory]]:
     return header, _memories(stream, header, name)
 
 
-def _memories(stream: Any, header: DumpHeader, name: str) -> Iterator[Memory]:
+def _memories(stream: Any, header: DumpHeader, name: str) -> Generator[Memory, None, None]:
     count = 0
     with stream:
         line_no = 1

@@ -31,6 +31,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -291,7 +292,7 @@ class _Run:
         self.progress.start("Removing", len(doomed))
         for start in range(0, len(doomed), self.batch_size):
             part = doomed[start:start + self.batch_size]
-            self.report.removed += retrying(lambda p=part: self.target.delete(p), "removing")
+            self.report.removed += retrying(partial(self.target.delete, part), "removing")
             self.progress.advance(len(part))
         self.progress.finish()
 
@@ -348,7 +349,7 @@ class _Run:
             results = []
             for memory in batch:
                 try:
-                    results += retrying(lambda m=memory: self.target.add([m]), "writing")
+                    results += retrying(partial(self.target.add, [memory]), "writing")
                 except (Conflict, InvalidInput, IncompatibleEmbedding) as exc:
                     self.fail(memory.id, exc.message)
         for memory, created in results:
@@ -370,7 +371,8 @@ class _Run:
             return batch
         here = {m.id for m in batch if m.parent_id is None}
         present = {m.id for m in retrying(lambda: self.target.get_many(
-            [m.id for m in chunks] + [m.parent_id for m in chunks]), "reading the target")}
+            [m.id for m in chunks] + [m.parent_id for m in chunks if m.parent_id]),
+            "reading the target")}
         return [m for m in batch if m.parent_id is None or (
             m.id not in present and (m.parent_id in here or m.parent_id in present))]
 

@@ -20,13 +20,13 @@ The document is the content; the record id is the memory id.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from ...model import Filter, Memory
-from ..sqlite.schema import from_micros, to_micros
+from ...model import Filter, Memory, from_micros, to_micros
 
 NO_PARENT = ""
 NO_CHUNK = -1
@@ -49,8 +49,8 @@ def to_chroma_metadata(m: Memory) -> dict[str, Any]:
         "timestamp": _seconds(m.created_at),
         "created_at": _seconds(m.created_at),
         "created_at_iso": m.created_at.isoformat(),
-        "updated_at": _seconds(m.updated_at),
-        "updated_at_iso": m.updated_at.isoformat(),
+        "updated_at": _seconds(m.updated_at or m.created_at),
+        "updated_at_iso": (m.updated_at or m.created_at).isoformat(),
         "mv_created": to_micros(m.created_at),
         "mv_updated": to_micros(m.updated_at),
         "mv_expires": to_micros(m.expires_at) if m.expires_at else NEVER,
@@ -127,12 +127,12 @@ def where(flt: Filter, now: datetime) -> dict[str, Any] | None:
     return all_of(clauses)
 
 
-def all_of(clauses: list[dict[str, Any]]) -> dict[str, Any] | None:
+def all_of(clauses: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
     """Chroma wants ``$and`` with two or more parts, a lone clause as is, or no where."""
-    clauses = [c for c in clauses if c]
-    if not clauses:
+    given = [c for c in clauses if c]
+    if not given:
         return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    return given[0] if len(given) == 1 else {"$and": given}
 
 
 def any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:

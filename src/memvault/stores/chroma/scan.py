@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ...errors import InvalidInput
-from ...model import Memory, utcnow
+from ...model import Memory, to_micros, utcnow
 from ..base import StoreStats
-from ..sqlite.schema import to_micros
 from .records import all_of
 
 HOUR_US = 3_600_000_000

@@ -68,11 +68,11 @@ class ChromaJournal:
                 self._col.delete(ids=[kind + _SEPARATOR + k for k in keys[first:first + PAGE]])
 
 
-def optimize(path: str | None) -> list[str]:
+def optimize(path: Path | None) -> list[str]:
     """VACUUM and ANALYZE an embedded store's SQLite file; nothing for a server."""
     if path is None:
         return ["chroma server: it compacts its own storage; nothing to do from a client"]
-    database = Path(path) / "chroma.sqlite3"
+    database = path / "chroma.sqlite3"
     conn = apsw.Connection(str(database))
     try:
         conn.setbusytimeout(60_000)

@@ -21,8 +21,8 @@ import apsw
 import sqlite_vec
 
 from ...errors import InvalidInput, StoreUnavailable
-from ...model import new_id, utcnow
-from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS, to_micros
+from ...model import new_id, to_micros, utcnow
+from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
 # The file or the disk failing underneath us, as opposed to a bug in a query.

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ...onnx_sessions import cpu_session
+
 OFFSET = 128
 # What ``quantize`` records of each vector besides its codes, in this order:
 # OFFSET x the sum of its codes, what one code unit is worth, the length of
@@ -77,11 +79,4 @@ def estimate(vector: np.ndarray, columns: np.ndarray, facts: np.ndarray
 
 @functools.cache
 def _session() -> Any:
-    import onnxruntime as ort
-
-    from ...embedding.onnx_embedder import cpu_count
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = cpu_count()
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(GRAPH, options, providers=["CPUExecutionProvider"])
+    return cpu_session(GRAPH, spin_within_runs=False)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ...model import Filter, Memory
+from ...model import Filter, Memory, from_micros, to_micros
 from ..base import looks_like_hash
 
 # The word index over top-level memories' content, kept in step by triggers.
@@ -208,24 +207,6 @@ def lookup_sql(ref: str, namespace: str | None, now_us: int) -> tuple[str, list[
     return sql, params
 
 
-def to_micros(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    return round(value.timestamp() * 1_000_000)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def from_micros(value: int | None) -> datetime | None:
-    if value is None:
-        return None
-    # Whole seconds and the rest, positionally: three times faster than
-    # timedelta(microseconds=...), and a search converts ~100 of these.
-    seconds, micros = divmod(int(value), 1_000_000)
-    return _EPOCH + timedelta(0, seconds, micros)
-
-
 def filter_sql(flt: Filter, now_us: int) -> tuple[str, list[Any]]:
     """A WHERE clause over ``memories m`` that applies ``flt``; never empty."""
     clauses: list[str] = []
@@ -264,7 +245,8 @@ def tag_sql(flt: Filter) -> tuple[str, list[Any]]:
 
     It reads only ``memory_tags``' primary key, never the memories' rows.
     """
-    selects, params = [], []
+    selects: list[str] = []
+    params: list[Any] = []
     if flt.tags_any:
         marks = ",".join("?" * len(flt.tags_any))
         selects.append(f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks})")

@@ -98,8 +98,11 @@ class SqliteStore:
                     cur.execute("INSERT INTO meta VALUES ('embedding_model', ?), "
                                 "('embedding_dimension', ?)", (spec.model, str(spec.dimension)))
                     cur.execute(vector_table_sql(spec.dimension))
-            self._spec = self._read_spec()
-            self._index = VectorIndex(self._spec.dimension)
+            # Read back: the model recorded may be another process's, not ours.
+            recorded = self._read_spec()
+            assert recorded is not None, "the meta table holds a model by now"
+            self._spec = recorded
+            self._index = VectorIndex(recorded.dimension)
         check_same_model(self.url, self._spec, spec)
 
     # -- writes -------------------------------------------------------------

@@ -10,10 +10,10 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ...model import EmbeddingSpec, Filter, utcnow
+from ...model import EmbeddingSpec, Filter, from_micros, to_micros, utcnow
 from ..base import DetailedStats, StoreStats
 from .database import SqliteDatabase
-from .schema import filter_sql, from_micros, to_micros, vector_table_sql
+from .schema import filter_sql, vector_table_sql
 
 # A vec0 table keeps vectors in fixed-size chunks per partition and frees a
 # chunk only once it is empty; scattered deletes leave holes that inserts never

@@ -225,6 +225,8 @@ class WordIndex:
             # (document, where the phrase would start) as one sortable key
             these = (found[:, 0] << 32) | (found[:, 1] - shift)
             keys = these if keys is None else np.intersect1d(keys, these)
+        if keys is None:  # no tokens: a phrase of nothing occurs nowhere
+            keys = np.empty(0, dtype=np.int64)
         return self._as_postings(keys >> 32)
 
     def _as_postings(self, docs: np.ndarray) -> Postings:

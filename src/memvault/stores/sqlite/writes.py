@@ -16,9 +16,9 @@ import apsw
 import numpy as np
 
 from ...errors import Conflict, NotFound
-from ...model import Memory, MemoryChanges, utcnow
+from ...model import Memory, MemoryChanges, to_micros, utcnow
 from .database import SqliteDatabase
-from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory, to_micros
+from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory
 
 
 def add(db: SqliteDatabase, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
@@ -65,7 +65,7 @@ def _insert_row(cur: apsw.Cursor, m: Memory) -> int | None:
     except apsw.ConstraintError as exc:
         raise Conflict(f"memory id {m.id} already exists with other content",
                        field="id") from exc
-    return rows[0][0] if rows else None
+    return int(rows[0][0]) if rows else None
 
 
 def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory:

@@ -1,20 +1,26 @@
-"""The Vault's upkeep calls, kept here so ``vault.py`` stays about storing and finding.
+"""Upkeep of a store: duplicates, consolidation, archives, summaries, optimize, undo.
 
-``VaultUpkeep`` is a base of ``Vault``: it uses the Vault's store, embedder,
-settings, input checks and embedding path, and adds nothing to its state.
-Backups of consolidations go to ``<data_dir>/backups``, archives (also of
-expired memories) to ``<data_dir>/archives`` unless a path is given.
+A Vault holds one ``Upkeep`` as ``vault.upkeep``. It is given what it needs
+(the store, the embedder, the settings, the Vault's way to scope a filter to a
+namespace and its way to embed memories with their chunks) rather than
+inheriting them, so it never imports the Vault. Backups of consolidations go
+to ``<data_dir>/backups``, archives (also of expired memories) to
+``<data_dir>/archives`` unless a path is given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config import Settings
+from ..embedding.base import Embedder
 from ..errors import InvalidInput
 from ..inputs import build_memory, check_k
-from ..model import Filter, check_namespace, utcnow
+from ..model import Filter, FilterArg, Memory, check_namespace, utcnow
+from ..stores.base import Store
 from .age import cutoff
 from .analytics import detailed_stats
 from .archiving import archive, restore_archive
@@ -25,27 +31,33 @@ from .optimize import OptimizeReport, optimize
 from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP, plan_summaries, summarize
 from .summarizers import ChatSummarizer, ExtractiveSummarizer, Summarizer
 
-if TYPE_CHECKING:
-    from ..vault import FilterArg, Vault
-
-    _Base = Vault
-else:
-    _Base = object
+Scope = Callable[[FilterArg, "str | None"], Filter]
+Embed = Callable[[list[Memory]], list[Memory]]
 
 
-class VaultUpkeep(_Base):
+class Upkeep:
+    """The upkeep calls of one Vault; every interface reaches them as ``vault.upkeep``."""
+
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings, *,
+                 scope: Scope, embed: Embed) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+        self._scope = scope
+        self._embed = embed
+
     def find_duplicates(self, *, namespace: str | None = None, filter: FilterArg = None,
                         threshold: float = DEFAULT_THRESHOLD, keep: str = "newest",
                         method: str = "auto", progress: Progress | None = None
                         ) -> DuplicatePlan:
         """Exact and near duplicates in a namespace, clustered, with a plan to merge them."""
-        return find_duplicates(self.store_backend, self._filter(filter, namespace),
+        return find_duplicates(self.store, self._scope(filter, namespace),
                                threshold=threshold, keep=keep, method=method, progress=progress)
 
     def consolidate(self, plan: DuplicatePlan, *, progress: Progress | None = None
                     ) -> Operation:
         """Merge a plan's clusters (backup and operation log first); undo with ``undo``."""
-        return consolidate(self.store_backend, plan, backup_dir=self._upkeep_dir("backups"),
+        return consolidate(self.store, plan, backup_dir=self._upkeep_dir("backups"),
                            progress=progress)
 
     def archive(self, *, older_than: str | timedelta | datetime | None = None,
@@ -59,12 +71,12 @@ class VaultUpkeep(_Base):
                                "whole namespace by accident", field="older_than")
         target = Path(path) if path else self._upkeep_dir("archives") / (
             f"{criteria.namespace}-{utcnow():%Y%m%dT%H%M%S%f}.jsonl.gz")
-        return archive(self.store_backend, criteria, target, progress=progress)
+        return archive(self.store, criteria, target, progress=progress)
 
     def restore_archive(self, path: str | Path, *, progress: Progress | None = None
                         ) -> dict[str, int]:
         """Bring an archive's memories back, skipping any whose content is back already."""
-        return restore_archive(self.store_backend, Path(path), progress=progress)
+        return restore_archive(self.store, Path(path), progress=progress)
 
     def summarize(self, *, older_than: str | timedelta | datetime | None = None,
                   namespace: str | None = None, filter: FilterArg = None,
@@ -83,18 +95,18 @@ class VaultUpkeep(_Base):
             raise InvalidInput("min_group must be at least 2 and at most max_group",
                                field="min_group")
         items = plan_summaries(
-            self.store_backend, criteria, summarizer or self.summarizer(),
+            self.store, criteria, summarizer or self.summarizer(),
             similarity=similarity, min_group=min_group, max_group=max_group, progress=progress)
         if dry_run:
             return items, None
         ns = criteria.namespace or self.settings.namespace
 
         def prepare(batch: list[dict[str, Any]]) -> list[Any]:
-            self.store_backend.bind_embedding(self.embedder.spec)
-            return self._embed_with_chunks([
+            self.store.bind_embedding(self.embedder.spec)
+            return self._embed([
                 build_memory(item, ns, self.settings.max_content_bytes) for item in batch])
 
-        op = summarize(self.store_backend, criteria, items, prepare,
+        op = summarize(self.store, criteria, items, prepare,
                        archive_originals=archive_originals,
                        archive_dir=self._upkeep_dir("archives"), progress=progress)
         return items, op
@@ -108,33 +120,33 @@ class VaultUpkeep(_Base):
 
     def optimize(self, *, progress: Progress | None = None) -> OptimizeReport:
         """Archive and remove expired memories, then compact and re-index the store."""
-        return optimize(self.store_backend, self._upkeep_dir("archives"), progress=progress)
+        return optimize(self.store, self._upkeep_dir("archives"), progress=progress)
 
     def detailed_stats(self, *, namespace: str | None = None, duplicates: bool = True,
                        top: int = 20) -> dict[str, Any]:
         """Distributions, growth, largest memories and the duplicate ratio."""
-        return detailed_stats(self.store_backend,
+        return detailed_stats(self.store,
                               check_namespace(namespace) if namespace else None,
                               top=check_k(top, "top"), duplicates=duplicates)
 
     def undo(self, operation_id: str, *, force: bool = False,
              progress: Progress | None = None) -> Operation:
         """Reverse a logged maintenance operation (see ``operations``)."""
-        return undo(self.store_backend, operation_id, force=force, progress=progress)
+        return undo(self.store, operation_id, force=force, progress=progress)
 
     def resume(self, *, kind: str | None = None, progress: Progress | None = None
                ) -> list[Operation]:
         """Finish maintenance operations that were interrupted (by a crash, a kill)."""
-        return resume(self.store_backend, kind=kind, progress=progress)
+        return resume(self.store, kind=kind, progress=progress)
 
     def operations(self, *, namespace: str | None = None) -> list[Operation]:
         """The maintenance operations logged in this store, oldest first."""
-        return OperationLog(self.store_backend).list(namespace=namespace)
+        return OperationLog(self.store).list(namespace=namespace)
 
     def selection(self, flt: FilterArg, namespace: str | None,
                   older_than: str | timedelta | datetime | None) -> Filter:
         """The filter an upkeep call works on: ``flt`` in the namespace, older than an age."""
-        criteria = self._filter(flt, namespace)
+        criteria = self._scope(flt, namespace)
         if older_than is not None:
             criteria = criteria.with_changes(created_before=cutoff(older_than))
         return criteria
