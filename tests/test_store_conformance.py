@@ -6,6 +6,7 @@ model, and exact expectations need vectors whose neighbours we know.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -328,3 +329,37 @@ def test_preceding_is_the_memory_stored_just_before_under_the_filter(bound):
     assert preceding([tie_a.id, tie_b.id]) in ({tie_b.id: tie_a.id}, {tie_a.id: tie_b.id})
     assert bound.preceding([], Filter.build(), minute) == {}
     assert bound.preceding(["no-such-id"], Filter.build(), minute) == {}
+
+
+def test_every_store_filters_as_filter_matches_defines(bound):
+    """Each store's own translation of a filter (SQL, Chroma's where) against the definition."""
+    rng = random.Random(20251205)
+    now = datetime.now(UTC)
+    base = datetime(2025, 1, 1, tzinfo=UTC)
+    tags = ["red", "green", "blue", "ünï"]
+    memories = [
+        mem(f"memory number {i}", 1000 + i, namespace=rng.choice(["a", "b"]),
+            tags=tuple(rng.sample(tags, rng.randint(0, 3))),
+            memory_type=rng.choice(["note", "decision", "fact"]),
+            metadata={"k": rng.choice([1, 2, "x"])} if rng.random() < 0.7 else {},
+            created_at=base + timedelta(hours=rng.randint(0, 500)),
+            # expired or not by days, so the store's own clock cannot disagree with ours
+            expires_at=now + timedelta(days=rng.choice([-2, 2])) if rng.random() < 0.3 else None)
+        for i in range(80)]
+    bound.add(memories)
+    for _ in range(60):
+        # bounds taken from the memories' own times, so the edges are exercised
+        after, before = sorted(rng.choice(memories).created_at for _ in range(2))
+        flt = Filter(
+            namespace=rng.choice(["a", "b", None]),
+            tags_any=tuple(rng.sample(tags, rng.randint(0, 2))),
+            tags_all=tuple(rng.sample(tags, rng.randint(0, 2))) if rng.random() < 0.3 else (),
+            memory_type=rng.choice([None, None, "note", "fact"]),
+            created_after=after if rng.random() < 0.5 else None,
+            created_before=before if rng.random() < 0.5 else None,
+            metadata={"k": rng.choice([1, "x"])} if rng.random() < 0.3 else {},
+            include_expired=rng.random() < 0.3)
+        expected = {m.id for m in memories if flt.matches(m, now)}
+        page = bound.query(flt, limit=1000)
+        assert {m.id for m in page.memories} == expected, flt
+        assert bound.count(flt) == len(expected), flt

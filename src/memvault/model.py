@@ -353,6 +353,34 @@ class Filter:
         return not (self.tags_any or self.tags_all or self.memory_type or self.created_after
                     or self.created_before or self.metadata)
 
+    def matches(self, memory: Memory, now: datetime | None = None) -> bool:
+        """Whether ``memory`` passes: the definition of what a filter means.
+
+        Each store translates the filter into its own query language (SQLite
+        and PostgreSQL SQL, Chroma's ``where``); the conformance suite checks
+        every one of them against this on random memories and filters.
+        """
+        now = now or utcnow()
+        if self.namespace is not None and memory.namespace != self.namespace:
+            return False
+        if memory.parent_id is not None and not self.include_chunks:
+            return False
+        if memory.expires_at is not None and memory.expires_at <= now and \
+                not self.include_expired:
+            return False
+        if self.memory_type is not None and memory.memory_type != self.memory_type:
+            return False
+        if self.created_after is not None and memory.created_at < self.created_after:
+            return False
+        if self.created_before is not None and memory.created_at >= self.created_before:
+            return False
+        tags = set(memory.tags)
+        if self.tags_any and not tags.intersection(self.tags_any):
+            return False
+        if not tags.issuperset(self.tags_all):
+            return False
+        return all(memory.metadata.get(k) == v for k, v in self.metadata.items())
+
 
 # What the Vault's calls accept as a filter: a Filter, its dict form, or nothing.
 FilterArg = Filter | Mapping[str, Any] | None

@@ -26,7 +26,7 @@ from ..model import EmbeddingSpec, Filter, Memory, utcnow
 from ..stores import Store, open_store
 from .dump import DumpHeader, check_dump, read_dump, write_dump
 from .progress import NULL_PROGRESS, Progress
-from .sources import Source, matches
+from .sources import Source
 
 if TYPE_CHECKING:
     from .migrate import MigrationReport
@@ -99,7 +99,7 @@ class DumpSource:
                 read += 1
                 if read <= skip:
                     continue
-                if matches(flt, memory):
+                if flt.matches(memory):
                     batch.append(memory if with_embedding else
                                  memory.with_changes(embedding=None))
                 if read - skip >= batch_size:

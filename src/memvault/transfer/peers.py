@@ -53,7 +53,7 @@ from ..model import (
 from ..stores.base import looks_like_hash
 from ..stores.chroma.client import ChromaTarget, chroma_errors
 from ..stores.chroma.scan import scan_records
-from .sources import MCP_SQLITE_SCHEME, matches
+from .sources import MCP_SQLITE_SCHEME
 
 DEFAULT_PEER_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_PEER_DIMENSION = 384
@@ -154,7 +154,7 @@ class _PeerSource:
     def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
              with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
         for batch, next_cursor in self._records(batch_size, cursor, with_embedding):
-            yield [m for m in batch if matches(flt, m)], next_cursor
+            yield [m for m in batch if flt.matches(m)], next_cursor
 
     def count(self, flt: Filter) -> int:
         return sum(len(b) for b, _ in self.scan(flt, batch_size=1000, with_embedding=False))

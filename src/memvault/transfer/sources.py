@@ -10,13 +10,12 @@ never creates or changes anything: a missing file or collection is an error.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import Settings
 from ..errors import InvalidInput, NotFound
-from ..model import EmbeddingSpec, Filter, Memory, utcnow
+from ..model import EmbeddingSpec, Filter, Memory
 from ..stores import open_store
 from ..stores.chroma.client import parse_chroma_url
 
@@ -78,26 +77,3 @@ def open_source(url: str, settings: Settings | None = None) -> Source:
         if layout == "peer":
             return peers.ChromaPeerSource(target)
     return open_store(url, settings)
-
-
-def matches(flt: Filter, memory: Memory, now: datetime | None = None) -> bool:
-    """``flt`` applied in Python, for sources whose engine cannot apply it."""
-    now = now or utcnow()
-    if flt.namespace is not None and memory.namespace != flt.namespace:
-        return False
-    if memory.parent_id is not None and not flt.include_chunks:
-        return False
-    if memory.expires_at is not None and memory.expires_at <= now and not flt.include_expired:
-        return False
-    if flt.memory_type is not None and memory.memory_type != flt.memory_type:
-        return False
-    if flt.created_after is not None and memory.created_at < flt.created_after:
-        return False
-    if flt.created_before is not None and memory.created_at >= flt.created_before:
-        return False
-    tags = set(memory.tags)
-    if flt.tags_any and not tags.intersection(flt.tags_any):
-        return False
-    if not tags.issuperset(flt.tags_all):
-        return False
-    return all(memory.metadata.get(k) == v for k, v in flt.metadata.items())
