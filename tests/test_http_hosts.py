@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
+from memvault.config import Settings
+from memvault.errors import InvalidInput
 from memvault.http.middleware import host_name
 
+from .conftest import run_cli
 from .http_helpers import API, assert_error, http_client
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -87,3 +91,23 @@ def test_no_cors_unless_configured(client):
 def test_host_name_takes_the_port_off():
     assert [host_name(h) for h in ("Localhost:80", "[::1]:8000", "[::1]", "a.b.", "::1")] == [
         "localhost", "[::1]", "[::1]", "a.b", "::1"]
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("MEMVAULT_ALLOWED_HOSTS", "*"), ("MEMVAULT_ALLOWED_HOSTS", "good.example, *.example.com"),
+    ("MEMVAULT_ALLOWED_HOSTS", "http://x.example"), ("MEMVAULT_CORS_ORIGINS", "*"),
+    ("MEMVAULT_CORS_ORIGINS", "app.example.com"), ("MEMVAULT_CORS_ORIGINS", "null")])
+def test_no_wildcard_or_malformed_name_is_accepted(variable, value):
+    with pytest.raises(InvalidInput, match=variable) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.field == variable.removeprefix("MEMVAULT_").lower()
+
+
+def test_config_shows_the_allowed_hosts_and_origins(tmp_path):
+    shown = run_cli(["config", "--json"], tmp_path,
+                    MEMVAULT_ALLOWED_HOSTS="Memvault.Example.com, 10.0.0.5:8443, [fd00::1]",
+                    MEMVAULT_CORS_ORIGINS="https://app.example.com/")
+    rows = {row["name"]: row for row in json.loads(shown.stdout)["settings"]}
+    assert rows["allowed_hosts"]["value"] == "memvault.example.com,10.0.0.5:8443,[fd00::1]"
+    assert rows["allowed_hosts"]["source"] == "env MEMVAULT_ALLOWED_HOSTS"
+    assert rows["cors_origins"]["value"] == "https://app.example.com"

@@ -9,6 +9,7 @@ the same thing, it is accepted as an alias (the ``MEMVAULT_*`` name wins).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,9 @@ import platformdirs
 from .errors import InvalidInput
 
 APP_NAME = "memvault"
+# A host name or IP address (IPv6 in brackets), any port ignored; an origin adds a scheme.
+HOST_NAME = re.compile(r"(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 
 
 def default_data_dir() -> Path:
@@ -104,8 +108,10 @@ class Settings:
             data_dir=data_dir,
             model_cache_dir=Path(reader.get("model_cache_dir", ["MEMVAULT_MODEL_CACHE_DIR"])
                                  or data_dir / "models").expanduser(),
-            allowed_hosts=reader.names("allowed_hosts", ["MEMVAULT_ALLOWED_HOSTS"]),
-            cors_origins=reader.names("cors_origins", ["MEMVAULT_CORS_ORIGINS"]),
+            allowed_hosts=reader.names("allowed_hosts", ["MEMVAULT_ALLOWED_HOSTS"],
+                                       HOST_NAME, "host names such as memvault.example.com"),
+            cors_origins=reader.names("cors_origins", ["MEMVAULT_CORS_ORIGINS"],
+                                      ORIGIN, "origins such as https://app.example.com"),
             sources=reader.sources,
         )
 
@@ -150,10 +156,17 @@ class _Reader:
                 return value.strip()
         return None
 
-    def names(self, name: str, variables: list[str]) -> tuple[str, ...]:
-        """A comma-separated list, lower-cased (host names and origins are case-blind)."""
+    def names(self, name: str, variables: list[str], pattern: re.Pattern[str], what: str
+              ) -> tuple[str, ...]:
+        """A comma-separated list, lower-cased (host names and origins are case-blind),
+        each matching ``pattern``: no wildcard can switch a check off."""
         raw = self.get(name, variables) or ""
-        return tuple(part.strip().lower().rstrip("/") for part in raw.split(",") if part.strip())
+        parts = tuple(p.strip().lower().rstrip("/") for p in raw.split(",") if p.strip())
+        for part in parts:
+            if not pattern.fullmatch(part):
+                raise InvalidInput(f"{self.sources[name].removeprefix('env ')} takes {what}, "
+                                   f"not {part!r}", field=name)
+        return parts
 
     @overload
     def integer(self, name: str, variables: list[str], default: int) -> int: ...
