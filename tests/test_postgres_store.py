@@ -302,17 +302,27 @@ def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
             return conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = "
                                 "'memvault_memories_embedding'").fetchone()[0] == 1
 
+    def word_count(lexeme: str) -> int:
+        with psycopg.connect(database) as conn:
+            return conn.execute("SELECT documents FROM memvault_words WHERE lexeme = %s",
+                                (lexeme,)).fetchone()[0]
+
     memories = [mem(f"bulk {i}", 300 + i) for i in range(500)]
     assert pg.health()["vector_index"] == "hnsw"
+    other = PostgresStore(database)
     with pg.bulk_load("64MB"):
         assert not index_exists()
         assert pg.health()["vector_index"] == "missing"
         pg.add(memories[:250])
+        other.add([mem("stored meanwhile by another server", 299)])
         pg.add(memories[250:])
         # Searching meanwhile still works, by comparing every vector.
         assert pg.vector_search(unit(310), 1, Filter.build())[0].id == memories[10].id
     assert index_exists()
     assert pg.vector_search(unit(420), 1, Filter.build())[0].id == memories[120].id
+    # The load's words are counted once at its end, the other server's write once.
+    assert (word_count(""), word_count("bulk"), word_count("meanwhil")) == (501, 500, 1)
+    other.close()
     with pytest.raises(ZeroDivisionError), pg.bulk_load("64MB"):
         1 / 0  # noqa: B018
     assert index_exists()

@@ -50,7 +50,7 @@ from .schema import (
     vector_index_sql,
 )
 from .search import nearest_query, preceding_sql, to_candidate
-from .words import text_search_query
+from .words import RECOUNT, text_search_query
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
@@ -124,7 +124,8 @@ class PostgresStore:
         # During a bulk load there is no index to wait for; with too many vectors
         # waiting already, this write pays for its own (``indexing``).
         deferred = not self._bulk_loading and self._indexer.has_room
-        results = postgres_writes.add(self._db, memories, vectors, deferred=deferred)
+        results = postgres_writes.add(self._db, memories, vectors, deferred=deferred,
+                                      count_words=not self._bulk_loading)
         if deferred:
             self._indexer.written(sum(created for _, created in results))
         return results
@@ -275,7 +276,8 @@ class PostgresStore:
         raised (for this build only, never lowered) to what the graph of the
         rows then in the table takes. The server's parallel maintenance workers
         share the build. The GIN pending lists are merged and statistics
-        refreshed at the end too.
+        refreshed at the end too, and the word counts, which the load's own
+        batches skip, counted once from the rows.
         """
         spec = self.embedding_spec()
         if spec is None:
@@ -288,6 +290,7 @@ class PostgresStore:
             yield self
         finally:  # a failed load must not leave the store without its index
             self._bulk_loading = False
+            self._db.write(recount_words)
             with self._db.cursor(transaction=True) as cur:
                 # Vectors waiting move for free while there is no index to update.
                 cur.execute("UPDATE memvault_memories SET embedding = fresh_embedding, "
@@ -333,6 +336,11 @@ class PostgresStore:
     def close(self) -> None:
         self._indexer.close()
         self._db.close()
+
+
+def recount_words(cur: psycopg.Cursor) -> None:
+    for statement in RECOUNT:
+        cur.execute(statement)
 
 
 def _meta(cur: psycopg.Cursor, key: str) -> str | None:

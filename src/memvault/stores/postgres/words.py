@@ -57,6 +57,18 @@ ON CONFLICT (lexeme) DO UPDATE
 SET documents = w.documents + excluded.documents, tokens = w.tokens + excluded.tokens
 """
 
+# Every count again from the rows (after a bulk load, whose batches skip the
+# counting). Writers wait for the lock and then add their own rows, which the
+# recount could not see; searches go on reading the old counts until it commits.
+RECOUNT = (
+    "LOCK TABLE memvault_words IN SHARE ROW EXCLUSIVE MODE",
+    "DELETE FROM memvault_words",
+    "INSERT INTO memvault_words SELECT '', count(*), coalesce(sum(word_count), 0) "
+    "FROM memvault_memories WHERE parent_id IS NULL",
+    "INSERT INTO memvault_words SELECT lexeme, count(*), 0 FROM memvault_memories, "
+    "unnest(tsvector_to_array(words)) AS lexeme WHERE parent_id IS NULL GROUP BY lexeme",
+)
+
 
 def count_removed(deleted: str) -> str:
     """SQL subtracting from the counts the rows of ``deleted`` (a CTE of deleted rows

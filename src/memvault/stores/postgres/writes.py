@@ -64,10 +64,11 @@ def memory_row(m: Memory, vector: Any) -> tuple[Any, ...]:
 
 
 def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray], *,
-        deferred: bool = False) -> list[tuple[Memory, bool]]:
+        deferred: bool = False, count_words: bool = True) -> list[tuple[Memory, bool]]:
     """Insert memories with their checked vectors; an existing (namespace, hash) is kept.
 
-    ``deferred`` leaves the vectors out of the HNSW index, for the indexer.
+    ``deferred`` leaves the vectors out of the HNSW index, for the indexer;
+    without ``count_words`` the word counts are left for a ``RECOUNT``.
     """
     target = DEFERRED_COLUMNS if deferred else WRITE_COLUMNS
     top = [i for i, m in enumerate(memories) if m.parent_id is None]
@@ -81,7 +82,7 @@ def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray],
                   if m.parent_id is not None and m.parent_id not in skipped]
         new |= _claim(chunks, memories, _insert(
             db, cur, [memory_row(memories[i], vectors[i]) for i in chunks], target))
-        if new:
+        if new and count_words:
             cur.execute(COUNT_ADDED, ([memories[i].id for i in top if i in new],) * 2)
         winners = _winners(cur, [memories[i] for i in top if i not in new])
         return [(m, True) if i in new else
