@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .duplicates import DEFAULT_THRESHOLD
+from .duplicates import DEFAULT_THRESHOLD, DuplicatePlan
 from .oplog import Progress
 from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
 from .upkeep import Upkeep
@@ -37,6 +37,15 @@ def dedup(upkeep: Upkeep, *, namespace: str | None = None, filter: Mapping[str, 
         out["operation"] = upkeep.consolidate(plan, progress=progress).to_dict()
         out["applied"] = True
     return out
+
+
+def consolidate(upkeep: Upkeep, plan: DuplicatePlan, *, progress: Progress | None = None
+                ) -> dict[str, Any]:
+    """Merge a plan made earlier (e.g. as a person chose, ``selection.choose``), after
+    finishing an interrupted dedup, as ``dedup`` with ``apply`` does."""
+    resumed = upkeep.resume(kind="dedup", progress=progress)
+    op = upkeep.consolidate(plan, progress=progress) if plan.clusters else None
+    return {"resumed": [o.to_dict() for o in resumed], "operation": op.to_dict() if op else None}
 
 
 def archive(upkeep: Upkeep, *, older_than: Age = None, namespace: str | None = None,

@@ -163,6 +163,11 @@ class DuplicatePlan:
         }
 
 
+def cluster_id(members: Sequence[Memory]) -> str:
+    """A cluster's id: the same members give the same id, in any order and any analysis."""
+    return hashlib.sha1("\n".join(sorted(m.id for m in members)).encode()).hexdigest()[:10]
+
+
 def check_threshold(value: Any, field_name: str = "threshold") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         raise InvalidInput(f"{field_name} must be a number above 0 and at most 1",
@@ -271,8 +276,7 @@ def _build_clusters(store: Store, table: VectorTable, components: list[list[int]
                 table.extra[i][0] == table.extra[head][0]))
         members = [memories[c.id] for c in ranked]
         clusters.append(DuplicateCluster(
-            id=hashlib.sha1("\n".join(sorted(m.id for m in members)).encode()).hexdigest()[:10],
-            survivor=members[0], duplicates=tuple(duplicates),
+            id=cluster_id(members), survivor=members[0], duplicates=tuple(duplicates),
             changes=merged_changes(members, None)))
     clusters.sort(key=lambda c: (-len(c.duplicates), -c.min_similarity, c.id))
     return clusters

@@ -10,7 +10,7 @@ to ``<data_dir>/backups``, archives (also of expired memories) to
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from .consolidation import consolidate
 from .duplicates import DEFAULT_THRESHOLD, DuplicatePlan, check_threshold, find_duplicates
 from .oplog import Operation, OperationLog, Progress, resume, undo
 from .optimize import OptimizeReport, optimize
+from .selection import ClusterChoice, choose
 from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP, plan_summaries, summarize
 from .summarizers import ChatSummarizer, ExtractiveSummarizer, Summarizer
 
@@ -53,6 +54,11 @@ class Upkeep:
         """Exact and near duplicates in a namespace, clustered, with a plan to merge them."""
         return find_duplicates(self.store, self._scope(filter, namespace),
                                threshold=threshold, keep=keep, method=method, progress=progress)
+
+    def choose_duplicates(self, plan: DuplicatePlan, choices: Mapping[str, ClusterChoice]
+                          ) -> DuplicatePlan:
+        """A plan as a person reviewed it: chosen survivors, members left out (``selection``)."""
+        return choose(self.store, plan, choices)
 
     def consolidate(self, plan: DuplicatePlan, *, progress: Progress | None = None
                     ) -> Operation:
