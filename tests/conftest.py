@@ -140,3 +140,18 @@ def start_together(script: str, args: list[list[str]], tmp_path: Path) -> list[s
         assert proc.returncode == 0, err
         outputs.append(out.strip())
     return outputs
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, which the browser tests drive (nothing can be downloaded here).
+
+    Missing, the tests fail saying how to install it: they are never skipped.
+    """
+    if not CHROMIUM.exists():
+        pytest.fail(f"the dashboard's browser tests need {CHROMIUM}: "
+                    "run `sudo apt-get install chromium` (Debian/Ubuntu)", pytrace=False)
+    return str(CHROMIUM)

@@ -56,6 +56,13 @@ def test_reads_need_read_and_edits_need_write(vault: Vault, keys):
     assert vault.get(memory.id).tags == ("x",)
 
 
+def test_the_defragmenter_needs_admin(vault: Vault, keys):
+    writer = web_client(vault)
+    sign_in(writer, keys["writer"])
+    assert writer.get("/defrag").status_code == 403
+    assert writer.get("/operations").status_code == 403
+
+
 def test_a_namespace_bound_key_sees_only_its_namespaces(vault: Vault, keys):
     vault.store("team a plans the offsite", namespace="team-a")
     vault.store("the default namespace note")

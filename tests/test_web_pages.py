@@ -77,3 +77,12 @@ def test_memory_page_edit_and_delete(client, vault: Vault):
                 page=f"/memories/{memory.id}/delete").status_code == 303
     assert vault.count() == 1
     assert client.get(f"/memories/{memory.id}").status_code == 404
+
+
+def test_an_analysis_with_bad_input_is_refused_naming_the_field(client, vault: Vault):
+    for field, value in (("threshold", "1.5"), ("keep", "loudest"), ("after", "someday")):
+        form = {"ns": "default", "threshold": "0.95", "keep": "newest", field: value}
+        refused = post(client, "/defrag", form, page="/defrag")
+        assert refused.status_code == 422, refused.text
+        assert field in refused.text or "created_after" in refused.text
+    assert client.get("/defrag").text.count("/defrag/job-") == 0  # no analysis started
