@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from . import browse, defrag, docs, operations
+from . import browse, defrag, docs, insight, operations, upkeep
 
 STATIC = Path(__file__).parent / "static"
 
@@ -26,5 +26,5 @@ def mount_web(app: FastAPI) -> None:
     FastAPI's CDN-loading pages.
     """
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (docs, browse, defrag, operations):
+    for module in (docs, browse, defrag, operations, upkeep, insight):
         app.include_router(module.router)

@@ -25,6 +25,7 @@ from ..maintenance.jobs import shared_runner
 from ..maintenance.merge import RULES, check_rule
 from ..maintenance.selection import ClusterChoice
 from .deps import VaultDep, chosen_namespace, namespace_counts, number, scope_filter, text
+from .operations import job_url
 from .render import PageRoute, page, see_other
 from .review import Review, Reviews
 from .session import checked_form, need
@@ -91,7 +92,7 @@ def apply(request: Request, job_id: str, vault: VaultDep, principal: Admin,
         "consolidate", {"analysis": job_id, "clusters": [c.id for c in plan.clusters]},
         lambda progress: actions.consolidate(vault, plan, progress=progress))
     review.applied_job = job.id
-    return see_other(f"/jobs/{job.id}")
+    return see_other(job_url(job))
 
 
 @router.get("/{job_id}/{number}")

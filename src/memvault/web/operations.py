@@ -9,7 +9,7 @@ it did. The operation log is the store's (``memvault operations``); undo is
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from ..access.principal import Principal
 from ..maintenance import actions
-from ..maintenance.jobs import shared_runner
+from ..maintenance.jobs import Job, Work, shared_runner
 from .deps import VaultDep, text
 from .render import PageRoute, page, see_other
 from .session import checked_form, need
@@ -25,6 +25,15 @@ from .session import checked_form, need
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Form = Annotated[FormData, Depends(checked_form)]
 Admin = Annotated[Principal, need("admin")]
+
+
+def start_job(request: Request, kind: str, params: dict[str, Any], work: Work) -> Response:
+    """Queue ``work`` on the server's upkeep queue and go to its page."""
+    return see_other(job_url(shared_runner(request.app.state).submit(kind, params, work)))
+
+
+def job_url(job: Job) -> str:
+    return f"/jobs/{job.id}"
 
 
 @router.get("/jobs/{job_id}")
@@ -44,7 +53,6 @@ def undo(request: Request, operation_id: str, vault: VaultDep, principal: Admin,
          form: Form) -> Response:
     principal.require("admin", whole_store=True)
     force = text(form, "force") == "yes"
-    job = shared_runner(request.app.state).submit(
-        "undo", {"operation_id": operation_id, "force": force},
+    return start_job(
+        request, "undo", {"operation_id": operation_id, "force": force},
         lambda progress: actions.undo(vault, operation_id, force=force, progress=progress))
-    return see_other(f"/jobs/{job.id}")
