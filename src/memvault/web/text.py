@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from ..search.text import query_terms
 
 EXCERPT_CHARS = 320
+EXACT_DIFF_PAIRS = 1_000_000  # about a thousand words against a thousand
 
 
 def _term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
@@ -57,16 +58,29 @@ def excerpt(text: str, query: str, chars: int = EXCERPT_CHARS) -> Markup:
 
 def word_diff(base: str, other: str) -> Markup:
     """``other`` with its words that ``base`` lacks as ``<ins>`` and the words it lacks
-    of ``base`` as ``<del>``, compared word by word (case and spacing count)."""
-    a, b = re.findall(r"\S+|\s+", base), re.findall(r"\S+|\s+", other)
-    out: list[Markup] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    of ``base`` as ``<del>``, compared word by word (case counts, spacing does not).
+
+    Words, not characters or whitespace runs, are matched. Matching is
+    quadratic at worst (in long, repetitive text), so past ``EXACT_DIFF_PAIRS``
+    word pairs difflib's heuristic (frequent words cannot anchor a match)
+    keeps it to milliseconds, at the price of a coarser result.
+    """
+    a, b = re.findall(r"\S+\s*", base), re.findall(r"\S+\s*", other)
+    matcher = difflib.SequenceMatcher(None, [t.rstrip() for t in a], [t.rstrip() for t in b],
+                                      autojunk=len(a) * len(b) > EXACT_DIFF_PAIRS)
+    pieces: list[tuple[str, str]] = []  # (tag or "", text)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
-            out.append(escape("".join(b[j1:j2])))
+            pieces.append(("", "".join(b[j1:j2])))
             continue
-        removed, added = "".join(a[i1:i2]).strip(), "".join(b[j1:j2]).strip()
-        if removed:
-            out.append(Markup("<del>{}</del> ").format(removed))
-        if added:
-            out.append(Markup("<ins>{}</ins> ").format(added))
+        if i2 > i1:
+            pieces.append(("del", "".join(a[i1:i2]).strip()))
+        if j2 > j1:
+            added = "".join(b[j1:j2])
+            pieces += [("ins", added.rstrip()), ("", added[len(added.rstrip()):])]
+    out: list[Markup] = []
+    for index, (tag, text) in enumerate(pieces):
+        if tag and index and not pieces[index - 1][1][-1:].isspace():
+            out.append(Markup(" "))  # a marked word never runs into the one before it
+        out.append(Markup(f"<{tag}>{{}}</{tag}>").format(text) if tag else escape(text))
     return Markup("").join(out)
