@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shlex
+import socket
 import sys
 import threading
+import time
+import webbrowser
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from ipaddress import ip_address
@@ -19,7 +23,15 @@ from ..access.keys import KeyRing
 from ..errors import Forbidden
 from .maintenance import detail_view
 from .render import health_view, stats_view
-from .support import JsonOption, NamespaceOption, StoreOption, emit, err_console, open_vault
+from .support import (
+    JsonOption,
+    NamespaceOption,
+    StoreOption,
+    emit,
+    err_console,
+    load_settings,
+    open_vault,
+)
 
 app = typer.Typer()
 
@@ -84,9 +96,12 @@ def serve(
     log_level: Annotated[str, typer.Option(
         "--log-level", help="uvicorn log level: critical, error, warning, info, debug.")
     ] = "info",
+    open_: Annotated[bool, typer.Option(
+        "--open", help="Open the dashboard in your web browser once the server answers.")
+    ] = False,
     store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
 ) -> None:
-    """Run the HTTP API (docs at /docs, Prometheus metrics at /metrics).
+    """Run the HTTP API and the dashboard (at /; API docs at /docs, metrics at /metrics).
 
     --namespace sets the namespace of requests that name none. The model loads
     in the background at start, so the first search does not wait for it.
@@ -128,5 +143,53 @@ def serve(
             yield
             vault.close()
 
+        if open_:
+            threading.Thread(target=open_when_up, args=(settings.host, settings.port),
+                             name="open-dashboard", daemon=True).start()
         app = build_app(vault, settings, lifespan=close_vault_at_shutdown)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+
+
+def dashboard_url(host: str, port: int) -> str:
+    # A server listening on every interface is reached on this machine at loopback.
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
+
+
+def answers(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(
+            ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port), timeout=0.5):
+        return True
+    return False
+
+
+def open_when_up(host: str, port: int, wait_seconds: float = 60.0) -> None:
+    """Open the dashboard in the user's browser as soon as the server accepts connections."""
+    deadline = time.monotonic() + wait_seconds
+    while not answers(host, port):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+    webbrowser.open(dashboard_url(host, port))
+
+
+@app.command()
+def ui(
+    host: Annotated[str | None, typer.Option("--host", show_default=False,
+                                             help="As for serve.")] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p", show_default=False,
+                                             help="As for serve.")] = None,
+    store: StoreOption = None, namespace: NamespaceOption = None,
+) -> None:
+    """Open the dashboard in your web browser, starting the server if none answers.
+
+    [dim]memvault ui[/]
+    """
+    settings = load_settings(store, namespace)
+    address = (host or settings.host, port or settings.port)
+    if answers(*address):
+        typer.echo(f"Opening {dashboard_url(*address)}")
+        webbrowser.open(dashboard_url(*address))
+        return
+    serve(host=host, port=port, log_level="info", open_=True, store=store,
+          namespace=namespace, json_=False)
