@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 
 import pytest
 
@@ -77,6 +78,9 @@ def test_analytics_draws_the_store_and_this_servers_searches(client, vault: Vaul
     client.get("/", params={"q": "decision"})
     client.get("/", params={"q": "decision"})  # the second reuses the query's vector
     html = client.get("/analytics").text
+    while "Counting the memories" in html:  # the first visit counts in the background
+        time.sleep(0.1)
+        html = client.get("/analytics").text
     assert html.count("<svg") == 6
     assert "<title>decision: 3</title>" in html and "<title>arch: 3</title>" in html
     assert "<title>other: 1</title>" in html  # memories per namespace

@@ -1,13 +1,14 @@
 """What the dashboard's routes share: the vault, the namespace a page works in, forms.
 
-The namespace list is counted by the store's aggregate query, which is cached
-for a few seconds so that page after page does not recount a large store.
+A store's aggregate counts (the namespace list, analytics) take seconds on a
+large store, so they are kept and recounted in the background (``Refreshing``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,8 +18,7 @@ from ..access.principal import Principal
 from ..errors import InvalidInput
 from ..vault import Vault
 
-NAMESPACES_TTL = 10.0
-_lock = threading.Lock()
+STATS_TTL = 30.0  # seconds a store's aggregate counts are shown before they are recounted
 
 
 def _vault(request: Request) -> Vault:
@@ -28,16 +28,71 @@ def _vault(request: Request) -> Vault:
 VaultDep = Annotated[Vault, Depends(_vault)]
 
 
+class Refreshing:
+    """Values slow to compute (a large store's aggregate counts: seconds at 100,000
+    memories), kept per app and recomputed on a background thread once older than
+    their time to live, so a page never waits for them again after the first time."""
+
+    def __init__(self) -> None:
+        self._values: dict[Any, tuple[float, Any]] = {}
+        self._running: set[Any] = set()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any], ttl: float, *, wait: bool = True
+            ) -> Any:
+        """The value (stale ones refreshed meanwhile); when there is none yet, computed now,
+        or with ``wait=False`` started in the background and None returned."""
+        with self._lock:
+            entry = self._values.get(key)
+        if entry is None and wait:
+            value = compute()
+            with self._lock:
+                self._values[key] = (time.monotonic(), value)
+            return value
+        if entry is None or time.monotonic() - entry[0] > ttl:
+            self._refresh(key, compute)
+        return entry[1] if entry is not None else None
+
+    def _refresh(self, key: Any, compute: Callable[[], Any]) -> None:
+        with self._lock:
+            if key in self._running:
+                return
+            self._running.add(key)
+
+        def run() -> None:
+            try:
+                value = compute()
+                with self._lock:
+                    self._values[key] = (time.monotonic(), value)
+            finally:
+                with self._lock:
+                    self._running.discard(key)
+
+        threading.Thread(target=run, name="dashboard-refresh", daemon=True).start()
+
+    @classmethod
+    def of(cls, holder: Any) -> Refreshing:
+        with _LOCK:
+            if not hasattr(holder, "dashboard_refreshing"):
+                holder.dashboard_refreshing = cls()
+            return holder.dashboard_refreshing
+
+
+_LOCK = threading.Lock()
+
+
+def store_stats(request: Request, vault: Vault, namespace: str | None, *, wait: bool = True
+                ) -> dict[str, Any] | None:
+    """``Vault.stats`` of a namespace (None: all), at most ``STATS_TTL`` seconds old."""
+    return Refreshing.of(request.app.state).get(
+        ("stats", namespace), lambda: vault.stats(namespace=namespace), STATS_TTL, wait=wait)
+
+
 def namespace_counts(request: Request, vault: Vault, principal: Principal) -> dict[str, int]:
-    """Memories per namespace the principal may see (cached for ``NAMESPACES_TTL`` seconds)."""
-    state = request.app.state
-    with _lock:
-        cached = getattr(state, "dashboard_namespaces", None)
-        if cached is None or time.monotonic() - cached[0] > NAMESPACES_TTL:
-            cached = (time.monotonic(), dict(vault.store_backend.stats(None).namespaces))
-            state.dashboard_namespaces = cached
+    """Memories per namespace the principal may see (recounted every ``STATS_TTL`` s)."""
+    counts = store_stats(request, vault, None)["namespaces"]  # type: ignore[index]
     seen = principal.namespaces
-    return {ns: n for ns, n in sorted(cached[1].items()) if seen is None or ns in seen}
+    return {ns: n for ns, n in sorted(counts.items()) if seen is None or ns in seen}
 
 
 def chosen_namespace(vault: Vault, principal: Principal, asked: str | None) -> str:

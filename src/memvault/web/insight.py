@@ -1,6 +1,7 @@
 """Analytics and health: what the store holds, how search performs, what the server runs.
 
-Analytics are the store's aggregate counts (``Vault.stats``) drawn as SVG
+Analytics are the store's aggregate counts (``Vault.stats``, at most
+``deps.STATS_TTL`` seconds old) drawn as SVG
 (``charts``), and search latency and the query cache's hit rate from this
 server's metrics. Health is ``Vault.health`` with versions and every setting
 and where it came from, as ``memvault config`` prints them; any password in a
@@ -9,6 +10,7 @@ URL is replaced by ``***``, and server paths are shown to admins only.
 
 from __future__ import annotations
 
+import functools
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any
@@ -21,7 +23,7 @@ from ..access.principal import Principal
 from ..stores import redact_url
 from ..vault import Vault
 from .charts import bars, columns
-from .deps import VaultDep
+from .deps import VaultDep, store_stats
 from .render import PageRoute, page
 from .session import need
 
@@ -36,7 +38,9 @@ SEARCH_METRIC = "memvault_operation_duration_seconds"
 @router.get("/analytics")
 def analytics(request: Request, vault: VaultDep, principal: Reader, ns: str = "") -> Response:
     namespace = principal.namespace_or_all(ns.strip() or None, vault.settings.namespace)
-    stats = vault.stats(namespace=namespace)
+    stats = store_stats(request, vault, namespace, wait=False)
+    if stats is None:  # counted in the background; the page refreshes itself meanwhile
+        return page(request, "analytics.html", stats=None, namespace=namespace)
     months = sorted(stats["per_month"].items())
     spaces = sorted(stats["namespaces"].items(), key=lambda kv: -kv[1])
     types = sorted(stats["by_type"].items(), key=lambda kv: -kv[1])
@@ -90,6 +94,7 @@ def search_latency(request: Request) -> dict[str, Any]:
             "mean_ms": total / count * 1000 if count else None}
 
 
+@functools.cache  # installed versions do not change while the server runs
 def _version(package: str) -> str:
     try:
         return version(package)
