@@ -119,3 +119,11 @@ def test_search_edit_merge_with_a_choice_and_undo(browser: Browser, served, tmp_
     assert memory(url, ids["tabs"])["tags"] == ["seed", "tabs"]
     assert memory(url, ids["tabs_case"])["content"] == SEED["tabs_case"]
     assert memory(url, ids["tabs_reordered"]) is not None
+
+    # A phone's width (also what 400 % zoom leaves of a laptop's): nothing scrolls sideways.
+    phone = browser.new_page(base_url=url, viewport={"width": 320, "height": 640})
+    for path in ("/", "/?q=tabs", f"/memories/{ids['long']}", "/defrag", "/upkeep",
+                 "/analytics", "/health", "/operations"):
+        phone.goto(path)
+        assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    shot(phone, tmp_path, "phone-analytics")
