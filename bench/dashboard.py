@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from ingest_search import fill_with_precomputed, texts
 from memvault import Vault
 from memvault.config import Settings
-from memvault.http.app import create_app
+from memvault.server import build_app
 from memvault.web.browse import PAGE
 
 QUERY = "Alice scheduled the database migration"
@@ -62,7 +62,7 @@ def main() -> None:
         with_embedding=True)])
     fill_with_precomputed(vault, corpus[len(embedded):], base)
     print(f"{vault.count()} memories in {workdir / 'bench.db'}")
-    client = TestClient(create_app(vault), base_url="http://127.0.0.1:8000",
+    client = TestClient(build_app(vault), base_url="http://127.0.0.1:8000",
                         client=("127.0.0.1", 50000))
     newest = client.get("/").text
     while "Counting the memories" in client.get("/analytics").text:

@@ -51,13 +51,13 @@ def analyse(request: Request, vault: VaultDep, principal: Admin, form: Form) -> 
     keep = check_rule(text(form, "keep", "newest"))
     scope = scope_filter(text(form, "tags"), text(form, "type"), text(form, "after"),
                          text(form, "before"))
-    vault.selection(scope, namespace, None)  # bad scope: refused now, not as a failed job
+    vault.upkeep.selection(scope, namespace, None)  # bad scope: refused now, not as a failed job
     params = {"namespace": namespace, "filter": scope, "threshold": threshold, "keep": keep}
     reviews = Reviews.of(request.app.state)
     holder: dict[str, Review] = {}
 
     def work(progress: Any) -> dict[str, Any]:
-        plan = vault.find_duplicates(progress=progress, **params)
+        plan = vault.upkeep.find_duplicates(progress=progress, **params)
         holder["review"].plan = plan
         return {"scanned": plan.scanned, "clusters": len(plan.clusters),
                 "redundant": plan.redundant}
@@ -87,10 +87,10 @@ def apply(request: Request, job_id: str, vault: VaultDep, principal: Admin,
           form: Form) -> Response:
     review = Reviews.of(request.app.state).get(job_id)
     principal.namespace(review.namespace, vault.settings.namespace, writing=True)
-    plan = vault.choose_duplicates(_plan(review), review.choices)
+    plan = vault.upkeep.choose_duplicates(_plan(review), review.choices)
     job = shared_runner(request.app.state).submit(
         "consolidate", {"analysis": job_id, "clusters": [c.id for c in plan.clusters]},
-        lambda progress: actions.consolidate(vault, plan, progress=progress))
+        lambda progress: actions.consolidate(vault.upkeep, plan, progress=progress))
     review.applied_job = job.id
     return see_other(job_url(job))
 
@@ -124,7 +124,7 @@ def decide(request: Request, job_id: str, number: int, vault: VaultDep, principa
         included = set(form.getlist("include")) | {survivor}
         choice = ClusterChoice(survivor, frozenset(
             m.id for m in cluster.members if m.id not in included))
-        vault.choose_duplicates(_plan(review), {cluster.id: choice})  # refuses a bad choice
+        vault.upkeep.choose_duplicates(_plan(review), {cluster.id: choice})  # refuses a bad choice
         review.decide(cluster.id, choice)
     following = review.next_undecided(number)
     return see_other(f"/defrag/{job_id}/{following}" if following else f"/defrag/{job_id}")

@@ -44,7 +44,7 @@ def job_page(request: Request, job_id: str, principal: Admin) -> Response:
 @router.get("/operations")
 def operations(request: Request, vault: VaultDep, principal: Admin) -> Response:
     namespace = principal.namespace_or_all(None, vault.settings.namespace)
-    ops = actions.operations(vault, namespace=namespace)["operations"]
+    ops = actions.operations(vault.upkeep, namespace=namespace)["operations"]
     return page(request, "operations.html", operations=list(reversed(ops)))
 
 
@@ -55,4 +55,4 @@ def undo(request: Request, operation_id: str, vault: VaultDep, principal: Admin,
     force = text(form, "force") == "yes"
     return start_job(
         request, "undo", {"operation_id": operation_id, "force": force},
-        lambda progress: actions.undo(vault, operation_id, force=force, progress=progress))
+        lambda progress: actions.undo(vault.upkeep, operation_id, force=force, progress=progress))

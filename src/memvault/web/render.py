@@ -21,21 +21,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    MemvaultError,
-    NotFound,
-    StoreUnavailable,
-    Unauthorized,
-)
+from ..errors import MemvaultError, Unauthorized
 from .session import CSRF_FIELD, csrf_token, current_principal, remember_session
 
-STATUS: dict[type[MemvaultError], int] = {
-    InvalidInput: 422, Forbidden: 403, NotFound: 404, Conflict: 409,
-    StoreUnavailable: 503,
-}
 NAV = (("/", "Memories"), ("/defrag", "Defragmenter"), ("/upkeep", "Upkeep"),
        ("/analytics", "Analytics"), ("/health", "Health"), ("/docs", "API"))
 
@@ -89,7 +77,7 @@ def error_page(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthorized):
         return see_other("/signin" + query_string({"next": request.url.path}))
     if isinstance(exc, MemvaultError):
-        status = next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 500)
+        status = exc.status
         message, field = exc.message, exc.field
     elif isinstance(exc, RequestValidationError):
         first = exc.errors()[0]

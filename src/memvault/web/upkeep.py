@@ -67,9 +67,9 @@ def archive_preview(request: Request, vault: VaultDep, principal: Admin, ns: str
     """What an archive would move: how many, and the newest of them."""
     namespace = chosen_namespace(vault, principal, ns)
     form = {"ns": namespace, "older_than": older_than, "tags": tags, "type": type}
-    counted = actions.archive(vault, older_than=older_than or None, namespace=namespace,
+    counted = actions.archive(vault.upkeep, older_than=older_than or None, namespace=namespace,
                               filter=_selection(form), dry_run=True)
-    criteria = vault.selection(_selection(form), namespace, older_than or None)
+    criteria = vault.upkeep.selection(_selection(form), namespace, older_than or None)
     sample = vault.list(namespace=namespace, filter=criteria.with_changes(
         include_expired=True), limit=PREVIEW).memories
     return page(request, "archive.html", form=form, matched=counted["matched"],
@@ -83,11 +83,11 @@ def archive(request: Request, vault: VaultDep, principal: Admin, form: Form) -> 
     params = {"older_than": fields["older_than"] or None, "namespace": namespace,
               "filter": _selection(fields)}
     # Refused now, not reported later as a failed job.
-    if vault.selection(params["filter"], namespace, params["older_than"]).is_namespace_only:
+    if vault.upkeep.selection(params["filter"], namespace, params["older_than"]).is_namespace_only:
         raise InvalidInput("give an age, tags or a type: a whole namespace is never archived "
                            "by accident", field="older_than")
     return start_job(request, "archive", params,
-                lambda progress: actions.archive(vault, progress=progress, **params))
+                lambda progress: actions.archive(vault.upkeep, progress=progress, **params))
 
 
 def _named(directory: Path, name: str) -> Path:
@@ -104,7 +104,7 @@ def restore_archive(request: Request, vault: VaultDep, principal: Admin,
     principal.require("admin", whole_store=True)
     path = _named(vault.settings.data_dir / "archives", text(form, "name"))
     return start_job(request, "unarchive", {"name": path.name},
-                lambda progress: vault.restore_archive(path, progress=progress))
+                lambda progress: vault.upkeep.restore_archive(path, progress=progress))
 
 
 class _JobProgress:
@@ -143,4 +143,4 @@ def backup(request: Request, vault: VaultDep, principal: Admin, form: Form) -> R
 def optimize(request: Request, vault: VaultDep, principal: Admin, form: Form) -> Response:
     principal.require("admin", whole_store=True)
     return start_job(request, "optimize", {},
-                lambda progress: actions.optimize(vault, progress=progress))
+                lambda progress: actions.optimize(vault.upkeep, progress=progress))
