@@ -70,21 +70,24 @@ class Refreshing:
 
         threading.Thread(target=run, name="dashboard-refresh", daemon=True).start()
 
-    @classmethod
-    def of(cls, holder: Any) -> Refreshing:
-        with _LOCK:
-            if not hasattr(holder, "dashboard_refreshing"):
-                holder.dashboard_refreshing = cls()
-            return holder.dashboard_refreshing
 
 
 _LOCK = threading.Lock()
 
 
+def kept_on(holder: Any, name: str, make: Callable[[], Any]) -> Any:
+    """The object kept on ``holder`` (an app's state) as ``name``, made on first use."""
+    with _LOCK:
+        if not hasattr(holder, name):
+            setattr(holder, name, make())
+        return getattr(holder, name)
+
+
 def store_stats(request: Request, vault: Vault, namespace: str | None, *, wait: bool = True
                 ) -> dict[str, Any] | None:
     """``Vault.stats`` of a namespace (None: all), at most ``STATS_TTL`` seconds old."""
-    return Refreshing.of(request.app.state).get(
+    refreshing: Refreshing = kept_on(request.app.state, "dashboard_refreshing", Refreshing)
+    return refreshing.get(
         ("stats", namespace), lambda: vault.stats(namespace=namespace), STATS_TTL, wait=wait)
 
 

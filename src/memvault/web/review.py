@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import NotFound
 from ..maintenance.duplicates import DuplicateCluster, DuplicatePlan
 from ..maintenance.selection import ClusterChoice
+from .deps import kept_on
 
 KEEP = 20
 
@@ -89,11 +90,5 @@ class Reviews:
 
     @classmethod
     def of(cls, holder: Any) -> Reviews:
-        """The reviews kept on ``holder`` (an app's state), created on first use."""
-        with _LOCK:
-            if not hasattr(holder, "dashboard_reviews"):
-                holder.dashboard_reviews = cls()
-            return holder.dashboard_reviews
-
-
-_LOCK = threading.Lock()
+        """The reviews kept on ``holder`` (an app's state), made on first use."""
+        return kept_on(holder, "dashboard_reviews", cls)
