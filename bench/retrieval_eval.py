@@ -53,9 +53,10 @@ from retrieval_scoring import Table, print_table, score_query, summarize
 WORK_DIR = Path("/tmp/memvault-bench")
 PRESETS = {
     # Each part alone, through the same fusion code: the other list weighs
-    # nothing, and the words are plain BM25 (no next match's credit).
-    "vector": {"text_weight": 0.0},
-    "text": {"vector_weight": 0.0, "context_weight": 0.0},
+    # nothing, the words are plain BM25 (no next match's credit), and a time
+    # the question names lifts nothing.
+    "vector": {"text_weight": 0.0, "time_boost": 0.0},
+    "text": {"vector_weight": 0.0, "context_weight": 0.0, "time_boost": 0.0},
     "default": {},
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -115,6 +116,26 @@ def test_filters_narrow_search_tags_and_types(vault):
     page = vault.search_by_tag(["ops", "calendar"], match="all")
     assert [m.content for m in page.memories] == ["Deploys are frozen in December"]
     assert len(vault.search_by_tag("ops").memories) == 2
+
+
+def test_search_lifts_memories_from_the_time_the_question_names(vault):
+    # The March memory matches the question's words better; the question names July.
+    vault.store_many([
+        {"content": "We went hiking in the mountains with the kids, a great hike",
+         "created_at": "2023-03-12T10:00:00Z"},
+        {"content": "We took the kids up to the lake for a long walk",
+         "created_at": "2023-07-16T10:00:00Z"},
+    ])
+    query = "Where did we go hiking with the kids in July 2023?"
+    saved = vault.search_settings
+    vault.search_settings = dataclasses.replace(saved, time_boost=0.0)
+    try:
+        assert top(vault, query).startswith("We went hiking")
+    finally:
+        vault.search_settings = saved
+    hits = vault.search(query, k=2)
+    assert hits[0].memory.content.startswith("We took the kids")
+    assert hits[0].parts["time"] == 1.0 and "time" not in hits[1].parts
 
 
 def test_recall_by_time_phrase(vault):

@@ -41,8 +41,11 @@ class SearchSettings:
     - ``recency``, ``half_life_days``, ``importance``: the final blend
       (``fusion.blend``), a multiplier that keeps the fused order among
       memories of equal age and importance.
-    - ``time_boost``: when the query names a time ("last week", "in March"),
-      memories created in it score ``1 + time_boost`` times higher.
+    - ``time_boost``: when the query names a time ("last week", "in July
+      2023"), memories created in it score ``1 + time_boost`` times higher.
+      Questions about a conversation often name the month or year the answer
+      was said in; when every candidate (or none) is inside the time, the
+      order is what it would be without it.
     - ``context_weight``, ``context_seconds``: a memory gains this share of
       the word score of the memory stored right after it (same namespace, at
       most this many seconds later), if both hold query words. In a
@@ -65,7 +68,7 @@ class SearchSettings:
     recency: float = 0.0
     half_life_days: float = 30.0
     importance: float = 0.2
-    time_boost: float = 0.0
+    time_boost: float = 1.0
     context_weight: float = 0.2
     context_seconds: float = 60.0
     head: int = 2
