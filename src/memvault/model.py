@@ -211,6 +211,12 @@ class Memory:
     def with_changes(self, **changes: Any) -> Memory:
         return replace(self, **changes)
 
+    def vector(self) -> np.ndarray:
+        """The embedding of a memory read with it (``with_embedding=True``)."""
+        if self.embedding is None:
+            raise ValueError(f"memory {self.id} was read without its vector")
+        return self.embedding
+
     def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
         """A JSON-ready dict; timestamps as ISO 8601 strings."""
         out: dict[str, Any] = {}

@@ -277,7 +277,7 @@ class Vault:
         Each hit's score is the cosine similarity of the nearest of its parts.
         """
         memory, k = self.get(ref, namespace=namespace), check_k(k)
-        vector = self.store_backend.get_many([memory.id], with_embedding=True)[0].embedding
+        vector = self.store_backend.get_many([memory.id], with_embedding=True)[0].vector()
         # Its own parts and several parts of one long memory can take places: ask for more.
         candidates = self.store_backend.vector_search(
             vector, 2 * k + len(self.chunks(memory)), self._filter(None, namespace))

@@ -29,7 +29,7 @@ def check_scope(value: str) -> Scope:
     if value not in SCOPES:
         raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}, got {value!r}",
                            field="scope")
-    return value  # type: ignore[return-value]
+    return value
 
 
 @dataclass(frozen=True)

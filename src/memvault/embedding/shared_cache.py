@@ -69,7 +69,7 @@ class SharedVectors:
         except redis.RedisError as exc:
             self._failed(exc)
             return None
-        if raw is None or len(raw) != 4 * self._dimension:
+        if not isinstance(raw, bytes) or len(raw) != 4 * self._dimension:
             self.misses += 1
             return None
         self.hits += 1

@@ -46,7 +46,7 @@ class VectorTable:
         blocks: list[np.ndarray] = []
         for batch, _ in store.scan(flt.with_changes(include_chunks=True),
                                    batch_size=SCAN_BATCH, with_embedding=True):
-            rows = []
+            rows: list[np.ndarray] = []
             for memory in batch:
                 if memory.parent_id is not None:
                     table.chunks.setdefault(memory.parent_id, []).append(memory.id)
@@ -54,7 +54,7 @@ class VectorTable:
                     table.ids.append(memory.id)
                     table.candidates.append(candidate(memory))
                     table.extra.append(extra(memory) if extra else None)
-                    rows.append(memory.embedding)
+                    rows.append(memory.vector())
             if rows:
                 blocks.append(np.vstack(rows).astype(np.float32, copy=False))
             if progress is not None:

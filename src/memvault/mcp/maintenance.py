@@ -159,11 +159,11 @@ class MaintenanceTools:
 # Each tool's title, hints and the key scope it needs (merging is upkeep: admin).
 MAINTENANCE_HINTS: dict[str, tuple[str, ToolAnnotations, Scope]] = {
     "memory_duplicates": ("Find duplicate memories", ToolAnnotations(
-        readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
         "read"),
     # Idempotent: a second identical call finds nothing left to merge.
     "memory_consolidate": ("Merge duplicate memories", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
         "admin"),
 }
 

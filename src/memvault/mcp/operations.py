@@ -70,6 +70,10 @@ def memory_line(memory: Memory, score: float | None = None) -> str:
            f"id {memory.id})"
 
 
+# Spelled once here: inside VaultTools, ``list`` names the tool, not the builtin.
+Memories = list[Memory]
+
+
 def numbered(lines: list[str]) -> str:
     return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1))
 
@@ -200,7 +204,7 @@ class VaultTools:
                              f"(newest first):\n{lines}")
 
     def _page(self, namespace: str, selected: dict[str, Any] | None, page: int, size: int,
-              total: int) -> list[Memory]:
+              total: int) -> Memories:
         skip = (page - 1) * size
         if skip >= total:
             return []
@@ -234,7 +238,7 @@ def _reference(id: str | None, content_hash: str | None) -> tuple[str, str]:
         raise InvalidInput("give id or content_hash, not both", field="id")
     if id is None and content_hash is None:
         raise InvalidInput("give the memory's id or content_hash", field="id")
-    ref, field = (id, "id") if id is not None else (content_hash, "content_hash")
+    ref, field = (id, "id") if id is not None else (content_hash or "", "content_hash")
     if not ref.strip():
         raise InvalidInput(f"{field} must not be empty", field=field)
     return ref, field

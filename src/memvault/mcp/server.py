@@ -23,6 +23,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -93,8 +94,8 @@ After = Annotated[str | None, Field(
 Before = Annotated[str | None, Field(
     description="Only memories created before this ISO 8601 date or time.")]
 
-READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True,
-                            openWorldHint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
+                            open_world_hint=False)
 
 
 class MemoryTools:
@@ -205,16 +206,16 @@ class MemoryTools:
 # Each tool's title, hints and the key scope it needs.
 TOOL_HINTS: dict[str, tuple[str, ToolAnnotations, Scope]] = {
     "memory_store": ("Store a memory", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
         "write"),
     "memory_search": ("Search memories", READ_ONLY, "read"),
     "memory_list": ("List memories", READ_ONLY, "read"),
     "memory_get": ("Get a memory", READ_ONLY, "read"),
     "memory_update": ("Update a memory", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
         "write"),
     "memory_delete": ("Delete memories", ToolAnnotations(
-        readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
         "write"),
     "memory_stats": ("Memory statistics", READ_ONLY, "read"),
     "memory_health": ("Memory health", READ_ONLY, "read"),
@@ -273,8 +274,8 @@ def _tool(method: Any, name: str, title: str, hints: ToolAnnotations, needs: Sco
         annotations=hints, structured_output=True))
     tool.needs = needs
     model = tool.fn_metadata.arg_model
-    strict = type(model.__name__, (model,), {
-        "model_config": ConfigDict(extra="forbid"), "__module__": model.__module__})
+    strict = cast(type[ArgModelBase], type(model.__name__, (model,), {
+        "model_config": ConfigDict(extra="forbid"), "__module__": model.__module__}))
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)
     return tool

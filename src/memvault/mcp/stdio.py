@@ -34,12 +34,20 @@ import queue
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from .server import Runner
 
 HANDSHAKE_FILE = Path(__file__).with_name("handshake.json")
+
+
+class ByteSink(Protocol):
+    """Where the front writes the wire's bytes: stdout's descriptor, or a capture."""
+
+    def write(self, data: bytes, /) -> Any: ...
+    def flush(self) -> None: ...
 
 
 def surface_hash() -> str:
@@ -78,7 +86,7 @@ def load_handshake() -> dict[str, Any] | None:
 class HandshakeFront:
     """Takes every line from the client; answers the handshake itself until the SDK is ready."""
 
-    def __init__(self, recorded: dict[str, Any] | None, wire_out: BinaryIO) -> None:
+    def __init__(self, recorded: dict[str, Any] | None, wire_out: ByteSink) -> None:
         self.recorded = recorded
         self.wire_out = wire_out
         self.inbox: queue.Queue[str | None] = queue.Queue()
@@ -95,7 +103,7 @@ class HandshakeFront:
             line = raw.decode("utf-8", errors="replace")
             with self._lock:
                 if not self._ready and self.recorded is not None:
-                    self._answer(line)
+                    self._answer(self.recorded, line)
                 self.inbox.put(line)
         self.inbox.put(None)
         with self._lock:
@@ -105,7 +113,7 @@ class HandshakeFront:
         with self._lock:
             self._ready = True
 
-    def _answer(self, line: str) -> None:
+    def _answer(self, recorded: dict[str, Any], line: str) -> None:
         try:
             message = json.loads(line)
         except ValueError:
@@ -120,11 +128,11 @@ class HandshakeFront:
                                                  "clientInfo")):
                 return  # malformed: the SDK's error is the right answer
             requested = params.get("protocolVersion")
-            versions = self.recorded["versions"]
-            self.version = requested if requested in versions else self.recorded["latest"]
-            result = self.recorded["results"][versions[self.version]["initialize"]]
+            versions = recorded["versions"]
+            self.version = requested if requested in versions else recorded["latest"]
+            result = recorded["results"][versions[self.version]["initialize"]]
         elif method == "tools/list" and self.version is not None and not params.get("cursor"):
-            result = self.recorded["results"][self.recorded["versions"][self.version]["tools"]]
+            result = recorded["results"][recorded["versions"][self.version]["tools"]]
         else:
             return
         self.answered[message["id"]] = result
@@ -250,8 +258,9 @@ async def run_server(server: Any, front: HandshakeFront, runner: Any = None) -> 
     async with anyio.create_task_group() as tasks:
         if runner is not None:
             tasks.start_soon(runner.start)
-        async with stdio_server(stdin=QueueInput(front), stdout=FilteredOutput(front)) as (
-                read, write):
+        # The SDK reads and writes these as its async text files (the methods it calls).
+        stdin, stdout = cast(Any, QueueInput(front)), cast(Any, FilteredOutput(front))
+        async with stdio_server(stdin=stdin, stdout=stdout) as (read, write):
             front.sdk_ready()
             await lowlevel.run(read, write, lowlevel.create_initialization_options())
         tasks.cancel_scope.cancel()
@@ -273,7 +282,9 @@ def record() -> dict[str, Any]:
         return results.index(result)
 
     for version in HANDSHAKE_PROTOCOL_VERSIONS:
-        replies = anyio.run(_converse, build_server(runner=None), [
+        # Only the handshake is asked for: no tool runs, so no runner is needed.
+        server = build_server(runner=cast("Runner", None))
+        replies = anyio.run(_converse, server, [
             {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": version, "capabilities": {},
                 "clientInfo": {"name": "memvault-record", "version": "0"}}},
@@ -285,7 +296,7 @@ def record() -> dict[str, Any]:
             "versions": versions, "results": results}
 
 
-async def _converse(server: Any, messages: list[dict[str, Any]]) -> dict[Any, Any]:
+async def _converse(server: Any, messages: list[Any]) -> dict[Any, Any]:
     """Run ``server`` over an in-memory stdio conversation; its results by request id."""
     import anyio
 

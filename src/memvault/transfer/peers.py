@@ -287,7 +287,7 @@ class McpSqliteSource(_PeerSource):
             raise InvalidInput(f"{path} is not an mcp-memory-service database",
                                field="source_url")
         self._live = "deleted_at IS NULL" if "deleted_at" in columns else "1"
-        match = _DIMENSION.search(ddl[0][0]) if ddl else None
+        match = _DIMENSION.search(str(ddl[0][0])) if ddl else None
         self._dimension = int(match.group(1)) if match else None
         wanted = ("tags", "memory_type", "metadata", "created_at", "updated_at",
                   "created_at_iso", "updated_at_iso")

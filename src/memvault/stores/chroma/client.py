@@ -57,6 +57,7 @@ class ChromaTarget:
                 self.path.mkdir(parents=True, exist_ok=True)
                 return chromadb.PersistentClient(path=str(self.path), settings=settings)
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+            assert self.host is not None and self.port is not None, "no path: a server's target"
             return chromadb.HttpClient(host=self.host, port=self.port, ssl=self.ssl,
                                        headers=headers, settings=settings)
 

@@ -81,6 +81,7 @@ def window_ids(ids_where: Callable[[dict[str, Any] | None], list[str]],
     exactly the cursor's time are counted out, since the caller drops those
     at or before the cursor id.
     """
+    anchor: int | None
     if after is not None:
         anchor = after[0]
         at_cursor = len(ids_where(all_of([clause, {"mv_created": after[0]}])))
@@ -96,7 +97,7 @@ def window_ids(ids_where: Callable[[dict[str, Any] | None], list[str]],
         if oldest_first:
             if after is not None:
                 parts.append({"mv_created": {"$gte": after[0]}})
-            if bounded:
+            if bounded and anchor is not None:  # None only when empty, returned above
                 parts.append({"mv_created": {"$lt": anchor + span}})
         else:
             if after is not None:

@@ -172,7 +172,7 @@ class ChromaStore:
                 continue
             if memory.parent_id is None:
                 key = (memory.namespace, memory.content_hash)
-                twin = (stored.get(key) or [None])[0]
+                twin = stored[key][0] if stored.get(key) else None
                 if twin is not None:
                     skipped_parents.add(memory.id)
                     results.append((twin, False))

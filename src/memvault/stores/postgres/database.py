@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import StoreUnavailable
 from .options import PostgresOptions
+from .rows import one_row
 from .schema import check_server, migrate
 from .vector_types import register_vector
 
@@ -51,8 +52,8 @@ class Database:
             with psycopg.connect(conninfo, **self._connect_kwargs) as conn:
                 check_server(conn, url)
                 migrate(conn, url)
-                self.vector_oid: int = conn.execute(
-                    "SELECT 'vector'::regtype::oid").fetchone()[0]
+                self.vector_oid: int = one_row(conn.execute(
+                    "SELECT 'vector'::regtype::oid"))[0]
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(
                 f"cannot connect to PostgreSQL at {url}: {one_line(exc)}") from exc

@@ -25,6 +25,7 @@ import psycopg
 
 from ...errors import MemvaultError
 from .database import Database
+from .rows import one_row
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class VectorIndexer:
         """Vectors waiting for the index, in the whole store (counted up to WAITING_LIMIT)."""
         with self._db.cursor() as cur:
             cur.execute(WAITING)
-            self._waiting = cur.fetchone()[0]
+            self._waiting = one_row(cur)[0]
         return self._waiting
 
     def _run(self) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from ...errors import InvalidInput, StoreUnavailable
 from ...model import Filter, Memory, new_id
+from .rows import one_row
 
 # pg_advisory_xact_lock key held while migrating or binding the embedding, so
 # that many processes starting at once change the schema one at a time.
@@ -147,7 +148,7 @@ EXTENSIONS = {"vector": (0, 8, 0), "unaccent": (1, 0)}
 
 def check_server(conn: psycopg.Connection, url: str) -> None:
     """Refuse, with the fix in the message, a database memvault cannot work in."""
-    encoding = conn.execute("SHOW server_encoding").fetchone()[0]
+    encoding = one_row(conn.execute("SHOW server_encoding"))[0]
     if isinstance(encoding, bytes):  # psycopg cannot decode text of a SQL_ASCII database
         encoding = encoding.decode("ascii", "replace")
     if encoding.upper() != "UTF8":
@@ -253,6 +254,10 @@ def select_memories(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
     return [m for _, m in select_rows(cur, tail, params, with_embedding=with_embedding)]
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 

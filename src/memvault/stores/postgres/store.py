@@ -35,6 +35,7 @@ from . import writes as postgres_writes
 from .database import Database
 from .indexing import VectorIndexer
 from .options import parse_postgres_url
+from .rows import one_row
 from .schema import (
     GIN_INDEXES,
     HNSW_MAX_DIMENSIONS,
@@ -190,7 +191,7 @@ class PostgresStore:
         where, params = filter_sql(flt, utcnow())
         with self._db.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {where}", params)
-            return cur.fetchone()[0]
+            return one_row(cur)[0]
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
         spec = self.embedding_spec()
@@ -297,7 +298,7 @@ class PostgresStore:
                             "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL")
                 if maintenance_work_mem is None:
                     cur.execute("SELECT count(*) FROM memvault_memories")
-                    graph = cur.fetchone()[0] * hnsw_graph_bytes(spec.dimension,
+                    graph = one_row(cur)[0] * hnsw_graph_bytes(spec.dimension,
                                                                  self.options.hnsw_m)
                     cur.execute("SELECT set_config('maintenance_work_mem', greatest(%s, "
                                 "pg_size_bytes(current_setting('maintenance_work_mem')) "
@@ -316,14 +317,14 @@ class PostgresStore:
             cur.execute("SELECT pg_total_relation_size('memvault_memories') "
                         "+ pg_total_relation_size('memvault_meta') "
                         "+ pg_total_relation_size('memvault_journal')")
-            return int(cur.fetchone()[0])
+            return int(one_row(cur)[0])
 
     def health(self) -> dict[str, Any]:
         with self._db.cursor(timeout=HEALTH_WAIT_S) as cur:
             cur.execute("SELECT current_setting('server_version'), (SELECT extversion FROM "
                         "pg_extension WHERE extname = 'vector'), pg_is_in_recovery(), "
                         "to_regclass(%s) IS NOT NULL", (VECTOR_INDEX,))
-            server, pgvector, replica, indexed = cur.fetchone()
+            server, pgvector, replica, indexed = one_row(cur)
         return {"backend": "postgres", "url": self.url, "identity": self._store_id,
                 "server_version": server, "pgvector_version": pgvector,
                 "read_only_replica": replica, "pool": self._db.pool_stats(),

@@ -14,6 +14,7 @@ import psycopg
 from ...model import Filter, utcnow
 from ..base import DetailedStats, StoreStats
 from .database import Database
+from .rows import one_row
 from .schema import GIN_INDEXES, filter_sql
 
 PAGE = 200
@@ -74,7 +75,7 @@ def stats(db: Database, namespace: str | None) -> StoreStats:
 
         cur.execute(f"SELECT count(*), min(m.created_at), max(m.created_at) "
                     f"FROM memvault_memories m WHERE {where}", params)
-        total, oldest, newest = cur.fetchone()
+        total, oldest, newest = one_row(cur)
         namespaces = dict(grouped("m.namespace"))
         by_type = dict(grouped("m.memory_type"))
         top_tags = grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)", "LIMIT 20")
@@ -99,9 +100,9 @@ def detailed_stats(db: Database, flt: Filter, top: int) -> DetailedStats:
 
         cur.execute(f"SELECT count(*), coalesce(sum(octet_length(m.content)), 0) "
                     f"FROM memvault_memories m WHERE {where}", params)
-        total, content_bytes = cur.fetchone()
+        total, content_bytes = one_row(cur)
         cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {all_where}", all_params)
-        with_expired = cur.fetchone()[0]
+        with_expired = one_row(cur)[0]
         tags = sorted(grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)").items(),
                       key=lambda kv: (-kv[1], kv[0]))
         buckets = grouped("least(floor(m.importance * 10)::int, 9)")

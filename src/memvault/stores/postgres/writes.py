@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, utcnow
 from .database import Database
+from .rows import one_row
 from .schema import MEMORY_COLUMNS, select_memories, to_memory
 from .words import COUNT_ADDED, count_removed
 
@@ -188,7 +189,7 @@ def delete(db: Database, memory_ids: Sequence[str]) -> int:
             counted AS ({count_removed("deleted")})
             SELECT count(*) FILTER (WHERE top) FROM deleted""",
                     (list(memory_ids), list(memory_ids)))
-        return cur.fetchone()[0]
+        return one_row(cur)[0]
 
     return db.write(write)
 

@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import sqlite_vec
@@ -101,7 +101,9 @@ class SqliteDatabase:
         with self.lock:
             if self._tokenizer is None:
                 self._tokenizer = self._conn.fts5_tokenizer(*FTS_TOKENIZER)
-            return [token[2] for token in self._tokenizer(text.encode("utf-8"), reason, None)]
+            # Each token is (start, end, text, *colocated): the text is the third.
+            tokens = self._tokenizer(text.encode("utf-8"), reason, None)
+            return [cast(str, token[2]) for token in tokens]  # type: ignore[misc]
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

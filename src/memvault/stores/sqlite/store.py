@@ -110,7 +110,9 @@ class SqliteStore:
         if not memories:
             return []
         results = sqlite_writes.add(self._db, memories, checked_vectors(memories, self._spec))
-        self._index.stale = self._words.stale = True
+        if self._index is not None:  # bound: checked_vectors refuses an unbound store
+            self._index.stale = True
+        self._words.stale = True
         return results
 
     def update(self, memory_id: str, changes: MemoryChanges) -> Memory:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import numpy as np
@@ -65,7 +65,7 @@ def _insert_row(cur: apsw.Cursor, m: Memory) -> int | None:
     except apsw.ConstraintError as exc:
         raise Conflict(f"memory id {m.id} already exists with other content",
                        field="id") from exc
-    return int(rows[0][0]) if rows else None
+    return cast(int, rows[0][0]) if rows else None
 
 
 def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory:
