@@ -52,7 +52,8 @@ def analyse(request: Request, vault: VaultDep, principal: Admin, form: Form) -> 
     scope = scope_filter(text(form, "tags"), text(form, "type"), text(form, "after"),
                          text(form, "before"))
     vault.upkeep.selection(scope, namespace, None)  # bad scope: refused now, not as a failed job
-    params = {"namespace": namespace, "filter": scope, "threshold": threshold, "keep": keep}
+    params: dict[str, Any] = {"namespace": namespace, "filter": scope, "threshold": threshold,
+                              "keep": keep}
     reviews = Reviews.of(request.app.state)
     holder: dict[str, Review] = {}
 

@@ -80,8 +80,8 @@ def archive_preview(request: Request, vault: VaultDep, principal: Admin, ns: str
 def archive(request: Request, vault: VaultDep, principal: Admin, form: Form) -> Response:
     namespace = chosen_namespace(vault, principal, text(form, "ns"))
     fields = {name: text(form, name) for name in ("older_than", "tags", "type")}
-    params = {"older_than": fields["older_than"] or None, "namespace": namespace,
-              "filter": _selection(fields)}
+    params: dict[str, Any] = {"older_than": fields["older_than"] or None,
+                              "namespace": namespace, "filter": _selection(fields)}
     # Refused now, not reported later as a failed job.
     if vault.upkeep.selection(params["filter"], namespace, params["older_than"]).is_namespace_only:
         raise InvalidInput("give an age, tags or a type: a whole namespace is never archived "
@@ -112,7 +112,8 @@ class _JobProgress:
 
     def __init__(self, report: Progress) -> None:
         self.report = report
-        self.stage, self.done, self.total = "", 0, None
+        self.stage, self.done = "", 0
+        self.total: int | None = None
 
     def start(self, label: str, total: int | None) -> None:
         self.stage, self.done, self.total = label, 0, total
