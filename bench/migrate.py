@@ -31,8 +31,9 @@ from memvault.config import Settings
 from memvault.model import EmbeddingSpec, Filter, Memory
 from memvault.stores import open_store
 from memvault.stores.postgres.schema import VECTOR_INDEX, hnsw_graph_bytes, vector_index_sql
-from memvault.transfer.backup import EVERYTHING, DumpSource, export_dump
+from memvault.transfer.backup import DumpSource, export_dump
 from memvault.transfer.migrate import migrate
+from memvault.transfer.source import EVERYTHING
 from memvault.transfer.verify import compare, inventory
 
 SPEC = EmbeddingSpec("all-MiniLM-L6-v2", 384)

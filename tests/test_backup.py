@@ -10,8 +10,9 @@ from memvault.errors import Conflict, InvalidInput
 from memvault.model import Filter, Memory
 from memvault.stores import open_store
 from memvault.stores.sqlite.store import SqliteStore
-from memvault.transfer.backup import backup, export_dump, restore
+from memvault.transfer.backup import backup, export_dump
 from memvault.transfer.dump import read_dump
+from memvault.transfer.restore import restore
 
 from .transfer_data import assert_same_memories, everything, fill, sample, unit
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from memvault.model import EmbeddingSpec, Memory
 from memvault.stores import Store, open_store
-from memvault.transfer.backup import EVERYTHING
+from memvault.transfer.source import EVERYTHING
 
 DIM = 384
 SPEC = EmbeddingSpec("all-MiniLM-L6-v2", DIM)

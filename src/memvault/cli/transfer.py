@@ -32,6 +32,7 @@ from ..model import Filter
 from ..stores import open_store
 from ..transfer import backup as backups
 from ..transfer.migrate import DEFAULT_BATCH, MigrationReport, migrate
+from ..transfer.restore import restore
 from ..transfer.sources import open_source
 from .support import (
     FilterOption,
@@ -205,7 +206,7 @@ def restore_command(
     """Load a dump into a store; refuses a store that holds memories unless --replace."""
     settings = load_settings(store)
     with RichProgress() as progress:
-        report = backups.restore(file, settings.store_url, replace=replace, settings=settings,
+        report = restore(file, settings.store_url, replace=replace, settings=settings,
                                  progress=progress, batch_size=batch_size, reembed=reembed)
     finish(report, json_)
 

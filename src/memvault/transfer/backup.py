@@ -18,20 +18,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import Settings
-from ..errors import Conflict, InvalidInput
+from ..errors import InvalidInput
 from ..model import EmbeddingSpec, Filter, Memory, utcnow
-from ..stores import Store, open_store
-from .dump import DumpHeader, check_dump, read_dump, write_dump
+from ..stores import Store
+from .dump import DumpHeader, read_dump, write_dump
 from .progress import NULL_PROGRESS, Progress
-from .sources import Source
+from .source import EVERYTHING, Source
 
-if TYPE_CHECKING:
-    from .migrate import MigrationReport
-
-EVERYTHING = Filter(namespace=None, include_chunks=True, include_expired=True)
 DEFAULT_KEEP = 10
 _SCAN_BATCH = 1000
 
@@ -176,25 +172,3 @@ def _rotate(directory: Path, slug: str, suffix: str, keep: int) -> list[Path]:
     for path in doomed:
         path.unlink()
     return doomed
-
-
-def restore(dump_path: str | Path, target: str | Store, *, replace: bool = False,
-            settings: Settings | None = None, progress: Progress = NULL_PROGRESS,
-            **options: Any) -> MigrationReport:
-    """Load a dump into a store. A store holding memories is refused unless ``replace``."""
-    from .migrate import migrate
-
-    settings = settings or Settings.from_env()
-    check_dump(dump_path)  # the whole file is sound before the store is touched
-    store = open_store(target, settings) if isinstance(target, str) else target
-    try:
-        held = store.count(EVERYTHING.with_changes(include_chunks=False))
-        if held and not replace:
-            raise Conflict(f"{store.url} holds {held} memories; restore writes only into an "
-                           f"empty store. Pass --replace to replace them (a backup is taken "
-                           f"first)", field="target_url")
-        return migrate(DumpSource(dump_path), store, replace=replace, settings=settings,
-                       progress=progress, **options)
-    finally:
-        if isinstance(target, str):
-            store.close()

@@ -40,10 +40,11 @@ from ..embedding import Embedder, open_embedder
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, StoreUnavailable
 from ..model import EmbeddingSpec, Filter, Memory, utcnow
 from ..stores import Store, open_store
-from .backup import EVERYTHING, backup_to_dump
+from .backup import backup_to_dump
 from .progress import NULL_PROGRESS, Progress
 from .retry import RETRY_ATTEMPTS, backoff, gave_up, retrying
-from .sources import Source, open_source
+from .source import EVERYTHING, Source
+from .sources import open_source
 from .verify import Verification, compare, fingerprint, inventory
 
 DEFAULT_BATCH = 500

@@ -51,9 +51,8 @@ from ..model import (
     to_utc,
 )
 from ..stores.base import looks_like_hash
-from ..stores.chroma.client import ChromaTarget, chroma_errors
-from ..stores.chroma.scan import scan_records
-from .sources import MCP_SQLITE_SCHEME
+from ..stores.chroma import FORMAT_KEY, ChromaTarget, chroma_errors, scan_records
+from .source import MCP_SQLITE_SCHEME
 
 DEFAULT_PEER_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_PEER_DIMENSION = 384
@@ -227,8 +226,6 @@ class ChromaPeerSource(_PeerSource):
 def chroma_layout(target: ChromaTarget) -> str | None:
     """"memvault" or "peer" for an existing collection, None when there is none."""
     from chromadb.errors import NotFoundError
-
-    from ..stores.chroma.store import FORMAT_KEY
 
     client = target.connect()
     try:

@@ -1,55 +1,26 @@
-"""Where a migration or an export reads from: any memvault store, or a peer's data as it is.
+"""Which source a URL names: a memvault store, a peer's data as it is, or a dump file.
 
-A ``Source`` is the read-only part of the Store protocol that moving memories
-needs. Every memvault store is one; so are the readers in ``transfer/peers.py``
-for data other tools wrote (a ChromaDB collection of mcp-memory-service or a
-hand-made assistant, an mcp-memory-service SQLite-vec file). Opening a source
-never creates or changes anything: a missing file or collection is an error.
+Opening a source never creates or changes anything: a missing file or
+collection is an error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
 from ..config import Settings
 from ..errors import InvalidInput, NotFound
-from ..model import EmbeddingSpec, Filter, Memory
 from ..stores import open_store
-from ..stores.chroma.client import parse_chroma_url
-
-MCP_SQLITE_SCHEME = "mcp-memory-service+sqlite"
-
-
-@runtime_checkable
-class Source(Protocol):
-    """Memories to read in a stable, resumable order."""
-
-    url: str
-
-    def embedding_spec(self) -> EmbeddingSpec | None: ...
-
-    def count(self, flt: Filter) -> int: ...
-
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]: ...
-
-    def identity(self) -> str: ...
-
-    def health(self) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
+from ..stores.chroma import parse_chroma_url
+from . import peers
+from .backup import DumpSource
+from .source import MCP_SQLITE_SCHEME, Source
 
 
 def open_source(url: str, settings: Settings | None = None) -> Source:
     """A memvault store, a peer reader when the URL names data another tool wrote, or a
     dump when it is the path of a file."""
-    from . import peers
-
     if isinstance(url, str) and "://" not in url and Path(url).expanduser().is_file():
-        from .backup import DumpSource
-
         return DumpSource(Path(url).expanduser())
     if not isinstance(url, str) or "://" not in url:
         raise InvalidInput(f"source URL must look like scheme://..., got {url!r}",

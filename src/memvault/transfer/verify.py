@@ -15,7 +15,7 @@ from typing import Any
 
 from ..model import Filter, Memory
 from .progress import NULL_PROGRESS, Progress
-from .sources import Source
+from .source import Source
 
 Key = tuple[str, str]
 _SCAN_BATCH = 2000

@@ -11,7 +11,7 @@ what the Store protocol asks for, the store does the closest thing it allows
   it: of two records that raced in, the one written first stays.
 - No BM25. ``text_search`` asks Chroma for the documents holding a word that
   starts like a query term (``$regex`` on the document) and ranks those
-  candidates with BM25 in Python (``search.bm25``).
+  candidates with BM25 in Python (``words``).
 - No ORDER BY. ``query`` widens a time window, counting ids only, until it
   holds a page, then sorts that window; ``scan`` follows Chroma's insertion
   order with an offset cursor that re-finds its place if records moved.
@@ -43,7 +43,6 @@ from ...model import (
     as_vector,
     utcnow,
 )
-from ...search.bm25 import bm25_rank, prefix_pattern
 from ..aggregate import detailed_stats_by_scan
 from ..base import (
     DetailedStats,
@@ -76,6 +75,7 @@ from .records import (
 from .scan import parse_page_cursor, scan_records, stats_of, window_ids
 from .upkeep import ChromaJournal
 from .upkeep import optimize as optimize_files
+from .words import bm25_rank, prefix_pattern
 
 __all__ = ["FORMAT_KEY", "ChromaStore"]
 

@@ -1,4 +1,4 @@
-"""BM25 over a handful of candidate texts, for stores with no full-text ranking of their own.
+"""Chroma's word ranking: BM25 over a handful of candidate texts, in Python.
 
 ChromaDB can find documents that contain a string or match a regular
 expression, but it cannot rank them. A store like that fetches the candidates
@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from ..stores import bm25
+from .. import bm25
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -1,0 +1,35 @@
+"""Loading a dump into a store: a migration whose source is the dump file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import Conflict
+from ..stores import Store, open_store
+from .backup import DumpSource
+from .dump import check_dump
+from .migrate import MigrationReport, migrate
+from .progress import NULL_PROGRESS, Progress
+from .source import EVERYTHING
+
+
+def restore(dump_path: str | Path, target: str | Store, *, replace: bool = False,
+            settings: Settings | None = None, progress: Progress = NULL_PROGRESS,
+            **options: Any) -> MigrationReport:
+    """Load a dump into a store. A store holding memories is refused unless ``replace``."""
+    settings = settings or Settings.from_env()
+    check_dump(dump_path)  # the whole file is sound before the store is touched
+    store = open_store(target, settings) if isinstance(target, str) else target
+    try:
+        held = store.count(EVERYTHING.with_changes(include_chunks=False))
+        if held and not replace:
+            raise Conflict(f"{store.url} holds {held} memories; restore writes only into an "
+                           f"empty store. Pass --replace to replace them (a backup is taken "
+                           f"first)", field="target_url")
+        return migrate(DumpSource(dump_path), store, replace=replace, settings=settings,
+                       progress=progress, **options)
+    finally:
+        if isinstance(target, str):
+            store.close()
