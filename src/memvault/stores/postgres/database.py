@@ -115,13 +115,15 @@ class Database:
         except psycopg.Error as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.url} refused a query: {exc}") from exc
 
-    def write(self, work: Callable[[psycopg.Cursor], T]) -> T:
+    def write(self, work: Callable[[psycopg.Cursor], T], *, transaction: bool = True) -> T:
         """Run ``work`` in one transaction, again from the start if PostgreSQL chose it
-        as a deadlock victim (rows are locked in a stable order, so this is rare)."""
+        as a deadlock victim (rows are locked in a stable order, so this is rare).
+        Without ``transaction``, ``work``'s statements commit one by one: for work that
+        is one statement, which saves the BEGIN and COMMIT round trips."""
         attempt = 1
         while True:
             try:
-                with self.cursor(transaction=True) as cur:
+                with self.cursor(transaction=transaction) as cur:
                     return work(cur)
             except _RETRYABLE as exc:
                 if attempt == WRITE_ATTEMPTS:

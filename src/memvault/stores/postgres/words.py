@@ -70,15 +70,15 @@ RECOUNT = (
 )
 
 
-def count_removed(deleted: str) -> str:
-    """SQL subtracting from the counts the rows of ``deleted`` (a CTE of deleted rows
-    with ``top``, ``words`` and ``word_count``)."""
+def count_rows(rows: str, sign: int) -> str:
+    """SQL adding (``sign`` 1) or subtracting (-1) the words of ``rows`` to the counts:
+    a CTE of inserted or deleted rows with ``top``, ``words`` and ``word_count``."""
     return f"""
     INSERT INTO memvault_words AS w (lexeme, documents, tokens)
-    SELECT lexeme, -count(*), -coalesce(sum(tokens), 0) FROM (
-        SELECT '' AS lexeme, d.word_count AS tokens FROM {deleted} d WHERE d.top
+    SELECT lexeme, {int(sign)} * count(*), {int(sign)} * coalesce(sum(tokens), 0) FROM (
+        SELECT '' AS lexeme, r.word_count AS tokens FROM {rows} r WHERE r.top
         UNION ALL
-        SELECT l, 0 FROM {deleted} d, unnest(tsvector_to_array(d.words)) AS l WHERE d.top
+        SELECT l, 0 FROM {rows} r, unnest(tsvector_to_array(r.words)) AS l WHERE r.top
     ) AS s
     GROUP BY lexeme ORDER BY lexeme
     ON CONFLICT (lexeme) DO UPDATE

@@ -11,7 +11,8 @@ generated column, so it changes with the row; the word counts BM25 needs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from ...model import Memory, MemoryChanges, utcnow
 from .database import Database
 from .rows import one_row
 from .schema import MEMORY_COLUMNS, select_memories, to_memory
-from .words import COUNT_ADDED, count_removed
+from .words import COUNT_ADDED, count_rows
 
 # Batches at least this large are loaded with COPY instead of one INSERT per row.
 COPY_MIN_ROWS = 100
@@ -72,6 +73,8 @@ def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray],
     without ``count_words`` the word counts are left for a ``RECOUNT``.
     """
     target = DEFERRED_COLUMNS if deferred else WRITE_COLUMNS
+    if len(memories) == 1 and memories[0].parent_id is None:
+        return [_add_one(db, memories[0], vectors[0], target, count_words)]
     top = [i for i, m in enumerate(memories) if m.parent_id is None]
     top.sort(key=lambda i: (memories[i].namespace, memories[i].content_hash, i))
 
@@ -94,13 +97,43 @@ def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray],
     return db.write(write)
 
 
+def _add_one(db: Database, memory: Memory, vector: np.ndarray, target: str,
+             count_words: bool) -> tuple[Memory, bool]:
+    """One memory without chunks, the most common write: one statement, counting its
+    words too, in autocommit (no BEGIN and COMMIT round trips)."""
+    counted = f", counted AS ({count_rows('added', 1)})" if count_words else ""
+    marks = ", ".join(["%s"] * len(target.split(", ")))
+    sql = (f"WITH added AS (INSERT INTO memvault_memories ({target}) VALUES ({marks}) "
+           f"{INSERT_TAIL}, parent_id IS NULL AS top, words, word_count){counted} "
+           "SELECT id FROM added")
+
+    def write(cur: psycopg.Cursor) -> tuple[Memory, bool]:
+        with _id_conflicts():
+            cur.execute(sql, memory_row(memory, vector))
+        if cur.fetchone() is not None:
+            return memory, True
+        return _winners(cur, [memory]).get((memory.namespace, memory.content_hash), memory), False
+
+    return db.write(write, transaction=False)
+
+
+@contextlib.contextmanager
+def _id_conflicts() -> Iterator[None]:
+    """A memory id already taken by other content is a Conflict, not a driver error."""
+    try:
+        yield
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict(f"a memory id in this batch already exists with other content: "
+                       f"{exc.diag.message_detail or exc}", field="id") from exc
+
+
 def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], target: str
             ) -> set[str]:
     """Insert rows into the ``target`` columns (skipping duplicates of a top-level
     memory); the ids inserted."""
     if not rows:
         return set()
-    try:
+    with _id_conflicts():
         if len(rows) >= COPY_MIN_ROWS:
             return _insert_by_copy(cur, rows, db.vector_oid, target)
         marks = ", ".join(["%s"] * len(rows[0]))
@@ -111,9 +144,6 @@ def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], targ
             inserted.update(r[0] for r in cur.fetchall())
             if not cur.nextset():
                 return inserted
-    except pg_errors.UniqueViolation as exc:
-        raise Conflict(f"a memory id in this batch already exists with other content: "
-                       f"{exc.diag.message_detail or exc}", field="id") from exc
 
 
 def _insert_by_copy(cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid: int,
@@ -186,7 +216,7 @@ def delete(db: Database, memory_ids: Sequence[str]) -> int:
         cur.execute(f"""
             WITH deleted AS (DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s)
                              RETURNING parent_id IS NULL AS top, words, word_count),
-            counted AS ({count_removed("deleted")})
+            counted AS ({count_rows("deleted", -1)})
             SELECT count(*) FILTER (WHERE top) FROM deleted""",
                     (list(memory_ids), list(memory_ids)))
         return one_row(cur)[0]
