@@ -120,10 +120,17 @@ def test_search_edit_merge_with_a_choice_and_undo(browser: Browser, served, tmp_
     assert memory(url, ids["tabs_case"])["content"] == SEED["tabs_case"]
     assert memory(url, ids["tabs_reordered"]) is not None
 
+    for name in ("upkeep", "analytics", "health"):
+        page.get_by_role("link", name=name.capitalize(), exact=True).click()
+        expect(page.locator("h1")).to_contain_text(name.capitalize())
+        shot(page, tmp_path, name)
+
     # A phone's width (also what 400 % zoom leaves of a laptop's): nothing scrolls sideways.
     phone = browser.new_page(base_url=url, viewport={"width": 320, "height": 640})
-    for path in ("/", "/?q=tabs", f"/memories/{ids['long']}", "/defrag", "/upkeep",
-                 "/analytics", "/health", "/operations"):
+    for name, path in (("browse", "/"), ("search", "/?q=tabs"),
+                       ("memory", f"/memories/{ids['long']}"), ("defragmenter", "/defrag"),
+                       ("upkeep", "/upkeep"), ("analytics", "/analytics"),
+                       ("health", "/health"), ("operations", "/operations")):
         phone.goto(path)
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
-    shot(phone, tmp_path, "phone-analytics")
+        shot(phone, tmp_path, f"phone-{name}")

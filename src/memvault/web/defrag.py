@@ -54,19 +54,17 @@ def analyse(request: Request, vault: VaultDep, principal: Admin, form: Form) -> 
     vault.upkeep.selection(scope, namespace, None)  # bad scope: refused now, not as a failed job
     params: dict[str, Any] = {"namespace": namespace, "filter": scope, "threshold": threshold,
                               "keep": keep}
-    reviews = Reviews.of(request.app.state)
-    holder: dict[str, Review] = {}
+    review = Review("", namespace, params)  # its id is the job's, known once it is queued
 
     def work(progress: Any) -> dict[str, Any]:
         plan = vault.upkeep.find_duplicates(progress=progress, **params)
-        holder["review"].plan = plan
+        review.plan = plan
         return {"scanned": plan.scanned, "clusters": len(plan.clusters),
                 "redundant": plan.redundant}
 
-    jobs = shared_runner(request.app.state)
-    job = jobs.submit("analyse", params, work)
-    holder["review"] = Review(job.id, namespace, params)
-    reviews.add(holder["review"])
+    job = shared_runner(request.app.state).submit("analyse", params, work)
+    review.job_id = job.id
+    Reviews.of(request.app.state).add(review)
     return see_other(f"/defrag/{job.id}")
 
 
