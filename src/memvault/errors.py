@@ -1,7 +1,9 @@
 """The few error types a caller can act on.
 
-Interfaces map each one to an exit code, an HTTP status and an MCP tool error
-in one place each (``cli.py``, ``http_api.py``, ``mcp.server.py``).
+Each class carries its own ``code``, HTTP ``status`` and CLI ``exit_code``, so
+the interfaces need no mapping of their own: the CLI exits with ``exit_code``,
+the HTTP app answers ``status``, MCP returns a tool error; all three report
+``to_dict()``.
 """
 
 from __future__ import annotations
