@@ -103,6 +103,11 @@ def test_weekdays_are_the_latest_such_day(phrase, start, end):
     ("2024-12-31", d(2024, 12, 31), d(2025, 1, 1)),
     ("2024-02-29T10:00:00Z", d(2024, 2, 29, 10), d(2024, 2, 29, 10, 0, 1)),
     ("2024-02-29T12:00:00+02:00", d(2024, 2, 29, 10), d(2024, 2, 29, 10, 0, 1)),
+    ("16 November, 2023", d(2023, 11, 16), d(2023, 11, 17)),
+    ("on 8th December 2023", d(2023, 12, 8), d(2023, 12, 9)),
+    ("3rd of June, 2024", d(2024, 6, 3), d(2024, 6, 4)),
+    ("November 6, 2023", d(2023, 11, 6), d(2023, 11, 7)),
+    ("Feb 29th 2024", d(2024, 2, 29), d(2024, 3, 1)),
 ])
 def test_absolute_dates(phrase, start, end):
     assert span(phrase) == (start, end)
@@ -188,6 +193,8 @@ def test_a_range_that_would_be_empty_is_refused():
     ("notes from the 2024-02-29 meeting", "2024-02-29"),
     ("what have I read since 2023", "since 2023"),
     ("what did I say today", "today"),
+    ("What did Tim say about his injury on 16 November, 2023?", "16 November 2023"),
+    ("What was his issue, as mentioned on November 6, 2023?", "2023-11-06"),
 ])
 def test_a_time_named_inside_a_question_is_found(text, phrase):
     assert find_time_range(text, NOW) == parse_time_phrase(phrase, NOW)
@@ -199,6 +206,7 @@ def test_a_time_named_inside_a_question_is_found(text, phrase):
     "I walked 2000 steps",          # a number, not a year
     "How many babies were born in the last few months?",  # too vague to bound
     "What is the status of order 2024-13?",
+    "What happened on 31 February, 2023?",  # no such day, and no other time
 ])
 def test_questions_without_a_readable_time_have_none(text):
     assert find_time_range(text, NOW) is None

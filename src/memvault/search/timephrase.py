@@ -59,10 +59,12 @@ def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
 # word before it, so the verb "may" or "march" and a number like 2000 in
 # "2000 steps" are not read as times.
 _WEEKDAY_RE = "|".join(WEEKDAYS)
+_DAY_RE = r"\d{1,2}(?:st|nd|rd|th)?"
 _IN_TEXT = re.compile(
     rf"\b(?:(?:the )?(?:last|past) (?:(?:{_NUM_RE}) )?{_UNIT_RE}"
     rf"|(?:{_NUM_RE}) {_UNIT_RE} ago"
     r"|(?:this|last) (?:week|month|year|weekend)|yesterday|today"
+    rf"|{_DAY_RE} (?:of )?(?:{_MONTH_RE}),? \d{{4}}|(?:{_MONTH_RE}) {_DAY_RE},? \d{{4}}"
     rf"|(?:in|during|since|last|this) (?:{_MONTH_RE})(?:,? \d{{4}})?"
     rf"|(?:{_MONTH_RE}),? \d{{4}}"
     rf"|(?:on|last|this) (?:{_WEEKDAY_RE})"
@@ -115,6 +117,10 @@ def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
         if m[1] in {"since", "after"}:
             return (span[0] if m[1] == "since" else span[1]), max(now, span[1])
         return datetime(1970, 1, 1, tzinfo=UTC), span[0]
+    if m := re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH_RE}),? (\d{{4}})", p):
+        return _whole_day(int(m[3]), MONTHS[m[2]], int(m[1]))
+    if m := re.fullmatch(rf"({_MONTH_RE}) (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})", p):
+        return _whole_day(int(m[3]), MONTHS[m[1]], int(m[2]))
     if m := re.fullmatch(rf"(last|this)? ?({_MONTH_RE}),? ?(\d{{4}})?", p):
         month = MONTHS[m[2]]
         year = int(m[3]) if m[3] else now.year
@@ -151,6 +157,15 @@ def _absolute(p: str) -> tuple[datetime, datetime] | None:
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p):
         return value, value + timedelta(days=1)
     return value, value + timedelta(seconds=1)
+
+
+def _whole_day(year: int, month: int, day: int) -> tuple[datetime, datetime] | None:
+    """The day "16 November, 2023" names; None for a day its month does not have."""
+    try:
+        start = datetime(year, month, day, tzinfo=UTC)
+    except ValueError:
+        return None
+    return start, start + timedelta(days=1)
 
 
 def _number(text: str) -> int:
