@@ -4,7 +4,7 @@
 the clusters (all, or those named) with a backup and an operation log, and
 says how to undo. Both run ``maintenance.actions.dedup``, as ``memvault
 dedup`` and ``POST /api/v1/maintenance/dedup`` do. ``mcp.server.tool_list``
-registers them with ``maintenance_tools``.
+registers them as declared.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from ..access.principal import Scope
 from ..maintenance import actions
 from ..maintenance.duplicates import DEFAULT_THRESHOLD
+from .declare import DESTRUCTIVE, READ_ONLY, tool
 from .operations import Outcome, VaultTools
 from .results import MemoryOut
 
@@ -128,6 +128,7 @@ class MaintenanceTools:
     def __init__(self, runner: Any) -> None:
         self.runner = runner
 
+    @tool("Find duplicate memories", READ_ONLY, "read")
     async def memory_duplicates(
         self, threshold: Threshold = DEFAULT_THRESHOLD, keep: Keep = "newest",
         limit: Limit = 20, ctx: Context | None = None,
@@ -139,6 +140,8 @@ class MaintenanceTools:
         return await self.runner.call(ctx, "memory_duplicates", lambda tools, ns: duplicates(
             tools, ns, threshold, keep, limit))
 
+    # Merging is upkeep: admin. Idempotent: a second identical call finds nothing to merge.
+    @tool("Merge duplicate memories", DESTRUCTIVE, "admin")
     async def memory_consolidate(
         self, dry_run: Annotated[bool, Field(
             description="true (default): only show the plan; false: merge.")] = True,
@@ -154,21 +157,3 @@ class MaintenanceTools:
         """
         return await self.runner.call(ctx, "memory_consolidate", lambda tools, ns: consolidate(
             tools, ns, dry_run, clusters, threshold, keep, limit))
-
-
-# Each tool's title, hints and the key scope it needs (merging is upkeep: admin).
-MAINTENANCE_HINTS: dict[str, tuple[str, ToolAnnotations, Scope]] = {
-    "memory_duplicates": ("Find duplicate memories", ToolAnnotations(
-        read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
-        "read"),
-    # Idempotent: a second identical call finds nothing left to merge.
-    "memory_consolidate": ("Merge duplicate memories", ToolAnnotations(
-        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
-        "admin"),
-}
-
-
-def maintenance_tools(runner: Any
-                      ) -> tuple[MaintenanceTools, dict[str, tuple[str, Any, Scope]]]:
-    """The tools object and its names, titles, hints and scopes, as ``tool_list`` takes them."""
-    return MaintenanceTools(runner), MAINTENANCE_HINTS

@@ -24,7 +24,7 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp.server.mcpserver.resources import FunctionResource
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult
 from pydantic import ConfigDict, Field, ValidationError
 
 from .. import __version__
@@ -33,7 +33,8 @@ from ..config import Settings
 from ..errors import InvalidInput, MemvaultError
 from ..vault import Vault
 from .access import CALLER, Caller, request_principal
-from .maintenance import maintenance_tools
+from .declare import DESTRUCTIVE, READ_ONLY, WRITES, ToolSpec, declared, tool
+from .maintenance import MaintenanceTools
 from .operations import MAX_PAGE_SIZE, MAX_SEARCH_LIMIT
 from .results import (
     DeleteOut,
@@ -94,8 +95,6 @@ After = Annotated[str | None, Field(
 Before = Annotated[str | None, Field(
     description="Only memories created before this ISO 8601 date or time.")]
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                            open_world_hint=False)
 
 
 class MemoryTools:
@@ -104,6 +103,7 @@ class MemoryTools:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
+    @tool("Store a memory", WRITES, "write")
     async def memory_store(
         self, content: Content, tags: Tags = None, memory_type: MemoryType = None,
         metadata: Metadata = None, importance: Importance = None, ctx: Context | None = None,
@@ -117,6 +117,7 @@ class MemoryTools:
             ns, content, tags=tags, memory_type=memory_type, metadata=metadata,
             importance=importance))
 
+    @tool("Search memories", READ_ONLY, "read")
     async def memory_search(
         self, query: Annotated[str | None, Field(
             description="What to look for, in your own words; matched by meaning and by "
@@ -136,6 +137,7 @@ class MemoryTools:
             ns, query=query, limit=limit, tags=tags, tag_match=tag_match,
             memory_type=memory_type, time_expr=time_expr, after=after, before=before))
 
+    @tool("List memories", READ_ONLY, "read")
     async def memory_list(
         self, page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
         page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE,
@@ -148,6 +150,7 @@ class MemoryTools:
         return await self.runner.call(ctx, "memory_list", lambda tools, ns: tools.list(
             ns, page=page, page_size=page_size, tags=tags, memory_type=memory_type))
 
+    @tool("Get a memory", READ_ONLY, "read")
     async def memory_get(
         self, id: Id = None, content_hash: ContentHash = None, ctx: Context | None = None,
     ) -> Annotated[CallToolResult, OneMemory]:
@@ -155,6 +158,7 @@ class MemoryTools:
         return await self.runner.call(ctx, "memory_get", lambda tools, ns: tools.get(
             ns, id=id, content_hash=content_hash))
 
+    @tool("Update a memory", DESTRUCTIVE, "write")
     async def memory_update(
         self, id: Id = None, content_hash: ContentHash = None,
         tags: Annotated[list[str] | str | None, Field(
@@ -171,6 +175,7 @@ class MemoryTools:
             ns, id=id, content_hash=content_hash, tags=tags, metadata=metadata,
             importance=importance, memory_type=memory_type))
 
+    @tool("Delete memories", DESTRUCTIVE, "write")
     async def memory_delete(
         self, id: Id = None, content_hash: ContentHash = None,
         tags: Annotated[list[str] | str | None, Field(
@@ -189,11 +194,13 @@ class MemoryTools:
             ns, id=id, content_hash=content_hash, tags=tags, tag_match=tag_match,
             memory_type=memory_type, before=before, after=after, dry_run=dry_run))
 
+    @tool("Memory statistics", READ_ONLY, "read")
     async def memory_stats(self, ctx: Context | None = None
                            ) -> Annotated[CallToolResult, StatsOut]:
         """How many memories there are, by type and month, the top tags, store size and model."""
         return await self.runner.call(ctx, "memory_stats", lambda tools, ns: tools.stats(ns))
 
+    @tool("Memory health", READ_ONLY, "read")
     async def memory_health(self, ctx: Context | None = None
                             ) -> Annotated[CallToolResult, HealthOut]:
         """Whether memory works: the store answers, the model is loaded, and how this server
@@ -201,25 +208,6 @@ class MemoryTools:
         the model.
         """
         return await self.runner.health(ctx)
-
-
-# Each tool's title, hints and the key scope it needs.
-TOOL_HINTS: dict[str, tuple[str, ToolAnnotations, Scope]] = {
-    "memory_store": ("Store a memory", ToolAnnotations(
-        read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
-        "write"),
-    "memory_search": ("Search memories", READ_ONLY, "read"),
-    "memory_list": ("List memories", READ_ONLY, "read"),
-    "memory_get": ("Get a memory", READ_ONLY, "read"),
-    "memory_update": ("Update a memory", ToolAnnotations(
-        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
-        "write"),
-    "memory_delete": ("Delete memories", ToolAnnotations(
-        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
-        "write"),
-    "memory_stats": ("Memory statistics", READ_ONLY, "read"),
-    "memory_health": ("Memory health", READ_ONLY, "read"),
-}
 
 
 class StrictTool(Tool):
@@ -260,19 +248,18 @@ def argument_error(exc: ValidationError) -> InvalidInput:
 
 
 def tool_list(runner: Runner) -> list[Tool]:
-    out = []
-    for tools, names in ((MemoryTools(runner), TOOL_HINTS), maintenance_tools(runner)):
-        out += [_tool(getattr(tools, name), name, title, hints, needs)
-                for name, (title, hints, needs) in names.items()]
-    return out
+    """Every tool ``MemoryTools`` and ``MaintenanceTools`` declare, in the order written."""
+    return [_strict_tool(method, name, spec)
+            for tools in (MemoryTools(runner), MaintenanceTools(runner))
+            for name, method, spec in declared(tools)]
 
 
-def _tool(method: Any, name: str, title: str, hints: ToolAnnotations, needs: Scope) -> Tool:
+def _strict_tool(method: Any, name: str, spec: ToolSpec) -> Tool:
     """One strict tool from a method: its signature the schema, its docstring the text."""
     tool = cast(StrictTool, StrictTool.from_function(
-        method, name=name, title=title, description=inspect.cleandoc(method.__doc__),
-        annotations=hints, structured_output=True))
-    tool.needs = needs
+        method, name=name, title=spec.title, description=inspect.cleandoc(method.__doc__),
+        annotations=spec.hints, structured_output=True))
+    tool.needs = spec.needs
     model = tool.fn_metadata.arg_model
     strict = cast(type[ArgModelBase], type(model.__name__, (model,), {
         "model_config": ConfigDict(extra="forbid"), "__module__": model.__module__}))
