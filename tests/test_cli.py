@@ -240,7 +240,7 @@ def test_human_errors_name_the_field_on_stderr(tmp_path, url):
     ("not-a-url", 2, "store_url"),
     ("sqlite://", 2, "store_url"),
     ("ftp://host/x", 2, "store_url"),
-    ("sqlite:///proc/no/such/dir/m.db", 4, None),
+    ("sqlite:///proc/no/such/dir/m.db", 3, "store_url"),
 ])
 def test_store_url_errors(tmp_path, store_url, code, field):
     result = run_cli(["get", "some-id", "--store", store_url, "--json"], tmp_path)

@@ -255,9 +255,10 @@ def test_serve_end_to_end(tmp_path: Path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     url = f"sqlite://{tmp_path / 'served.db'}"
+    # The configured store (not one named by --store) is created by serve if new.
     server = subprocess.Popen(
-        [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--store", url,
-         "--log-level", "warning"], env=cli_env(tmp_path), stdout=subprocess.PIPE,
+        [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--log-level",
+         "warning"], env=cli_env(tmp_path, MEMVAULT_STORE_URL=url), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     try:
         health = _wait_for_health(base, server)

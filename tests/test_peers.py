@@ -198,3 +198,43 @@ def test_a_sqlite_file_of_unknown_layout_is_refused_untouched(tmp_path, settings
         migrate(f"sqlite://{db}", f"sqlite://{tmp_path / 'out.db'}", settings=settings)
     assert "neither a memvault nor an mcp-memory-service" in err.value.message
     assert digest(db) == before
+
+
+def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, settings):
+    """The round trip: another tool's collection out to SQLite, tidied there, and back."""
+    build_chroma_collection(tmp_path / "chroma")
+    original = f"chroma://{tmp_path / 'chroma'}"
+    work = f"sqlite://{tmp_path / 'work.db'}"
+    assert migrate(original, work, settings=settings).moved == 4
+    store = open_store(work)
+    [dropped] = [m for m in store.query(Filter.build(), limit=10).memories
+                 if m.content == "Bare record"]
+    store.delete([dropped.id])
+    store.close()
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
+                                       settings=Settings(anonymized_telemetry=False))
+    before = client.get_collection("memory_collection", embedding_function=None)
+
+    planned = migrate(work, original, replace=True, dry_run=True, settings=settings)
+    assert (planned.moved, planned.removed, planned.backup) == (3, 6, None)
+    assert before.count() == 6
+
+    report = migrate(work, original, replace=True, settings=settings)
+    assert report.ok and (report.moved, report.removed) == (3, 6)
+    backup = open_source(report.backup)
+    assert backup.count(Filter(namespace=None)) == 5  # every readable record
+    backup.close()
+
+    after = client.get_collection("memory_collection", embedding_function=None)
+    assert after.id == before.id and after.configuration["hnsw"]["space"] == "cosine"
+    assert after.metadata["hnsw:M"] == 16
+    records = after.get(include=["documents", "metadatas", "embeddings"])
+    by_content = dict(zip(records["documents"], records["metadatas"], strict=True))
+    assert sorted(by_content) == ["Alice prefers tabs over spaces", "Hand-made note",
+                                  "Old style memory"]
+    alice = by_content["Alice prefers tabs over spaces"]
+    assert (alice["tags"], alice["memory_type"]) == ("prefs,style", "preference")
+    assert alice["timestamp"] == pytest.approx(T0) and alice["content_hash"]
+    assert all(len(v) == 384 for v in records["embeddings"])
+    # And memvault reads it as its own store from now on.
+    assert open_store(original, create=False).count(Filter(namespace=None)) == 3

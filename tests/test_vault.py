@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memvault import Filter, IncompatibleEmbedding, InvalidInput, NotFound, Vault
-from memvault.model import EmbeddingSpec
+from memvault.model import EmbeddingSpec, Memory, utcnow
+from memvault.stores import open_store
+from memvault.transfer.migrate import migrate
 
 FACTS = [
     "The replacement part for the espresso machine is order code QZ-7781",
@@ -306,6 +308,29 @@ def test_a_store_of_another_model_is_refused(tmp_path, embedder, settings):
         with pytest.raises(IncompatibleEmbedding):
             v.store("refused")
         assert v.count() == 0
+
+
+def test_searching_a_store_of_another_model_is_refused_and_reembedding_is_the_way(
+        tmp_path, embedder, settings):
+    other = EmbeddingSpec("other-minilm-384", 384)
+    url = f"sqlite://{tmp_path / 'other.db'}"
+    store = open_store(url)
+    store.bind_embedding(other)
+    vector = embedder.embed(["Alice prefers tabs over spaces"])[0]
+    store.add([Memory(content="Alice prefers tabs over spaces", embedding=vector)])
+    with Vault(store, embedder, settings) as v:
+        for search in (lambda: v.search("tabs"),
+                       lambda: v.recall((v.list().memories[0].created_at, utcnow()),
+                                        query="tabs")):
+            with pytest.raises(IncompatibleEmbedding) as err:
+                search()
+            assert "other-minilm-384" in err.value.message
+            assert "all-MiniLM-L6-v2" in err.value.message and "--reembed" in err.value.message
+        assert v.list().memories[0].content == "Alice prefers tabs over spaces"
+    fresh = f"sqlite://{tmp_path / 'fresh.db'}"
+    assert migrate(url, fresh, reembed=True, settings=settings, embedder=embedder).ok
+    with Vault.open(fresh, settings=settings, embedder=embedder) as v:
+        assert v.search("tabs", k=1)[0].memory.content == "Alice prefers tabs over spaces"
 
 
 def test_bad_store_urls_name_the_field(settings, embedder):

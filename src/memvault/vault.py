@@ -17,7 +17,7 @@ from typing import Any
 from .chunking import split_into_chunks, window_chars
 from .config import Settings
 from .embedding import Embedder, QueryCache, open_embedder
-from .errors import InvalidInput, NotFound
+from .errors import IncompatibleEmbedding, InvalidInput, NotFound
 from .inputs import build_memory, check_k, check_query
 from .maintenance.upkeep import Upkeep
 from .model import (
@@ -39,6 +39,7 @@ from .model import (
 from .search.hybrid import SearchSettings, hybrid_search
 from .search.timephrase import TimeRange, parse_time_phrase
 from .stores import Page, Store, open_store
+from .transfer.switch import store_url_for, switch_record
 
 Observer = Callable[[str, float], None]
 STORE_BATCH = 256
@@ -88,10 +89,16 @@ class Vault:
 
     @classmethod
     def open(cls, url: str | None = None, *, settings: Settings | None = None,
-             embedder: Embedder | None = None, **kw: Any) -> Vault:
-        """Open the store at ``url`` (default: the configured one) with the local model."""
+             embedder: Embedder | None = None, create: bool = True, **kw: Any) -> Vault:
+        """Open the store at ``url`` (default: the configured one) with the local model.
+
+        Without ``create``, a store that does not exist yet is NotFound (nothing is made).
+        An mcp-memory-service database is imported once into a store beside it,
+        which is opened instead (``transfer.switch``).
+        """
         settings = settings or Settings.from_env()
-        store = open_store(url or settings.store_url, settings)
+        url = store_url_for(url or settings.store_url, settings)
+        store = open_store(url, settings, create=create)
         return cls(store, embedder or open_embedder(settings), settings, **kw)
 
     def __enter__(self) -> Vault:
@@ -308,6 +315,7 @@ class Vault:
         """
         query, k = check_query(query), check_k(k)
         criteria = self._filter(filter, namespace)
+        self._check_model()
         now = to_utc(now, "now") if now is not None else utcnow()
         started = time.perf_counter()
         # A query asked before skips the model, and then there is nothing to overlap.
@@ -316,6 +324,18 @@ class Vault:
                              self.search_settings, now, background=background)
         self._timed("search", started)
         return hits
+
+    def _check_model(self) -> None:
+        """Refuse to compare the store's vectors with another model's query vectors."""
+        held, local = self.store_backend.embedding_spec(), self.embedder.spec
+        if held is not None and held != local:
+            url = self.store_backend.url
+            raise IncompatibleEmbedding(
+                f"store {url} holds vectors of {held.model} ({held.dimension} dimensions) but "
+                f"the local model is {local.model} ({local.dimension}): a search would compare "
+                f"the two models' vectors. Set MEMVAULT_EMBEDDING_MODEL to the store's model, "
+                f"or copy the store with new vectors: memvault migrate '{url}' NEW_URL --reembed",
+                field="embedding_model")
 
     def search_by_tag(self, tags: Sequence[str] | str, *, match: str = "any",
                       namespace: str | None = None, filter: FilterArg = None, limit: int = 50,
@@ -378,7 +398,12 @@ class Vault:
     def health(self) -> dict[str, Any]:
         """Cheap: checks the store answers; never loads the model."""
         store = self.store_backend.health()
-        return {"status": "ok", "store": {"url": self.store_backend.url, **store},
+        switched = switch_record(self.store_backend)
+        if switched is not None:
+            store["imported_from_mcp_memory_service"] = switched
+        # A store that answers but cannot do everything (damaged, full, read-only) lists why.
+        status = "degraded" if store.get("problems") else "ok"
+        return {"status": status, "store": {"url": self.store_backend.url, **store},
                 "model": self.embedder.spec.model, "dimension": self.embedder.spec.dimension,
                 "runtime": self.embedder.runtime,
                 "model_loaded": bool(getattr(self.embedder, "loaded", False))}

@@ -100,7 +100,7 @@ def store(
     [dim]memvault store "Alice prefers tabs over spaces" -t prefs -n alice[/]
     [dim]git log -1 --format=%B | memvault store - --type decision[/]
     """
-    with open_vault(store, namespace) as vault:
+    with open_vault(store, namespace, create=True) as vault:
         text = read_content(content, vault.settings.max_content_bytes)
         result = vault.store(text, tags=tag, memory_type=memory_type,
                              metadata=parse_json_object(metadata, "metadata"),

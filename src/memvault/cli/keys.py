@@ -40,7 +40,7 @@ def create(
 
     [dim]memvault keys create --name laptop --scope write --namespace alice[/]
     """
-    with open_vault(store) as vault:
+    with open_vault(store, create=True) as vault:
         key, record = KeyRing(vault.store_backend).create(name, scope, namespace, expires)
     data = {"key": key, **record.public(datetime.now(UTC))}
     emit(data, json_, lambda d: key_value_table(

@@ -22,4 +22,5 @@ def mcp(store: StoreOption = None, namespace: NamespaceOption = None) -> None:
     """
     from ..mcp.stdio import serve
 
-    serve(load_settings(store, namespace))
+    # The configured store is created if new; one named by --store must exist.
+    serve(load_settings(store, namespace), create_store=store is None)

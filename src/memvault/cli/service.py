@@ -20,7 +20,7 @@ import typer
 from rich.console import Group
 
 from ..access.keys import KeyRing
-from ..errors import Forbidden
+from ..errors import Forbidden, StoreUnavailable
 from .maintenance import detail_view
 from .render import health_view, stats_view
 from .support import (
@@ -76,10 +76,14 @@ def health(
 ) -> None:
     """Check that the store answers; prints its identity, URL and the model.
 
-    Exits 4 when the store cannot be used. Never loads the model.
+    Exits 4 when the store cannot be used, or can only partly (its problems are
+    listed: damaged, disk full, writes failing, read-only). Never loads the model.
     """
     with open_vault(store, namespace) as vault:
-        emit(vault.health(), json_, health_view)
+        report = vault.health()
+    emit(report, json_, health_view)
+    if report["status"] != "ok":
+        raise typer.Exit(StoreUnavailable.exit_code)
 
 
 @app.command()
@@ -116,7 +120,8 @@ def serve(
 
     from ..server import build_app
 
-    with open_vault(store, namespace) as vault:
+    # The configured store is created if new; one named by --store must exist.
+    with open_vault(store, namespace, create=store is None) as vault:
         settings = dataclasses.replace(vault.settings, host=host or vault.settings.host,
                                        port=port or vault.settings.port)
         if not is_loopback(settings.host) and not KeyRing(vault.store_backend).usable():

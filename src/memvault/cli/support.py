@@ -99,12 +99,15 @@ def load_settings(store: str | None = None, namespace: str | None = None) -> Set
 
 
 @contextmanager
-def open_vault(store: str | None, namespace: str | None = None) -> Iterator[Vault]:
+def open_vault(store: str | None, namespace: str | None = None, *, create: bool = False
+               ) -> Iterator[Vault]:
     """The vault the options name; ``namespace`` becomes its default namespace.
 
-    The model is not loaded here: only commands that embed text load it.
+    A store is created only by the commands that write (``create``); for any
+    other, a store that does not exist is an error naming it (exit 3). The
+    model is not loaded here: only commands that embed text load it.
     """
-    with Vault.open(settings=load_settings(store, namespace)) as vault:
+    with Vault.open(settings=load_settings(store, namespace), create=create) as vault:
         yield vault
 
 

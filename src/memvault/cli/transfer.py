@@ -34,6 +34,7 @@ from ..transfer import backup as backups
 from ..transfer.migrate import DEFAULT_BATCH, MigrationReport, migrate
 from ..transfer.restore import restore
 from ..transfer.sources import open_source
+from ..transfer.switch import store_url_for
 from .support import (
     FilterOption,
     JsonOption,
@@ -143,8 +144,9 @@ def import_command(
         raise NotFound(f"no dump file at {file}", field="file")
     settings = load_settings(store)
     with RichProgress() as progress:
-        report = migrate(open_source(str(file)), settings.store_url, batch_size=batch_size,
-                         reembed=reembed, settings=settings, progress=progress)
+        report = migrate(open_source(str(file)), store_url_for(settings.store_url, settings),
+                         batch_size=batch_size, reembed=reembed, settings=settings,
+                         progress=progress)
     finish(report, json_)
 
 
@@ -178,7 +180,7 @@ def backup_command(
     Every namespace is backed up; the newest --keep backups of the store are kept.
     """
     settings = load_settings(store, namespace)
-    target = open_store(settings.store_url, settings)
+    target = open_store(store_url_for(settings.store_url, settings), settings, create=False)
     try:
         with RichProgress() as progress:
             result = backups.backup(target, settings, keep=keep, progress=progress)
@@ -206,8 +208,9 @@ def restore_command(
     """Load a dump into a store; refuses a store that holds memories unless --replace."""
     settings = load_settings(store)
     with RichProgress() as progress:
-        report = restore(file, settings.store_url, replace=replace, settings=settings,
-                                 progress=progress, batch_size=batch_size, reembed=reembed)
+        report = restore(file, store_url_for(settings.store_url, settings),
+                         replace=replace, settings=settings, progress=progress,
+                         batch_size=batch_size, reembed=reembed)
     finish(report, json_)
 
 

@@ -204,8 +204,11 @@ def claim_stdio() -> tuple[BinaryIO, BinaryIO]:
     return wire_in, wire_out
 
 
-def serve(settings: Settings | None = None) -> None:
+def serve(settings: Settings | None = None, *, create_store: bool = True) -> None:
     """Run ``memvault mcp`` until the client closes stdin, then end the process.
+
+    With ``create_store`` the store is created on first use if it does not
+    exist; otherwise tools answer ``not_found`` naming it.
 
     The process ends with ``os._exit`` once the store is closed: a model still
     loading on a background thread would otherwise hold up the interpreter's
@@ -238,7 +241,8 @@ def serve(settings: Settings | None = None) -> None:
     from .runner import LocalRunner
     from .server import build_server
 
-    local = LocalRunner(lambda: Vault.open(settings=settings), settings.namespace)
+    local = LocalRunner(lambda: Vault.open(settings=settings, create=create_store),
+                        settings.namespace)
     runner = CoordinatingRunner(settings, local)
     server = build_server(runner)
     try:

@@ -123,7 +123,7 @@ def backups_dir(settings: Settings) -> Path:
     return settings.data_dir / "backups"
 
 
-def _slug(store: Store) -> str:
+def _slug(store: Source) -> str:
     """A file-name-safe name for a store: its file name, or its collection."""
     base = store.url.split("://", 1)[-1].split("?", 1)
     name = Path(base[0]).stem or "store"
@@ -140,9 +140,9 @@ _STAMP = r"-\d{8}T\d{6}\.\d{6}Z"
 _DUMP, _COPY = ".jsonl.gz", ".db"
 
 
-def backup_to_dump(store: Store, settings: Settings, progress: Progress = NULL_PROGRESS
+def backup_to_dump(store: Source, settings: Settings, progress: Progress = NULL_PROGRESS
                    ) -> Path:
-    """A timestamped dump of the whole store in the backups directory; returns its path."""
+    """A timestamped dump of the whole store (or source) in the backups directory; its path."""
     path = backups_dir(settings) / f"{_slug(store)}-{_stamp()}{_DUMP}"
     export_dump(store, path, EVERYTHING, progress)
     return path

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, StoreUnavailable
 from ..inputs import check_content
 from ..model import (
     Memory,
@@ -198,6 +198,10 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
             out.flush()
             os.fsync(out.fileno())
         os.replace(final, path)
+    except OSError as exc:
+        # A full disk, most often: the dump is the store this write failed on.
+        raise StoreUnavailable(f"cannot write the dump {path}: {exc.strerror or exc}",
+                               field="file") from exc
     finally:
         for tmp in (body, final):
             with contextlib.suppress(FileNotFoundError):

@@ -26,25 +26,23 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from ..config import Settings
 from ..embedding import Embedder, open_embedder
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, StoreUnavailable
 from ..model import EmbeddingSpec, Filter, Memory, utcnow
-from ..stores import Store, open_store
+from ..stores import Store
 from .backup import backup_to_dump
 from .progress import NULL_PROGRESS, Progress
 from .retry import RETRY_ATTEMPTS, backoff, gave_up, retrying
 from .source import EVERYTHING, Source
 from .sources import open_source
+from .targets import OpenedTarget, PendingStore, check_disk, open_target
 from .verify import Verification, compare, fingerprint, inventory
 
 DEFAULT_BATCH = 500
@@ -119,12 +117,17 @@ def migrate(source: str | Source, target: str | Store, *, flt: Filter = EVERYTHI
     src = retrying(lambda: open_source(source, settings), "opening the source") \
         if isinstance(source, str) else source
     try:
-        dst = retrying(lambda: open_store(target, settings), "opening the target") \
-            if isinstance(target, str) else target
+        opened = retrying(lambda: open_target(target, settings, replace=replace,
+                                              dry_run=dry_run, progress=progress),
+                          "opening the target") if isinstance(target, str) \
+            else OpenedTarget(target)
+        dst = opened.store
         try:
             run = _Run(src, dst, flt, batch_size, reembed, settings, embedder, progress)
-            return run.execute(dry_run=dry_run, backup=backup or replace, replace=replace,
-                               max_rate=max_rate, verify=verify)
+            run.report.removed = opened.taken_over
+            run.report.backup = str(opened.backup) if opened.backup else None
+            return run.execute(dry_run=dry_run, backup=(backup or replace) and not opened.backup,
+                               replace=replace, max_rate=max_rate, verify=verify)
         finally:
             if isinstance(target, str):
                 dst.close()
@@ -157,11 +160,14 @@ class _Run:
         started = time.perf_counter()
         report = self.report
         report.dry_run = dry_run
-        spec = self.preflight(write_probe=not dry_run)
+        pending = isinstance(self.target, PendingStore)
+        spec = self.preflight(write_probe=not (dry_run or pending))
         if dry_run:
             self.plan(replace)
         else:
-            if backup:
+            if isinstance(self.target, PendingStore):
+                self.target = retrying(self.target.create, "creating the target")
+            elif backup:
                 report.backup = str(backup_to_dump(self.target, self.settings, self.progress))
             if replace:
                 self.prune()
@@ -200,7 +206,8 @@ class _Run:
         self.report.source_count = retrying(lambda: self.source.count(self.flt.with_changes(
             include_chunks=False)), "counting the source")
         spec = self.vector_plan()
-        self.check_disk()
+        check_disk(self.target, self.source.embedding_spec() or self.target.embedding_spec(),
+                   self.report.source_count)
         if write_probe:
             # The checkpoint read and write double as the check that the target is writable.
             checkpoint = self.load_checkpoint()
@@ -230,25 +237,6 @@ class _Run:
             f"holds {want.model} ({want.dimension}): pass --reembed to compute new vectors "
             f"with the local model", field="embedding_model")
 
-    def check_disk(self) -> None:
-        path = getattr(self.target, "path", None)
-        if path is None:
-            return
-        where = Path(path)
-        while not where.exists():
-            where = where.parent
-        if not os.access(where, os.W_OK):
-            raise StoreUnavailable(f"target {self.target.url} is not writable ({where})",
-                                   field="target_url")
-        spec = self.source.embedding_spec() or self.target.embedding_spec()
-        per_memory = (spec.dimension * 4 * 2 if spec else 3072) + 4096
-        needed = self.report.source_count * per_memory + (64 << 20)
-        free = shutil.disk_usage(where).free
-        if free < needed:
-            raise StoreUnavailable(
-                f"not enough free disk for {self.target.url}: about {needed >> 20} MB needed, "
-                f"{free >> 20} MB free at {where}", field="target_url")
-
     def plan(self, replace: bool) -> None:
         """A dry run: count what would move, be skipped and (with replace) be removed."""
         for batch, _ in self.source.scan(self.flt.with_changes(include_chunks=False),
@@ -261,7 +249,7 @@ class _Run:
             self.report.skipped += present
             self.report.moved += len(batch) - present
         if replace:
-            self.report.removed = len(self.stale())
+            self.report.removed += len(self.stale())
 
     # -- checkpoint ---------------------------------------------------------
     def load_checkpoint(self) -> _Checkpoint:

@@ -52,6 +52,7 @@ from ..model import (
 )
 from ..stores.base import looks_like_hash
 from ..stores.chroma import FORMAT_KEY, ChromaTarget, chroma_errors, scan_records
+from ..stores.sqlite import open_read_only, sqlite_path
 from .source import MCP_SQLITE_SCHEME
 
 DEFAULT_PEER_MODEL = "all-MiniLM-L6-v2"
@@ -227,7 +228,10 @@ def chroma_layout(target: ChromaTarget) -> str | None:
     """"memvault" or "peer" for an existing collection, None when there is none."""
     from chromadb.errors import NotFoundError
 
-    client = target.connect()
+    try:
+        client = target.connect()
+    except NotFound:
+        return None
     try:
         with chroma_errors(target.url):
             try:
@@ -237,23 +241,6 @@ def chroma_layout(target: ChromaTarget) -> str | None:
             return "memvault" if FORMAT_KEY in (col.metadata or {}) else "peer"
     finally:
         client.close()
-
-
-def sqlite_layout(path: Path) -> str | None:
-    """"memvault" or "mcp" for a SQLite file either wrote, else None (read, never changed)."""
-    try:
-        conn = apsw.Connection(f"file:{path}?mode=ro",
-                               flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
-        try:
-            tables = {r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except apsw.Error:
-        return None
-    if "schema_migrations" in tables:
-        return "memvault"
-    return "mcp" if {"memories", "memory_embeddings"} <= tables else None
 
 
 class McpSqliteSource(_PeerSource):
@@ -269,8 +256,7 @@ class McpSqliteSource(_PeerSource):
         if not path.is_file():
             raise NotFound(f"no SQLite file at {path}", field="source_url")
         try:
-            self._conn = apsw.Connection(f"file:{path}?mode=ro",
-                                         flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+            self._conn = open_read_only(path)
             self._conn.setbusytimeout(30_000)
             self._conn.enable_load_extension(True)
             self._conn.load_extension(sqlite_vec.loadable_path())
@@ -292,15 +278,15 @@ class McpSqliteSource(_PeerSource):
 
     @classmethod
     def from_url(cls, url: str) -> McpSqliteSource:
-        rest = url.split("://", 1)[1]
-        path, _, query = rest.partition("?")
+        query = url.partition("?")[2]
         options = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         unknown = set(options) - CHROMA_PEER_OPTIONS
-        if unknown or not path:
+        if unknown:
             raise InvalidInput(f"bad mcp-memory-service URL {url!r}: use "
                                f"{MCP_SQLITE_SCHEME}:///path/sqlite_vec.db[?namespace=&model=]",
                                field="source_url")
-        return cls(Path(path).expanduser(), namespace=options.get("namespace", DEFAULT_NAMESPACE),
+        return cls(sqlite_path(url, "source_url"),
+                   namespace=options.get("namespace", DEFAULT_NAMESPACE),
                    model=options.get("model"))
 
     def identity(self) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, StoreUnavailable
 from ..stores import open_store
 from ..stores.chroma import parse_chroma_url
+from ..stores.sqlite import sqlite_layout, sqlite_path
 from . import peers
 from .backup import DumpSource
 from .source import MCP_SQLITE_SCHEME, Source
@@ -30,21 +31,23 @@ def open_source(url: str, settings: Settings | None = None) -> Source:
     if scheme == MCP_SQLITE_SCHEME:
         return peers.McpSqliteSource.from_url(url)
     if scheme == "sqlite":
-        path = Path(url.split("://", 1)[1].split("?", 1)[0]).expanduser()
-        if not path.is_file():
+        path = sqlite_path(url, "source_url")
+        layout = sqlite_layout(path)
+        if layout.kind == "missing":
             raise NotFound(f"no SQLite file at {path}", field="source_url")
-        layout = peers.sqlite_layout(path)
-        if layout == "mcp":
+        if layout.kind == "unreadable":
+            raise StoreUnavailable(layout.describe(path))
+        if layout.kind == "mcp":
             return peers.McpSqliteSource.from_url(url)
-        if layout is None:
+        if layout.kind != "memvault":
             raise InvalidInput(f"{path} is neither a memvault nor an mcp-memory-service "
-                               f"database", field="source_url")
+                               f"database ({layout.describe(path)})", field="source_url")
     elif scheme in ("chroma", "chroma+http", "chroma+https"):
         target = parse_chroma_url(url, options=peers.CHROMA_PEER_OPTIONS)
-        layout = peers.chroma_layout(target)
-        if layout is None:
+        kind = peers.chroma_layout(target)
+        if kind is None:
             raise NotFound(f"no collection {target.collection!r} at {target.url}",
                            field="source_url")
-        if layout == "peer":
+        if kind == "peer":
             return peers.ChromaPeerSource(target)
-    return open_store(url, settings)
+    return open_store(url, settings, create=False)

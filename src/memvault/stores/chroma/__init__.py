@@ -6,11 +6,14 @@ here, so they depend on this package's surface, not on its modules:
 where a collection is (``ChromaTarget``, ``parse_chroma_url``), how the
 client's errors are reported (``chroma_errors``), a stable walk over its
 records (``scan_records``) and the key that marks a collection memvault wrote
-(``FORMAT_KEY``). None of these imports chromadb until it is used.
+(``FORMAT_KEY``), and taking over a collection another tool wrote
+(``take_over``, for a migration that replaces what it holds). None of these
+imports chromadb until it is used.
 """
 
 from .client import ChromaTarget, chroma_errors, parse_chroma_url
-from .collection import FORMAT_KEY
+from .collection import FORMAT_KEY, take_over
 from .scan import scan_records
 
-__all__ = ["FORMAT_KEY", "ChromaTarget", "chroma_errors", "parse_chroma_url", "scan_records"]
+__all__ = ["FORMAT_KEY", "ChromaTarget", "chroma_errors", "parse_chroma_url", "scan_records",
+           "take_over"]

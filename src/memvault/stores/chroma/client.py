@@ -20,9 +20,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
-from ...errors import InvalidInput, MemvaultError, StoreUnavailable
+from ...errors import InvalidInput, MemvaultError, NotFound, StoreUnavailable
 
 DEFAULT_COLLECTION = "memory_collection"
+CHROMA_FILE = "chroma.sqlite3"  # what an embedded Chroma keeps in its directory
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 _HNSW_PARAMS = {"hnsw_m": "max_neighbors", "hnsw_construction_ef": "ef_construction",
                 "hnsw_search_ef": "ef_search"}
@@ -46,12 +47,19 @@ class ChromaTarget:
     def is_remote(self) -> bool:
         return self.host is not None
 
-    def connect(self) -> Any:
-        """A chromadb client; telemetry off, since memvault never phones home."""
+    def connect(self, *, create: bool = False) -> Any:
+        """A chromadb client; telemetry off, since memvault never phones home.
+
+        An embedded client makes its directory and files as it starts, so
+        without ``create`` a directory that holds no Chroma data is NotFound.
+        """
         import chromadb
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False)
+        if self.path is not None and not create and not (self.path / CHROMA_FILE).is_file():
+            raise NotFound(f"no Chroma data at {self.path} (no {CHROMA_FILE} there)",
+                           field="store_url")
         with chroma_errors(self.url):
             if self.path is not None:
                 self.path.mkdir(parents=True, exist_ok=True)

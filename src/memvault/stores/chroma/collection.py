@@ -4,7 +4,8 @@ A collection memvault writes carries, in the collection's own metadata, a
 format marker (so a collection written by another tool is never mistaken for
 one of ours), the store's id, and the embedding model its vectors belong to.
 A new or empty collection is adopted; one holding records memvault did not
-write is refused, with the command that reads it as a migration source.
+write is refused, with the command that reads it as a migration source (a
+migration with ``--replace`` may take it over: ``take_over``).
 HNSW parameters fixed at creation are checked against the URL's.
 
 Before the journal existed, migration checkpoints were kept as "notes" in the
@@ -17,7 +18,7 @@ import json
 import warnings
 from typing import Any
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, NotFound
 from ...model import EmbeddingSpec, new_id
 from .client import ChromaTarget, chroma_errors, collection_config
 from .upkeep import ChromaJournal
@@ -29,8 +30,8 @@ DIMENSION_KEY = "memvault_embedding_dimension"
 NOTE_PREFIX = "memvault_note:"
 
 
-def open_collection(client: Any, target: ChromaTarget) -> Any:
-    """The target's collection, created or adopted as memvault's."""
+def open_collection(client: Any, target: ChromaTarget, *, create: bool) -> Any:
+    """The target's collection, adopted as memvault's, or created if ``create``."""
     from chromadb.errors import NotFoundError
 
     name, hnsw = target.collection, target.hnsw
@@ -38,6 +39,9 @@ def open_collection(client: Any, target: ChromaTarget) -> Any:
         try:
             col = client.get_collection(name, embedding_function=None)
         except NotFoundError:
+            if not create:
+                raise NotFound(f"no collection {name!r} at {target.url} (only commands that "
+                               f"write create one)", field="store_url") from None
             return client.get_or_create_collection(
                 name, embedding_function=None, configuration=collection_config(hnsw),
                 metadata={FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
@@ -47,10 +51,43 @@ def open_collection(client: Any, target: ChromaTarget) -> Any:
                 raise InvalidInput(
                     f"collection {name!r} at {target.url} holds {col.count()} records that "
                     f"memvault did not write; read it as a migration source instead: "
-                    f"memvault migrate '{target.url}' sqlite:///PATH", field="store_url")
-            col.modify(metadata={**meta, FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
+                    f"memvault migrate '{target.url}' sqlite:///PATH (or replace them, after a "
+                    f"backup: memvault migrate SOURCE '{target.url}' --replace)",
+                    field="store_url")
+            _mark_ours(col)
         _check_hnsw(col, hnsw)
     return col
+
+
+def take_over(target: ChromaTarget, batch: int = 1000) -> int:
+    """Empty a collection another tool wrote and mark it as memvault's; the records removed.
+
+    The caller has backed it up. The collection itself stays (its name, its
+    settings, its other metadata), so the tool that wrote it can read what
+    memvault writes into it: the records keep the keys such tools read.
+    """
+    client = target.connect()
+    try:
+        with chroma_errors(target.url):
+            col = client.get_collection(target.collection, embedding_function=None)
+            removed = 0
+            while ids := col.get(limit=batch, include=[])["ids"]:
+                col.delete(ids=ids)
+                removed += len(ids)
+            _mark_ours(col)
+        return removed
+    finally:
+        client.close()
+
+
+def _mark_ours(col: Any) -> None:
+    """Add memvault's format marker and a store id to another tool's collection metadata.
+
+    ``hnsw:space`` is left out of the update: Chroma refuses any update naming
+    it, and the distance it chose stays in the collection's configuration.
+    """
+    meta = {k: v for k, v in (col.metadata or {}).items() if k != "hnsw:space"}
+    col.modify(metadata={**meta, FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
 
 
 def _check_hnsw(col: Any, hnsw: dict[str, int]) -> None:

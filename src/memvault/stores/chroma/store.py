@@ -88,12 +88,16 @@ _FULL = ["documents", "metadatas"]
 class ChromaStore:
     """A Store over one Chroma collection (PersistentClient or HttpClient)."""
 
-    def __init__(self, target: ChromaTarget) -> None:
+    def __init__(self, target: ChromaTarget, *, create: bool = True) -> None:
         self.url = target.url
         self.path = target.path  # None for a server: nothing local to check or back up
         self._target = target
-        self._client = target.connect()
-        self._col = open_collection(self._client, target)
+        self._client = target.connect(create=create)
+        try:
+            self._col = open_collection(self._client, target, create=create)
+        except BaseException:
+            self._client.close()
+            raise
         with chroma_errors(self.url):
             self._max_batch = self._client.get_max_batch_size()
         self._spec = read_spec(self._col.metadata)
@@ -101,8 +105,8 @@ class ChromaStore:
         move_notes_to_journal(self._client, target, self._col, self._journal)
 
     @classmethod
-    def from_url(cls, url: str, settings: Settings) -> ChromaStore:
-        return cls(parse_chroma_url(url))
+    def from_url(cls, url: str, settings: Settings, *, create: bool = True) -> ChromaStore:
+        return cls(parse_chroma_url(url), create=create)
 
     # -- plumbing -----------------------------------------------------------
     def _get(self, **kw: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ...errors import StoreUnavailable
+from ...errors import NotFound, StoreUnavailable
 from .options import PostgresOptions
 from .rows import one_row
 from .schema import check_server, migrate
@@ -43,7 +43,8 @@ def one_line(exc: BaseException) -> str:
 class Database:
     """A migrated database and a pool of ready connections to it. Thread-safe."""
 
-    def __init__(self, conninfo: str, options: PostgresOptions, url: str) -> None:
+    def __init__(self, conninfo: str, options: PostgresOptions, url: str, *,
+                 create: bool = True) -> None:
         self.url = url
         self.options = options
         self._conninfo = conninfo
@@ -51,6 +52,10 @@ class Database:
         try:
             with psycopg.connect(conninfo, **self._connect_kwargs) as conn:
                 check_server(conn, url)
+                if not create and one_row(conn.execute(
+                        "SELECT to_regclass('memvault_meta')"))[0] is None:
+                    raise NotFound(f"no memvault store in database {url} (only commands that "
+                                   f"write create one)", field="store_url")
                 migrate(conn, url)
                 self.vector_oid: int = one_row(conn.execute(
                     "SELECT 'vector'::regtype::oid"))[0]

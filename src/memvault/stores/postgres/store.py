@@ -62,7 +62,8 @@ HEALTH_WAIT_S = 5.0
 class PostgresStore:
     """A Store over one PostgreSQL database with pgvector. Thread-safe: a connection pool."""
 
-    def __init__(self, url: str, settings: Settings | None = None) -> None:
+    def __init__(self, url: str, settings: Settings | None = None, *,
+                 create: bool = True) -> None:
         """Open (creating or migrating the schema) the database a store URL names.
 
         Options in the URL, else MEMVAULT_PG_* settings: see ``options``.
@@ -71,7 +72,7 @@ class PostgresStore:
 
         conninfo, self.options = parse_postgres_url(url, settings)
         self.url = redact_url(conninfo)
-        self._db = Database(conninfo, self.options, self.url)
+        self._db = Database(conninfo, self.options, self.url, create=create)
         with self._db.cursor() as cur:
             self._store_id = _meta(cur, "store_id") or ""
             self._spec = _read_spec(cur)
@@ -81,8 +82,8 @@ class PostgresStore:
             self._indexer.written(0)
 
     @classmethod
-    def from_url(cls, url: str, settings: Settings) -> PostgresStore:
-        return cls(url, settings)
+    def from_url(cls, url: str, settings: Settings, *, create: bool = True) -> PostgresStore:
+        return cls(url, settings, create=create)
 
     # -- identity and model -------------------------------------------------
     def identity(self) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -20,11 +22,18 @@ from typing import Any, cast
 import apsw
 import sqlite_vec
 
-from ...errors import InvalidInput, StoreUnavailable
+from ...errors import InvalidInput, NotFound, StoreUnavailable
 from ...model import new_id, to_micros, utcnow
+from .location import open_read_only, read_only_reason, sqlite_layout
 from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
+# health looks for damage at most this often (the check reads the whole file).
+CHECK_EVERY_S = 600.0
+# Less free disk than this beside the file, and health says the disk is full.
+LOW_DISK_BYTES = 1 << 20
+# Pragmas that write to the file; a read-only store skips them.
+WRITING_PRAGMAS = frozenset({"journal_mode"})
 # The file or the disk failing underneath us, as opposed to a bug in a query.
 UNAVAILABLE = (apsw.BusyError, apsw.LockedError, apsw.IOError, apsw.CorruptError,
                apsw.NotADBError, apsw.CantOpenError, apsw.ReadOnlyError, apsw.FullError,
@@ -47,15 +56,38 @@ def parse_pragmas(text: str) -> dict[str, str]:
 
 
 class SqliteDatabase:
-    """A migrated SQLite file with sqlite-vec loaded. Thread-safe: one connection, one lock."""
+    """A migrated SQLite file with sqlite-vec loaded. Thread-safe: one connection, one lock.
 
-    def __init__(self, path: Path, pragmas: dict[str, str] | None = None) -> None:
+    Only memvault's own files are opened, and a file (or an empty one) is made
+    a store only with ``create``: another application's file is refused unchanged.
+    """
+
+    def __init__(self, path: Path, pragmas: dict[str, str] | None = None, *,
+                 create: bool = True) -> None:
         self.path = path
         self.lock = threading.RLock()
         self._tokenizer: apsw.FTS5Tokenizer | None = None
+        layout = sqlite_layout(path)
+        if layout.kind in ("missing", "empty") and not create:
+            raise NotFound(f"no memvault store at {path}: {layout.describe(path)} (only "
+                           f"commands that write create one)", field="store_url")
+        if layout.kind == "mcp":
+            raise InvalidInput(f"{layout.describe(path)}: memvault reads it (memvault migrate) "
+                               f"but never writes into it", field="store_url")
+        if layout.kind == "foreign":
+            raise InvalidInput(f"{layout.describe(path)}; memvault does not change it: name "
+                               f"another file", field="store_url")
+        if layout.kind == "unreadable":
+            raise StoreUnavailable(f"cannot use SQLite file {path}: {layout.problem}")
+        # Why writes are refused, for a store that can only be read (reads and exports work).
+        self.read_only = read_only_reason(path) if layout.kind == "memvault" else None
+        self.last_write_error: str | None = None
+        self._checked_at, self._damage = -CHECK_EVERY_S, ""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = apsw.Connection(str(self.path))
+            if create and self.read_only is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = open_read_only(path) if self.read_only else \
+                apsw.Connection(str(self.path))
         except (OSError, apsw.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite file {self.path}: {exc}") from exc
         self._conn.setbusytimeout(BUSY_TIMEOUT_MS)
@@ -64,7 +96,11 @@ class SqliteDatabase:
         self._conn.enable_load_extension(False)
         try:
             for key, value in {**DEFAULT_PRAGMAS, **(pragmas or {})}.items():
-                self._conn.execute(f"PRAGMA {key}={value}")
+                if not (self.read_only and key in WRITING_PRAGMAS):
+                    self._conn.execute(f"PRAGMA {key}={value}")
+            if self.read_only:
+                self._check_schema()
+                return
             self._migrate()
             # Table statistics for the query planner, gathered when missing or
             # stale (a no-op otherwise). Without them, a tag filter was planned
@@ -78,6 +114,9 @@ class SqliteDatabase:
     def write(self) -> Iterator[apsw.Cursor]:
         """One IMMEDIATE transaction: the write lock is taken up front, so two
         processes never deadlock upgrading read locks, and busy_timeout waits."""
+        if self.read_only:
+            raise StoreUnavailable(f"SQLite file {self.path} cannot be written: "
+                                   f"{self.read_only} (reading and exporting work)")
         with self.lock:
             cur = self._conn.cursor()
             try:
@@ -87,10 +126,12 @@ class SqliteDatabase:
             try:
                 yield cur
                 cur.execute("COMMIT")
+                self.last_write_error = None
             except BaseException as exc:
                 if not self._conn.getautocommit():
                     cur.execute("ROLLBACK")
                 if isinstance(exc, UNAVAILABLE):
+                    self.last_write_error = f"{exc} ({utcnow().isoformat(timespec='seconds')})"
                     raise StoreUnavailable(
                         f"SQLite file {self.path} failed a write: {exc}") from exc
                 raise
@@ -138,6 +179,43 @@ class SqliteDatabase:
     def meta(self, key: str) -> str | None:
         rows = self.rows("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
+
+    def problems(self) -> list[str]:
+        """What is wrong with the file, for ``health``: empty when all is well.
+
+        Damage is looked for with ``PRAGMA quick_check``, which reads the whole
+        file, so at most once every CHECK_EVERY_S seconds (and at once after a
+        write failed).
+        """
+        found = []
+        if self.read_only:
+            found.append(f"read-only: {self.read_only}; reads work, writes fail")
+        if self.last_write_error:
+            found.append(f"writes fail: {self.last_write_error}")
+        free = shutil.disk_usage(self.path.parent).free
+        if free < LOW_DISK_BYTES and not self.read_only:
+            found.append(f"the disk is full: {free >> 10} KB free at {self.path.parent}")
+        now = time.monotonic()
+        if now - self._checked_at >= CHECK_EVERY_S or self.last_write_error:
+            self._checked_at, self._damage = now, self._quick_check()
+        if self._damage:
+            found.append(f"the file is damaged: {self._damage}")
+        return found
+
+    def _quick_check(self) -> str:
+        try:
+            rows = self.rows("PRAGMA quick_check(5)")
+        except StoreUnavailable as exc:
+            return exc.message
+        lines = [str(r[0]) for r in rows]
+        return "" if lines == ["ok"] else "; ".join(lines)
+
+    def _check_schema(self) -> None:
+        """A read-only file must already be of this memvault's schema (nothing can migrate it)."""
+        done = {r[0] for r in self._conn.execute("SELECT version FROM schema_migrations")}
+        if len(done) < len(MIGRATIONS):
+            raise StoreUnavailable(f"SQLite file {self.path} was written by an older memvault "
+                                   f"and needs an upgrade, but {self.read_only}")
 
     def _migrate(self) -> None:
         with self.write() as cur:

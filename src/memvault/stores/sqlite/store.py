@@ -35,6 +35,7 @@ from ..base import DetailedStats, Page, StoreStats, check_same_model, checked_ve
 from . import upkeep as sqlite_upkeep
 from . import writes as sqlite_writes
 from .database import SqliteDatabase, parse_pragmas
+from .location import sqlite_path
 from .schema import (
     ID_BATCH,
     MEMORY_COLUMNS,
@@ -57,20 +58,19 @@ MICROSECOND = timedelta(microseconds=1)  # times are stored in these
 class SqliteStore:
     """A Store over one SQLite file. Thread-safe: one connection behind a lock."""
 
-    def __init__(self, path: str | Path, *, pragmas: dict[str, str] | None = None) -> None:
+    def __init__(self, path: str | Path, *, pragmas: dict[str, str] | None = None,
+                 create: bool = True) -> None:
         self.path = Path(path)
         self.url = f"sqlite://{self.path}"
-        self._db = SqliteDatabase(self.path, pragmas)
+        self._db = SqliteDatabase(self.path, pragmas, create=create)
         self._spec = self._read_spec()
         self._index = VectorIndex(self._spec.dimension) if self._spec else None
         self._words = WordIndex()
 
     @classmethod
-    def from_url(cls, url: str, settings: Settings) -> SqliteStore:
-        path = url.split("://", 1)[1].split("?", 1)[0]
-        if not path or path == "/":
-            raise InvalidInput(f"SQLite URL names no file: {url!r}", field="store_url")
-        return cls(Path(path).expanduser(), pragmas=parse_pragmas(settings.sqlite_pragmas))
+    def from_url(cls, url: str, settings: Settings, *, create: bool = True) -> SqliteStore:
+        return cls(sqlite_path(url), pragmas=parse_pragmas(settings.sqlite_pragmas),
+                   create=create)
 
     # -- identity and model -------------------------------------------------
     def _read_spec(self) -> EmbeddingSpec | None:
@@ -334,9 +334,11 @@ class SqliteStore:
             self._db.rows("SELECT 1")
         except apsw.Error as exc:
             raise StoreUnavailable(f"SQLite file {self.path} is not usable: {exc}") from exc
-        return {"backend": "sqlite", "path": str(self.path), "identity": self.identity(),
-                "sqlite_version": apsw.sqlite_lib_version(),
-                "vec_version": self._db.rows("SELECT vec_version()")[0][0]}
+        report = {"backend": "sqlite", "path": str(self.path), "identity": self.identity(),
+                  "sqlite_version": apsw.sqlite_lib_version(),
+                  "vec_version": self._db.rows("SELECT vec_version()")[0][0]}
+        problems = self._db.problems()
+        return {**report, "problems": problems} if problems else report
 
     # -- bookkeeping --------------------------------------------------------
     def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:

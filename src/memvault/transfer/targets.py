@@ -1,0 +1,123 @@
+"""Opening a migration's target so that nothing is created before anything is written.
+
+A target that exists is opened as it is. One that does not is stood in for
+by an empty scratch store while the migration checks both ends and plans:
+a dry run never creates it, and a run refused by its checks leaves nothing
+behind. The real store is created when the first write is due. A Chroma
+collection another tool wrote is taken over only by a migration that replaces
+the target's contents, after a backup. ``check_disk`` is the pre-flight check
+that a local target can be written and has room.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings, sqlite_url
+from ..errors import NotFound, StoreUnavailable
+from ..model import EmbeddingSpec
+from ..stores import Store, local_path, open_store
+from ..stores.chroma import ChromaTarget, parse_chroma_url, take_over
+from .backup import backup_to_dump
+from .peers import ChromaPeerSource, chroma_layout
+from .progress import NULL_PROGRESS, Progress
+
+CHROMA_SCHEMES = ("chroma", "chroma+http", "chroma+https")
+
+
+class PendingStore:
+    """An empty scratch store standing in for ``url`` until ``create()`` makes the real one.
+
+    Reads go to the scratch store (empty, so a plan finds nothing there); ``url``
+    and ``path`` are the real target's, so reports and disk checks name it.
+    """
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url, self.path = url, local_path(url)
+        self._settings = settings
+        self._created: Store | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="memvault-plan-")
+        self._scratch = open_store(sqlite_url(Path(self._dir.name) / "plan.db"), settings)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scratch, name)
+
+    def create(self) -> Store:
+        """The real target, created now (and closed with this stand-in)."""
+        if self._created is None:
+            self._created = open_store(self.url, self._settings, create=True)
+        return self._created
+
+    def close(self) -> None:
+        if self._created is not None:
+            self._created.close()
+        self._scratch.close()
+        self._dir.cleanup()
+
+
+@dataclass
+class OpenedTarget:
+    """A migration's target; ``backup`` and ``taken_over`` say whether another tool's
+    collection was backed up and emptied first (in a dry run: would be)."""
+
+    store: Store | PendingStore
+    backup: Path | None = None
+    taken_over: int = 0
+
+
+def open_target(url: str, settings: Settings, *, replace: bool = False,
+                dry_run: bool = False, progress: Progress = NULL_PROGRESS) -> OpenedTarget:
+    """The store ``url`` names, or a PendingStore when there is none yet.
+
+    With ``replace``, a Chroma collection another tool wrote is taken over:
+    dumped to the backups directory, emptied, and then written as memvault's
+    (a dry run only counts what it holds).
+    """
+    if replace and url.split("://", 1)[0].lower() in CHROMA_SCHEMES:
+        chroma = parse_chroma_url(url)
+        if chroma_layout(chroma) == "peer":
+            return _take_over(url, chroma, settings, dry_run, progress)
+    try:
+        return OpenedTarget(open_store(url, settings, create=False))
+    except NotFound:
+        return OpenedTarget(PendingStore(url, settings))
+
+
+def _take_over(url: str, chroma: ChromaTarget, settings: Settings, dry_run: bool,
+               progress: Progress) -> OpenedTarget:
+    peer = ChromaPeerSource(chroma)
+    try:
+        if dry_run:
+            held = peer.health()["records"]
+            return OpenedTarget(PendingStore(url, settings), taken_over=held)
+        dump = backup_to_dump(peer, settings, progress)
+    finally:
+        peer.close()
+    removed = take_over(chroma)
+    return OpenedTarget(open_store(url, settings, create=False), backup=dump,
+                        taken_over=removed)
+
+
+def check_disk(target: Store | PendingStore, spec: EmbeddingSpec | None, memories: int) -> None:
+    """Refuse a local target that cannot be written, or lacks the disk ``memories`` need."""
+    path = getattr(target, "path", None)
+    if path is None:
+        return
+    where = Path(path)
+    while not where.exists():
+        where = where.parent
+    if not os.access(where, os.W_OK):
+        raise StoreUnavailable(f"target {target.url} is not writable ({where})",
+                               field="target_url")
+    per_memory = (spec.dimension * 4 * 2 if spec else 3072) + 4096
+    needed = memories * per_memory + (64 << 20)
+    free = shutil.disk_usage(where).free
+    if free < needed:
+        raise StoreUnavailable(
+            f"not enough free disk for {target.url}: about {needed >> 20} MB needed, "
+            f"{free >> 20} MB free at {where}", field="target_url")

@@ -1,0 +1,125 @@
+"""Stores on read-only and full file systems, and damaged files: reads keep working where
+they can, and every failure says what is wrong (real mounts: the tests run as root)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from memvault.cli.app import app
+from memvault.errors import StoreUnavailable
+from memvault.model import Filter, Memory
+from memvault.stores import open_store
+from memvault.vault import Vault
+
+from .mounts import remount_read_only, tmpfs
+from .transfer_data import fill, sample, unit
+
+EVERY = Filter(namespace=None, include_expired=True)
+
+
+def invoke(tmp_path: Path, *args: str) -> Result:
+    return CliRunner().invoke(app, [*args, "--json"], env={
+        "MEMVAULT_DATA_DIR": str(tmp_path / "data")})
+
+
+def message(result: Result) -> str:
+    return json.loads(result.stderr.strip().splitlines()[-1])["error"]["message"]
+
+
+def filled_store(path: Path, n: int) -> str:
+    url = f"sqlite://{path}"
+    store = open_store(url)
+    fill(store, sample(n))
+    store.close()
+    return url
+
+
+def fill_disk(directory: Path) -> None:
+    """Write zeros into ``directory`` until its file system has no space left."""
+    with open(directory / "filler", "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+
+
+def test_a_store_on_a_read_only_file_system_reads_and_exports_but_refuses_writes(tmp_path):
+    with tmpfs(tmp_path / "ro", "16m") as mount:
+        url = filled_store(mount / "memories.db", 12)
+        remount_read_only(mount)
+
+        listed = invoke(tmp_path, "list", "--store", url)
+        assert listed.exit_code == 0, listed.stderr
+        assert len(json.loads(listed.stdout)["memories"]) == 3  # the live ones in "default"
+        exported = invoke(tmp_path, "export", url, str(tmp_path / "out.jsonl.gz"))
+        assert exported.exit_code == 0, exported.stderr
+        assert json.loads(exported.stdout)["count"] == 20
+        moved = invoke(tmp_path, "migrate", url, f"sqlite://{tmp_path / 'copy.db'}")
+        assert moved.exit_code == 0, moved.stderr
+
+        some_id = json.loads(listed.stdout)["memories"][0]["id"]
+        refused = invoke(tmp_path, "delete", some_id, "--store", url)
+        assert refused.exit_code == 4
+        assert "cannot be written: it is on a read-only file system" in message(refused)
+        health = invoke(tmp_path, "health", "--store", url)
+        assert health.exit_code == 4
+        report = json.loads(health.stdout)
+        assert report["status"] == "degraded"
+        assert any("read-only" in p for p in report["store"]["problems"])
+        assert sorted(p.name for p in mount.iterdir()) == ["memories.db"]
+
+
+def test_health_names_damage_in_the_file(tmp_path):
+    path = tmp_path / "damaged.db"
+    url = filled_store(path, 300)
+    assert invoke(tmp_path, "health", "--store", url).exit_code == 0
+    data = bytearray(path.read_bytes())
+    page, pages = 4096, len(data) // 4096
+    for n in (pages // 3, pages // 2, 2 * pages // 3):  # whole pages, headers included
+        data[n * page:(n + 1) * page] = b"\xa5" * page
+    path.write_bytes(bytes(data))
+
+    health = invoke(tmp_path, "health", "--store", url)
+    assert health.exit_code == 4, health.stdout
+    report = json.loads(health.stdout)
+    assert report["status"] == "degraded"
+    assert any(p.startswith("the file is damaged") for p in report["store"]["problems"])
+
+
+def test_health_says_when_the_disk_is_full_and_writes_fail(tmp_path, embedder, settings):
+    with tmpfs(tmp_path / "small", "16m") as mount:
+        url = filled_store(mount / "memories.db", 6)
+        with Vault.open(url, settings=settings, embedder=embedder, create=False) as vault:
+            assert vault.health()["status"] == "ok"
+            fill_disk(mount)
+            with pytest.raises(StoreUnavailable):  # the WAL's spare room runs out soon
+                for i in range(10_000):
+                    vault.store_backend.add([Memory(content=f"filler {i} " + "x" * 2000,
+                                                    embedding=unit(10_000 + i))])
+            report = vault.health()
+            assert report["status"] == "degraded"
+            problems = " | ".join(report["store"]["problems"])
+            assert "writes fail" in problems and "the disk is full" in problems
+            assert vault.count(namespace="alice") == 2  # reads still work
+
+        health = invoke(tmp_path, "health", "--store", url)
+        assert health.exit_code == 4 and "the disk is full" in health.stdout
+
+
+def test_export_and_migrate_to_a_full_disk_fail_clearly_and_leave_nothing(tmp_path):
+    url = filled_store(tmp_path / "memories.db", 200)
+    with tmpfs(tmp_path / "full", "1m") as mount:
+        fill_disk(mount)
+        exported = invoke(tmp_path, "export", url, str(mount / "out.jsonl.gz"))
+        assert exported.exit_code == 4, exported.stderr
+        assert "No space left on device" in message(exported)
+        migrated = invoke(tmp_path, "migrate", url, f"sqlite://{mount / 'copy.db'}")
+        assert migrated.exit_code == 4, migrated.stderr
+        assert "not enough free disk" in message(migrated)
+        assert [p.name for p in mount.iterdir()] == ["filler"]
