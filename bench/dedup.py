@@ -1,4 +1,4 @@
-"""Duplicate analysis and consolidation figures (issue 7). Prints; asserts nothing.
+"""Duplicate analysis and consolidation figures. Prints; asserts nothing.
 
     python bench/dedup.py --n 10000|100000 [--pairs 150] [--check-ivf 20000]
 

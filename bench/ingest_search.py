@@ -1,4 +1,4 @@
-"""Ingest and search figures for the core (issue 2). Prints; asserts nothing.
+"""Ingest and search figures for the core. Prints; asserts nothing.
 
     python bench/ingest_search.py --n 1000|10000|100000 [--store-url URL]
                                   [--runtimes onnx-int8,onnx,torch] [--texts FILE]
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, runtime: str) -> dict[str, float | str]:
     for q in queries:
         vault.search(q, k=10)
     vault.queries = QueryCache(vault.embedder, vault.settings.query_cache_size)
-    # Issue 2 asks for a search within the query's embedding time + 3 ms. Ten
+    # A search is compared with its query's embedding time alone. Ten
     # queries are embedded alone (the query cache untouched), then searched
     # uncached, and so on in turn: this machine's speed drifts by the minute,
     # and the two figures must share its phases.

@@ -1,4 +1,4 @@
-"""Migration, export and import figures (issue 6). Prints memories/s; asserts nothing.
+"""Migration, export and import figures. Prints memories/s; asserts nothing.
 
     python bench/migrate.py --n 100000 [--postgres-url postgresql://...]
 

@@ -1,6 +1,6 @@
 """Export a sentence-transformers model to ONNX, fused and quantized, checked by the gate.
 
-The recipe (measured on this project's 2-core AVX2 machine, see issue 8):
+The recipe (measured on this project's 2-core AVX2 machine, docs/benchmarks.md):
 
 1. torch's TorchScript exporter (``dynamo=False``) on a wrapper that includes
    mean pooling and L2 normalization, so the graph returns finished vectors;
