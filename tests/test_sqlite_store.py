@@ -5,6 +5,7 @@ from __future__ import annotations
 import apsw
 import numpy as np
 import pytest
+import sqlite_vec
 
 from memvault.errors import InvalidInput
 from memvault.model import EmbeddingSpec, Filter, Memory
@@ -121,9 +122,76 @@ def test_pragmas_are_parsed_and_bad_ones_named():
         assert err.value.field == "sqlite_pragmas"
 
 
+def test_a_namespace_of_one_memory_costs_kilobytes_not_megabytes(tmp_path):
+    store = SqliteStore(tmp_path / "ns.db")
+    store.bind_embedding(SPEC)
+    store.add([Memory(content=f"note {i}", namespace=f"user-{i}", embedding=unit(i))
+               for i in range(200)])
+    store.optimize()
+    # A vector is 1.5 KB; its row, tags and words little more. (vec0 gave
+    # each namespace a 1,024-slot chunk: 1.6 MB apiece, 300 MB here.)
+    assert store.size_bytes() < 200 * 8_000
+    for i in (0, 199):
+        hits = store.vector_search(unit(i), 3, Filter(namespace=f"user-{i}"))
+        assert [m.content for m in found(store, hits)] == [f"note {i}"]
+    store.close()
+
+
+def _as_vec0_store(path):
+    """Turn a store back into what schema version 5 wrote: vectors in a vec0
+    table partitioned by namespace (as ``vector_table_sql`` created it)."""
+    conn = apsw.Connection(str(path))
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.execute(f"""
+        CREATE VIRTUAL TABLE vec_old USING vec0(namespace TEXT PARTITION KEY,
+            embedding float[{SPEC.dimension}] distance_metric=cosine);
+        INSERT INTO vec_old(rowid, namespace, embedding)
+            SELECT v.rowid, m.namespace, v.embedding FROM memory_vectors v
+            JOIN memories m ON m.rowid = v.rowid;
+        DROP TABLE memory_vectors;
+        CREATE VIRTUAL TABLE memory_vectors USING vec0(namespace TEXT PARTITION KEY,
+            embedding float[{SPEC.dimension}] distance_metric=cosine);
+        INSERT INTO memory_vectors(rowid, namespace, embedding)
+            SELECT rowid, namespace, embedding FROM vec_old;
+        DROP TABLE vec_old;
+        DELETE FROM schema_migrations WHERE version > 5;
+    """)
+    conn.close()
+
+
+def test_a_store_with_vectors_in_vec0_moves_them_out_unchanged(tmp_path):
+    path = tmp_path / "v5.db"
+    store = SqliteStore(path)
+    store.bind_embedding(SPEC)
+    kept = [Memory(content=f"m{i}", namespace=f"ns{i % 7}", embedding=unit(i))
+            for i in range(60)]
+    store.add(kept)
+    store.delete([kept[5].id])
+    store.close()
+    _as_vec0_store(path)
+    store = SqliteStore(path)
+    by_id = {m.id: m for m in store.get_many([m.id for m in kept], with_embedding=True)}
+    assert set(by_id) == {m.id for m in kept} - {kept[5].id}
+    for memory in kept[6:]:
+        assert by_id[memory.id].embedding.tobytes() == memory.embedding.tobytes()
+    hits = store.vector_search(unit(9), 2, Filter(namespace="ns2"))
+    assert found(store, hits)[0].content == "m9"
+    store.add([Memory(content="after", namespace="ns2", embedding=unit(500))])
+    assert found(store, store.vector_search(unit(500), 1, Filter(namespace="ns2")))[0].content \
+        == "after"
+    store.close()
+    conn = apsw.Connection(str(path))
+    assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'memory_vectors'"
+                        ).fetchall()[0][0].startswith("CREATE TABLE")
+    assert "memory_vectors_chunks" not in {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master")}
+    conn.close()
+
+
 def test_a_fresh_process_loads_vectors_in_rowid_order_after_deletes(tmp_path):
-    # vec0 may put new rows into slots that deletes freed, so its scan order is
-    # not rowid order; a filtered search finds rows by binary search on rowid.
+    # A filtered search finds rows by binary search on rowid, so each
+    # namespace's vectors must be held in rowid order whatever the writes were.
     writer = SqliteStore(tmp_path / "o.db")
     writer.bind_embedding(SPEC)
     # Few rows carry the tag, so the filtered search takes the binary-search path.

@@ -56,7 +56,7 @@ def parse_pragmas(text: str) -> dict[str, str]:
 
 
 class SqliteDatabase:
-    """A migrated SQLite file with sqlite-vec loaded. Thread-safe: one connection, one lock.
+    """A migrated SQLite file. Thread-safe: one connection, one lock.
 
     Only memvault's own files are opened, and a file (or an empty one) is made
     a store only with ``create``: another application's file is refused unchanged.
@@ -91,6 +91,8 @@ class SqliteDatabase:
         except (OSError, apsw.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite file {self.path}: {exc}") from exc
         self._conn.setbusytimeout(BUSY_TIMEOUT_MS)
+        # sqlite-vec reads the vec0 table of stores written before vectors
+        # became plain rows, for the migration that moves them out of it.
         self._conn.enable_load_extension(True)
         self._conn.load_extension(sqlite_vec.loadable_path())
         self._conn.enable_load_extension(False)
@@ -225,7 +227,10 @@ class SqliteDatabase:
             for version, sql in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue
-                cur.execute(sql)
+                if callable(sql):
+                    sql(cur)
+                else:
+                    cur.execute(sql)
                 cur.execute("INSERT INTO schema_migrations VALUES (?, ?)",
                             (version, to_micros(utcnow())))
             cur.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)",

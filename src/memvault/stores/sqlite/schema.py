@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ...model import Filter, Memory, from_micros, to_micros
@@ -29,10 +30,36 @@ WORD_INDEX = """
     END;
 """
 
-# Each entry upgrades the schema by one version; applied in order, each in its
-# own transaction, and recorded in schema_migrations. Never edit a released
-# entry: append a new one.
-MIGRATIONS: list[str] = [
+
+
+def _plain_vectors(cur: Any) -> None:
+    """Vectors move from sqlite-vec's vec0 table into an ordinary table of BLOBs.
+
+    vec0 kept each namespace (its partition key) in chunks of 1,024 slots
+    allocated whole: 1.6 MB of file per namespace holding a single 384-d
+    vector, never given back. Searches rank vectors in process (``vectors``),
+    so the file only needs to keep them: one row per vector, as many bytes as
+    it holds. Stores written before this move their vectors, bytes unchanged,
+    in this migration's transaction: all of them or, if interrupted, none,
+    and the next open starts again. (vec0 exists only once a model was bound.)
+    """
+    cur.execute("CREATE TABLE memory_vectors_plain "
+                "(rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+    if cur.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_vectors'").fetchall():
+        cur.execute("INSERT INTO memory_vectors_plain(rowid, embedding) "
+                    "SELECT rowid, embedding FROM memory_vectors")
+        moved = cur.execute("SELECT count(*) FROM memory_vectors_plain").fetchall()[0][0]
+        held = cur.execute("SELECT count(*) FROM memory_vectors").fetchall()[0][0]
+        if moved != held:  # rolls the whole migration back: the old table stays
+            raise RuntimeError(f"moved {moved} of {held} vectors out of vec0")
+        cur.execute("DROP TABLE memory_vectors")
+    cur.execute("ALTER TABLE memory_vectors_plain RENAME TO memory_vectors")
+
+
+# Each entry upgrades the schema by one version (SQL, or a function given the
+# transaction's cursor); applied in order, each in its own transaction, and
+# recorded in schema_migrations. Never edit a released entry: append a new one.
+MIGRATIONS: list[str | Callable[[Any], None]] = [
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     -- AUTOINCREMENT: rowids are never reused, which the in-process vector
@@ -127,6 +154,7 @@ MIGRATIONS: list[str] = [
     INSERT INTO memories_fts(rowid, content)
         SELECT rowid, content FROM memories WHERE parent_id IS NULL;
     """,
+    _plain_vectors,
 ]
 
 # The word index's tokenizer, as in its CREATE statement above.
@@ -143,20 +171,6 @@ DEFAULT_PRAGMAS: dict[str, str] = {
     # copy of every vector in the process (240 MB at 100k memories).
     "mmap_size": "0",
 }
-
-
-def vector_table_sql(dimension: int) -> str:
-    """The vec0 table; created once the store's embedding dimension is known.
-
-    It is where vectors are kept; searches run on the in-process copy in
-    ``vectors.py``. The namespace is a partition key, so sqlite-vec
-    tools reading the file scan one tenant at a time.
-    """
-    return (
-        "CREATE VIRTUAL TABLE memory_vectors USING vec0("
-        "namespace TEXT PARTITION KEY, "
-        f"embedding float[{int(dimension)}] distance_metric=cosine)"
-    )
 
 
 # Statements take at most this many ids, well under SQLite's variable limit.

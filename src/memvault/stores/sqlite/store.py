@@ -1,4 +1,4 @@
-"""SqliteStore: one SQLite file, sqlite-vec for vectors, FTS5 for words.
+"""SqliteStore: one SQLite file, vectors as BLOBs and FTS5 for words, both ranked in process.
 
 The adapter itself holds the reads and the two searches; the rest is in
 sibling modules: ``database`` (the connection, transactions,
@@ -45,7 +45,6 @@ from .schema import (
     tag_sql,
     to_memory,
     to_micros,
-    vector_table_sql,
 )
 from .vectors import VectorIndex
 from .words import WordIndex
@@ -97,7 +96,6 @@ class SqliteStore:
                 if not existing:
                     cur.execute("INSERT INTO meta VALUES ('embedding_model', ?), "
                                 "('embedding_dimension', ?)", (spec.model, str(spec.dimension)))
-                    cur.execute(vector_table_sql(spec.dimension))
             # Read back: the model recorded may be another process's, not ours.
             recorded = self._read_spec()
             assert recorded is not None, "the meta table holds a model by now"
@@ -313,7 +311,7 @@ class SqliteStore:
         return sqlite_upkeep.detailed_stats(self._db, flt, top)
 
     def optimize(self) -> list[str]:
-        return sqlite_upkeep.optimize(self._db, self.embedding_spec())
+        return sqlite_upkeep.optimize(self._db)
 
     def backup_to(self, path: str | Path) -> None:
         """A consistent copy of the database through SQLite's online backup API.

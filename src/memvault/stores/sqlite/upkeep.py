@@ -10,16 +10,10 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ...model import EmbeddingSpec, Filter, from_micros, to_micros, utcnow
+from ...model import Filter, from_micros, to_micros, utcnow
 from ..base import DetailedStats, StoreStats
 from .database import SqliteDatabase
-from .schema import filter_sql, vector_table_sql
-
-# A vec0 table keeps vectors in fixed-size chunks per partition and frees a
-# chunk only once it is empty; scattered deletes leave holes that inserts never
-# reuse. Rebuild when at least this share of the slots (and one whole chunk)
-# could be given back.
-VECTOR_REBUILD_WASTE = 0.2
+from .schema import filter_sql
 
 _SECONDS = "m.created_at / 1000000, 'unixepoch'"
 PAGE = 200
@@ -130,47 +124,17 @@ def detailed_stats(db: SqliteDatabase, flt: Filter, top: int) -> DetailedStats:
     )
 
 
-def optimize(db: SqliteDatabase, spec: EmbeddingSpec | None) -> list[str]:
-    """Merge the FTS index, compact the vector table if holes waste space, refresh the
-    planner's statistics, VACUUM, and truncate the WAL. Returns what was done."""
+def optimize(db: SqliteDatabase) -> list[str]:
+    """Merge the FTS index, refresh the planner's statistics, VACUUM (which gives
+    back the pages of deleted rows, vectors included), and truncate the WAL.
+    Returns what was done."""
     steps = []
     with db.write() as cur:
         cur.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
         steps.append("fts: merged index segments")
-        if spec is not None and _vector_slots_wasted(cur) >= VECTOR_REBUILD_WASTE:
-            _rebuild_vectors(cur, spec.dimension)
-            steps.append("vectors: rebuilt the vec0 table without deleted slots")
         cur.execute("ANALYZE")
         steps.append("analyze: refreshed query planner statistics")
     # VACUUM cannot run inside a transaction; it rewrites the file compactly.
     db.run_outside_transaction(["VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"])
     steps += ["vacuum: rewrote the database file", "wal: checkpointed and truncated"]
     return steps
-
-
-def _vector_slots_wasted(cur: Any) -> float:
-    """Share of vec0 slots a rebuild would give back; 0 when less than a chunk."""
-    chunks = cur.execute("SELECT partition00, size FROM memory_vectors_chunks").fetchall()
-    if not chunks:
-        return 0.0
-    # Every memory row, chunks included, has exactly one vector in its namespace.
-    live = dict(cur.execute("SELECT namespace, count(*) FROM memories GROUP BY namespace"))
-    size = max(s for _, s in chunks)
-    slots = sum(s for _, s in chunks)
-    needed = sum(-(-n // size) * size for n in live.values())
-    wasted = slots - needed
-    return wasted / slots if wasted >= size else 0.0
-
-
-def _rebuild_vectors(cur: Any, dimension: int) -> None:
-    """Copy the vectors out, recreate the vec0 table, copy them back: one transaction.
-
-    (vec0 cannot be renamed: its shadow tables keep the old name.)
-    """
-    cur.execute("CREATE TEMP TABLE vectors_copy AS "
-                "SELECT rowid AS id, namespace, embedding FROM memory_vectors")
-    cur.execute("DROP TABLE memory_vectors")
-    cur.execute(vector_table_sql(dimension))
-    cur.execute("INSERT INTO memory_vectors(rowid, namespace, embedding) "
-                "SELECT id, namespace, embedding FROM vectors_copy ORDER BY namespace, id")
-    cur.execute("DROP TABLE temp.vectors_copy")

@@ -1,9 +1,9 @@
 """An in-process copy of the SQLite store's vectors, for fast search.
 
-sqlite-vec's ``vec0`` table is where vectors live (durable, transactional, and
-readable by any sqlite-vec tool), but its KNN reads every vector blob through
-SQLite on each query: about 60 ms at 100k vectors on a small machine. Held per
-namespace in process, a search is one int8 pass over every vector
+The ``memory_vectors`` table is where vectors live (one float32 BLOB per
+memory row, durable and transactional); reading every blob through SQLite on
+each query, as sqlite-vec's KNN did, costs about 60 ms at 100k vectors on a
+small machine. Held per namespace in process, a search is one int8 pass over every vector
 (``int8_scan``, about 2 ms at 100k) and a rescoring, from float16 copies, of
 the few that its error bounds cannot rule out; a filter becomes a row mask.
 
@@ -59,10 +59,12 @@ class _Partition:
         return self._rowids[:self.size]
 
     def extend(self, rowids: list[int], blobs: list[bytes]) -> None:
-        """Append rows (``put_in_order`` restores rowid order if they came unordered)."""
+        """Append rows, which come in ascending rowid order above those held."""
         needed = self.size + len(rowids)
         if needed > len(self._rowids):
-            self._grow(max(needed + needed // 4, 1024))
+            # Small to start with: thousands of namespaces of a few memories
+            # each must not cost a megabyte of spare room apiece.
+            self._grow(max(needed + needed // 4, 16))
         vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(rowids), -1)
         codes, facts = quantize(vectors)
         new = slice(self.size, needed)
@@ -83,16 +85,6 @@ class _Partition:
             grown = np.zeros((capacity, old.shape[1]), dtype=old.dtype)
             grown[held] = old[held]
             setattr(self, name, grown)
-
-    def put_in_order(self) -> None:
-        rowids = self.rowids
-        if self.size > 1 and not bool(np.all(rowids[1:] > rowids[:-1])):
-            order = np.argsort(rowids, kind="stable")
-            held = slice(0, self.size)
-            self._rowids[held] = rowids[order]
-            self._codes[:, held] = self._codes[:, order]
-            self._facts[held] = self._facts[order]
-            self._rows[held] = self._rows[order]
 
     def candidates(self, vector: np.ndarray, k: int, allowed: np.ndarray | None
                    ) -> tuple[np.ndarray, np.ndarray]:
@@ -118,7 +110,7 @@ class _Partition:
 
 
 class VectorIndex:
-    """Exact cosine search over unit vectors, kept in step with the vec0 table."""
+    """Exact cosine search over unit vectors, kept in step with ``memory_vectors``."""
 
     def __init__(self, dimension: int) -> None:
         self.dimension = dimension
@@ -136,11 +128,11 @@ class VectorIndex:
         self._data_version = version
         self.stale = False
         count, max_rowid = db.rows("SELECT count(*), coalesce(max(rowid), 0) "
-                                   "FROM memory_vectors_rowids")[0]
+                                   "FROM memory_vectors")[0]
         if count == self._count and max_rowid == self._max_rowid:
             return
         if self._count and max_rowid > self._max_rowid:
-            self._load_new(db)
+            self._load_above(db, self._max_rowid)
         if self._count != count:
             self._load_all(db)
 
@@ -150,19 +142,16 @@ class VectorIndex:
         self._parts = {
             namespace: _Partition(self.dimension, capacity=count)
             for namespace, count in db.rows(
-                "SELECT m.namespace, count(*) FROM memory_vectors_rowids r "
-                "JOIN memories m ON m.rowid = r.rowid GROUP BY m.namespace")}
-        # vec0 is read sequentially, chunk by chunk, which is not quite rowid order.
-        self._add(db.batches("SELECT rowid, namespace, embedding FROM memory_vectors"))
-        for part in self._parts.values():
-            part.put_in_order()
+                "SELECT m.namespace, count(*) FROM memory_vectors v "
+                "JOIN memories m ON m.rowid = v.rowid GROUP BY m.namespace")}
+        self._load_above(db, 0)
 
-    def _load_new(self, db: Database) -> None:
-        # Walk memories by rowid (CROSS JOIN keeps that order of loops) and look
-        # each vector up, instead of scanning all of vec0.
-        self._add(db.batches("SELECT v.rowid, v.namespace, v.embedding FROM memories m "
-                             "CROSS JOIN memory_vectors v ON v.rowid = m.rowid "
-                             "WHERE m.rowid > ?", (self._max_rowid,)))
+    def _load_above(self, db: Database, rowid: int) -> None:
+        # Walk the vectors by rowid (CROSS JOIN keeps that order of loops), so
+        # each namespace's rows arrive in the ascending order searches rely on.
+        self._add(db.batches("SELECT v.rowid, m.namespace, v.embedding FROM memory_vectors v "
+                             "CROSS JOIN memories m ON m.rowid = v.rowid "
+                             "WHERE v.rowid > ?", (rowid,)))
 
     def _add(self, batches: Iterator[list[tuple[Any, ...]]]) -> None:
         for batch in batches:

@@ -41,8 +41,8 @@ def add(db: SqliteDatabase, memories: Sequence[Memory], vectors: Sequence[np.nda
                 continue
             cur.executemany("INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
                             [(tag, rowid) for tag in memory.tags])
-            cur.execute("INSERT INTO memory_vectors(rowid, namespace, embedding) "
-                        "VALUES (?, ?, ?)", (rowid, memory.namespace, vector.tobytes()))
+            cur.execute("INSERT INTO memory_vectors(rowid, embedding) VALUES (?, ?)",
+                        (rowid, vector.tobytes()))
             results.append((memory, True))
     return results
 
@@ -117,8 +117,8 @@ def delete(db: SqliteDatabase, memory_ids: Sequence[str]) -> int:
                 f"OR parent_id IN ({marks})", (*ids, *ids)).fetchall()
             deleted += sum(1 for _, parent in rows if parent is None)
             rowids = [r[0] for r in rows]
-            for rowid in rowids:
-                cur.execute("DELETE FROM memory_vectors WHERE rowid = ?", (rowid,))
+            cur.executemany("DELETE FROM memory_vectors WHERE rowid = ?",
+                            [(r,) for r in rowids])
             cur.executemany("DELETE FROM memory_tags WHERE memory_rowid = ?",
                             [(r,) for r in rowids])
             cur.executemany("DELETE FROM memories WHERE rowid = ?", [(r,) for r in rowids])
