@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from memvault.maintenance.duplicates import fact_words, text_key
 from memvault.maintenance.merge import MERGE_OPERATION, MERGED_FROM
 from memvault.vault import Vault
 
-from .conftest import cli_env
+from .conftest import cli_env, run_cli
 from .upkeep import CLUSTERS, EXACT, SEED, seed, snapshot
 
 
@@ -191,3 +192,53 @@ def test_kill_during_apply_then_rerun_finishes_consistently(upkeep_vault, tmp_pa
     assert vault.upkeep.resume() == []
     vault.upkeep.undo(op.id)
     assert snapshot(vault.store_backend) == before
+
+
+STOP_AT = """
+import sys, time
+from memvault.vault import Vault
+
+with Vault.open(sys.argv[1]) as vault:
+    def progress(stage, done, total):
+        if stage == sys.argv[2]:
+            print(stage, flush=True)
+            time.sleep(60)  # killed here, with the file half written
+    if sys.argv[2] == "backup":
+        vault.consolidate(vault.find_duplicates(), progress=progress)
+    else:
+        vault.archive(older_than="1d", progress=progress)
+"""
+
+
+def _kill_while_preparing(url, stage, tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", STOP_AT, url, stage], env=cli_env(tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == stage, child.stderr.read()
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=60)
+
+
+@pytest.mark.parametrize("command, stage, folder", [
+    (["dedup", "--apply"], "backup", "backups"),
+    (["archive", "--older-than", "1d"], "write", "archives")])
+def test_one_rerun_finishes_what_a_kill_while_preparing_interrupted(vault, tmp_path, command,
+                                                                   stage, folder):
+    seed(vault)
+    url = vault.store_backend.url
+    _kill_while_preparing(url, stage, tmp_path)
+    [killed] = vault.operations()
+    assert killed.status == "preparing"
+    files = tmp_path / "data" / folder
+    assert any(f.name.endswith(".tmp") for f in files.iterdir())  # what the kill left
+
+    done = run_cli([*command, "--store", url], tmp_path)
+    assert done.returncode == 0, done.stderr
+    old, new = vault.operations()
+    assert (old.id, old.status, new.status) == (killed.id, "abandoned", "applied")
+    assert [f.name for f in files.iterdir()] == [Path(new.backup).name]
+    if stage == "backup":
+        assert vault.find_duplicates().clusters == ()
+        assert vault.count() == len(SEED) - sum(len(c) - 1 for c in CLUSTERS)
+        assert "interrupted run" in done.stdout
+    else:
+        assert vault.count() == 0

@@ -88,10 +88,13 @@ def _plan_view(data: dict[str, Any]) -> Any:
                       _short(cluster["survivor"]["content"]),
                       "\n".join(_short(d["memory"]["content"]) for d in cluster["duplicates"]),
                       ", ".join(cluster["merged"]["tags"]))
+    dropped = [Text("Dropped an interrupted run that had changed nothing: "
+                    + ", ".join(op["id"] for op in data.get("abandoned", [])))
+               ] if data.get("abandoned") else []
     if "operation" in data:
-        return Group(table, Text(_operation_line(data["operation"])))
+        return Group(*dropped, table, Text(_operation_line(data["operation"])))
     hint = "Dry run: nothing changed. Apply with --apply (or --apply --clusters ID ...)."
-    return Group(table, Text(hint if plan["clusters"] else "No duplicates found."))
+    return Group(*dropped, table, Text(hint if plan["clusters"] else "No duplicates found."))
 
 
 @app.command()

@@ -24,15 +24,21 @@ def dedup(upkeep: Upkeep, *, namespace: str | None = None, filter: Mapping[str, 
           threshold: float = DEFAULT_THRESHOLD, keep: str = "newest", method: str = "auto",
           apply: bool = False, clusters: Sequence[str] | None = None,
           progress: Progress | None = None) -> dict[str, Any]:
-    """The duplicate plan; with ``apply``, also the consolidation that carried it out."""
-    if apply:
-        resumed = upkeep.resume(kind="dedup", progress=progress)
-        if resumed:
-            return {"resumed": [op.to_dict() for op in resumed]}
+    """The duplicate plan; with ``apply``, also the consolidation that carried it out.
+
+    An interrupted consolidation that had begun merging is finished instead
+    (its plan was the one asked for); one that had not is abandoned (listed
+    under ``abandoned``) and this run plans and applies afresh.
+    """
+    resumed = upkeep.resume(kind="dedup", progress=progress) if apply else []
+    if any(op.status != "abandoned" for op in resumed):
+        return {"resumed": [op.to_dict() for op in resumed]}
     plan = upkeep.find_duplicates(namespace=namespace, filter=filter, threshold=threshold,
                                  keep=keep, method=method, progress=progress)
     plan = plan.select(list(clusters) if clusters else None)
     out: dict[str, Any] = {"plan": plan.to_dict(), "applied": False}
+    if resumed:
+        out["abandoned"] = [op.to_dict() for op in resumed]
     if apply and plan.clusters:
         out["operation"] = upkeep.consolidate(plan, progress=progress).to_dict()
         out["applied"] = True

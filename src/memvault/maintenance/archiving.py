@@ -58,7 +58,8 @@ def archive(store: Store, flt: Filter, path: Path, *, kind: str = KIND,
     if total == 0:
         return None
     log = OperationLog(store)
-    op = log.begin(kind, flt.namespace, {"filter": filter_params(flt), "path": str(path)})
+    op = log.begin(kind, flt.namespace, {"filter": filter_params(flt), "path": str(path)},
+                   backup=lambda _: path)
     seen = 0
 
     def memories() -> Iterator[Memory]:
@@ -72,7 +73,7 @@ def archive(store: Store, flt: Filter, path: Path, *, kind: str = KIND,
                 progress("write", seen, total)
 
     write_backup(store, memories(), path)
-    op = log.set(op, status="pending", backup=str(path))
+    op = log.set(op, status="pending")
     return _delete_archived(log, op, progress)
 
 

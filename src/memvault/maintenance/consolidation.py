@@ -39,20 +39,29 @@ def consolidate(store: Store, plan: DuplicatePlan, *, backup_dir: Path,
     """Apply ``plan``: log and back up, then merge cluster by cluster."""
     log = OperationLog(store)
     op = log.begin(KIND, plan.namespace, {"threshold": plan.threshold, "keep": plan.keep,
-                                          "clusters": [c.id for c in plan.clusters]})
+                                          "clusters": [c.id for c in plan.clusters]},
+                   backup=lambda op_id: backup_dir / f"{op_id}.jsonl.gz")
     images: list[Memory] = []
 
     def steps() -> Iterator[dict[str, Any]]:
-        for cluster in plan.clusters:
+        for done, cluster in enumerate(plan.clusters, start=1):
             step = _step(store, [m.id for m in cluster.members], plan.chunks, cluster.id,
                          op.id, images)
             if step is not None:
                 yield step
+            if progress is not None:
+                progress("prepare", done, len(plan.clusters))
+
+    def backed_up() -> Iterator[Memory]:
+        for done, image in enumerate(images, start=1):
+            yield image
+            if progress is not None:
+                progress("backup", done, len(images))
 
     count = log.log_steps(op, steps())
-    backup = write_backup(store, images, backup_dir / f"{op.id}.jsonl.gz")
+    write_backup(store, backed_up(), Path(op.backup or ""))
     # Pending only now: from here on the operation can always be finished or undone.
-    op = log.set(op, status="pending", steps=count, backup=str(backup))
+    op = log.set(op, status="pending", steps=count)
     return _run(log, op, progress)
 
 

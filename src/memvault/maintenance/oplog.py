@@ -9,9 +9,10 @@ them back exactly.
 
 The life of an operation, and why the order matters:
 
-1. ``preparing``: the header is written, then every step with its
-   before-images. Nothing has changed yet; an operation that dies here is
-   abandoned (its steps are dropped) when the next one runs.
+1. ``preparing``: the header is written (naming the file it will write, if
+   any), then every step with its before-images, then that file. Nothing has
+   changed yet; an operation that dies here is abandoned when the next one
+   runs: its steps are dropped and its file, whole or partly written, removed.
 2. ``pending``: written only once every step is logged, and before the first
    destructive change. Each step is idempotent, so an interrupted operation is
    finished by running its steps again (``resume``).
@@ -26,11 +27,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ..errors import Conflict, NotFound
 from ..model import utcnow
 from ..stores import Store
+from ..transfer.dump import discard_dump
 
 HEADER = "operation"
 STEP = "operation-step"
@@ -65,11 +68,15 @@ class OperationLog:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def begin(self, kind: str, namespace: str | None, params: dict[str, Any]) -> Operation:
+    def begin(self, kind: str, namespace: str | None, params: dict[str, Any],
+              backup: Callable[[str], Path] | None = None) -> Operation:
+        """A new ``preparing`` operation; ``backup`` names the file it will write,
+        from the operation's id, so that abandoning it can remove that file."""
         now = utcnow()
-        op = Operation(id=f"{now:%Y%m%dT%H%M%S}-{kind}-{secrets.token_hex(3)}", kind=kind,
-                       namespace=namespace, status="preparing", created_at=now.isoformat(),
-                       params=params)
+        op_id = f"{now:%Y%m%dT%H%M%S}-{kind}-{secrets.token_hex(3)}"
+        op = Operation(id=op_id, kind=kind, namespace=namespace, status="preparing",
+                       created_at=now.isoformat(), params=params,
+                       backup=str(backup(op_id)) if backup else None)
         self._save(op)
         return op
 
@@ -107,10 +114,12 @@ class OperationLog:
             yield step
 
     def abandon(self, op: Operation) -> Operation:
-        """Drop a ``preparing`` operation's steps: it never changed anything."""
+        """Drop a ``preparing`` operation's steps and file: it never changed anything."""
         keys = [key for key, _ in self.store.journal_list(STEP, prefix=f"{op.id}/")]
         self.store.journal_delete(STEP, keys)
-        return self.set(op, status="abandoned", steps=0)
+        if op.backup:
+            discard_dump(Path(op.backup))
+        return self.set(op, status="abandoned", steps=0, backup=None)
 
     def _save(self, op: Operation) -> None:
         self.store.journal_put(HEADER, op.id, op.to_dict())

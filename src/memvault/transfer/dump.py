@@ -175,7 +175,7 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    body, final = path.with_name(path.name + ".body.tmp"), path.with_name(path.name + ".tmp")
+    body, final = _partial_files(path)
     count = 0
     try:
         # Level 1: base64 vectors hardly compress at any level, and the rest compresses
@@ -207,6 +207,18 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
     return count
+
+
+def _partial_files(path: Path) -> tuple[Path, Path]:
+    """Where ``write_dump`` writes the body, then the whole file, before renaming it."""
+    return path.with_name(path.name + ".body.tmp"), path.with_name(path.name + ".tmp")
+
+
+def discard_dump(path: Path) -> None:
+    """Remove a dump and whatever a killed ``write_dump`` left of it."""
+    for leftover in (path, *_partial_files(path)):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
 
 
 def read_dump(path: str | Path) -> tuple[DumpHeader, Generator[Memory, None, None]]:
