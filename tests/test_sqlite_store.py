@@ -122,6 +122,14 @@ def test_pragmas_are_parsed_and_bad_ones_named():
         assert err.value.field == "sqlite_pragmas"
 
 
+def test_an_unknown_pragma_is_refused_by_name(tmp_path):
+    with pytest.raises(InvalidInput) as err:
+        SqliteStore(tmp_path / "p.db", pragmas={"cache_sise": "-2000"})
+    assert err.value.field == "sqlite_pragmas" and "'cache_sise'" in err.value.message
+    assert not (tmp_path / "p.db").exists()
+    SqliteStore(tmp_path / "p.db", pragmas={"cache_size": "-2000"}).close()
+
+
 def test_a_namespace_of_one_memory_costs_kilobytes_not_megabytes(tmp_path):
     store = SqliteStore(tmp_path / "ns.db")
     store.bind_embedding(SPEC)

@@ -55,6 +55,18 @@ def parse_pragmas(text: str) -> dict[str, str]:
     return out
 
 
+def _check_known(pragmas: dict[str, str]) -> None:
+    """SQLite ignores a pragma it does not know, so a misspelt one would
+    silently change nothing: refuse it, before any file is touched."""
+    probe = apsw.Connection(":memory:")
+    known = {row[0] for row in probe.execute("PRAGMA pragma_list")}
+    probe.close()
+    unknown = sorted(set(pragmas) - known)
+    if unknown:
+        raise InvalidInput(f"unknown SQLite pragma {unknown[0]!r} in MEMVAULT_SQLITE_PRAGMAS",
+                           field="sqlite_pragmas")
+
+
 class SqliteDatabase:
     """A migrated SQLite file. Thread-safe: one connection, one lock.
 
@@ -64,6 +76,7 @@ class SqliteDatabase:
 
     def __init__(self, path: Path, pragmas: dict[str, str] | None = None, *,
                  create: bool = True) -> None:
+        _check_known(pragmas or {})
         self.path = path
         self.lock = threading.RLock()
         self._tokenizer: apsw.FTS5Tokenizer | None = None
