@@ -69,6 +69,24 @@ def test_namespaces_are_separate(client: TestClient, vault: Vault):
     assert (total(vault, "team"), total(vault)) == (1, 0)
 
 
+def test_posts_take_the_namespace_in_the_query_as_gets_do(client: TestClient, vault: Vault):
+    team = {"namespace": "team"}
+    stored = client.post(f"{API}/memories", params=team, json={"content": "the team's fact"})
+    assert stored.status_code == 201 and stored.json()["memory"]["namespace"] == "team"
+    batch = client.post(f"{API}/memories/batch", params=team, json={"items": [{"content": "b"}]})
+    assert batch.json()["results"][0]["memory"]["namespace"] == "team"
+    hits = client.post(f"{API}/search", params=team, json={"query": "the team's fact"})
+    assert hits.json()["hits"][0]["memory"]["content"] == "the team's fact"
+    assert client.post(f"{API}/search", json={"query": "the team's fact"}).json()["hits"] == []
+    tagged = client.post(f"{API}/search/tags", params=team, json={"tags": ["x"]})
+    assert tagged.status_code == 200, tagged.text
+    job = client.post(f"{API}/maintenance/dedup", params=team, json={})
+    assert job.status_code == 202 and job.json()["params"]["namespace"] == "team"
+    assert_error(client.post(f"{API}/memories", params=team,
+                             json={"content": "x", "namespace": "other"}), 422, "namespace")
+    assert (total(vault, "team"), total(vault, "other")) == (2, 0)
+
+
 def test_batch_is_checked_whole_before_anything_is_written(client: TestClient, vault: Vault):
     items = [{"content": "first"}, {"content": "second", "tags": ["b"]}, {"content": "first"}]
     stored = client.post(f"{API}/memories/batch", json={"items": items})
@@ -285,6 +303,19 @@ def test_serve_end_to_end(tmp_path: Path):
     assert server.returncode in (0, -signal.SIGTERM), server.stderr.read()
     wal = tmp_path / "served.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0  # the store was closed cleanly
+
+
+def test_serve_on_a_busy_port_says_so(tmp_path: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--store",
+             f"sqlite://{tmp_path / 'busy.db'}"], env=cli_env(tmp_path), capture_output=True,
+            text=True, timeout=120)
+    assert result.returncode == 1, result.stderr  # was an abort (134) from the model thread
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
 
 
 def _wait_for_health(base: str, server: subprocess.Popen) -> dict:

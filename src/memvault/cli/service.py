@@ -20,7 +20,7 @@ import typer
 from rich.console import Group
 
 from ..access.keys import KeyRing
-from ..errors import Forbidden, StoreUnavailable
+from ..errors import Conflict, Forbidden, StoreUnavailable
 from .maintenance import detail_view
 from .render import health_view, stats_view
 from .support import (
@@ -134,6 +134,7 @@ def serve(
             err_console.print("Only requests to 127.0.0.1, localhost or [::1] are answered; "
                               "set MEMVAULT_ALLOWED_HOSTS to the names clients use for this "
                               "server.", highlight=False, markup=False)
+        listener = _listen(settings.host, settings.port)
         address = {"url": f"http://{settings.host}:{settings.port}",
                    "store": vault.store_backend.url}
         if json_:
@@ -152,7 +153,9 @@ def serve(
             threading.Thread(target=open_when_up, args=(settings.host, settings.port),
                              name="open-dashboard", daemon=True).start()
         app = build_app(vault, settings, lifespan=close_vault_at_shutdown)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                                log_level=log_level)
+        uvicorn.Server(config).run(sockets=[listener])
 
 
 def dashboard_url(host: str, port: int) -> str:
@@ -198,3 +201,19 @@ def ui(
         return
     serve(host=host, port=port, log_level="info", open_=True, store=store,
           namespace=namespace, json_=False)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts: uvicorn, finding the
+    port taken, would exit with the model loading in a thread (an abort, 134)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise Conflict(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another "
+                       "server running there? Choose another port with --port",
+                       field="port") from None
+    return listener

@@ -50,6 +50,7 @@ from .schemas import (
     TagSearchIn,
     TimeSearchIn,
     filter_dict,
+    namespace_of,
 )
 
 log = logging.getLogger(__name__)
@@ -97,20 +98,23 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)
 # -- memories ------------------------------------------------------------------
 @router.post("/memories", status_code=201, tags=["memories"],
              responses={200: {"description": "Already stored: the existing memory."}})
-def store_memory(body: StoreIn, vault: VaultDep, access: Writer) -> JSONResponse:
+def store_memory(body: StoreIn, vault: VaultDep, access: Writer,
+        namespace: NamespaceQuery = None) -> JSONResponse:
     """Store one memory (201); the same content again in the namespace is not stored twice (200)."""
     item = body.model_dump(exclude={"namespace"})
-    result = vault.store(**item, namespace=access.namespace(body.namespace))
+    ns = access.namespace(namespace_of(body.namespace, namespace))
+    result = vault.store(**item, namespace=ns)
     return JSONResponse({"created": result.created, "memory": result.memory.to_dict()},
                         status_code=201 if result.created else 200)
 
 
 @router.post("/memories/batch", tags=["memories"])
-def store_batch(body: BatchIn, vault: VaultDep, access: Writer) -> dict[str, Any]:
+def store_batch(body: BatchIn, vault: VaultDep, access: Writer,
+        namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Store many memories: all are checked first, then embedded in batches; all or nothing
     per batch of 256."""
     results = vault.store_many([item.model_dump() for item in body.items],
-                               namespace=access.namespace(body.namespace))
+                               namespace=access.namespace(namespace_of(body.namespace, namespace)))
     return {"created": sum(r.created for r in results),
             "results": [{"created": r.created, "memory": r.memory.to_dict()} for r in results]}
 
@@ -167,25 +171,28 @@ def delete_memory(ref: str, vault: VaultDep, access: Writer, namespace: Namespac
 
 # -- search --------------------------------------------------------------------
 @router.post("/search", tags=["search"])
-def search(body: SearchIn, vault: VaultDep, access: Reader) -> dict[str, Any]:
+def search(body: SearchIn, vault: VaultDep, access: Reader,
+        namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Hybrid search (meaning + words, fused, blended with recency and importance)."""
-    hits = vault.search(body.query, k=body.k, namespace=access.namespace(body.namespace),
-                        filter=filter_dict(body.filter))
+    ns = access.namespace(namespace_of(body.namespace, namespace))
+    hits = vault.search(body.query, k=body.k, namespace=ns, filter=filter_dict(body.filter))
     return {"hits": [h.to_dict() for h in hits]}
 
 
 @router.post("/search/tags", tags=["search"])
-def search_by_tag(body: TagSearchIn, vault: VaultDep, access: Reader) -> dict[str, Any]:
+def search_by_tag(body: TagSearchIn, vault: VaultDep, access: Reader,
+        namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Memories carrying any (or all) of the tags, newest first, a page at a time."""
     page = vault.search_by_tag(body.tags, match=body.match,
-                               namespace=access.namespace(body.namespace),
+                               namespace=access.namespace(namespace_of(body.namespace, namespace)),
                                filter=filter_dict(body.filter), limit=body.limit,
                                cursor=body.cursor)
     return page.to_dict()
 
 
 @router.post("/search/time", tags=["search"])
-def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader) -> dict[str, Any]:
+def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader,
+        namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Memories from a time phrase or a start/end range, optionally ranked by a query."""
     if (body.when is None) == (body.start is None and body.end is None):
         raise InvalidInput("give either when, or start and end", field="when")
@@ -198,7 +205,7 @@ def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader) -> dict[
         raise InvalidInput("give both start and end", field="end" if body.end is None
                            else "start")
     return vault.recall(when, query=body.query, k=body.k,
-                        namespace=access.namespace(body.namespace),
+                        namespace=access.namespace(namespace_of(body.namespace, namespace)),
                         filter=filter_dict(body.filter)).to_dict()
 
 

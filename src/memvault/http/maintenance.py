@@ -26,6 +26,7 @@ from ..maintenance.merge import check_rule
 from ..maintenance.summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
 from ..vault import Vault
 from .auth import Access, Admin, StoreAdmin
+from .schemas import namespace_of
 
 
 class _Body(BaseModel):
@@ -77,12 +78,16 @@ def _jobs(request: Request) -> JobRunner:
 
 VaultDep = Annotated[Vault, Depends(_vault)]
 JobsDep = Annotated[JobRunner, Depends(_jobs)]
+NamespaceQuery = Annotated[str | None, Query(
+    description="Namespace, as in the body (give it in one place).")]
 router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
 
 
-def _params(body: _Body, access: Access) -> dict[str, Any]:
-    """The body as a job's parameters, in the namespace the key may work in."""
-    return {**body.model_dump(), "namespace": access.namespace(body.namespace)}
+def _params(body: _Body, access: Access, namespace: str | None) -> dict[str, Any]:
+    """The body as a job's parameters, in the namespace the key may work in (named in
+    the body or, as GETs take it, in the query)."""
+    return {**body.model_dump(),
+            "namespace": access.namespace(namespace_of(body.namespace, namespace))}
 
 
 def _start(jobs: JobRunner, kind: str, action: Callable[..., dict[str, Any]], vault: Vault,
@@ -95,30 +100,32 @@ def _start(jobs: JobRunner, kind: str, action: Callable[..., dict[str, Any]], va
 
 
 @router.post("/dedup", status_code=202)
-def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin) -> JSONResponse:
+def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin,
+          namespace: NamespaceQuery = None) -> JSONResponse:
     """Plan (and with apply, carry out) the merge of duplicate memories, as a job."""
     # Bad input is refused now (422), not reported later as a failed job.
     check_threshold(body.threshold)
     check_rule(body.keep)
     check_method(body.method)
-    params = _params(body, access)
+    params = _params(body, access, namespace)
     vault.upkeep.selection(body.filter, params["namespace"], None)
     return _start(jobs, "dedup", actions.dedup, vault, params)
 
 
 @router.post("/archive", status_code=202)
-def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin) -> JSONResponse:
+def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin,
+            namespace: NamespaceQuery = None) -> JSONResponse:
     """Move matching memories to an archive file in the server's data directory, as a job."""
-    params = _params(body, access)
+    params = _params(body, access, namespace)
     vault.upkeep.selection(body.filter, params["namespace"], body.older_than)
     return _start(jobs, "archive", actions.archive, vault, params)
 
 
 @router.post("/summarize", status_code=202)
-def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep, access: Admin
-              ) -> JSONResponse:
+def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep, access: Admin,
+              namespace: NamespaceQuery = None) -> JSONResponse:
     """Store one summary per group of related old memories, as a job."""
-    params = _params(body, access)
+    params = _params(body, access, namespace)
     vault.upkeep.selection(body.filter, params["namespace"], body.older_than)
     check_threshold(body.similarity, "similarity")
     return _start(jobs, "summarize", actions.summarize, vault, params)

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from ..errors import InvalidInput
+
 MAX_BATCH_ITEMS = 1000
 
 # Checked by the Vault (to_utc), which names the field; a pydantic union would
@@ -46,6 +48,14 @@ class FilterIn(Body):
 
 def filter_dict(flt: FilterIn | None) -> dict[str, Any] | None:
     return flt.to_dict() if flt is not None else None
+
+
+def namespace_of(body: str | None, query: str | None) -> str | None:
+    """A POST's namespace: in its body, or in ``?namespace=`` as every GET takes it."""
+    if body is not None and query is not None and body != query:
+        raise InvalidInput(f"namespace {body!r} in the body but {query!r} in the query; "
+                           "give it once", field="namespace")
+    return body if body is not None else query
 
 
 class MemoryIn(Body):
