@@ -169,6 +169,8 @@ def test_stats_health_and_config(tmp_path, url):
     assert rows["max_content_bytes"]["source"] == "env MEMVAULT_MAX_CONTENT_BYTES"
     assert rows["store_url"] == {"name": "store_url", "value": f"sqlite://{tmp_path / 'm.db'}",
                                  "source": "env MCP_MEMORY_SQLITE_PATH"}
+    assert rows["pg_ef_search"] == {"name": "pg_ef_search", "value": "100", "source": "default"}
+    assert rows["pg_pool_size"]["value"] == "10"
     human = run_cli(["config"], tmp_path)
     assert human.returncode == 0 and "max_content_bytes" in human.stdout
 
@@ -183,6 +185,7 @@ BAD_INPUT = [
     (["store", "fine", "--created-at", "yesterday-ish"], "created_at"),
     (["list", "--filter", '{"bogus": 1}'], "filter.bogus"),
     (["list", "--filter", '{"tags_any": 5}'], "filter.tags_any"),
+    (["list", "-n", "team", "--filter", '{"namespace": "default"}'], "filter.namespace"),
     (["list", "--limit", "0"], "limit"),
     (["search", "tabs", "-k", "0"], "k"),
     (["search", "tabs", "-k", "1001"], "k"),
@@ -264,3 +267,9 @@ def test_namespaces_are_separate(tmp_path, url):
     ref = content_hash(SEEDED[0]["content"])
     assert cli(["get", ref], tmp_path, url).returncode == 0
     assert cli(["get", ref, "-n", "elsewhere"], tmp_path, url).returncode == 3
+
+
+def test_version_alone_prints_it():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("memvault ")

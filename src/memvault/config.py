@@ -24,6 +24,11 @@ APP_NAME = "memvault"
 # A host name or IP address (IPv6 in brackets), any port ignored; an origin adds a scheme.
 HOST_NAME = re.compile(r"(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+# The PostgreSQL store's knobs when neither its URL nor the environment sets
+# them; kept here (stores/postgres/options.py reads them) so that
+# ``memvault config`` shows what a store will use.
+PG_DEFAULTS: dict[str, int] = {"pg_hnsw_m": 16, "pg_hnsw_ef_construction": 64,
+                               "pg_ef_search": 100, "pg_pool_size": 10}
 
 
 def default_data_dir() -> Path:
@@ -126,6 +131,8 @@ class Settings:
             value = getattr(self, name)
             if name == "cache_url" and value:
                 value = _without_password(value)
+            if value is None:
+                value = PG_DEFAULTS.get(name)
             shown = ",".join(value) if isinstance(value, tuple) else value
             rows.append((name, "" if shown is None else str(shown),
                          self.sources.get(name, "default")))

@@ -66,12 +66,19 @@ ExpiresOption = Annotated[str | None, typer.Option(
     help="ISO 8601 time after which the memory is hidden.")]
 
 
-@app.callback()
-def main(version: Annotated[bool, typer.Option(
-        "--version", is_eager=True, help="Print the version and exit.")] = False) -> None:
-    if version:
+def _print_version(asked: bool) -> None:
+    # A callback of the option, run as it is parsed: the group's own callback
+    # would only run once a command was named ("Missing command" otherwise).
+    if asked:
         typer.echo(f"memvault {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the version and exit.")] = False) -> None:
+    """Options before any command."""
 
 
 @app.command()

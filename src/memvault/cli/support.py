@@ -115,6 +115,9 @@ def filter_from_options(tags: list[str] | None, memory_type: str | None,
                         filter_json: str | None) -> dict[str, Any]:
     """One filter dict from ``--tag``, ``--type`` and ``--filter`` (the Vault checks it)."""
     flt = parse_json_object(filter_json, "filter") or {}
+    if "namespace" in flt:  # as the HTTP API refuses it: one place names the namespace
+        raise InvalidInput("the namespace is not a filter key; give it with --namespace/-n",
+                           field="filter.namespace")
     if tags:
         existing = flt.get("tags_any") or []
         if not isinstance(existing, list):

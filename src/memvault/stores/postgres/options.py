@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from ...config import Settings
+from ...config import PG_DEFAULTS, Settings
 from ...errors import InvalidInput
 
 SCHEMES = ("postgresql", "postgres")
@@ -35,10 +35,10 @@ SCHEMES = ("postgresql", "postgres")
 class PostgresOptions:
     """memvault's knobs for one PostgreSQL store; the defaults suit MiniLM-sized vectors."""
 
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 64
-    ef_search: int = 100
-    pool_size: int = 10
+    hnsw_m: int = PG_DEFAULTS["pg_hnsw_m"]
+    hnsw_ef_construction: int = PG_DEFAULTS["pg_hnsw_ef_construction"]
+    ef_search: int = PG_DEFAULTS["pg_ef_search"]
+    pool_size: int = PG_DEFAULTS["pg_pool_size"]
     pool_timeout: float = 10.0
 
     def connect_kwargs(self, conninfo: str) -> dict[str, Any]:
