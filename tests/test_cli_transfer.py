@@ -50,6 +50,27 @@ def test_migrate_export_import_backup_restore(tmp_path):
     after.close()
 
 
+def test_export_and_import_take_the_file_then_store_and_namespace(tmp_path):
+    source, target = f"sqlite://{tmp_path / 'a.db'}", f"sqlite://{tmp_path / 'b.db'}"
+    store = open_store(source)
+    fill(store, sample(20))
+    store.close()
+    whole = tmp_path / "all.jsonl"
+    exported = run(tmp_path, "export", str(whole), "--store", source, "--json")
+    assert exported.returncode == 0, exported.stderr
+    lines = whole.read_text(encoding="utf-8").splitlines()  # plain JSON Lines, not gzip
+    assert json.loads(lines[0])["format"] == "memvault-dump" and len(lines) == 1 + 34
+    imported = run(tmp_path, "import", str(whole), "--store", target, "-n", "alice", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert (json.loads(imported.stdout)["moved"], json.loads(imported.stdout)["ok"]) == (7, True)
+    after = open_store(target)
+    assert set(after.stats(None).namespaces) == {"alice"}
+    after.close()
+    as_json = tmp_path / "alice.json"
+    assert run(tmp_path, "export", str(as_json), "-s", target).returncode == 0
+    assert json.loads(as_json.read_text(encoding="utf-8").splitlines()[0])["count"] == 7 * 3
+
+
 def test_differences_exit_1_and_are_named(tmp_path):
     source, target = f"sqlite://{tmp_path / 'a.db'}", f"sqlite://{tmp_path / 'b.db'}"
     memories = [m for m in sample(3) if m.parent_id is None]

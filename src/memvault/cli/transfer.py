@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 from ..model import Filter
 from ..stores import open_store
 from ..transfer import backup as backups
@@ -58,8 +58,9 @@ ReembedOption = Annotated[bool, typer.Option(
 OnlyNamespace = Annotated[str | None, typer.Option(
     "--namespace", "-n", show_default=False, help="Only this namespace (default: all of them).")]
 TargetArgument = Annotated[str | None, typer.Argument(
-    help="Store URL (default: the configured store).", show_default=False)]
-DumpArgument = Annotated[Path, typer.Argument(help="A memvault dump (.jsonl.gz).")]
+    help="Store URL (default: --store, else the configured store).", show_default=False)]
+DumpArgument = Annotated[Path, typer.Argument(
+    help="A memvault dump (.jsonl.gz, or plain .jsonl).")]
 
 
 class RichProgress:
@@ -135,16 +136,23 @@ def migrate_command(
 
 @app.command("import")
 def import_command(
-    file: DumpArgument, store: TargetArgument = None,
+    file: DumpArgument,
+    old_store: Annotated[str | None, typer.Argument(hidden=True)] = None,
     batch_size: BatchOption = DEFAULT_BATCH, reembed: ReembedOption = False,
-    json_: JsonOption = False,
+    store: StoreOption = None, namespace: OnlyNamespace = None, json_: JsonOption = False,
 ) -> None:
-    """Add the memories of a dump to a store (those already there are skipped)."""
+    """Add the memories of a dump to a store (those already there are skipped).
+
+    (Also still: FILE STORE.)
+
+    [dim]memvault import notes.jsonl.gz --store sqlite:///memories.db -n work[/]
+    """
     if not file.is_file():
         raise NotFound(f"no dump file at {file}", field="file")
-    settings = load_settings(store)
+    settings = load_settings(_one_store(store, old_store))
     with RichProgress() as progress:
         report = migrate(open_source(str(file)), store_url_for(settings.store_url, settings),
+                         flt=scope(namespace),
                          batch_size=batch_size, reembed=reembed, settings=settings,
                          progress=progress)
     finish(report, json_)
@@ -152,21 +160,37 @@ def import_command(
 
 @app.command("export")
 def export_command(
-    store: Annotated[str, typer.Argument(help="Store URL (or peer URL) to read.")],
-    file: Annotated[Path, typer.Argument(help="Dump file to write (.jsonl.gz).")],
-    namespace: OnlyNamespace = None, tag: TagOption = None, memory_type: TypeOption = None,
-    filter_json: FilterOption = None, json_: JsonOption = False,
+    file: Annotated[str, typer.Argument(
+        metavar="FILE", help="Dump file to write: .jsonl.gz (gzip), or .jsonl/.json (plain "
+                             "JSON Lines). (Also still: STORE FILE.)")],
+    old_file: Annotated[Path | None, typer.Argument(hidden=True)] = None,
+    store: StoreOption = None, namespace: OnlyNamespace = None, tag: TagOption = None,
+    memory_type: TypeOption = None, filter_json: FilterOption = None, json_: JsonOption = False,
 ) -> None:
-    """Write memories (with their vectors) to a dump file, filtered if asked."""
+    """Write memories (with their vectors) to a dump file, filtered if asked.
+
+    [dim]memvault export notes.jsonl.gz --store sqlite:///memories.db -n work[/]
+    """
+    # The file and --store, as import takes them; the older STORE FILE still works.
+    path = Path(file) if old_file is None else old_file
+    url = _one_store(store, file if old_file is not None else None)
     flt = scope(namespace, tag, memory_type, filter_json)
-    source = open_source(store, load_settings())
+    source = open_source(url or load_settings().store_url, load_settings())
     try:
         with RichProgress() as progress:
-            count = backups.export_dump(source, file, flt, progress)
+            count = backups.export_dump(source, path, flt, progress)
     finally:
         source.close()
-    emit({"file": str(file), "count": count, "filter": backups.filter_to_dict(flt)}, json_,
+    emit({"file": str(path), "count": count, "filter": backups.filter_to_dict(flt)}, json_,
          lambda d: f"Exported {d['count']} memories to {d['file']}")
+
+
+def _one_store(option: str | None, positional: str | None) -> str | None:
+    """The store named by --store or, as older versions took it, by position."""
+    if option is not None and positional is not None and option != positional:
+        raise InvalidInput(f"two stores named: {positional!r} and --store {option!r}",
+                           field="store_url")
+    return option if option is not None else positional
 
 
 @app.command("backup")

@@ -1,4 +1,4 @@
-"""The memvault dump: a versioned, gzip-compressed JSON Lines file.
+"""The memvault dump: a versioned JSON Lines file, gzip-compressed unless named .json(l).
 
 Line 1 is the header::
 
@@ -54,6 +54,9 @@ VERSION = 1
 _LITTLE = np.dtype("<f4")
 _MAX_LINE_CONTENT = 1 << 30  # content size is the source store's business, not ours
 _BUFFER = 1 << 20
+# Names written as plain JSON Lines; every other name is gzip-compressed.
+PLAIN_SUFFIXES = (".json", ".jsonl")
+GZIP_MAGIC = b"\x1f\x8b"
 _DAMAGED = (OSError, EOFError, zlib.error)
 _REQUIRED = ("id", "content", "content_hash", "namespace", "created_at")
 
@@ -172,16 +175,18 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
 
     The header's ``count`` is set to the number written. Vectors must match
     the header's dimension. Nothing appears at ``path`` unless all went well.
+    A name ending in .json or .jsonl gets plain JSON Lines; any other, gzip.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     body, final = _partial_files(path)
+    compressed = not path.name.lower().endswith(PLAIN_SUFFIXES)
     count = 0
     try:
         # Level 1: base64 vectors hardly compress at any level, and the rest compresses
         # well enough at the fastest one. Writes are buffered into large deflate calls.
-        with gzip.open(body, "wb", compresslevel=1) as raw, \
-                io.BufferedWriter(raw, _BUFFER) as out:
+        with (gzip.open(body, "wb", compresslevel=1) if compressed else open(body, "wb")
+              ) as raw, io.BufferedWriter(raw, _BUFFER) as out:
             for memory in memories:
                 if (memory.embedding is not None and header.dimension is not None
                         and memory.embedding.shape[0] != header.dimension):
@@ -191,8 +196,12 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
                 out.write(_line(memory_to_record(memory)))
                 count += 1
         with open(final, "wb") as out:
-            with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=1) as head:
-                head.write(_line(replace(header, count=count).to_dict()))
+            first = _line(replace(header, count=count).to_dict())
+            if compressed:
+                with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=1) as head:
+                    head.write(first)
+            else:
+                out.write(first)
             with open(body, "rb") as src:
                 shutil.copyfileobj(src, out, _BUFFER)
             out.flush()
@@ -229,7 +238,10 @@ def read_dump(path: str | Path) -> tuple[DumpHeader, Generator[Memory, None, Non
     """
     name = str(path)
     try:
-        stream = gzip.open(path, "rb")  # noqa: SIM115 (closed by the iterator)
+        with open(path, "rb") as probe:
+            compressed = probe.read(2) == GZIP_MAGIC
+        # Closed by the iterator.
+        stream = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InvalidInput(f"{name}: cannot open dump: {exc}", field="dump") from None
     try:
