@@ -258,7 +258,8 @@ def summary(report: MigrationReport) -> Table:
             ("skipped (already there)", report.skipped), ("chunks", report.chunks),
             ("re-embedded", report.reembedded), ("failed", report.failed),
             ("removed (replace)", report.removed), ("vectors", report.vectors),
-            ("resumed after", report.resumed_from or "-"), ("backup", report.backup or "-"),
+            ("resumed after", report.resumed_from or "-"),
+            ("moved before resuming", report.moved_earlier), ("backup", report.backup or "-"),
             ("elapsed", f"{report.elapsed:.1f} s"), ("rate", f"{report.rate:.0f} memories/s")]
     if report.verification is not None:
         v = report.verification

@@ -69,6 +69,8 @@ class MigrationReport:
     failed: int = 0
     removed: int = 0
     resumed_from: str | None = None
+    # Moved by the interrupted run(s) this one resumed; ``moved`` is this run's.
+    moved_earlier: int = 0
     backup: str | None = None
     vectors: str = "copied"
     elapsed: float = 0.0
@@ -287,6 +289,7 @@ class _Run:
 
     def copy(self, max_rate: float | None) -> None:
         checkpoint = self.load_checkpoint()
+        earlier = _Checkpoint(**asdict(checkpoint))
         report = self.report
         self.progress.start("Migrating", report.source_count)
         self.progress.advance(checkpoint.moved + checkpoint.skipped)
@@ -305,7 +308,8 @@ class _Run:
         self.save_checkpoint(checkpoint)
         self.progress.finish()
         for name in ("moved", "skipped", "chunks", "reembedded"):
-            setattr(report, name, getattr(checkpoint, name))
+            setattr(report, name, getattr(checkpoint, name) - getattr(earlier, name))
+        report.moved_earlier = earlier.moved
         for ident, reason in getattr(self.source, "rejected", {}).items():
             self.fail(ident, reason)
 
