@@ -60,6 +60,13 @@ def test_cli_archive_unarchive_optimize_and_detailed_stats(seeded, tmp_path):
     before = snapshot(seeded.store_backend)
     dry = cli_json(["archive", "--older-than", "2024-01-08", "--dry-run"], tmp_path, seeded)
     assert dry["matched"] == 7 and snapshot(seeded.store_backend) == before
+    listed = {m["id"] for m in dry["would_archive"]}
+    assert listed == {m.id for m in seeded.list(limit=100).memories
+                      if m.created_at.isoformat() < "2024-01-08"}
+    human = run_cli(["archive", "--older-than", "2024-01-08", "--dry-run", "--store",
+                     seeded.store_backend.url], tmp_path, COLUMNS="250")
+    assert "7 memories would be archived" in human.stdout
+    assert next(iter(listed)) in human.stdout
     done = cli_json(["archive", "--older-than", "2024-01-08", "--to",
                      str(tmp_path / "old.jsonl.gz")], tmp_path, seeded)
     assert done["operation"]["result"]["archived"] == 7

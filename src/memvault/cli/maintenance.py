@@ -168,7 +168,14 @@ def operations(
 
 def _archive_view(data: dict[str, Any]) -> Any:
     if data["dry_run"]:
-        return Text(f"Dry run: {data['matched']} memories would be archived.")
+        table = Table(title=f"Dry run: {data['matched']} memories would be archived"
+                      + (f" (the first {len(data['would_archive'])} below)"
+                         if data["matched"] > len(data["would_archive"]) else ""))
+        for column in ("id", "created", "namespace", "content"):
+            table.add_column(column, overflow="fold")
+        for m in data["would_archive"]:
+            table.add_row(m["id"], m["created_at"][:19], m["namespace"], _short(m["content"]))
+        return table
     lines = [_operation_line(op) for op in data["resumed"]]
     op = data["operation"]
     lines.append(f"Archived {op['result']['archived']} memories to {op['backup']}\n"

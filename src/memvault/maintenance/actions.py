@@ -18,6 +18,10 @@ from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
 from .upkeep import Upkeep
 
 Age = str | timedelta | datetime | None
+# A dry-run archive lists this many of the memories it would move, each
+# with this many characters of its content.
+DRY_RUN_LISTED = 100
+PREVIEW = 200
 
 
 def dedup(upkeep: Upkeep, *, namespace: str | None = None, filter: Mapping[str, Any] | None = None,
@@ -57,12 +61,19 @@ def consolidate(upkeep: Upkeep, plan: DuplicatePlan, *, progress: Progress | Non
 def archive(upkeep: Upkeep, *, older_than: Age = None, namespace: str | None = None,
             filter: Mapping[str, Any] | None = None, path: str | None = None,
             dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
-    """Archive what matches (or, dry, count it); finishes an interrupted archive first."""
+    """Archive what matches (or, dry, count it and list the first ``DRY_RUN_LISTED``);
+    finishes an interrupted archive first."""
     criteria = upkeep.selection(filter, namespace, older_than)
     if dry_run:
-        return {"dry_run": True, "matched": upkeep.store.count(
-            criteria.with_changes(include_expired=True)), "created_before":
-            criteria.created_before.isoformat() if criteria.created_before else None}
+        matching = criteria.with_changes(include_expired=True)
+        first = next(upkeep.store.scan(matching, batch_size=DRY_RUN_LISTED,
+                                       with_embedding=False), ([], ""))[0]
+        return {"dry_run": True, "matched": upkeep.store.count(matching),
+                "created_before": criteria.created_before.isoformat()
+                if criteria.created_before else None,
+                "would_archive": [{"id": m.id, "namespace": m.namespace,
+                                   "created_at": m.created_at.isoformat(), "tags": list(m.tags),
+                                   "content": m.content[:PREVIEW]} for m in first]}
     resumed = upkeep.resume(kind="archive", progress=progress)
     op = upkeep.archive(older_than=older_than, namespace=namespace, filter=filter, path=path,
                        progress=progress)
