@@ -273,3 +273,11 @@ def test_version_alone_prints_it():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("memvault ")
+
+
+def test_recall_prints_the_window_it_read_the_phrase_as(tmp_path, url):
+    shown = cli(["recall", "between 2020-01-01 and 2020-02-01"], tmp_path, url)
+    assert shown.returncode == 0, shown.stderr
+    # the end day is included: the window ends as the next day begins
+    assert "From 2020-01-01T00:00:00+00:00 to 2020-02-02T00:00:00+00:00" in shown.stdout
+    assert "No matching memories." in shown.stdout

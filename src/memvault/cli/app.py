@@ -173,7 +173,7 @@ def recall(
     tag: TagOption = None, memory_type: TypeOption = None, filter_json: FilterOption = None,
     store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
 ) -> None:
-    """Recall memories from a time, optionally ranked by a query.
+    """Recall memories from a time, optionally ranked by a query; prints the window used.
 
     [dim]memvault recall "last week" -q "deployment decisions"[/]
     """

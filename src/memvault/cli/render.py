@@ -46,9 +46,13 @@ def memories_view(memories: Iterable[Mapping[str, Any]],
 
 def hits_view(data: Mapping[str, Any]) -> RenderableType:
     hits = data["hits"]
-    if not hits:
-        return Text("No matching memories.")
-    return memories_view([h["memory"] for h in hits], scores=[h["score"] for h in hits])
+    found = memories_view([h["memory"] for h in hits], scores=[h["score"] for h in hits]
+                          ) if hits else Text("No matching memories.")
+    if "start" not in data:
+        return found
+    # A recall: the window its time phrase was read as, so a surprise shows.
+    window = Text(f"From {data['start']} to {data['end']} (UTC):", style="dim")
+    return Group(window, found)
 
 
 def recall_view(data: Mapping[str, Any]) -> RenderableType:
