@@ -69,6 +69,15 @@ def test_namespaces_are_separate(client: TestClient, vault: Vault):
     assert (total(vault, "team"), total(vault)) == (1, 0)
 
 
+def test_search_takes_a_recency_weight(client: TestClient, vault: Vault):
+    vault.store("the release checklist lives in the wiki")
+    hits = client.post(f"{API}/search", json={"query": "release checklist", "recency": 1,
+                                              "half_life_days": 2}).json()["hits"]
+    assert hits[0]["score"] > 1.9 * hits[0]["parts"]["rrf"]  # made just now: almost doubled
+    assert_error(client.post(f"{API}/search", json={"query": "x", "half_life_days": -3}),
+                 422, "half_life_days")
+
+
 def test_posts_take_the_namespace_in_the_query_as_gets_do(client: TestClient, vault: Vault):
     team = {"namespace": "team"}
     stored = client.post(f"{API}/memories", params=team, json={"content": "the team's fact"})

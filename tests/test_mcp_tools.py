@@ -54,7 +54,7 @@ async def test_tools_have_schemas_annotations_and_refuse_unknown_arguments(clien
     assert tools["memory_store"].input_schema["required"] == ["content"]
     search_args = tools["memory_search"].input_schema["properties"]
     assert set(search_args) == {"query", "limit", "tags", "tag_match", "memory_type",
-                                "time_expr", "after", "before"}
+                                "time_expr", "after", "before", "recency", "half_life_days"}
     error = await refused(client, "memory_search", query="x", n_results=3)
     assert error == {"code": "invalid_input", "message": "unknown argument 'n_results'",
                      "field": "n_results"}
@@ -121,6 +121,9 @@ async def test_search_by_meaning_words_tags_type_and_time(client):
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     assert (await ok(client, "memory_search", tags="ops", before=tomorrow))["count"] == 2
     assert (await ok(client, "memory_search", tags="ops", after=tomorrow))["count"] == 0
+    weighed = await ok(client, "memory_search", query="database", recency=2, half_life_days=7)
+    assert weighed["results"][0]["parts"]["recency"] > 0.99  # all stored just now
+    assert (await refused(client, "memory_search", query="x", recency=11))["field"] == "recency"
 
 
 @pytest.mark.parametrize(("arguments", "field"), [

@@ -162,6 +162,23 @@ def test_recall_by_time_phrase(vault):
     assert err.value.field == "time"
 
 
+def test_a_search_can_weigh_recency_and_bad_weights_are_named(vault):
+    now = datetime.now(UTC)
+    vault.store("We keep the staging database on host db-7", created_at=now - timedelta(days=300))
+    vault.store("The staging database moved to host db-9", created_at=now - timedelta(days=1))
+    plain = vault.search("staging database host", k=2, now=now)
+    recent = vault.search("staging database host", k=2, now=now, recency=5, half_life_days=7)
+    assert recent[0].memory.content == "The staging database moved to host db-9"
+    by_content = {h.memory.content: h.score for h in plain}
+    assert recent[0].score > 4 * by_content[recent[0].memory.content]
+    for kwargs, field in [({"recency": -1}, "recency"), ({"recency": 11}, "recency"),
+                          ({"recency": "high"}, "recency"), ({"half_life_days": 0},
+                                                             "half_life_days")]:
+        with pytest.raises(InvalidInput) as err:
+            vault.search("staging", **kwargs)
+        assert err.value.field == field
+
+
 def test_importance_breaks_ties_but_recency_does_not_reorder_equals(vault):
     vault.store("The office plant needs water weekly", importance=0.1)
     vault.store("The office plant needs water on Mondays", importance=0.95)

@@ -74,6 +74,17 @@ def check_k(k: Any, field: str = "k") -> int:
     return k
 
 
+def check_number(value: Any, field: str, low: float, high: float, *,
+                 low_open: bool = False) -> float:
+    """A number within [low, high] (or (low, high] when ``low_open``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise InvalidInput(f"{field} must be a number", field=field)
+    if not (low < value if low_open else low <= value) or value > high:
+        raise InvalidInput(f"{field} must be {'above' if low_open else 'at least'} {low:g} "
+                           f"and at most {high:g}, got {value}", field=field)
+    return float(value)
+
+
 def check_query(query: Any, field: str = "query") -> str:
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput(f"{field} must be a non-empty string", field=field)

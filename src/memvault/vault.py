@@ -7,6 +7,7 @@ rank, then blended with recency and importance).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,7 +19,7 @@ from .chunking import split_into_chunks, window_chars
 from .config import Settings
 from .embedding import Embedder, QueryCache, open_embedder
 from .errors import IncompatibleEmbedding, InvalidInput, NotFound
-from .inputs import build_memory, check_k, check_query
+from .inputs import build_memory, check_k, check_number, check_query
 from .maintenance.upkeep import Upkeep
 from .model import (
     Filter,
@@ -45,6 +46,10 @@ Observer = Callable[[str, float], None]
 STORE_BATCH = 256
 # Spelled once here: inside Vault, ``list`` names the method, not the builtin.
 Hits = list[Hit]
+# The most a search may weigh recency: at 10 a memory made now scores 11 times
+# one with the same relevance made long ago.
+MAX_RECENCY = 10.0
+MAX_HALF_LIFE_DAYS = 36_500.0
 
 
 @dataclass(frozen=True)
@@ -307,13 +312,27 @@ class Vault:
         return self.store_backend.count(self._filter(filter, namespace))
 
     def search(self, query: str, *, k: int = 10, namespace: str | None = None,
-               filter: FilterArg = None, now: datetime | None = None) -> Hits:
+               filter: FilterArg = None, now: datetime | None = None,
+               recency: float | None = None, half_life_days: float | None = None) -> Hits:
         """Hybrid search: meaning and words, fused by rank, blended with recency and importance.
 
         ``now`` is the moment the search is made (default: the current time); it
         dates recency and any time the query names, so results are reproducible.
+        ``recency`` (0 to 10; default ``search_settings.recency``, 0) weighs how
+        new a memory is: a score is multiplied by ``1 + recency × 0.5 ** (age /
+        half_life_days)`` (default half-life 30 days), so 1 doubles the score of
+        a memory made now and adds half as much to one a half-life old.
         """
         query, k = check_query(query), check_k(k)
+        settings = self.search_settings
+        if recency is not None or half_life_days is not None:
+            settings = dataclasses.replace(
+                settings,
+                recency=settings.recency if recency is None else check_number(
+                    recency, "recency", 0, MAX_RECENCY),
+                half_life_days=settings.half_life_days if half_life_days is None else
+                check_number(half_life_days, "half_life_days", 0, MAX_HALF_LIFE_DAYS,
+                             low_open=True))
         criteria = self._filter(filter, namespace)
         self._check_model()
         now = to_utc(now, "now") if now is not None else utcnow()
@@ -321,7 +340,7 @@ class Vault:
         # A query asked before skips the model, and then there is nothing to overlap.
         background = None if query in self.queries else self._background
         hits = hybrid_search(self.store_backend, query, self.queries.vector, k, criteria,
-                             self.search_settings, now, background=background)
+                             settings, now, background=background)
         self._timed("search", started)
         return hits
 

@@ -121,6 +121,13 @@ def search(
     query: Annotated[str, typer.Argument(
         metavar="QUERY", help="What to look for, in plain words.")],
     k: KOption = 10,
+    recency: Annotated[float | None, typer.Option(
+        "--recency", show_default=False,
+        help="How much newer memories rank higher, 0 to 10 (default 0): a score is multiplied "
+             "by 1 + RECENCY x 0.5^(age / half-life).")] = None,
+    half_life: Annotated[float | None, typer.Option(
+        "--half-life", metavar="DAYS", show_default=False,
+        help="With --recency: the age at which its bonus halves (default 30 days).")] = None,
     tag: TagOption = None, memory_type: TypeOption = None, filter_json: FilterOption = None,
     store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
 ) -> None:
@@ -133,7 +140,8 @@ def search(
     [dim]memvault search "how does Alice indent code?" -n alice -k 5[/]
     """
     with open_vault(store, namespace) as vault:
-        hits = vault.search(query, k=k, filter=filter_from_options(tag, memory_type, filter_json))
+        hits = vault.search(query, k=k, filter=filter_from_options(tag, memory_type, filter_json),
+                            recency=recency, half_life_days=half_life)
     emit({"hits": [h.to_dict() for h in hits]}, json_, hits_view)
 
 

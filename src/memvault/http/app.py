@@ -175,7 +175,8 @@ def search(body: SearchIn, vault: VaultDep, access: Reader,
         namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Hybrid search (meaning + words, fused, blended with recency and importance)."""
     ns = access.namespace(namespace_of(body.namespace, namespace))
-    hits = vault.search(body.query, k=body.k, namespace=ns, filter=filter_dict(body.filter))
+    hits = vault.search(body.query, k=body.k, namespace=ns, filter=filter_dict(body.filter),
+                        recency=body.recency, half_life_days=body.half_life_days)
     return {"hits": [h.to_dict() for h in hits]}
 
 

@@ -21,6 +21,9 @@ Timestamp = Annotated[Any, WithJsonSchema(
     {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]})]
 NAMESPACE = Field(None, description="Namespace (tenant); default: the server's namespace.")
 TIMESTAMP_HELP = "ISO 8601 (e.g. 2025-03-01T12:00:00Z) or epoch seconds."
+RECENCY_HELP = ("How much newer memories rank higher, 0 to 10 (default 0): a score is "
+                "multiplied by 1 + recency × 0.5^(age / half_life_days).")
+HALF_LIFE_HELP = "The age in days at which the recency bonus halves (default 30)."
 
 
 class Body(BaseModel):
@@ -95,6 +98,8 @@ class SearchIn(Body):
     k: int = Field(10, description="How many hits, 1 to 1000.")
     namespace: str | None = NAMESPACE
     filter: FilterIn | None = None
+    recency: float | None = Field(None, description=RECENCY_HELP)
+    half_life_days: float | None = Field(None, description=HALF_LIFE_HELP)
 
 
 class TagSearchIn(Body):

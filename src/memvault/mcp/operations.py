@@ -149,7 +149,8 @@ class VaultTools:
     def search(self, namespace: str, *, query: str | None = None, limit: int = 10,
                tags: Any = None, tag_match: str = "any", memory_type: str | None = None,
                time_expr: str | None = None, after: str | None = None,
-               before: str | None = None) -> Outcome:
+               before: str | None = None, recency: float | None = None,
+               half_life_days: float | None = None) -> Outcome:
         """By meaning and words when there is a query; otherwise the newest matching."""
         _check_limit(limit, MAX_SEARCH_LIMIT, "limit")
         span = None
@@ -162,7 +163,8 @@ class VaultTools:
         selected = _filter(tags, tag_match, memory_type, after, before)
         if query is not None and query.strip():
             with argument_names():
-                hits = self.vault.search(query, k=limit, namespace=namespace, filter=selected)
+                hits = self.vault.search(query, k=limit, namespace=namespace, filter=selected,
+                                         recency=recency, half_life_days=half_life_days)
         elif selected:
             with argument_names():
                 page = self.vault.list(namespace=namespace, filter=selected, limit=limit)

@@ -31,7 +31,7 @@ from .. import __version__
 from ..access.principal import Scope
 from ..config import Settings
 from ..errors import InvalidInput, MemvaultError
-from ..vault import Vault
+from ..vault import MAX_HALF_LIFE_DAYS, MAX_RECENCY, Vault
 from .access import CALLER, Caller, request_principal
 from .declare import DESTRUCTIVE, READ_ONLY, WRITES, ToolSpec, declared, tool
 from .maintenance import MaintenanceTools
@@ -75,6 +75,12 @@ Content = Annotated[str, Field(description="The text to remember, exactly as it 
                                            "back. Storing the same text twice stores it once.")]
 Tags = Annotated[list[str] | str | None, Field(
     description='Tags: a list like ["python", "prefs"], or one comma-separated string.')]
+Recency = Annotated[float | None, Field(
+    ge=0, le=MAX_RECENCY, description="How much newer memories rank higher, 0 to 10 (default "
+    "0): a score is multiplied by 1 + recency × 0.5^(age / half_life_days).")]
+HalfLife = Annotated[float | None, Field(
+    gt=0, le=MAX_HALF_LIFE_DAYS,
+    description="The age in days at which the recency bonus halves (default 30).")]
 MemoryType = Annotated[str | None, Field(
     description="A free label such as note, decision, fact, preference, reference "
                 "(default note).")]
@@ -127,6 +133,7 @@ class MemoryTools:
                                     description="How many results (1-100).")] = 10,
         tags: Tags = None, tag_match: TagMatch = "any", memory_type: MemoryType = None,
         time_expr: TimeExpr = None, after: After = None, before: Before = None,
+        recency: Recency = None, half_life_days: HalfLife = None,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, SearchOut]:
         """Find memories by meaning and words, optionally only those with some tags, a type,
@@ -135,7 +142,8 @@ class MemoryTools:
         """
         return await self.runner.call(ctx, "memory_search", lambda tools, ns: tools.search(
             ns, query=query, limit=limit, tags=tags, tag_match=tag_match,
-            memory_type=memory_type, time_expr=time_expr, after=after, before=before))
+            memory_type=memory_type, time_expr=time_expr, after=after, before=before,
+            recency=recency, half_life_days=half_life_days))
 
     @tool("List memories", READ_ONLY, "read")
     async def memory_list(
