@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from memvault import Filter, IncompatibleEmbedding, InvalidInput, NotFound, Vault
+from memvault.config import Settings
 from memvault.model import EmbeddingSpec, Memory, utcnow
 from memvault.stores import open_store
 from memvault.transfer.migrate import migrate
@@ -160,6 +161,24 @@ def test_recall_by_time_phrase(vault):
     with pytest.raises(InvalidInput) as err:
         vault.recall("the day after the party")
     assert err.value.field == "time"
+
+
+def test_content_over_the_chunk_budget_is_refused_before_any_embedding(tmp_path, embedder):
+    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path),
+                                  "MEMVAULT_MAX_CHUNKS": "5"})
+    with Vault.open(f"sqlite://{tmp_path / 'c.db'}", settings=settings,
+                    embedder=embedder) as vault:
+        long = " ".join(f"Sentence {i} of a long report about the quarterly numbers."
+                        for i in range(200))
+        with pytest.raises(InvalidInput) as err:
+            vault.store(long)
+        assert err.value.field == "content" and "MEMVAULT_MAX_CHUNKS" in err.value.message
+        with pytest.raises(InvalidInput) as err:
+            vault.store_many([{"content": "short"}, {"content": long}])
+        assert err.value.field == "items[1].content"
+        assert vault.count() == 0
+        vault.store(long[:2000])  # a few chunks: within the budget
+        assert vault.count() == 1
 
 
 def test_a_search_can_weigh_recency_and_bad_weights_are_named(vault):

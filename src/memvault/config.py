@@ -49,6 +49,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     max_content_bytes: int = 1_000_000
+    # A memory longer than the model's window is embedded in chunks of about
+    # 1,000 characters, each as costly as a short paragraph: 1 MB is ~1,100
+    # chunks, over a minute on two cores. Content needing more is refused at once.
+    max_chunks: int = 256
     sqlite_pragmas: str = ""
     query_cache_size: int = 1024
     server_url: str | None = None
@@ -95,6 +99,7 @@ class Settings:
             port=reader.integer("port", ["MEMVAULT_PORT", "MCP_HTTP_PORT"], 8000),
             max_content_bytes=reader.integer(
                 "max_content_bytes", ["MEMVAULT_MAX_CONTENT_BYTES"], 1_000_000),
+            max_chunks=reader.integer("max_chunks", ["MEMVAULT_MAX_CHUNKS"], 256),
             sqlite_pragmas=reader.get(
                 "sqlite_pragmas", ["MEMVAULT_SQLITE_PRAGMAS", "MCP_MEMORY_SQLITE_PRAGMAS"]) or "",
             query_cache_size=reader.integer(
@@ -124,7 +129,8 @@ class Settings:
         """(name, value, source) for every setting, for ``memvault config``."""
         rows = []
         for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
-                     "port", "max_content_bytes", "sqlite_pragmas", "query_cache_size",
+                     "port", "max_content_bytes", "max_chunks", "sqlite_pragmas",
+                     "query_cache_size",
                      "server_url", "cache_url", "pg_hnsw_m", "pg_hnsw_ef_construction",
                      "pg_ef_search", "pg_pool_size", "summary_url", "summary_model", "data_dir",
                      "model_cache_dir", "allowed_hosts", "cors_origins"):

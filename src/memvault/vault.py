@@ -168,6 +168,7 @@ class Vault:
             first_of.setdefault(memory.content_hash, memory)
         existing = self.store_backend.existing_hashes(namespace, sorted(first_of))
         new = [m for content_hash, m in first_of.items() if content_hash not in existing]
+        self._check_chunks(memories, new)
         stored: dict[str, tuple[Memory, bool]] = {}
 
         def written(done: dict[str, tuple[Memory, bool]]) -> None:
@@ -207,6 +208,23 @@ class Vault:
         self.store_backend.bind_embedding(self.embedder.spec)
         return {m.content_hash: (m, created)
                 for m, created in self.store_backend.add(records) if m.parent_id is None}
+
+    def _check_chunks(self, memories: list[Memory], new: list[Memory]) -> None:
+        """Refuse, before anything is embedded, content that would take more chunks than
+        ``max_chunks``: its cost is known now, and paying it could take minutes."""
+        budget = self.settings.max_chunks
+        for memory in new:
+            if len(memory.content) <= self._chunk_chars:
+                continue  # one chunk
+            chunks = len(split_into_chunks(memory.content, self._chunk_chars))
+            if chunks > budget:
+                where = "" if len(memories) == 1 else f"items[{memories.index(memory)}]."
+                raise InvalidInput(
+                    f"{where}content would be embedded as {chunks} chunks of up to "
+                    f"{self._chunk_chars} characters, over the limit of {budget} "
+                    "(MEMVAULT_MAX_CHUNKS); each chunk costs the model about as much as a "
+                    "paragraph. Store it as several smaller memories, or raise the limit",
+                    field=f"{where}content")
 
     def _embed_with_chunks(self, memories: list[Memory]) -> list[Memory]:
         """The memories with vectors, each followed by its chunk records if it is long."""
