@@ -41,6 +41,22 @@ def checkpoint_cursor(db) -> str | None:
     return json.loads(rows[0][0])["cursor"] if rows else None
 
 
+def kill_after_a_checkpoint(script: str, target, tmp_path) -> None:
+    """Run ``script`` (a migration into the SQLite file ``target``) in a process, and
+    SIGKILL it once it has checkpointed a batch."""
+    child = subprocess.Popen([sys.executable, "-c", script], env=cli_env(tmp_path))
+    try:
+        deadline = time.monotonic() + 180
+        while checkpoint_cursor(target) is None:
+            assert child.poll() is None, "the migration ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+
 def test_kill_9_half_way_then_rerun_completes_without_duplicates(tmp_path, settings):
     source, target = tmp_path / "source.db", tmp_path / "target.db"
     store = open_store(f"sqlite://{source}")
@@ -50,17 +66,7 @@ def test_kill_9_half_way_then_rerun_completes_without_duplicates(tmp_path, setti
     script = (f"from memvault.transfer.migrate import migrate\n"
               f"migrate('sqlite://{source}', 'sqlite://{target}', batch_size=100, "
               f"max_rate=400)\n")
-    child = subprocess.Popen([sys.executable, "-c", script], env=cli_env(tmp_path))
-    try:
-        deadline = time.monotonic() + 120
-        while checkpoint_cursor(target) is None:
-            assert child.poll() is None, "the migration ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.wait()
-    assert child.returncode == -signal.SIGKILL
+    kill_after_a_checkpoint(script, target, tmp_path)
     partial = open_store(f"sqlite://{target}")
     moved_before = partial.count(ALL.with_changes(include_chunks=False))
     partial.close()

@@ -120,8 +120,10 @@ def migrate_command(
     """Copy every memory from SOURCE into TARGET, resumably, and verify both sides.
 
     Sources: sqlite://, postgresql://, chroma://, chroma+http://, a dump file,
-    a ChromaDB collection another tool wrote, or an mcp-memory-service SQLite-vec
-    file (mcp-memory-service+sqlite:///path, or a sqlite:// URL to one).
+    a ChromaDB collection another tool wrote, an mcp-memory-service SQLite-vec
+    file (mcp-memory-service+sqlite:///path, or a sqlite:// URL to one), a
+    folder of .md/.txt notes, JSON Lines of memories, or an MCP memory graph
+    (memory.json); see memvault import.
     An interrupted run continues where it stopped when run again.
 
     [dim]memvault migrate chroma:///old/chroma_db sqlite:///memories.db[/]
@@ -136,23 +138,33 @@ def migrate_command(
 
 @app.command("import")
 def import_command(
-    file: DumpArgument,
+    file: Annotated[Path, typer.Argument(
+        metavar="FILE", help="A memvault dump (.jsonl.gz or .jsonl); JSON Lines of memories "
+                             '({"content": ..., "tags": [...]} per line); an MCP memory '
+                             "server's memory.json; or a folder (or file) of .md/.txt notes.")],
     old_store: Annotated[str | None, typer.Argument(hidden=True)] = None,
+    split: Annotated[str, typer.Option(
+        "--split", help="Notes: one memory per file, or per Markdown section (headings).")
+    ] = "file",
     batch_size: BatchOption = DEFAULT_BATCH, reembed: ReembedOption = False,
-    store: StoreOption = None, namespace: OnlyNamespace = None, json_: JsonOption = False,
+    store: StoreOption = None, namespace: Annotated[str | None, typer.Option(
+        "--namespace", "-n", show_default=False,
+        help="A dump: only this namespace of it. Other files: the namespace their memories "
+             "go into (default: MEMVAULT_NAMESPACE).")] = None,
+    json_: JsonOption = False,
 ) -> None:
-    """Add the memories of a dump to a store (those already there are skipped).
+    """Add memories from a file or folder to a store (those already there are skipped).
 
-    (Also still: FILE STORE.)
+    Resumable and verified like a migration. (Also still: FILE STORE.)
 
-    [dim]memvault import notes.jsonl.gz --store sqlite:///memories.db -n work[/]
+    [dim]memvault import ~/notes --split headings -n notes[/]
     """
-    if not file.is_file():
-        raise NotFound(f"no dump file at {file}", field="file")
-    settings = load_settings(_one_store(store, old_store))
+    if not file.exists():
+        raise NotFound(f"nothing at {file}", field="file")
+    settings = load_settings(_one_store(store, old_store), namespace)
     with RichProgress() as progress:
-        report = migrate(open_source(str(file)), store_url_for(settings.store_url, settings),
-                         flt=scope(namespace),
+        report = migrate(open_source(str(file), settings, split=split),
+                         store_url_for(settings.store_url, settings), flt=scope(namespace),
                          batch_size=batch_size, reembed=reembed, settings=settings,
                          progress=progress)
     finish(report, json_)

@@ -218,6 +218,19 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
     return count
 
 
+def is_dump(path: Path) -> bool:
+    """Whether a file is (meant to be) a dump: gzip, or a first line naming the format."""
+    with open(path, "rb") as head:
+        start = head.read(2)
+        if start == GZIP_MAGIC:
+            return True
+        line = start + head.readline(1 << 16)
+    try:
+        return json.loads(line).get("format") == FORMAT
+    except (ValueError, AttributeError):
+        return False
+
+
 def _partial_files(path: Path) -> tuple[Path, Path]:
     """Where ``write_dump`` writes the body, then the whole file, before renaming it."""
     return path.with_name(path.name + ".body.tmp"), path.with_name(path.name + ".tmp")

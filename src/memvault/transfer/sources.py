@@ -15,14 +15,23 @@ from ..stores.chroma import parse_chroma_url
 from ..stores.sqlite import sqlite_layout, sqlite_path
 from . import peers
 from .backup import DumpSource
+from .dump import is_dump
+from .files import open_files
 from .source import MCP_SQLITE_SCHEME, Source
 
 
-def open_source(url: str, settings: Settings | None = None) -> Source:
-    """A memvault store, a peer reader when the URL names data another tool wrote, or a
-    dump when it is the path of a file."""
-    if isinstance(url, str) and "://" not in url and Path(url).expanduser().is_file():
-        return DumpSource(Path(url).expanduser())
+def open_source(url: str, settings: Settings | None = None, *, split: str = "file"
+                ) -> Source:
+    """A memvault store, a peer reader when the URL names data another tool wrote, or,
+    for a path, a dump or the notes, memories or memory graph it holds (``files``;
+    ``split`` says how notes are cut, and new memories go into the settings'
+    namespace)."""
+    if isinstance(url, str) and "://" not in url and Path(url).expanduser().exists():
+        path = Path(url).expanduser()
+        if path.is_file() and is_dump(path):
+            return DumpSource(path)
+        settings = settings or Settings.from_env()
+        return open_files(path, settings.namespace, settings.max_content_bytes, split)
     if not isinstance(url, str) or "://" not in url:
         raise InvalidInput(f"source URL must look like scheme://..., got {url!r}",
                            field="source_url")
