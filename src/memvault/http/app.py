@@ -99,7 +99,7 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)
 @router.post("/memories", status_code=201, tags=["memories"],
              responses={200: {"description": "Already stored: the existing memory."}})
 def store_memory(body: StoreIn, vault: VaultDep, access: Writer,
-        namespace: NamespaceQuery = None) -> JSONResponse:
+                 namespace: NamespaceQuery = None) -> JSONResponse:
     """Store one memory (201); the same content again in the namespace is not stored twice (200)."""
     item = body.model_dump(exclude={"namespace"})
     ns = access.namespace(namespace_of(body.namespace, namespace))
@@ -110,7 +110,7 @@ def store_memory(body: StoreIn, vault: VaultDep, access: Writer,
 
 @router.post("/memories/batch", tags=["memories"])
 def store_batch(body: BatchIn, vault: VaultDep, access: Writer,
-        namespace: NamespaceQuery = None) -> dict[str, Any]:
+                namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Store many memories: all are checked first, then embedded in batches; all or nothing
     per batch of 256."""
     results = vault.store_many([item.model_dump() for item in body.items],
@@ -172,7 +172,7 @@ def delete_memory(ref: str, vault: VaultDep, access: Writer, namespace: Namespac
 # -- search --------------------------------------------------------------------
 @router.post("/search", tags=["search"])
 def search(body: SearchIn, vault: VaultDep, access: Reader,
-        namespace: NamespaceQuery = None) -> dict[str, Any]:
+           namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Hybrid search (meaning + words, fused, blended with recency and importance)."""
     ns = access.namespace(namespace_of(body.namespace, namespace))
     hits = vault.search(body.query, k=body.k, namespace=ns, filter=filter_dict(body.filter),
@@ -182,7 +182,7 @@ def search(body: SearchIn, vault: VaultDep, access: Reader,
 
 @router.post("/search/tags", tags=["search"])
 def search_by_tag(body: TagSearchIn, vault: VaultDep, access: Reader,
-        namespace: NamespaceQuery = None) -> dict[str, Any]:
+                  namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Memories carrying any (or all) of the tags, newest first, a page at a time."""
     page = vault.search_by_tag(body.tags, match=body.match,
                                namespace=access.namespace(namespace_of(body.namespace, namespace)),
@@ -193,7 +193,7 @@ def search_by_tag(body: TagSearchIn, vault: VaultDep, access: Reader,
 
 @router.post("/search/time", tags=["search"])
 def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader,
-        namespace: NamespaceQuery = None) -> dict[str, Any]:
+                   namespace: NamespaceQuery = None) -> dict[str, Any]:
     """Memories from a time phrase or a start/end range, optionally ranked by a query."""
     if (body.when is None) == (body.start is None and body.end is None):
         raise InvalidInput("give either when, or start and end", field="when")
