@@ -107,6 +107,8 @@ async def test_search_by_meaning_words_tags_type_and_time(client):
     assert found["results"][0]["memory"]["id"] == seeded[1]["id"]
     assert found["count"] == len(found["results"]) and found["results"][0]["score"] > 0
     exact = await ok(client, "memory_search", query="db-stg-7", limit=1)
+    said = (await call(client, "memory_search", query="db-stg-7", limit=1)).content[0].text
+    assert f"[{exact['results'][0]['score']:.3f}; meaning " in said and ", words " in said
     assert [r["memory"]["id"] for r in exact["results"]] == [seeded[3]["id"]]
     tagged = await ok(client, "memory_search", query="database", tags=["ops", "db"],
                       tag_match="all")

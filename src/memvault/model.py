@@ -252,6 +252,21 @@ class Hit:
         }
 
 
+def evidence(parts: Mapping[str, float]) -> str:
+    """What a hit's score rests on, for people: its cosine similarity and BM25 score.
+
+    The score itself fuses ranks, not magnitudes, so two hits can share it
+    exactly (meaning's 2nd place weighs what words' 8th does: 1/12 = 1.5/18)
+    while one is a close match and the other barely one; these say which.
+    """
+    said = []
+    if "vector" in parts:
+        said.append(f"meaning {parts['vector']:.2f}")
+    if "text" in parts:
+        said.append(f"words {parts['text']:.2f}")
+    return ", ".join(said)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """One entry of a store's ranked list: what fusion needs to rank a memory, no more.

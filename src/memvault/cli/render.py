@@ -16,6 +16,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from ..model import evidence
+
 PREVIEW_CHARS = 160
 
 
@@ -30,10 +32,10 @@ def _minute(timestamp: str | None) -> str:
 
 
 def memories_view(memories: Iterable[Mapping[str, Any]],
-                  scores: Iterable[float] | None = None) -> RenderableType:
-    """Two lines per memory (id, time, type, tags, score; then the content) at any width."""
+                  scores: Iterable[str] | None = None) -> RenderableType:
+    """Two lines per memory (score, id, time, type, tags; then the content) at any width."""
     blocks: list[RenderableType] = []
-    score_texts = (f"{s:.3f}  " for s in scores) if scores is not None else repeat("")
+    score_texts = (f"{s}  " for s in scores) if scores is not None else repeat("")
     for memory, score in zip(memories, score_texts, strict=False):
         head = Text.assemble(
             (score, "bold"), (memory["id"], "bold cyan"), "  ",
@@ -46,7 +48,9 @@ def memories_view(memories: Iterable[Mapping[str, Any]],
 
 def hits_view(data: Mapping[str, Any]) -> RenderableType:
     hits = data["hits"]
-    found = memories_view([h["memory"] for h in hits], scores=[h["score"] for h in hits]
+    scores = [f"{h['score']:.3f}" + (f" ({said})" if (said := evidence(h["parts"])) else "")
+              for h in hits]
+    found = memories_view([h["memory"] for h in hits], scores=scores
                           ) if hits else Text("No matching memories.")
     if "start" not in data:
         return found

@@ -16,7 +16,7 @@ from typing import Any
 from ..access.principal import LOCAL_ADMIN, Principal, visible_report
 from ..errors import InvalidInput, MemvaultError
 from ..inputs import check_k
-from ..model import Filter, Hit, Memory, to_utc
+from ..model import Filter, Hit, Memory, evidence, to_utc
 from ..vault import Vault
 
 MAX_PAGE_SIZE = 100
@@ -58,14 +58,16 @@ def memory_dict(memory: Memory) -> dict[str, Any]:
     return data
 
 
-def memory_line(memory: Memory, score: float | None = None) -> str:
+def memory_line(memory: Memory, score: float | None = None,
+                parts: dict[str, float] | None = None) -> str:
     content = memory.content
     if len(content) > TEXT_PREVIEW_CHARS:
         content = content[:TEXT_PREVIEW_CHARS] + " [...] (use memory_get for the rest)"
     about = [memory.memory_type, memory.created_at.date().isoformat()]
     if memory.tags:
         about.append("tags: " + ", ".join(memory.tags))
-    prefix = f"[{score:.3f}] " if score is not None else ""
+    said = evidence(parts or {})
+    prefix = "" if score is None else f"[{score:.3f}{'; ' + said if said else ''}] "
     return f"{prefix}{content}\n   ({'; '.join(about)}; hash {memory.content_hash[:12]}, " \
            f"id {memory.id})"
 
@@ -181,7 +183,8 @@ class VaultTools:
         what = f"for {query!r}" if ranked else "matching the filter"
         if not hits:
             return Outcome(data, f"No memories found {what} in namespace {namespace!r}.")
-        lines = [memory_line(h.memory, h.score if ranked else None) for h in hits]
+        lines = [memory_line(h.memory, h.score, h.parts) if ranked else memory_line(h.memory)
+                 for h in hits]
         return Outcome(data, f"Found {len(hits)} memories {what}:\n{numbered(lines)}")
 
     def list(self, namespace: str, *, page: int = 1, page_size: int = 20, tags: Any = None,
