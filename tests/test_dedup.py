@@ -204,9 +204,9 @@ with Vault.open(sys.argv[1]) as vault:
             print(stage, flush=True)
             time.sleep(60)  # killed here, with the file half written
     if sys.argv[2] == "backup":
-        vault.consolidate(vault.find_duplicates(), progress=progress)
+        vault.upkeep.consolidate(vault.upkeep.find_duplicates(), progress=progress)
     else:
-        vault.archive(older_than="1d", progress=progress)
+        vault.upkeep.archive(older_than="1d", progress=progress)
 """
 
 
@@ -226,18 +226,18 @@ def test_one_rerun_finishes_what_a_kill_while_preparing_interrupted(vault, tmp_p
     seed(vault)
     url = vault.store_backend.url
     _kill_while_preparing(url, stage, tmp_path)
-    [killed] = vault.operations()
+    [killed] = vault.upkeep.operations()
     assert killed.status == "preparing"
     files = tmp_path / "data" / folder
     assert any(f.name.endswith(".tmp") for f in files.iterdir())  # what the kill left
 
     done = run_cli([*command, "--store", url], tmp_path)
     assert done.returncode == 0, done.stderr
-    old, new = vault.operations()
+    old, new = vault.upkeep.operations()
     assert (old.id, old.status, new.status) == (killed.id, "abandoned", "applied")
     assert [f.name for f in files.iterdir()] == [Path(new.backup).name]
     if stage == "backup":
-        assert vault.find_duplicates().clusters == ()
+        assert vault.upkeep.find_duplicates().clusters == ()
         assert vault.count() == len(SEED) - sum(len(c) - 1 for c in CLUSTERS)
         assert "interrupted run" in done.stdout
     else:

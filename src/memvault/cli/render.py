@@ -50,13 +50,8 @@ def hits_view(data: Mapping[str, Any]) -> RenderableType:
     hits = data["hits"]
     scores = [f"{h['score']:.3f}" + (f" ({said})" if (said := evidence(h["parts"])) else "")
               for h in hits]
-    found = memories_view([h["memory"] for h in hits], scores=scores
-                          ) if hits else Text("No matching memories.")
-    if "start" not in data:
-        return found
-    # A recall: the window its time phrase was read as, so a surprise shows.
-    window = Text(f"From {data['start']} to {data['end']} (UTC):", style="dim")
-    return Group(window, found)
+    return memories_view([h["memory"] for h in hits], scores=scores
+                         ) if hits else Text("No matching memories.")
 
 
 def recall_view(data: Mapping[str, Any]) -> RenderableType:
