@@ -99,12 +99,13 @@ def test_json_lines_of_memories_and_the_mcp_memory_graph(tmp_path, settings, emb
                     "created_at": "2024-05-01T10:00:00Z"}),
         "{broken",
         json.dumps({"content": "", "tags": ["empty"]}),
+        json.dumps({"content": "nowhere", "namespace": 7}),
     ]) + "\n", encoding="utf-8")
     target = f"sqlite://{tmp_path / 'j.db'}"
     report = migrate(open_source(str(lines), settings), target, settings=settings,
                      embedder=embedder)
-    assert (report.moved, report.failed, report.verification.ok) == (2, 2, True)
-    assert [where for where, _ in report.failures] == ["line 3", "line 4"]
+    assert (report.moved, report.failed, report.verification.ok) == (2, 3, True)
+    assert [where for where, _ in report.failures] == ["line 3", "line 4", "line 5"]
     stored = contents(target)
     assert stored["Alice prefers tabs"].tags == ("prefs",)
     assert stored["Alice prefers tabs"].importance == 0.9

@@ -44,7 +44,7 @@ from typing import Any
 from ..chunking import split_into_chunks, window_chars
 from ..errors import InvalidInput
 from ..inputs import build_memory
-from ..model import EmbeddingSpec, Filter, Memory, content_hash
+from ..model import EmbeddingSpec, Filter, Memory, check_namespace, content_hash
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
 SPLITS = ("file", "headings")
@@ -115,8 +115,8 @@ class FileSource:
             self.rejected[item.where] = item.problem
             return []
         fields = dict(item.fields)
-        namespace = fields.pop("namespace", None) or self.namespace
         try:
+            namespace = check_namespace(fields.pop("namespace", None) or self.namespace)
             memory = build_memory(fields, namespace, self.max_bytes)
         except InvalidInput as exc:
             self.rejected[item.where] = exc.message
