@@ -188,11 +188,16 @@ def test_truncated_and_non_gzip_files(tmp_path):
         check_dump(path)
     assert "damaged or truncated" in err.value.message
 
+    # Not gzip is fine (a dump named .jsonl is written plain); not JSON is not.
     plain = tmp_path / "plain.jsonl"
-    plain.write_text(json.dumps(header_line()) + "\n")
+    plain.write_text(json.dumps(header_line()) + "\n" + json.dumps(good_record()) + "\n")
+    header, memories = read_dump(plain)
+    assert header.model == "m" and [m.content for m in memories] == ["fine"]
+    binary = tmp_path / "binary.jsonl.gz"
+    binary.write_bytes(b"\x00\x01 not a dump")
     with pytest.raises(InvalidInput) as err:
-        read_dump(plain)
-    assert "cannot read dump" in err.value.message
+        read_dump(binary)
+    assert err.value.field == "dump"
 
     with pytest.raises(InvalidInput):
         read_dump(tmp_path / "missing.jsonl.gz")
