@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from memvault.stores.sqlite.store import SqliteStore
 from memvault.vault import Vault
 
 from .conftest import cli_env
@@ -315,6 +316,7 @@ def test_serve_end_to_end(tmp_path: Path):
 
 
 def test_serve_on_a_busy_port_says_so(tmp_path: Path):
+    SqliteStore(tmp_path / "busy.db").close()  # serve creates only the default store
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
