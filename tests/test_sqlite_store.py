@@ -257,3 +257,30 @@ def test_the_int8_scan_graph_is_the_one_node_onnx_helper_builds():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
                               ir_version=8)
     assert model.SerializeToString() == int8_scan.GRAPH
+
+
+def test_a_tag_filter_too_wide_to_score_directly_keeps_the_exact_neighbours(tmp_path):
+    # 400 tagged rows of 4,000: more than the direct-scoring limit, so the int8
+    # pass runs over every row and must prune by the k-th best tagged row
+    # alone; asking for more than are tagged returns every tagged row.
+    rng = np.random.default_rng(8)
+    vectors = rng.standard_normal((4000, len(unit(0)))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    tagged = np.arange(4000) % 10 == 3
+    store = SqliteStore(tmp_path / "wide.db")
+    store.bind_embedding(SPEC)
+    store.add([Memory(content=f"w{i}", tags=("t3",) if tagged[i] else (), embedding=v)
+               for i, v in enumerate(vectors)])
+    flt = Filter(tags_any=("t3",))
+    for probe in rng.integers(0, 4000, 10):
+        query = vectors[probe] + rng.normal(0, 0.05, vectors.shape[1]).astype(np.float32)
+        query /= np.linalg.norm(query)
+        scores = np.where(tagged, vectors @ query, -np.inf)
+        exact = [float(s) for s in np.sort(scores)[::-1][:10]]
+        hits = found(store, store.vector_search(query, 10, flt))
+        assert all("t3" in m.tags for m in hits)
+        true_scores = [float(vectors[int(m.content[1:])] @ query) for m in hits]
+        assert true_scores == pytest.approx(exact, abs=2e-4)
+    everything = found(store, store.vector_search(unit(1), 500, flt))
+    assert sorted(int(m.content[1:]) for m in everything) == np.flatnonzero(tagged).tolist()
+    store.close()

@@ -52,6 +52,7 @@ from .words import WordIndex
 __all__ = ["SqliteStore", "parse_pragmas"]
 
 MICROSECOND = timedelta(microseconds=1)  # times are stored in these
+EXPIRED_SQL = "FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
 
 
 class SqliteStore:
@@ -203,7 +204,7 @@ class SqliteStore:
                   ) -> dict[str, str]:
         if not memory_ids:
             return {}
-        if not flt.include_chunks and self._allowed_rowids(flt) is None:
+        if not flt.include_chunks and self._namespace_decides(flt, to_micros(utcnow())):
             found = self._preceding_by_words(memory_ids, within)
             if found is not None:
                 return found
@@ -250,21 +251,25 @@ class SqliteStore:
         among matching memories only (never filtered afterwards).
         """
         now = to_micros(utcnow())
-        expired_sql = "FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
-        if flt.is_namespace_only:
-            if not self._db.rows(f"SELECT 1 {expired_sql} LIMIT 1", (now,)):
-                return None
-        elif flt.with_changes(tags_any=(), tags_all=()).is_namespace_only:
+        if self._namespace_decides(flt, now):
+            return None
+        if not flt.is_namespace_only and flt.with_changes(
+                tags_any=(), tags_all=()).is_namespace_only:
             # The in-process indexes keep namespaces apart and hold chunks or not
             # as each side needs, so the tags alone pick the rows: read from
             # their index, not from scattered memory rows.
             tagged = self._rowids(*tag_sql(flt))
             if flt.include_expired:
                 return tagged
-            expired = self._rowids(f"SELECT rowid {expired_sql}", [now])
+            expired = self._rowids(f"SELECT rowid {EXPIRED_SQL}", [now])
             return np.setdiff1d(tagged, expired) if len(expired) else tagged
         where, params = filter_sql(flt, now)
         return self._rowids(f"SELECT m.rowid FROM memories m WHERE {where}", params)
+
+    def _namespace_decides(self, flt: Filter, now: int) -> bool:
+        """Whether the namespace alone picks the rows ``flt`` allows (no rowid set needed)."""
+        return flt.is_namespace_only and not self._db.rows(
+            f"SELECT 1 {EXPIRED_SQL} LIMIT 1", (now,))
 
     def _rowids(self, sql: str, params: list[Any]) -> np.ndarray:
         return np.array([r[0] for r in self._db.rows(sql, params)], dtype=np.int64)

@@ -102,9 +102,12 @@ class _Partition:
             estimates, bounds = estimate(vector, self._codes, self._facts[:self.size])
             keep = np.ones(self.size, dtype=bool) if allowed is None else np.isin(
                 rowids, allowed, assume_unique=True)
-            worst = np.where(keep, estimates - bounds, -np.inf)
-            if k < self.size:  # the k-th best worst case
-                keep &= estimates + bounds >= np.partition(worst, self.size - k)[self.size - k]
+            # The k-th best worst case among the allowed rows only: padding the
+            # others with -inf instead made np.partition crawl over the ties
+            # (about 70 ms at 100k rows with 10 % allowed, against 0.5 ms).
+            worst = estimates - bounds if allowed is None else (estimates - bounds)[keep]
+            if k < len(worst):
+                keep &= estimates + bounds >= np.partition(worst, len(worst) - k)[len(worst) - k]
             positions = np.flatnonzero(keep)
         return rowids[positions], self._rows[positions].astype(np.float32) @ vector
 
