@@ -45,7 +45,8 @@ from memvault import Vault
 from memvault.chunking import window_chars
 from memvault.config import Settings
 from memvault.embedding import Embedder, open_embedder
-from memvault.model import EmbeddingSpec, content_hash, to_utc
+from memvault.limits import to_utc
+from memvault.model import EmbeddingSpec, content_hash
 from memvault.search.hybrid import SearchSettings
 from retrieval_data import Dataset, load_dataset
 from retrieval_scoring import Table, print_table, score_query, summarize

@@ -210,7 +210,7 @@ def test_bad_input_exits_2_names_the_field_and_changes_nothing(
 
 @pytest.mark.parametrize(("stdin", "message"), [
     (b"caf\xe9 au lait", "not valid UTF-8"),
-    (b"before\x00after", "NUL"),
+    (b"before\x00after", "control characters"),
     (b"y" * 101, "over the limit"),
     (b"", "empty"),
 ])

@@ -157,7 +157,7 @@ def good_record(**over) -> dict:
     ([header_line(count=-1)], "count must be", "dump.count"),
     ([header_line(), good_record(), "{broken"], ":3: not valid JSON", "dump"),
     ([header_line(), good_record(content="")], ":2: missing field 'content'", "content"),
-    ([header_line(), good_record(tags=[1])], ":2: tags must contain", "tags"),
+    ([header_line(), good_record(tags=[1])], ":2: tags must be a list of strings", "tags"),
     ([header_line(), good_record(created_at="yesterday")], ":2: created_at is not", "created_at"),
     ([header_line(), good_record(vector="AAAAAA==")], ":2: vector is not valid: vector has 1",
      "vector"),

@@ -85,6 +85,13 @@ async def test_store_writes_to_the_namespace_and_stores_a_duplicate_once(client,
     ({"content": "x", "tags": [1, 2]}, "tags"),
     ({"content": "x", "memory_type": "t" * 65}, "memory_type"),
     ({"content": "x\x00y"}, "content"),
+    ({"content": "x\x1b[2Jy"}, "content"),
+    ({"content": "x", "memory_type": "no\x00te"}, "memory_type"),
+    ({"content": "x", "tags": ["ok", "b\x1bad"]}, "tags"),
+    ({"content": "x", "tags": [f"t{i}" for i in range(101)]}, "tags"),
+    ({"content": "x", "metadata": {"k": "v" * 70_000}}, "metadata"),
+    ({"content": "x", "metadata": {f"k{i}": i for i in range(1001)}}, "metadata"),
+    ({"content": "x", "metadata": {"k\x07": 1}}, "metadata"),
 ])
 async def test_store_names_the_bad_argument_and_writes_nothing(client, vault, arguments, field):
     error = await refused(client, "memory_store", **arguments)
@@ -138,6 +145,9 @@ async def test_search_by_meaning_words_tags_type_and_time(client):
     ({"query": "x", "after": "not a date"}, "after"),
     ({"query": "x", "after": "2025-02-01", "before": "2025-01-01"}, "after"),
     ({"query": "x", "tags": ["t" * 200]}, "tags"),
+    ({"query": "x", "after": "0001-01-01T00:00:00Z"}, "after"),
+    ({"query": "x", "before": "9999-12-31T23:59:59Z"}, "before"),
+    ({"query": "x", "time_expr": "in 1960"}, "time_expr"),
 ])
 async def test_search_names_the_bad_argument(client, arguments, field):
     error = await refused(client, "memory_search", **arguments)

@@ -118,6 +118,13 @@ def test_http_refuses_bad_bodies_up_front_and_reports_failed_jobs(seeded):
                               ("dedup", {"keep": "oldest"}, "keep"),
                               ("dedup", {"bogus": 1}, "bogus"),
                               ("archive", {"older_than": "soon"}, "older_than"),
+                              ("archive", {}, "older_than"),
+                              ("archive", {"older_than": "1d", "dry_run": 0}, "dry_run"),
+                              ("archive", {"older_than": "0001-01-01"}, "older_than"),
+                              ("dedup", {"apply": 1}, "apply"),
+                              ("summarize", {"min_group": 1}, "min_group"),
+                              ("summarize", {"older_than": 30}, "older_than"),
+                              ("undo", {"operation_id": 5}, "operation_id"),
                               ("summarize", {"similarity": 0}, "similarity"),
                               ("undo", {}, "operation_id")]:
         response = client.post(f"{API}/{path}", json=body)

@@ -7,23 +7,24 @@ value gets the same error, naming the field, wherever it came from.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from .errors import InvalidInput
-from .model import (
-    DEFAULT_IMPORTANCE,
-    DEFAULT_MEMORY_TYPE,
-    Memory,
+from .limits import (
+    MAX_ID_CHARS,
     check_importance,
     check_memory_type,
     check_metadata,
+    check_name,
+    check_namespace,
+    check_time,
+    has_control,
     is_utf8,
-    new_id,
     normalize_tags,
-    to_utc,
-    utcnow,
 )
+from .model import DEFAULT_IMPORTANCE, DEFAULT_MEMORY_TYPE, Memory, new_id, utcnow
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 10_000
@@ -31,8 +32,9 @@ ITEM_KEYS = frozenset({"content", "tags", "memory_type", "metadata", "importance
                        "expires_at", "id", "updated_at", "last_accessed_at"})
 
 
-def check_content(content: Any, max_bytes: int, field: str = "content") -> str:
-    """Non-empty UTF-8 text without NUL, at most ``max_bytes`` when encoded."""
+def check_content(content: Any, max_bytes: float, field: str = "content") -> str:
+    """Non-empty UTF-8 text, no control characters but tab and newlines, at most ``max_bytes``
+    when encoded."""
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8")
@@ -42,8 +44,9 @@ def check_content(content: Any, max_bytes: int, field: str = "content") -> str:
         raise InvalidInput(f"{field} must be a string, got {type(content).__name__}", field=field)
     if not content.strip():
         raise InvalidInput(f"{field} must not be empty or only whitespace", field=field)
-    if "\x00" in content:
-        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
+    if has_control(content, in_text=True):
+        raise InvalidInput(f"{field} must not contain control characters other than tab and "
+                           "newlines", field=field)
     try:
         size = len(content.encode("utf-8"))
     except UnicodeEncodeError:
@@ -59,7 +62,7 @@ def parse_json_object(text: str | None, field: str) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         raise InvalidInput(f"{field} is not valid JSON: {exc}", field=field) from None
     if not isinstance(value, dict):
         raise InvalidInput(f"{field} must be a JSON object", field=field)
@@ -105,15 +108,11 @@ def build_memory(item: Mapping[str, Any], namespace: str, max_bytes: int,
     unknown = sorted(set(item) - ITEM_KEYS)
     if unknown:
         raise InvalidInput(f"unknown field {unknown[0]!r}", field=prefix + unknown[0])
-    now = utcnow()
     created = item.get("created_at")
-    created_at = to_utc(created, prefix + "created_at") if created is not None else now
+    created_at = check_time(created, prefix + "created_at") if created is not None else utcnow()
     expires = item.get("expires_at")
-    memory_id = item.get("id") or new_id()
-    if not isinstance(memory_id, str) or len(memory_id) > 128:
-        raise InvalidInput("id must be a string of at most 128 characters", field=prefix + "id")
     return Memory(
-        id=memory_id,
+        id=check_name(item.get("id") or new_id(), prefix + "id", MAX_ID_CHARS),
         content=check_content(item.get("content"), max_bytes, prefix + "content"),
         namespace=namespace,
         tags=normalize_tags(item.get("tags"), prefix + "tags"),
@@ -127,10 +126,31 @@ def build_memory(item: Mapping[str, Any], namespace: str, max_bytes: int,
         created_at=created_at,
         updated_at=_optional_time(item, "updated_at", prefix) or created_at,
         last_accessed_at=_optional_time(item, "last_accessed_at", prefix),
-        expires_at=to_utc(expires, prefix + "expires_at") if expires is not None else None,
+        expires_at=check_time(expires, prefix + "expires_at") if expires is not None else None,
     )
 
 
 def _optional_time(item: Mapping[str, Any], key: str, prefix: str) -> Any:
     value = item.get(key)
-    return to_utc(value, prefix + key) if value is not None else None
+    return check_time(value, prefix + key) if value is not None else None
+
+
+def check_memory(memory: Memory) -> Memory:
+    """A memory read from elsewhere (a dump, another store) held to the limits a caller's is.
+
+    Its content may be longer than this store's limit (the source's limit applied
+    there), but every other limit holds, so what an import writes is what any
+    interface could have stored, and every search can read it back.
+    """
+    check_content(memory.content, math.inf)
+    check_name(memory.id, "id", MAX_ID_CHARS)
+    check_namespace(memory.namespace)
+    normalize_tags(memory.tags)
+    check_memory_type(memory.memory_type)
+    check_metadata(memory.metadata)
+    check_importance(memory.importance)
+    for name in ("created_at", "updated_at", "last_accessed_at", "expires_at"):
+        moment = getattr(memory, name)
+        if moment is not None:
+            check_time(moment, name)
+    return memory

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
 import uuid
 from collections.abc import Mapping
@@ -15,12 +13,22 @@ from typing import Any, overload
 import numpy as np
 
 from .errors import IncompatibleEmbedding, InvalidInput
+from .limits import (
+    MAX_METADATA_KEYS,
+    check_memory_type,
+    check_namespace,
+    check_time,
+    has_control,
+    is_scalar,
+    is_utf8,
+    normalize_tags,
+)
 
 DEFAULT_NAMESPACE = "default"
 DEFAULT_MEMORY_TYPE = "note"
 DEFAULT_IMPORTANCE = 0.5
-MAX_TAG_LENGTH = 128
 _WHITESPACE = re.compile(r"\s+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @overload
@@ -30,13 +38,12 @@ def to_micros(value: None) -> None: ...
 @overload
 def to_micros(value: datetime | None) -> int | None: ...
 def to_micros(value: datetime | None) -> int | None:
-    """Microseconds since the epoch: how every store but PostgreSQL keeps a time."""
+    """Microseconds since the epoch: how every store but PostgreSQL keeps a time. Exact:
+    a float timestamp loses microseconds after 2255."""
     if value is None:
         return None
-    return round(value.timestamp() * 1_000_000)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 @overload
@@ -72,114 +79,8 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(normalize_content(content).encode("utf-8")).hexdigest()
 
 
-def is_utf8(text: str) -> bool:
-    """False for text holding lone surrogates (what undecodable bytes become): no store keeps it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def new_id() -> str:
     return str(uuid.uuid4())
-
-
-def to_utc(value: datetime | str | float | int, field_name: str = "created_at") -> datetime:
-    """Coerce an ISO string, epoch seconds or a datetime to an aware UTC datetime."""
-    if isinstance(value, bool):
-        raise InvalidInput(f"{field_name} must be a timestamp, not a boolean", field=field_name)
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise InvalidInput(f"{field_name} must be a finite number", field=field_name)
-        return datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            raise InvalidInput(
-                f"{field_name} is not an ISO 8601 timestamp: {value!r}", field=field_name
-            ) from None
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"{field_name} must be a timestamp", field=field_name)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def normalize_tags(tags: Any, field_name: str = "tags") -> tuple[str, ...]:
-    """Tags as a sorted tuple of unique, stripped, non-empty strings."""
-    if tags is None:
-        return ()
-    if isinstance(tags, str):
-        tags = [t for t in tags.split(",")]
-    if not isinstance(tags, list | tuple | set | frozenset):
-        raise InvalidInput(f"{field_name} must be a list of strings", field=field_name)
-    out: set[str] = set()
-    for tag in tags:
-        if not isinstance(tag, str):
-            raise InvalidInput(f"{field_name} must contain only strings", field=field_name)
-        tag = tag.strip()
-        if not tag:
-            continue
-        if len(tag) > MAX_TAG_LENGTH or "\x00" in tag or not is_utf8(tag):
-            raise InvalidInput(
-                f"{field_name} entries must be UTF-8, at most {MAX_TAG_LENGTH} characters, "
-                "no NUL",
-                field=field_name,
-            )
-        out.add(tag)
-    return tuple(sorted(out))
-
-
-def check_importance(value: Any, field_name: str = "importance") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInput(f"{field_name} must be a number from 0 to 1", field=field_name)
-    if not (0.0 <= float(value) <= 1.0):
-        raise InvalidInput(f"{field_name} must be between 0 and 1, got {value}", field=field_name)
-    return float(value)
-
-
-def _holds_nul(value: Any) -> bool:
-    """True if any string in a JSON value, key or not, holds a NUL character.
-
-    Looked for in the value itself: in JSON text a NUL is the escape backslash-u0000,
-    which a string could also hold literally.
-    """
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
-
-
-def check_metadata(value: Any, field_name: str = "metadata") -> dict[str, Any]:
-    """Metadata must be a JSON object with string keys that survives a JSON round trip."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field_name} must be a JSON object", field=field_name)
-    try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{field_name} is not valid JSON: {exc}", field=field_name) from None
-    if _holds_nul(value):
-        raise InvalidInput(f"{field_name} must not contain NUL characters", field=field_name)
-    if not is_utf8(text):
-        raise InvalidInput(f"{field_name} is not valid UTF-8 (lone surrogate)", field=field_name)
-    return json.loads(text)
-
-
-def check_memory_type(value: Any, field_name: str = "memory_type") -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 64 or not is_utf8(value):
-        raise InvalidInput(f"{field_name} must be a non-empty string of at most 64 characters",
-                           field=field_name)
-    return value.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,18 +242,11 @@ class Filter:
         if memory_type is not None:
             memory_type = check_memory_type(memory_type, "filter.memory_type")
         after, before = kw.get("created_after"), kw.get("created_before")
-        after = to_utc(after, "filter.created_after") if after is not None else None
-        before = to_utc(before, "filter.created_before") if before is not None else None
+        after = check_time(after, "filter.created_after") if after is not None else None
+        before = check_time(before, "filter.created_before") if before is not None else None
         if after and before and after >= before:
             raise InvalidInput("created_after must be earlier than created_before",
                                field="filter.created_after")
-        metadata = kw.get("metadata") or {}
-        if not isinstance(metadata, dict) or not all(
-            isinstance(v, str | int | float | bool) and isinstance(k, str)
-            for k, v in metadata.items()
-        ):
-            raise InvalidInput("filter.metadata must map keys to strings, numbers or booleans",
-                               field="filter.metadata")
         return cls(
             namespace=ns,
             tags_any=normalize_tags(kw.get("tags_any"), "filter.tags_any"),
@@ -360,7 +254,7 @@ class Filter:
             memory_type=memory_type,
             created_after=after,
             created_before=before,
-            metadata=dict(metadata),
+            metadata=_metadata_match(kw.get("metadata") or {}),
             include_chunks=bool(kw.get("include_chunks", False)),
             include_expired=bool(kw.get("include_expired", False)),
         )
@@ -407,12 +301,24 @@ class Filter:
 FilterArg = Filter | Mapping[str, Any] | None
 
 
-def check_namespace(value: Any, field_name: str = "namespace") -> str:
-    if (not isinstance(value, str) or not value.strip() or len(value) > 128 or "\x00" in value
-            or not is_utf8(value)):
-        raise InvalidInput(f"{field_name} must be a non-empty string of at most 128 characters",
-                           field=field_name)
-    return value.strip()
+def _metadata_match(metadata: Any) -> dict[str, Any]:
+    """A filter's metadata: keys mapped to the strings, numbers or booleans they must equal."""
+    field = "filter.metadata"
+    if not isinstance(metadata, dict) or len(metadata) > MAX_METADATA_KEYS:
+        raise InvalidInput(f"{field} must map at most {MAX_METADATA_KEYS} keys to strings, "
+                           "numbers or booleans", field=field)
+    for key, value in metadata.items():
+        if not isinstance(key, str) or has_control(key) or not is_utf8(key):
+            raise InvalidInput(f"{field} keys must be UTF-8 text without control characters",
+                               field=field)
+        if isinstance(value, str):
+            if has_control(value, in_text=True) or not is_utf8(value):
+                raise InvalidInput(f"{field} values must be UTF-8 text without control "
+                                   "characters", field=field)
+        elif not is_scalar(value):
+            raise InvalidInput(f"{field} must map keys to strings, finite numbers or booleans "
+                               "(integers within 64 bits)", field=field)
+    return dict(metadata)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,23 +20,18 @@ from .config import Settings
 from .embedding import Embedder, QueryCache, open_embedder
 from .errors import IncompatibleEmbedding, InvalidInput, NotFound
 from .inputs import build_memory, check_k, check_number, check_query
-from .maintenance.upkeep import Upkeep
-from .model import (
-    Filter,
-    FilterArg,
-    Hit,
-    Memory,
-    MemoryChanges,
-    StoreResult,
+from .limits import (
     check_importance,
     check_memory_type,
     check_metadata,
     check_namespace,
+    check_time,
+    has_control,
     is_utf8,
     normalize_tags,
-    to_utc,
-    utcnow,
 )
+from .maintenance.upkeep import Upkeep
+from .model import Filter, FilterArg, Hit, Memory, MemoryChanges, StoreResult, utcnow
 from .search.hybrid import SearchSettings, hybrid_search
 from .search.timephrase import TimeRange, parse_time_phrase
 from .stores import Page, Store, open_store
@@ -260,7 +255,7 @@ class Vault:
             metadata=check_metadata(metadata) if metadata is not None else None,
             importance=check_importance(importance) if importance is not None else None,
             memory_type=check_memory_type(memory_type) if memory_type is not None else None,
-            expires_at=to_utc(expires_at, "expires_at") if expires_at is not None else None,
+            expires_at=check_time(expires_at, "expires_at") if expires_at is not None else None,
         )
         if changes.is_empty():
             raise InvalidInput("nothing to update: give tags, metadata, importance, "
@@ -290,8 +285,9 @@ class Vault:
     # -- reading ------------------------------------------------------------
     def get(self, ref: str, *, namespace: str | None = None) -> Memory:
         """A memory by id or content hash, in the namespace; NotFound otherwise."""
-        if not isinstance(ref, str) or not ref.strip() or not is_utf8(ref):
-            raise InvalidInput("id or content_hash must be a non-empty UTF-8 string", field="id")
+        if not isinstance(ref, str) or not ref.strip() or not is_utf8(ref) or has_control(ref):
+            raise InvalidInput("id or content_hash must be a non-empty UTF-8 string without "
+                               "control characters", field="id")
         memory = self.store_backend.get(ref.strip(), self._ns(namespace))
         if memory is None or memory.parent_id is not None:
             raise NotFound(f"no memory {ref!r} in namespace {self._ns(namespace)!r}", field="id")
@@ -353,7 +349,7 @@ class Vault:
                              low_open=True))
         criteria = self._filter(filter, namespace)
         self._check_model()
-        now = to_utc(now, "now") if now is not None else utcnow()
+        now = check_time(now, "now") if now is not None else utcnow()
         started = time.perf_counter()
         # A query asked before skips the model, and then there is nothing to overlap.
         background = None if query in self.queries else self._background
@@ -410,9 +406,9 @@ class Vault:
                    now: datetime | None = None) -> TimeRange:
         """The window a phrase or a (start, end) pair names, as ``recall`` reads it."""
         if isinstance(when, str):
-            return parse_time_phrase(when, now)
+            return parse_time_phrase(when, check_time(now, "now") if now is not None else None)
         if isinstance(when, tuple | list) and len(when) == 2:
-            return TimeRange(to_utc(when[0], "start"), to_utc(when[1], "end"))
+            return TimeRange(check_time(when[0], "start"), check_time(when[1], "end"))
         raise InvalidInput("time must be a phrase or a (start, end) pair", field="time")
 
     # -- about the vault ----------------------------------------------------

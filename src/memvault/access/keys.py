@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidInput, NotFound, Unauthorized
-from ..model import check_namespace
+from ..limits import check_namespace
 from ..stores.base import Store
 from .principal import Principal, Scope, check_scope
 

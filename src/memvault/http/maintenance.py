@@ -23,14 +23,16 @@ from ..maintenance import actions
 from ..maintenance.duplicates import DEFAULT_THRESHOLD, check_method, check_threshold
 from ..maintenance.jobs import JobRunner, shared_runner
 from ..maintenance.merge import check_rule
-from ..maintenance.summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP
+from ..maintenance.summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP, check_groups
 from ..vault import Vault
 from .auth import Access, Admin, StoreAdmin
 from .schemas import namespace_of
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict like every body of the API: no type coercion ("dry_run": 0 is refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
     namespace: str | None = None
 
 
@@ -62,7 +64,7 @@ class SummarizeIn(_Selection):
 
 
 class UndoIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     operation_id: str
     force: bool = False
 
@@ -117,7 +119,7 @@ def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin,
             namespace: NamespaceQuery = None) -> JSONResponse:
     """Move matching memories to an archive file in the server's data directory, as a job."""
     params = _params(body, access, namespace)
-    vault.upkeep.selection(body.filter, params["namespace"], body.older_than)
+    vault.upkeep.archive_selection(body.filter, params["namespace"], body.older_than)
     return _start(jobs, "archive", actions.archive, vault, params)
 
 
@@ -128,6 +130,7 @@ def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep, access: Admin,
     params = _params(body, access, namespace)
     vault.upkeep.selection(body.filter, params["namespace"], body.older_than)
     check_threshold(body.similarity, "similarity")
+    check_groups(body.min_group, body.max_group)
     return _start(jobs, "summarize", actions.summarize, vault, params)
 
 

@@ -63,7 +63,7 @@ def archive(upkeep: Upkeep, *, older_than: Age = None, namespace: str | None = N
             dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Archive what matches (or, dry, count it and list the first ``DRY_RUN_LISTED``);
     finishes an interrupted archive first."""
-    criteria = upkeep.selection(filter, namespace, older_than)
+    criteria = upkeep.archive_selection(filter, namespace, older_than)
     if dry_run:
         matching = criteria.with_changes(include_expired=True)
         first = next(upkeep.store.scan(matching, batch_size=DRY_RUN_LISTED,

@@ -6,7 +6,8 @@ import re
 from datetime import datetime, timedelta
 
 from ..errors import InvalidInput
-from ..model import to_utc, utcnow
+from ..limits import EARLIEST, check_time, clamp_time
+from ..model import utcnow
 
 _AGE = re.compile(r"^\s*(\d+)\s*(h|d|w|mo|y)\s*$", re.IGNORECASE)
 _UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7, "mo": 30, "y": 365}
@@ -20,17 +21,30 @@ def cutoff(value: str | timedelta | datetime, now: datetime | None = None,
     """
     now = now or utcnow()
     if isinstance(value, timedelta):
-        return now - value
+        return _before(now, value, field)
     if isinstance(value, datetime):
-        return to_utc(value, field)
+        return check_time(value, field)
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be an age like 90d or a date", field=field)
     match = _AGE.match(value)
     if match:
-        days = int(match.group(1)) * _UNIT_DAYS[match.group(2).lower()]
-        return now - timedelta(days=days)
+        try:
+            age = timedelta(days=int(match.group(1)) * _UNIT_DAYS[match.group(2).lower()])
+        except (ValueError, OverflowError):  # more than any time memvault keeps
+            return EARLIEST
+        return _before(now, age, field)
     try:
-        return to_utc(value, field)
+        return check_time(value, field)
     except InvalidInput:
-        raise InvalidInput(f"{field} must be an age (90d, 12w, 6mo, 1y, 36h) or an ISO date, "
-                           f"got {value!r}", field=field) from None
+        raise InvalidInput(f"{field} must be an age (90d, 12w, 6mo, 1y, 36h) or an ISO date "
+                           f"from {EARLIEST:%Y-%m-%d}, got {value[:64]!r}", field=field) from None
+
+
+def _before(now: datetime, age: timedelta, field: str) -> datetime:
+    """``now - age``; an age reaching before anything memvault keeps means all of it."""
+    if age < timedelta(0):
+        raise InvalidInput(f"{field} must not be negative", field=field)
+    try:
+        return clamp_time(now - age)
+    except OverflowError:
+        return EARLIEST

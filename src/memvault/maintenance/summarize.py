@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidInput
+from ..inputs import check_k
 from ..model import Filter, Memory
 from ..stores import Store
 from .archiving import archive, filter_params
@@ -45,6 +47,13 @@ MAX_GROUP = 25
 Prepare = Callable[[list[dict[str, Any]]], list[Memory]]
 """Turns summary items (as for ``Vault.store_many``) into memories with vectors,
 each followed by its chunks."""
+
+
+def check_groups(min_group: int, max_group: int) -> None:
+    """A group is at least 2 memories and ``min_group`` at most ``max_group``."""
+    if not 2 <= check_k(min_group, "min_group") <= check_k(max_group, "max_group"):
+        raise InvalidInput("min_group must be at least 2 and at most max_group",
+                           field="min_group")
 
 
 def group_related(table: VectorTable, similarity: float, min_group: int, max_group: int

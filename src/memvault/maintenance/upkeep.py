@@ -19,7 +19,8 @@ from ..config import Settings
 from ..embedding.base import Embedder
 from ..errors import InvalidInput
 from ..inputs import build_memory, check_k
-from ..model import Filter, FilterArg, Memory, check_namespace, utcnow
+from ..limits import check_namespace
+from ..model import Filter, FilterArg, Memory, utcnow
 from ..stores.base import Store
 from .age import cutoff
 from .analytics import detailed_stats
@@ -29,7 +30,14 @@ from .duplicates import DEFAULT_THRESHOLD, DuplicatePlan, check_threshold, find_
 from .oplog import Operation, OperationLog, Progress, resume, undo
 from .optimize import OptimizeReport, optimize
 from .selection import ClusterChoice, choose
-from .summarize import DEFAULT_SIMILARITY, MAX_GROUP, MIN_GROUP, plan_summaries, summarize
+from .summarize import (
+    DEFAULT_SIMILARITY,
+    MAX_GROUP,
+    MIN_GROUP,
+    check_groups,
+    plan_summaries,
+    summarize,
+)
 from .summarizers import ChatSummarizer, ExtractiveSummarizer, Summarizer
 
 Scope = Callable[[FilterArg, "str | None"], Filter]
@@ -71,10 +79,7 @@ class Upkeep:
                 path: str | Path | None = None, progress: Progress | None = None
                 ) -> Operation | None:
         """Move matching memories (with vectors) to a dump file; None if nothing matched."""
-        criteria = self.selection(filter, namespace, older_than)
-        if criteria.is_namespace_only:
-            raise InvalidInput("archive needs older_than or another filter; it never takes a "
-                               "whole namespace by accident", field="older_than")
+        criteria = self.archive_selection(filter, namespace, older_than)
         target = Path(path) if path else self._upkeep_dir("archives") / (
             f"{criteria.namespace}-{utcnow():%Y%m%dT%H%M%S%f}.jsonl.gz")
         return archive(self.store, criteria, target, progress=progress)
@@ -97,9 +102,7 @@ class Upkeep:
         """
         criteria = self.selection(filter, namespace, older_than)
         similarity = check_threshold(similarity, "similarity")
-        if not 2 <= check_k(min_group, "min_group") <= check_k(max_group, "max_group"):
-            raise InvalidInput("min_group must be at least 2 and at most max_group",
-                               field="min_group")
+        check_groups(min_group, max_group)
         items = plan_summaries(
             self.store, criteria, summarizer or self.summarizer(),
             similarity=similarity, min_group=min_group, max_group=max_group, progress=progress)
@@ -155,6 +158,15 @@ class Upkeep:
         criteria = self._scope(flt, namespace)
         if older_than is not None:
             criteria = criteria.with_changes(created_before=cutoff(older_than))
+        return criteria
+
+    def archive_selection(self, flt: FilterArg, namespace: str | None,
+                          older_than: str | timedelta | datetime | None) -> Filter:
+        """What an archive takes: never a whole namespace by accident."""
+        criteria = self.selection(flt, namespace, older_than)
+        if criteria.is_namespace_only:
+            raise InvalidInput("archive needs older_than or another filter; it never takes a "
+                               "whole namespace by accident", field="older_than")
         return criteria
 
     def _upkeep_dir(self, name: str) -> Path:

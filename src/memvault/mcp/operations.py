@@ -16,7 +16,8 @@ from typing import Any
 from ..access.principal import LOCAL_ADMIN, Principal, visible_report
 from ..errors import InvalidInput, MemvaultError
 from ..inputs import check_k
-from ..model import Filter, Hit, Memory, evidence, to_utc
+from ..limits import check_time
+from ..model import Filter, Hit, Memory, evidence
 from ..vault import Vault
 
 MAX_PAGE_SIZE = 100
@@ -261,9 +262,9 @@ def _filter(tags: Any, tag_match: str, memory_type: str | None, after: str | Non
         if memory_type is not None:
             selected["memory_type"] = memory_type
         if after is not None:
-            selected["created_after"] = to_utc(after, "after")
+            selected["created_after"] = check_time(after, "after")
         if before is not None:
-            selected["created_before"] = to_utc(before, "before")
+            selected["created_before"] = check_time(before, "before")
         # Checked now, so a bad value is reported before anything runs.
         Filter.from_dict(selected, namespace=None)
     return selected

@@ -20,7 +20,7 @@ from mcp_types import CallToolResult, TextContent
 
 from ..access.principal import LOCAL_ADMIN, Principal, visible_report
 from ..errors import MemvaultError, StoreUnavailable
-from ..model import check_namespace
+from ..limits import check_namespace
 from ..vault import Vault
 from .access import CALLER
 from .operations import Outcome, VaultTools

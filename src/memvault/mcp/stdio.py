@@ -216,7 +216,7 @@ def serve(settings: Settings | None = None, *, create_store: bool = True) -> Non
     """
     from ..config import Settings
     from ..errors import MemvaultError
-    from ..model import check_namespace
+    from ..limits import check_namespace
 
     try:
         settings = settings or Settings.from_env()

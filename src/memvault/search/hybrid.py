@@ -14,7 +14,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -124,8 +124,8 @@ def credit_preceding(store: Store, by_text: Sequence[Candidate], flt: Filter,
     within = timedelta(seconds=settings.context_seconds)
     times = sorted(c.created_at for c in by_text)
     # Only a memory with another match shortly before it can be preceded by one.
-    asked = [c.id for c in by_text
-             if bisect_left(times, c.created_at - within) < bisect_right(times, c.created_at) - 1]
+    asked = [c.id for c in by_text if bisect_left(times, _earlier(c.created_at, within))
+             < bisect_right(times, c.created_at) - 1]
     before = store.preceding(asked, flt.with_changes(include_chunks=False), within)
     scores = {c.id: c.score for c in by_text}
     for candidate in by_text:
@@ -134,6 +134,15 @@ def credit_preceding(store: Store, by_text: Sequence[Candidate], flt: Filter,
             scores[earlier] += settings.context_weight * candidate.score
     ranked = sorted(by_text, key=lambda c: (-scores[c.id], c.id))
     return [c if scores[c.id] == c.score else replace(c, score=scores[c.id]) for c in ranked]
+
+
+def _earlier(moment: datetime, by: timedelta) -> datetime:
+    """``moment - by``, or the first moment there is: a store written before times were
+    bounded, or an imported dump, may hold a time in the year 1."""
+    try:
+        return moment - by
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

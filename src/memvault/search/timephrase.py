@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..errors import InvalidInput
+from ..limits import EARLIEST, LATEST, clamp_time
 
 MONTHS = {name: i for i, name in enumerate(
     "january february march april may june july august september october november december"
@@ -47,12 +48,22 @@ def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
     phrase = re.sub(r"^(in|on|during|from|within) ", "", phrase)
     if not phrase:
         raise InvalidInput("time phrase is empty", field="time")
-    found = _parse(phrase, now)
+    try:
+        found = _parse(phrase, now)
+    except (ValueError, OverflowError):  # a year or a step past what a datetime holds
+        found = (LATEST, LATEST)
     if found is None:
         raise InvalidInput(
-            f"cannot read time phrase {text!r}; try 'yesterday', 'last week', '3 days ago', "
-            "'in March 2025' or 'between 2025-01-01 and 2025-02-01'", field="time")
-    return TimeRange(*found)
+            f"cannot read time phrase {text[:100]!r}; try 'yesterday', 'last week', "
+            "'3 days ago', 'in March 2025' or 'between 2025-01-01 and 2025-02-01'",
+            field="time")
+    # Nothing is stored outside the times memvault keeps, so a range reaching past
+    # them means the same held within them.
+    start, end = clamp_time(found[0]), clamp_time(found[1])
+    if (start >= end and found[0] < found[1]) or start == end == LATEST:
+        raise InvalidInput(f"time phrase {text[:100]!r} names no time memvault keeps "
+                           f"({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})", field="time")
+    return TimeRange(start, end)
 
 
 # Shapes of a time phrase inside free text. A month or a bare year needs a cue
@@ -116,7 +127,7 @@ def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
             return None
         if m[1] in {"since", "after"}:
             return (span[0] if m[1] == "since" else span[1]), max(now, span[1])
-        return datetime(1970, 1, 1, tzinfo=UTC), span[0]
+        return EARLIEST, span[0]
     if m := re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH_RE}),? (\d{{4}})", p):
         return _whole_day(int(m[3]), MONTHS[m[2]], int(m[1]))
     if m := re.fullmatch(rf"({_MONTH_RE}) (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})", p):

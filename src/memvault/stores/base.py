@@ -19,6 +19,7 @@ Rules every store keeps:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -77,6 +78,20 @@ class Page:
 
     def to_dict(self) -> dict[str, Any]:
         return {"memories": [m.to_dict() for m in self.memories], "next_cursor": self.next_cursor}
+
+
+# A page cursor is "<created_at in microseconds since 1970>:<id>" in every store; an id
+# holds no control character (PostgreSQL could not even compare one holding NUL).
+_PAGE_CURSOR = re.compile(r"(-?\d{1,19}):([^\x00-\x1f\x7f]+)")
+
+
+def parse_page_cursor(cursor: str) -> tuple[int, str]:
+    """``(created_at microseconds, id)`` of the last memory of a page; a cursor a client
+    made up is refused, whatever its numbers (no store compares beyond 64 bits)."""
+    found = _PAGE_CURSOR.fullmatch(cursor)
+    if found is None or not -(1 << 63) <= int(found[1]) < 1 << 63:
+        raise InvalidInput("cursor is malformed", field="cursor")
+    return int(found[1]), found[2]
 
 
 @runtime_checkable

@@ -37,22 +37,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput, StoreUnavailable
-from ..inputs import check_content
-from ..model import (
-    Memory,
-    check_importance,
-    check_memory_type,
-    check_metadata,
-    check_namespace,
-    normalize_tags,
-    to_utc,
-    utcnow,
-)
+from ..limits import check_importance, is_utf8, to_utc
+from ..model import Memory, utcnow
 
 FORMAT = "memvault-dump"
 VERSION = 1
 _LITTLE = np.dtype("<f4")
-_MAX_LINE_CONTENT = 1 << 30  # content size is the source store's business, not ours
 _BUFFER = 1 << 20
 # Names written as plain JSON Lines; every other name is gzip-compressed.
 PLAIN_SUFFIXES = (".json", ".jsonl")
@@ -149,12 +139,12 @@ def memory_from_record(record: Any, dimension: int | None) -> Memory:
                            field="chunk_index")
     return Memory(
         id=record["id"],
-        content=check_content(record["content"], _MAX_LINE_CONTENT),
+        content=_text(record, "content"),
         content_hash=record["content_hash"],
-        namespace=check_namespace(record["namespace"]),
-        tags=normalize_tags(record.get("tags")),
-        memory_type=check_memory_type(record.get("memory_type") or "note"),
-        metadata=check_metadata(record.get("metadata")),
+        namespace=_text(record, "namespace"),
+        tags=tuple(sorted(set(_strings(record.get("tags") or [], "tags")))),
+        memory_type=_text(record, "memory_type") if record.get("memory_type") else "note",
+        metadata=_object(record.get("metadata") or {}, "metadata"),
         importance=check_importance(record.get("importance", 0.5)),
         created_at=created,
         updated_at=when("updated_at"),
@@ -164,6 +154,49 @@ def memory_from_record(record: Any, dimension: int | None) -> Memory:
         chunk_index=chunk,
         embedding=embedding,
     )
+
+
+# A dump is read as it was written, by any memvault, before the limits of today:
+# only what every store needs to hold a memory is checked here (strings without
+# NUL, UTF-8, the right types). An import holds each memory to today's limits
+# as it writes it (``inputs.check_memory``), refusing those one by one; a
+# restore of the store's own archive puts back exactly what left.
+def _text(record: dict[str, Any], key: str) -> str:
+    value = record[key]
+    if not isinstance(value, str) or not value.strip() or "\x00" in value \
+            or not is_utf8(value):
+        raise InvalidInput(f"{key} must be a non-empty UTF-8 string without NUL", field=key)
+    return value
+
+
+def _strings(values: Any, key: str) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(v, str) and _text({key: v}, key)
+                                               for v in values):
+        raise InvalidInput(f"{key} must be a list of strings", field=key)
+    return values
+
+
+def _object(value: Any, key: str) -> dict[str, Any]:
+    try:
+        sound = isinstance(value, dict) and not _holds_nul(value) and is_utf8(json.dumps(
+            value, ensure_ascii=False))
+    except RecursionError:
+        sound = False
+    if not sound:
+        raise InvalidInput(f"{key} must be a UTF-8 JSON object without NUL", field=key)
+    return value
+
+
+def _holds_nul(value: Any) -> bool:
+    """True if any string in a JSON value, key or not, holds a NUL character (in JSON text
+    that is an escape, which a string could also hold literally, so the value is walked)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _line(obj: dict[str, Any]) -> bytes:

@@ -44,7 +44,8 @@ from typing import Any
 from ..chunking import split_into_chunks, window_chars
 from ..errors import InvalidInput
 from ..inputs import build_memory
-from ..model import EmbeddingSpec, Filter, Memory, check_namespace, content_hash
+from ..limits import check_namespace
+from ..model import EmbeddingSpec, Filter, Memory, content_hash
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
 SPLITS = ("file", "headings")

@@ -35,6 +35,7 @@ from typing import Any
 from ..config import Settings
 from ..embedding import Embedder, open_embedder
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, StoreUnavailable
+from ..inputs import check_memory
 from ..model import EmbeddingSpec, Filter, Memory, utcnow
 from ..stores import Store
 from .backup import backup_to_dump
@@ -331,7 +332,7 @@ class _Run:
 
     def write(self, batch: list[Memory]) -> dict[str, int]:
         counts = {"moved": 0, "skipped": 0, "chunks": 0, "reembedded": 0}
-        batch = self.with_vectors(self.placeable(batch), counts)
+        batch = self.with_vectors(self.placeable(self.admissible(batch)), counts)
         if not batch:
             return counts
         try:
@@ -356,6 +357,20 @@ class _Run:
         self.report.failed += 1
         if len(self.report.failures) < _MAX_FAILURES_LISTED:
             self.report.failures.append((ident, reason))
+
+    def admissible(self, batch: list[Memory]) -> list[Memory]:
+        """The batch without memories outside today's limits (a time in the year 1, say),
+        each listed as failed; their chunks then have no parent and are left out too."""
+        kept = []
+        for memory in batch:
+            if memory.parent_id is None:
+                try:
+                    check_memory(memory)
+                except InvalidInput as exc:
+                    self.fail(memory.id, exc.message)
+                    continue
+            kept.append(memory)
+        return kept
 
     def placeable(self, batch: list[Memory]) -> list[Memory]:
         """Drop chunks already in the target, and chunks whose parent is not there."""

@@ -38,18 +38,8 @@ import numpy as np
 import sqlite_vec
 
 from ..errors import InvalidInput, MemvaultError, NotFound, StoreUnavailable
-from ..model import (
-    DEFAULT_NAMESPACE,
-    EmbeddingSpec,
-    Filter,
-    Memory,
-    check_memory_type,
-    check_metadata,
-    check_namespace,
-    content_hash,
-    normalize_tags,
-    to_utc,
-)
+from ..limits import check_memory_type, check_metadata, check_namespace, normalize_tags, to_utc
+from ..model import DEFAULT_NAMESPACE, EmbeddingSpec, Filter, Memory, content_hash
 from ..stores.base import looks_like_hash
 from ..stores.chroma import FORMAT_KEY, ChromaTarget, chroma_errors, scan_records
 from ..stores.sqlite import open_read_only, sqlite_path

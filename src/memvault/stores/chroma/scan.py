@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import InvalidInput
 from ...model import Memory, to_micros, utcnow
-from ..base import StoreStats
+from ..base import StoreStats, parse_page_cursor
 from .records import all_of
 
 HOUR_US = 3_600_000_000
@@ -24,14 +24,9 @@ _UNBOUNDED_US = HOUR_US * 24 * 365 * 10_000  # past this the window has no bound
 _SEEK_BATCH = 5000
 
 
-def parse_page_cursor(cursor: str | None) -> tuple[int, str] | None:
+def page_after(cursor: str | None) -> tuple[int, str] | None:
     """``(mv_created, id)`` of the last record of a ``query`` page, or None for the first."""
-    if not cursor:
-        return None
-    created, _, last_id = cursor.partition(":")
-    if not created.lstrip("-").isdigit() or not last_id:
-        raise InvalidInput("cursor is malformed", field="cursor")
-    return int(created), last_id
+    return parse_page_cursor(cursor) if cursor else None
 
 
 def scan_records(col: Any, clause: dict[str, Any] | None, batch_size: int,

@@ -72,7 +72,7 @@ from .records import (
     where,
     windows_before,
 )
-from .scan import parse_page_cursor, scan_records, stats_of, window_ids
+from .scan import page_after, scan_records, stats_of, window_ids
 from .upkeep import ChromaJournal
 from .upkeep import optimize as optimize_files
 from .words import bm25_rank, prefix_pattern
@@ -284,7 +284,7 @@ class ChromaStore:
 
     def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
               oldest_first: bool = False) -> Page:
-        after = parse_page_cursor(cursor)
+        after = page_after(cursor)
         ids = window_ids(self._ids, where(flt, utcnow()), after, limit, oldest_first,
                          self._first_created)
         keyed = []

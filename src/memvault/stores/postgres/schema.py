@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from ...errors import InvalidInput, StoreUnavailable
 from ...model import Filter, Memory, new_id
+from ..base import parse_page_cursor
 from .rows import one_row
 
 # pg_advisory_xact_lock key held while migrating or binding the embedding, so
@@ -269,11 +270,10 @@ def page_cursor(created_at: datetime, memory_id: str) -> str:
     return f"{micros}:{memory_id}"
 
 
-def parse_page_cursor(cursor: str) -> tuple[datetime, str]:
-    created, _, last_id = cursor.partition(":")
-    if not created.lstrip("-").isdigit() or not last_id:
-        raise InvalidInput("cursor is malformed", field="cursor")
-    seconds, micros = divmod(int(created), 1_000_000)
+def page_cursor_time(cursor: str) -> tuple[datetime, str]:
+    """A page cursor with its time as the timestamptz it compares with."""
+    created, last_id = parse_page_cursor(cursor)
+    seconds, micros = divmod(created, 1_000_000)
     try:
         return datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros), last_id
     except (OverflowError, OSError, ValueError):

@@ -44,7 +44,7 @@ from .schema import (
     filter_sql,
     hnsw_graph_bytes,
     page_cursor,
-    parse_page_cursor,
+    page_cursor_time,
     select_memories,
     select_rows,
     vector_column_sql,
@@ -180,7 +180,7 @@ class PostgresStore:
         op, order = (">", "ASC") if oldest_first else ("<", "DESC")
         if cursor:
             where += f" AND (m.created_at, m.id) {op} (%s, %s)"
-            params += list(parse_page_cursor(cursor))
+            params += list(page_cursor_time(cursor))
         with self._db.cursor() as cur:
             found = select_memories(cur, f"WHERE {where} ORDER BY m.created_at {order}, "
                                  f"m.id {order} LIMIT %s", (*params, limit + 1))

@@ -21,7 +21,7 @@ import apsw
 import numpy as np
 
 from ...config import Settings
-from ...errors import InvalidInput, StoreUnavailable
+from ...errors import StoreUnavailable
 from ...model import (
     Candidate,
     EmbeddingSpec,
@@ -31,7 +31,14 @@ from ...model import (
     as_vector,
     utcnow,
 )
-from ..base import DetailedStats, Page, StoreStats, check_same_model, checked_vectors
+from ..base import (
+    DetailedStats,
+    Page,
+    StoreStats,
+    check_same_model,
+    checked_vectors,
+    parse_page_cursor,
+)
 from . import upkeep as sqlite_upkeep
 from . import writes as sqlite_writes
 from .database import SqliteDatabase, parse_pragmas
@@ -162,11 +169,8 @@ class SqliteStore:
         where, params = filter_sql(flt, to_micros(utcnow()))
         op, order = (">", "ASC") if oldest_first else ("<", "DESC")
         if cursor:
-            created, _, last_id = cursor.partition(":")
-            if not created.lstrip("-").isdigit() or not last_id:
-                raise InvalidInput("cursor is malformed", field="cursor")
             where += f" AND (m.created_at, m.id) {op} (?, ?)"
-            params += [int(created), last_id]
+            params += list(parse_page_cursor(cursor))
         rows = self._db.rows(
             f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
             f"ORDER BY m.created_at {order}, m.id {order} LIMIT ?", (*params, limit + 1))
