@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -35,3 +36,13 @@ def assert_error(response: httpx.Response, status: int, field: str | None,
     assert (error["code"], error["field"]) == (code, field), error
     assert error["message"]
     return error
+
+
+def finished(client: TestClient, job: dict) -> dict:
+    """A maintenance job's state once it has ended (done or failed)."""
+    for _ in range(600):
+        state = client.get(f"{API}/maintenance/jobs/{job['id']}").json()
+        if state["status"] not in ("queued", "running"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"job {job['id']} did not finish")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from fastapi.testclient import TestClient
 
 from memvault.vault import Vault
 
 from .conftest import run_cli
-from .http_helpers import http_client
+from .http_helpers import finished, http_client
 from .upkeep import SEED, seed, snapshot
 
 API = "/api/v1/maintenance"
@@ -79,15 +77,6 @@ def test_cli_archive_unarchive_optimize_and_detailed_stats(seeded, tmp_path):
     assert stats["total"] == len(SEED)
     assert stats["detail"]["duplicates"]["redundant"] == 6
     assert sum(stats["detail"]["by_weekday"].values()) == len(SEED)
-
-
-def finished(client: TestClient, job: dict) -> dict:
-    for _ in range(600):
-        state = client.get(f"{API}/jobs/{job['id']}").json()
-        if state["status"] not in ("queued", "running"):
-            return state
-        time.sleep(0.1)
-    raise AssertionError(f"job {job['id']} did not finish")
 
 
 def test_http_jobs_plan_apply_and_undo(seeded, tmp_path):

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import private_dir
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -78,7 +80,7 @@ def source_checksum(model_dir: Path, cache_root: Path, recipe: str, *,
             changed = True
         total.update(f"{name}\0{entry[3]}\0".encode())
     if changed:
-        cache_root.mkdir(parents=True, exist_ok=True)
+        private_dir(cache_root)
         _write_json_atomically(memo_path, memo)
     return total.hexdigest()
 
@@ -98,7 +100,7 @@ def build_once(cache_root: Path, key: str, source: str,
     an atomic rename, complete or not at all. Earlier exports of the same
     ``source`` are removed once the new one is in place.
     """
-    cache_root.mkdir(parents=True, exist_ok=True)
+    private_dir(cache_root)
     with _locked(cache_root / f".{key}.lock"):
         found = cached_export(cache_root, key)
         if found is not None:

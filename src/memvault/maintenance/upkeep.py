@@ -18,6 +18,7 @@ from typing import Any
 from ..config import Settings
 from ..embedding.base import Embedder
 from ..errors import InvalidInput
+from ..files import namespace_slug
 from ..inputs import build_memory, check_k
 from ..limits import check_namespace
 from ..model import Filter, FilterArg, Memory, utcnow
@@ -80,8 +81,9 @@ class Upkeep:
                 ) -> Operation | None:
         """Move matching memories (with vectors) to a dump file; None if nothing matched."""
         criteria = self.archive_selection(filter, namespace, older_than)
+        # Named by the server: a namespace's slug and hash, never the namespace as sent.
         target = Path(path) if path else self._upkeep_dir("archives") / (
-            f"{criteria.namespace}-{utcnow():%Y%m%dT%H%M%S%f}.jsonl.gz")
+            f"{namespace_slug(criteria.namespace or '')}-{utcnow():%Y%m%dT%H%M%S%f}.jsonl.gz")
         return archive(self.store, criteria, target, progress=progress)
 
     def restore_archive(self, path: str | Path, *, progress: Progress | None = None

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import InvalidInput
+from ..files import slug as safe_name
 from ..model import EmbeddingSpec, Filter, Memory, utcnow
 from ..stores import Store
 from .dump import DumpHeader, read_dump, write_dump
@@ -129,7 +130,7 @@ def _slug(store: Source) -> str:
     name = Path(base[0]).stem or "store"
     if len(base) > 1 and "collection=" in base[1]:
         name = base[1].split("collection=", 1)[1].split("&", 1)[0]
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "store"
+    return safe_name(name)
 
 
 def _stamp() -> str:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput, StoreUnavailable
+from ..files import private_dir, private_opener
 from ..limits import check_importance, is_utf8, to_utc
 from ..model import Memory, utcnow
 
@@ -211,15 +212,18 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
     A name ending in .json or .jsonl gets plain JSON Lines; any other, gzip.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     body, final = _partial_files(path)
+    _remove(body, final)  # left by a crash, perhaps with another mode
     compressed = not path.name.lower().endswith(PLAIN_SUFFIXES)
     count = 0
     try:
         # Level 1: base64 vectors hardly compress at any level, and the rest compresses
         # well enough at the fastest one. Writes are buffered into large deflate calls.
-        with (gzip.open(body, "wb", compresslevel=1) if compressed else open(body, "wb")
-              ) as raw, io.BufferedWriter(raw, _BUFFER) as out:
+        with open(body, "wb", opener=private_opener) as file, \
+                (gzip.GzipFile(fileobj=file, mode="wb", compresslevel=1) if compressed
+                 else contextlib.nullcontext(file)) as raw, \
+                io.BufferedWriter(raw, _BUFFER) as out:
             for memory in memories:
                 if (memory.embedding is not None and header.dimension is not None
                         and memory.embedding.shape[0] != header.dimension):
@@ -228,7 +232,7 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
                                        f"header says {header.dimension}", field="embedding")
                 out.write(_line(memory_to_record(memory)))
                 count += 1
-        with open(final, "wb") as out:
+        with open(final, "wb", opener=private_opener) as out:
             first = _line(replace(header, count=count).to_dict())
             if compressed:
                 with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=1) as head:
@@ -245,10 +249,14 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
         raise StoreUnavailable(f"cannot write the dump {path}: {exc.strerror or exc}",
                                field="file") from exc
     finally:
-        for tmp in (body, final):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        _remove(body, final)
     return count
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def is_dump(path: Path) -> bool:
@@ -271,9 +279,7 @@ def _partial_files(path: Path) -> tuple[Path, Path]:
 
 def discard_dump(path: Path) -> None:
     """Remove a dump and whatever a killed ``write_dump`` left of it."""
-    for leftover in (path, *_partial_files(path)):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
+    _remove(path, *_partial_files(path))
 
 
 def read_dump(path: str | Path) -> tuple[DumpHeader, Generator[Memory, None, None]]:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import httpx
 
 from ...errors import InvalidInput, MemvaultError, NotFound, StoreUnavailable
+from ...files import private_dir
 
 DEFAULT_COLLECTION = "memory_collection"
 CHROMA_FILE = "chroma.sqlite3"  # what an embedded Chroma keeps in its directory
@@ -62,7 +63,8 @@ class ChromaTarget:
                            field="store_url")
         with chroma_errors(self.url):
             if self.path is not None:
-                self.path.mkdir(parents=True, exist_ok=True)
+                # Chroma's own files take the umask's mode; the directory keeps them private.
+                private_dir(self.path)
                 return chromadb.PersistentClient(path=str(self.path), settings=settings)
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
             assert self.host is not None and self.port is not None, "no path: a server's target"

@@ -23,6 +23,7 @@ import apsw
 import sqlite_vec
 
 from ...errors import InvalidInput, NotFound, StoreUnavailable
+from ...files import create_private
 from ...model import new_id, to_micros, utcnow
 from .location import open_read_only, read_only_reason, sqlite_layout
 from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS
@@ -98,7 +99,7 @@ class SqliteDatabase:
         self._checked_at, self._damage = -CHECK_EVERY_S, ""
         try:
             if create and self.read_only is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                create_private(self.path)  # SQLite gives -wal and -shm the file's mode
             self._conn = open_read_only(path) if self.read_only else \
                 apsw.Connection(str(self.path))
         except (OSError, apsw.Error) as exc:
@@ -258,6 +259,9 @@ class SqliteDatabase:
     def backup_to(self, path: Path) -> None:
         """A consistent copy through SQLite's online backup API, renamed into place whole."""
         partial = path.with_name(path.name + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()  # left by a crash, perhaps with another mode
+        create_private(partial)
         dest = apsw.Connection(str(partial))
         try:
             with self.lock, dest.backup("main", self._conn, "main") as job:
