@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from typer.testing import CliRunner, Result
 
 from memvault.cli.app import app
 from memvault.config import Settings
-from memvault.model import content_hash
+from memvault.model import Memory, content_hash
 from memvault.vault import Vault
 
 from .conftest import cli_env, run_cli
@@ -281,3 +282,22 @@ def test_recall_prints_the_window_it_read_the_phrase_as(tmp_path, url):
     # the end day is included: the window ends as the next day begins
     assert "From 2020-01-01T00:00:00+00:00 to 2020-02-02T00:00:00+00:00" in shown.stdout
     assert "No matching memories." in shown.stdout
+
+
+def test_readable_output_shows_control_characters_escaped(tmp_path, embedder, settings):
+    """Text with control characters (stored before they were refused, or by another tool)
+    is shown escaped, so it cannot clear the screen, retitle or recolour the terminal."""
+    url = f"sqlite://{tmp_path / 'esc.db'}"
+    hostile = Memory("clear screen \x1b[2J and \x9b31m red\rover", tags=("t\x1b]0;title\x07",),
+                     memory_type="n\x1bte", metadata={"k\x1b": "v\x1b[5m"})
+    with Vault.open(url, settings=settings, embedder=embedder) as vault:
+        vault.store_backend.bind_embedding(embedder.spec)
+        vault.store_backend.add([hostile.with_changes(
+            embedding=embedder.embed([hostile.content])[0])])
+    for args in (["list"], ["get", hostile.id], ["tags"], ["search", "clear screen"]):
+        result = cli(args, tmp_path, url)
+        assert result.returncode == 0, result.stderr
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", result.stdout), args
+        assert "\\x1b" in result.stdout, args
+    refused = cli(["get", "no\x1b[2Jsuch"], tmp_path, url)
+    assert refused.returncode == 2 and "\x1b" not in refused.stderr

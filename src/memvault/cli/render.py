@@ -1,12 +1,15 @@
 """Human output of the CLI, made from the same dicts that ``--json`` prints.
 
 Rendering from the JSON form keeps the two outputs in step: a field is added
-to the data once and both show it.
+to the data once and both show it. Stored text reaches the terminal only
+through ``terminal_safe``, so an escape sequence someone stored is shown, not
+obeyed (``--json`` output is escaped by JSON).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
@@ -19,6 +22,20 @@ from rich.text import Text
 from ..model import evidence
 
 PREVIEW_CHARS = 160
+# Every control character but tab and newline: C0 (ESC starts a terminal
+# sequence, CR rewrites the line), DEL and C1 (0x9b is a one-byte ESC [).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(value: Any) -> Any:
+    """``value`` with every string's control characters shown escaped (ESC as ``\\x1b``)."""
+    if isinstance(value, str):
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    if isinstance(value, Mapping):
+        return {terminal_safe(k): terminal_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [terminal_safe(v) for v in value]
+    return value
 
 
 def preview(content: str, limit: int = PREVIEW_CHARS) -> str:

@@ -22,12 +22,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from ..config import Settings
 from ..errors import InvalidInput, MemvaultError
 from ..inputs import parse_json_object
 from ..vault import Vault
+from .render import terminal_safe
 
 console = Console(soft_wrap=False)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -52,8 +54,8 @@ def report_error(error: MemvaultError, *, as_json: bool) -> None:
         sys.stderr.write(json.dumps({"error": error.to_dict()}, ensure_ascii=False) + "\n")
         return
     where = f" (field: {error.field})" if error.field else ""
-    err_console.print(f"[bold red]Error:[/] {error.message}{where}", markup=True,
-                      highlight=False)
+    err_console.print(f"[bold red]Error:[/] {escape(terminal_safe(error.message + where))}",
+                      markup=True, highlight=False)
 
 
 def _remember_json(ctx: typer.Context, value: bool) -> bool:
@@ -150,4 +152,4 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], RenderableType]) -> N
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
     else:
-        console.print(render(data))
+        console.print(render(terminal_safe(data)))

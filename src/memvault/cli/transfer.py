@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -35,6 +36,7 @@ from ..transfer.migrate import DEFAULT_BATCH, MigrationReport, migrate
 from ..transfer.restore import restore
 from ..transfer.sources import open_source
 from ..transfer.switch import store_url_for
+from .render import terminal_safe
 from .support import (
     FilterOption,
     JsonOption,
@@ -255,9 +257,10 @@ def finish(report: MigrationReport, as_json: bool) -> None:
     emit(report.to_dict() if as_json else report, as_json, summary)
     if not as_json:
         for line in report.verification.problems() if report.verification else []:
-            err_console.print(f"[red]{line}[/]", highlight=False)
+            err_console.print(f"[red]{escape(terminal_safe(line))}[/]", highlight=False)
         for ident, reason in report.failures:
-            err_console.print(f"[red]failed: {ident}: {reason}[/]", highlight=False)
+            err_console.print(f"[red]failed: {escape(terminal_safe(f'{ident}: {reason}'))}[/]",
+                              highlight=False)
     if not report.ok:
         raise typer.Exit(1)
 
