@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -178,7 +179,7 @@ def _walk(value: Any, field: str, depth: int, keys: list[int]) -> None:
             if isinstance(key, str) and (has_control(key) or not is_utf8(key)):
                 raise InvalidInput(f"{field} keys must not contain control characters",
                                    field=field)
-        items = value.values()
+        items: Iterable[Any] = value.values()
     else:
         items = value
     for item in items:
@@ -199,13 +200,13 @@ def to_utc(value: datetime | str | float | int, field_name: str = "created_at") 
                 raise InvalidInput(f"{field_name} must be a finite number", field=field_name)
             return datetime.fromtimestamp(value, UTC)
         if isinstance(value, str):
-            text = value.strip()
+            given, text = value, value.strip()
             if text.endswith(("Z", "z")):
                 text = text[:-1] + "+00:00"
             try:
                 value = datetime.fromisoformat(text)
             except ValueError:
-                raise InvalidInput(f"{field_name} is not an ISO 8601 timestamp: {value[:64]!r}",
+                raise InvalidInput(f"{field_name} is not an ISO 8601 timestamp: {given[:64]!r}",
                                    field=field_name) from None
         if not isinstance(value, datetime):
             raise InvalidInput(f"{field_name} must be a timestamp", field=field_name)
