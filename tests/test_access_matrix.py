@@ -70,7 +70,7 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("POST", f"{MAINT}/dedup"): Case("admin", "namespace", 202, lambda w: (
         f"{MAINT}/dedup", {"namespace": NS})),
     ("POST", f"{MAINT}/archive"): Case("admin", "namespace", 202, lambda w: (
-        f"{MAINT}/archive", {"namespace": NS, "dry_run": True})),
+        f"{MAINT}/archive", {"namespace": NS, "older_than": "30d", "dry_run": True})),
     ("POST", f"{MAINT}/summarize"): Case("admin", "namespace", 202, lambda w: (
         f"{MAINT}/summarize", {"namespace": NS, "dry_run": True})),
     ("POST", f"{MAINT}/optimize"): Case("admin", "store", 202,

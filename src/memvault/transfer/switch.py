@@ -68,7 +68,8 @@ def _import(peer: Path, target: str, settings: Settings) -> None:
     finally:
         source.close()
     record = {"from": str(peer), "at": utcnow().isoformat(),
-              "memories": report.moved + report.skipped, "failed": report.failed,
+              "memories": report.moved_earlier + report.moved + report.skipped,
+              "failed": report.failed,
               "verified": bool(report.verification and report.verification.ok)}
     store = open_store(target, settings, create=False)
     try:
