@@ -50,35 +50,52 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=15)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="memvault-bench-"))
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(workdir),
-                                  "MEMVAULT_MODEL_CACHE_DIR":
-                                  str(Settings.from_env().model_cache_dir)})
+    settings = Settings.from_env(
+        {
+            "MEMVAULT_DATA_DIR": str(workdir),
+            "MEMVAULT_MODEL_CACHE_DIR": str(Settings.from_env().model_cache_dir),
+        }
+    )
     vault = Vault.open(f"sqlite://{workdir / 'bench.db'}", settings=settings)
     corpus = texts(args.n)
-    embedded = corpus[:min(args.n, args.embed_limit)]
+    embedded = corpus[: min(args.n, args.embed_limit)]
     vault.store_many([{"content": t, "tags": [f"t{i % 10}"]} for i, t in enumerate(embedded)])
-    base = np.vstack([m.embedding for m in vault.store_backend.get_many(
-        [m.id for m in vault.list(limit=min(1000, len(embedded))).memories],
-        with_embedding=True)])
-    fill_with_precomputed(vault, corpus[len(embedded):], base)
+    base = np.vstack(
+        [
+            m.embedding
+            for m in vault.store_backend.get_many(
+                [m.id for m in vault.list(limit=min(1000, len(embedded))).memories],
+                with_embedding=True,
+            )
+        ]
+    )
+    fill_with_precomputed(vault, corpus[len(embedded) :], base)
     print(f"{vault.count()} memories in {workdir / 'bench.db'}")
-    client = TestClient(build_app(vault), base_url="http://127.0.0.1:8000",
-                        client=("127.0.0.1", 50000))
+    client = TestClient(
+        build_app(vault), base_url="http://127.0.0.1:8000", client=("127.0.0.1", 50000)
+    )
     newest = client.get("/").text
     while "Counting the memories" in client.get("/analytics").text:
         time.sleep(0.5)  # the first visit counts in the background; time the pages after
     cursor = newest.split("cursor=", 1)[1].split('"', 1)[0].replace("&amp;", "&")
     some = vault.list(limit=1).memories[0].id
     pages = {
-        "/ (newest)": "/", "/ (page 2)": f"/?cursor={cursor}",
-        f"/?q= ({PAGE} hits)": f"/?q={QUERY}", "/?q= tag filter": f"/?q={QUERY}&tags=t3",
-        "/memories/{id}": f"/memories/{some}", "/defrag": "/defrag", "/upkeep": "/upkeep",
+        "/ (newest)": "/",
+        "/ (page 2)": f"/?cursor={cursor}",
+        f"/?q= ({PAGE} hits)": f"/?q={QUERY}",
+        "/?q= tag filter": f"/?q={QUERY}&tags=t3",
+        "/memories/{id}": f"/memories/{some}",
+        "/defrag": "/defrag",
+        "/upkeep": "/upkeep",
         "/upkeep/archive preview": "/upkeep/archive?older_than=1d&tags=t3",
-        "/operations": "/operations", "/analytics": "/analytics", "/health": "/health",
+        "/operations": "/operations",
+        "/analytics": "/analytics",
+        "/health": "/health",
         "/docs": "/docs",
     }
     print("\n| page | p50 ms | p95 ms |\n|---|---:|---:|")
     for name, path in pages.items():
+
         def get(path: str = path) -> None:
             reply = client.get(path)
             assert reply.status_code == 200, (path, reply.status_code, reply.text[:300])
@@ -88,8 +105,10 @@ def main() -> None:
         sys.stdout.flush()
     for label, flt in (("", None), (" tag filter", {"tags_any": ["t3"]})):
         search = timings(lambda flt=flt: vault.search(QUERY, k=PAGE, filter=flt), args.reps)
-        print(f"| `Vault.search` alone{label} (k={PAGE}) | {statistics.median(search):.1f} | "
-              f"{np.percentile(search, 95):.1f} |")
+        print(
+            f"| `Vault.search` alone{label} (k={PAGE}) | {statistics.median(search):.1f} | "
+            f"{np.percentile(search, 95):.1f} |"
+        )
     vault.close()
 
 

@@ -34,8 +34,9 @@ class CachedEmbedder:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, "
-                         "vector BLOB NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL)"
+        )
         self._lock = threading.Lock()
         self.computed = 0
         self.reused = 0
@@ -70,19 +71,21 @@ class CachedEmbedder:
         found: dict[bytes, np.ndarray] = {}
         with self._lock:
             for start in range(0, len(keys), 500):
-                part = keys[start:start + 500]
+                part = keys[start : start + 500]
                 marks = ",".join("?" * len(part))
                 for key, blob in self._db.execute(
-                        f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part):
+                    f"SELECT key, vector FROM vectors WHERE key IN ({marks})", part
+                ):
                     found[key] = np.frombuffer(blob, dtype=np.float32)
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
             text_of = dict(zip(keys, texts, strict=True))
             vectors = self.inner.embed([text_of[k] for k in missing])
             with self._lock, self._db:
-                self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                                     [(k, v.tobytes()) for k, v in zip(missing, vectors,
-                                                                         strict=True)])
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                    [(k, v.tobytes()) for k, v in zip(missing, vectors, strict=True)],
+                )
             found.update(zip(missing, vectors, strict=True))
         self.computed += len(missing)
         self.reused += len(keys) - len(missing)

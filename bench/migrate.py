@@ -37,8 +37,10 @@ from memvault.transfer.source import EVERYTHING
 from memvault.transfer.verify import compare, inventory
 
 SPEC = EmbeddingSpec("all-MiniLM-L6-v2", 384)
-WORDS = ("alice bob team client prefers scheduled cancelled approved report database "
-         "migration standup menu server budget launch upgrade python lisbon friday").split()
+WORDS = (
+    "alice bob team client prefers scheduled cancelled approved report database "
+    "migration standup menu server budget launch upgrade python lisbon friday"
+).split()
 
 
 def fill(url: str, n: int, batch: int = 2000) -> None:
@@ -50,10 +52,18 @@ def fill(url: str, n: int, batch: int = 2000) -> None:
         size = min(batch, n - start)
         vectors = rng.standard_normal((size, SPEC.dimension)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        store.add([Memory(content=" ".join(pick.choices(WORDS, k=12)) + f" (note {start + i})",
-                          namespace=("alice", "bob", "default")[i % 3],
-                          tags=(f"t{i % 20}", "bench"), metadata={"i": start + i},
-                          embedding=vectors[i]) for i in range(size)])
+        store.add(
+            [
+                Memory(
+                    content=" ".join(pick.choices(WORDS, k=12)) + f" (note {start + i})",
+                    namespace=("alice", "bob", "default")[i % 3],
+                    tags=(f"t{i % 20}", "bench"),
+                    metadata={"i": start + i},
+                    embedding=vectors[i],
+                )
+                for i in range(size)
+            ]
+        )
     store.close()
 
 
@@ -77,8 +87,14 @@ class CopyClock:
 def move(label: str, source, target, n: int, settings: Settings, batch: int) -> None:
     clock = CopyClock()
     started, cpu = time.perf_counter(), time.process_time()
-    report = migrate(DumpSource(source) if source.endswith(".gz") else source, target,
-                     settings=settings, batch_size=batch, verify=False, progress=clock)
+    report = migrate(
+        DumpSource(source) if source.endswith(".gz") else source,
+        target,
+        settings=settings,
+        batch_size=batch,
+        verify=False,
+        progress=clock,
+    )
     ended = time.perf_counter()
     took, cpu = ended - started, time.process_time() - cpu
     assert report.moved == n, report.to_dict()
@@ -89,12 +105,16 @@ def move(label: str, source, target, n: int, settings: Settings, batch: int) -> 
     checked = time.perf_counter() - checking
     src.close()
     dst.close()
-    print(f"{label:<24} {n / took:>8.0f} memories/s  {n / cpu:>8.0f} per CPU-s  "
-          f"({took:6.1f} s; verification {checked:5.1f} s, "
-          f"{'same' if result.ok else 'DIFFERENT'})")
+    print(
+        f"{label:<24} {n / took:>8.0f} memories/s  {n / cpu:>8.0f} per CPU-s  "
+        f"({took:6.1f} s; verification {checked:5.1f} s, "
+        f"{'same' if result.ok else 'DIFFERENT'})"
+    )
     if clock.copied_at is not None and ended - clock.copied_at > 1:
-        print(f"{'':<24} of which copying {clock.copied_at - started:.1f} s, then finishing "
-              f"the bulk load (index build) {ended - clock.copied_at:.1f} s")
+        print(
+            f"{'':<24} of which copying {clock.copied_at - started:.1f} s, then finishing "
+            f"the bulk load (index build) {ended - clock.copied_at:.1f} s"
+        )
     sys.stdout.flush()
 
 
@@ -107,9 +127,12 @@ def plain_index_build(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute("SELECT count(*) FROM memvault_memories").fetchone()[0]
         graph = rows * hnsw_graph_bytes(SPEC.dimension, options.hnsw_m)
-        conn.execute("SELECT set_config('maintenance_work_mem', greatest(%s, "
-                     "pg_size_bytes(current_setting('maintenance_work_mem')) / 1024)::text "
-                     "|| 'kB', false)", (graph // 1024 + 1,))
+        conn.execute(
+            "SELECT set_config('maintenance_work_mem', greatest(%s, "
+            "pg_size_bytes(current_setting('maintenance_work_mem')) / 1024)::text "
+            "|| 'kB', false)",
+            (graph // 1024 + 1,),
+        )
         conn.execute(f"DROP INDEX {VECTOR_INDEX}")
         started = time.perf_counter()
         conn.execute(vector_index_sql(VECTOR_INDEX, options.hnsw_m, options.hnsw_ef_construction))
@@ -132,14 +155,21 @@ def main() -> None:
     started, cpu = time.perf_counter(), time.process_time()
     fill(sqlite, args.n)
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(f"n={args.n}  batch={args.batch_size}  load average {os.getloadavg()[0]:.1f}  "
-          f"work dir {work}")
-    print(f"{'filled sqlite':<24} {args.n / took:>8.0f} memories/s  {args.n / cpu:>8.0f} "
-          f"per CPU-s")
+    print(
+        f"n={args.n}  batch={args.batch_size}  load average {os.getloadavg()[0]:.1f}  "
+        f"work dir {work}"
+    )
+    print(f"{'filled sqlite':<24} {args.n / took:>8.0f} memories/s  {args.n / cpu:>8.0f} per CPU-s")
     if not args.no_chroma:
         move("sqlite -> chroma", sqlite, chroma, args.n, settings, args.batch_size)
-        move("chroma -> sqlite", chroma, f"sqlite://{work / 'back.db'}", args.n, settings,
-             args.batch_size)
+        move(
+            "chroma -> sqlite",
+            chroma,
+            f"sqlite://{work / 'back.db'}",
+            args.n,
+            settings,
+            args.batch_size,
+        )
     if args.postgres_url:
         move("sqlite -> postgres", sqlite, args.postgres_url, args.n, settings, args.batch_size)
         plain_index_build(args.postgres_url)
@@ -150,13 +180,23 @@ def main() -> None:
     written = export_dump(store, dump)
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
     store.close()
-    print(f"{'export (dump)':<24} {written / took:>8.0f} memories/s  {written / cpu:>8.0f} "
-          f"per CPU-s  ({took:6.1f} s, {dump.stat().st_size / 2**20:.0f} MB)")
-    move("import (dump -> sqlite)", str(dump), f"sqlite://{work / 'imported.db'}", args.n,
-         settings, args.batch_size)
+    print(
+        f"{'export (dump)':<24} {written / took:>8.0f} memories/s  {written / cpu:>8.0f} "
+        f"per CPU-s  ({took:6.1f} s, {dump.stat().st_size / 2**20:.0f} MB)"
+    )
+    move(
+        "import (dump -> sqlite)",
+        str(dump),
+        f"sqlite://{work / 'imported.db'}",
+        args.n,
+        settings,
+        args.batch_size,
+    )
     count = open_store(f"sqlite://{work / 'imported.db'}").count(Filter(namespace=None))
-    print(f"imported {count}; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}"
-          " MB")
+    print(
+        f"imported {count}; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}"
+        " MB"
+    )
 
 
 if __name__ == "__main__":

@@ -40,9 +40,16 @@ def fill(path: Path, namespaces: int, per: int) -> SqliteStore:
         part = range(start, min(start + 5000, total))
         vectors = rng.standard_normal((len(part), SPEC.dimension)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        store.add([Memory(content=notes[i], embedding=v,
-                          namespace=f"user-{i // per}" if namespaces > 1 else "everyone")
-                   for i, v in zip(part, vectors, strict=True)])
+        store.add(
+            [
+                Memory(
+                    content=notes[i],
+                    embedding=v,
+                    namespace=f"user-{i // per}" if namespaces > 1 else "everyone",
+                )
+                for i, v in zip(part, vectors, strict=True)
+            ]
+        )
         print(f"  {part.stop}/{total}", file=sys.stderr, end="\r")
     print(file=sys.stderr)
     store.optimize()
@@ -60,15 +67,20 @@ def main() -> None:
 
     started = time.perf_counter()
     many = fill(workdir / "many.db", args.namespaces, args.per)
-    print(f"{args.namespaces} namespaces of {args.per}: filled in "
-          f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(
+        f"{args.namespaces} namespaces of {args.per}: filled in "
+        f"{time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
     one = fill(workdir / "one.db", 1, total)
     many_size, one_size = many.size_bytes() or 0, one.size_bytes() or 0
     print(f"memories                {total:10d}")
     print(f"file, {args.namespaces} namespaces {many_size / 1e6:9.1f} MB")
     print(f"file, one namespace     {one_size / 1e6:9.1f} MB")
-    print(f"per namespace           {(many_size - one_size) / args.namespaces / 1e3:9.2f} KB"
-          f"   per memory {one_size / total / 1e3:.2f} KB")
+    print(
+        f"per namespace           {(many_size - one_size) / args.namespaces / 1e3:9.2f} KB"
+        f"   per memory {one_size / total / 1e3:.2f} KB"
+    )
     one.close()
 
     rng = np.random.default_rng(11)

@@ -109,29 +109,40 @@ def random_units(count: int, seed: int) -> np.ndarray:
 def batch_vectors(first: int, count: int, real: np.ndarray) -> np.ndarray:
     """Vectors of rows first..first+count: the real sample's while they last, then random."""
     real_rows = max(0, min(count, len(real) - first))
-    return np.concatenate([real[first:first + real_rows],
-                           random_units(count - real_rows, seed=first + 1)])
+    return np.concatenate(
+        [real[first : first + real_rows], random_units(count - real_rows, seed=first + 1)]
+    )
 
 
 def all_vectors(n: int, real: np.ndarray) -> np.ndarray:
     """Every row's vector, batch by batch as the load makes them."""
-    return np.concatenate([batch_vectors(start, min(BATCH, n - start), real)
-                           for start in range(0, n, BATCH)])
+    return np.concatenate(
+        [batch_vectors(start, min(BATCH, n - start), real) for start in range(0, n, BATCH)]
+    )
 
 
-def build_memories(first: int, vectors: np.ndarray, texts: list[str], vocabulary: list[str]
-                   ) -> list[Memory]:
+def build_memories(
+    first: int, vectors: np.ndarray, texts: list[str], vocabulary: list[str]
+) -> list[Memory]:
     """Rows first..first+len(vectors): real sentences while they last, then a dozen
     words drawn from the sentences' vocabulary. Row r is created r minutes after START,
     which is how a search hit is traced back to its row."""
     picks = np.random.default_rng(first + 2).integers(len(vocabulary), size=(len(vectors), 12))
     memories = []
-    for row, vector, words in zip(range(first, first + len(vectors)), vectors, picks,
-                                  strict=True):
-        content = texts[row] if row < len(texts) else (
-            f"synthetic memory {row}: " + " ".join(vocabulary[w] for w in words))
-        memories.append(Memory(content=content, namespace=f"ns{row % NAMESPACES}",
-                               created_at=START + timedelta(minutes=row), embedding=vector))
+    for row, vector, words in zip(range(first, first + len(vectors)), vectors, picks, strict=True):
+        content = (
+            texts[row]
+            if row < len(texts)
+            else (f"synthetic memory {row}: " + " ".join(vocabulary[w] for w in words))
+        )
+        memories.append(
+            Memory(
+                content=content,
+                namespace=f"ns{row % NAMESPACES}",
+                created_at=START + timedelta(minutes=row),
+                embedding=vector,
+            )
+        )
     return memories
 
 
@@ -140,13 +151,12 @@ def row_of(found: Memory | Candidate) -> int:
     return round((found.created_at - START) / timedelta(minutes=1))
 
 
-def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray
-              ) -> list[set[int]]:
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, rows: np.ndarray) -> list[set[int]]:
     """Row numbers of the k nearest (cosine) among ``rows``, per query."""
     out = []
     candidates = vectors[rows]
     for start in range(0, len(queries), 64):
-        scores = queries[start:start + 64] @ candidates.T
+        scores = queries[start : start + 64] @ candidates.T
         best = np.argpartition(-scores, k, axis=1)[:, :k]
         out.extend({int(rows[j]) for j in line} for line in best)
     return out
@@ -166,8 +176,12 @@ class CpuMeter:
         if self.url is None:
             return None
         with psycopg.connect(self.url, autocommit=True, application_name="bench") as conn:
-            pids = [r[0] for r in conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'memvault'")]
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'memvault'"
+                )
+            ]
         try:
             server = sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
         except psutil.Error:
@@ -175,9 +189,14 @@ class CpuMeter:
         return server + time.process_time()
 
 
-def measure(store: PostgresStore, queries: np.ndarray, truth: list[set[int]], flt: Filter,
-            cpu: CpuMeter, k: int = 10
-            ) -> tuple[float, float, float | None, float]:
+def measure(
+    store: PostgresStore,
+    queries: np.ndarray,
+    truth: list[set[int]],
+    flt: Filter,
+    cpu: CpuMeter,
+    k: int = 10,
+) -> tuple[float, float, float | None, float]:
     """(p50 ms, p95 ms, CPU ms per query, recall@k) of store.vector_search."""
     for q in queries[:5]:
         store.vector_search(q, k, flt)  # warm the cache and the pool
@@ -191,8 +210,12 @@ def measure(store: PostgresStore, queries: np.ndarray, truth: list[set[int]], fl
     cpu_after = cpu()
     cpu_ms = (cpu_after - cpu_before) * 1000 / len(queries) if cpu_before and cpu_after else None
     times.sort()
-    return (statistics.median(times), times[int(0.95 * (len(times) - 1))], cpu_ms,
-            float(np.mean(recalls)))
+    return (
+        statistics.median(times),
+        times[int(0.95 * (len(times) - 1))],
+        cpu_ms,
+        float(np.mean(recalls)),
+    )
 
 
 def measure_hybrid(store: Store, texts: list[str], vectors: np.ndarray) -> None:
@@ -206,13 +229,22 @@ def measure_hybrid(store: Store, texts: list[str], vectors: np.ndarray) -> None:
             if i >= 5:  # the first few warm the caches and the pool
                 times.append((time.perf_counter() - started) * 1000)
         times.sort()
-        print(f"hybrid search, filter {scope}: p50 {statistics.median(times):.1f} ms, "
-              f"p95 {times[int(0.95 * (len(times) - 1))]:.1f} ms", flush=True)
+        print(
+            f"hybrid search, filter {scope}: p50 {statistics.median(times):.1f} ms, "
+            f"p95 {times[int(0.95 * (len(times) - 1))]:.1f} ms",
+            flush=True,
+        )
 
 
-def run_sqlite(path: Path, args: argparse.Namespace, texts: list[str], real: np.ndarray,
-               vocabulary: list[str], query_sets: dict[str, np.ndarray],
-               query_texts: list[str]) -> None:
+def run_sqlite(
+    path: Path,
+    args: argparse.Namespace,
+    texts: list[str],
+    real: np.ndarray,
+    vocabulary: list[str],
+    query_sets: dict[str, np.ndarray],
+    query_texts: list[str],
+) -> None:
     """The same store, searches and writes on a SQLite file (loaded if it is new)."""
     store = SqliteStore(path)
     store.bind_embedding(EmbeddingSpec("all-MiniLM-L6-v2", DIM))
@@ -228,13 +260,18 @@ def run_sqlite(path: Path, args: argparse.Namespace, texts: list[str], real: np.
     vectors = all_vectors(args.n, real)
     print(f"\nSQLite store {path}, n={args.n:,}; load average {os.getloadavg()[0]:.1f}")
     for kind, qs in query_sets.items():
-        for scope, flt, rows in (("none", Filter(namespace=None), np.arange(args.n)),
-                                 ("namespace", Filter(namespace="ns3"),
-                                  np.arange(3, args.n, NAMESPACES))):
-            p50, p95, _, recall = measure(store, qs, exact_top(vectors, qs, 10, rows), flt,
-                                          CpuMeter(None))
-            print(f"vector search {kind:>6} {scope:>9}: p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
-                  f"recall@10 {recall:.3f}", flush=True)
+        for scope, flt, rows in (
+            ("none", Filter(namespace=None), np.arange(args.n)),
+            ("namespace", Filter(namespace="ns3"), np.arange(3, args.n, NAMESPACES)),
+        ):
+            p50, p95, _, recall = measure(
+                store, qs, exact_top(vectors, qs, 10, rows), flt, CpuMeter(None)
+            )
+            print(
+                f"vector search {kind:>6} {scope:>9}: p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
+                f"recall@10 {recall:.3f}",
+                flush=True,
+            )
     measure_hybrid(store, query_texts, query_sets["real"])
     store.close()
     measure_writes(SqliteStore(path), args.n, vocabulary, CpuMeter(None))
@@ -248,14 +285,23 @@ def start_server(args: argparse.Namespace) -> EmbeddedPostgres:
         raise SystemExit(f"--keep {args.keep}: not empty (use --reuse to search it)")
     if args.reuse is not None and not (args.reuse / "data" / "PG_VERSION").exists():
         raise SystemExit(f"--reuse {args.reuse}: no server kept there")
-    return EmbeddedPostgres({
-        "shared_buffers": args.shared_buffers, "effective_cache_size": "16GB",
-        "max_wal_size": "8GB", "max_parallel_maintenance_workers": str(args.build_workers),
-        "fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}, root=root).start()
+    return EmbeddedPostgres(
+        {
+            "shared_buffers": args.shared_buffers,
+            "effective_cache_size": "16GB",
+            "max_wal_size": "8GB",
+            "max_parallel_maintenance_workers": str(args.build_workers),
+            "fsync": "on",
+            "synchronous_commit": "on",
+            "full_page_writes": "on",
+        },
+        root=root,
+    ).start()
 
 
-def load(url: str, args: argparse.Namespace, texts: list[str], real: np.ndarray,
-         vocabulary: list[str]) -> None:
+def load(
+    url: str, args: argparse.Namespace, texts: list[str], real: np.ndarray, vocabulary: list[str]
+) -> None:
     """COPY ``--n`` memories in with the HNSW index dropped, then build it; print both."""
     store = PostgresStore(url)
     store.bind_embedding(EmbeddingSpec("all-MiniLM-L6-v2", DIM))
@@ -268,12 +314,17 @@ def load(url: str, args: argparse.Namespace, texts: list[str], real: np.ndarray,
         load_s = time.perf_counter() - started
         build_started = time.perf_counter()
     build_s = time.perf_counter() - build_started
-    print(f"COPY load: {args.n / load_s:,.0f} memories/s ({load_s:.1f} s, HNSW index "
-          f"dropped during the load)")
-    print(f"HNSW build (m={store.options.hnsw_m}, ef_construction="
-          f"{store.options.hnsw_ef_construction}, maintenance_work_mem "
-          f"{args.build_memory or 'sized by the store'}, "
-          f"{args.build_workers} parallel worker(s)): {build_s:.1f} s", flush=True)
+    print(
+        f"COPY load: {args.n / load_s:,.0f} memories/s ({load_s:.1f} s, HNSW index "
+        f"dropped during the load)"
+    )
+    print(
+        f"HNSW build (m={store.options.hnsw_m}, ef_construction="
+        f"{store.options.hnsw_ef_construction}, maintenance_work_mem "
+        f"{args.build_memory or 'sized by the store'}, "
+        f"{args.build_workers} parallel worker(s)): {build_s:.1f} s",
+        flush=True,
+    )
     store.close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE memvault_memories")
@@ -286,28 +337,45 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="of each kind")
     parser.add_argument("--ef", default="40,100,200,400", help="ef_search values to try")
     parser.add_argument("--url", help="an existing PostgreSQL (default: start an embedded one)")
-    parser.add_argument("--keep", type=Path, help="start the embedded server in this new "
-                        "directory and leave it there, loaded, for --reuse")
-    parser.add_argument("--reuse", type=Path, help="search the server kept by --keep "
-                        "(same --n and --sample) without loading anything")
-    parser.add_argument("--build-memory", help="maintenance_work_mem for the build (default: "
-                        "what PostgresStore.bulk_load sizes for the graph)")
-    parser.add_argument("--build-workers", type=int, default=1,
-                        help="max_parallel_maintenance_workers (besides the leader)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="start the embedded server in this new "
+        "directory and leave it there, loaded, for --reuse",
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="search the server kept by --keep (same --n and --sample) without loading anything",
+    )
+    parser.add_argument(
+        "--build-memory",
+        help="maintenance_work_mem for the build (default: "
+        "what PostgresStore.bulk_load sizes for the graph)",
+    )
+    parser.add_argument(
+        "--build-workers",
+        type=int,
+        default=1,
+        help="max_parallel_maintenance_workers (besides the leader)",
+    )
     parser.add_argument("--shared-buffers", default="1GB")
-    parser.add_argument("--sqlite", type=Path, help="measure a SQLite store in this file "
-                        "instead (loaded if new)")
+    parser.add_argument(
+        "--sqlite", type=Path, help="measure a SQLite store in this file instead (loaded if new)"
+    )
     args = parser.parse_args()
     if args.url and (args.keep or args.reuse):
         parser.error("--keep and --reuse are for the embedded server, not --url")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out
 
     texts, sentences_vectors = real_vectors(args.sample + args.queries)
-    query_texts = texts[args.sample:]
-    texts, real = texts[:args.sample], sentences_vectors[:args.sample]
+    query_texts = texts[args.sample :]
+    texts, real = texts[: args.sample], sentences_vectors[: args.sample]
     vocabulary = sorted({w for t in texts for w in re.findall(r"[a-z]{3,}", t.lower())})
-    query_sets = {"real": sentences_vectors[args.sample:],
-                  "random": random_units(args.queries, seed=3)}
+    query_sets = {
+        "real": sentences_vectors[args.sample :],
+        "random": random_units(args.queries, seed=3),
+    }
     if args.sqlite:
         run_sqlite(args.sqlite, args, texts, real, vocabulary, query_sets, query_texts)
         return
@@ -315,9 +383,12 @@ def main() -> None:
     server = None if args.url else start_server(args)
     url = args.url or (server.url("bench") if args.reuse else server.create_database("bench"))
     cpu = CpuMeter(url if server is not None else None)
-    print(f"PostgreSQL store, n={args.n:,} ({args.sample:,} real MiniLM + "
-          f"{args.n - args.sample:,} random unit vectors), k=10, {args.queries} queries of each "
-          f"kind; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(
+        f"PostgreSQL store, n={args.n:,} ({args.sample:,} real MiniLM + "
+        f"{args.n - args.sample:,} random unit vectors), k=10, {args.queries} queries of each "
+        f"kind; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        flush=True,
+    )
     try:
         if args.reuse:
             with psycopg.connect(url) as conn:
@@ -331,34 +402,48 @@ def main() -> None:
             sizes = conn.execute(
                 "SELECT pg_size_pretty(pg_table_size('memvault_memories')), "
                 "pg_size_pretty(pg_relation_size('memvault_memories_embedding')), "
-                "pg_size_pretty(pg_indexes_size('memvault_memories'))").fetchone()
+                "pg_size_pretty(pg_indexes_size('memvault_memories'))"
+            ).fetchone()
         print(f"table {sizes[0]}, HNSW index {sizes[1]}, all indexes {sizes[2]}")
         if server is not None:
             # A serving database keeps its index in memory; a fresh start reads it
             # from disk page by page, which would land on the first ef_search measured.
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-                conn.execute("SELECT pg_prewarm('memvault_memories_embedding'), "
-                             "pg_prewarm('memvault_memories')")
+                conn.execute(
+                    "SELECT pg_prewarm('memvault_memories_embedding'), "
+                    "pg_prewarm('memvault_memories')"
+                )
 
         vectors = all_vectors(args.n, real)
-        truth = {(kind, scope): exact_top(vectors, qs, 10, rows)
-                 for kind, qs in query_sets.items()
-                 for scope, rows in (("all", np.arange(args.n)),
-                                     ("ns3", np.arange(3, args.n, NAMESPACES)))}
+        truth = {
+            (kind, scope): exact_top(vectors, qs, 10, rows)
+            for kind, qs in query_sets.items()
+            for scope, rows in (
+                ("all", np.arange(args.n)),
+                ("ns3", np.arange(3, args.n, NAMESPACES)),
+            )
+        }
         del vectors
-        print(f"\n{'ef_search':>9} {'queries':>8} {'filter':>9} {'p50 ms':>8} {'p95 ms':>8} "
-              f"{'CPU ms':>7} {'recall@10':>10}")
+        print(
+            f"\n{'ef_search':>9} {'queries':>8} {'filter':>9} {'p50 ms':>8} {'p95 ms':>8} "
+            f"{'CPU ms':>7} {'recall@10':>10}"
+        )
         for ef in [int(x) for x in args.ef.split(",")]:
             store = PostgresStore(f"{url}{'&' if '?' in url else '?'}ef_search={ef}")
             for kind, qs in query_sets.items():
-                for scope, flt in (("none", Filter(namespace=None)),
-                                   ("namespace", Filter(namespace="ns3"))):
+                for scope, flt in (
+                    ("none", Filter(namespace=None)),
+                    ("namespace", Filter(namespace="ns3")),
+                ):
                     key = (kind, "all" if scope == "none" else "ns3")
                     p50, p95, cpu_ms, recall = measure(store, qs, truth[key], flt, cpu)
                     spent = f"{cpu_ms:7.2f}" if cpu_ms is not None else f"{'-':>7}"
-                    print(f"{ef:>9} {kind:>8} {scope:>9} {p50:>8.2f} {p95:>8.2f} {spent} "
-                          f"{recall:>10.3f}", flush=True)
+                    print(
+                        f"{ef:>9} {kind:>8} {scope:>9} {p50:>8.2f} {p95:>8.2f} {spent} "
+                        f"{recall:>10.3f}",
+                        flush=True,
+                    )
             store.close()
         store = PostgresStore(url)
         measure_hybrid(store, query_texts, query_sets["real"])
@@ -377,32 +462,36 @@ def measure_writes(store: Store, n: int, vocabulary: list[str], cpu: CpuMeter) -
     store.add(fresh[:1])
     started, cpu_before = time.perf_counter(), cpu()
     for start in range(1, 1_001, 100):
-        store.add(fresh[start:start + 100])
+        store.add(fresh[start : start + 100])
     batch_s, cpu_after = time.perf_counter() - started, cpu()
-    batch_cpu = (f", {(cpu_after - cpu_before):.2f} CPU s per 1,000"
-                 if cpu_before and cpu_after else "")
+    batch_cpu = (
+        f", {(cpu_after - cpu_before):.2f} CPU s per 1,000" if cpu_before and cpu_after else ""
+    )
     singles = []
     for memory in fresh[1_001:1_200]:
         started = time.perf_counter()
         store.add([memory])
         singles.append((time.perf_counter() - started) * 1000)
     singles.sort()
-    print(f"\nwith the index in place: batches of 100 at {1_000 / batch_s:,.0f} memories/s"
-          f"{batch_cpu}; single add p50 {statistics.median(singles):.1f} ms, p95 "
-          f"{singles[int(0.95 * (len(singles) - 1))]:.1f} ms")
+    print(
+        f"\nwith the index in place: batches of 100 at {1_000 / batch_s:,.0f} memories/s"
+        f"{batch_cpu}; single add p50 {statistics.median(singles):.1f} ms, p95 "
+        f"{singles[int(0.95 * (len(singles) - 1))]:.1f} ms"
+    )
     if isinstance(store, PostgresStore):
         started = time.perf_counter()
         store.index_waiting_vectors()
-        print(f"then {time.perf_counter() - started:.1f} s until no vector waited for the "
-              "index (the background indexer had moved the others)")
+        print(
+            f"then {time.perf_counter() - started:.1f} s until no vector waited for the "
+            "index (the background indexer had moved the others)"
+        )
     for terms in (["cache"], ["synthetic", "memory"], ["pathname", "unicode"]):
         times = []
         for _ in range(20):
             started = time.perf_counter()
             store.text_search(terms, 50, Filter(namespace="ns3"))
             times.append((time.perf_counter() - started) * 1000)
-        print(f"text_search {terms} (k=50, one namespace): p50 "
-              f"{statistics.median(times):.1f} ms")
+        print(f"text_search {terms} (k=50, one namespace): p50 {statistics.median(times):.1f} ms")
     store.delete([m.id for m in fresh])
     store.close()
 

@@ -96,17 +96,30 @@ def ingest(vault: Vault, data: Dataset) -> dict[str, Any]:
     spaces = dict.fromkeys(q["space"] for q in data.queries)
     for space in spaces:
         items = data.memories.get(space, [])
-        rows = [{key: item[key] for key in ("id", "content", "tags", "memory_type", "metadata",
-                                            "created_at") if key in item} for item in items]
+        rows = [
+            {
+                key: item[key]
+                for key in ("id", "content", "tags", "memory_type", "metadata", "created_at")
+                if key in item
+            }
+            for item in items
+        ]
         vault.store_many(rows, namespace=space)
         done += len(rows)
         elapsed = time.perf_counter() - started
-        print(f"\r  ingested {done}/{total} memories, {done / elapsed:.1f}/s", end="",
-              file=sys.stderr, flush=True)
+        print(
+            f"\r  ingested {done}/{total} memories, {done / elapsed:.1f}/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
     print(file=sys.stderr)
     seconds = time.perf_counter() - started
-    return {"memories": total, "seconds": round(seconds, 1),
-            "memories_per_s": round(total / seconds, 1)}
+    return {
+        "memories": total,
+        "seconds": round(seconds, 1),
+        "memories_per_s": round(total / seconds, 1),
+    }
 
 
 def parse_config(text: str) -> tuple[str, SearchSettings]:
@@ -119,16 +132,24 @@ def parse_config(text: str) -> tuple[str, SearchSettings]:
         if name not in known:
             sys.exit(f"--config {text!r}: unknown setting {name!r}; known: {', '.join(known)}")
         default = getattr(SearchSettings(), name)
-        changes[name] = (raw.lower() in ("1", "true", "yes")) if isinstance(default, bool) \
+        changes[name] = (
+            (raw.lower() in ("1", "true", "yes"))
+            if isinstance(default, bool)
             else type(default)(raw)
+        )
     return label, dataclasses.replace(SearchSettings(), **changes)
 
 
 def store_key(data: Dataset, embedder: Embedder, salt: str) -> str:
     """What the ingested index depends on: the data, the model and its runtime, the chunk
     window, the code."""
-    parts = [data.fingerprint, embedder.spec.model, str(window_chars(embedder.max_tokens)),
-             memvault.__version__, salt]
+    parts = [
+        data.fingerprint,
+        embedder.spec.model,
+        str(window_chars(embedder.max_tokens)),
+        memvault.__version__,
+        salt,
+    ]
     if embedder.runtime != "torch":  # torch stores were keyed before runtimes existed
         parts.append(embedder.runtime)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -152,10 +173,15 @@ class Run:
 
     def timing(self) -> dict[str, float]:
         """p50/p95 of the first search, of its query's embedding alone, and of the search again."""
-        return {f"{name}_{label}": _quantile(values, q)
-                for name, values in (("first", self.first_ms), ("embed", self.embed_ms),
-                                     ("again", self.again_ms))
-                for label, q in (("p50", 0.5), ("p95", 0.95))}
+        return {
+            f"{name}_{label}": _quantile(values, q)
+            for name, values in (
+                ("first", self.first_ms),
+                ("embed", self.embed_ms),
+                ("again", self.again_ms),
+            )
+            for label, q in (("p50", 0.5), ("p95", 0.95))
+        }
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -163,8 +189,15 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def evaluate(url: str, embedder: Any, data: Dataset, label: str, settings: SearchSettings,
-             as_of_now: bool, timed: bool = True) -> Run:
+def evaluate(
+    url: str,
+    embedder: Any,
+    data: Dataset,
+    label: str,
+    settings: SearchSettings,
+    as_of_now: bool,
+    timed: bool = True,
+) -> Run:
     """Search every query with these settings; a fresh Vault, so each query is embedded.
 
     Untimed, each query is searched once and its vector may come from the disk cache.
@@ -198,21 +231,27 @@ def evaluate(url: str, embedder: Any, data: Dataset, label: str, settings: Searc
 
 def changed_settings(settings: SearchSettings) -> dict[str, Any]:
     defaults = SearchSettings()
-    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(defaults)
-            if getattr(settings, f.name) != getattr(defaults, f.name)}
+    return {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(defaults)
+        if getattr(settings, f.name) != getattr(defaults, f.name)
+    }
 
 
 def report(data: Dataset, runs: list[Run], show_misses: bool) -> None:
     for run in runs:
-        print(f"\n### {data.name}: {run.label} ({changed_settings(run.settings) or 'the defaults'})"
-              "\n")
+        print(
+            f"\n### {data.name}: {run.label} ({changed_settings(run.settings) or 'the defaults'})\n"
+        )
         print_table(run.table)
         if run.embed_ms:
             t = run.timing()
-            print(f"\nsearch (k=10): first p50 {t['first_p50']:.1f} ms, "
-                  f"p95 {t['first_p95']:.1f} ms (its query embedded alone: p50 "
-                  f"{t['embed_p50']:.1f} ms); the same search again (warm, vector cached) "
-                  f"p50 {t['again_p50']:.1f} ms")
+            print(
+                f"\nsearch (k=10): first p50 {t['first_p50']:.1f} ms, "
+                f"p95 {t['first_p95']:.1f} ms (its query embedded alone: p50 "
+                f"{t['embed_p50']:.1f} ms); the same search again (warm, vector cached) "
+                f"p50 {t['again_p50']:.1f} ms"
+            )
         if show_misses:
             for query in run.misses:
                 print(f"  T@5 miss [{query.get('question_type')}] {query['query'][:90]}")
@@ -230,8 +269,9 @@ def combined(results: list[tuple[Dataset, list[Run]]]) -> Table:
             rows[f"{label} · {data.name}"] = runs[index].table["all"]
         for family, sets in families.items():
             if len(sets) > 1:
-                pooled = [item for data, runs in results if data in sets
-                          for item in runs[index].scored]
+                pooled = [
+                    item for data, runs in results if data in sets for item in runs[index].scored
+                ]
                 name = " + ".join(d.name.removeprefix(family + "-") for d in sets)
                 rows[f"{label} · {family} {name}"] = summarize(pooled)["all"]
     return rows
@@ -240,9 +280,11 @@ def combined(results: list[tuple[Dataset, list[Run]]]) -> Table:
 def keep_stored_spaces(url: str, embedder: Any, data: Dataset) -> None:
     """Keep the questions whose space the store holds in full (each distinct content once)."""
     with Vault.open(url, embedder=embedder) as vault:
-        whole = {space for space, items in data.memories.items()
-                 if vault.count(namespace=space) == len({content_hash(i["content"])
-                                                         for i in items})}
+        whole = {
+            space
+            for space, items in data.memories.items()
+            if vault.count(namespace=space) == len({content_hash(i["content"]) for i in items})
+        }
     asked = len(data.queries)
     data.queries = [q for q in data.queries if q["space"] in whole]
     print(f"only the ingested: {len(data.queries)} of {asked} questions have their space stored")
@@ -254,9 +296,11 @@ def open_set(folder: Path, args: argparse.Namespace, embedder: Any) -> tuple[Dat
     key = store_key(data, embedder, args.salt)
     url = args.store_url_template.format(key=key)
     marker = WORK_DIR / f"{key}.ingest.json"
-    print(f"\ndata {folder}: {len(data.queries)} questions, "
-          f"{sum(len(v) for v in data.memories.values())} memories; runtime {embedder.runtime}; "
-          f"store {url}")
+    print(
+        f"\ndata {folder}: {len(data.queries)} questions, "
+        f"{sum(len(v) for v in data.memories.values())} memories; runtime {embedder.runtime}; "
+        f"store {url}"
+    )
     # The marker stands for this store only: the same key on another URL (a
     # fresh PostgreSQL database) is ingested anew.
     ingested = marker.exists() and json.loads(marker.read_text()).get("url") == url
@@ -277,36 +321,68 @@ def open_set(folder: Path, args: argparse.Namespace, embedder: Any) -> tuple[Dat
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dirs", type=Path, nargs="+", metavar="DATA_DIR")
-    parser.add_argument("--store-url-template", default=f"sqlite://{WORK_DIR}/{{key}}.db",
-                        help="store URL; {key} is replaced by the data+settings key")
-    parser.add_argument("--limit-questions", type=int, default=None,
-                        help="the first N questions of each set, spread over question types")
-    parser.add_argument("--config", action="append", default=[],
-                        metavar="LABEL[:NAME=VALUE,...]",
-                        help="search settings to evaluate (repeatable): 'default', 'vector', "
-                             "'text', or a label with changes to the defaults")
-    parser.add_argument("--runtime", default=None,
-                        choices=["auto", "onnx-int8", "onnx", "torch"],
-                        help="embedding runtime (default: MEMVAULT_EMBEDDING_RUNTIME, else what "
-                             "memvault uses by default)")
+    parser.add_argument(
+        "--store-url-template",
+        default=f"sqlite://{WORK_DIR}/{{key}}.db",
+        help="store URL; {key} is replaced by the data+settings key",
+    )
+    parser.add_argument(
+        "--limit-questions",
+        type=int,
+        default=None,
+        help="the first N questions of each set, spread over question types",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="LABEL[:NAME=VALUE,...]",
+        help="search settings to evaluate (repeatable): 'default', 'vector', "
+        "'text', or a label with changes to the defaults",
+    )
+    parser.add_argument(
+        "--runtime",
+        default=None,
+        choices=["auto", "onnx-int8", "onnx", "torch"],
+        help="embedding runtime (default: MEMVAULT_EMBEDDING_RUNTIME, else what "
+        "memvault uses by default)",
+    )
     parser.add_argument("--embedding-cache", type=Path, default=WORK_DIR / "vectors.sqlite")
-    parser.add_argument("--no-embedding-cache", action="store_true",
-                        help="embed everything with the model (for a true ingest rate)")
-    parser.add_argument("--reingest", action="store_true",
-                        help="run the ingest even if this store was completed before")
+    parser.add_argument(
+        "--no-embedding-cache",
+        action="store_true",
+        help="embed everything with the model (for a true ingest rate)",
+    )
+    parser.add_argument(
+        "--reingest",
+        action="store_true",
+        help="run the ingest even if this store was completed before",
+    )
     parser.add_argument("--salt", default="", help="extra text for the store key")
-    parser.add_argument("--as-of-now", action="store_true",
-                        help="search as of the current time, not each query's question_time")
+    parser.add_argument(
+        "--as-of-now",
+        action="store_true",
+        help="search as of the current time, not each query's question_time",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--untimed", action="store_true",
-                        help="quality only: search each query once, its vector from the disk "
-                             "cache when there (fast for comparing many configurations)")
-    parser.add_argument("--only-ingested", action="store_true",
-                        help="ingest nothing: evaluate the questions whose space the store "
-                             "already holds in full (a store whose ingest is under way)")
-    parser.add_argument("--words-only", action="store_true",
-                        help="ingest without the model (a fixed vector), for configurations "
-                             "with vector_weight=0 only: the words side of a large set, fast")
+    parser.add_argument(
+        "--untimed",
+        action="store_true",
+        help="quality only: search each query once, its vector from the disk "
+        "cache when there (fast for comparing many configurations)",
+    )
+    parser.add_argument(
+        "--only-ingested",
+        action="store_true",
+        help="ingest nothing: evaluate the questions whose space the store "
+        "already holds in full (a store whose ingest is under way)",
+    )
+    parser.add_argument(
+        "--words-only",
+        action="store_true",
+        help="ingest without the model (a fixed vector), for configurations "
+        "with vector_weight=0 only: the words side of a large set, fast",
+    )
     parser.add_argument("--misses", action="store_true", help="list queries missed at T@5")
     args = parser.parse_args(argv)
 
@@ -327,21 +403,44 @@ def main(argv: list[str] | None = None) -> None:
     for folder in args.data_dirs:
         data, url, stats = open_set(folder, args, embedder)
         # Queries are embedded by the model itself: their time is part of search.
-        runs = [evaluate(url, embedder if args.untimed else model, data, label, config,
-                         args.as_of_now, timed=not args.untimed)
-                for label, config in configs]
+        runs = [
+            evaluate(
+                url,
+                embedder if args.untimed else model,
+                data,
+                label,
+                config,
+                args.as_of_now,
+                timed=not args.untimed,
+            )
+            for label, config in configs
+        ]
         report(data, runs, args.misses)
         results.append((data, runs))
-        saved.append({"data": str(folder), "ingest": stats,
-                      "runs": [{"label": r.label, "settings": dataclasses.asdict(r.settings),
-                                "table": r.table, "search_ms": r.timing() if r.embed_ms else None}
-                               for r in runs]})
+        saved.append(
+            {
+                "data": str(folder),
+                "ingest": stats,
+                "runs": [
+                    {
+                        "label": r.label,
+                        "settings": dataclasses.asdict(r.settings),
+                        "table": r.table,
+                        "search_ms": r.timing() if r.embed_ms else None,
+                    }
+                    for r in runs
+                ],
+            }
+        )
     if len(results) > 1 or len(configs) > 1:
         print("\n### combined\n")
         print_table(combined(results), label="configuration · set")
     if args.json:
-        args.json.write_text(json.dumps({"when": datetime.now().isoformat(timespec="seconds"),
-                                         "sets": saved}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"when": datetime.now().isoformat(timespec="seconds"), "sets": saved}, indent=1
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,7 @@ from collections import defaultdict
 
 from retrieval_data import Dataset
 
-COLUMNS = ["T@1", "T@5", "T@10", "R@5", "R@10", "S@5", "S@10", "MRR@10", "NDCG@10",
-           "sNDCG@10"]
+COLUMNS = ["T@1", "T@5", "T@10", "R@5", "R@10", "S@5", "S@10", "MRR@10", "NDCG@10", "sNDCG@10"]
 Table = dict[str, dict[str, float]]
 
 

@@ -90,8 +90,9 @@ def exported_model() -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path / "data"),
-                              "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
+    return Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(tmp_path / "data"), "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)}
+    )
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -118,17 +119,32 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], tmp_path: Path, input: str | None = None, **env: str
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "memvault", *args], capture_output=True,
-                          text=True, env=cli_env(tmp_path, **env), input=input, timeout=300)
+def run_cli(
+    args: list[str], tmp_path: Path, input: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "memvault", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path, **env),
+        input=input,
+        timeout=300,
+    )
 
 
 def start_together(script: str, args: list[list[str]], tmp_path: Path) -> list[str]:
     """Run one process per argument list; release them at once; their outputs."""
-    procs = [subprocess.Popen([sys.executable, "-c", script, *a], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=cli_env(tmp_path)) for a in args]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *a],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(tmp_path),
+        )
+        for a in args
+    ]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     for proc in procs:
@@ -152,6 +168,9 @@ def chromium() -> str:
     Missing, the tests fail saying how to install it: they are never skipped.
     """
     if not CHROMIUM.exists():
-        pytest.fail(f"the dashboard's browser tests need {CHROMIUM}: "
-                    "run `sudo apt-get install chromium` (Debian/Ubuntu)", pytrace=False)
+        pytest.fail(
+            f"the dashboard's browser tests need {CHROMIUM}: "
+            "run `sudo apt-get install chromium` (Debian/Ubuntu)",
+            pytrace=False,
+        )
     return str(CHROMIUM)

@@ -20,16 +20,18 @@ LOCAL = {"base_url": "http://127.0.0.1:8000", "client": ("127.0.0.1", 50000)}
 
 def http_client(vault: Vault, settings: Settings | None = None, **options: Any) -> TestClient:
     """The app over ``vault``, without a socket; server errors come back as responses."""
-    return TestClient(build_app(vault, settings), raise_server_exceptions=False,
-                      **{**LOCAL, **options})
+    return TestClient(
+        build_app(vault, settings), raise_server_exceptions=False, **{**LOCAL, **options}
+    )
 
 
 def total(vault: Vault, namespace: str = "default") -> int:
     return vault.count(namespace=namespace)
 
 
-def assert_error(response: httpx.Response, status: int, field: str | None,
-                 code: str = "invalid_input") -> dict:
+def assert_error(
+    response: httpx.Response, status: int, field: str | None, code: str = "invalid_input"
+) -> dict:
     """Assert the status and memvault's error shape; the error object."""
     assert response.status_code == status, response.text
     error = response.json()["error"]

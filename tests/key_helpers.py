@@ -11,8 +11,9 @@ from memvault.stores import Store
 def expired_key(store: Store, scope: str = "admin") -> str:
     """A key whose time ran out yesterday (its record rewritten, as the clock would)."""
     key, record = KeyRing(store).create("expired", scope, expires_days=1)
-    store.journal_put(KIND, record.id, asdict(replace(
-        record, expires_at="2000-01-01T00:00:00+00:00")))
+    store.journal_put(
+        KIND, record.id, asdict(replace(record, expires_at="2000-01-01T00:00:00+00:00"))
+    )
     return key
 
 

@@ -20,9 +20,18 @@ from memvault.vault import Vault
 
 from .conftest import cli_env
 
-TOOL_NAMES = ["memory_store", "memory_search", "memory_list", "memory_get", "memory_update",
-              "memory_delete", "memory_stats", "memory_health", "memory_duplicates",
-              "memory_consolidate"]
+TOOL_NAMES = [
+    "memory_store",
+    "memory_search",
+    "memory_list",
+    "memory_get",
+    "memory_update",
+    "memory_delete",
+    "memory_stats",
+    "memory_health",
+    "memory_duplicates",
+    "memory_consolidate",
+]
 
 
 def free_port() -> int:
@@ -36,17 +45,19 @@ def mcp_params(tmp_path: Path, db: Path, *options: str, **env: str) -> StdioServ
 
     The port defaults to a closed one, so no server is found unless a test starts one.
     """
-    settings = {"MEMVAULT_STORE_URL": f"sqlite://{db}", "MEMVAULT_PORT": str(free_port()),
-                **env}
-    return StdioServerParameters(command=sys.executable,
-                                 args=["-m", "memvault", "mcp", *options],
-                                 env=cli_env(tmp_path, **settings))
+    settings = {"MEMVAULT_STORE_URL": f"sqlite://{db}", "MEMVAULT_PORT": str(free_port()), **env}
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "memvault", "mcp", *options],
+        env=cli_env(tmp_path, **settings),
+    )
 
 
 @asynccontextmanager
 async def stdio_client(tmp_path: Path, db: Path, *options: str, **env: str):
-    async with Client(mcp_params(tmp_path, db, *options, **env), mode="legacy",
-                      read_timeout_seconds=300) as client:
+    async with Client(
+        mcp_params(tmp_path, db, *options, **env), mode="legacy", read_timeout_seconds=300
+    ) as client:
         yield client
 
 
@@ -74,10 +85,18 @@ async def refused(client: Client, name: str, **arguments: Any) -> dict[str, Any]
 async def exercise_every_tool(client: Client, namespace: str) -> dict[str, Any]:
     """Every tool with valid and invalid arguments; what a check against the store needs."""
     assert sorted(t.name for t in (await client.list_tools()).tools) == sorted(TOOL_NAMES)
-    kept = (await ok(client, "memory_store", content="The CI runs on Fridays only",
-                     tags=["ci"], metadata={"repo": "memvault"}))["memory"]
-    doomed = (await ok(client, "memory_store", content="Temporary scratch note",
-                       tags=["scratch"]))["memory"]
+    kept = (
+        await ok(
+            client,
+            "memory_store",
+            content="The CI runs on Fridays only",
+            tags=["ci"],
+            metadata={"repo": "memvault"},
+        )
+    )["memory"]
+    doomed = (await ok(client, "memory_store", content="Temporary scratch note", tags=["scratch"]))[
+        "memory"
+    ]
     assert kept["namespace"] == namespace
     assert (await refused(client, "memory_store", content=""))["field"] == "content"
 
@@ -104,8 +123,9 @@ async def exercise_every_tool(client: Client, namespace: str) -> dict[str, Any]:
     return {"kept": kept, "health": health}
 
 
-def check_store_after_exercise(seen: dict[str, Any], db: Path, namespace: str,
-                               embedder: Any) -> None:
+def check_store_after_exercise(
+    seen: dict[str, Any], db: Path, namespace: str, embedder: Any
+) -> None:
     """The file holds exactly what ``exercise_every_tool`` left, in its namespace."""
     with Vault.open(f"sqlite://{db}", embedder=embedder) as vault:
         stored = vault.list(namespace=namespace).memories
@@ -114,15 +134,18 @@ def check_store_after_exercise(seen: dict[str, Any], db: Path, namespace: str,
         assert vault.count(namespace="default" if namespace != "default" else "other") == 0
 
 
-def start_serve(tmp_path: Path, db: Path | str, port: int, *options: str,
-                key: str | None = None, **env: str) -> subprocess.Popen:
+def start_serve(
+    tmp_path: Path, db: Path | str, port: int, *options: str, key: str | None = None, **env: str
+) -> subprocess.Popen:
     """``memvault serve [options]`` on ``port`` over ``db`` (a SQLite file, or a store
     URL), once it answers (to ``key``)."""
     store_url = f"sqlite://{db}" if isinstance(db, Path) else db
     proc = subprocess.Popen(
         [sys.executable, "-m", "memvault", "serve", "--port", str(port), *options],
         env=cli_env(tmp_path, MEMVAULT_STORE_URL=store_url, **env),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_until_healthy(port, proc, key=key)
     except BaseException:
@@ -132,8 +155,9 @@ def start_serve(tmp_path: Path, db: Path | str, port: int, *options: str,
 
 
 @contextmanager
-def memvault_serve(tmp_path: Path, db: Path, port: int, *options: str, key: str | None = None,
-                   **env: str) -> Iterator[subprocess.Popen]:
+def memvault_serve(
+    tmp_path: Path, db: Path, port: int, *options: str, key: str | None = None, **env: str
+) -> Iterator[subprocess.Popen]:
     proc = start_serve(tmp_path, db, port, *options, key=key, **env)
     try:
         yield proc
@@ -141,16 +165,21 @@ def memvault_serve(tmp_path: Path, db: Path, port: int, *options: str, key: str 
         stop(proc)
 
 
-def wait_until_healthy(port: int, proc: subprocess.Popen, timeout: float = 180,
-                       key: str | None = None) -> None:
+def wait_until_healthy(
+    port: int, proc: subprocess.Popen, timeout: float = 180, key: str | None = None
+) -> None:
     headers = {"authorization": f"Bearer {key}"} if key else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"memvault serve exited: {proc.stderr.read().decode()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", headers=headers,
-                         timeout=2).status_code == 200:
+            if (
+                httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/health", headers=headers, timeout=2
+                ).status_code
+                == 200
+            ):
                 return
         except httpx.HTTPError:
             pass

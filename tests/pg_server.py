@@ -58,8 +58,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedPostgres:
     """One PostgreSQL server in a temporary directory, listening on 127.0.0.1 only."""
 
-    def __init__(self, settings: dict[str, str] | None = None, root: Path | None = None
-                 ) -> None:
+    def __init__(self, settings: dict[str, str] | None = None, root: Path | None = None) -> None:
         """A server in ``root`` (kept, and reused if it holds one), else in a temporary
         directory that ``cleanup`` removes."""
         self.settings = {**TEST_SETTINGS, **(settings or {})}
@@ -82,8 +81,18 @@ class EmbeddedPostgres:
         """initdb (first time only), then start the server and wait until it accepts logins."""
         if not (self.data / "PG_VERSION").exists():
             self._prepare_directories()
-            self._run([str(self._bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                       "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+            self._run(
+                [
+                    str(self._bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            )
         last_error = ""
         for attempt in range(3):  # another process may take the free port before we bind it
             # A restart comes back on the same port, so clients can reconnect.
@@ -172,18 +181,37 @@ class EmbeddedPostgres:
         return {"user": uid, "group": gid, "extra_groups": []}
 
     def _run(self, args: list[str]) -> None:
-        subprocess.run(args, check=True, capture_output=True, cwd=self.root,
-                       env=_server_env(), timeout=120, **self._as_account())
+        subprocess.run(
+            args,
+            check=True,
+            capture_output=True,
+            cwd=self.root,
+            env=_server_env(),
+            timeout=120,
+            **self._as_account(),
+        )
 
     def _launch(self) -> None:
-        args = [str(self._bin / "postgres"), "-D", str(self.data), "-h", self.host,
-                "-p", str(self.port)]
+        args = [
+            str(self._bin / "postgres"),
+            "-D",
+            str(self.data),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+        ]
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
         with open(self.log, "ab") as log:
-            self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                             cwd=self.root, env=_server_env(),
-                                             **self._as_account())
+            self._process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                env=_server_env(),
+                **self._as_account(),
+            )
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -195,8 +223,9 @@ class EmbeddedPostgres:
                     return
             except psycopg.OperationalError:
                 time.sleep(0.1)
-        raise RuntimeError(f"postgres not ready after {START_TIMEOUT_S:.0f}s; "
-                           f"log:\n{self._log_tail()}")
+        raise RuntimeError(
+            f"postgres not ready after {START_TIMEOUT_S:.0f}s; log:\n{self._log_tail()}"
+        )
 
     def _halt(self) -> None:
         process, self._process = self._process, None
@@ -225,11 +254,11 @@ def _server_account() -> tuple[int, int] | None:
     except KeyError:
         raise RuntimeError(
             f"running as root, PostgreSQL needs an unprivileged account; {name!r} does not "
-            "exist (set MEMVAULT_TEST_PG_USER to one that does)") from None
+            "exist (set MEMVAULT_TEST_PG_USER to one that does)"
+        ) from None
     return entry.pw_uid, entry.pw_gid
 
 
 def _server_env() -> dict[str, str]:
     """A minimal environment: no PG* variables of ours leak into the server."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8",
-            "TZ": "UTC"}
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "TZ": "UTC"}

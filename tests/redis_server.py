@@ -34,15 +34,30 @@ class RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         with open(self.directory / "redis.log", "ab") as log:
             self.process = subprocess.Popen(
-                [program, "--bind", "127.0.0.1", "--port", str(self.port), "--dir",
-                 str(self.directory), "--save", "", "--appendonly", "no"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    program,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--dir",
+                    str(self.directory),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         client = redis.Redis(port=self.port, socket_timeout=1)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("redis-server exited: "
-                                   + (self.directory / "redis.log").read_text()[-2000:])
+                raise RuntimeError(
+                    "redis-server exited: " + (self.directory / "redis.log").read_text()[-2000:]
+                )
             with contextlib.suppress(redis.RedisError):
                 if client.ping():
                     client.close()

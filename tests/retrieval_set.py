@@ -17,13 +17,12 @@ from __future__ import annotations
 MEMORIES: dict[str, str] = {
     "router-order": "Order XK-9042 for the replacement router shipped on Tuesday via DHL.",
     "router-order-2": "The replacement router order was placed on Monday; the old one keeps "
-                      "dropping the connection.",
+    "dropping the connection.",
     "router-order-b": "Order XK-9024 for the spare router shipped on Thursday via UPS.",
     "switch-order": "Order XK-9104 for two network switches is still waiting for approval.",
     "monitor-delivery": "The DHL delivery of the new monitors arrived with a cracked screen.",
     "laptop-serial": "The laptop serial number is C02XK1ZJH7, needed for warranty claims.",
-    "laptop-serial-b": "The old laptop's serial number was C02XK1ZJG5; it went back for a "
-                       "refund.",
+    "laptop-serial-b": "The old laptop's serial number was C02XK1ZJG5; it went back for a refund.",
     "phone-serial": "The work phone was registered under the asset tag AT-5531.",
     "tablet-serial": "The tablet was registered under the asset tag AT-5513.",
     "invoice": "Invoice INV-77310 from Acme Corp is overdue by two weeks.",
@@ -34,7 +33,7 @@ MEMORIES: dict[str, str] = {
     "peanuts": "Bob is allergic to peanuts, so the team lunch must avoid satay and pad thai.",
     "lunch-friday": "Team lunch is on Friday at the Thai place around the corner.",
     "billing-db": "We decided to use PostgreSQL instead of MongoDB for the billing service "
-                  "because we need transactions.",
+    "because we need transactions.",
     "analytics-db": "The analytics pipeline writes Parquet files to object storage every night.",
     "cat": "I adopted a grey cat named Pixel from the shelter last spring.",
     "neighbour-dog": "My neighbour's dog barks whenever the mail arrives.",

@@ -15,12 +15,14 @@ from .test_http_hosts import INIT, MCP_HEADERS
 
 
 def test_without_keys_only_this_machine_is_served_until_a_key_exists(vault):
-    with http_client(vault) as local, \
-            http_client(vault, client=("203.0.113.9", 40000)) as remote:
+    with http_client(vault) as local, http_client(vault, client=("203.0.113.9", 40000)) as remote:
         health = local.get(f"{API}/health").json()
         assert health["store"]["path"]  # a local client without keys is the admin
-        for method, path, body in (("GET", f"{API}/stats", None), ("POST", "/mcp", INIT),
-                                   ("GET", "/openapi.json", None)):
+        for method, path, body in (
+            ("GET", f"{API}/stats", None),
+            ("POST", "/mcp", INIT),
+            ("GET", "/openapi.json", None),
+        ):
             refused = remote.request(method, path, json=body, headers=MCP_HEADERS)
             error = assert_error(refused, 403, "authorization", "forbidden")
             assert "memvault keys create --name NAME --scope" in error["message"]
@@ -44,8 +46,10 @@ def test_store_paths_are_shown_to_admin_keys_only(vault):
         full = client.get(f"{API}/health", headers=bearer(admin)).json()
         assert full["store"]["path"] == str(vault.store_backend.path)
         assert client.get(f"{API}/stats", headers=bearer(read)).json()["store"] == "sqlite"
-        assert client.get(f"{API}/stats", headers=bearer(admin)).json()["store"] == \
-            vault.store_backend.url
+        assert (
+            client.get(f"{API}/stats", headers=bearer(admin)).json()["store"]
+            == vault.store_backend.url
+        )
 
 
 def test_a_key_bound_to_a_namespace_sees_nothing_else(vault):
@@ -56,24 +60,27 @@ def test_a_key_bound_to_a_namespace_sees_nothing_else(vault):
     with http_client(vault, headers=bearer(alice)) as client:
         for ref in (memory.id, memory.content_hash):
             for query in ("?namespace=bob", ""):
-                assert_error(client.get(f"{API}/memories/{ref}{query}"), 404,
-                             "namespace" if query else "id", "not_found")
+                assert_error(
+                    client.get(f"{API}/memories/{ref}{query}"),
+                    404,
+                    "namespace" if query else "id",
+                    "not_found",
+                )
         for method, path, body in (
-                ("GET", f"{API}/memories?namespace=bob", None),
-                ("GET", f"{API}/stats?namespace=bob", None),
-                ("POST", f"{API}/search", {"query": "bank PIN", "namespace": "bob"}),
-                ("POST", f"{API}/search/tags", {"tags": ["bank"], "namespace": "bob"}),
-                ("POST", f"{API}/search/time", {"when": "today", "namespace": "bob"})):
-            assert_error(client.request(method, path, json=body), 404, "namespace",
-                         "not_found")
+            ("GET", f"{API}/memories?namespace=bob", None),
+            ("GET", f"{API}/stats?namespace=bob", None),
+            ("POST", f"{API}/search", {"query": "bank PIN", "namespace": "bob"}),
+            ("POST", f"{API}/search/tags", {"tags": ["bank"], "namespace": "bob"}),
+            ("POST", f"{API}/search/time", {"when": "today", "namespace": "bob"}),
+        ):
+            assert_error(client.request(method, path, json=body), 404, "namespace", "not_found")
         for method, path, body in (
-                ("POST", f"{API}/memories", {"content": "planted", "namespace": "bob"}),
-                ("POST", f"{API}/memories/batch", {"items": [{"content": "x"}],
-                                                   "namespace": "bob"}),
-                ("PATCH", f"{API}/memories/{memory.id}?namespace=bob", {"importance": 1}),
-                ("DELETE", f"{API}/memories/{memory.id}?namespace=bob", None)):
-            assert_error(client.request(method, path, json=body), 403, "namespace",
-                         "forbidden")
+            ("POST", f"{API}/memories", {"content": "planted", "namespace": "bob"}),
+            ("POST", f"{API}/memories/batch", {"items": [{"content": "x"}], "namespace": "bob"}),
+            ("PATCH", f"{API}/memories/{memory.id}?namespace=bob", {"importance": 1}),
+            ("DELETE", f"{API}/memories/{memory.id}?namespace=bob", None),
+        ):
+            assert_error(client.request(method, path, json=body), 403, "namespace", "forbidden")
         # Naming no namespace means the key's own one.
         assert client.get(f"{API}/memories/{mine.id}").json()["id"] == mine.id
         hits = client.post(f"{API}/search", json={"query": "bank PIN"}).json()["hits"]
@@ -86,10 +93,12 @@ def test_a_key_bound_to_a_namespace_sees_nothing_else(vault):
     assert vault.count(namespace="bob") == 1
 
 
-@pytest.mark.parametrize(("namespaces", "chosen"), [
-    (["alice", "default"], "default"), (["alice", "bob"], None)])
+@pytest.mark.parametrize(
+    ("namespaces", "chosen"), [(["alice", "default"], "default"), (["alice", "bob"], None)]
+)
 def test_a_key_bound_to_several_namespaces_must_name_one_unless_default_is_among(
-        vault, namespaces, chosen):
+    vault, namespaces, chosen
+):
     key = KeyRing(vault.store_backend).create("k", "write", namespaces)[0]
     with http_client(vault, headers=bearer(key)) as client:
         answer = client.post(f"{API}/memories", json={"content": "Which namespace?"})
@@ -99,8 +108,7 @@ def test_a_key_bound_to_several_namespaces_must_name_one_unless_default_is_among
             assert vault.count(namespace="default") == 0
         else:
             assert answer.json()["memory"]["namespace"] == chosen
-        named = client.post(f"{API}/memories", json={"content": "In alice", "namespace":
-                                                     "alice"})
+        named = client.post(f"{API}/memories", json={"content": "In alice", "namespace": "alice"})
         assert named.json()["memory"]["namespace"] == "alice"
 
 
@@ -110,10 +118,13 @@ def test_keys_come_as_bearer_or_in_the_dashboard_cookie(vault):
         for header in (f"Basic {key}", "Bearer", f"Bearer {key}x", key):
             answer = client.get(f"{API}/stats", headers={"authorization": header})
             assert_error(answer, 401, "authorization", "unauthorized")
-        assert client.get(f"{API}/stats", headers={"authorization": f"bearer  {key} "}
-                          ).status_code == 200
+        assert (
+            client.get(f"{API}/stats", headers={"authorization": f"bearer  {key} "}).status_code
+            == 200
+        )
         client.cookies.set(KEY_COOKIE, key)
         assert client.get(f"{API}/stats").status_code == 200
         # A key in the header is checked even with a good one in the cookie.
-        assert client.get(f"{API}/stats", headers={"authorization": "Bearer nope"}
-                          ).status_code == 401
+        assert (
+            client.get(f"{API}/stats", headers={"authorization": "Bearer nope"}).status_code == 401
+        )

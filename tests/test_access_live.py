@@ -25,8 +25,9 @@ from .test_http_hosts import INIT, MCP_HEADERS
 
 
 def cli_key(tmp_path: Path, db: Path, *args: str) -> dict:
-    made = run_cli(["keys", "create", *args, "--json"], tmp_path,
-                   MEMVAULT_STORE_URL=f"sqlite://{db}")
+    made = run_cli(
+        ["keys", "create", *args, "--json"], tmp_path, MEMVAULT_STORE_URL=f"sqlite://{db}"
+    )
     assert made.returncode == 0, made.stderr
     return json.loads(made.stdout)
 
@@ -47,18 +48,28 @@ def test_keys_made_and_revoked_by_the_cli_reach_a_running_server(tmp_path):
         assert httpx.get(url).status_code == 401
         reader = cli_key(tmp_path, db, "--name", "reader", "--scope", "read", "-n", "alice")
         wait_for(200, lambda: httpx.get(url, headers=bearer(reader["key"])).status_code)
-        assert httpx.post(f"http://127.0.0.1:{port}{API}/memories", json={
-            "content": "not allowed"}, headers=bearer(reader["key"])).status_code == 403
-        revoked = run_cli(["keys", "revoke", reader["id"]], tmp_path,
-                          MEMVAULT_STORE_URL=f"sqlite://{db}")
+        assert (
+            httpx.post(
+                f"http://127.0.0.1:{port}{API}/memories",
+                json={"content": "not allowed"},
+                headers=bearer(reader["key"]),
+            ).status_code
+            == 403
+        )
+        revoked = run_cli(
+            ["keys", "revoke", reader["id"]], tmp_path, MEMVAULT_STORE_URL=f"sqlite://{db}"
+        )
         assert revoked.returncode == 0, revoked.stderr
         wait_for(401, lambda: httpx.get(url, headers=bearer(reader["key"])).status_code)
 
 
 def test_listening_beyond_this_machine_needs_a_key_and_keeps_host_checks(tmp_path):
     db, port = tmp_path / "served.db", free_port()
-    refused_start = run_cli(["serve", "--host", "0.0.0.0", "--port", str(port)], tmp_path,
-                            MEMVAULT_STORE_URL=f"sqlite://{db}")
+    refused_start = run_cli(
+        ["serve", "--host", "0.0.0.0", "--port", str(port)],
+        tmp_path,
+        MEMVAULT_STORE_URL=f"sqlite://{db}",
+    )
     assert refused_start.returncode != 0
     assert "no API key" in refused_start.stderr
     assert "memvault keys create --name admin --scope admin" in refused_start.stderr
@@ -69,14 +80,22 @@ def test_listening_beyond_this_machine_needs_a_key_and_keeps_host_checks(tmp_pat
     with memvault_serve(tmp_path, db, port, "--host", "0.0.0.0", key=key):
         base = f"http://127.0.0.1:{port}"
         for path, body in ((f"{API}/memories", {"content": "x"}), ("/mcp", INIT)):
-            foreign_host = httpx.post(base + path, json=body, headers={
-                **bearer(key), **MCP_HEADERS, "host": "attacker.example"})
+            foreign_host = httpx.post(
+                base + path,
+                json=body,
+                headers={**bearer(key), **MCP_HEADERS, "host": "attacker.example"},
+            )
             assert foreign_host.status_code == 421
-            foreign_origin = httpx.post(base + path, json=body, headers={
-                **bearer(key), **MCP_HEADERS, "origin": "http://attacker.example"})
+            foreign_origin = httpx.post(
+                base + path,
+                json=body,
+                headers={**bearer(key), **MCP_HEADERS, "origin": "http://attacker.example"},
+            )
             assert foreign_origin.status_code == 403
-        assert httpx.post(base + "/mcp", json=INIT, headers={**bearer(key), **MCP_HEADERS}
-                          ).status_code == 200
+        assert (
+            httpx.post(base + "/mcp", json=INIT, headers={**bearer(key), **MCP_HEADERS}).status_code
+            == 200
+        )
         assert httpx.post(base + "/mcp", json=INIT, headers=MCP_HEADERS).status_code == 401
 
 
@@ -88,17 +107,26 @@ def test_mcp_holds_a_key_to_its_namespaces(tmp_path):
 
     async def as_alice(header: str | None, scenario):
         headers = {**bearer(alice), **({"X-Memvault-Namespace": header} if header else {})}
-        async with httpx2.AsyncClient(headers=headers, timeout=300) as http, \
-                Client(streamable_http_client(f"{base}/mcp", http_client=http),
-                       mode="legacy") as client:
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=300) as http,
+            Client(
+                streamable_http_client(f"{base}/mcp", http_client=http), mode="legacy"
+            ) as client,
+        ):
             return await scenario(client)
 
     async def via_bob(client) -> dict:
-        out = {name: (await refused(client, name, **args))["code"] for name, args in (
-            ("memory_search", {"query": "bank PIN"}), ("memory_list", {}),
-            ("memory_stats", {}), ("memory_get", {"id": bob_id}),
-            ("memory_store", {"content": "planted"}),
-            ("memory_delete", {"id": bob_id}))}
+        out = {
+            name: (await refused(client, name, **args))["code"]
+            for name, args in (
+                ("memory_search", {"query": "bank PIN"}),
+                ("memory_list", {}),
+                ("memory_stats", {}),
+                ("memory_get", {"id": bob_id}),
+                ("memory_store", {"content": "planted"}),
+                ("memory_delete", {"id": bob_id}),
+            )
+        }
         try:
             out["resource"] = (await client.read_resource("memory://stats")).model_dump_json()
         except MCPError as exc:  # a resource that fails is an error response
@@ -112,18 +140,31 @@ def test_mcp_holds_a_key_to_its_namespaces(tmp_path):
         stats = await ok(client, "memory_stats")
         merge = await refused(client, "memory_consolidate")
         recent = json.loads((await client.read_resource("memory://recent/5")).contents[0].text)
-        return {"stored": stored, "search": search, "health": health, "stats": stats,
-                "merge": merge, "recent": recent}
+        return {
+            "stored": stored,
+            "search": search,
+            "health": health,
+            "stats": stats,
+            "merge": merge,
+            "recent": recent,
+        }
 
     with memvault_serve(tmp_path, db, port, key=admin):
-        bob_id = httpx.post(f"{base}{API}/memories", headers=bearer(admin), json={
-            "content": "Bob's bank PIN is in the drawer", "namespace": "bob"}
+        bob_id = httpx.post(
+            f"{base}{API}/memories",
+            headers=bearer(admin),
+            json={"content": "Bob's bank PIN is in the drawer", "namespace": "bob"},
         ).json()["memory"]["id"]
         bob = anyio.run(as_alice, "bob", via_bob)
         mine = anyio.run(as_alice, None, own)
     assert {k: v for k, v in bob.items() if k != "resource"} == {
-        "memory_search": "not_found", "memory_list": "not_found", "memory_stats": "not_found",
-        "memory_get": "not_found", "memory_store": "forbidden", "memory_delete": "forbidden"}
+        "memory_search": "not_found",
+        "memory_list": "not_found",
+        "memory_stats": "not_found",
+        "memory_get": "not_found",
+        "memory_store": "forbidden",
+        "memory_delete": "forbidden",
+    }
     assert "Bob" not in bob["resource"] and "drawer" not in bob["resource"]
     assert mine["stored"]["memory"]["namespace"] == "alice"
     assert [r["memory"]["content"] for r in mine["search"]["results"]] == ["Alice likes tea"]
@@ -137,9 +178,12 @@ def test_mcp_holds_a_key_to_its_namespaces(tmp_path):
 
 
 def test_servers_of_a_fleet_on_one_postgres_share_keys(database, embedder, settings):
-    with Vault.open(database, settings=settings, embedder=embedder) as one, \
-            Vault.open(database, settings=settings, embedder=embedder) as two, \
-            http_client(one) as first, http_client(two) as second:
+    with (
+        Vault.open(database, settings=settings, embedder=embedder) as one,
+        Vault.open(database, settings=settings, embedder=embedder) as two,
+        http_client(one) as first,
+        http_client(two) as second,
+    ):
         ring = first.app.state.key_ring  # server one makes the keys
         ring.create("bootstrap", "admin")
         wait_for(401, lambda: second.get(f"{API}/stats").status_code)
@@ -159,8 +203,11 @@ def test_memvault_mcp_forwards_with_its_api_key(tmp_path):
     alice = cli_key(tmp_path, served, "--name", "alice", "--scope", "write", "-n", "alice")
 
     async def through(key: str | None) -> dict:
-        env = {"MEMVAULT_SERVER_URL": f"http://127.0.0.1:{port}", "MEMVAULT_NAMESPACE": "alice",
-               **({"MEMVAULT_API_KEY": key} if key else {})}
+        env = {
+            "MEMVAULT_SERVER_URL": f"http://127.0.0.1:{port}",
+            "MEMVAULT_NAMESPACE": "alice",
+            **({"MEMVAULT_API_KEY": key} if key else {}),
+        }
         async with stdio_client(tmp_path, tmp_path / "local.db", **env) as client:
             if key is None:
                 return await refused(client, "memory_store", content="Nowhere to go")
@@ -175,5 +222,6 @@ def test_memvault_mcp_forwards_with_its_api_key(tmp_path):
     assert forwarded["stored"]["memory"]["namespace"] == "alice"
     with Vault.open(f"sqlite://{served}") as vault:
         assert [m.content for m in vault.list(namespace="alice").memories] == [
-            "Alice's forwarded note"]
+            "Alice's forwarded note"
+        ]
     assert not (tmp_path / "local.db").exists()

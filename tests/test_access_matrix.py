@@ -46,46 +46,93 @@ ROUTES: dict[tuple[str, str], Case] = {
     ("GET", "/redoc"): Case(None, "none", 200, lambda w: ("/redoc", None)),
     ("GET", "/static"): Case(None, "none", 200, lambda w: ("/static/app.css", None)),
     ("GET", "/metrics"): Case("read", "store", 200, lambda w: ("/metrics", None)),
-    ("POST", f"{API}/memories"): Case("write", "namespace", 201, lambda w: (
-        f"{API}/memories", {"content": f"new {uuid.uuid4()}", "namespace": NS})),
-    ("POST", f"{API}/memories/batch"): Case("write", "namespace", 200, lambda w: (
-        f"{API}/memories/batch", {"items": [{"content": f"b {uuid.uuid4()}"}],
-                                  "namespace": NS})),
-    ("GET", f"{API}/memories"): Case("read", "namespace", 200,
-                                     lambda w: (f"{API}/memories?namespace={NS}", None)),
-    ("GET", f"{API}/memories/{{ref}}"): Case("read", "namespace", 200, lambda w: (
-        f"{API}/memories/{w.kept}?namespace={NS}", None)),
-    ("PATCH", f"{API}/memories/{{ref}}"): Case("write", "namespace", 200, lambda w: (
-        f"{API}/memories/{w.kept}?namespace={NS}", {"importance": 0.7})),
+    ("POST", f"{API}/memories"): Case(
+        "write",
+        "namespace",
+        201,
+        lambda w: (f"{API}/memories", {"content": f"new {uuid.uuid4()}", "namespace": NS}),
+    ),
+    ("POST", f"{API}/memories/batch"): Case(
+        "write",
+        "namespace",
+        200,
+        lambda w: (
+            f"{API}/memories/batch",
+            {"items": [{"content": f"b {uuid.uuid4()}"}], "namespace": NS},
+        ),
+    ),
+    ("GET", f"{API}/memories"): Case(
+        "read", "namespace", 200, lambda w: (f"{API}/memories?namespace={NS}", None)
+    ),
+    ("GET", f"{API}/memories/{{ref}}"): Case(
+        "read", "namespace", 200, lambda w: (f"{API}/memories/{w.kept}?namespace={NS}", None)
+    ),
+    ("PATCH", f"{API}/memories/{{ref}}"): Case(
+        "write",
+        "namespace",
+        200,
+        lambda w: (f"{API}/memories/{w.kept}?namespace={NS}", {"importance": 0.7}),
+    ),
     ("DELETE", f"{API}/memories/{{ref}}"): Case("write", "namespace", 200, _memory_url),
-    ("POST", f"{API}/search"): Case("read", "namespace", 200, lambda w: (
-        f"{API}/search", {"query": "garden", "namespace": NS})),
-    ("POST", f"{API}/search/tags"): Case("read", "namespace", 200, lambda w: (
-        f"{API}/search/tags", {"tags": ["home"], "namespace": NS})),
-    ("POST", f"{API}/search/time"): Case("read", "namespace", 200, lambda w: (
-        f"{API}/search/time", {"when": "last week", "namespace": NS})),
-    ("GET", f"{API}/stats"): Case("read", "namespace", 200,
-                                  lambda w: (f"{API}/stats?namespace={NS}", None)),
+    ("POST", f"{API}/search"): Case(
+        "read", "namespace", 200, lambda w: (f"{API}/search", {"query": "garden", "namespace": NS})
+    ),
+    ("POST", f"{API}/search/tags"): Case(
+        "read",
+        "namespace",
+        200,
+        lambda w: (f"{API}/search/tags", {"tags": ["home"], "namespace": NS}),
+    ),
+    ("POST", f"{API}/search/time"): Case(
+        "read",
+        "namespace",
+        200,
+        lambda w: (f"{API}/search/time", {"when": "last week", "namespace": NS}),
+    ),
+    ("GET", f"{API}/stats"): Case(
+        "read", "namespace", 200, lambda w: (f"{API}/stats?namespace={NS}", None)
+    ),
     ("GET", f"{API}/health"): Case("read", "none", 200, lambda w: (f"{API}/health", None)),
-    ("POST", f"{MAINT}/dedup"): Case("admin", "namespace", 202, lambda w: (
-        f"{MAINT}/dedup", {"namespace": NS})),
-    ("POST", f"{MAINT}/archive"): Case("admin", "namespace", 202, lambda w: (
-        f"{MAINT}/archive", {"namespace": NS, "older_than": "30d", "dry_run": True})),
-    ("POST", f"{MAINT}/summarize"): Case("admin", "namespace", 202, lambda w: (
-        f"{MAINT}/summarize", {"namespace": NS, "dry_run": True})),
-    ("POST", f"{MAINT}/optimize"): Case("admin", "store", 202,
-                                        lambda w: (f"{MAINT}/optimize", None)),
-    ("POST", f"{MAINT}/undo"): Case("admin", "store", 202, lambda w: (
-        f"{MAINT}/undo", {"operation_id": "no-such-operation"})),
-    ("GET", f"{MAINT}/jobs/{{job_id}}"): Case("admin", "store", 200, lambda w: (
-        f"{MAINT}/jobs/{w.job}", None)),
+    ("POST", f"{MAINT}/dedup"): Case(
+        "admin", "namespace", 202, lambda w: (f"{MAINT}/dedup", {"namespace": NS})
+    ),
+    ("POST", f"{MAINT}/archive"): Case(
+        "admin",
+        "namespace",
+        202,
+        lambda w: (f"{MAINT}/archive", {"namespace": NS, "older_than": "30d", "dry_run": True}),
+    ),
+    ("POST", f"{MAINT}/summarize"): Case(
+        "admin",
+        "namespace",
+        202,
+        lambda w: (f"{MAINT}/summarize", {"namespace": NS, "dry_run": True}),
+    ),
+    ("POST", f"{MAINT}/optimize"): Case(
+        "admin", "store", 202, lambda w: (f"{MAINT}/optimize", None)
+    ),
+    ("POST", f"{MAINT}/undo"): Case(
+        "admin", "store", 202, lambda w: (f"{MAINT}/undo", {"operation_id": "no-such-operation"})
+    ),
+    ("GET", f"{MAINT}/jobs/{{job_id}}"): Case(
+        "admin", "store", 200, lambda w: (f"{MAINT}/jobs/{w.job}", None)
+    ),
     ("GET", f"{MAINT}/jobs"): Case("admin", "store", 200, lambda w: (f"{MAINT}/jobs", None)),
-    ("GET", f"{MAINT}/operations"): Case("admin", "namespace", 200, lambda w: (
-        f"{MAINT}/operations?namespace={NS}", None)),
+    ("GET", f"{MAINT}/operations"): Case(
+        "admin", "namespace", 200, lambda w: (f"{MAINT}/operations?namespace={NS}", None)
+    ),
 }
 SIGNING = {("GET", "/signin"), ("POST", "/signin"), ("POST", "/signout")}
-CALLERS = ["no key", "wrong key", "expired key", "revoked key", "read", "write", "admin",
-           "other namespace"]
+CALLERS = [
+    "no key",
+    "wrong key",
+    "expired key",
+    "revoked key",
+    "read",
+    "write",
+    "admin",
+    "other namespace",
+]
 
 
 def expected(case: Case, method: str, caller: str) -> int:
@@ -108,14 +155,19 @@ def app_routes(app: Any) -> dict[tuple[str, str], Any]:
     A route for every method (``/mcp``) is listed as POST, a mount as GET."""
     out = {}
     for route in app.routes:
-        inner = route.effective_route_contexts() if hasattr(
-            route, "effective_route_contexts") else [route]
+        inner = (
+            route.effective_route_contexts()
+            if hasattr(route, "effective_route_contexts")
+            else [route]
+        )
         for r in inner:
             methods = getattr(r, "methods", None)
-            methods = methods - {"HEAD"} if methods is not None else {
-                "GET" if isinstance(r, Mount) else "POST"}
-            out.update({(method, r.path): getattr(r, "original_route", r)
-                        for method in methods})
+            methods = (
+                methods - {"HEAD"}
+                if methods is not None
+                else {"GET" if isinstance(r, Mount) else "POST"}
+            )
+            out.update({(method, r.path): getattr(r, "original_route", r) for method in methods})
     return out
 
 
@@ -136,8 +188,9 @@ class World:
     def __init__(self, vault: Any, keys: dict[str, str | None]) -> None:
         self.vault = vault
         self.keys = keys
-        self.kept = vault.store("The garden needs water on Sundays", tags=["home"],
-                                namespace=NS).memory.id
+        self.kept = vault.store(
+            "The garden needs water on Sundays", tags=["home"], namespace=NS
+        ).memory.id
         self.job = ""
 
     def fresh(self) -> str:
@@ -152,23 +205,27 @@ def world(tmp_path_factory, embedder):
     from .conftest import MODEL_CACHE
 
     path = tmp_path_factory.mktemp("matrix")
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(path / "data"),
-                                  "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
-    with Vault.open(f"sqlite://{path / 'vault.db'}", settings=settings,
-                    embedder=embedder) as vault:
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(path / "data"), "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)}
+    )
+    with Vault.open(f"sqlite://{path / 'vault.db'}", settings=settings, embedder=embedder) as vault:
         ring = KeyRing(vault.store_backend)
         keys: dict[str, str | None] = {scope: ring.create(scope, scope)[0] for scope in SCOPES}
         revoked, record = ring.create("gone", "admin")
         ring.revoke(record.id)
-        keys.update({"no key": None, "wrong key": keys["admin"][:-4] + "AAAA",
-                     "expired key": expired_key(vault.store_backend),
-                     "revoked key": revoked,
-                     "other namespace": ring.create("bob", "admin", ["bob"])[0]})
+        keys.update(
+            {
+                "no key": None,
+                "wrong key": keys["admin"][:-4] + "AAAA",
+                "expired key": expired_key(vault.store_backend),
+                "revoked key": revoked,
+                "other namespace": ring.create("bob", "admin", ["bob"])[0],
+            }
+        )
         world = World(vault, keys)
         with http_client(vault) as client:
             world.client = client
-            world.job = client.post(f"{MAINT}/optimize",
-                                    headers=bearer(keys["admin"])).json()["id"]
+            world.job = client.post(f"{MAINT}/optimize", headers=bearer(keys["admin"])).json()["id"]
             yield world
 
 
@@ -183,8 +240,7 @@ def test_every_route_has_an_expectation(world):
 
 def test_a_dashboard_page_without_a_key_asks_for_one(world):
     for key in (None, world.keys["wrong key"], world.keys["revoked key"]):
-        page = world.client.get("/", headers=bearer(key) if key else {},
-                                follow_redirects=False)
+        page = world.client.get("/", headers=bearer(key) if key else {}, follow_redirects=False)
         assert (page.status_code, page.headers["location"]) == (303, "/signin?next=%2F")
     assert world.client.get("/", headers=bearer(world.keys["read"])).status_code == 200
 

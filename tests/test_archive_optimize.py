@@ -31,8 +31,7 @@ def test_archive_then_restore_gives_back_an_identical_store(seeded):
     header, memories = read_dump(op.backup)
     archived = list(memories)
     assert header.count == len(archived) and all(m.embedding is not None for m in archived)
-    assert {m.id for m in archived if m.parent_id is None} == {
-        ids[name] for name in list(SEED)[:7]}
+    assert {m.id for m in archived if m.parent_id is None} == {ids[name] for name in list(SEED)[:7]}
     # Restore through undo, then again by file: the second adds nothing.
     assert vault.upkeep.undo(op.id).status == "undone"
     assert snapshot(vault.store_backend) == before

@@ -42,8 +42,11 @@ def test_export_applies_filters_and_records_them(tmp_path, filled):
     count = export_dump(store, path, flt)
     header, got = read_dump(path)
     got = list(got)
-    wanted = [m for m in memories if m.namespace == "alice" and {"t1", "t2"} & set(m.tags)
-              and m.expires_at is None]
+    wanted = [
+        m
+        for m in memories
+        if m.namespace == "alice" and {"t1", "t2"} & set(m.tags) and m.expires_at is None
+    ]
     assert count == len(got) == header.count > 0
     assert all(m.namespace == "alice" and {"t1", "t2"} & set(m.tags) for m in got)
     assert header.filter == {"namespace": "alice", "tags_any": ["t1", "t2"]}
@@ -59,8 +62,10 @@ def test_backup_keeps_the_newest_and_copies_sqlite_online(tmp_path, filled, sett
     assert len(names) == 4  # two dumps, two SQLite copies
     assert results[-1].dump.name in names and results[-1].sqlite_copy.name in names
     assert results[0].dump.name not in names
-    assert [p.name for p in results[2].removed] == [results[0].dump.name,
-                                                    results[0].sqlite_copy.name]
+    assert [p.name for p in results[2].removed] == [
+        results[0].dump.name,
+        results[0].sqlite_copy.name,
+    ]
     assert results[-1].count == len(memories)
     copy = SqliteStore(results[-1].sqlite_copy)
     assert_same_memories(memories, copy)

@@ -29,16 +29,19 @@ def raw_client(path) -> chromadb.ClientAPI:
     return chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
 
 
-@pytest.mark.parametrize(("url", "field"), [
-    ("chroma:///tmp/x?collection=a", "store_url.collection"),
-    ("chroma:///tmp/x?collection=-bad-", "store_url.collection"),
-    ("chroma:///tmp/x?colection=memories", "store_url.colection"),
-    ("chroma:///tmp/x?hnsw_m=0", "store_url.hnsw_m"),
-    ("chroma:///tmp/x?hnsw_search_ef=lots", "store_url.hnsw_search_ef"),
-    ("chroma://", "store_url"),
-    ("chroma+http://:8000", "store_url"),
-    ("chroma+http://host:notaport", "store_url"),
-])
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("chroma:///tmp/x?collection=a", "store_url.collection"),
+        ("chroma:///tmp/x?collection=-bad-", "store_url.collection"),
+        ("chroma:///tmp/x?colection=memories", "store_url.colection"),
+        ("chroma:///tmp/x?hnsw_m=0", "store_url.hnsw_m"),
+        ("chroma:///tmp/x?hnsw_search_ef=lots", "store_url.hnsw_search_ef"),
+        ("chroma://", "store_url"),
+        ("chroma+http://:8000", "store_url"),
+        ("chroma+http://host:notaport", "store_url"),
+    ],
+)
 def test_bad_urls_name_the_field(url, field):
     with pytest.raises(InvalidInput) as err:
         parse_chroma_url(url)
@@ -50,8 +53,12 @@ def test_url_forms():
     assert str(local.path) == "/data/dir" and local.collection == "memory_collection"
     assert local.hnsw == {"max_neighbors": 32, "ef_search": 50}
     remote = parse_chroma_url("chroma+https://:s3cret@example.org?collection=mine")
-    assert (remote.host, remote.port, remote.ssl, remote.token) == ("example.org", 443, True,
-                                                                    "s3cret")
+    assert (remote.host, remote.port, remote.ssl, remote.token) == (
+        "example.org",
+        443,
+        True,
+        "s3cret",
+    )
     assert "s3cret" not in remote.url and ":***@" in remote.url
 
 
@@ -60,8 +67,12 @@ def test_hnsw_parameters_are_applied_and_fixed_ones_checked(tmp_path):
     store = open_store(url + "&hnsw_search_ef=40")
     store.close()
     hnsw = raw_client(tmp_path).get_collection("tuned").configuration["hnsw"]
-    assert (hnsw["space"], hnsw["max_neighbors"], hnsw["ef_construction"],
-            hnsw["ef_search"]) == ("cosine", 24, 150, 40)
+    assert (hnsw["space"], hnsw["max_neighbors"], hnsw["ef_construction"], hnsw["ef_search"]) == (
+        "cosine",
+        24,
+        150,
+        40,
+    )
     with pytest.raises(InvalidInput) as err:
         open_store(f"chroma://{tmp_path}?collection=tuned&hnsw_m=8")
     assert "fixed at creation" in err.value.message
@@ -72,8 +83,12 @@ def test_hnsw_parameters_are_applied_and_fixed_ones_checked(tmp_path):
 
 def test_a_collection_written_by_another_tool_is_not_taken_over(tmp_path):
     col = raw_client(tmp_path).create_collection("memory_collection", embedding_function=None)
-    col.add(ids=["x"], embeddings=[vec(1).tolist()], documents=["theirs"],
-            metadatas=[{"content_hash": "abc", "tags": "a,b"}])
+    col.add(
+        ids=["x"],
+        embeddings=[vec(1).tolist()],
+        documents=["theirs"],
+        metadatas=[{"content_hash": "abc", "tags": "a,b"}],
+    )
     with pytest.raises(InvalidInput) as err:
         open_store(f"chroma://{tmp_path}")
     assert "memvault migrate" in err.value.message
@@ -83,8 +98,13 @@ def test_a_collection_written_by_another_tool_is_not_taken_over(tmp_path):
 def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(tmp_path):
     open_store(f"chroma://{tmp_path}?collection=memories").close()
     col = raw_client(tmp_path).get_collection("memories")  # notes as memvault kept them
-    col.modify(metadata={**col.metadata, "memvault_note:migration:abc": '{"cursor": "7"}',
-                         "memvault_note:other": "plain text"})
+    col.modify(
+        metadata={
+            **col.metadata,
+            "memvault_note:migration:abc": '{"cursor": "7"}',
+            "memvault_note:other": "plain text",
+        }
+    )
     store = open_store(f"chroma://{tmp_path}?collection=memories")
     assert store.journal_get("checkpoint", "migration:abc") == {"cursor": "7"}
     store.journal_put("checkpoint", "migration:abc", {"cursor": "9"})
@@ -100,8 +120,13 @@ def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(tm
 def test_records_keep_the_keys_other_chroma_memory_tools_read(tmp_path):
     store = open_store(f"chroma://{tmp_path}?collection=memories")
     store.bind_embedding(SPEC)
-    m = Memory(content="Alice prefers tabs", tags=("prefs", "style"), memory_type="fact",
-               metadata={"session": "s1", "nested": {"a": 1}}, embedding=vec(2))
+    m = Memory(
+        content="Alice prefers tabs",
+        tags=("prefs", "style"),
+        memory_type="fact",
+        metadata={"session": "s1", "nested": {"a": 1}},
+        embedding=vec(2),
+    )
     store.add([m])
     store.close()
     meta = raw_client(tmp_path).get_collection("memories").get(ids=[m.id])["metadatas"][0]
@@ -135,9 +160,14 @@ def test_twins_written_at_once_settle_on_the_first(tmp_path):
 def test_text_search_folds_case_and_plurals(tmp_path):
     store = open_store(f"chroma://{tmp_path}?collection=memories")
     store.bind_embedding(SPEC)
-    store.add([Memory(content="Product code XK9000 ships Monday", embedding=vec(6)),
-               Memory(content="Stories about widgets", embedding=vec(7)),
-               Memory(content="unrelated", embedding=vec(8))])
+    store.add(
+        [
+            Memory(content="Product code XK9000 ships Monday", embedding=vec(6)),
+            Memory(content="Stories about widgets", embedding=vec(7)),
+            Memory(content="unrelated", embedding=vec(8)),
+        ]
+    )
+
     def best(terms: list[str]) -> list[str]:
         return [m.content for m in found(store, store.text_search(terms, 5, Filter.build()))]
 

@@ -29,10 +29,16 @@ from .conftest import cli_env, run_cli
 
 SEEDED = [
     {"content": "Alice prefers tabs over spaces", "tags": ["prefs", "alice"]},
-    {"content": "The deploy of release 2.0 is planned for Friday", "tags": ["release"],
-     "memory_type": "decision"},
-    {"content": "Bob's favourite editor is Helix", "tags": ["prefs", "bob"],
-     "metadata": {"project": "tools"}},
+    {
+        "content": "The deploy of release 2.0 is planned for Friday",
+        "tags": ["release"],
+        "memory_type": "decision",
+    },
+    {
+        "content": "Bob's favourite editor is Helix",
+        "tags": ["prefs", "bob"],
+        "metadata": {"project": "tools"},
+    },
 ]
 
 
@@ -58,16 +64,23 @@ def count(url: str, embedder, settings, namespace: str = "default") -> int:
         return vault.count(namespace=namespace)
 
 
-def cli(args: list[str], tmp_path: Path, url: str, input: str | None = None, **env: str
-        ) -> subprocess.CompletedProcess[str]:
+def cli(
+    args: list[str], tmp_path: Path, url: str, input: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     return run_cli([*args, "--store", url], tmp_path, input=input, **env)
 
 
-def cli_bytes(args: list[str | bytes], tmp_path: Path, url: str, input: bytes = b""
-              ) -> subprocess.CompletedProcess[bytes]:
+def cli_bytes(
+    args: list[str | bytes], tmp_path: Path, url: str, input: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
     """Like ``cli`` but with raw bytes on stdin and in arguments (for non-UTF-8 input)."""
-    return subprocess.run([sys.executable, "-m", "memvault", *args, "--store", url, "--json"],
-                          capture_output=True, input=input, env=cli_env(tmp_path), timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "memvault", *args, "--store", url, "--json"],
+        capture_output=True,
+        input=input,
+        env=cli_env(tmp_path),
+        timeout=300,
+    )
 
 
 def error_of(result: subprocess.CompletedProcess | Result) -> dict:
@@ -77,14 +90,33 @@ def error_of(result: subprocess.CompletedProcess | Result) -> dict:
 
 
 def test_store_from_argument_then_again_is_a_duplicate(tmp_path, url, embedder, settings):
-    first = cli(["store", "Carol takes her coffee black", "-t", "prefs", "--type", "fact",
-                 "-m", '{"source": "chat"}', "--importance", "0.8", "--json"], tmp_path, url)
+    first = cli(
+        [
+            "store",
+            "Carol takes her coffee black",
+            "-t",
+            "prefs",
+            "--type",
+            "fact",
+            "-m",
+            '{"source": "chat"}',
+            "--importance",
+            "0.8",
+            "--json",
+        ],
+        tmp_path,
+        url,
+    )
     assert first.returncode == 0, first.stderr
     stored = json.loads(first.stdout)
     assert stored["created"] is True
     memory = stored["memory"]
     assert (memory["tags"], memory["memory_type"], memory["metadata"], memory["importance"]) == (
-        ["prefs"], "fact", {"source": "chat"}, 0.8)
+        ["prefs"],
+        "fact",
+        {"source": "chat"},
+        0.8,
+    )
 
     again = cli(["store", "  Carol takes her   coffee black  "], tmp_path, url)
     assert again.returncode == 0, again.stderr
@@ -93,7 +125,7 @@ def test_store_from_argument_then_again_is_a_duplicate(tmp_path, url, embedder, 
 
 
 def test_store_from_stdin_and_search_with_fts_syntax_literally(tmp_path, url):
-    text = "Dave's laptop serial is XK-42 (the \"work\" one)\nsecond line kept"
+    text = 'Dave\'s laptop serial is XK-42 (the "work" one)\nsecond line kept'
     stored = cli(["store", "-", "--namespace", "dave", "--json"], tmp_path, url, input=text)
     assert stored.returncode == 0, stored.stderr
     assert json.loads(stored.stdout)["memory"]["content"] == text
@@ -112,14 +144,17 @@ def test_get_list_tags_update_delete_without_the_model(tmp_path, url, embedder, 
     assert listed.returncode == 0, listed.stderr
     page = json.loads(listed.stdout)
     assert len(page["memories"]) == 2 and page["next_cursor"]
-    rest = json.loads(cli(["list", "--cursor", page["next_cursor"], "--json"],
-                          tmp_path, url).stdout)
+    rest = json.loads(
+        cli(["list", "--cursor", page["next_cursor"], "--json"], tmp_path, url).stdout
+    )
     ids = [m["id"] for m in page["memories"] + rest["memories"]]
     assert len(set(ids)) == len(SEEDED) and rest["next_cursor"] is None
 
     by_tag = json.loads(cli(["tags", "prefs", "--json"], tmp_path, url).stdout)
     assert {m["content"] for m in by_tag["memories"]} == {
-        SEEDED[0]["content"], SEEDED[2]["content"]}
+        SEEDED[0]["content"],
+        SEEDED[2]["content"],
+    }
     both = json.loads(cli(["tags", "prefs", "bob", "--all", "--json"], tmp_path, url).stdout)
     assert [m["content"] for m in both["memories"]] == [SEEDED[2]["content"]]
     counts = json.loads(cli(["tags", "--json"], tmp_path, url).stdout)["tags"]
@@ -131,18 +166,22 @@ def test_get_list_tags_update_delete_without_the_model(tmp_path, url, embedder, 
     human = cli(["get", alice["id"]], tmp_path, url)
     assert human.returncode == 0 and SEEDED[0]["content"] in human.stdout
 
-    updated = cli(["update", alice["id"], "-t", "editor", "--importance", "0.9", "--json"],
-                  tmp_path, url)
+    updated = cli(
+        ["update", alice["id"], "-t", "editor", "--importance", "0.9", "--json"], tmp_path, url
+    )
     assert updated.returncode == 0, updated.stderr
     assert (json.loads(updated.stdout)["tags"], json.loads(updated.stdout)["importance"]) == (
-        ["editor"], 0.9)
+        ["editor"],
+        0.9,
+    )
 
     deleted = cli(["delete", alice["id"], "--json"], tmp_path, url)
     assert json.loads(deleted.stdout)["memory"]["id"] == alice["id"]
     assert cli(["get", alice["id"]], tmp_path, url).returncode == 3
 
-    dry = json.loads(cli(["delete", "--tag", "release", "--dry-run", "--json"],
-                         tmp_path, url).stdout)
+    dry = json.loads(
+        cli(["delete", "--tag", "release", "--dry-run", "--json"], tmp_path, url).stdout
+    )
     assert (dry["matched"], dry["deleted"]) == (1, 0)
     assert count(url, embedder, settings) == len(SEEDED) - 1
     gone = json.loads(cli(["delete", "--type", "decision", "--json"], tmp_path, url).stdout)
@@ -160,16 +199,25 @@ def test_stats_health_and_config(tmp_path, url):
     assert body["store"]["url"] == url and body["store"]["identity"]
     assert body["model_loaded"] is False  # health never loads the model
 
-    shown = run_cli(["config", "--json", "--namespace", "team"], tmp_path,
-                    MEMVAULT_MAX_CONTENT_BYTES="5000",
-                    MCP_MEMORY_SQLITE_PATH=str(tmp_path / "m.db"))
+    shown = run_cli(
+        ["config", "--json", "--namespace", "team"],
+        tmp_path,
+        MEMVAULT_MAX_CONTENT_BYTES="5000",
+        MCP_MEMORY_SQLITE_PATH=str(tmp_path / "m.db"),
+    )
     assert shown.returncode == 0, shown.stderr
     rows = {r["name"]: r for r in json.loads(shown.stdout)["settings"]}
-    assert rows["namespace"] == {"name": "namespace", "value": "team",
-                                 "source": "option --namespace"}
+    assert rows["namespace"] == {
+        "name": "namespace",
+        "value": "team",
+        "source": "option --namespace",
+    }
     assert rows["max_content_bytes"]["source"] == "env MEMVAULT_MAX_CONTENT_BYTES"
-    assert rows["store_url"] == {"name": "store_url", "value": f"sqlite://{tmp_path / 'm.db'}",
-                                 "source": "env MCP_MEMORY_SQLITE_PATH"}
+    assert rows["store_url"] == {
+        "name": "store_url",
+        "value": f"sqlite://{tmp_path / 'm.db'}",
+        "source": "env MCP_MEMORY_SQLITE_PATH",
+    }
     assert rows["pg_ef_search"] == {"name": "pg_ef_search", "value": "100", "source": "default"}
     assert rows["pg_pool_size"]["value"] == "10"
     human = run_cli(["config"], tmp_path)
@@ -199,27 +247,40 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("args", "field"), BAD_INPUT, ids=[" ".join(a)[:40] for a, _ in BAD_INPUT])
 def test_bad_input_exits_2_names_the_field_and_changes_nothing(
-        tmp_path, url, embedder, settings, args, field):
+    tmp_path, url, embedder, settings, args, field
+):
     env = {k: None for k in os.environ if k.startswith(("MEMVAULT_", "MCP_"))}
-    result = CliRunner().invoke(app, [*args, "--json", "--store", url], env={
-        **env, "MEMVAULT_MAX_CONTENT_BYTES": "100", "MEMVAULT_DATA_DIR": str(tmp_path)})
+    result = CliRunner().invoke(
+        app,
+        [*args, "--json", "--store", url],
+        env={**env, "MEMVAULT_MAX_CONTENT_BYTES": "100", "MEMVAULT_DATA_DIR": str(tmp_path)},
+    )
     assert result.exit_code == 2, (result.stdout, result.stderr)
     assert error_of(result) | {"message": ""} == {
-        "code": "invalid_input", "field": field, "message": ""}
+        "code": "invalid_input",
+        "field": field,
+        "message": "",
+    }
     assert count(url, embedder, settings) == len(SEEDED)
 
 
-@pytest.mark.parametrize(("stdin", "message"), [
-    (b"caf\xe9 au lait", "not valid UTF-8"),
-    (b"before\x00after", "control characters"),
-    (b"y" * 101, "over the limit"),
-    (b"", "empty"),
-])
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b"caf\xe9 au lait", "not valid UTF-8"),
+        (b"before\x00after", "control characters"),
+        (b"y" * 101, "over the limit"),
+        (b"", "empty"),
+    ],
+)
 def test_bad_stdin_is_refused(tmp_path, url, embedder, settings, stdin, message):
     result = subprocess.run(
         [sys.executable, "-m", "memvault", "store", "-", "--store", url, "--json"],
-        capture_output=True, input=stdin, timeout=300,
-        env=cli_env(tmp_path, MEMVAULT_MAX_CONTENT_BYTES="100"))
+        capture_output=True,
+        input=stdin,
+        timeout=300,
+        env=cli_env(tmp_path, MEMVAULT_MAX_CONTENT_BYTES="100"),
+    )
     assert result.returncode == 2
     error = error_of(result)
     assert error["field"] == "content" and message in error["message"]
@@ -240,12 +301,15 @@ def test_human_errors_name_the_field_on_stderr(tmp_path, url):
     assert "(field: filter.colour)" in result.stderr
 
 
-@pytest.mark.parametrize(("store_url", "code", "field"), [
-    ("not-a-url", 2, "store_url"),
-    ("sqlite://", 2, "store_url"),
-    ("ftp://host/x", 2, "store_url"),
-    ("sqlite:///proc/no/such/dir/m.db", 3, "store_url"),
-])
+@pytest.mark.parametrize(
+    ("store_url", "code", "field"),
+    [
+        ("not-a-url", 2, "store_url"),
+        ("sqlite://", 2, "store_url"),
+        ("ftp://host/x", 2, "store_url"),
+        ("sqlite:///proc/no/such/dir/m.db", 3, "store_url"),
+    ],
+)
 def test_store_url_errors(tmp_path, store_url, code, field):
     result = run_cli(["get", "some-id", "--store", store_url, "--json"], tmp_path)
     assert result.returncode == code, result.stderr
@@ -255,8 +319,11 @@ def test_store_url_errors(tmp_path, store_url, code, field):
 def test_not_found_and_usage_errors(tmp_path, url):
     missing = cli(["get", "no-such-id", "--json"], tmp_path, url)
     assert missing.returncode == 3
-    assert error_of(missing) == {"code": "not_found", "field": "id",
-                                 "message": "no memory 'no-such-id' in namespace 'default'"}
+    assert error_of(missing) == {
+        "code": "not_found",
+        "field": "id",
+        "message": "no memory 'no-such-id' in namespace 'default'",
+    }
     assert cli(["delete", "no-such-id"], tmp_path, url).returncode == 3
     assert cli(["store", "x", "--importance", "high"], tmp_path, url).returncode == 2
     assert run_cli(["no-such-command"], tmp_path).returncode == 2
@@ -288,12 +355,17 @@ def test_readable_output_shows_control_characters_escaped(tmp_path, embedder, se
     """Text with control characters (stored before they were refused, or by another tool)
     is shown escaped, so it cannot clear the screen, retitle or recolour the terminal."""
     url = f"sqlite://{tmp_path / 'esc.db'}"
-    hostile = Memory("clear screen \x1b[2J and \x9b31m red\rover", tags=("t\x1b]0;title\x07",),
-                     memory_type="n\x1bte", metadata={"k\x1b": "v\x1b[5m"})
+    hostile = Memory(
+        "clear screen \x1b[2J and \x9b31m red\rover",
+        tags=("t\x1b]0;title\x07",),
+        memory_type="n\x1bte",
+        metadata={"k\x1b": "v\x1b[5m"},
+    )
     with Vault.open(url, settings=settings, embedder=embedder) as vault:
         vault.store_backend.bind_embedding(embedder.spec)
-        vault.store_backend.add([hostile.with_changes(
-            embedding=embedder.embed([hostile.content])[0])])
+        vault.store_backend.add(
+            [hostile.with_changes(embedding=embedder.embed([hostile.content])[0])]
+        )
     for args in (["list"], ["get", hostile.id], ["tags"], ["search", "clear screen"]):
         result = cli(args, tmp_path, url)
         assert result.returncode == 0, result.stderr

@@ -33,8 +33,9 @@ def test_migrate_export_import_backup_restore(tmp_path):
     exported = run(tmp_path, "export", chroma, str(dump), "-n", "alice", "--json")
     assert exported.returncode == 0, exported.stderr
     assert json.loads(exported.stdout)["filter"] == {"namespace": "alice"}
-    imported = json.loads(run(tmp_path, "import", str(dump), f"sqlite://{tmp_path / 'b.db'}",
-                              "--json").stdout)
+    imported = json.loads(
+        run(tmp_path, "import", str(dump), f"sqlite://{tmp_path / 'b.db'}", "--json").stdout
+    )
     assert imported["moved"] == 7 and imported["ok"]
 
     backed = json.loads(run(tmp_path, "backup", "--store", source, "--keep", "1", "--json").stdout)
@@ -42,8 +43,7 @@ def test_migrate_export_import_backup_restore(tmp_path):
 
     refused = run(tmp_path, "restore", str(dump), source)
     assert refused.returncode == 1 and "--replace" in refused.stderr
-    replaced = json.loads(run(tmp_path, "restore", str(dump), source, "--replace",
-                              "--json").stdout)
+    replaced = json.loads(run(tmp_path, "restore", str(dump), source, "--replace", "--json").stdout)
     assert replaced["ok"] and replaced["removed"] == 13 and replaced["backup"]
     after = open_store(source)
     assert after.count(Filter(namespace=None)) == 7
@@ -85,18 +85,30 @@ def test_differences_exit_1_and_are_named(tmp_path):
 
 
 def test_bad_input_and_missing_things_have_their_exit_codes(tmp_path):
-    missing = run(tmp_path, "migrate", f"sqlite://{tmp_path / 'none.db'}",
-                  f"sqlite://{tmp_path / 'b.db'}")
+    missing = run(
+        tmp_path, "migrate", f"sqlite://{tmp_path / 'none.db'}", f"sqlite://{tmp_path / 'b.db'}"
+    )
     assert missing.returncode == 3 and "no SQLite file" in missing.stderr
-    bad = run(tmp_path, "migrate", f"sqlite://{tmp_path / 'x.db'}",
-              f"chroma://{tmp_path}?collection=xyz")
+    bad = run(
+        tmp_path, "migrate", f"sqlite://{tmp_path / 'x.db'}", f"chroma://{tmp_path}?collection=xyz"
+    )
     assert bad.returncode == 3
     store = open_store(f"sqlite://{tmp_path / 'x.db'}")
     fill(store, [Memory(content="one", embedding=unit(1))])
     store.close()
-    wrong = run(tmp_path, "migrate", f"sqlite://{tmp_path / 'x.db'}",
-                f"chroma://{tmp_path}?collection=xyz&hnsw_m=lots")
+    wrong = run(
+        tmp_path,
+        "migrate",
+        f"sqlite://{tmp_path / 'x.db'}",
+        f"chroma://{tmp_path}?collection=xyz&hnsw_m=lots",
+    )
     assert wrong.returncode == 2 and "hnsw_m" in wrong.stderr
-    bad_filter = run(tmp_path, "export", f"sqlite://{tmp_path / 'x.db'}",
-                     str(tmp_path / "o.jsonl.gz"), "--filter", '{"colour": "red"}')
+    bad_filter = run(
+        tmp_path,
+        "export",
+        f"sqlite://{tmp_path / 'x.db'}",
+        str(tmp_path / "o.jsonl.gz"),
+        "--filter",
+        '{"colour": "red"}',
+    )
     assert bad_filter.returncode == 2 and "colour" in bad_filter.stderr

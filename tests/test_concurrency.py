@@ -26,10 +26,17 @@ print("done", flush=True)
 
 def test_four_processes_storing_250_each_give_exactly_1000(tmp_path: Path, embedder, settings):
     url = f"sqlite://{tmp_path / 'shared.db'}"
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, str(w)], text=True,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=cli_env(tmp_path))
-             for w in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, str(w)],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(tmp_path),
+        )
+        for w in range(4)
+    ]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     for proc in procs:

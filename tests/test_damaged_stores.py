@@ -22,8 +22,9 @@ EVERY = Filter(namespace=None, include_expired=True)
 
 
 def invoke(tmp_path: Path, *args: str) -> Result:
-    return CliRunner().invoke(app, [*args, "--json"], env={
-        "MEMVAULT_DATA_DIR": str(tmp_path / "data")})
+    return CliRunner().invoke(
+        app, [*args, "--json"], env={"MEMVAULT_DATA_DIR": str(tmp_path / "data")}
+    )
 
 
 def message(result: Result) -> str:
@@ -82,7 +83,7 @@ def test_health_names_damage_in_the_file(tmp_path):
     data = bytearray(path.read_bytes())
     page, pages = 4096, len(data) // 4096
     for n in (pages // 3, pages // 2, 2 * pages // 3):  # whole pages, headers included
-        data[n * page:(n + 1) * page] = b"\xa5" * page
+        data[n * page : (n + 1) * page] = b"\xa5" * page
     path.write_bytes(bytes(data))
 
     health = invoke(tmp_path, "health", "--store", url)
@@ -100,8 +101,9 @@ def test_health_says_when_the_disk_is_full_and_writes_fail(tmp_path, embedder, s
             fill_disk(mount)
             with pytest.raises(StoreUnavailable):  # the WAL's spare room runs out soon
                 for i in range(10_000):
-                    vault.store_backend.add([Memory(content=f"filler {i} " + "x" * 2000,
-                                                    embedding=unit(10_000 + i))])
+                    vault.store_backend.add(
+                        [Memory(content=f"filler {i} " + "x" * 2000, embedding=unit(10_000 + i))]
+                    )
             report = vault.health()
             assert report["status"] == "degraded"
             problems = " | ".join(report["store"]["problems"])

@@ -51,8 +51,11 @@ def test_the_survivor_follows_the_rule_and_the_merge_unions_fields(upkeep_vault)
     by_rule = {}
     for rule in ("newest", "important", "longest"):
         plan = vault.upkeep.find_duplicates(keep=rule)
-        tabs = next(c for c in plan.clusters if c.survivor.id in
-                    {ids["tabs"], ids["tabs_case"], ids["tabs_reordered"]})
+        tabs = next(
+            c
+            for c in plan.clusters
+            if c.survivor.id in {ids["tabs"], ids["tabs_case"], ids["tabs_reordered"]}
+        )
         by_rule[rule] = tabs
     # Seeded a day apart with rising importance: the last is newest and most important.
     assert by_rule["newest"].survivor.id == ids["tabs_reordered"]
@@ -77,7 +80,8 @@ def test_apply_merges_removes_and_logs(upkeep_vault):
         assert set(survivor.tags) == set(cluster.changes.tags)
         assert survivor.metadata[MERGE_OPERATION] == op.id
         assert sorted(survivor.metadata[MERGED_FROM]) == sorted(
-            d.memory.id for d in cluster.duplicates)
+            d.memory.id for d in cluster.duplicates
+        )
         for duplicate in cluster.duplicates:
             with pytest.raises(NotFound):
                 vault.get(duplicate.memory.id)
@@ -129,8 +133,12 @@ def test_selected_clusters_only(upkeep_vault):
 
 
 def test_bad_arguments_name_the_field(vault):
-    for kwargs, field in [({"threshold": 1.5}, "threshold"), ({"threshold": "x"}, "threshold"),
-                          ({"keep": "oldest"}, "keep"), ({"method": "magic"}, "method")]:
+    for kwargs, field in [
+        ({"threshold": 1.5}, "threshold"),
+        ({"threshold": "x"}, "threshold"),
+        ({"keep": "oldest"}, "keep"),
+        ({"method": "magic"}, "method"),
+    ]:
         with pytest.raises(InvalidInput) as bad:
             vault.upkeep.find_duplicates(**kwargs)
         assert bad.value.field == field
@@ -146,8 +154,9 @@ def test_fact_words_are_numbers_time_words_and_negation():
 
 
 def test_text_key_folds_case_punctuation_and_width():
-    assert text_key("Alice  prefers tabs.") == text_key("alice prefers TABS!") == \
-        "alice prefers tabs"
+    assert (
+        text_key("Alice  prefers tabs.") == text_key("alice prefers TABS!") == "alice prefers tabs"
+    )
     assert text_key("Ｆｕｌｌ width") == "full width"
     assert text_key("...") == "..."
     assert text_key("costs $5") != text_key("costs 5")
@@ -171,8 +180,13 @@ def test_kill_during_apply_then_rerun_finishes_consistently(upkeep_vault, tmp_pa
     before = snapshot(vault.store_backend)
     plan = vault.upkeep.find_duplicates()
     url = vault.store_backend.url
-    child = subprocess.Popen([sys.executable, "-c", APPLY_SLOWLY, url], env=cli_env(tmp_path),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", APPLY_SLOWLY, url],
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout.readline().strip() == "1"
     assert child.stdout.readline().strip() == "2"
     child.send_signal(signal.SIGKILL)
@@ -180,8 +194,7 @@ def test_kill_during_apply_then_rerun_finishes_consistently(upkeep_vault, tmp_pa
     [op] = vault.upkeep.operations()
     assert op.status == "pending"
     # Consistent meanwhile: nothing lost, every memory still readable.
-    assert all(vault.store_backend.get_many([i]) for c in plan.clusters for i in
-               [c.survivor.id])
+    assert all(vault.store_backend.get_many([i]) for c in plan.clusters for i in [c.survivor.id])
     assert vault.count() > len(SEED) - plan.redundant
     [finished] = vault.upkeep.resume(kind="dedup")
     assert finished.id == op.id and finished.status == "applied"
@@ -211,18 +224,28 @@ with Vault.open(sys.argv[1]) as vault:
 
 
 def _kill_while_preparing(url, stage, tmp_path):
-    child = subprocess.Popen([sys.executable, "-c", STOP_AT, url, stage], env=cli_env(tmp_path),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", STOP_AT, url, stage],
+        env=cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert child.stdout.readline().strip() == stage, child.stderr.read()
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
 
 
-@pytest.mark.parametrize("command, stage, folder", [
-    (["dedup", "--apply"], "backup", "backups"),
-    (["archive", "--older-than", "1d"], "write", "archives")])
-def test_one_rerun_finishes_what_a_kill_while_preparing_interrupted(vault, tmp_path, command,
-                                                                   stage, folder):
+@pytest.mark.parametrize(
+    "command, stage, folder",
+    [
+        (["dedup", "--apply"], "backup", "backups"),
+        (["archive", "--older-than", "1d"], "write", "archives"),
+    ],
+)
+def test_one_rerun_finishes_what_a_kill_while_preparing_interrupted(
+    vault, tmp_path, command, stage, folder
+):
     seed(vault)
     url = vault.store_backend.url
     _kill_while_preparing(url, stage, tmp_path)

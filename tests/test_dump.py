@@ -44,8 +44,15 @@ def sample_memories() -> list[Memory]:
         expires_at=t0 + timedelta(days=3650),
         embedding=vec(1),
     )
-    chunk = Memory(content="a chunk of it", namespace="alice", tags=parent.tags,
-                   created_at=t0, parent_id=parent.id, chunk_index=0, embedding=vec(2))
+    chunk = Memory(
+        content="a chunk of it",
+        namespace="alice",
+        tags=parent.tags,
+        created_at=t0,
+        parent_id=parent.id,
+        chunk_index=0,
+        embedding=vec(2),
+    )
     plain = Memory(content="x" * 100_000, embedding=vec(3))
     return [parent, chunk, plain]
 
@@ -60,8 +67,9 @@ def assert_same(a: Memory, b: Memory) -> None:
 def test_round_trip_keeps_every_field(tmp_path):
     path = tmp_path / "out.jsonl.gz"
     memories = sample_memories()
-    header = DumpHeader(model="m", dimension=DIM, source="sqlite:///x.db",
-                        filter={"namespace": "alice"})
+    header = DumpHeader(
+        model="m", dimension=DIM, source="sqlite:///x.db", filter={"namespace": "alice"}
+    )
     assert write_dump(path, iter(memories), header) == 3
     got_header, got = read_dump(path)
     assert got_header.count == 3
@@ -149,25 +157,38 @@ def good_record(**over) -> dict:
     return {**memory_to_record(Memory(content="fine", embedding=vec(0))), **over}
 
 
-@pytest.mark.parametrize(("lines", "needle", "field"), [
-    ([{"format": "other"}], ":1: not a memvault dump", "dump"),
-    (["not json"], ":1: not valid JSON", "dump"),
-    ([header_line(version=99)], "version 99 is not supported", "dump"),
-    ([header_line(dimension=None)], "model and dimension", "dump.model"),
-    ([header_line(count=-1)], "count must be", "dump.count"),
-    ([header_line(), good_record(), "{broken"], ":3: not valid JSON", "dump"),
-    ([header_line(), good_record(content="")], ":2: missing field 'content'", "content"),
-    ([header_line(), good_record(tags=[1])], ":2: tags must be a list of strings", "tags"),
-    ([header_line(), good_record(created_at="yesterday")], ":2: created_at is not", "created_at"),
-    ([header_line(), good_record(vector="AAAAAA==")], ":2: vector is not valid: vector has 1",
-     "vector"),
-    ([header_line(), good_record(vector="@@")], ":2: vector is not valid", "vector"),
-    ([header_line(), good_record(importance=3)], ":2: importance must be", "importance"),
-    ([header_line(), good_record(parent_id="p")], ":2: parent_id", "chunk_index"),
-    ([header_line(), "[1, 2]"], ":2: line is not a JSON object", "dump"),
-    ([header_line(count=2), good_record()], "header says 2 memories, the file holds 1",
-     "dump.count"),
-])
+@pytest.mark.parametrize(
+    ("lines", "needle", "field"),
+    [
+        ([{"format": "other"}], ":1: not a memvault dump", "dump"),
+        (["not json"], ":1: not valid JSON", "dump"),
+        ([header_line(version=99)], "version 99 is not supported", "dump"),
+        ([header_line(dimension=None)], "model and dimension", "dump.model"),
+        ([header_line(count=-1)], "count must be", "dump.count"),
+        ([header_line(), good_record(), "{broken"], ":3: not valid JSON", "dump"),
+        ([header_line(), good_record(content="")], ":2: missing field 'content'", "content"),
+        ([header_line(), good_record(tags=[1])], ":2: tags must be a list of strings", "tags"),
+        (
+            [header_line(), good_record(created_at="yesterday")],
+            ":2: created_at is not",
+            "created_at",
+        ),
+        (
+            [header_line(), good_record(vector="AAAAAA==")],
+            ":2: vector is not valid: vector has 1",
+            "vector",
+        ),
+        ([header_line(), good_record(vector="@@")], ":2: vector is not valid", "vector"),
+        ([header_line(), good_record(importance=3)], ":2: importance must be", "importance"),
+        ([header_line(), good_record(parent_id="p")], ":2: parent_id", "chunk_index"),
+        ([header_line(), "[1, 2]"], ":2: line is not a JSON object", "dump"),
+        (
+            [header_line(count=2), good_record()],
+            "header says 2 memories, the file holds 1",
+            "dump.count",
+        ),
+    ],
+)
 def test_bad_files_name_the_line(tmp_path, lines, needle, field):
     path = tmp_path / "bad.jsonl.gz"
     write_raw(path, lines)
@@ -180,8 +201,11 @@ def test_bad_files_name_the_line(tmp_path, lines, needle, field):
 
 def test_truncated_and_non_gzip_files(tmp_path):
     path = tmp_path / "cut.jsonl.gz"
-    write_dump(path, (Memory(content=f"m{i}", embedding=vec(i)) for i in range(2000)),
-               DumpHeader(model="m", dimension=DIM))
+    write_dump(
+        path,
+        (Memory(content=f"m{i}", embedding=vec(i)) for i in range(2000)),
+        DumpHeader(model="m", dimension=DIM),
+    )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(InvalidInput) as err:

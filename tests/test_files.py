@@ -42,8 +42,9 @@ def mode(path: Path) -> int:
 def contained(tmp_path: Path, embedder) -> Iterator[tuple[Vault, Path]]:
     """A vault whose data directory (and store) sits two levels inside ``tmp_path``."""
     data = tmp_path / "root" / "data"
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(data),
-                                  "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(data), "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)}
+    )
     with Vault.open(settings=settings, embedder=embedder) as vault:
         yield vault, data
 
@@ -53,21 +54,27 @@ def test_nothing_is_written_outside_the_data_directory(contained, tmp_path: Path
     client = http_client(vault)
     absolute = str(tmp_path / "escape") + "/y"
     for namespace in ODD:
-        vault.store(f"old note in {namespace}", namespace=namespace,
-                    created_at="2020-01-01T00:00:00Z")
+        vault.store(
+            f"old note in {namespace}", namespace=namespace, created_at="2020-01-01T00:00:00Z"
+        )
     before = files_under(tmp_path)
     for namespace in [*ESCAPES, absolute, "/tmp/memvault-escape/y"]:
-        assert_error(client.post(f"{API}/maintenance/archive",
-                                 json={"older_than": "1d", "namespace": namespace}),
-                     422, "namespace")
+        assert_error(
+            client.post(
+                f"{API}/maintenance/archive", json={"older_than": "1d", "namespace": namespace}
+            ),
+            422,
+            "namespace",
+        )
         with pytest.raises(InvalidInput) as err:
             vault.upkeep.archive(older_than="1d", namespace=namespace)
         assert err.value.field == "namespace"
     assert files_under(tmp_path) == before
     for i, namespace in enumerate(ODD):
         if i % 2:
-            job = client.post(f"{API}/maintenance/archive",
-                              json={"older_than": "1d", "namespace": namespace}).json()
+            job = client.post(
+                f"{API}/maintenance/archive", json={"older_than": "1d", "namespace": namespace}
+            ).json()
             assert finished(client, job)["status"] == "done"
         else:
             assert vault.upkeep.archive(older_than="1d", namespace=namespace) is not None
@@ -84,8 +91,9 @@ def test_nothing_is_written_outside_the_data_directory(contained, tmp_path: Path
 
 def test_stores_backups_and_archives_are_private(tmp_path: Path, embedder):
     data = tmp_path / "fresh" / "data"
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(data),
-                                  "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(data), "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)}
+    )
     with Vault.open(settings=settings, embedder=embedder) as vault:
         vault.store("a private thought", created_at="2020-01-01T00:00:00Z")
         vault.upkeep.archive(older_than="1d")
@@ -104,8 +112,11 @@ def test_a_stricter_umask_still_applies(tmp_path: Path):
     """The modes are given at creation, so a umask that takes more away still does."""
     previous = os.umask(0o277)
     try:
-        write_dump(tmp_path / "strict.jsonl.gz", [Memory("kept under a strict umask")],
-                   DumpHeader(None, None))
+        write_dump(
+            tmp_path / "strict.jsonl.gz",
+            [Memory("kept under a strict umask")],
+            DumpHeader(None, None),
+        )
         create_private(tmp_path / "strict.db")
     finally:
         os.umask(previous)

@@ -49,14 +49,16 @@ class Fleet:
             stop(process)
 
 
-def store_until_acknowledged(fleet: Fleet, first: int, content: str, client: httpx.Client
-                             ) -> tuple[str, int]:
+def store_until_acknowledged(
+    fleet: Fleet, first: int, content: str, client: httpx.Client
+) -> tuple[str, int]:
     """Store ``content``, trying the next server while one is down; (id, server)."""
     for attempt in itertools.count():
         server = (first + attempt) % 3
         try:
-            response = client.post(f"{fleet.base(server)}/memories",
-                                   json={"content": content, "namespace": NAMESPACE})
+            response = client.post(
+                f"{fleet.base(server)}/memories", json={"content": content, "namespace": NAMESPACE}
+            )
         except httpx.TransportError:
             time.sleep(0.2)
             continue
@@ -70,8 +72,9 @@ def store_until_acknowledged(fleet: Fleet, first: int, content: str, client: htt
 def finds(fleet: Fleet, server: int, token: str, client: httpx.Client) -> list[str] | None:
     """Ids a server's search for ``token`` returns; None if the server is down."""
     try:
-        response = client.post(f"{fleet.base(server)}/search",
-                               json={"query": token, "k": 5, "namespace": NAMESPACE})
+        response = client.post(
+            f"{fleet.base(server)}/search", json={"query": token, "k": 5, "namespace": NAMESPACE}
+        )
     except httpx.TransportError:
         return None
     if response.status_code == 503:
@@ -104,8 +107,9 @@ def test_three_servers_share_one_store_and_lose_nothing(tmp_path, pg_server, red
                 token = f"tok{uuid.uuid4().hex[:12]}"
                 # Every other memory is also written by the next writer, through
                 # another server: each must still be stored once.
-                content = (f"fleet note {token} from writer {w}" if i % 2
-                           else f"shared fact {w // 2} {i}")
+                content = (
+                    f"fleet note {token} from writer {w}" if i % 2 else f"shared fact {w // 2} {i}"
+                )
                 memory_id, server = store_until_acknowledged(fleet, w + i, content, client)
                 with lock:
                     acknowledged.setdefault(content, (memory_id, token if i % 2 else ""))
@@ -129,13 +133,14 @@ def test_three_servers_share_one_store_and_lose_nothing(tmp_path, pg_server, red
         assert unseen == []
         assert len(acknowledged) > 4 * WRITERS and by_killed
         with psycopg.connect(fleet.store_url) as conn:
-            stored = conn.execute("SELECT content, id FROM memvault_memories "
-                                  "WHERE namespace = %s", (NAMESPACE,)).fetchall()
+            stored = conn.execute(
+                "SELECT content, id FROM memvault_memories WHERE namespace = %s", (NAMESPACE,)
+            ).fetchall()
         assert sorted(content for content, _ in stored) == sorted(acknowledged)
         assert dict(stored) == {c: memory_id for c, (memory_id, _) in acknowledged.items()}
         with httpx.Client(timeout=60) as client:
             tokens = [(memory_id, token) for memory_id, token in acknowledged.values() if token]
-            for memory_id, token in tokens[::max(1, len(tokens) // 20)]:
+            for memory_id, token in tokens[:: max(1, len(tokens) // 20)]:
                 for server in range(3):
                     assert memory_id in finds(fleet, server, token, client), (server, token)
     finally:

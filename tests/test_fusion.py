@@ -53,8 +53,9 @@ def test_the_default_k_lets_a_clear_first_beat_a_low_rank_in_both_lists():
 NOW = datetime(2025, 3, 12, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("age_days", "expected"), [(0, 1.0), (30, 0.5), (60, 0.25),
-                                                      (15, math.sqrt(0.5))])
+@pytest.mark.parametrize(
+    ("age_days", "expected"), [(0, 1.0), (30, 0.5), (60, 0.25), (15, math.sqrt(0.5))]
+)
 def test_recency_halves_every_half_life(age_days, expected):
     assert recency_factor(NOW - timedelta(days=age_days), NOW, 30.0) == pytest.approx(expected)
 

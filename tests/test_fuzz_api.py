@@ -35,11 +35,20 @@ EXAMPLES_PER_OPERATION = 120
 def fuzzed_vault(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[Vault]:
     data = tmp_path_factory.mktemp("fuzz")
     env = {"MEMVAULT_DATA_DIR": str(data), "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)}
-    with Vault.open(f"sqlite://{data / 'fuzz.db'}", settings=Settings.from_env(env),
-                    embedder=embedder) as vault:
+    with Vault.open(
+        f"sqlite://{data / 'fuzz.db'}", settings=Settings.from_env(env), embedder=embedder
+    ) as vault:
         # Something to find, list, merge and archive, in the default namespace and another.
-        vault.store_many([{"content": f"note {i} about the weekly report", "tags": ["work"],
-                           "created_at": f"2024-0{1 + i % 9}-01T00:00:00Z"} for i in range(20)])
+        vault.store_many(
+            [
+                {
+                    "content": f"note {i} about the weekly report",
+                    "tags": ["work"],
+                    "created_at": f"2024-0{1 + i % 9}-01T00:00:00Z",
+                }
+                for i in range(20)
+            ]
+        )
         vault.store("a memory elsewhere", namespace="other")
         yield vault
 
@@ -47,16 +56,16 @@ def fuzzed_vault(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator
 @pytest.fixture(scope="module")
 def api_schema(fuzzed_vault: Vault) -> Iterator[schemathesis.schemas.BaseSchema]:
     app = create_app(fuzzed_vault)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
+    )
     thread = threading.Thread(target=server.run, name="fuzzed-server", daemon=True)
     thread.start()
     while not server.started:
         assert thread.is_alive(), "the server did not start"
         time.sleep(0.05)
     try:
-        yield schemathesis.openapi.from_url(
-            f"http://127.0.0.1:{server.config.port}/openapi.json")
+        yield schemathesis.openapi.from_url(f"http://127.0.0.1:{server.config.port}/openapi.json")
     finally:
         _wait_for_jobs(app)
         server.should_exit = True
@@ -76,16 +85,23 @@ def test_no_request_gets_a_server_error(api_schema) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 15  # every route of the app, none listed by hand
     for operation in operations:
-        cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                          operation.as_strategy(GenerationMode.NEGATIVE))
+        cases = st.one_of(
+            operation.as_strategy(GenerationMode.POSITIVE),
+            operation.as_strategy(GenerationMode.NEGATIVE),
+        )
 
         @given(case=cases)
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def no_server_error(case) -> None:
             response = case.call()
             assert response.status_code < 500, (
                 f"{case.method} {case.formatted_path} -> {response.status_code}\n"
-                f"query={case.query!r} body={str(case.body)[:500]!r}\n{response.text[:1000]}")
+                f"query={case.query!r} body={str(case.body)[:500]!r}\n{response.text[:1000]}"
+            )
 
         no_server_error()

@@ -33,8 +33,12 @@ def client(vault: Vault) -> TestClient:
 
 
 def test_store_get_update_delete(client: TestClient, vault: Vault):
-    body = {"content": "Alice prefers tabs over spaces", "tags": ["prefs"],
-            "metadata": {"source": "chat", "nested": {"ok": [1, 2]}}, "importance": 0.7}
+    body = {
+        "content": "Alice prefers tabs over spaces",
+        "tags": ["prefs"],
+        "metadata": {"source": "chat", "nested": {"ok": [1, 2]}},
+        "importance": 0.7,
+    }
     created = client.post(f"{API}/memories", json=body)
     assert created.status_code == 201, created.text
     memory = created.json()["memory"]
@@ -46,14 +50,19 @@ def test_store_get_update_delete(client: TestClient, vault: Vault):
     assert (again.json()["created"], again.json()["memory"]["id"]) == (False, memory["id"])
 
     assert client.get(f"{API}/memories/{memory['content_hash']}").json()["id"] == memory["id"]
-    patched = client.patch(f"{API}/memories/{memory['id']}",
-                           json={"tags": ["editor"], "importance": 1})
+    patched = client.patch(
+        f"{API}/memories/{memory['id']}", json={"tags": ["editor"], "importance": 1}
+    )
     assert patched.status_code == 200, patched.text
-    assert (patched.json()["tags"], patched.json()["importance"],
-            patched.json()["metadata"]) == (["editor"], 1.0, body["metadata"])
+    assert (patched.json()["tags"], patched.json()["importance"], patched.json()["metadata"]) == (
+        ["editor"],
+        1.0,
+        body["metadata"],
+    )
     assert_error(client.patch(f"{API}/memories/{memory['id']}", json={}), 422, "changes")
-    assert_error(client.patch(f"{API}/memories/{memory['id']}", json={"content": "new"}),
-                 422, "content")
+    assert_error(
+        client.patch(f"{API}/memories/{memory['id']}", json={"content": "new"}), 422, "content"
+    )
 
     deleted = client.delete(f"{API}/memories/{memory['id']}")
     assert deleted.json()["deleted"]["id"] == memory["id"]
@@ -72,11 +81,15 @@ def test_namespaces_are_separate(client: TestClient, vault: Vault):
 
 def test_search_takes_a_recency_weight(client: TestClient, vault: Vault):
     vault.store("the release checklist lives in the wiki")
-    hits = client.post(f"{API}/search", json={"query": "release checklist", "recency": 1,
-                                              "half_life_days": 2}).json()["hits"]
+    hits = client.post(
+        f"{API}/search", json={"query": "release checklist", "recency": 1, "half_life_days": 2}
+    ).json()["hits"]
     assert hits[0]["score"] > 1.9 * hits[0]["parts"]["rrf"]  # made just now: almost doubled
-    assert_error(client.post(f"{API}/search", json={"query": "x", "half_life_days": -3}),
-                 422, "half_life_days")
+    assert_error(
+        client.post(f"{API}/search", json={"query": "x", "half_life_days": -3}),
+        422,
+        "half_life_days",
+    )
 
 
 def test_posts_take_the_namespace_in_the_query_as_gets_do(client: TestClient, vault: Vault):
@@ -92,8 +105,11 @@ def test_posts_take_the_namespace_in_the_query_as_gets_do(client: TestClient, va
     assert tagged.status_code == 200, tagged.text
     job = client.post(f"{API}/maintenance/dedup", params=team, json={})
     assert job.status_code == 202 and job.json()["params"]["namespace"] == "team"
-    assert_error(client.post(f"{API}/memories", params=team,
-                             json={"content": "x", "namespace": "other"}), 422, "namespace")
+    assert_error(
+        client.post(f"{API}/memories", params=team, json={"content": "x", "namespace": "other"}),
+        422,
+        "namespace",
+    )
     assert (total(vault, "team"), total(vault, "other")) == (2, 0)
 
 
@@ -106,24 +122,37 @@ def test_batch_is_checked_whole_before_anything_is_written(client: TestClient, v
     assert results[0]["memory"]["id"] == results[2]["memory"]["id"]
 
     bad = [{"content": "third"}, {"content": "fourth"}, {"content": " "}]
-    assert_error(client.post(f"{API}/memories/batch", json={"items": bad}), 422,
-                 "items[2].content")
-    assert_error(client.post(f"{API}/memories/batch", json={"items": [{"content": ""}]}), 422,
-                 "items[0].content")
-    assert_error(client.post(f"{API}/memories/batch",
-                             json={"items": [{"content": "x"}, {"content": 3}]}),
-                 422, "items[1].content")
+    assert_error(client.post(f"{API}/memories/batch", json={"items": bad}), 422, "items[2].content")
+    assert_error(
+        client.post(f"{API}/memories/batch", json={"items": [{"content": ""}]}),
+        422,
+        "items[0].content",
+    )
+    assert_error(
+        client.post(f"{API}/memories/batch", json={"items": [{"content": "x"}, {"content": 3}]}),
+        422,
+        "items[1].content",
+    )
     assert total(vault) == 2
 
 
 def test_list_filters_and_cursor_pagination(client: TestClient, vault: Vault):
-    vault.store_many([{"content": f"note number {i}", "tags": ["even" if i % 2 else "odd"],
-                       "memory_type": "fact" if i < 3 else "note",
-                       "metadata": {"project": "a" if i < 5 else "b"}} for i in range(7)])
+    vault.store_many(
+        [
+            {
+                "content": f"note number {i}",
+                "tags": ["even" if i % 2 else "odd"],
+                "memory_type": "fact" if i < 3 else "note",
+                "metadata": {"project": "a" if i < 5 else "b"},
+            }
+            for i in range(7)
+        ]
+    )
     seen, cursor = [], None
     while True:
-        page = client.get(f"{API}/memories", params={"limit": 3, "cursor": cursor}
-                          if cursor else {"limit": 3}).json()
+        page = client.get(
+            f"{API}/memories", params={"limit": 3, "cursor": cursor} if cursor else {"limit": 3}
+        ).json()
         seen += [m["content"] for m in page["memories"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -144,19 +173,31 @@ def test_list_filters_and_cursor_pagination(client: TestClient, vault: Vault):
     assert_error(client.get(f"{API}/memories", params={"limit": "abc"}), 422, "limit")
     assert_error(client.get(f"{API}/memories", params={"limit": 0}), 422, "limit")
     assert_error(client.get(f"{API}/memories", params={"metadata": "[1]"}), 422, "metadata")
-    assert_error(client.get(f"{API}/memories", params={"created_after": "soon"}), 422,
-                 "filter.created_after")
+    assert_error(
+        client.get(f"{API}/memories", params={"created_after": "soon"}), 422, "filter.created_after"
+    )
     assert_error(client.get(f"{API}/memories", params={"cursor": "garbage"}), 422, "cursor")
 
 
-FTS_QUERIES = ['the "XK-42 laptop', "XK-42*", "NEAR(XK-42 laptop", "laptop -XK-42",
-               "(XK-42 laptop", "laptop) OR (", '"*" NEAR( - ) ("']
+FTS_QUERIES = [
+    'the "XK-42 laptop',
+    "XK-42*",
+    "NEAR(XK-42 laptop",
+    "laptop -XK-42",
+    "(XK-42 laptop",
+    "laptop) OR (",
+    '"*" NEAR( - ) ("',
+]
 
 
 @pytest.mark.parametrize("query", FTS_QUERIES)
 def test_search_treats_fts_syntax_literally(client: TestClient, vault: Vault, query: str):
-    vault.store_many([{"content": "Dave's laptop has the serial XK-42"},
-                      {"content": "The office plant needs water on Mondays"}])
+    vault.store_many(
+        [
+            {"content": "Dave's laptop has the serial XK-42"},
+            {"content": "The office plant needs water on Mondays"},
+        ]
+    )
     response = client.post(f"{API}/search", json={"query": query, "k": 2})
     assert response.status_code == 200, response.text
     hits = response.json()["hits"]
@@ -166,67 +207,93 @@ def test_search_treats_fts_syntax_literally(client: TestClient, vault: Vault, qu
 
 
 def test_search_filters_inside_and_explains_scores(client: TestClient, vault: Vault):
-    vault.store_many([{"content": "Deploys happen on Tuesdays", "tags": ["ops"]},
-                      {"content": "Deploys are frozen in December", "tags": ["ops", "policy"]},
-                      {"content": "The cat is called Miso", "tags": ["home"]}])
-    response = client.post(f"{API}/search", json={
-        "query": "when do we deploy", "k": 5, "filter": {"tags_all": ["ops", "policy"]}})
+    vault.store_many(
+        [
+            {"content": "Deploys happen on Tuesdays", "tags": ["ops"]},
+            {"content": "Deploys are frozen in December", "tags": ["ops", "policy"]},
+            {"content": "The cat is called Miso", "tags": ["home"]},
+        ]
+    )
+    response = client.post(
+        f"{API}/search",
+        json={"query": "when do we deploy", "k": 5, "filter": {"tags_all": ["ops", "policy"]}},
+    )
     hits = response.json()["hits"]
     assert [h["memory"]["content"] for h in hits] == ["Deploys are frozen in December"]
     assert {"rrf", "vector", "recency", "importance"} <= set(hits[0]["parts"])
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"query": "x", "k": 0}, "k"),
-    ({"query": "x", "k": 1001}, "k"),
-    ({"query": "x", "k": "5"}, "k"),
-    ({"query": "x", "k": True}, "k"),
-    ({"query": "x", "k": 2.5}, "k"),
-    ({"query": "   "}, "query"),
-    ({"query": 7}, "query"),
-    ({"query": "bad\u0000query"}, "query"),
-    ({"k": 3}, "query"),
-    ({"query": "x", "filter": {"bogus": 1}}, "filter.bogus"),
-    ({"query": "x", "filter": {"tags_any": "ops"}}, "filter.tags_any"),
-    ({"query": "x", "filter": {"metadata": {"k": [1]}}}, "filter.metadata"),
-    ({"query": "x", "filter": {"created_after": [2025]}}, "filter.created_after"),
-    ({"query": "x", "filter": {"created_after": "2025-02-01", "created_before": "2025-01-01"}},
-     "filter.created_after"),
-    ({"query": "x", "namespace": ""}, "namespace"),
-    ({"query": "x", "limit": 3}, "limit"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"query": "x", "k": 0}, "k"),
+        ({"query": "x", "k": 1001}, "k"),
+        ({"query": "x", "k": "5"}, "k"),
+        ({"query": "x", "k": True}, "k"),
+        ({"query": "x", "k": 2.5}, "k"),
+        ({"query": "   "}, "query"),
+        ({"query": 7}, "query"),
+        ({"query": "bad\u0000query"}, "query"),
+        ({"k": 3}, "query"),
+        ({"query": "x", "filter": {"bogus": 1}}, "filter.bogus"),
+        ({"query": "x", "filter": {"tags_any": "ops"}}, "filter.tags_any"),
+        ({"query": "x", "filter": {"metadata": {"k": [1]}}}, "filter.metadata"),
+        ({"query": "x", "filter": {"created_after": [2025]}}, "filter.created_after"),
+        (
+            {
+                "query": "x",
+                "filter": {"created_after": "2025-02-01", "created_before": "2025-01-01"},
+            },
+            "filter.created_after",
+        ),
+        ({"query": "x", "namespace": ""}, "namespace"),
+        ({"query": "x", "limit": 3}, "limit"),
+    ],
+)
 def test_search_bad_input(client: TestClient, body: dict, field: str):
     assert_error(client.post(f"{API}/search", json=body), 422, field)
 
 
 def test_tag_search_any_all_and_pages(client: TestClient, vault: Vault):
-    vault.store_many([{"content": "a1", "tags": ["a"]}, {"content": "ab", "tags": ["a", "b"]},
-                      {"content": "b1", "tags": ["b"]}])
+    vault.store_many(
+        [
+            {"content": "a1", "tags": ["a"]},
+            {"content": "ab", "tags": ["a", "b"]},
+            {"content": "b1", "tags": ["b"]},
+        ]
+    )
     any_ = client.post(f"{API}/search/tags", json={"tags": ["a", "b"], "limit": 2}).json()
-    rest = client.post(f"{API}/search/tags", json={"tags": ["a", "b"], "limit": 2,
-                                                    "cursor": any_["next_cursor"]}).json()
+    rest = client.post(
+        f"{API}/search/tags", json={"tags": ["a", "b"], "limit": 2, "cursor": any_["next_cursor"]}
+    ).json()
     assert sorted(m["content"] for m in any_["memories"] + rest["memories"]) == ["a1", "ab", "b1"]
     all_ = client.post(f"{API}/search/tags", json={"tags": ["a", "b"], "match": "all"}).json()
     assert [m["content"] for m in all_["memories"]] == ["ab"]
-    assert_error(client.post(f"{API}/search/tags", json={"tags": ["a"], "match": "most"}),
-                 422, "match")
+    assert_error(
+        client.post(f"{API}/search/tags", json={"tags": ["a"], "match": "most"}), 422, "match"
+    )
     assert_error(client.post(f"{API}/search/tags", json={"tags": []}), 422, "tags")
 
 
 def test_time_search(client: TestClient, vault: Vault):
     now = datetime.now(UTC)
-    vault.store_many([
-        {"content": "old decision about databases", "created_at": now - timedelta(days=40)},
-        {"content": "recent decision about databases", "created_at": now - timedelta(hours=1)},
-    ])
+    vault.store_many(
+        [
+            {"content": "old decision about databases", "created_at": now - timedelta(days=40)},
+            {"content": "recent decision about databases", "created_at": now - timedelta(hours=1)},
+        ]
+    )
     phrase = client.post(f"{API}/search/time", json={"when": "today"}).json()
-    assert [h["memory"]["content"] for h in phrase["hits"]] == [
-        "recent decision about databases"]
-    span = {"start": (now - timedelta(days=41)).isoformat(),
-            "end": (now - timedelta(days=39)).isoformat(), "query": "databases"}
+    assert [h["memory"]["content"] for h in phrase["hits"]] == ["recent decision about databases"]
+    span = {
+        "start": (now - timedelta(days=41)).isoformat(),
+        "end": (now - timedelta(days=39)).isoformat(),
+        "query": "databases",
+    }
     ranged = client.post(f"{API}/search/time", json=span)
     assert [h["memory"]["content"] for h in ranged.json()["hits"]] == [
-        "old decision about databases"]
+        "old decision about databases"
+    ]
     assert_error(client.post(f"{API}/search/time", json={}), 422, "when")
     assert_error(client.post(f"{API}/search/time", json={"when": "today", **span}), 422, "when")
     assert_error(client.post(f"{API}/search/time", json={"start": span["start"]}), 422, "end")
@@ -247,9 +314,16 @@ def test_stats_health_docs_and_metrics(client: TestClient, vault: Vault):
 
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {f"{API}/memories", f"{API}/memories/batch", f"{API}/memories/{{ref}}",
-            f"{API}/search", f"{API}/search/tags", f"{API}/search/time", f"{API}/stats",
-            f"{API}/health"} <= set(paths)
+    assert {
+        f"{API}/memories",
+        f"{API}/memories/batch",
+        f"{API}/memories/{{ref}}",
+        f"{API}/search",
+        f"{API}/search/tags",
+        f"{API}/search/time",
+        f"{API}/stats",
+        f"{API}/health",
+    } <= set(paths)
 
     for _ in range(3):
         client.post(f"{API}/search", json={"query": "one"})
@@ -259,11 +333,19 @@ def test_stats_health_docs_and_metrics(client: TestClient, vault: Vault):
     assert _sample(text, "memvault_query_embedding_cache_hits_total") == 2
     assert _sample(text, "memvault_memories") == 4
     assert _sample(text, "memvault_store_up") == 1
-    assert _sample(text, 'memvault_http_request_duration_seconds_count{method="POST",'
-                         'route="/api/v1/search",status="200"}') == 3
+    assert (
+        _sample(
+            text,
+            'memvault_http_request_duration_seconds_count{method="POST",'
+            'route="/api/v1/search",status="200"}',
+        )
+        == 3
+    )
     for operation in ("search", "store", "embed"):
-        assert _sample(text, f'memvault_operation_duration_seconds_count'
-                             f'{{operation="{operation}"}}') >= 1
+        assert (
+            _sample(text, f'memvault_operation_duration_seconds_count{{operation="{operation}"}}')
+            >= 1
+        )
 
 
 def _sample(text: str, series: str) -> float:
@@ -285,16 +367,20 @@ def test_serve_end_to_end(tmp_path: Path):
     url = f"sqlite://{tmp_path / 'served.db'}"
     # The configured store (not one named by --store) is created by serve if new.
     server = subprocess.Popen(
-        [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--log-level",
-         "warning"], env=cli_env(tmp_path, MEMVAULT_STORE_URL=url), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--log-level", "warning"],
+        env=cli_env(tmp_path, MEMVAULT_STORE_URL=url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         health = _wait_for_health(base, server)
         assert health["store"]["url"] == url and health["store"]["identity"]
         with httpx.Client(base_url=base, timeout=120) as http:
-            stored = http.post(f"{API}/memories",
-                               json={"content": "The VPN config lives in /etc/wg0.conf",
-                                     "tags": ["ops"]})
+            stored = http.post(
+                f"{API}/memories",
+                json={"content": "The VPN config lives in /etc/wg0.conf", "tags": ["ops"]},
+            )
             assert stored.status_code == 201, stored.text
             hits = http.post(f"{API}/search", json={"query": "where is the vpn set up?"})
             assert hits.json()["hits"][0]["memory"]["id"] == stored.json()["memory"]["id"]
@@ -322,9 +408,21 @@ def test_serve_on_a_busy_port_says_so(tmp_path: Path):
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--store",
-             f"sqlite://{tmp_path / 'busy.db'}"], env=cli_env(tmp_path), capture_output=True,
-            text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "memvault",
+                "serve",
+                "--port",
+                str(port),
+                "--store",
+                f"sqlite://{tmp_path / 'busy.db'}",
+            ],
+            env=cli_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 1, result.stderr  # was an abort (134) from the model thread
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
 

@@ -20,10 +20,10 @@ from .http_helpers import API, JSON, assert_error, http_client, total
 
 @pytest.fixture
 def small_vault(tmp_path: Path, embedder) -> Vault:
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path),
-                                  "MEMVAULT_MAX_CONTENT_BYTES": "100"})
-    with Vault.open(f"sqlite://{tmp_path / 'small.db'}", settings=settings,
-                    embedder=embedder) as v:
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(tmp_path), "MEMVAULT_MAX_CONTENT_BYTES": "100"}
+    )
+    with Vault.open(f"sqlite://{tmp_path / 'small.db'}", settings=settings, embedder=embedder) as v:
         v.store("already here")
         yield v
 
@@ -54,8 +54,9 @@ BAD_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "status", "field", "code"), BAD_BODIES,
-                         ids=[str(i) for i in range(len(BAD_BODIES))])
+@pytest.mark.parametrize(
+    ("raw", "status", "field", "code"), BAD_BODIES, ids=[str(i) for i in range(len(BAD_BODIES))]
+)
 def test_bad_store_bodies_change_nothing(small_vault: Vault, raw, status, field, code):
     client = http_client(small_vault)
     raw = raw.encode() if isinstance(raw, str) else raw
@@ -64,16 +65,21 @@ def test_bad_store_bodies_change_nothing(small_vault: Vault, raw, status, field,
 
 
 def test_store_unavailable_is_503(tmp_path: Path, embedder):
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path),
-                                  "MEMVAULT_SQLITE_PRAGMAS": "busy_timeout=100"})
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(tmp_path), "MEMVAULT_SQLITE_PRAGMAS": "busy_timeout=100"}
+    )
     path = tmp_path / "locked.db"
     with Vault.open(f"sqlite://{path}", settings=settings, embedder=embedder) as vault:
         client = http_client(vault)
         locker = apsw.Connection(str(path))
         locker.execute("BEGIN EXCLUSIVE")
         try:
-            assert_error(client.post(f"{API}/memories", json={"content": "blocked"}), 503,
-                         None, "store_unavailable")
+            assert_error(
+                client.post(f"{API}/memories", json={"content": "blocked"}),
+                503,
+                None,
+                "store_unavailable",
+            )
         finally:
             locker.execute("ROLLBACK")
             locker.close()
@@ -88,8 +94,12 @@ def test_incompatible_embedding_is_409(tmp_path: Path, embedder, settings):
     store.close()
     with Vault.open(f"sqlite://{path}", settings=settings, embedder=embedder) as vault:
         client = http_client(vault)
-        error = assert_error(client.post(f"{API}/memories", json={"content": "x"}), 409,
-                             "embedding_model", "incompatible_embedding")
+        error = assert_error(
+            client.post(f"{API}/memories", json={"content": "x"}),
+            409,
+            "embedding_model",
+            "incompatible_embedding",
+        )
         assert "some-other-model" in error["message"]
 
 
@@ -103,8 +113,8 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(vault: Vault):
 def test_oversized_body_is_413_and_changes_nothing(vault: Vault, chunked: bool):
     client = http_client(vault)
     body = b'{"content": "' + b"x" * 33_000_000 + b'"}'
-    content = (body[i:i + 1_000_000] for i in range(0, len(body), 1_000_000)) if chunked \
-        else body
-    assert_error(client.post(f"{API}/memories", content=content, headers=JSON), 413, "body",
-                 "body_too_large")
+    content = (body[i : i + 1_000_000] for i in range(0, len(body), 1_000_000)) if chunked else body
+    assert_error(
+        client.post(f"{API}/memories", content=content, headers=JSON), 413, "body", "body_too_large"
+    )
     assert total(vault) == 0

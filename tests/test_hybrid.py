@@ -29,7 +29,7 @@ NOW = datetime(2025, 3, 12, 12, tzinfo=UTC)
 def direction(*weights: float) -> np.ndarray:
     """A unit vector in the span of the first few axes: similarities are easy to reason about."""
     v = np.zeros(DIM, dtype=np.float32)
-    v[:len(weights)] = weights
+    v[: len(weights)] = weights
     return v / np.linalg.norm(v)
 
 
@@ -72,8 +72,9 @@ def test_chunk_margin_discounts_later_chunks_only():
 
 def test_fuse_returns_the_parent_of_a_matched_chunk_once(store):
     parent = Memory("intro " * 5, id="p", embedding=direction(0, 1))
-    chunk = Memory("tail with the fact", id="p#1", parent_id="p", chunk_index=1,
-                   embedding=direction(1, 0.1))
+    chunk = Memory(
+        "tail with the fact", id="p#1", parent_id="p", chunk_index=1, embedding=direction(1, 0.1)
+    )
     store.add([parent, chunk])
     hits = hybrid_search(store, "fact", first_axis, 5, Filter(), SearchSettings(), NOW)
     assert [h.memory.id for h in hits] == ["p"]
@@ -82,11 +83,13 @@ def test_fuse_returns_the_parent_of_a_matched_chunk_once(store):
 
 def add_three(store):
     """'words' matches the query's words, 'meaning' its vector, 'both' a bit of each."""
-    store.add([
-        Memory("zebra crossing rules", id="words", embedding=direction(0, 1)),
-        Memory("pedestrian safety at roads", id="meaning", embedding=direction(1)),
-        Memory("zebra pedestrian", id="both", embedding=direction(1, 1)),
-    ])
+    store.add(
+        [
+            Memory("zebra crossing rules", id="words", embedding=direction(0, 1)),
+            Memory("pedestrian safety at roads", id="meaning", embedding=direction(1)),
+            Memory("zebra pedestrian", id="both", embedding=direction(1, 1)),
+        ]
+    )
 
 
 def ranked(store, **changes) -> list[str]:
@@ -116,8 +119,7 @@ def test_the_fused_score_is_weighted_reciprocal_rank(store):
 
 def test_hits_carry_their_score_parts(store):
     add_three(store)
-    hit = hybrid_search(store, "zebra crossing", first_axis, 3, Filter(), SearchSettings(),
-                        NOW)
+    hit = hybrid_search(store, "zebra crossing", first_axis, 3, Filter(), SearchSettings(), NOW)
     parts = {h.memory.id: h.parts for h in hit}
     assert set(parts["words"]) >= {"rrf", "vector", "text", "recency", "importance"}
     assert parts["meaning"]["vector"] == pytest.approx(1.0, abs=1e-5)
@@ -126,8 +128,12 @@ def test_hits_carry_their_score_parts(store):
 
 def test_time_boost_lifts_memories_in_the_named_time(store):
     old, new = NOW - timedelta(days=40), NOW - timedelta(days=2)
-    store.add([Memory("a", id="old", created_at=old, embedding=direction(1)),
-               Memory("b", id="new", created_at=new, embedding=direction(1, 0.3))])
+    store.add(
+        [
+            Memory("a", id="old", created_at=old, embedding=direction(1)),
+            Memory("b", id="new", created_at=new, embedding=direction(1, 0.3)),
+        ]
+    )
     settings = replace(SearchSettings(), time_boost=1.0)
     by_vector = store.vector_search(direction(1), 5, Filter())
     plain = fuse(store, by_vector, [], 2, settings, NOW)
@@ -144,17 +150,31 @@ def test_time_boost_changes_nothing_when_all_or_none_are_in_the_time(store):
     by_vector = store.vector_search(direction(1), 5, Filter())
     by_text = store.text_search(["zebra", "crossing"], 5, Filter())
     plain = [h.memory.id for h in fuse(store, by_vector, by_text, 3, settings, NOW)]
-    for span in (TimeRange(NOW - timedelta(days=1), NOW + timedelta(days=1)),
-                 TimeRange(NOW - timedelta(days=90), NOW - timedelta(days=60))):
+    for span in (
+        TimeRange(NOW - timedelta(days=1), NOW + timedelta(days=1)),
+        TimeRange(NOW - timedelta(days=90), NOW - timedelta(days=60)),
+    ):
         hinted = fuse(store, by_vector, by_text, 3, settings, NOW, span)
         assert [h.memory.id for h in hinted] == plain
 
 
 def test_the_time_named_in_the_query_is_read_against_now(store):
-    store.add([Memory("trip notes", id="march", created_at=datetime(2025, 3, 3, tzinfo=UTC),
-                      embedding=direction(1, 0.2)),
-               Memory("trip notes again", id="jan", created_at=datetime(2025, 1, 9, tzinfo=UTC),
-                      embedding=direction(1))])
+    store.add(
+        [
+            Memory(
+                "trip notes",
+                id="march",
+                created_at=datetime(2025, 3, 3, tzinfo=UTC),
+                embedding=direction(1, 0.2),
+            ),
+            Memory(
+                "trip notes again",
+                id="jan",
+                created_at=datetime(2025, 1, 9, tzinfo=UTC),
+                embedding=direction(1),
+            ),
+        ]
+    )
     settings = replace(SearchSettings(), time_boost=1.0)
     top = hybrid_search(store, "my trip last week", first_axis, 1, Filter(), settings, NOW)
     assert top[0].memory.id == "march"
@@ -164,10 +184,22 @@ def test_the_time_named_in_the_query_is_read_against_now(store):
 
 def test_recency_blend_prefers_the_newer_of_two_equal_matches(store):
     # Equally similar: without recency the tie goes to the smaller id.
-    store.add([Memory("same words here", id="a-older", created_at=NOW - timedelta(days=300),
-                      embedding=direction(1)),
-               Memory("same words there", id="b-newer", created_at=NOW - timedelta(days=1),
-                      embedding=direction(1))])
+    store.add(
+        [
+            Memory(
+                "same words here",
+                id="a-older",
+                created_at=NOW - timedelta(days=300),
+                embedding=direction(1),
+            ),
+            Memory(
+                "same words there",
+                id="b-newer",
+                created_at=NOW - timedelta(days=1),
+                embedding=direction(1),
+            ),
+        ]
+    )
     by_vector = store.vector_search(direction(1), 5, Filter())
     neutral = fuse(store, by_vector, [], 2, SearchSettings(), NOW)
     assert [h.memory.id for h in neutral] == ["a-older", "b-newer"]
@@ -177,8 +209,7 @@ def test_recency_blend_prefers_the_newer_of_two_equal_matches(store):
 
 
 def test_a_memory_deleted_after_ranking_gives_its_place_to_the_next(store):
-    store.add([Memory(f"note {i}", id=f"n{i}", embedding=direction(1, 0.1 * i))
-               for i in range(4)])
+    store.add([Memory(f"note {i}", id=f"n{i}", embedding=direction(1, 0.1 * i)) for i in range(4)])
     by_vector = store.vector_search(direction(1), 5, Filter())
     store.delete(["n1"])
     hits = fuse(store, by_vector, [], 3, SearchSettings(), NOW)
@@ -187,29 +218,53 @@ def test_a_memory_deleted_after_ranking_gives_its_place_to_the_next(store):
 
 
 def test_a_match_is_credited_with_the_words_of_the_match_stored_after_it(store):
-    store.add([
-        Memory("I finally made a cup at home", id="remark", created_at=NOW,
-               embedding=direction(0, 1)),
-        Memory("A Pimm's Cup takes Pimm's, lemonade and cucumber", id="reply",
-               created_at=NOW + timedelta(seconds=20), embedding=direction(0, 0, 1)),
-        Memory("no words of the query here", id="aside",
-               created_at=NOW + timedelta(seconds=30), embedding=direction(0, 0, 0, 1)),
-        Memory("my cup of tea", id="tea", created_at=NOW + timedelta(seconds=40),
-               embedding=direction(0, 0, 0, 0, 1)),
-        Memory("Pimm's is a gin-based liqueur", id="later",
-               created_at=NOW + timedelta(days=1), embedding=direction(0, 0, 0, 0, 0, 1)),
-    ])
+    store.add(
+        [
+            Memory(
+                "I finally made a cup at home",
+                id="remark",
+                created_at=NOW,
+                embedding=direction(0, 1),
+            ),
+            Memory(
+                "A Pimm's Cup takes Pimm's, lemonade and cucumber",
+                id="reply",
+                created_at=NOW + timedelta(seconds=20),
+                embedding=direction(0, 0, 1),
+            ),
+            Memory(
+                "no words of the query here",
+                id="aside",
+                created_at=NOW + timedelta(seconds=30),
+                embedding=direction(0, 0, 0, 1),
+            ),
+            Memory(
+                "my cup of tea",
+                id="tea",
+                created_at=NOW + timedelta(seconds=40),
+                embedding=direction(0, 0, 0, 0, 1),
+            ),
+            Memory(
+                "Pimm's is a gin-based liqueur",
+                id="later",
+                created_at=NOW + timedelta(days=1),
+                embedding=direction(0, 0, 0, 0, 0, 1),
+            ),
+        ]
+    )
     by_text = store.text_search(["pimm's", "cup"], 10, Filter())
     scores = {c.id: c.score for c in by_text}
     assert set(scores) == {"remark", "reply", "tea", "later"}
     settings = SearchSettings()
     credited = {c.id: c.score for c in credit_preceding(store, by_text, Filter(), settings)}
     assert credited["remark"] == pytest.approx(
-        scores["remark"] + settings.context_weight * scores["reply"])
+        scores["remark"] + settings.context_weight * scores["reply"]
+    )
     # "aside" holds no query word, so it gains nothing from "tea" and passes
     # nothing on; "later" comes a day after "tea"; nothing follows "later".
     assert {i: credited[i] for i in ("reply", "tea", "later")} == {
-        i: scores[i] for i in ("reply", "tea", "later")}
+        i: scores[i] for i in ("reply", "tea", "later")
+    }
     assert list(credited) == sorted(credited, key=lambda i: -credited[i])
     alone = credit_preceding(store, by_text, Filter(), replace(settings, context_seconds=10))
     assert {c.id: c.score for c in alone} == scores
@@ -219,12 +274,29 @@ def test_each_sides_first_two_come_before_memories_that_are_merely_in_both(store
     # "lone" is meaning's clear first and holds no query word; the others hold
     # the words and sit further down meaning's list. Fused by rank alone, being
     # in both lists lifts all three above it.
-    store.add([Memory("pedestrians", id="lone", embedding=direction(1),
-                      created_at=NOW - timedelta(days=4))] + [
-        Memory(text, id=f"w{i}", embedding=direction(1, i + 1.0),
-               created_at=NOW - timedelta(days=i))
-        for i, text in enumerate(["zebra crossing", "zebra crossing rules here",
-                                  "zebra crossing rules here and there and more"], start=1)])
+    store.add(
+        [
+            Memory(
+                "pedestrians", id="lone", embedding=direction(1), created_at=NOW - timedelta(days=4)
+            )
+        ]
+        + [
+            Memory(
+                text,
+                id=f"w{i}",
+                embedding=direction(1, i + 1.0),
+                created_at=NOW - timedelta(days=i),
+            )
+            for i, text in enumerate(
+                [
+                    "zebra crossing",
+                    "zebra crossing rules here",
+                    "zebra crossing rules here and there and more",
+                ],
+                start=1,
+            )
+        ]
+    )
 
     def order(head: int) -> list[str]:
         settings = replace(SearchSettings(), head=head)
@@ -270,14 +342,24 @@ def test_words_are_ranked_in_the_background_while_the_query_is_embedded(watched)
         return direction(1)
 
     with ThreadPoolExecutor(1, thread_name_prefix="words") as background:
-        hits = hybrid_search(watched, "zebra crossing", embed_after_words, 3, Filter(),
-                             SearchSettings(), NOW, background=background)
+        hits = hybrid_search(
+            watched,
+            "zebra crossing",
+            embed_after_words,
+            3,
+            Filter(),
+            SearchSettings(),
+            NOW,
+            background=background,
+        )
     assert watched.word_threads[0].startswith("words")
-    serial = hybrid_search(watched, "zebra crossing", first_axis, 3, Filter(), SearchSettings(),
-                           NOW)
+    serial = hybrid_search(
+        watched, "zebra crossing", first_axis, 3, Filter(), SearchSettings(), NOW
+    )
     assert watched.word_threads[1] == threading.current_thread().name
     assert [(h.memory.id, h.score, h.parts) for h in hits] == [
-        (h.memory.id, h.score, h.parts) for h in serial]
+        (h.memory.id, h.score, h.parts) for h in serial
+    ]
 
 
 def test_a_failure_on_either_side_reaches_the_caller(watched):
@@ -286,12 +368,28 @@ def test_a_failure_on_either_side_reaches_the_caller(watched):
 
     with ThreadPoolExecutor(1) as background:
         with pytest.raises(RuntimeError, match="model is gone"):
-            hybrid_search(watched, "zebra", broken_model, 3, Filter(), SearchSettings(), NOW,
-                          background=background)
+            hybrid_search(
+                watched,
+                "zebra",
+                broken_model,
+                3,
+                Filter(),
+                SearchSettings(),
+                NOW,
+                background=background,
+            )
         watched.fail = True
         with pytest.raises(StoreUnavailable, match="word index is gone"):
-            hybrid_search(watched, "zebra", first_axis, 3, Filter(), SearchSettings(), NOW,
-                          background=background)
+            hybrid_search(
+                watched,
+                "zebra",
+                first_axis,
+                3,
+                Filter(),
+                SearchSettings(),
+                NOW,
+                background=background,
+            )
 
 
 def test_a_search_by_words_alone_does_not_embed_the_query(watched):
@@ -300,6 +398,7 @@ def test_a_search_by_words_alone_does_not_embed_the_query(watched):
 
     settings = replace(SearchSettings(), vector_weight=0.0)
     with ThreadPoolExecutor(1) as background:
-        hits = hybrid_search(watched, "zebra crossing", no_model, 3, Filter(), settings, NOW,
-                             background=background)
+        hits = hybrid_search(
+            watched, "zebra crossing", no_model, 3, Filter(), settings, NOW, background=background
+        )
     assert [h.memory.id for h in hits] == ["words", "both"]

@@ -51,8 +51,11 @@ def test_a_failing_job_keeps_its_error_and_the_runner_goes_on():
 
     failed = runner.wait(runner.submit("dedup", {}, bad).id, 30)
     assert failed.status == "failed"
-    assert failed.error == {"code": "invalid_input", "message": "threshold must be at most 1",
-                            "field": "threshold"}
+    assert failed.error == {
+        "code": "invalid_input",
+        "message": "threshold must be at most 1",
+        "field": "threshold",
+    }
     crashed = runner.wait(runner.submit("dedup", {}, broken).id, 30)
     assert crashed.error["code"] == "internal" and "disk on fire" in crashed.error["message"]
     assert runner.wait(runner.submit("ok", {}, lambda p: 42).id, 30).result == 42

@@ -20,13 +20,17 @@ def test_keys_are_checked_shared_revoked_and_expire_on_every_store(store):
     ring, other = KeyRing(store), KeyRing(store, refresh_seconds=0)  # another server
     assert not other.any_keys()
     key, record = ring.create("laptop", "write", ["bob", "alice", "bob"])
-    assert (record.scope, record.namespaces, record.expires_at) == ("write", ["alice", "bob"],
-                                                                    None)
+    assert (record.scope, record.namespaces, record.expires_at) == ("write", ["alice", "bob"], None)
     assert other.verify(key) == Principal("write", frozenset({"alice", "bob"}), record.id)
     admin, _ = ring.create("ops", "admin", expires_days=30)
     assert other.verify(admin).namespaces is None
-    for wrong in (key[:-1] + ("A" if key[-1] != "A" else "B"), "mvk_", "", admin + "x",
-                  key.replace(record.id, "0" * 12)):
+    for wrong in (
+        key[:-1] + ("A" if key[-1] != "A" else "B"),
+        "mvk_",
+        "",
+        admin + "x",
+        key.replace(record.id, "0" * 12),
+    ):
         with pytest.raises(Unauthorized, match="not valid"):
             other.verify(wrong)
     ring.revoke(record.id)
@@ -37,13 +41,22 @@ def test_keys_are_checked_shared_revoked_and_expire_on_every_store(store):
     assert [r.id for r in other.usable()] == [r.id for r in ring.records() if r.name == "ops"]
     listed = {r["name"]: r for r in (r.public(datetime.now(UTC)) for r in ring.records())}
     assert {n: r["status"] for n, r in listed.items()} == {
-        "laptop": "revoked", "ops": "active", "expired": "expired"}
+        "laptop": "revoked",
+        "ops": "active",
+        "expired": "expired",
+    }
     assert all("sha256" not in r and key not in json.dumps(r) for r in listed.values())
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    (("", "read", None, None), "name"), (("x", "root", None, None), "scope"),
-    (("x", "read", [""], None), "namespace"), (("x", "read", None, 0), "expires")])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("", "read", None, None), "name"),
+        (("x", "root", None, None), "scope"),
+        (("x", "read", [""], None), "namespace"),
+        (("x", "read", None, 0), "expires"),
+    ],
+)
 def test_bad_key_requests_name_the_field_and_create_nothing(vault, args, field):
     ring = KeyRing(vault.store_backend)
     with pytest.raises(InvalidInput) as caught:
@@ -57,14 +70,33 @@ def test_bad_key_requests_name_the_field_and_create_nothing(vault, args, field):
 def test_cli_prints_the_key_once_and_keeps_only_its_hash(tmp_path):
     db = tmp_path / "keys.db"
     env = {"MEMVAULT_STORE_URL": f"sqlite://{db}"}
-    made = run_cli(["keys", "create", "--name", "ci", "--scope", "read", "-n", "alice",
-                    "--expires", "7", "--json"], tmp_path, **env)
+    made = run_cli(
+        [
+            "keys",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "read",
+            "-n",
+            "alice",
+            "--expires",
+            "7",
+            "--json",
+        ],
+        tmp_path,
+        **env,
+    )
     assert made.returncode == 0, made.stderr
     created = json.loads(made.stdout)
     key = created["key"]
     assert key.startswith("mvk_") and len(key) > 40
     assert (created["name"], created["scope"], created["namespaces"], created["status"]) == (
-        "ci", "read", ["alice"], "active")
+        "ci",
+        "read",
+        ["alice"],
+        "active",
+    )
     table = run_cli(["keys", "create", "--name", "ops", "--scope", "admin"], tmp_path, **env)
     assert table.returncode == 0 and "mvk_" in table.stdout and "Shown once" in table.stdout
 
@@ -84,8 +116,7 @@ def test_cli_prints_the_key_once_and_keeps_only_its_hash(tmp_path):
     assert missing.returncode == 3 and json.loads(missing.stderr)["error"]["field"] == "id"
     bad = run_cli(["keys", "create", "--name", "x", "--scope", "owner"], tmp_path, **env)
     assert bad.returncode == 2 and "scope" in bad.stderr
-    assert len(json.loads(run_cli(["keys", "list", "--json"], tmp_path, **env).stdout)[
-        "keys"]) == 2
+    assert len(json.loads(run_cli(["keys", "list", "--json"], tmp_path, **env).stdout)["keys"]) == 2
 
 
 def _store_bytes(db: Path) -> bytes:

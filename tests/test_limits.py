@@ -32,8 +32,20 @@ from memvault.vault import Vault
 from .conftest import cli_env
 from .http_helpers import API, assert_error, http_client, total
 
-BAD_NAMESPACES = ["../../../x/y", "/tmp/memvault-escape/y", "..", "a/b", "a\\b", "x\x00y",
-                  "tab\there", " padded", "padded ", "", "n" * 129, "esc\x1b[31m"]
+BAD_NAMESPACES = [
+    "../../../x/y",
+    "/tmp/memvault-escape/y",
+    "..",
+    "a/b",
+    "a\\b",
+    "x\x00y",
+    "tab\there",
+    " padded",
+    "padded ",
+    "",
+    "n" * 129,
+    "esc\x1b[31m",
+]
 
 
 def nested(depth: int) -> dict:
@@ -62,8 +74,7 @@ BAD_STORES = [
     ({"content": "ok", "tags": ["bell\x07"]}, "tags"),
     ({"content": "ok", "tags": ["c1\x9b"]}, "tags"),
     ({"content": "ok", "metadata": {"k": "v" * MAX_METADATA_BYTES}}, "metadata"),
-    ({"content": "ok", "metadata": {f"k{i}": 1 for i in range(MAX_METADATA_KEYS + 1)}},
-     "metadata"),
+    ({"content": "ok", "metadata": {f"k{i}": 1 for i in range(MAX_METADATA_KEYS + 1)}}, "metadata"),
     ({"content": "ok", "metadata": nested(MAX_METADATA_DEPTH + 1)}, "metadata"),
     ({"content": "ok", "metadata": {"k\x1b": 1}}, "metadata"),
     ({"content": "ok", "metadata": {"k": "a\x00b"}}, "metadata"),
@@ -78,9 +89,12 @@ BAD_STORES = [
 def test_bad_values_are_422_naming_the_field_and_change_nothing(vault: Vault, body, field):
     client = http_client(vault)
     assert_error(client.post(f"{API}/memories", json=body), 422, field)
-    batch = client.post(f"{API}/memories/batch",
-                        json={"items": [{"content": "fine"}, body]} if "namespace" not in body
-                        else {"items": [{"content": "fine"}], "namespace": body["namespace"]})
+    batch = client.post(
+        f"{API}/memories/batch",
+        json={"items": [{"content": "fine"}, body]}
+        if "namespace" not in body
+        else {"items": [{"content": "fine"}], "namespace": body["namespace"]},
+    )
     assert_error(batch, 422, f"items[1].{field}" if "namespace" not in body else field)
     assert total(vault) == 0
     with pytest.raises(InvalidInput) as err:
@@ -90,10 +104,14 @@ def test_bad_values_are_422_naming_the_field_and_change_nothing(vault: Vault, bo
 
 def test_limits_themselves_are_accepted(vault: Vault):
     """The edge of every limit is inside it; tab and newlines are text."""
-    body = {"content": "line one\n\tline two\r\n", "memory_type": "t" * 64,
-            "tags": [f"{i:03d}" + "t" * (MAX_TAG_CHARS - 3) for i in range(MAX_TAGS)],
-            "metadata": {"deep": nested(MAX_METADATA_DEPTH - 1), "text": "a\tb\nc"},
-            "created_at": EARLIEST.isoformat(), "expires_at": "9998-12-31T23:59:59Z"}
+    body = {
+        "content": "line one\n\tline two\r\n",
+        "memory_type": "t" * 64,
+        "tags": [f"{i:03d}" + "t" * (MAX_TAG_CHARS - 3) for i in range(MAX_TAGS)],
+        "metadata": {"deep": nested(MAX_METADATA_DEPTH - 1), "text": "a\tb\nc"},
+        "created_at": EARLIEST.isoformat(),
+        "expires_at": "9998-12-31T23:59:59Z",
+    }
     response = http_client(vault).post(f"{API}/memories", json=body)
     assert response.status_code == 201, response.text
     assert len(response.json()["memory"]["tags"]) == MAX_TAGS
@@ -102,15 +120,22 @@ def test_limits_themselves_are_accepted(vault: Vault):
 @pytest.mark.parametrize("namespace", BAD_NAMESPACES)
 def test_bad_namespaces_are_refused_on_every_route(vault: Vault, namespace: str):
     client = http_client(vault)
-    assert_error(client.get(f"{API}/memories", params={"namespace": namespace}), 422,
-                 "namespace")
-    assert_error(client.post(f"{API}/search", json={"query": "x", "namespace": namespace}),
-                 422, "namespace")
-    assert_error(client.post(f"{API}/maintenance/archive",
-                             json={"older_than": "1d", "namespace": namespace}), 422, "namespace")
-    for call in (lambda: vault.list(namespace=namespace),
-                 lambda: vault.search("x", namespace=namespace),
-                 lambda: vault.upkeep.archive(older_than="1d", namespace=namespace)):
+    assert_error(client.get(f"{API}/memories", params={"namespace": namespace}), 422, "namespace")
+    assert_error(
+        client.post(f"{API}/search", json={"query": "x", "namespace": namespace}), 422, "namespace"
+    )
+    assert_error(
+        client.post(
+            f"{API}/maintenance/archive", json={"older_than": "1d", "namespace": namespace}
+        ),
+        422,
+        "namespace",
+    )
+    for call in (
+        lambda: vault.list(namespace=namespace),
+        lambda: vault.search("x", namespace=namespace),
+        lambda: vault.upkeep.archive(older_than="1d", namespace=namespace),
+    ):
         with pytest.raises(InvalidInput) as err:
             call()
         assert err.value.field == "namespace"
@@ -120,28 +145,51 @@ def test_bad_namespaces_are_refused_on_every_route(vault: Vault, namespace: str)
 
 def test_cli_refuses_a_bad_namespace(tmp_path: Path):
     result = subprocess.run(
-        [sys.executable, "-m", "memvault", "store", "hello", "--namespace", "../../x", "--json",
-         "--store", f"sqlite://{tmp_path / 'cli.db'}"],
-        capture_output=True, text=True, env=cli_env(tmp_path), timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "memvault",
+            "store",
+            "hello",
+            "--namespace",
+            "../../x",
+            "--json",
+            "--store",
+            f"sqlite://{tmp_path / 'cli.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path),
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     assert json.loads(result.stderr.strip().splitlines()[-1])["error"]["field"] == "namespace"
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("search", {"query": "x", "filter": {"created_after": "0001-01-01"}},
-     "filter.created_after"),
-    ("search", {"query": "x", "filter": {"created_before": 1e20}}, "filter.created_before"),
-    ("search", {"query": "x", "filter": {"metadata": {"k": 2**70}}}, "filter.metadata"),
-    ("search", {"query": "x", "filter": {"metadata": {"k": "\x1b"}}}, "filter.metadata"),
-    ("search", {"query": "x", "filter": {"tags_any": [str(i) for i in range(MAX_TAGS + 1)]}},
-     "filter.tags_any"),
-    ("search/time", {"start": "0001-01-01", "end": "2020-01-01"}, "start"),
-    ("search/time", {"start": 0, "end": -86400}, "end"),
-    ("search/time", {"start": "2020-01-01", "end": 1e300}, "end"),
-    ("search/time", {"when": "in 1960"}, "time"),
-    ("search/time", {"when": "99999999999 days ago"}, "time"),
-    ("search/time", {"when": "between 9999-01-01 and 9999-12-31"}, "time"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "search",
+            {"query": "x", "filter": {"created_after": "0001-01-01"}},
+            "filter.created_after",
+        ),
+        ("search", {"query": "x", "filter": {"created_before": 1e20}}, "filter.created_before"),
+        ("search", {"query": "x", "filter": {"metadata": {"k": 2**70}}}, "filter.metadata"),
+        ("search", {"query": "x", "filter": {"metadata": {"k": "\x1b"}}}, "filter.metadata"),
+        (
+            "search",
+            {"query": "x", "filter": {"tags_any": [str(i) for i in range(MAX_TAGS + 1)]}},
+            "filter.tags_any",
+        ),
+        ("search/time", {"start": "0001-01-01", "end": "2020-01-01"}, "start"),
+        ("search/time", {"start": 0, "end": -86400}, "end"),
+        ("search/time", {"start": "2020-01-01", "end": 1e300}, "end"),
+        ("search/time", {"when": "in 1960"}, "time"),
+        ("search/time", {"when": "99999999999 days ago"}, "time"),
+        ("search/time", {"when": "between 9999-01-01 and 9999-12-31"}, "time"),
+    ],
+)
 def test_bad_times_in_searches_are_422(vault: Vault, path, body, field):
     assert_error(http_client(vault).post(f"{API}/{path}", json=body), 422, field)
 
@@ -149,8 +197,9 @@ def test_bad_times_in_searches_are_422(vault: Vault, path, body, field):
 def test_patch_refuses_a_time_out_of_range(vault: Vault):
     memory = vault.store("patch me").memory
     client = http_client(vault)
-    assert_error(client.patch(f"{API}/memories/{memory.id}", json={"expires_at": -5}), 422,
-                 "expires_at")
+    assert_error(
+        client.patch(f"{API}/memories/{memory.id}", json={"expires_at": -5}), 422, "expires_at"
+    )
     assert_error(client.get(f"{API}/memories/bad%1Bid"), 422, "id")
     assert vault.get(memory.id).expires_at is None
 
@@ -164,10 +213,16 @@ def test_the_edges_of_every_limit_round_trip_on_every_store(store, embedder, set
     big = {"text": "é" * ((MAX_METADATA_BYTES - 400) // 2), "deep": nested(MAX_METADATA_DEPTH - 1)}
     many = {f"k{i}": i for i in range(MAX_METADATA_KEYS - 1)}
     tags = [f"{i:03d}" + "t" * (MAX_TAG_CHARS - 3) for i in range(MAX_TAGS)]
-    stored = [vault.store(f"edge of time number {i} about lighthouses", created_at=when,
-                          expires_at=LATEST - timedelta(microseconds=1), metadata=meta,
-                          tags=tags).memory
-              for i, (when, meta) in enumerate(zip(EDGE_TIMES, [big, many], strict=True))]
+    stored = [
+        vault.store(
+            f"edge of time number {i} about lighthouses",
+            created_at=when,
+            expires_at=LATEST - timedelta(microseconds=1),
+            metadata=meta,
+            tags=tags,
+        ).memory
+        for i, (when, meta) in enumerate(zip(EDGE_TIMES, [big, many], strict=True))
+    ]
     for memory in stored:
         assert vault.get(memory.id) == memory
     hits = vault.search("lighthouses", k=5)
@@ -180,12 +235,15 @@ def test_the_edges_of_every_limit_round_trip_on_every_store(store, embedder, set
 def test_times_stored_before_the_limits_do_not_break_search(store, embedder, settings):
     """Rows from a store written before times were bounded (year 1, the last microsecond
     Python holds) are found and listed; neither the context window nor recency overflows."""
-    vault = Vault(store, embedder, settings,
-                  search_settings=SearchSettings(recency=0.5, context_seconds=3600))
+    vault = Vault(
+        store, embedder, settings, search_settings=SearchSettings(recency=0.5, context_seconds=3600)
+    )
     first, last = datetime(1, 1, 1, tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
-    old = [Memory("a trip to Paris with Alice", created_at=first),
-           Memory("another trip to Paris with Bob", created_at=first + timedelta(seconds=30)),
-           Memory("a trip to Paris at the end of time", created_at=last, expires_at=last)]
+    old = [
+        Memory("a trip to Paris with Alice", created_at=first),
+        Memory("another trip to Paris with Bob", created_at=first + timedelta(seconds=30)),
+        Memory("a trip to Paris at the end of time", created_at=last, expires_at=last),
+    ]
     vectors = embedder.embed([m.content for m in old])
     store.bind_embedding(embedder.spec)
     store.add([m.with_changes(embedding=v) for m, v in zip(old, vectors, strict=True)])
@@ -198,28 +256,34 @@ def test_times_stored_before_the_limits_do_not_break_search(store, embedder, set
 def test_an_import_refuses_memories_outside_the_limits_one_by_one(tmp_path, embedder, settings):
     dump = tmp_path / "old.jsonl.gz"
     vectors = embedder.embed(["kept memory", "ancient memory", "escaped memory"])
-    memories = [Memory("kept memory", embedding=vectors[0]),
-                Memory("ancient memory", created_at=datetime(1, 1, 1, tzinfo=UTC),
-                       embedding=vectors[1]),
-                Memory("escaped memory", tags=("bad\x1btag",), embedding=vectors[2])]
+    memories = [
+        Memory("kept memory", embedding=vectors[0]),
+        Memory("ancient memory", created_at=datetime(1, 1, 1, tzinfo=UTC), embedding=vectors[1]),
+        Memory("escaped memory", tags=("bad\x1btag",), embedding=vectors[2]),
+    ]
     write_dump(dump, memories, DumpHeader(embedder.spec.model, embedder.spec.dimension))
-    report = restore(dump, f"sqlite://{tmp_path / 'target.db'}", settings=settings,
-                     embedder=embedder)
+    report = restore(
+        dump, f"sqlite://{tmp_path / 'target.db'}", settings=settings, embedder=embedder
+    )
     assert (report.moved, report.failed, report.ok) == (1, 2, False)
     reasons = dict(report.failures)
     assert "created_at" in reasons[memories[1].id] and "out of range" in reasons[memories[1].id]
     assert "tags" in reasons[memories[2].id]
-    with Vault.open(f"sqlite://{tmp_path / 'target.db'}", settings=settings,
-                    embedder=embedder) as target:
+    with Vault.open(
+        f"sqlite://{tmp_path / 'target.db'}", settings=settings, embedder=embedder
+    ) as target:
         assert [m.content for m in target.list().memories] == ["kept memory"]
 
 
-@pytest.mark.parametrize(("params", "field"), [
-    ({"cursor": "99999999999999999999999999:x"}, "cursor"),
-    ({"cursor": "-99999999999999999999:x"}, "cursor"),
-    ({"cursor": "--5:x"}, "cursor"),
-    ({"metadata": "[" * 10_000}, "metadata"),
-])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"cursor": "99999999999999999999999999:x"}, "cursor"),
+        ({"cursor": "-99999999999999999999:x"}, "cursor"),
+        ({"cursor": "--5:x"}, "cursor"),
+        ({"metadata": "[" * 10_000}, "metadata"),
+    ],
+)
 def test_made_up_cursors_and_deep_query_json_are_422(vault: Vault, params, field):
     """They were 500 (an OverflowError binding the number, a RecursionError parsing)."""
     assert_error(http_client(vault).get(f"{API}/memories", params=params), 422, field)
@@ -227,8 +291,13 @@ def test_made_up_cursors_and_deep_query_json_are_422(vault: Vault, params, field
 
 def test_made_up_cursors_are_refused_by_every_store(store, embedder, settings):
     vault = Vault(store, embedder, settings)
-    for cursor in ("99999999999999999999999999:x", "-9223372036854775809:x", "--5:x", "5:",
-                   "5:a\x00b"):
+    for cursor in (
+        "99999999999999999999999999:x",
+        "-9223372036854775809:x",
+        "--5:x",
+        "5:",
+        "5:a\x00b",
+    ):
         with pytest.raises(InvalidInput) as err:
             vault.list(cursor=cursor)
         assert err.value.field == "cursor"

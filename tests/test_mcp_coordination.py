@@ -31,17 +31,21 @@ def test_forwards_to_a_server_for_the_same_store_falls_back_and_returns(tmp_path
     servers = [start_serve(tmp_path, db, port)]
 
     async def scenario() -> dict:
-        async with stdio_client(tmp_path, db, MEMVAULT_PORT=str(port),
-                                MEMVAULT_NAMESPACE="code") as client:
+        async with stdio_client(
+            tmp_path, db, MEMVAULT_PORT=str(port), MEMVAULT_NAMESPACE="code"
+        ) as client:
             health = await ok(client, "memory_health")
             assert (health["mode"], health["server_url"]) == (
-                "forwarding", f"http://127.0.0.1:{port}")
+                "forwarding",
+                f"http://127.0.0.1:{port}",
+            )
             await ok(client, "memory_store", content="Stored through the server")
             hits = await ok(client, "memory_search", query="through the server")
             assert hits["results"][0]["memory"]["namespace"] == "code"
             # Forwarded work never touched this process's model.
-            assert (await ok(client, "memory_health"))["coordination"]["local_model"] == \
-                "not started"
+            assert (await ok(client, "memory_health"))["coordination"][
+                "local_model"
+            ] == "not started"
 
             stop(servers.pop())  # the server goes away mid-run
             await ok(client, "memory_store", content="Stored here after the server died")
@@ -62,8 +66,10 @@ def test_forwards_to_a_server_for_the_same_store_falls_back_and_returns(tmp_path
             stop(server)
     assert stats["total"] == 3
     assert contents(db, "code", embedder) == [
-        "Stored here after the server died", "Stored through the restarted server",
-        "Stored through the server"]
+        "Stored here after the server died",
+        "Stored through the restarted server",
+        "Stored through the server",
+    ]
 
 
 def test_server_for_another_store_on_the_port_is_not_used(tmp_path, embedder):
@@ -85,13 +91,18 @@ def test_server_for_another_store_on_the_port_is_not_used(tmp_path, embedder):
 
 
 def test_named_server_gets_every_call_and_its_loss_is_an_error_not_a_local_write(
-        tmp_path, embedder):
+    tmp_path, embedder
+):
     local, remote, port = tmp_path / "local.db", tmp_path / "remote.db", free_port()
     server = start_serve(tmp_path, remote, port)
 
     async def scenario() -> dict:
-        async with stdio_client(tmp_path, local, MEMVAULT_NAMESPACE="team",
-                                MEMVAULT_SERVER_URL=f"http://127.0.0.1:{port}/") as client:
+        async with stdio_client(
+            tmp_path,
+            local,
+            MEMVAULT_NAMESPACE="team",
+            MEMVAULT_SERVER_URL=f"http://127.0.0.1:{port}/",
+        ) as client:
             stored = await ok(client, "memory_store", content="Kept by the team server")
             assert stored["memory"]["namespace"] == "team"
             assert (await refused(client, "memory_store", content=" "))["field"] == "content"
@@ -115,8 +126,9 @@ def test_named_server_that_never_answered_is_an_error(tmp_path):
     port = free_port()
 
     async def scenario() -> dict:
-        async with stdio_client(tmp_path, tmp_path / "local.db",
-                                MEMVAULT_SERVER_URL=f"http://127.0.0.1:{port}") as client:
+        async with stdio_client(
+            tmp_path, tmp_path / "local.db", MEMVAULT_SERVER_URL=f"http://127.0.0.1:{port}"
+        ) as client:
             return await refused(client, "memory_search", query="anything")
 
     error = anyio.run(scenario)

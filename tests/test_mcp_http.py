@@ -37,19 +37,25 @@ def test_namespace_header_picks_the_namespace(tmp_path, embedder):
     db, port = tmp_path / "served.db", free_port()
 
     async def as_namespace(value: str, tool: str, **arguments) -> dict:
-        async with httpx2.AsyncClient(headers={"X-Memvault-Namespace": value},
-                                      timeout=300) as http, \
-                Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http),
-                       mode="legacy") as client:
+        async with (
+            httpx2.AsyncClient(headers={"X-Memvault-Namespace": value}, timeout=300) as http,
+            Client(
+                streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http),
+                mode="legacy",
+            ) as client,
+        ):
             if tool == "refused":
                 return await refused(client, "memory_stats")
             return await ok(client, tool, **arguments)
 
     async def scenario() -> dict:
         stored = await as_namespace("team", "memory_store", content="A team decision")
-        return {"stored": stored, "team": await as_namespace("team", "memory_stats"),
-                "other": await as_namespace("bob", "memory_stats"),
-                "bad": await as_namespace("x" * 200, "refused")}
+        return {
+            "stored": stored,
+            "team": await as_namespace("team", "memory_stats"),
+            "other": await as_namespace("bob", "memory_stats"),
+            "bad": await as_namespace("x" * 200, "refused"),
+        }
 
     with memvault_serve(tmp_path, db, port):
         seen = anyio.run(scenario)

@@ -38,8 +38,7 @@ def test_every_tool_over_stdio_against_the_store(tmp_path: Path, embedder):
 
 def test_recorded_handshake_is_the_sdks_answer_for_this_server():
     recorded = json.loads(mcp_stdio.HANDSHAKE_FILE.read_text(encoding="utf-8"))
-    assert recorded == mcp_stdio.record(), \
-        "run: python -m memvault.mcp.stdio --record"
+    assert recorded == mcp_stdio.record(), "run: python -m memvault.mcp.stdio --record"
     assert mcp_stdio.load_handshake() == recorded
 
 
@@ -57,17 +56,33 @@ def test_raw_handshake_then_an_immediate_call_gets_one_answer_each(tmp_path: Pat
     it has loaded; the SDK's own replies to the first two are not sent again."""
     params = mcp_params(tmp_path, tmp_path / "m.db")
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "1"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-        {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-         "params": {"name": "memory_stats", "arguments": {}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "memory_stats", "arguments": {}},
+        },
     ]
-    proc = subprocess.Popen([params.command, *params.args], env=params.env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # All at once, before the SDK can have loaded; stdin stays open until the last
     # reply, since closing it cancels what is still running.
     proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
@@ -99,10 +114,16 @@ def test_client_negotiating_the_newest_protocol_is_served_by_the_sdk(tmp_path: P
 
 def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Path):
     db = tmp_path / "shared.db"
-    facts = {"desktop": [f"Desktop note {i}: the {w} report is due" for i, w in
-                         enumerate(["sales", "audit", "hiring", "budget", "roadmap"])],
-             "code": [f"Code note {i}: module {w} needs tests" for i, w in
-                      enumerate(["parser", "lexer", "planner", "cache", "router"])]}
+    facts = {
+        "desktop": [
+            f"Desktop note {i}: the {w} report is due"
+            for i, w in enumerate(["sales", "audit", "hiring", "budget", "roadmap"])
+        ],
+        "code": [
+            f"Code note {i}: module {w} needs tests"
+            for i, w in enumerate(["parser", "lexer", "planner", "cache", "router"])
+        ],
+    }
     shared = "Both assistants know the office closes at 6pm"
     seen: dict[str, dict] = {}
 
@@ -110,16 +131,20 @@ def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Path):
         async with stdio_client(tmp_path, db) as client:
             errors = []
             for content in [*facts[name], shared]:
-                result = await client.call_tool("memory_store", {"content": content,
-                                                                 "tags": [name]})
+                result = await client.call_tool(
+                    "memory_store", {"content": content, "tags": [name]}
+                )
                 if result.is_error:
                     errors.append(result.content[0].text)
             done[name].set()
             await done[other].wait()
             hits = await ok(client, "memory_search", query=facts[other][2], limit=3)
             stats = await ok(client, "memory_stats")
-            seen[name] = {"errors": errors, "stats": stats,
-                          "hits": [h["memory"]["content"] for h in hits["results"]]}
+            seen[name] = {
+                "errors": errors,
+                "stats": stats,
+                "hits": [h["memory"]["content"] for h in hits["results"]],
+            }
 
     async def both() -> None:
         done.update(desktop=anyio.Event(), code=anyio.Event())
@@ -137,11 +162,24 @@ def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Path):
 
 def test_module_entry_point_serves_too(tmp_path: Path):
     params = mcp_params(tmp_path, tmp_path / "m.db")
-    request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"}}}
-    proc = subprocess.run([sys.executable, "-m", "memvault.mcp.stdio"], env=params.env, text=True,
-                          input=json.dumps(request) + "\n", capture_output=True, timeout=300)
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "memvault.mcp.stdio"],
+        env=params.env,
+        text=True,
+        input=json.dumps(request) + "\n",
+        capture_output=True,
+        timeout=300,
+    )
     assert json.loads(proc.stdout.splitlines()[0])["result"]["serverInfo"]["name"] == "memvault"
 
 
@@ -150,8 +188,16 @@ def test_front_answers_only_a_well_formed_handshake(tmp_path: Path):
     lines = [
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},  # before initialize: the SDK's
         {"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"capabilities": {}}},
-        {"jsonrpc": "2.0", "id": 3, "method": "initialize", "params": {
-            "protocolVersion": "1999-01-01", "capabilities": {}, "clientInfo": {"name": "x"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "1999-01-01",
+                "capabilities": {},
+                "clientInfo": {"name": "x"},
+            },
+        },
         {"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"cursor": "next"}},
         {"jsonrpc": "2.0", "id": 5, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "memory_stats"}},
@@ -159,8 +205,7 @@ def test_front_answers_only_a_well_formed_handshake(tmp_path: Path):
     ]
     out = mcp_stdio._Capture()
     front = mcp_stdio.HandshakeFront(recorded, out)
-    data = b"".join((m if isinstance(m, str) else json.dumps(m)).encode() + b"\n"
-                    for m in lines)
+    data = b"".join((m if isinstance(m, str) else json.dumps(m)).encode() + b"\n" for m in lines)
     assert front.read_from(io.BytesIO(data)) is True
     replies = [json.loads(line) for line in out.lines()]
     assert [r["id"] for r in replies] == [3, 5]
@@ -177,8 +222,9 @@ def test_misconfiguration_is_a_tool_error_and_the_server_keeps_answering(tmp_pat
     missing = tmp_path / "no-such-model"
 
     async def scenario() -> dict:
-        async with stdio_client(tmp_path, tmp_path / "m.db",
-                                MEMVAULT_EMBEDDING_MODEL=str(missing)) as client:
+        async with stdio_client(
+            tmp_path, tmp_path / "m.db", MEMVAULT_EMBEDDING_MODEL=str(missing)
+        ) as client:
             stored = await refused(client, "memory_store", content="anything")
             health = await ok(client, "memory_health")
             listed = await client.list_tools()
@@ -193,7 +239,13 @@ def test_misconfiguration_is_a_tool_error_and_the_server_keeps_answering(tmp_pat
 
 def test_bad_settings_stop_memvault_mcp_with_one_clear_line(tmp_path: Path):
     params = mcp_params(tmp_path, tmp_path / "m.db", MEMVAULT_PORT="eighty")
-    proc = subprocess.run([params.command, *params.args], env=params.env, text=True,
-                          input="", capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [params.command, *params.args],
+        env=params.env,
+        text=True,
+        input="",
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip() == "memvault mcp: MEMVAULT_PORT must be an integer, got 'eighty'"

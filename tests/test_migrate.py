@@ -23,9 +23,11 @@ from .transfer_data import SPEC, assert_same_memories, everything, fill, filled,
 def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chroma_server):
     """sqlite -> chroma (local) -> chroma (http) -> dump -> sqlite, every field equal."""
     original = sample(60)
-    hops = [filled(f"sqlite://{tmp_path / 'first.db'}", original),
-            f"chroma://{tmp_path / 'chroma'}?collection=hop",
-            f"{chroma_server.url}?collection=hop-{uuid.uuid4().hex}"]
+    hops = [
+        filled(f"sqlite://{tmp_path / 'first.db'}", original),
+        f"chroma://{tmp_path / 'chroma'}?collection=hop",
+        f"{chroma_server.url}?collection=hop-{uuid.uuid4().hex}",
+    ]
     for source, target in itertools.pairwise(hops):
         report = migrate(source, target, settings=settings, batch_size=25)
         assert report.ok and report.verification.ok, report.to_dict()
@@ -44,7 +46,8 @@ def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chr
 
 
 def test_a_large_move_into_postgres_builds_the_vector_index_once_at_the_end(
-        tmp_path, settings, database, monkeypatch):
+    tmp_path, settings, database, monkeypatch
+):
     monkeypatch.setattr("memvault.transfer.migrate.BULK_MIN_MEMORIES", 20)
     src = filled(f"sqlite://{tmp_path / 'a.db'}", sample(30))
     watcher = open_store(database)
@@ -72,7 +75,8 @@ def test_a_large_move_into_postgres_builds_the_vector_index_once_at_the_end(
 
 
 def test_a_rerun_rebuilds_a_vector_index_left_missing_by_a_killed_bulk_load(
-        tmp_path, settings, database):
+    tmp_path, settings, database
+):
     src = filled(f"sqlite://{tmp_path / 'a.db'}", sample(12))
     target = open_store(database)
     target.bind_embedding(SPEC)
@@ -100,12 +104,19 @@ def test_rerun_adds_nothing_twice(tmp_path, settings):
 
 def test_into_a_target_that_already_holds_some(tmp_path, settings):
     memories = sample(12)
-    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
-        f"sqlite://{tmp_path / 'b.db'}")
+    src, dst = (
+        open_store(f"sqlite://{tmp_path / 'a.db'}"),
+        open_store(f"sqlite://{tmp_path / 'b.db'}"),
+    )
     fill(src, memories)
     second = [m for m in memories if m.parent_id is None][1]
-    fill(dst, [second.with_changes(id="twin", tags=("changed",)),
-               Memory(content="only in target", embedding=unit(99))])
+    fill(
+        dst,
+        [
+            second.with_changes(id="twin", tags=("changed",)),
+            Memory(content="only in target", embedding=unit(99)),
+        ],
+    )
     report = migrate(src, dst, settings=settings)
     assert (report.moved, report.skipped) == (11, 1)
     # The twin kept its own tags, and verification names it.
@@ -118,8 +129,10 @@ def test_into_a_target_that_already_holds_some(tmp_path, settings):
 
 def test_a_memory_the_target_refuses_is_listed_and_the_rest_move(tmp_path, settings):
     memories = [m for m in sample(6) if m.parent_id is None]
-    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
-        f"sqlite://{tmp_path / 'b.db'}")
+    src, dst = (
+        open_store(f"sqlite://{tmp_path / 'a.db'}"),
+        open_store(f"sqlite://{tmp_path / 'b.db'}"),
+    )
     fill(src, memories)
     fill(dst, [Memory(id=memories[2].id, content="other content, same id", embedding=unit(5))])
     report = migrate(src, dst, settings=settings)
@@ -140,8 +153,7 @@ def test_replace_makes_the_target_hold_exactly_the_source(tmp_path, settings):
     top = work.query(Filter(namespace=None), limit=40).memories
     work.delete([m.id for m in top[:10]])
     work.update(top[10].id, MemoryChanges(tags=("merged",), metadata={"merged": True}))
-    work.add([Memory(content="a consolidated summary", memory_type="summary",
-                     embedding=unit(7))])
+    work.add([Memory(content="a consolidated summary", memory_type="summary", embedding=unit(7))])
     wanted = everything(work)
     work.close()
 
@@ -172,8 +184,10 @@ def test_dry_run_writes_nothing(tmp_path, settings):
 
 
 def test_model_mismatch_is_refused_before_anything_moves(tmp_path, settings):
-    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
-        f"sqlite://{tmp_path / 'b.db'}")
+    src, dst = (
+        open_store(f"sqlite://{tmp_path / 'a.db'}"),
+        open_store(f"sqlite://{tmp_path / 'b.db'}"),
+    )
     fill(src, sample(3))
     dst.bind_embedding(EmbeddingSpec("other-model", 384))
     with pytest.raises(IncompatibleEmbedding) as err:
@@ -187,11 +201,17 @@ def test_model_mismatch_is_refused_before_anything_moves(tmp_path, settings):
 
 
 def test_reembed_recomputes_vectors_with_the_local_model(tmp_path, settings, embedder):
-    src, dst = open_store(f"sqlite://{tmp_path / 'a.db'}"), open_store(
-        f"sqlite://{tmp_path / 'b.db'}")
+    src, dst = (
+        open_store(f"sqlite://{tmp_path / 'a.db'}"),
+        open_store(f"sqlite://{tmp_path / 'b.db'}"),
+    )
     src.bind_embedding(EmbeddingSpec("some-old-model", 384))
-    src.add([Memory(content="Alice prefers tabs over spaces", embedding=unit(1)),
-             Memory(content="The build runs on Fridays", embedding=unit(2))])
+    src.add(
+        [
+            Memory(content="Alice prefers tabs over spaces", embedding=unit(1)),
+            Memory(content="The build runs on Fridays", embedding=unit(2)),
+        ]
+    )
     report = migrate(src, dst, settings=settings, embedder=embedder, reembed=True)
     assert report.ok and report.reembedded == 2 and "re-embedded" in report.vectors
     assert dst.embedding_spec() == embedder.spec

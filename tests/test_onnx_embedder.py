@@ -40,8 +40,10 @@ LONG_TEXT = " ".join(f"word{i} is followed by another sentence about memory." fo
 @pytest.fixture(scope="session")
 def onnx_models() -> dict[str, OnnxEmbedder]:
     """One loaded embedder per ONNX runtime, all from the shared export cache."""
-    models = {runtime: OnnxEmbedder(None, MODEL_CACHE, runtime)
-              for runtime in ("auto", "onnx", "onnx-int8")}
+    models = {
+        runtime: OnnxEmbedder(None, MODEL_CACHE, runtime)
+        for runtime in ("auto", "onnx", "onnx-int8")
+    }
     for model in models.values():
         model.load()
     return models
@@ -114,19 +116,22 @@ def test_long_texts_are_truncated_like_sentence_transformers(onnx_models, embedd
 
 
 def test_unknown_runtime_is_refused_naming_the_setting(tmp_path):
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path),
-                                  "MEMVAULT_EMBEDDING_RUNTIME": "onnx-fp8"})
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(tmp_path), "MEMVAULT_EMBEDDING_RUNTIME": "onnx-fp8"}
+    )
     with pytest.raises(InvalidInput) as err:
         open_embedder(settings)
     assert err.value.field == "embedding_runtime"
-    torch = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path),
-                               "MEMVAULT_EMBEDDING_RUNTIME": "torch"})
+    torch = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(tmp_path), "MEMVAULT_EMBEDDING_RUNTIME": "torch"}
+    )
     assert open_embedder(torch).runtime == "torch"
 
 
 def test_health_and_stats_name_the_runtime_without_loading_it(onnx_models, tmp_path):
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path),
-                                  "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(tmp_path), "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)}
+    )
     with Vault.open(settings=settings) as vault:
         health = vault.health()
         assert health["runtime"] == "onnx-int8" and health["model_loaded"] is False
@@ -152,13 +157,26 @@ print(json.dumps({{"runtime": model.runtime,
 """
 
 
-def embed_in_subprocess(tmp_path: Path, cache: Path, model_dir: Path | None = None,
-                        blocked: tuple[str, ...] = (), text: str = "hello there"
-                        ) -> subprocess.Popen[str]:
-    script = EMBED_SCRIPT.format(blocked=blocked, cache=str(cache), text=text,
-                                 model_dir=str(model_dir) if model_dir else None)
-    return subprocess.Popen([sys.executable, "-c", script], env=cli_env(tmp_path), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def embed_in_subprocess(
+    tmp_path: Path,
+    cache: Path,
+    model_dir: Path | None = None,
+    blocked: tuple[str, ...] = (),
+    text: str = "hello there",
+) -> subprocess.Popen[str]:
+    script = EMBED_SCRIPT.format(
+        blocked=blocked,
+        cache=str(cache),
+        text=text,
+        model_dir=str(model_dir) if model_dir else None,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=cli_env(tmp_path),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[dict, str]:
@@ -168,8 +186,11 @@ def finish(process: subprocess.Popen[str]) -> tuple[dict, str]:
 
 
 def test_a_cached_export_runs_without_torch(onnx_models, tmp_path):
-    result, err = finish(embed_in_subprocess(
-        tmp_path, MODEL_CACHE, blocked=("torch", "sentence_transformers", "transformers")))
+    result, err = finish(
+        embed_in_subprocess(
+            tmp_path, MODEL_CACHE, blocked=("torch", "sentence_transformers", "transformers")
+        )
+    )
     assert result["runtime"] == "onnx-int8"
     assert "exporting" not in err
     expected = onnx_models["auto"].embed(["hello there"])[0]
@@ -209,9 +230,13 @@ main()
 
 def test_without_torch_or_a_cached_export_the_cli_says_what_is_missing(tmp_path):
     cache = tmp_path / "empty-cache"
-    done = subprocess.run([sys.executable, "-c", NO_TORCH_CLI], capture_output=True, text=True,
-                          env=cli_env(tmp_path, MEMVAULT_MODEL_CACHE_DIR=str(cache)),
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH_CLI],
+        capture_output=True,
+        text=True,
+        env=cli_env(tmp_path, MEMVAULT_MODEL_CACHE_DIR=str(cache)),
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("Error:") == 1, done.stderr
     message = " ".join(done.stderr.split())

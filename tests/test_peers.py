@@ -32,42 +32,65 @@ def mcp_hash(content: str, metadata: dict | None = None) -> str:
 
 
 def build_chroma_collection(path) -> None:
-    client = chromadb.PersistentClient(path=str(path),
-                                       settings=Settings(anonymized_telemetry=False))
+    client = chromadb.PersistentClient(
+        path=str(path), settings=Settings(anonymized_telemetry=False)
+    )
     col = client.create_collection(
-        "memory_collection", embedding_function=None,
-        metadata={"hnsw:space": "cosine", "hnsw:construction_ef": 200, "hnsw:M": 16})
+        "memory_collection",
+        embedding_function=None,
+        metadata={"hnsw:space": "cosine", "hnsw:construction_ef": 200, "hnsw:M": 16},
+    )
     current = "Alice prefers tabs over spaces"
     col.add(
-        ids=[mcp_hash(current), mcp_hash("Old style memory"), "mem-001", "mem-002",
-             "dup-of-first", "broken"],
+        ids=[
+            mcp_hash(current),
+            mcp_hash("Old style memory"),
+            "mem-001",
+            "mem-002",
+            "dup-of-first",
+            "broken",
+        ],
         embeddings=[unit(i).tolist() for i in range(6)],
-        documents=[current, "Old style memory", "Hand-made note", "Bare record",
-                   current, ""],
+        documents=[current, "Old style memory", "Hand-made note", "Bare record", current, ""],
         metadatas=[
-            {"content_hash": mcp_hash(current), "memory_type": "preference",
-             "tags": "prefs,style", "timestamp": T0, "created_at": T0,
-             "created_at_iso": "2024-05-01T10:00:00.250000Z", "updated_at": T0 + 60,
-             "updated_at_iso": "2024-05-01T10:01:00.250000Z", "source": "claude"},
-            {"content_hash": mcp_hash("Old style memory"), "type": "fact",
-             "tags": '["legacy", "json"]', "timestamp_float": T0 - 86400,
-             "timestamp_str": "2024-04-30T10:00:00.250000"},
+            {
+                "content_hash": mcp_hash(current),
+                "memory_type": "preference",
+                "tags": "prefs,style",
+                "timestamp": T0,
+                "created_at": T0,
+                "created_at_iso": "2024-05-01T10:00:00.250000Z",
+                "updated_at": T0 + 60,
+                "updated_at_iso": "2024-05-01T10:01:00.250000Z",
+                "source": "claude",
+            },
+            {
+                "content_hash": mcp_hash("Old style memory"),
+                "type": "fact",
+                "tags": '["legacy", "json"]',
+                "timestamp_float": T0 - 86400,
+                "timestamp_str": "2024-04-30T10:00:00.250000",
+            },
             {"tags": ["p", "q"], "created_at": "2024-05-02T08:00:00Z", "project": "x"},
             None,
             {"content_hash": "whatever", "tags": "dup"},
             {"tags": "broken"},
-        ])
+        ],
+    )
 
 
 def test_a_chroma_collection_of_another_tool_migrates_as_is(tmp_path, settings):
     build_chroma_collection(tmp_path / "chroma")
-    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
-                                       settings=Settings(anonymized_telemetry=False))
+    client = chromadb.PersistentClient(
+        path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
+    )
     before = client.get_collection("memory_collection", embedding_function=None).get(
-        include=["documents", "metadatas", "embeddings"])
+        include=["documents", "metadatas", "embeddings"]
+    )
 
-    report = migrate(f"chroma://{tmp_path / 'chroma'}", f"sqlite://{tmp_path / 'out.db'}",
-                     settings=settings)
+    report = migrate(
+        f"chroma://{tmp_path / 'chroma'}", f"sqlite://{tmp_path / 'out.db'}", settings=settings
+    )
     assert (report.moved, report.skipped, report.failed) == (4, 1, 1)
     assert report.failures == [("broken", "content is missing or empty")]
     assert not report.ok and report.verification.ok
@@ -81,8 +104,7 @@ def test_a_chroma_collection_of_another_tool_migrates_as_is(tmp_path, settings):
     assert first.created_at.timestamp() == pytest.approx(T0)
     assert first.updated_at.timestamp() == pytest.approx(T0 + 60)
     assert first.content_hash == content_hash(first.content)
-    assert first.metadata == {"source": "claude",
-                              "legacy_content_hash": mcp_hash(first.content)}
+    assert first.metadata == {"source": "claude", "legacy_content_hash": mcp_hash(first.content)}
     assert first.id != mcp_hash(first.content)  # hash-like ids become stable UUIDs
     old = by_content["Old style memory"]
     assert old.tags == ("json", "legacy") and old.memory_type == "fact"
@@ -95,14 +117,19 @@ def test_a_chroma_collection_of_another_tool_migrates_as_is(tmp_path, settings):
     out.close()
 
     after = client.get_collection("memory_collection", embedding_function=None).get(
-        include=["documents", "metadatas", "embeddings"])
+        include=["documents", "metadatas", "embeddings"]
+    )
     assert after["ids"] == before["ids"] and after["metadatas"] == before["metadatas"]
     assert (after["embeddings"] == before["embeddings"]).all()
-    assert "memvault_format" not in (client.get_collection(
-        "memory_collection", embedding_function=None).metadata or {})
+    assert "memvault_format" not in (
+        client.get_collection("memory_collection", embedding_function=None).metadata or {}
+    )
 
-    again = migrate(f"chroma://{tmp_path / 'chroma'}?namespace=alice",
-                    f"sqlite://{tmp_path / 'alice.db'}", settings=settings)
+    again = migrate(
+        f"chroma://{tmp_path / 'chroma'}?namespace=alice",
+        f"sqlite://{tmp_path / 'alice.db'}",
+        settings=settings,
+    )
     assert again.moved == 4 and again.verification.ok
     alice = open_store(f"sqlite://{tmp_path / 'alice.db'}")
     assert alice.count(Filter.build(namespace="alice")) == 4
@@ -137,12 +164,23 @@ def build_mcp_sqlite(path) -> None:
             "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, "
             "created_at, updated_at, created_at_iso, updated_at_iso, deleted_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (mcp_hash(content, meta), content, tags, mtype,
-             json.dumps(meta) if meta is not None else None, created, created,
-             datetime.fromtimestamp(created, UTC).isoformat(),
-             datetime.fromtimestamp(created, UTC).isoformat(), deleted))
-        conn.execute("INSERT INTO memory_embeddings (rowid, content_embedding) VALUES (?, ?)",
-                     (i, unit(100 + i).tobytes()))
+            (
+                mcp_hash(content, meta),
+                content,
+                tags,
+                mtype,
+                json.dumps(meta) if meta is not None else None,
+                created,
+                created,
+                datetime.fromtimestamp(created, UTC).isoformat(),
+                datetime.fromtimestamp(created, UTC).isoformat(),
+                deleted,
+            ),
+        )
+        conn.execute(
+            "INSERT INTO memory_embeddings (rowid, content_embedding) VALUES (?, ?)",
+            (i, unit(100 + i).tobytes()),
+        )
     conn.close()
 
 
@@ -159,8 +197,9 @@ def test_an_mcp_memory_service_sqlite_file_is_detected_and_read_only(tmp_path, s
     assert source.embedding_spec() == SPEC
     source.close()
 
-    report = migrate(f"sqlite://{db}", f"chroma://{tmp_path / 'c'}?collection=mem",
-                     settings=settings)
+    report = migrate(
+        f"sqlite://{db}", f"chroma://{tmp_path / 'c'}?collection=mem", settings=settings
+    )
     assert report.ok and (report.moved, report.skipped, report.failed) == (3, 0, 0)
     assert digest(db) == before
     conn = apsw.Connection(str(db))
@@ -170,8 +209,11 @@ def test_an_mcp_memory_service_sqlite_file_is_detected_and_read_only(tmp_path, s
 
     out = open_store(f"chroma://{tmp_path / 'c'}?collection=mem")
     by_content = {m.content: m for m in out.query(Filter.build(), limit=10).memories}
-    assert sorted(by_content) == ["Bob's birthday is in June", "Deploys happen on Tuesdays",
-                                  "Use ruff for linting"]
+    assert sorted(by_content) == [
+        "Bob's birthday is in June",
+        "Deploys happen on Tuesdays",
+        "Use ruff for linting",
+    ]
     deploy = by_content["Deploys happen on Tuesdays"]
     assert deploy.tags == ("deploy", "ops") and deploy.memory_type == "decision"
     assert deploy.metadata["project"] == "web"
@@ -182,8 +224,11 @@ def test_an_mcp_memory_service_sqlite_file_is_detected_and_read_only(tmp_path, s
     assert nearest.score == pytest.approx(1, abs=1e-4)
     out.close()
 
-    named = migrate(f"mcp-memory-service+sqlite://{db}?namespace=team",
-                    f"chroma://{tmp_path / 'c'}?collection=mem", settings=settings)
+    named = migrate(
+        f"mcp-memory-service+sqlite://{db}?namespace=team",
+        f"chroma://{tmp_path / 'c'}?collection=mem",
+        settings=settings,
+    )
     assert named.moved == 3 and named.verification.ok
     assert digest(db) == before
 
@@ -207,12 +252,14 @@ def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, se
     work = f"sqlite://{tmp_path / 'work.db'}"
     assert migrate(original, work, settings=settings).moved == 4
     store = open_store(work)
-    [dropped] = [m for m in store.query(Filter.build(), limit=10).memories
-                 if m.content == "Bare record"]
+    [dropped] = [
+        m for m in store.query(Filter.build(), limit=10).memories if m.content == "Bare record"
+    ]
     store.delete([dropped.id])
     store.close()
-    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"),
-                                       settings=Settings(anonymized_telemetry=False))
+    client = chromadb.PersistentClient(
+        path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
+    )
     before = client.get_collection("memory_collection", embedding_function=None)
 
     planned = migrate(work, original, replace=True, dry_run=True, settings=settings)
@@ -230,8 +277,11 @@ def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, se
     assert after.metadata["hnsw:M"] == 16
     records = after.get(include=["documents", "metadatas", "embeddings"])
     by_content = dict(zip(records["documents"], records["metadatas"], strict=True))
-    assert sorted(by_content) == ["Alice prefers tabs over spaces", "Hand-made note",
-                                  "Old style memory"]
+    assert sorted(by_content) == [
+        "Alice prefers tabs over spaces",
+        "Hand-made note",
+        "Old style memory",
+    ]
     alice = by_content["Alice prefers tabs over spaces"]
     assert (alice["tags"], alice["memory_type"]) == ("prefs,style", "preference")
     assert alice["timestamp"] == pytest.approx(T0) and alice["content_hash"]

@@ -32,8 +32,9 @@ def test_migrations_are_recorded_and_applied_once(database):
     assert again.identity() == identity != ""
     again.close()
     with psycopg.connect(database) as conn:
-        rows = conn.execute("SELECT version, description FROM memvault_migrations "
-                            "ORDER BY version").fetchall()
+        rows = conn.execute(
+            "SELECT version, description FROM memvault_migrations ORDER BY version"
+        ).fetchall()
     assert rows == [(i, description) for i, (description, _) in enumerate(MIGRATIONS, 1)]
 
 
@@ -53,14 +54,17 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(database, tmp_
     assert len(set(identities)) == 1
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM memvault_migrations").fetchone()[0] == len(
-            MIGRATIONS)
+            MIGRATIONS
+        )
 
 
 def test_a_schema_from_a_newer_memvault_is_refused(database):
     PostgresStore(database).close()
     with psycopg.connect(database) as conn:
-        conn.execute("INSERT INTO memvault_migrations (version, description) VALUES (%s, 'x')",
-                     (len(MIGRATIONS) + 1,))
+        conn.execute(
+            "INSERT INTO memvault_migrations (version, description) VALUES (%s, 'x')",
+            (len(MIGRATIONS) + 1,),
+        )
     with pytest.raises(StoreUnavailable, match="newer than this memvault"):
         PostgresStore(database)
 
@@ -68,8 +72,10 @@ def test_a_schema_from_a_newer_memvault_is_refused(database):
 def test_a_database_not_in_utf8_is_refused(pg_server):
     name = f"t_{uuid.uuid4().hex}"
     with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" ENCODING \'SQL_ASCII\' TEMPLATE template0 '
-                     "LC_COLLATE 'C' LC_CTYPE 'C'")
+        conn.execute(
+            f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0 "
+            "LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
     try:
         with pytest.raises(StoreUnavailable, match="encoded SQL_ASCII; memvault needs UTF8"):
             PostgresStore(pg_server.url(name))
@@ -82,13 +88,16 @@ def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(d
     store.bind_embedding(SPEC)
     store.close()
     with psycopg.connect(database) as conn:
-        kind = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
-                            "attrelid = 'memvault_memories'::regclass AND attname = 'embedding'"
-                            ).fetchone()[0]
-        options = conn.execute("SELECT reloptions FROM pg_class "
-                               "WHERE relname = 'memvault_memories_embedding'").fetchone()[0]
-        method = conn.execute("SELECT indexdef FROM pg_indexes "
-                              "WHERE indexname = 'memvault_memories_embedding'").fetchone()[0]
+        kind = conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+            "attrelid = 'memvault_memories'::regclass AND attname = 'embedding'"
+        ).fetchone()[0]
+        options = conn.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = 'memvault_memories_embedding'"
+        ).fetchone()[0]
+        method = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'memvault_memories_embedding'"
+        ).fetchone()[0]
     assert kind == f"vector({DIM})"
     assert sorted(options) == ["ef_construction=40", "m=8"]
     assert "USING hnsw (embedding vector_cosine_ops)" in method
@@ -107,8 +116,14 @@ def back_to_version(conn: psycopg.Connection, version: int) -> None:
 def test_a_store_from_before_the_word_counts_gets_them_counted(database):
     store = PostgresStore(database)
     store.bind_embedding(SPEC)
-    store.add([mem(text, i) for i, text in enumerate(
-        ["the ferry to Lisbon leaves at noon", "Lisbon trams", "noon meeting, noon lunch"])])
+    store.add(
+        [
+            mem(text, i)
+            for i, text in enumerate(
+                ["the ferry to Lisbon leaves at noon", "Lisbon trams", "noon meeting, noon lunch"]
+            )
+        ]
+    )
     before = store.text_search(["lisbon", "noon"], 5, Filter.build())
     store.index_waiting_vectors()
     store.close()
@@ -123,8 +138,11 @@ def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(da
     PostgresStore(database).close()
     with psycopg.connect(database) as conn:  # the schema and notes as version 2 left them
         back_to_version(conn, 2)
-        conn.execute("INSERT INTO memvault_meta VALUES ('note:migration:abc', %s), "
-                     "('note:other', 'plain text')", ('{"cursor": "41", "moved": 40}',))
+        conn.execute(
+            "INSERT INTO memvault_meta VALUES ('note:migration:abc', %s), "
+            "('note:other', 'plain text')",
+            ('{"cursor": "41", "moved": 40}',),
+        )
     store = PostgresStore(database)
     assert store.journal_get("checkpoint", "migration:abc") == {"cursor": "41", "moved": 40}
     assert [key for key, _ in store.journal_list("checkpoint")] == ["migration:abc"]
@@ -181,15 +199,26 @@ def test_url_options_and_their_environment_defaults():
     conninfo, options = parse_postgres_url(
         "postgresql://u:p@db.example:6543/mem?sslmode=require&hnsw_m=8&"
         "hnsw_ef_construction=40&ef_search=55&pool_size=3",
-        Settings.from_env({"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}))
+        Settings.from_env({"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}),
+    )
     assert conninfo == "postgresql://u:p@db.example:6543/mem?sslmode=require"
-    assert (options.hnsw_m, options.hnsw_ef_construction, options.ef_search,
-            options.pool_size) == (8, 40, 55, 3)
-    _, from_env = parse_postgres_url("postgresql://h/db", Settings.from_env(
-        {"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}))
+    assert (options.hnsw_m, options.hnsw_ef_construction, options.ef_search, options.pool_size) == (
+        8,
+        40,
+        55,
+        3,
+    )
+    _, from_env = parse_postgres_url(
+        "postgresql://h/db",
+        Settings.from_env({"MEMVAULT_PG_EF_SEARCH": "70", "MEMVAULT_PG_POOL_SIZE": "7"}),
+    )
     assert (from_env.ef_search, from_env.pool_size, from_env.hnsw_m) == (70, 7, 16)
-    for bad in ("ef_search=0", "ef_search=many", "hnsw_m=4&hnsw_ef_construction=5",
-                "no_such_parameter=1"):
+    for bad in (
+        "ef_search=0",
+        "ef_search=many",
+        "hnsw_m=4&hnsw_ef_construction=5",
+        "no_such_parameter=1",
+    ):
         with pytest.raises(InvalidInput) as caught:
             parse_postgres_url(f"postgresql://h/db?{bad}")
         assert caught.value.field == "store_url"

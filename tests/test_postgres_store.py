@@ -37,20 +37,27 @@ def batch_with_every_case(prefix: str) -> list[Memory]:
     already = mem("already stored", 1)
     twin = mem("already stored", 2)
     parent = mem(f"{prefix} parent", 3)
-    batch = [twin, mem("chunk of the duplicate", 4, parent_id=twin.id, chunk_index=1),
-             parent, mem(f"{prefix} chunk", 5, parent_id=parent.id, chunk_index=1),
-             mem("said twice", 6), mem("  said   twice ", 7)]
+    batch = [
+        twin,
+        mem("chunk of the duplicate", 4, parent_id=twin.id, chunk_index=1),
+        parent,
+        mem(f"{prefix} chunk", 5, parent_id=parent.id, chunk_index=1),
+        mem("said twice", 6),
+        mem("  said   twice ", 7),
+    ]
     batch += [mem(f"{prefix} memory {i}", 100 + i) for i in range(postgres_writes.COPY_MIN_ROWS)]
     return [already, *batch]
 
 
 def outcome(results: list[tuple[Memory, bool]]) -> list[tuple[str, bool]]:
-    return [(m.content_hash if m.parent_id is None else m.content, created)
-            for m, created in results]
+    return [
+        (m.content_hash if m.parent_id is None else m.content, created) for m, created in results
+    ]
 
 
-def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(pg_server, database, tmp_path,
-                                                               monkeypatch):
+def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(
+    pg_server, database, tmp_path, monkeypatch
+):
     memories = batch_with_every_case("p")
     reference = SqliteStore(tmp_path / "reference.db")
     reference.bind_embedding(SPEC)
@@ -118,8 +125,9 @@ def test_processes_storing_the_same_memories_at_once_store_each_once(pg, databas
     returned = [set(out.split()[2].split(",")) for out in outputs]
     assert sum(created) == 300
     assert pg.count(Filter.build()) == 300
-    stored = {m.id for b, _ in pg.scan(Filter.build(), batch_size=500, with_embedding=False)
-              for m in b}
+    stored = {
+        m.id for b, _ in pg.scan(Filter.build(), batch_size=500, with_embedding=False) for m in b
+    }
     assert all(ids == stored for ids in returned)  # every process got the winners back
 
 
@@ -158,8 +166,9 @@ def test_threads_storing_the_same_content_through_a_vault_get_one_memory(pg, emb
 # -- vectors indexed after the write ---------------------------------------------
 def waiting_in_table(database: str) -> int:
     with psycopg.connect(database) as conn:
-        return conn.execute("SELECT count(*) FROM memvault_memories "
-                            "WHERE fresh_embedding IS NOT NULL").fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM memvault_memories WHERE fresh_embedding IS NOT NULL"
+        ).fetchone()[0]
 
 
 def test_vectors_waiting_for_the_index_are_searched_and_read_at_once(pg, database):
@@ -206,9 +215,14 @@ def test_a_filter_matching_many_still_gets_k_from_the_index(database):
     rng = np.random.default_rng(0)
     # Every memory of "near" is closer to the query than any of "far", so the
     # index's first candidates are all filtered out.
-    near = [Memory(content=f"near {i}", namespace="near",
-                   embedding=query + 0.05 * rng.standard_normal(DIM).astype(np.float32))
-            for i in range(EXACT_SEARCH_ROWS)]
+    near = [
+        Memory(
+            content=f"near {i}",
+            namespace="near",
+            embedding=query + 0.05 * rng.standard_normal(DIM).astype(np.float32),
+        )
+        for i in range(EXACT_SEARCH_ROWS)
+    ]
     far = [mem(f"far {i}", 10_000 + i, namespace="far") for i in range(EXACT_SEARCH_ROWS)]
     for part in (near, far):
         store.add(part)
@@ -231,8 +245,21 @@ CORPUS = [
     "中文 text sits here",
     "nothing relevant at all in this sentence",
 ]
-QUERIES = [["widgets"], ["cafe"], ["naive"], ["run"], ["state", "art"], ["xk"], ["9000"],
-           ["alice", "example"], ["snake_case"], ["14"], ["中文"], ["the"], ["xk", "widget"]]
+QUERIES = [
+    ["widgets"],
+    ["cafe"],
+    ["naive"],
+    ["run"],
+    ["state", "art"],
+    ["xk"],
+    ["9000"],
+    ["alice", "example"],
+    ["snake_case"],
+    ["14"],
+    ["中文"],
+    ["the"],
+    ["xk", "widget"],
+]
 
 
 def word_scores(store, terms: list[str]) -> dict[str, float]:
@@ -270,8 +297,9 @@ def test_words_are_found_and_scored_like_the_sqlite_store(pg, tmp_path):
 
 
 @pytest.mark.parametrize("scored_at_most", [30_000, 40])
-def test_a_ranking_that_scores_a_few_memories_scores_them_exactly(pg, tmp_path, monkeypatch,
-                                                                  scored_at_most):
+def test_a_ranking_that_scores_a_few_memories_scores_them_exactly(
+    pg, tmp_path, monkeypatch, scored_at_most
+):
     """With room to score only ten memories first, the first tier rarely proves the
     ranking alone: the second scores every memory that could still rank, so the k
     best are SQLite's; with too little room for that too, the memories ranked are
@@ -301,13 +329,19 @@ def test_a_ranking_that_scores_a_few_memories_scores_them_exactly(pg, tmp_path, 
 def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
     def index_exists() -> bool:
         with psycopg.connect(database) as conn:
-            return conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = "
-                                "'memvault_memories_embedding'").fetchone()[0] == 1
+            return (
+                conn.execute(
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = "
+                    "'memvault_memories_embedding'"
+                ).fetchone()[0]
+                == 1
+            )
 
     def word_count(lexeme: str) -> int:
         with psycopg.connect(database) as conn:
-            return conn.execute("SELECT documents FROM memvault_words WHERE lexeme = %s",
-                                (lexeme,)).fetchone()[0]
+            return conn.execute(
+                "SELECT documents FROM memvault_words WHERE lexeme = %s", (lexeme,)
+            ).fetchone()[0]
 
     memories = [mem(f"bulk {i}", 300 + i) for i in range(500)]
     assert pg.health()["vector_index"] == "hnsw"

@@ -14,11 +14,21 @@ from memvault.model import normalize_content
 TEXT_CONTROLS = "".join(chr(i) for i in range(32) if chr(i) not in "\t\n\r")
 text_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters=TEXT_CONTROLS)
 name_chars = st.characters(blacklist_categories=("Cs", "Cc"))
-json_scalars = st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.floats(
-    allow_nan=False, allow_infinity=False) | st.text(alphabet=text_chars)
-json_values = st.recursive(json_scalars, lambda children: st.lists(children, max_size=4)
-                           | st.dictionaries(st.text(name_chars, max_size=8), children,
-                                             max_size=4), max_leaves=12)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=text_chars)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(name_chars, max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 contents = st.text(alphabet=text_chars, min_size=1, max_size=400).filter(lambda s: s.strip())
 
 
@@ -31,10 +41,13 @@ def shared_vault(tmp_path_factory, embedder):
     v.close()
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=contents, metadata=st.dictionaries(st.text(name_chars, max_size=10), json_values,
-                                                  max_size=5))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content=contents,
+    metadata=st.dictionaries(st.text(name_chars, max_size=10), json_values, max_size=5),
+)
 @example(content="0", metadata={"\\u0000": None})  # the text of a NUL escape, not a NUL
 def test_content_and_metadata_round_trip(shared_vault, content, metadata):
     result = shared_vault.store(content, metadata=metadata, namespace="props")

@@ -28,12 +28,14 @@ def checkpoint_cursor(db) -> str | None:
     """The cursor of the checkpoint a running migration keeps in a SQLite target."""
     if not db.exists():
         return None
-    conn = apsw.Connection(f"file:{db}?mode=ro", flags=apsw.SQLITE_OPEN_READONLY
-                           | apsw.SQLITE_OPEN_URI)
+    conn = apsw.Connection(
+        f"file:{db}?mode=ro", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
+    )
     try:
         conn.setbusytimeout(5000)
-        rows = conn.execute("SELECT value FROM journal WHERE kind = 'checkpoint' "
-                            "AND key LIKE 'migration:%'").fetchall()
+        rows = conn.execute(
+            "SELECT value FROM journal WHERE kind = 'checkpoint' AND key LIKE 'migration:%'"
+        ).fetchall()
     except apsw.SQLError:
         return None
     finally:
@@ -63,17 +65,18 @@ def test_kill_9_half_way_then_rerun_completes_without_duplicates(tmp_path, setti
     memories = sample(3000)
     fill(store, memories)
     store.close()
-    script = (f"from memvault.transfer.migrate import migrate\n"
-              f"migrate('sqlite://{source}', 'sqlite://{target}', batch_size=100, "
-              f"max_rate=400)\n")
+    script = (
+        f"from memvault.transfer.migrate import migrate\n"
+        f"migrate('sqlite://{source}', 'sqlite://{target}', batch_size=100, "
+        f"max_rate=400)\n"
+    )
     kill_after_a_checkpoint(script, target, tmp_path)
     partial = open_store(f"sqlite://{target}")
     moved_before = partial.count(ALL.with_changes(include_chunks=False))
     partial.close()
     assert 0 < moved_before < 3000
 
-    report = migrate(f"sqlite://{source}", f"sqlite://{target}", settings=settings,
-                     batch_size=100)
+    report = migrate(f"sqlite://{source}", f"sqlite://{target}", settings=settings, batch_size=100)
     assert report.resumed_from is not None
     assert report.ok and report.verification.ok, report.to_dict()
     # "moved" is what this run added; the killed run's count is reported apart.
@@ -100,8 +103,9 @@ def test_remote_server_stopped_mid_migration_then_resumed(tmp_path, settings, mo
 
     def run() -> None:
         try:
-            outcome["report"] = migrate(f"sqlite://{source}", target, settings=settings,
-                                        batch_size=50, max_rate=300)
+            outcome["report"] = migrate(
+                f"sqlite://{source}", target, settings=settings, batch_size=50, max_rate=300
+            )
         except StoreUnavailable as exc:
             outcome["error"] = exc
 
@@ -117,8 +121,11 @@ def test_remote_server_stopped_mid_migration_then_resumed(tmp_path, settings, mo
         assert not worker.is_alive()
         error = outcome.get("error")
         assert isinstance(error, StoreUnavailable), outcome
-        assert "unreachable" in error.message and "run the same command again" in \
-            error.message and f"127.0.0.1:{server.port}" in error.message
+        assert (
+            "unreachable" in error.message
+            and "run the same command again" in error.message
+            and f"127.0.0.1:{server.port}" in error.message
+        )
 
         server.start()
         report = migrate(f"sqlite://{source}", target, settings=settings, batch_size=50)

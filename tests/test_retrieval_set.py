@@ -36,8 +36,9 @@ KNOWN_MISSES = {
 def set_vault(tmp_path_factory, embedder):
     path = tmp_path_factory.mktemp("retrieval") / "set.db"
     vault = Vault.open(f"sqlite://{path}", embedder=embedder)
-    vault.store_many([{"id": key, "content": text} for key, text in MEMORIES.items()],
-                     namespace="set")
+    vault.store_many(
+        [{"id": key, "content": text} for key, text in MEMORIES.items()], namespace="set"
+    )
     yield vault
     vault.close()
 
@@ -47,8 +48,12 @@ def first(vault: Vault, query: str) -> str | None:
     return hits[0].memory.id if hits else None
 
 
-@pytest.mark.parametrize(("query", "expected"), sorted(
-    (query, expected) for query, expected in ALL_QUERIES.items() if query not in KNOWN_MISSES))
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    sorted(
+        (query, expected) for query, expected in ALL_QUERIES.items() if query not in KNOWN_MISSES
+    ),
+)
 def test_default_search_ranks_the_answer_first(set_vault, query, expected):
     assert first(set_vault, query) == expected
 

@@ -25,20 +25,26 @@ def test_a_question_of_only_function_words_has_no_terms():
     assert query_terms("what was it?") == []
 
 
-@pytest.mark.parametrize(("text", "terms"), [
-    ('"exact phrase" please', ["exact", "phrase", "please"]),
-    ("serial* NEAR(foo bar) -baz", ["serial", "near", "foo", "bar", "baz"]),
-    ("XK-9042 (urgent", ["xk", "9042", "urgent"]),
-    ("a AND b OR NOT c", ["b", "c"]),
-    ("col:value ^start", ["col", "value", "start"]),
-])
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ('"exact phrase" please', ["exact", "phrase", "please"]),
+        ("serial* NEAR(foo bar) -baz", ["serial", "near", "foo", "bar", "baz"]),
+        ("XK-9042 (urgent", ["xk", "9042", "urgent"]),
+        ("a AND b OR NOT c", ["b", "c"]),
+        ("col:value ^start", ["col", "value", "start"]),
+    ],
+)
 def test_query_syntax_characters_become_plain_words(text, terms):
     assert query_terms(text) == terms
 
 
 def test_codes_keep_their_digits_and_underscores_inside_words():
     assert query_terms("test_upload_resume failed on C02XK1ZJH7") == [
-        "test_upload_resume", "failed", "c02xk1zjh7"]
+        "test_upload_resume",
+        "failed",
+        "c02xk1zjh7",
+    ]
     assert query_terms("__init__ and _private") == ["init", "private"]
 
 

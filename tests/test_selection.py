@@ -19,8 +19,11 @@ def seeded(vault: Vault):
 
 
 def _tabs_cluster(plan, ids):
-    return next(c for c in plan.clusters if c.survivor.id in
-                {ids["tabs"], ids["tabs_case"], ids["tabs_reordered"]})
+    return next(
+        c
+        for c in plan.clusters
+        if c.survivor.id in {ids["tabs"], ids["tabs_case"], ids["tabs_reordered"]}
+    )
 
 
 def test_another_survivor_and_a_member_left_out_are_merged_and_undone(seeded):
@@ -29,8 +32,14 @@ def test_another_survivor_and_a_member_left_out_are_merged_and_undone(seeded):
     tabs = _tabs_cluster(plan, ids)
     assert tabs.survivor.id == ids["tabs_reordered"]  # the rule's pick: the newest
     before = snapshot(vault.store_backend)
-    chosen = vault.upkeep.choose_duplicates(plan, {tabs.id: ClusterChoice(
-        survivor=ids["tabs"], leave_out=frozenset({ids["tabs_reordered"]}))})
+    chosen = vault.upkeep.choose_duplicates(
+        plan,
+        {
+            tabs.id: ClusterChoice(
+                survivor=ids["tabs"], leave_out=frozenset({ids["tabs_reordered"]})
+            )
+        },
+    )
     assert chosen.keep == CHOSEN and len(chosen.clusters) == 1
     cluster = chosen.clusters[0]
     assert [m.id for m in cluster.members] == [ids["tabs"], ids["tabs_case"]]
@@ -57,8 +66,9 @@ def test_a_cluster_left_with_one_member_is_dropped_and_unchosen_ones_are_skipped
     vault, ids = seeded
     plan = vault.upkeep.find_duplicates()
     rust = next(c for c in plan.clusters if ids["rust"] in {m.id for m in c.members})
-    lone = vault.upkeep.choose_duplicates(plan, {rust.id: ClusterChoice(
-        survivor=ids["rust"], leave_out=frozenset({ids["rust_us"]}))})
+    lone = vault.upkeep.choose_duplicates(
+        plan, {rust.id: ClusterChoice(survivor=ids["rust"], leave_out=frozenset({ids["rust_us"]}))}
+    )
     assert lone.clusters == ()
     as_ranked = vault.upkeep.choose_duplicates(plan, {rust.id: ClusterChoice(rust.survivor.id)})
     assert as_ranked.clusters[0].id == rust.id
@@ -66,12 +76,15 @@ def test_a_cluster_left_with_one_member_is_dropped_and_unchosen_ones_are_skipped
     assert vault.upkeep.choose_duplicates(plan, {}).clusters == ()
 
 
-@pytest.mark.parametrize(("choice", "field"), [
-    (lambda ids, c: {"0000000000": ClusterChoice(ids["tabs"])}, "clusters"),
-    (lambda ids, c: {c.id: ClusterChoice(ids["rust"])}, "survivor"),
-    (lambda ids, c: {c.id: ClusterChoice(ids["tabs"], frozenset({ids["rust"]}))}, "leave_out"),
-    (lambda ids, c: {c.id: ClusterChoice(ids["tabs"], frozenset({ids["tabs"]}))}, "leave_out"),
-])
+@pytest.mark.parametrize(
+    ("choice", "field"),
+    [
+        (lambda ids, c: {"0000000000": ClusterChoice(ids["tabs"])}, "clusters"),
+        (lambda ids, c: {c.id: ClusterChoice(ids["rust"])}, "survivor"),
+        (lambda ids, c: {c.id: ClusterChoice(ids["tabs"], frozenset({ids["rust"]}))}, "leave_out"),
+        (lambda ids, c: {c.id: ClusterChoice(ids["tabs"], frozenset({ids["tabs"]}))}, "leave_out"),
+    ],
+)
 def test_a_bad_choice_is_refused_naming_the_field(seeded, choice, field):
     vault, ids = seeded
     plan = vault.upkeep.find_duplicates()

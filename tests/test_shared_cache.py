@@ -22,9 +22,13 @@ from .redis_server import RedisServer
 
 
 def open_vault(path: Path, embedder, cache_url: str | None) -> Vault:
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(path.parent / "data"),
-                                  "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE),
-                                  **({"MEMVAULT_CACHE_URL": cache_url} if cache_url else {})})
+    settings = Settings.from_env(
+        {
+            "MEMVAULT_DATA_DIR": str(path.parent / "data"),
+            "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE),
+            **({"MEMVAULT_CACHE_URL": cache_url} if cache_url else {}),
+        }
+    )
     return Vault.open(f"sqlite://{path}", settings=settings, embedder=embedder)
 
 
@@ -42,12 +46,18 @@ def test_servers_sharing_a_cache_embed_a_question_once(tmp_path, embedder, redis
     assert np.array_equal(second.queries.vector(question), first.queries.vector(question))
 
     # What is stored is the vector's float32 bytes, under the model's name and the text.
-    raw = [redis.Redis.from_url(redis_server.url).get(key) for key in redis.Redis.from_url(
-        redis_server.url).scan_iter(f"memvault:query-vector:{embedder.spec.model}:*")]
-    assert any(np.array_equal(np.frombuffer(r, dtype="<f4"), first.queries.vector(question))
-               for r in raw)
-    other_model = SharedVectors(redis_server.url, dataclasses.replace(embedder.spec,
-                                                                      model="another-model"))
+    raw = [
+        redis.Redis.from_url(redis_server.url).get(key)
+        for key in redis.Redis.from_url(redis_server.url).scan_iter(
+            f"memvault:query-vector:{embedder.spec.model}:*"
+        )
+    ]
+    assert any(
+        np.array_equal(np.frombuffer(r, dtype="<f4"), first.queries.vector(question)) for r in raw
+    )
+    other_model = SharedVectors(
+        redis_server.url, dataclasses.replace(embedder.spec, model="another-model")
+    )
     assert other_model.get(question) is None
     other_model.close()
     first.close()
@@ -87,10 +97,10 @@ def test_a_cache_that_dies_slows_searches_but_never_fails_them(tmp_path, embedde
     server.start()  # back, empty, on the same port
     time.sleep(shared.retry_after)
     vault.search("what is on the fridge?", k=1)
-    reader = SharedVectors(server.url, EmbeddingSpec(embedder.spec.model,
-                                                     embedder.spec.dimension))
-    assert np.array_equal(reader.get("what is on the fridge?"),
-                          vault.queries.vector("what is on the fridge?"))
+    reader = SharedVectors(server.url, EmbeddingSpec(embedder.spec.model, embedder.spec.dimension))
+    assert np.array_equal(
+        reader.get("what is on the fridge?"), vault.queries.vector("what is on the fridge?")
+    )
     assert shared.failures == 1
     reader.close()
     vault.close()

@@ -44,8 +44,9 @@ def test_vector_index_follows_writes_from_another_connection(tmp_path):
 def test_search_over_all_namespaces_merges_partitions(tmp_path):
     store = SqliteStore(tmp_path / "n.db")
     store.bind_embedding(SPEC)
-    store.add([Memory(content=f"m{i}", namespace=f"ns{i % 3}", embedding=unit(i))
-               for i in range(30)])
+    store.add(
+        [Memory(content=f"m{i}", namespace=f"ns{i % 3}", embedding=unit(i)) for i in range(30)]
+    )
     hits = found(store, store.vector_search(unit(7), 5, Filter(namespace=None)))
     assert hits[0].content == "m7" and len(hits) == 5
     exact = sorted(range(30), key=lambda i: -float(unit(i) @ unit(7)))[:5]
@@ -68,8 +69,10 @@ def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(tm
     SqliteStore(path).close()
     conn = apsw.Connection(str(path))  # the schema and notes as version 2 left them
     conn.execute("DELETE FROM schema_migrations WHERE version > 2")
-    conn.execute("INSERT INTO meta VALUES ('note:migration:abc', ?), ('note:other', 'text')",
-                 ('{"cursor": "41", "moved": 40}',))
+    conn.execute(
+        "INSERT INTO meta VALUES ('note:migration:abc', ?), ('note:other', 'text')",
+        ('{"cursor": "41", "moved": 40}',),
+    )
     conn.close()
     store = SqliteStore(path)
     assert store.journal_get("checkpoint", "migration:abc") == {"cursor": "41", "moved": 40}
@@ -77,7 +80,8 @@ def test_checkpoints_kept_as_notes_by_an_older_memvault_move_into_the_journal(tm
     store.close()
     conn = apsw.Connection(str(path))
     assert conn.execute("SELECT key FROM meta WHERE key LIKE 'note:%'").fetchall() == [
-        ("note:other",)]
+        ("note:other",)
+    ]
     conn.close()
 
 
@@ -85,8 +89,12 @@ def test_words_indexed_before_namespaces_joined_the_word_index_are_still_found(t
     path = tmp_path / "v3.db"
     store = SqliteStore(path)
     store.bind_embedding(SPEC)
-    store.add([Memory(content="the harbour ferry leaves at noon", namespace=ns,
-                      embedding=unit(i)) for i, ns in enumerate(["a", "b"])])
+    store.add(
+        [
+            Memory(content="the harbour ferry leaves at noon", namespace=ns, embedding=unit(i))
+            for i, ns in enumerate(["a", "b"])
+        ]
+    )
     store.close()
     conn = apsw.Connection(str(path))  # the word index as schema version 3 left it
     conn.execute("""
@@ -115,7 +123,9 @@ def test_words_indexed_before_namespaces_joined_the_word_index_are_still_found(t
 
 def test_pragmas_are_parsed_and_bad_ones_named():
     assert parse_pragmas("busy_timeout=1000, cache_size=-2000") == {
-        "busy_timeout": "1000", "cache_size": "-2000"}
+        "busy_timeout": "1000",
+        "cache_size": "-2000",
+    }
     for bad in ["journal_mode", "x=1;DROP TABLE memories", "=3"]:
         with pytest.raises(InvalidInput) as err:
             parse_pragmas(bad)
@@ -133,8 +143,9 @@ def test_an_unknown_pragma_is_refused_by_name(tmp_path):
 def test_a_namespace_of_one_memory_costs_kilobytes_not_megabytes(tmp_path):
     store = SqliteStore(tmp_path / "ns.db")
     store.bind_embedding(SPEC)
-    store.add([Memory(content=f"note {i}", namespace=f"user-{i}", embedding=unit(i))
-               for i in range(200)])
+    store.add(
+        [Memory(content=f"note {i}", namespace=f"user-{i}", embedding=unit(i)) for i in range(200)]
+    )
     store.optimize()
     # A vector is 1.5 KB; its row, tags and words little more. (vec0 gave
     # each namespace a 1,024-slot chunk: 1.6 MB apiece, 300 MB here.)
@@ -172,8 +183,7 @@ def test_a_store_with_vectors_in_vec0_moves_them_out_unchanged(tmp_path):
     path = tmp_path / "v5.db"
     store = SqliteStore(path)
     store.bind_embedding(SPEC)
-    kept = [Memory(content=f"m{i}", namespace=f"ns{i % 7}", embedding=unit(i))
-            for i in range(60)]
+    kept = [Memory(content=f"m{i}", namespace=f"ns{i % 7}", embedding=unit(i)) for i in range(60)]
     store.add(kept)
     store.delete([kept[5].id])
     store.close()
@@ -186,14 +196,20 @@ def test_a_store_with_vectors_in_vec0_moves_them_out_unchanged(tmp_path):
     hits = store.vector_search(unit(9), 2, Filter(namespace="ns2"))
     assert found(store, hits)[0].content == "m9"
     store.add([Memory(content="after", namespace="ns2", embedding=unit(500))])
-    assert found(store, store.vector_search(unit(500), 1, Filter(namespace="ns2")))[0].content \
+    assert (
+        found(store, store.vector_search(unit(500), 1, Filter(namespace="ns2")))[0].content
         == "after"
+    )
     store.close()
     conn = apsw.Connection(str(path))
-    assert conn.execute("SELECT sql FROM sqlite_master WHERE name = 'memory_vectors'"
-                        ).fetchall()[0][0].startswith("CREATE TABLE")
-    assert "memory_vectors_chunks" not in {r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master")}
+    assert (
+        conn.execute("SELECT sql FROM sqlite_master WHERE name = 'memory_vectors'")
+        .fetchall()[0][0]
+        .startswith("CREATE TABLE")
+    )
+    assert "memory_vectors_chunks" not in {
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master")
+    }
     conn.close()
 
 
@@ -203,12 +219,28 @@ def test_a_fresh_process_loads_vectors_in_rowid_order_after_deletes(tmp_path):
     writer = SqliteStore(tmp_path / "o.db")
     writer.bind_embedding(SPEC)
     # Few rows carry the tag, so the filtered search takes the binary-search path.
-    first = [Memory(content=f"a{i}", namespace=f"ns{i % 2}", tags=("x",) if i % 10 < 2 else (),
-                    embedding=unit(i)) for i in range(40)]
+    first = [
+        Memory(
+            content=f"a{i}",
+            namespace=f"ns{i % 2}",
+            tags=("x",) if i % 10 < 2 else (),
+            embedding=unit(i),
+        )
+        for i in range(40)
+    ]
     writer.add(first)
     writer.delete([m.id for m in first[:30:2]])
-    writer.add([Memory(content=f"b{i}", namespace=f"ns{i % 2}", tags=("x",) if i < 4 else (),
-                       embedding=unit(100 + i)) for i in range(20)])
+    writer.add(
+        [
+            Memory(
+                content=f"b{i}",
+                namespace=f"ns{i % 2}",
+                tags=("x",) if i < 4 else (),
+                embedding=unit(100 + i),
+            )
+            for i in range(20)
+        ]
+    )
     writer.close()
     reader = SqliteStore(tmp_path / "o.db")
     for ns in ("ns0", "ns1"):
@@ -216,8 +248,10 @@ def test_a_fresh_process_loads_vectors_in_rowid_order_after_deletes(tmp_path):
         for probe in (1, 3, 101, 117):
             hits = reader.vector_search(unit(probe), 5, Filter(namespace=ns, tags_any=("x",)))
             by_content = {m.content: m for m in live}
-            exact = sorted(by_content, key=lambda c: -float(
-                unit(int(c[1:]) + (100 if c[0] == "b" else 0)) @ unit(probe)))[:5]
+            exact = sorted(
+                by_content,
+                key=lambda c: -float(unit(int(c[1:]) + (100 if c[0] == "b" else 0)) @ unit(probe)),
+            )[:5]
             assert [m.content for m in found(reader, hits)] == exact
     reader.close()
 
@@ -250,12 +284,15 @@ def test_the_int8_scan_graph_is_the_one_node_onnx_helper_builds():
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["query", "columns"], ["scores"])], "int8_scan",
-        [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, None]),
-         helper.make_tensor_value_info("columns", TensorProto.INT8, [None, None])],
-        [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, None])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
-                              ir_version=8)
+        [helper.make_node("MatMulInteger", ["query", "columns"], ["scores"])],
+        "int8_scan",
+        [
+            helper.make_tensor_value_info("query", TensorProto.UINT8, [1, None]),
+            helper.make_tensor_value_info("columns", TensorProto.INT8, [None, None]),
+        ],
+        [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, None])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     assert model.SerializeToString() == int8_scan.GRAPH
 
 
@@ -269,8 +306,12 @@ def test_a_tag_filter_too_wide_to_score_directly_keeps_the_exact_neighbours(tmp_
     tagged = np.arange(4000) % 10 == 3
     store = SqliteStore(tmp_path / "wide.db")
     store.bind_embedding(SPEC)
-    store.add([Memory(content=f"w{i}", tags=("t3",) if tagged[i] else (), embedding=v)
-               for i, v in enumerate(vectors)])
+    store.add(
+        [
+            Memory(content=f"w{i}", tags=("t3",) if tagged[i] else (), embedding=v)
+            for i, v in enumerate(vectors)
+        ]
+    )
     flt = Filter(tags_any=("t3",))
     for probe in rng.integers(0, 4000, 10):
         query = vectors[probe] + rng.normal(0, 0.05, vectors.shape[1]).astype(np.float32)

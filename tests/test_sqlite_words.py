@@ -16,28 +16,40 @@ from memvault.stores.sqlite.store import SqliteStore
 from .backends import found
 from .test_store_conformance import SPEC, unit
 
-WORDS = ("harbour ferry noon ticket lisbon porto train delayed running runner ran budget "
-         "review invoice PRJ_4471 e_mail quarterly report dentist appointment kitchen tiles "
-         "renovation vegetarian menu birthday party staging server release").split()
-QUERIES = ["ferry to Lisbon at noon", "running late for the train", "PRJ_4471 invoice",
-           "quarterly budget review report", "kitchen renovation tiles", "e_mail the dentist",
-           "birthday party menu vegetarian", "staging server release delayed"]
+WORDS = (
+    "harbour ferry noon ticket lisbon porto train delayed running runner ran budget "
+    "review invoice PRJ_4471 e_mail quarterly report dentist appointment kitchen tiles "
+    "renovation vegetarian menu birthday party staging server release"
+).split()
+QUERIES = [
+    "ferry to Lisbon at noon",
+    "running late for the train",
+    "PRJ_4471 invoice",
+    "quarterly budget review report",
+    "kitchen renovation tiles",
+    "e_mail the dentist",
+    "birthday party menu vegetarian",
+    "staging server release delayed",
+]
 
 
 def notes(count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30))) + f" note{i}"
-            for i in range(count)]
+    return [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30))) + f" note{i}"
+        for i in range(count)
+    ]
 
 
-def fts5_ranking(store: SqliteStore, query: str, k: int, namespace: str
-                 ) -> list[tuple[str, float]]:
+def fts5_ranking(store: SqliteStore, query: str, k: int, namespace: str) -> list[tuple[str, float]]:
     """What SQLite's FTS5 ranks for the query: its bm25() over any of the terms."""
     match = " OR ".join('"' + t.replace('"', '""') + '"' for t in query_terms(query))
     rows = store._db.rows(
         "SELECT m.id, -bm25(memories_fts) AS score FROM memories_fts f "
         "JOIN memories m ON m.rowid = f.rowid WHERE memories_fts MATCH ? "
-        "AND m.namespace = ? ORDER BY score DESC, f.rowid LIMIT ?", (match, namespace, k))
+        "AND m.namespace = ? ORDER BY score DESC, f.rowid LIMIT ?",
+        (match, namespace, k),
+    )
     return in_order([(memory_id, score) for memory_id, score in rows])
 
 
@@ -52,8 +64,12 @@ def in_order(hits: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 
 def add_notes(store: SqliteStore, texts: list[str], namespace: str, first: int = 0) -> None:
-    store.add([Memory(content=t, namespace=namespace, embedding=unit(first + i))
-               for i, t in enumerate(texts)])
+    store.add(
+        [
+            Memory(content=t, namespace=namespace, embedding=unit(first + i))
+            for i, t in enumerate(texts)
+        ]
+    )
 
 
 @pytest.fixture
@@ -97,8 +113,10 @@ def test_writes_and_deletes_by_another_connection_are_followed(pair):
     add_notes(writer, ["a ferry to lisbon at noon, lisbon lisbon"], "a", first=250)
     for query in QUERIES:
         assert ranking(reader, query, 500, "a") == fts5_ranking(writer, query, 500, "a"), query
-    assert ranking(reader, "lisbon ferry", 1, "a")[0][0] == writer.text_search(
-        ["lisbon", "ferry"], 1, Filter(namespace="a"))[0].id
+    assert (
+        ranking(reader, "lisbon ferry", 1, "a")[0][0]
+        == writer.text_search(["lisbon", "ferry"], 1, Filter(namespace="a"))[0].id
+    )
 
     gone = [m.id for m in writer.text_search(["lisbon"], 1000, Filter(namespace="a"))]
     writer.delete(gone)
@@ -127,13 +145,21 @@ def test_rankings_stay_exact_when_held_postings_are_dropped(pair, monkeypatch):
 def test_a_filter_limits_the_candidates_not_the_statistics(pair):
     store, _ = pair
     texts = notes(100, seed=7)
-    store.add([Memory(content=t, namespace="a", tags=("even",) if i % 2 == 0 else (),
-                      embedding=unit(i)) for i, t in enumerate(texts)])
+    store.add(
+        [
+            Memory(
+                content=t, namespace="a", tags=("even",) if i % 2 == 0 else (), embedding=unit(i)
+            )
+            for i, t in enumerate(texts)
+        ]
+    )
     full = fts5_ranking(store, "ferry lisbon noon", 100, "a")
-    even = {m.id for m in store.query(Filter(namespace="a", tags_any=("even",)), limit=100)
-            .memories}
-    hits = store.text_search(query_terms("ferry lisbon noon"), 100,
-                             Filter(namespace="a", tags_any=("even",)))
+    even = {
+        m.id for m in store.query(Filter(namespace="a", tags_any=("even",)), limit=100).memories
+    }
+    hits = store.text_search(
+        query_terms("ferry lisbon noon"), 100, Filter(namespace="a", tags_any=("even",))
+    )
     assert 0 < len(hits) < len(full)
     assert in_order([(c.id, c.score) for c in hits]) == [h for h in full if h[0] in even]
 
@@ -148,12 +174,25 @@ def test_preceding_from_the_word_index_is_what_the_sql_finds(pair):
         for i, text in enumerate(notes(count, seed)):
             # Whole minutes apart or at one instant, so that ties and the window both matter.
             at = start + timedelta(seconds=30 * rng.randint(0, count // 2))
-            made.append(Memory(content=text, namespace=rng.choice("ab"), created_at=at,
-                               embedding=unit(seed * 1000 + i)))
+            made.append(
+                Memory(
+                    content=text,
+                    namespace=rng.choice("ab"),
+                    created_at=at,
+                    embedding=unit(seed * 1000 + i),
+                )
+            )
             if i % 10 == 0:  # a chunk at its memory's instant, which no search step lands on
-                made.append(Memory(content=f"tail of {i}", namespace=made[-1].namespace,
-                                   parent_id=made[-1].id, chunk_index=1, created_at=at,
-                                   embedding=unit(seed * 1000 + i + 500)))
+                made.append(
+                    Memory(
+                        content=f"tail of {i}",
+                        namespace=made[-1].namespace,
+                        parent_id=made[-1].id,
+                        chunk_index=1,
+                        created_at=at,
+                        embedding=unit(seed * 1000 + i + 500),
+                    )
+                )
         return made
 
     def both_ways(namespace: str | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -176,8 +215,13 @@ def test_preceding_from_the_word_index_is_what_the_sql_finds(pair):
     quick, by_sql = both_ways("a")
     assert quick == by_sql
     # A chunk asked about is answered by SQL, like any other memory.
-    chunk = next(m for m in store.query(Filter(namespace="b", include_chunks=True), limit=1000)
-                 .memories if m.parent_id)
-    assert reader.preceding([chunk.id], Filter(namespace="b"), timedelta(seconds=60)) == \
-        reader.preceding([chunk.id], Filter(namespace="b", created_after=start - timedelta(1)),
-                         timedelta(seconds=60))
+    chunk = next(
+        m
+        for m in store.query(Filter(namespace="b", include_chunks=True), limit=1000).memories
+        if m.parent_id
+    )
+    assert reader.preceding(
+        [chunk.id], Filter(namespace="b"), timedelta(seconds=60)
+    ) == reader.preceding(
+        [chunk.id], Filter(namespace="b", created_after=start - timedelta(1)), timedelta(seconds=60)
+    )

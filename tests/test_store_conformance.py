@@ -39,12 +39,23 @@ def bound(store):
 def test_round_trip_of_every_field(bound):
     created = datetime(2024, 2, 29, 12, 30, 15, 123456, tzinfo=UTC)
     original = mem(
-        "Ünïcödé ✓ emoji 🧠🚀 and 中文 text", 1, namespace="alice",
-        tags=("prefs", "ünï", "🏷"), memory_type="decision",
-        metadata={"nested": {"list": [1, 2.5, "x", None, True]}, "session": "s1", "n": 3,
-                  "\\u0000": "the text of a NUL escape \\u0000"},
-        importance=0.9, created_at=created, updated_at=created + timedelta(seconds=5),
-        last_accessed_at=created + timedelta(days=1), expires_at=created + timedelta(days=3650))
+        "Ünïcödé ✓ emoji 🧠🚀 and 中文 text",
+        1,
+        namespace="alice",
+        tags=("prefs", "ünï", "🏷"),
+        memory_type="decision",
+        metadata={
+            "nested": {"list": [1, 2.5, "x", None, True]},
+            "session": "s1",
+            "n": 3,
+            "\\u0000": "the text of a NUL escape \\u0000",
+        },
+        importance=0.9,
+        created_at=created,
+        updated_at=created + timedelta(seconds=5),
+        last_accessed_at=created + timedelta(days=1),
+        expires_at=created + timedelta(days=3650),
+    )
     [(_, created_new)] = bound.add([original])
     assert created_new
     got = bound.get(original.id, "alice", with_embedding=True)
@@ -69,8 +80,7 @@ def test_same_content_twice_is_stored_once(bound):
     assert results[1][0].id == first.id
     assert bound.count(Filter(namespace="default")) == 1
     assert bound.count(Filter(namespace="bob")) == 1
-    assert bound.existing_hashes("default", [first.content_hash, "0" * 64]) == {
-        first.content_hash}
+    assert bound.existing_hashes("default", [first.content_hash, "0" * 64]) == {first.content_hash}
 
 
 def test_namespaces_never_mix(bound):
@@ -86,7 +96,7 @@ def test_filter_is_applied_inside_the_nearest_neighbour_search(bound):
     memories = [mem(f"memory {i}", 1000 + i, tags=("common",)) for i in range(10_000)]
     rare = [mem(f"rare {i}", 50_000 + i, tags=("rare", "common")) for i in range(3)]
     for start in range(0, len(memories), 2000):
-        bound.add(memories[start:start + 2000])
+        bound.add(memories[start : start + 2000])
     bound.add(rare)
     hits = bound.vector_search(unit(1000), 10, Filter.build(tags_any=["rare"]))
     assert sorted(m.id for m in hits) == sorted(m.id for m in rare)
@@ -97,8 +107,13 @@ def test_filter_is_applied_inside_the_nearest_neighbour_search(bound):
 
 
 def test_tags_any_and_all(bound):
-    bound.add([mem("one", 7, tags=("a",)), mem("two", 8, tags=("a", "b")),
-               mem("three", 9, tags=("b", "c"))])
+    bound.add(
+        [
+            mem("one", 7, tags=("a",)),
+            mem("two", 8, tags=("a", "b")),
+            mem("three", 9, tags=("b", "c")),
+        ]
+    )
 
     def contents(**kw):
         return sorted(m.content for m in bound.query(Filter.build(**kw), limit=10).memories)
@@ -112,13 +127,26 @@ def test_tags_any_and_all(bound):
 
 def test_time_ranges_type_and_metadata_filters(bound):
     base = datetime(2025, 3, 1, tzinfo=UTC)
-    bound.add([mem(f"day {i}", 10 + i, created_at=base + timedelta(days=i),
-                   memory_type="fact" if i % 2 else "note", metadata={"session": f"s{i % 3}"})
-               for i in range(10)])
-    flt = Filter.build(created_after=base + timedelta(days=2), created_before=base
-                       + timedelta(days=5))
+    bound.add(
+        [
+            mem(
+                f"day {i}",
+                10 + i,
+                created_at=base + timedelta(days=i),
+                memory_type="fact" if i % 2 else "note",
+                metadata={"session": f"s{i % 3}"},
+            )
+            for i in range(10)
+        ]
+    )
+    flt = Filter.build(
+        created_after=base + timedelta(days=2), created_before=base + timedelta(days=5)
+    )
     assert sorted(m.content for m in bound.query(flt, limit=10).memories) == [
-        "day 2", "day 3", "day 4"]
+        "day 2",
+        "day 3",
+        "day 4",
+    ]
     assert bound.count(Filter.build(memory_type="fact")) == 5
     assert bound.count(Filter.build(metadata={"session": "s1"})) == 3
     hits = bound.vector_search(unit(13), 3, flt)
@@ -146,8 +174,10 @@ def test_update_changes_fields_and_chunks(bound):
     parent = mem("long parent", 20, tags=("x",))
     chunk = mem("chunk text", 21, parent_id=parent.id, chunk_index=1)
     bound.add([parent, chunk])
-    updated = bound.update(parent.id, MemoryChanges(tags=("y", "z"), importance=0.8,
-                                                    metadata={"k": "v"}, memory_type="fact"))
+    updated = bound.update(
+        parent.id,
+        MemoryChanges(tags=("y", "z"), importance=0.8, metadata={"k": "v"}, memory_type="fact"),
+    )
     assert updated.tags == ("y", "z") and updated.importance == 0.8
     assert updated.metadata == {"k": "v"} and updated.memory_type == "fact"
     assert updated.updated_at > parent.updated_at
@@ -207,17 +237,26 @@ def test_tag_filtered_searches_keep_namespaces_apart_and_hide_expired(bound):
     expired = mem("expired widget tagged a and b", 62, tags=("a", "b"), expires_at=past)
     elsewhere = mem("widget tagged a and b elsewhere", 63, tags=("a", "b"), namespace="other")
     bound.add([both, only_a, expired, mem("untagged widget", 64), elsewhere])
-    for flt, expected in ((Filter.build(tags_any=["a"]), {both.id, only_a.id}),
-                          (Filter.build(tags_any=["a"], tags_all=["a", "b"]), {both.id}),
-                          (Filter.build(tags_all=["b"], namespace="other"), {elsewhere.id})):
+    for flt, expected in (
+        (Filter.build(tags_any=["a"]), {both.id, only_a.id}),
+        (Filter.build(tags_any=["a"], tags_all=["a", "b"]), {both.id}),
+        (Filter.build(tags_all=["b"], namespace="other"), {elsewhere.id}),
+    ):
         assert {m.id for m in bound.vector_search(unit(60), 10, flt)} == expected
         assert {m.id for m in bound.text_search(["widget"], 10, flt)} == expected
 
 
 def test_a_filtered_search_returns_each_match_once_when_namespaces_interleave(bound):
     # Rows of two namespaces alternate, and a tag marks a few of each.
-    memories = [mem(f"m{i}", 300 + i, namespace="big" if i % 2 == 0 else "other",
-                    tags=("x",) if i % 40 < 3 else ()) for i in range(800)]
+    memories = [
+        mem(
+            f"m{i}",
+            300 + i,
+            namespace="big" if i % 2 == 0 else "other",
+            tags=("x",) if i % 40 < 3 else (),
+        )
+        for i in range(800)
+    ]
     bound.add(memories)
     tagged = [m for m in memories if m.namespace == "big" and m.tags]
     probe = unit(300)
@@ -227,11 +266,18 @@ def test_a_filtered_search_returns_each_match_once_when_namespaces_interleave(bo
 
 
 def test_text_search_matches_any_term_and_ranks_by_relevance(bound):
-    bound.add([mem("the blue widget has product code XK9000", 50),
-               mem("a red widget", 51), mem("nothing relevant here", 52)])
+    bound.add(
+        [
+            mem("the blue widget has product code XK9000", 50),
+            mem("a red widget", 51),
+            mem("nothing relevant here", 52),
+        ]
+    )
     hits = bound.text_search(["xk9000", "widget"], 10, Filter.build())
     assert [m.content for m in found(bound, hits)][:2] == [
-        "the blue widget has product code XK9000", "a red widget"]
+        "the blue widget has product code XK9000",
+        "a red widget",
+    ]
     assert hits[0].score > hits[1].score
     stemmed = bound.text_search(["widgets"], 10, Filter.build())
     assert len(stemmed) == 2
@@ -240,8 +286,12 @@ def test_text_search_matches_any_term_and_ranks_by_relevance(bound):
 def test_text_search_keeps_to_namespaces_of_any_spelling(bound):
     # Namespaces made of no words at all, and one whose words sit inside another's.
     spaces = ["🙂", "___", "team-a", "x team-a", "team"]
-    bound.add([mem(f"the shared ledger entry of {ns}", 80 + i, namespace=ns)
-               for i, ns in enumerate(spaces)])
+    bound.add(
+        [
+            mem(f"the shared ledger entry of {ns}", 80 + i, namespace=ns)
+            for i, ns in enumerate(spaces)
+        ]
+    )
     for ns in spaces:
         hits = bound.text_search(["ledger", "team"], 10, Filter(namespace=ns))
         assert [m.namespace for m in found(bound, hits)] == [ns]
@@ -252,8 +302,9 @@ def test_scan_is_resumable_and_complete(bound):
     first = bound.scan(Filter(namespace=None), batch_size=10)
     batch, cursor = next(first)
     assert len(batch) == 10 and all(m.embedding is not None for m in batch)
-    rest = [m for b, _ in bound.scan(Filter(namespace=None), batch_size=10, cursor=cursor)
-            for m in b]
+    rest = [
+        m for b, _ in bound.scan(Filter(namespace=None), batch_size=10, cursor=cursor) for m in b
+    ]
     assert len({m.id for m in batch + rest}) == 23
 
 
@@ -278,8 +329,13 @@ def test_a_batch_that_fails_half_way_leaves_nothing(bound):
 
 
 def test_stats_and_health(bound):
-    bound.add([mem("s1", 80, tags=("t",), memory_type="fact"), mem("s2", 81, tags=("t",)),
-               mem("s3", 82, namespace="other")])
+    bound.add(
+        [
+            mem("s1", 80, tags=("t",), memory_type="fact"),
+            mem("s2", 81, tags=("t",)),
+            mem("s3", 82, namespace="other"),
+        ]
+    )
     stats = bound.stats(None)
     assert stats.total == 3
     assert stats.namespaces == {"default": 2, "other": 1}
@@ -320,7 +376,9 @@ def test_preceding_is_the_memory_stored_just_before_under_the_filter(bound):
 
     # The namespace's own memories only, never a chunk, never more than a minute back.
     assert preceding([reply.id, aside.id, late.id, remark.id]) == {
-        reply.id: remark.id, aside.id: reply.id}
+        reply.id: remark.id,
+        aside.id: reply.id,
+    }
     # The filter applies to the memory found: the untagged aside is passed over.
     assert preceding([late.id, aside.id], tags_any=["chat"]) == {aside.id: reply.id}
     assert preceding([after.id]) == {}  # only an expired memory within the minute
@@ -338,14 +396,19 @@ def test_every_store_filters_as_filter_matches_defines(bound):
     base = datetime(2025, 1, 1, tzinfo=UTC)
     tags = ["red", "green", "blue", "ünï"]
     memories = [
-        mem(f"memory number {i}", 1000 + i, namespace=rng.choice(["a", "b"]),
+        mem(
+            f"memory number {i}",
+            1000 + i,
+            namespace=rng.choice(["a", "b"]),
             tags=tuple(rng.sample(tags, rng.randint(0, 3))),
             memory_type=rng.choice(["note", "decision", "fact"]),
             metadata={"k": rng.choice([1, 2, "x"])} if rng.random() < 0.7 else {},
             created_at=base + timedelta(hours=rng.randint(0, 500)),
             # expired or not by days, so the store's own clock cannot disagree with ours
-            expires_at=now + timedelta(days=rng.choice([-2, 2])) if rng.random() < 0.3 else None)
-        for i in range(80)]
+            expires_at=now + timedelta(days=rng.choice([-2, 2])) if rng.random() < 0.3 else None,
+        )
+        for i in range(80)
+    ]
     bound.add(memories)
     for _ in range(60):
         # bounds taken from the memories' own times, so the edges are exercised
@@ -358,7 +421,8 @@ def test_every_store_filters_as_filter_matches_defines(bound):
             created_after=after if rng.random() < 0.5 else None,
             created_before=before if rng.random() < 0.5 else None,
             metadata={"k": rng.choice([1, "x"])} if rng.random() < 0.3 else {},
-            include_expired=rng.random() < 0.3)
+            include_expired=rng.random() < 0.3,
+        )
         expected = {m.id for m in memories if flt.matches(m, now)}
         page = bound.query(flt, limit=1000)
         assert {m.id for m in page.memories} == expected, flt

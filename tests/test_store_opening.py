@@ -30,8 +30,9 @@ EVERY = Filter(namespace=None, include_expired=True)
 
 
 def invoke(tmp_path: Path, *args: str) -> Result:
-    return CliRunner().invoke(app, [*args, "--json"], env={
-        "MEMVAULT_DATA_DIR": str(tmp_path / "data")})
+    return CliRunner().invoke(
+        app, [*args, "--json"], env={"MEMVAULT_DATA_DIR": str(tmp_path / "data")}
+    )
 
 
 def error_of(result: Result) -> dict:
@@ -46,11 +47,21 @@ def filled_sqlite(path: Path, n: int = 6) -> str:
     return url
 
 
-@pytest.mark.parametrize("command", [["search", "x"], ["health"], ["stats"], ["list"],
-                                     ["tags"], ["get", "some-id"], ["backup"], ["dedup"],
-                                     ["serve"]])
-def test_reading_a_store_that_does_not_exist_is_not_found_and_creates_nothing(
-        tmp_path, command):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["search", "x"],
+        ["health"],
+        ["stats"],
+        ["list"],
+        ["tags"],
+        ["get", "some-id"],
+        ["backup"],
+        ["dedup"],
+        ["serve"],
+    ],
+)
+def test_reading_a_store_that_does_not_exist_is_not_found_and_creates_nothing(tmp_path, command):
     missing = tmp_path / "nonexistent" / "dir" / "x.db"
     result = invoke(tmp_path, *command, "--store", f"sqlite://{missing}")
     assert result.exit_code == 3, (result.stdout, result.stderr)
@@ -80,8 +91,10 @@ def test_a_store_that_is_not_found_is_named_by_the_library_too(tmp_path):
 def test_another_applications_sqlite_file_is_refused_unchanged(tmp_path):
     other = tmp_path / "app.db"
     conn = apsw.Connection(str(other))
-    conn.execute("CREATE TABLE users (name TEXT); CREATE TABLE orders (id INTEGER);"
-                 "INSERT INTO users VALUES ('ann')")
+    conn.execute(
+        "CREATE TABLE users (name TEXT); CREATE TABLE orders (id INTEGER);"
+        "INSERT INTO users VALUES ('ann')"
+    )
     conn.close()
     before = digest(other)
     for command in (["stats"], ["store", "hello"], ["search", "x"]):
@@ -94,8 +107,9 @@ def test_another_applications_sqlite_file_is_refused_unchanged(tmp_path):
     assert digest(other) == before
 
 
-def test_a_dry_run_creates_no_sqlite_file_and_no_chroma_collection(tmp_path, settings,
-                                                                   chroma_server):
+def test_a_dry_run_creates_no_sqlite_file_and_no_chroma_collection(
+    tmp_path, settings, chroma_server
+):
     source = filled_sqlite(tmp_path / "a.db")
     target = tmp_path / "new" / "b.db"
     report = migrate(source, f"sqlite://{target}", dry_run=True, settings=settings)
@@ -103,14 +117,18 @@ def test_a_dry_run_creates_no_sqlite_file_and_no_chroma_collection(tmp_path, set
     assert not (tmp_path / "new").exists()
 
     local = tmp_path / "chroma"
-    report = migrate(source, f"chroma://{local}?collection=mem", dry_run=True,
-                     settings=settings, replace=True)
+    report = migrate(
+        source, f"chroma://{local}?collection=mem", dry_run=True, settings=settings, replace=True
+    )
     assert (report.moved, report.removed) == (6, 0) and not local.exists()
 
     remote = f"{chroma_server.url}?collection=dry-run-only"
     assert migrate(source, remote, dry_run=True, settings=settings).moved == 6
-    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server.port,
-                                 settings=ChromaSettings(anonymized_telemetry=False))
+    client = chromadb.HttpClient(
+        host="127.0.0.1",
+        port=chroma_server.port,
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
     assert not [c for c in client.list_collections() if c.name.startswith("dry-run-only")]
 
 
@@ -161,16 +179,21 @@ def test_one_path_rule_for_every_role(tmp_path, settings, monkeypatch, spelling)
     peer = open_source(url(tmp_path / "sqlite_vec.db"), settings)
     assert peer.count(EVERY) == 3
     peer.close()
-    assert migrate(url(tmp_path / "sqlite_vec.db"), url(tmp_path / "target.db"),
-                   settings=settings).moved == 3
+    assert (
+        migrate(
+            url(tmp_path / "sqlite_vec.db"), url(tmp_path / "target.db"), settings=settings
+        ).moved
+        == 3
+    )
 
 
 def test_mcp_on_a_store_named_by_store_that_does_not_exist_answers_not_found(tmp_path):
     missing = tmp_path / "typo" / "x.db"
 
     async def scenario() -> dict:
-        async with stdio_client(tmp_path, tmp_path / "configured.db", "--store",
-                                f"sqlite://{missing}") as client:
+        async with stdio_client(
+            tmp_path, tmp_path / "configured.db", "--store", f"sqlite://{missing}"
+        ) as client:
             return await refused(client, "memory_list")
 
     error = anyio.run(scenario)

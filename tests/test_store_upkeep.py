@@ -29,7 +29,9 @@ def test_journal_records_round_trip_in_key_order_and_stay_out_of_memories(bound)
     assert bound.journal_get("operation", "zz") is None
     assert [k for k, _ in bound.journal_list("operation")] == ["a/1", "a/2", "b"]
     assert list(bound.journal_list("operation", prefix="a/")) == [
-        ("a/1", {"n": 1}), ("a/2", {"n": 2})]
+        ("a/1", {"n": 1}),
+        ("a/2", {"n": 2}),
+    ]
     bound.journal_delete("operation", ["a/1", "missing"])
     assert [k for k, _ in bound.journal_list("operation")] == ["a/2", "b"]
     everything = Filter(namespace=None, include_chunks=True, include_expired=True)
@@ -47,12 +49,23 @@ def seeded(bound) -> list[Memory]:
     base = datetime(2025, 3, 3, 9, 30, tzinfo=UTC)  # a Monday
     memories = [
         mem("short", 1, tags=("a", "b"), importance=0.05, created_at=base),
-        mem("a bit longer ✓", 2, tags=("a",), importance=0.3, memory_type="fact",
-            created_at=base + timedelta(days=1, hours=2)),
+        mem(
+            "a bit longer ✓",
+            2,
+            tags=("a",),
+            importance=0.3,
+            memory_type="fact",
+            created_at=base + timedelta(days=1, hours=2),
+        ),
         mem("x" * 500, 3, importance=1.0, created_at=base + timedelta(days=40)),
         mem("other namespace", 4, namespace="elsewhere", created_at=base),
-        mem("gone", 5, tags=("a",), created_at=base,
-            expires_at=datetime.now(UTC) - timedelta(seconds=1)),
+        mem(
+            "gone",
+            5,
+            tags=("a",),
+            created_at=base,
+            expires_at=datetime.now(UTC) - timedelta(seconds=1),
+        ),
     ]
     parent = memories[2]
     bound.add([*memories, mem("chunk", 6, parent_id=parent.id, chunk_index=1)])
@@ -75,15 +88,19 @@ def test_detailed_stats_counts_every_distribution(bound):
 
 def test_detailed_stats_by_scan_agrees_with_the_store(bound):
     seeded(bound)
-    for flt in (Filter.build(), Filter(namespace=None), Filter.build(tags_any=["a"]),
-                Filter.build(include_expired=True)):
+    for flt in (
+        Filter.build(),
+        Filter(namespace=None),
+        Filter.build(tags_any=["a"]),
+        Filter.build(include_expired=True),
+    ):
         assert detailed_stats_by_scan(bound, flt, top=3) == bound.detailed_stats(flt, top=3)
 
 
 def test_optimize_gives_back_space_and_keeps_every_memory(bound):
     memories = [mem(f"memory number {i} " + "filler " * 40, 100 + i) for i in range(3000)]
     for start in range(0, len(memories), 1000):
-        bound.add(memories[start:start + 1000])
+        bound.add(memories[start : start + 1000])
     # Every other memory goes: no vector chunk empties, so only a rebuild frees them.
     bound.delete([m.id for m in memories[::2]])
     before = bound.size_bytes()

@@ -16,15 +16,22 @@ from memvault.vault import Vault
 
 from .upkeep import snapshot
 
-GARDEN = ["Planted tomatoes in the back garden bed.",
-          "Watered the tomato plants in the garden this morning.",
-          "The garden tomatoes need staking soon.",
-          "Aphids showed up on the garden tomato plants."]
-CAR = ["Took the car to the garage for an oil change.",
-       "The garage said the car's oil change is due again in 5000 miles.",
-       "The car's oil filter was replaced at the garage with the oil change."]
-SINGLES = ["Alice's birthday is on June 12.", "The quarterly report is due next Friday.",
-           "Bought a new laptop charger."]
+GARDEN = [
+    "Planted tomatoes in the back garden bed.",
+    "Watered the tomato plants in the garden this morning.",
+    "The garden tomatoes need staking soon.",
+    "Aphids showed up on the garden tomato plants.",
+]
+CAR = [
+    "Took the car to the garage for an oil change.",
+    "The garage said the car's oil change is due again in 5000 miles.",
+    "The car's oil filter was replaced at the garage with the oil change.",
+]
+SINGLES = [
+    "Alice's birthday is on June 12.",
+    "The quarterly report is due next Friday.",
+    "Bought a new laptop charger.",
+]
 OLD = datetime(2024, 5, 1, tzinfo=UTC)
 
 
@@ -32,10 +39,17 @@ OLD = datetime(2024, 5, 1, tzinfo=UTC)
 def topical(store, embedder, settings):
     vault = Vault(store, embedder, settings)
     texts = GARDEN + CAR + SINGLES
-    results = vault.store_many([
-        {"content": t, "created_at": OLD + timedelta(days=i), "importance": 0.2 + 0.05 * i,
-         "tags": ["garden" if t in GARDEN else "car" if t in CAR else "misc", "log"]}
-        for i, t in enumerate(texts)])
+    results = vault.store_many(
+        [
+            {
+                "content": t,
+                "created_at": OLD + timedelta(days=i),
+                "importance": 0.2 + 0.05 * i,
+                "tags": ["garden" if t in GARDEN else "car" if t in CAR else "misc", "log"],
+            }
+            for i, t in enumerate(texts)
+        ]
+    )
     vault.store("A fresh note about the garden tomatoes.")  # too new to summarize
     return vault, {t: r.memory for t, r in zip(texts, results, strict=True)}
 
@@ -100,11 +114,20 @@ class ChatPeer(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "body": body,
-                                    "auth": self.headers.get("Authorization")})
+        type(self).requests.append(
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        )
         listing = body["messages"][-1]["content"].splitlines()[1:]
-        answer = {"choices": [{"message": {"role": "assistant", "content":
-                  f"{len(listing)} notes about {body['model']} topics."}}]}
+        answer = {
+            "choices": [
+                {
+                    "message": {
+                        "role": "assistant",
+                        "content": f"{len(listing)} notes about {body['model']} topics.",
+                    }
+                }
+            ]
+        }
         payload = json.dumps(answer if self.status == 200 else {"error": "down"}).encode()
         self.send_response(self.status)
         self.send_header("Content-Type", "application/json")
@@ -145,8 +168,9 @@ def test_a_failing_endpoint_is_reported_and_nothing_is_stored(topical, chat_serv
     before = snapshot(vault.store_backend)
     ChatPeer.status = 500
     with pytest.raises(SummarizerUnavailable) as failed:
-        vault.upkeep.summarize(older_than="30d", similarity=0.5,
-                        summarizer=ChatSummarizer(chat_server, "tiny-model"))
+        vault.upkeep.summarize(
+            older_than="30d", similarity=0.5, summarizer=ChatSummarizer(chat_server, "tiny-model")
+        )
     assert failed.value.field == "summary_url" and "500" in failed.value.message
     assert snapshot(vault.store_backend) == before
     assert vault.store_backend.count(Filter(namespace=None, memory_type="summary")) == 0

@@ -71,22 +71,33 @@ class StopAfterFirstBatch:
 @pytest.mark.anyio
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_an_interrupted_import_resumes_and_mcp_tools_serve_the_import(
-        tmp_path, anyio_backend):
+    tmp_path, anyio_backend
+):
     peer = tmp_path / "sqlite_vec.db"
     build_mcp_sqlite(peer)
     target = f"sqlite://{imported_path(peer)}"
-    settings = Settings.from_env({"MCP_MEMORY_SQLITE_PATH": str(peer),
-                                  "MEMVAULT_DATA_DIR": str(tmp_path / "data"),
-                                  "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE)})
+    settings = Settings.from_env(
+        {
+            "MCP_MEMORY_SQLITE_PATH": str(peer),
+            "MEMVAULT_DATA_DIR": str(tmp_path / "data"),
+            "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE),
+        }
+    )
     with pytest.raises(KeyboardInterrupt):
-        migrate(McpSqliteSource(peer), target, batch_size=1, settings=settings,
-                progress=StopAfterFirstBatch())
+        migrate(
+            McpSqliteSource(peer),
+            target,
+            batch_size=1,
+            settings=settings,
+            progress=StopAfterFirstBatch(),
+        )
     partial = open_store(target)
     assert partial.count(EVERY) == 1
     partial.close()
 
-    runner = LocalRunner(lambda: Vault.open(settings=settings, create=False), "default",
-                         warm_model=False)
+    runner = LocalRunner(
+        lambda: Vault.open(settings=settings, create=False), "default", warm_model=False
+    )
     async with Client(build_server(runner), mode="legacy") as client:
         listed = await ok(client, "memory_list")
         assert contents(listed) == LIVE

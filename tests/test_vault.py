@@ -50,7 +50,6 @@ def test_hybrid_finds_a_paraphrase_without_shared_words(filled):
     assert top(filled, "how does she like to indent her programs") == FACTS[1]
 
 
-
 def test_a_query_asked_again_ranks_the_same_from_the_cached_vector(filled):
     # The first search embeds (its words ranked meanwhile on a background
     # thread); the second finds the vector cached and ranks in the caller's.
@@ -62,6 +61,7 @@ def test_a_query_asked_again_ranks_the_same_from_the_cached_vector(filled):
     assert [(h.memory.id, h.score) for h in first] == [(h.memory.id, h.score) for h in again]
     assert first[0].memory.content == FACTS[0]
     assert (filled.queries.misses, filled.queries.hits) == (1, 1)
+
 
 def test_store_twice_says_it_was_a_duplicate(vault):
     first = vault.store("Paris is the capital of France")
@@ -123,12 +123,18 @@ def test_filters_narrow_search_tags_and_types(vault):
 
 def test_search_lifts_memories_from_the_time_the_question_names(vault):
     # The March memory matches the question's words better; the question names July.
-    vault.store_many([
-        {"content": "We went hiking in the mountains with the kids, a great hike",
-         "created_at": "2023-03-12T10:00:00Z"},
-        {"content": "We took the kids up to the lake for a long walk",
-         "created_at": "2023-07-16T10:00:00Z"},
-    ])
+    vault.store_many(
+        [
+            {
+                "content": "We went hiking in the mountains with the kids, a great hike",
+                "created_at": "2023-03-12T10:00:00Z",
+            },
+            {
+                "content": "We took the kids up to the lake for a long walk",
+                "created_at": "2023-07-16T10:00:00Z",
+            },
+        ]
+    )
     query = "Where did we go hiking with the kids in July 2023?"
     saved = vault.search_settings
     vault.search_settings = dataclasses.replace(saved, time_boost=0.0)
@@ -153,8 +159,10 @@ def test_recall_by_time_phrase(vault):
     start, end = now - timedelta(days=2), now + timedelta(seconds=1)
     window = vault.recall((start, end))
     assert (window.span.start, window.span.end) == (start, end)
-    assert {h.memory.content for h in window.hits} == {"Yesterday we chose Postgres",
-                                                      "Today we shipped"}
+    assert {h.memory.content for h in window.hits} == {
+        "Yesterday we chose Postgres",
+        "Today we shipped",
+    }
     with_query = vault.recall("last 30 days", query="database choice", now=now)
     assert with_query.hits[0].memory.content == "Yesterday we chose Postgres"
     assert with_query.to_dict()["end"] == with_query.span.end.isoformat()
@@ -164,12 +172,11 @@ def test_recall_by_time_phrase(vault):
 
 
 def test_content_over_the_chunk_budget_is_refused_before_any_embedding(tmp_path, embedder):
-    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path),
-                                  "MEMVAULT_MAX_CHUNKS": "5"})
-    with Vault.open(f"sqlite://{tmp_path / 'c.db'}", settings=settings,
-                    embedder=embedder) as vault:
-        long = " ".join(f"Sentence {i} of a long report about the quarterly numbers."
-                        for i in range(200))
+    settings = Settings.from_env({"MEMVAULT_DATA_DIR": str(tmp_path), "MEMVAULT_MAX_CHUNKS": "5"})
+    with Vault.open(f"sqlite://{tmp_path / 'c.db'}", settings=settings, embedder=embedder) as vault:
+        long = " ".join(
+            f"Sentence {i} of a long report about the quarterly numbers." for i in range(200)
+        )
         with pytest.raises(InvalidInput) as err:
             vault.store(long)
         assert err.value.field == "content" and "MEMVAULT_MAX_CHUNKS" in err.value.message
@@ -190,9 +197,12 @@ def test_a_search_can_weigh_recency_and_bad_weights_are_named(vault):
     assert recent[0].memory.content == "The staging database moved to host db-9"
     by_content = {h.memory.content: h.score for h in plain}
     assert recent[0].score > 4 * by_content[recent[0].memory.content]
-    for kwargs, field in [({"recency": -1}, "recency"), ({"recency": 11}, "recency"),
-                          ({"recency": "high"}, "recency"), ({"half_life_days": 0},
-                                                             "half_life_days")]:
+    for kwargs, field in [
+        ({"recency": -1}, "recency"),
+        ({"recency": 11}, "recency"),
+        ({"recency": "high"}, "recency"),
+        ({"half_life_days": 0}, "half_life_days"),
+    ]:
         with pytest.raises(InvalidInput) as err:
             vault.search("staging", **kwargs)
         assert err.value.field == field
@@ -210,8 +220,9 @@ def test_importance_breaks_ties_but_recency_does_not_reorder_equals(vault):
 
 def test_update_and_delete(filled):
     memory = filled.search("Bob allergy", k=1)[0].memory
-    updated = filled.update(memory.content_hash, tags=["health"], importance=0.9,
-                            metadata={"source": "chat"})
+    updated = filled.update(
+        memory.content_hash, tags=["health"], importance=0.9, metadata={"source": "chat"}
+    )
     assert updated.tags == ("health",) and updated.metadata == {"source": "chat"}
     assert filled.get(memory.id).importance == 0.9
     deleted = filled.delete(memory.id)
@@ -233,23 +244,26 @@ def test_delete_where_needs_a_filter_and_supports_dry_run(filled):
     assert filled.count() == len(FACTS)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"content": ""}, "content"),
-    ({"content": "   \n\t"}, "content"),
-    ({"content": "nul\x00byte"}, "content"),
-    ({"content": 42}, "content"),
-    ({"content": b"\xff\xfe bad"}, "content"),
-    ({"content": "x" * 1_000_001}, "content"),
-    ({"content": "ok", "importance": 1.5}, "importance"),
-    ({"content": "ok", "importance": "high"}, "importance"),
-    ({"content": "ok", "tags": "a,b", "metadata": ["not", "object"]}, "metadata"),
-    ({"content": "ok", "metadata": {"k\x00": 1}}, "metadata"),
-    ({"content": "ok", "metadata": {"k": ["fine", {"deep": "nul\x00"}]}}, "metadata"),
-    ({"content": "ok", "tags": [1, 2]}, "tags"),
-    ({"content": "ok", "created_at": "yesterday-ish"}, "created_at"),
-    ({"content": "ok", "memory_type": ""}, "memory_type"),
-    ({"content": "ok", "namespace": ""}, "namespace"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"content": ""}, "content"),
+        ({"content": "   \n\t"}, "content"),
+        ({"content": "nul\x00byte"}, "content"),
+        ({"content": 42}, "content"),
+        ({"content": b"\xff\xfe bad"}, "content"),
+        ({"content": "x" * 1_000_001}, "content"),
+        ({"content": "ok", "importance": 1.5}, "importance"),
+        ({"content": "ok", "importance": "high"}, "importance"),
+        ({"content": "ok", "tags": "a,b", "metadata": ["not", "object"]}, "metadata"),
+        ({"content": "ok", "metadata": {"k\x00": 1}}, "metadata"),
+        ({"content": "ok", "metadata": {"k": ["fine", {"deep": "nul\x00"}]}}, "metadata"),
+        ({"content": "ok", "tags": [1, 2]}, "tags"),
+        ({"content": "ok", "created_at": "yesterday-ish"}, "created_at"),
+        ({"content": "ok", "memory_type": ""}, "memory_type"),
+        ({"content": "ok", "namespace": ""}, "namespace"),
+    ],
+)
 def test_bad_store_input_is_refused_and_changes_nothing(vault, kwargs, field):
     content = kwargs.pop("content")
     with pytest.raises(InvalidInput) as err:
@@ -268,13 +282,14 @@ def test_a_bad_item_in_a_batch_stores_nothing(vault):
     assert vault.count() == 0
 
 
-
 def test_store_many_in_batches_keeps_order_repeats_and_progress(vault):
     vault.store("Bob is allergic to peanuts and shellfish")
     texts = [f"note number {i} about the garden" for i in range(7)]
     items = [{"content": t} for t in texts[:4]] + [
-        {"content": texts[1]}, {"content": "Bob is allergic to peanuts and shellfish"},
-        *({"content": t} for t in texts[4:])]
+        {"content": texts[1]},
+        {"content": "Bob is allergic to peanuts and shellfish"},
+        *({"content": t} for t in texts[4:]),
+    ]
     done: list[int] = []
     results = vault.store_many(items, batch_size=2, progress=done.append)
     assert [r.created for r in results] == [True] * 4 + [False, False] + [True] * 3
@@ -304,27 +319,35 @@ class InterruptedModel:
 
 def test_an_interrupted_store_many_keeps_whole_batches(tmp_path, embedder, settings):
     path = tmp_path / "interrupted.db"
-    interrupted = Vault.open(f"sqlite://{path}", settings=settings,
-                             embedder=InterruptedModel(embedder))
+    interrupted = Vault.open(
+        f"sqlite://{path}", settings=settings, embedder=InterruptedModel(embedder)
+    )
     with interrupted, pytest.raises(KeyboardInterrupt):
         interrupted.store_many([{"content": f"fact {i}"} for i in range(10)], batch_size=3)
     # The second batch was being written while the third was embedded: it is
     # there whole, and nothing of the third is.
     with Vault.open(f"sqlite://{path}", settings=settings, embedder=embedder) as vault:
-        assert sorted(m.content for m in vault.list().memories) == [
-            f"fact {i}" for i in range(6)]
+        assert sorted(m.content for m in vault.list().memories) == [f"fact {i}" for i in range(6)]
 
-@pytest.mark.parametrize("query", ['"unbalanced', "star*", "NEAR(a b", "-minus", "(((", "a AND",
-                                   "OR", "col:umn", "^caret", '""'])
+
+@pytest.mark.parametrize(
+    "query",
+    ['"unbalanced', "star*", "NEAR(a b", "-minus", "(((", "a AND", "OR", "col:umn", "^caret", '""'],
+)
 def test_search_syntax_characters_are_searched_literally(filled, query):
     filled.search(query, k=3)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"k": 0}, "k"), ({"k": 1001}, "k"), ({"k": "5"}, "k"),
-    ({"filter": {"colour": "blue"}}, "filter.colour"),
-    ({"filter": {"tags_any": "x", "created_after": "never"}}, "filter.created_after"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"k": 0}, "k"),
+        ({"k": 1001}, "k"),
+        ({"k": "5"}, "k"),
+        ({"filter": {"colour": "blue"}}, "filter.colour"),
+        ({"filter": {"tags_any": "x", "created_after": "never"}}, "filter.created_after"),
+    ],
+)
 def test_bad_search_input_names_the_field(filled, kwargs, field):
     with pytest.raises(InvalidInput) as err:
         filled.search("anything", **kwargs)
@@ -347,7 +370,8 @@ def test_a_store_of_another_model_is_refused(tmp_path, embedder, settings):
 
 
 def test_searching_a_store_of_another_model_is_refused_and_reembedding_is_the_way(
-        tmp_path, embedder, settings):
+    tmp_path, embedder, settings
+):
     other = EmbeddingSpec("other-minilm-384", 384)
     url = f"sqlite://{tmp_path / 'other.db'}"
     store = open_store(url)
@@ -355,9 +379,10 @@ def test_searching_a_store_of_another_model_is_refused_and_reembedding_is_the_wa
     vector = embedder.embed(["Alice prefers tabs over spaces"])[0]
     store.add([Memory(content="Alice prefers tabs over spaces", embedding=vector)])
     with Vault(store, embedder, settings) as v:
-        for search in (lambda: v.search("tabs"),
-                       lambda: v.recall((v.list().memories[0].created_at, utcnow()),
-                                        query="tabs")):
+        for search in (
+            lambda: v.search("tabs"),
+            lambda: v.recall((v.list().memories[0].created_at, utcnow()), query="tabs"),
+        ):
             with pytest.raises(IncompatibleEmbedding) as err:
                 search()
             assert "other-minilm-384" in err.value.message

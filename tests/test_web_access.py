@@ -14,9 +14,11 @@ from .web_helpers import post, sign_in, token, web_client
 @pytest.fixture
 def keys(vault: Vault) -> dict[str, str]:
     ring = KeyRing(vault.store_backend)
-    return {"reader": ring.create("reader", "read")[0],
-            "writer": ring.create("writer", "write")[0],
-            "team-a": ring.create("team a", "write", ["team-a"])[0]}
+    return {
+        "reader": ring.create("reader", "read")[0],
+        "writer": ring.create("writer", "write")[0],
+        "team-a": ring.create("team a", "write", ["team-a"])[0],
+    }
 
 
 def test_with_keys_a_page_asks_for_a_sign_in(vault: Vault, keys):
@@ -45,14 +47,23 @@ def test_reads_need_read_and_edits_need_write(vault: Vault, keys):
     sign_in(reader, keys["reader"])
     page = reader.get(f"/memories/{memory.id}")
     assert page.status_code == 200 and "Save changes" not in page.text
-    refused = post(reader, f"/memories/{memory.id}/edit",
-                   {"tags": "x", "memory_type": "note", "importance": "0.5"})
+    refused = post(
+        reader,
+        f"/memories/{memory.id}/edit",
+        {"tags": "x", "memory_type": "note", "importance": "0.5"},
+    )
     assert refused.status_code == 403 and "the write scope" in refused.text
     assert vault.get(memory.id).tags == ("drinks",)
     writer = web_client(vault)
     sign_in(writer, keys["writer"])
-    assert post(writer, f"/memories/{memory.id}/edit",
-                {"tags": "x", "memory_type": "note", "importance": "0.5"}).status_code == 303
+    assert (
+        post(
+            writer,
+            f"/memories/{memory.id}/edit",
+            {"tags": "x", "memory_type": "note", "importance": "0.5"},
+        ).status_code
+        == 303
+    )
     assert vault.get(memory.id).tags == ("x",)
 
 

@@ -17,9 +17,16 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from .mcp_helpers import free_port, memvault_serve
 from .upkeep import BASE, SEED
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WAIT = 120_000  # ms: an analysis or a merge on a cold server
 
 
@@ -37,14 +44,21 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     with memvault_serve(tmp_path, tmp_path / "served.db", port):
         url = f"http://127.0.0.1:{port}"
-        items = [{"content": content, "tags": [name, "seed"], "metadata": {"name": name},
-                  "importance": round(0.1 + 0.04 * i, 2),
-                  "created_at": (BASE + timedelta(days=i)).isoformat()}
-                 for i, (name, content) in enumerate(SEED.items())]
+        items = [
+            {
+                "content": content,
+                "tags": [name, "seed"],
+                "metadata": {"name": name},
+                "importance": round(0.1 + 0.04 * i, 2),
+                "created_at": (BASE + timedelta(days=i)).isoformat(),
+            }
+            for i, (name, content) in enumerate(SEED.items())
+        ]
         reply = httpx.post(f"{url}/api/v1/memories/batch", json={"items": items}, timeout=120)
         assert reply.status_code == 200, reply.text
-        ids = {name: r["memory"]["id"] for name, r in zip(SEED, reply.json()["results"],
-                                                           strict=True)}
+        ids = {
+            name: r["memory"]["id"] for name, r in zip(SEED, reply.json()["results"], strict=True)
+        }
         yield url, ids
 
 
@@ -127,10 +141,16 @@ def test_search_edit_merge_with_a_choice_and_undo(browser: Browser, served, tmp_
 
     # A phone's width (also what 400 % zoom leaves of a laptop's): nothing scrolls sideways.
     phone = browser.new_page(base_url=url, viewport={"width": 320, "height": 640})
-    for name, path in (("browse", "/"), ("search", "/?q=tabs"),
-                       ("memory", f"/memories/{ids['long']}"), ("defragmenter", "/defrag"),
-                       ("upkeep", "/upkeep"), ("analytics", "/analytics"),
-                       ("health", "/health"), ("operations", "/operations")):
+    for name, path in (
+        ("browse", "/"),
+        ("search", "/?q=tabs"),
+        ("memory", f"/memories/{ids['long']}"),
+        ("defragmenter", "/defrag"),
+        ("upkeep", "/upkeep"),
+        ("analytics", "/analytics"),
+        ("health", "/health"),
+        ("operations", "/operations"),
+    ):
         phone.goto(path)
         assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
         shot(phone, tmp_path, f"phone-{name}")

@@ -32,15 +32,23 @@ def test_serve_open_then_ui_opens_the_running_dashboard(tmp_path: Path):
     port = free_port()
     browser, record = opened(tmp_path, "serve-opened")
     env = cli_env(tmp_path, MEMVAULT_STORE_URL=f"sqlite://{tmp_path / 'ui.db'}", **browser)
-    proc = subprocess.Popen([sys.executable, "-m", "memvault", "serve", "--port", str(port),
-                             "--open"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memvault", "serve", "--port", str(port), "--open"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_until_healthy(port, proc)
         assert wait_for(record) == f"http://127.0.0.1:{port}/"
         again, second = opened(tmp_path, "ui-opened")
-        ui = subprocess.run([sys.executable, "-m", "memvault", "ui", "--port", str(port)],
-                            env={**env, **again}, capture_output=True, text=True, timeout=120)
+        ui = subprocess.run(
+            [sys.executable, "-m", "memvault", "ui", "--port", str(port)],
+            env={**env, **again},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert ui.returncode == 0, ui.stderr
         assert wait_for(second) == f"http://127.0.0.1:{port}/"
         assert proc.poll() is None  # ui found the server and started no other

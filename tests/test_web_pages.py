@@ -59,22 +59,35 @@ def test_memory_page_edit_and_delete(client, vault: Vault):
     html = client.get(f"/memories/{memory.id}").text
     assert "The staging database moved to host db2" in html
     assert "Similar memories" in html and "lives on host db2" in html
-    done = post(client, f"/memories/{memory.id}/edit",
-                {"tags": "ops, databases", "memory_type": "fact", "importance": "0.8"},
-                page=f"/memories/{memory.id}")
+    done = post(
+        client,
+        f"/memories/{memory.id}/edit",
+        {"tags": "ops, databases", "memory_type": "fact", "importance": "0.8"},
+        page=f"/memories/{memory.id}",
+    )
     assert done.status_code == 303
     changed = vault.get(memory.id)
     assert (changed.tags, changed.memory_type, changed.importance) == (
-        ("databases", "ops"), "fact", 0.8)
-    bad = post(client, f"/memories/{memory.id}/edit",
-               {"tags": "", "memory_type": "fact", "importance": "2"},
-               page=f"/memories/{memory.id}")
+        ("databases", "ops"),
+        "fact",
+        0.8,
+    )
+    bad = post(
+        client,
+        f"/memories/{memory.id}/edit",
+        {"tags": "", "memory_type": "fact", "importance": "2"},
+        page=f"/memories/{memory.id}",
+    )
     assert bad.status_code == 422 and "importance" in bad.text
     assert vault.get(memory.id).importance == 0.8  # nothing changed
     confirm = client.get(f"/memories/{memory.id}/delete")
     assert "Delete this memory?" in confirm.text
-    assert post(client, f"/memories/{memory.id}/delete", {},
-                page=f"/memories/{memory.id}/delete").status_code == 303
+    assert (
+        post(
+            client, f"/memories/{memory.id}/delete", {}, page=f"/memories/{memory.id}/delete"
+        ).status_code
+        == 303
+    )
     assert vault.count() == 1
     assert client.get(f"/memories/{memory.id}").status_code == 404
 

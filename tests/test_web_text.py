@@ -31,8 +31,10 @@ def test_word_diff_of_long_repetitive_text_stays_word_exact():
     assert marked.count("<del>") == 1 and "<del>cache</del>" in marked
     assert _words(marked, "del") == other.split()
     long_one = " ".join(["the cat sat on the mat"] * 2000)  # past the exact-matching bound
-    assert _words(str(word_diff(long_one, long_one + " again")), "del") == (
-        long_one + " again").split()
+    assert (
+        _words(str(word_diff(long_one, long_one + " again")), "del")
+        == (long_one + " again").split()
+    )
 
 
 def test_excerpt_shows_the_part_around_the_first_query_word():

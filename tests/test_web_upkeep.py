@@ -38,15 +38,22 @@ def test_archive_preview_then_archive_and_restore(client, vault: Vault):
     assert "<strong>3</strong> memories of default would move" in preview.text
     assert "old scratch note 0" in preview.text and "a fresh note" not in preview.text
     assert vault.count() == 4  # a preview moves nothing
-    done = finished(client, post(client, "/upkeep/archive",
-                                 {"ns": "default", "older_than": "1y", "tags": "scratch",
-                                  "type": ""}, page="/upkeep"))
+    done = finished(
+        client,
+        post(
+            client,
+            "/upkeep/archive",
+            {"ns": "default", "older_than": "1y", "tags": "scratch", "type": ""},
+            page="/upkeep",
+        ),
+    )
     assert done["operation"]["result"]["archived"] == 3
     assert vault.count() == 1
     upkeep = client.get("/upkeep").text
     name = re.search(r'name="name" value="([^"]+)"', upkeep).group(1)
-    restored = finished(client, post(client, "/upkeep/archives/restore", {"name": name},
-                                     page="/upkeep"))
+    restored = finished(
+        client, post(client, "/upkeep/archives/restore", {"name": name}, page="/upkeep")
+    )
     assert restored == {"restored": 3, "skipped": 0}
     assert vault.count() == 4
     outside = post(client, "/upkeep/archives/restore", {"name": "../vault.db"}, page="/upkeep")
@@ -72,8 +79,12 @@ def test_backup_and_optimize_run_as_jobs(client, vault: Vault):
 
 
 def test_analytics_draws_the_store_and_this_servers_searches(client, vault: Vault):
-    vault.store_many([{"content": f"decision {i}", "memory_type": "decision",
-                       "tags": ["arch"]} for i in range(3)])
+    vault.store_many(
+        [
+            {"content": f"decision {i}", "memory_type": "decision", "tags": ["arch"]}
+            for i in range(3)
+        ]
+    )
     vault.store("a plain note", tags=["misc"], namespace="other")
     client.get("/", params={"q": "decision"})
     client.get("/", params={"q": "decision"})  # the second reuses the query's vector
@@ -89,8 +100,9 @@ def test_analytics_draws_the_store_and_this_servers_searches(client, vault: Vaul
 
 
 def test_health_redacts_passwords_and_shows_paths_to_admins_only(vault: Vault):
-    vault.settings = dataclasses.replace(vault.settings,
-                                         server_url="http://me:hunter2@peer.example:8000")
+    vault.settings = dataclasses.replace(
+        vault.settings, server_url="http://me:hunter2@peer.example:8000"
+    )
     admin = web_client(vault).get("/health").text
     assert "hunter2" not in admin and "http://me:***@peer.example:8000" in admin
     assert vault.store_backend.url in admin

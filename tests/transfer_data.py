@@ -40,17 +40,24 @@ def sample(n: int, seed: int = 0) -> list[Memory]:
         )
         out.append(parent)
         if i % 3 == 0:
-            out += [parent.with_changes(id=f"{parent.id}-c{j}", content=f"chunk {j} of {i}",
-                                        content_hash="", parent_id=parent.id, chunk_index=j,
-                                        embedding=unit(seed * 1_000_000 + 500_000 + i * 2 + j))
-                    for j in range(2)]
+            out += [
+                parent.with_changes(
+                    id=f"{parent.id}-c{j}",
+                    content=f"chunk {j} of {i}",
+                    content_hash="",
+                    parent_id=parent.id,
+                    chunk_index=j,
+                    embedding=unit(seed * 1_000_000 + 500_000 + i * 2 + j),
+                )
+                for j in range(2)
+            ]
     return out
 
 
 def fill(store: Store, memories: list[Memory], batch: int = 500) -> None:
     store.bind_embedding(SPEC)
     for start in range(0, len(memories), batch):
-        store.add(memories[start:start + batch])
+        store.add(memories[start : start + batch])
 
 
 def filled(url: str, memories: list[Memory]) -> str:
@@ -63,8 +70,7 @@ def filled(url: str, memories: list[Memory]) -> str:
 
 def everything(store: Store) -> dict[str, Memory]:
     """Every memory (chunks and expired ones too) with its vector, by id."""
-    return {m.id: m for batch, _ in store.scan(EVERYTHING, batch_size=1000)
-            for m in batch}
+    return {m.id: m for batch, _ in store.scan(EVERYTHING, batch_size=1000) for m in batch}
 
 
 def assert_same_memories(expected: list[Memory] | dict[str, Memory], store: Store) -> None:

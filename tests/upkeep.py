@@ -12,9 +12,10 @@ from memvault.transfer.dump import decode_vector, memory_to_record
 from memvault.vault import Vault
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
-LONG = ("Postmortem of the March outage. " + "The cache layer fell over under load and "
-        "the fallback path hammered the primary database until it ran out of connections. "
-        * 40)
+LONG = (
+    "Postmortem of the March outage. " + "The cache layer fell over under load and "
+    "the fallback path hammered the primary database until it ran out of connections. " * 40
+)
 
 # name -> content; the groups below say which must end up together.
 SEED = {
@@ -53,9 +54,16 @@ EXACT = [{"fridays", "fridays_case"}, {"long", "long_case"}]
 
 def seed(vault: Vault, namespace: str = "default") -> dict[str, str]:
     """Store SEED (each a day apart, with its own tag and metadata); return name -> id."""
-    items = [{"content": content, "tags": [name, "seed"], "metadata": {"name": name, "n": i},
-              "importance": round(0.1 + 0.04 * i, 2), "created_at": BASE + timedelta(days=i)}
-             for i, (name, content) in enumerate(SEED.items())]
+    items = [
+        {
+            "content": content,
+            "tags": [name, "seed"],
+            "metadata": {"name": name, "n": i},
+            "importance": round(0.1 + 0.04 * i, 2),
+            "created_at": BASE + timedelta(days=i),
+        }
+        for i, (name, content) in enumerate(SEED.items())
+    ]
     results = vault.store_many(items, namespace=namespace)
     return {name: r.memory.id for name, r in zip(SEED, results, strict=True)}
 
@@ -70,15 +78,21 @@ class Snapshot:
 
     def __init__(self, store: Store) -> None:
         every = Filter(namespace=None, include_chunks=True, include_expired=True)
-        records = sorted((memory_to_record(m) for batch, _ in store.scan(every, batch_size=500)
-                          for m in batch), key=lambda r: r["id"])
+        records = sorted(
+            (memory_to_record(m) for batch, _ in store.scan(every, batch_size=500) for m in batch),
+            key=lambda r: r["id"],
+        )
         self.vectors = {r["id"]: decode_vector(r.pop("vector"), None) for r in records}
         self.records = records
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Snapshot) and self.records == other.records
-                and all(np.allclose(v, other.vectors[i], rtol=0, atol=1e-6)
-                        for i, v in self.vectors.items()))
+        return (
+            isinstance(other, Snapshot)
+            and self.records == other.records
+            and all(
+                np.allclose(v, other.vectors[i], rtol=0, atol=1e-6) for i, v in self.vectors.items()
+            )
+        )
 
     def __repr__(self) -> str:
         return f"Snapshot({self.records!r})"

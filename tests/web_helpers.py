@@ -13,9 +13,13 @@ from memvault.vault import Vault
 
 def web_client(vault: Vault, client_host: str = "127.0.0.1") -> TestClient:
     """The app over ``vault``, as a browser on ``client_host`` reaches it."""
-    return TestClient(build_app(vault), base_url="http://127.0.0.1:8000",
-                      raise_server_exceptions=False, follow_redirects=False,
-                      client=(client_host, 50000))
+    return TestClient(
+        build_app(vault),
+        base_url="http://127.0.0.1:8000",
+        raise_server_exceptions=False,
+        follow_redirects=False,
+        client=(client_host, 50000),
+    )
 
 
 def token(client: TestClient, path: str = "/") -> str:
@@ -25,8 +29,7 @@ def token(client: TestClient, path: str = "/") -> str:
     return found.group(1)
 
 
-def post(client: TestClient, path: str, data: dict[str, str], page: str = "/"
-         ) -> httpx.Response:
+def post(client: TestClient, path: str, data: dict[str, str], page: str = "/") -> httpx.Response:
     """Post a form as the page's own form would, with its token."""
     return client.post(path, data={"csrf": token(client, page), **data})
 

@@ -1,11 +1,11 @@
 """memvault: persistent, searchable long-term memory for AI assistants and agents.
 
-    from memvault import Vault
+from memvault import Vault
 
-    with Vault.open("sqlite:///memories.db") as vault:
-        vault.store("Alice prefers tabs over spaces", tags=["prefs"], namespace="alice")
-        for hit in vault.search("how does Alice indent code?", k=5, namespace="alice"):
-            print(hit.score, hit.memory.content)
+with Vault.open("sqlite:///memories.db") as vault:
+    vault.store("Alice prefers tabs over spaces", tags=["prefs"], namespace="alice")
+    for hit in vault.search("how does Alice indent code?", k=5, namespace="alice"):
+        print(hit.score, hit.memory.content)
 """
 
 from .config import Settings

@@ -40,7 +40,7 @@ def split_into_chunks(text: str, max_chars: int, overlap_chars: int | None = Non
         current = f"{current} {piece}".strip() if current else piece
         while len(current) > max_chars:
             chunks.append(current[:max_chars])
-            current = current[max_chars - overlap:]
+            current = current[max_chars - overlap :]
     if current and (not chunks or current != _tail(chunks[-1], overlap)):
         chunks.append(current)
     return chunks
@@ -66,4 +66,4 @@ def _tail(text: str, size: int) -> str:
         return "" if size <= 0 else text
     tail = text[-size:]
     space = tail.find(" ")
-    return tail[space + 1:] if 0 <= space < len(tail) - 1 else tail
+    return tail[space + 1 :] if 0 <= space < len(tail) - 1 else tail

@@ -27,8 +27,12 @@ ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 # The PostgreSQL store's knobs when neither its URL nor the environment sets
 # them; kept here (stores/postgres/options.py reads them) so that
 # ``memvault config`` shows what a store will use.
-PG_DEFAULTS: dict[str, int] = {"pg_hnsw_m": 16, "pg_hnsw_ef_construction": 64,
-                               "pg_ef_search": 100, "pg_pool_size": 10}
+PG_DEFAULTS: dict[str, int] = {
+    "pg_hnsw_m": 16,
+    "pg_hnsw_ef_construction": 64,
+    "pg_ef_search": 100,
+    "pg_pool_size": 10,
+}
 
 
 def default_data_dir() -> Path:
@@ -92,23 +96,29 @@ class Settings:
             store_url=store_url,
             namespace=reader.get("namespace", ["MEMVAULT_NAMESPACE"]) or "default",
             embedding_model=reader.get(
-                "embedding_model", ["MEMVAULT_EMBEDDING_MODEL", "MCP_EMBEDDING_MODEL"]),
+                "embedding_model", ["MEMVAULT_EMBEDDING_MODEL", "MCP_EMBEDDING_MODEL"]
+            ),
             embedding_runtime=reader.get("embedding_runtime", ["MEMVAULT_EMBEDDING_RUNTIME"])
             or "auto",
             host=reader.get("host", ["MEMVAULT_HOST", "MCP_HTTP_HOST"]) or "127.0.0.1",
             port=reader.integer("port", ["MEMVAULT_PORT", "MCP_HTTP_PORT"], 8000),
             max_content_bytes=reader.integer(
-                "max_content_bytes", ["MEMVAULT_MAX_CONTENT_BYTES"], 1_000_000),
+                "max_content_bytes", ["MEMVAULT_MAX_CONTENT_BYTES"], 1_000_000
+            ),
             max_chunks=reader.integer("max_chunks", ["MEMVAULT_MAX_CHUNKS"], 256),
             sqlite_pragmas=reader.get(
-                "sqlite_pragmas", ["MEMVAULT_SQLITE_PRAGMAS", "MCP_MEMORY_SQLITE_PRAGMAS"]) or "",
+                "sqlite_pragmas", ["MEMVAULT_SQLITE_PRAGMAS", "MCP_MEMORY_SQLITE_PRAGMAS"]
+            )
+            or "",
             query_cache_size=reader.integer(
-                "query_cache_size", ["MEMVAULT_QUERY_CACHE_SIZE"], 1024),
+                "query_cache_size", ["MEMVAULT_QUERY_CACHE_SIZE"], 1024
+            ),
             server_url=reader.get("server_url", ["MEMVAULT_SERVER_URL"]),
             cache_url=reader.get("cache_url", ["MEMVAULT_CACHE_URL"]),
             pg_hnsw_m=reader.integer("pg_hnsw_m", ["MEMVAULT_PG_HNSW_M"], None),
             pg_hnsw_ef_construction=reader.integer(
-                "pg_hnsw_ef_construction", ["MEMVAULT_PG_HNSW_EF_CONSTRUCTION"], None),
+                "pg_hnsw_ef_construction", ["MEMVAULT_PG_HNSW_EF_CONSTRUCTION"], None
+            ),
             pg_ef_search=reader.integer("pg_ef_search", ["MEMVAULT_PG_EF_SEARCH"], None),
             pg_pool_size=reader.integer("pg_pool_size", ["MEMVAULT_PG_POOL_SIZE"], None),
             summary_url=reader.get("summary_url", ["MEMVAULT_SUMMARY_URL"]),
@@ -116,32 +126,60 @@ class Settings:
             summary_api_key=reader.get("summary_api_key", ["MEMVAULT_SUMMARY_API_KEY"]),
             api_key=reader.get("api_key", ["MEMVAULT_API_KEY"]),
             data_dir=data_dir,
-            model_cache_dir=Path(reader.get("model_cache_dir", ["MEMVAULT_MODEL_CACHE_DIR"])
-                                 or data_dir / "models").expanduser(),
-            allowed_hosts=reader.names("allowed_hosts", ["MEMVAULT_ALLOWED_HOSTS"],
-                                       HOST_NAME, "host names such as memvault.example.com"),
-            cors_origins=reader.names("cors_origins", ["MEMVAULT_CORS_ORIGINS"],
-                                      ORIGIN, "origins such as https://app.example.com"),
+            model_cache_dir=Path(
+                reader.get("model_cache_dir", ["MEMVAULT_MODEL_CACHE_DIR"]) or data_dir / "models"
+            ).expanduser(),
+            allowed_hosts=reader.names(
+                "allowed_hosts",
+                ["MEMVAULT_ALLOWED_HOSTS"],
+                HOST_NAME,
+                "host names such as memvault.example.com",
+            ),
+            cors_origins=reader.names(
+                "cors_origins",
+                ["MEMVAULT_CORS_ORIGINS"],
+                ORIGIN,
+                "origins such as https://app.example.com",
+            ),
             sources=reader.sources,
         )
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(name, value, source) for every setting, for ``memvault config``."""
         rows = []
-        for name in ("store_url", "namespace", "embedding_model", "embedding_runtime", "host",
-                     "port", "max_content_bytes", "max_chunks", "sqlite_pragmas",
-                     "query_cache_size",
-                     "server_url", "cache_url", "pg_hnsw_m", "pg_hnsw_ef_construction",
-                     "pg_ef_search", "pg_pool_size", "summary_url", "summary_model", "data_dir",
-                     "model_cache_dir", "allowed_hosts", "cors_origins"):
+        for name in (
+            "store_url",
+            "namespace",
+            "embedding_model",
+            "embedding_runtime",
+            "host",
+            "port",
+            "max_content_bytes",
+            "max_chunks",
+            "sqlite_pragmas",
+            "query_cache_size",
+            "server_url",
+            "cache_url",
+            "pg_hnsw_m",
+            "pg_hnsw_ef_construction",
+            "pg_ef_search",
+            "pg_pool_size",
+            "summary_url",
+            "summary_model",
+            "data_dir",
+            "model_cache_dir",
+            "allowed_hosts",
+            "cors_origins",
+        ):
             value = getattr(self, name)
             if name == "cache_url" and value:
                 value = _without_password(value)
             if value is None:
                 value = PG_DEFAULTS.get(name)
             shown = ",".join(value) if isinstance(value, tuple) else value
-            rows.append((name, "" if shown is None else str(shown),
-                         self.sources.get(name, "default")))
+            rows.append(
+                (name, "" if shown is None else str(shown), self.sources.get(name, "default"))
+            )
         return rows
 
 
@@ -169,16 +207,19 @@ class _Reader:
                 return value.strip()
         return None
 
-    def names(self, name: str, variables: list[str], pattern: re.Pattern[str], what: str
-              ) -> tuple[str, ...]:
+    def names(
+        self, name: str, variables: list[str], pattern: re.Pattern[str], what: str
+    ) -> tuple[str, ...]:
         """A comma-separated list, lower-cased (host names and origins are case-blind),
         each matching ``pattern``: no wildcard can switch a check off."""
         raw = self.get(name, variables) or ""
         parts = tuple(p.strip().lower().rstrip("/") for p in raw.split(",") if p.strip())
         for part in parts:
             if not pattern.fullmatch(part):
-                raise InvalidInput(f"{self.sources[name].removeprefix('env ')} takes {what}, "
-                                   f"not {part!r}", field=name)
+                raise InvalidInput(
+                    f"{self.sources[name].removeprefix('env ')} takes {what}, not {part!r}",
+                    field=name,
+                )
         return parts
 
     @overload
@@ -192,11 +233,14 @@ class _Reader:
         try:
             value = int(raw)
         except ValueError:
-            raise InvalidInput(f"{self.sources[name].removeprefix('env ')} must be an integer, "
-                               f"got {raw!r}", field=name) from None
+            raise InvalidInput(
+                f"{self.sources[name].removeprefix('env ')} must be an integer, got {raw!r}",
+                field=name,
+            ) from None
         if value <= 0:
-            raise InvalidInput(f"{self.sources[name].removeprefix('env ')} must be positive",
-                               field=name)
+            raise InvalidInput(
+                f"{self.sources[name].removeprefix('env ')} must be positive", field=name
+            )
         return value
 
 
@@ -207,7 +251,9 @@ def _store_url_from_aliases(reader: _Reader, env: Mapping[str, str]) -> str | No
     if backend and backend not in {"sqlite_vec", "sqlite-vec", "sqlite", "chroma", "postgres"}:
         raise InvalidInput(
             f"MCP_MEMORY_STORAGE_BACKEND={backend!r} is not supported by memvault; "
-            "use sqlite_vec or set MEMVAULT_STORE_URL", field="store_url")
+            "use sqlite_vec or set MEMVAULT_STORE_URL",
+            field="store_url",
+        )
     if backend == "chroma" and env.get("MCP_MEMORY_CHROMA_PATH"):
         reader.sources["store_url"] = "env MCP_MEMORY_STORAGE_BACKEND + MCP_MEMORY_CHROMA_PATH"
         path = Path(env["MCP_MEMORY_CHROMA_PATH"]).expanduser().resolve()

@@ -28,8 +28,20 @@ from .model import DEFAULT_IMPORTANCE, DEFAULT_MEMORY_TYPE, Memory, new_id, utcn
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 10_000
-ITEM_KEYS = frozenset({"content", "tags", "memory_type", "metadata", "importance", "created_at",
-                       "expires_at", "id", "updated_at", "last_accessed_at"})
+ITEM_KEYS = frozenset(
+    {
+        "content",
+        "tags",
+        "memory_type",
+        "metadata",
+        "importance",
+        "created_at",
+        "expires_at",
+        "id",
+        "updated_at",
+        "last_accessed_at",
+    }
+)
 
 
 def check_content(content: Any, max_bytes: float, field: str = "content") -> str:
@@ -45,8 +57,9 @@ def check_content(content: Any, max_bytes: float, field: str = "content") -> str
     if not content.strip():
         raise InvalidInput(f"{field} must not be empty or only whitespace", field=field)
     if has_control(content, in_text=True):
-        raise InvalidInput(f"{field} must not contain control characters other than tab and "
-                           "newlines", field=field)
+        raise InvalidInput(
+            f"{field} must not contain control characters other than tab and newlines", field=field
+        )
     try:
         size = len(content.encode("utf-8"))
     except UnicodeEncodeError:
@@ -77,14 +90,18 @@ def check_k(k: Any, field: str = "k") -> int:
     return k
 
 
-def check_number(value: Any, field: str, low: float, high: float, *,
-                 low_open: bool = False) -> float:
+def check_number(
+    value: Any, field: str, low: float, high: float, *, low_open: bool = False
+) -> float:
     """A number within [low, high] (or (low, high] when ``low_open``)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise InvalidInput(f"{field} must be a number", field=field)
     if not (low < value if low_open else low <= value) or value > high:
-        raise InvalidInput(f"{field} must be {'above' if low_open else 'at least'} {low:g} "
-                           f"and at most {high:g}, got {value}", field=field)
+        raise InvalidInput(
+            f"{field} must be {'above' if low_open else 'at least'} {low:g} "
+            f"and at most {high:g}, got {value}",
+            field=field,
+        )
     return float(value)
 
 
@@ -100,8 +117,9 @@ def check_query(query: Any, field: str = "query") -> str:
     return query.strip()
 
 
-def build_memory(item: Mapping[str, Any], namespace: str, max_bytes: int,
-                 prefix: str = "") -> Memory:
+def build_memory(
+    item: Mapping[str, Any], namespace: str, max_bytes: int, prefix: str = ""
+) -> Memory:
     """A Memory (no embedding yet) from a caller's dict, every field checked."""
     if not isinstance(item, Mapping):
         raise InvalidInput(f"{prefix or 'item'} must be an object", field=prefix or "item")
@@ -118,11 +136,13 @@ def build_memory(item: Mapping[str, Any], namespace: str, max_bytes: int,
         tags=normalize_tags(item.get("tags"), prefix + "tags"),
         memory_type=check_memory_type(
             DEFAULT_MEMORY_TYPE if item.get("memory_type") is None else item["memory_type"],
-            prefix + "memory_type"),
+            prefix + "memory_type",
+        ),
         metadata=check_metadata(item.get("metadata"), prefix + "metadata"),
         importance=check_importance(
             DEFAULT_IMPORTANCE if item.get("importance") is None else item["importance"],
-            prefix + "importance"),
+            prefix + "importance",
+        ),
         created_at=created_at,
         updated_at=_optional_time(item, "updated_at", prefix) or created_at,
         last_accessed_at=_optional_time(item, "last_accessed_at", prefix),

@@ -43,8 +43,10 @@ LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # Text (content, metadata string values) may hold tab, newline and carriage return.
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_NAMESPACE_RULE = (f"must be 1 to {MAX_NAMESPACE_CHARS} characters, without '/', '\\', '..', "
-                   "control characters or surrounding whitespace")
+_NAMESPACE_RULE = (
+    f"must be 1 to {MAX_NAMESPACE_CHARS} characters, without '/', '\\', '..', "
+    "control characters or surrounding whitespace"
+)
 
 
 def is_utf8(text: str) -> bool:
@@ -75,19 +77,27 @@ def check_name(value: Any, field: str, max_chars: int) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string, got {type(value).__name__}", field=field)
     if len(value) > max_chars:
-        raise InvalidInput(f"{field} is {len(value)} characters, over the limit of {max_chars}",
-                           field=field)
+        raise InvalidInput(
+            f"{field} is {len(value)} characters, over the limit of {max_chars}", field=field
+        )
     if has_control(value) or not is_utf8(value):
-        raise InvalidInput(f"{field} must be UTF-8 text without control characters",
-                           field=field)
+        raise InvalidInput(f"{field} must be UTF-8 text without control characters", field=field)
     return value
 
 
 def check_namespace(value: Any, field_name: str = "namespace") -> str:
     """A namespace: it names data and never a path, so it cannot hold what a path would need."""
-    if (not isinstance(value, str) or not value or value != value.strip()
-            or len(value) > MAX_NAMESPACE_CHARS or has_control(value) or not is_utf8(value)
-            or "/" in value or "\\" in value or ".." in value):
+    if (
+        not isinstance(value, str)
+        or not value
+        or value != value.strip()
+        or len(value) > MAX_NAMESPACE_CHARS
+        or has_control(value)
+        or not is_utf8(value)
+        or "/" in value
+        or "\\" in value
+        or ".." in value
+    ):
         raise InvalidInput(f"{field_name} {_NAMESPACE_RULE}", field=field_name)
     return value
 
@@ -108,21 +118,30 @@ def normalize_tags(tags: Any, field_name: str = "tags") -> tuple[str, ...]:
         if not tag:
             continue
         if len(tag) > MAX_TAG_CHARS or has_control(tag) or not is_utf8(tag):
-            raise InvalidInput(f"{field_name} entries must be UTF-8, at most {MAX_TAG_CHARS} "
-                               "characters, without control characters", field=field_name)
+            raise InvalidInput(
+                f"{field_name} entries must be UTF-8, at most {MAX_TAG_CHARS} "
+                "characters, without control characters",
+                field=field_name,
+            )
         out.add(tag)
         if len(out) > MAX_TAGS:
-            raise InvalidInput(f"{field_name} holds more than {MAX_TAGS} tags",
-                               field=field_name)
+            raise InvalidInput(f"{field_name} holds more than {MAX_TAGS} tags", field=field_name)
     return tuple(sorted(out))
 
 
 def check_memory_type(value: Any, field_name: str = "memory_type") -> str:
-    if (not isinstance(value, str) or not value.strip() or len(value) > MAX_MEMORY_TYPE_CHARS
-            or has_control(value) or not is_utf8(value)):
-        raise InvalidInput(f"{field_name} must be a non-empty string of at most "
-                           f"{MAX_MEMORY_TYPE_CHARS} characters, without control characters",
-                           field=field_name)
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_MEMORY_TYPE_CHARS
+        or has_control(value)
+        or not is_utf8(value)
+    ):
+        raise InvalidInput(
+            f"{field_name} must be a non-empty string of at most "
+            f"{MAX_MEMORY_TYPE_CHARS} characters, without control characters",
+            field=field_name,
+        )
     return value.strip()
 
 
@@ -150,8 +169,10 @@ def check_metadata(value: Any, field_name: str = "metadata") -> dict[str, Any]:
         raise InvalidInput(f"{field_name} is not valid UTF-8 (lone surrogate)", field=field_name)
     size = len(text.encode("utf-8"))
     if size > MAX_METADATA_BYTES:
-        raise InvalidInput(f"{field_name} is {size} bytes as JSON, over the limit of "
-                           f"{MAX_METADATA_BYTES}", field=field_name)
+        raise InvalidInput(
+            f"{field_name} is {size} bytes as JSON, over the limit of {MAX_METADATA_BYTES}",
+            field=field_name,
+        )
     return json.loads(text)
 
 
@@ -160,25 +181,26 @@ def _walk(value: Any, field: str, depth: int, keys: list[int]) -> None:
     (a deep enough value would exhaust the interpreter's recursion first)."""
     if isinstance(value, str):
         if has_control(value, in_text=True):
-            raise InvalidInput(f"{field} values must not contain control characters other "
-                               "than tab and newlines", field=field)
+            raise InvalidInput(
+                f"{field} values must not contain control characters other than tab and newlines",
+                field=field,
+            )
         return
     if isinstance(value, int | float) and not is_scalar(value):
-        raise InvalidInput(f"{field} numbers must be finite, integers within 64 bits",
-                           field=field)
+        raise InvalidInput(f"{field} numbers must be finite, integers within 64 bits", field=field)
     if not isinstance(value, dict | list | tuple):
         return
     if depth > MAX_METADATA_DEPTH:
-        raise InvalidInput(f"{field} is nested more than {MAX_METADATA_DEPTH} levels deep",
-                           field=field)
+        raise InvalidInput(
+            f"{field} is nested more than {MAX_METADATA_DEPTH} levels deep", field=field
+        )
     if isinstance(value, dict):
         keys[0] += len(value)
         if keys[0] > MAX_METADATA_KEYS:
             raise InvalidInput(f"{field} holds more than {MAX_METADATA_KEYS} keys", field=field)
         for key in value:
             if isinstance(key, str) and (has_control(key) or not is_utf8(key)):
-                raise InvalidInput(f"{field} keys must not contain control characters",
-                                   field=field)
+                raise InvalidInput(f"{field} keys must not contain control characters", field=field)
         items: Iterable[Any] = value.values()
     else:
         items = value
@@ -206,8 +228,9 @@ def to_utc(value: datetime | str | float | int, field_name: str = "created_at") 
             try:
                 value = datetime.fromisoformat(text)
             except ValueError:
-                raise InvalidInput(f"{field_name} is not an ISO 8601 timestamp: {given[:64]!r}",
-                                   field=field_name) from None
+                raise InvalidInput(
+                    f"{field_name} is not an ISO 8601 timestamp: {given[:64]!r}", field=field_name
+                ) from None
         if not isinstance(value, datetime):
             raise InvalidInput(f"{field_name} must be a timestamp", field=field_name)
         if value.tzinfo is None:
@@ -216,17 +239,22 @@ def to_utc(value: datetime | str | float | int, field_name: str = "created_at") 
     except (OverflowError, ValueError, OSError):
         # Epoch seconds past what the platform converts, or a time zone offset
         # carrying a time past year 1 or 9999.
-        raise InvalidInput(f"{field_name} is out of range: memvault keeps times from "
-                           f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}", field=field_name) from None
+        raise InvalidInput(
+            f"{field_name} is out of range: memvault keeps times from "
+            f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}",
+            field=field_name,
+        ) from None
 
 
 def check_time(value: Any, field_name: str) -> datetime:
     """A caller's time as aware UTC, within [EARLIEST, LATEST)."""
     moment = to_utc(value, field_name)
     if not EARLIEST <= moment < LATEST:
-        raise InvalidInput(f"{field_name} {moment.isoformat()} is out of range: memvault keeps "
-                           f"times from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}",
-                           field=field_name)
+        raise InvalidInput(
+            f"{field_name} {moment.isoformat()} is out of range: memvault keeps "
+            f"times from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}",
+            field=field_name,
+        )
     return moment
 
 

@@ -26,8 +26,22 @@ from .model import Filter
 from .vault import Vault
 
 # Sub-millisecond store lookups up to multi-second batch embeddings.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                   10.0, 30.0)
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -39,13 +53,20 @@ class Metrics:
         disable_created_metrics()
         self.registry = CollectorRegistry()
         self.requests = Histogram(
-            "memvault_http_request_duration_seconds", "HTTP request latency by route.",
-            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            "memvault_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.operations = Histogram(
             "memvault_operation_duration_seconds",
             "Vault operation latency: search (whole hybrid search), store (one batch "
             "written, embedding included), embed (model time for a batch of texts).",
-            ["operation"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_VaultCollector(vault))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -67,12 +88,16 @@ class _VaultCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         queries = self.vault.queries
-        yield CounterMetricFamily("memvault_query_embedding_cache_hits",
-                                  "Searches whose query vector came from the cache.",
-                                  value=queries.hits)
-        yield CounterMetricFamily("memvault_query_embedding_cache_misses",
-                                  "Searches that had to embed their query.",
-                                  value=queries.misses)
+        yield CounterMetricFamily(
+            "memvault_query_embedding_cache_hits",
+            "Searches whose query vector came from the cache.",
+            value=queries.hits,
+        )
+        yield CounterMetricFamily(
+            "memvault_query_embedding_cache_misses",
+            "Searches that had to embed their query.",
+            value=queries.misses,
+        )
         up = GaugeMetricFamily("memvault_store_up", "1 if the store answered this scrape.")
         try:
             total = self.vault.store_backend.count(Filter(namespace=None))
@@ -82,5 +107,6 @@ class _VaultCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        yield GaugeMetricFamily("memvault_memories", "Memories in the store, all namespaces.",
-                                value=total)
+        yield GaugeMetricFamily(
+            "memvault_memories", "Memories in the store, all namespaces.", value=total
+        )

@@ -192,13 +192,26 @@ class Candidate:
 
     @classmethod
     def of(cls, memory: Memory, score: float) -> Candidate:
-        return cls(memory.id, score, memory.created_at, memory.importance, memory.parent_id,
-                   memory.chunk_index)
+        return cls(
+            memory.id,
+            score,
+            memory.created_at,
+            memory.importance,
+            memory.parent_id,
+            memory.chunk_index,
+        )
 
 
 _FILTER_KEYS = {
-    "namespace", "tags_any", "tags_all", "memory_type", "created_after", "created_before",
-    "metadata", "include_chunks", "include_expired",
+    "namespace",
+    "tags_any",
+    "tags_all",
+    "memory_type",
+    "created_after",
+    "created_before",
+    "metadata",
+    "include_chunks",
+    "include_expired",
 }
 
 
@@ -226,9 +239,11 @@ class Filter:
         data = dict(data or {})
         unknown = sorted(set(data) - _FILTER_KEYS)
         if unknown:
-            raise InvalidInput(f"unknown filter key {unknown[0]!r}; known keys: "
-                               f"{', '.join(sorted(_FILTER_KEYS - {'include_chunks'}))}",
-                               field=f"filter.{unknown[0]}")
+            raise InvalidInput(
+                f"unknown filter key {unknown[0]!r}; known keys: "
+                f"{', '.join(sorted(_FILTER_KEYS - {'include_chunks'}))}",
+                field=f"filter.{unknown[0]}",
+            )
         data.setdefault("namespace", namespace)
         return cls.build(**data)
 
@@ -245,8 +260,9 @@ class Filter:
         after = check_time(after, "filter.created_after") if after is not None else None
         before = check_time(before, "filter.created_before") if before is not None else None
         if after and before and after >= before:
-            raise InvalidInput("created_after must be earlier than created_before",
-                               field="filter.created_after")
+            raise InvalidInput(
+                "created_after must be earlier than created_before", field="filter.created_after"
+            )
         return cls(
             namespace=ns,
             tags_any=normalize_tags(kw.get("tags_any"), "filter.tags_any"),
@@ -265,8 +281,14 @@ class Filter:
     @property
     def is_namespace_only(self) -> bool:
         """True when nothing but the namespace (and the defaults) narrows the set."""
-        return not (self.tags_any or self.tags_all or self.memory_type or self.created_after
-                    or self.created_before or self.metadata)
+        return not (
+            self.tags_any
+            or self.tags_all
+            or self.memory_type
+            or self.created_after
+            or self.created_before
+            or self.metadata
+        )
 
     def matches(self, memory: Memory, now: datetime | None = None) -> bool:
         """Whether ``memory`` passes: the definition of what a filter means.
@@ -280,8 +302,7 @@ class Filter:
             return False
         if memory.parent_id is not None and not self.include_chunks:
             return False
-        if memory.expires_at is not None and memory.expires_at <= now and \
-                not self.include_expired:
+        if memory.expires_at is not None and memory.expires_at <= now and not self.include_expired:
             return False
         if self.memory_type is not None and memory.memory_type != self.memory_type:
             return False
@@ -305,19 +326,26 @@ def _metadata_match(metadata: Any) -> dict[str, Any]:
     """A filter's metadata: keys mapped to the strings, numbers or booleans they must equal."""
     field = "filter.metadata"
     if not isinstance(metadata, dict) or len(metadata) > MAX_METADATA_KEYS:
-        raise InvalidInput(f"{field} must map at most {MAX_METADATA_KEYS} keys to strings, "
-                           "numbers or booleans", field=field)
+        raise InvalidInput(
+            f"{field} must map at most {MAX_METADATA_KEYS} keys to strings, numbers or booleans",
+            field=field,
+        )
     for key, value in metadata.items():
         if not isinstance(key, str) or has_control(key) or not is_utf8(key):
-            raise InvalidInput(f"{field} keys must be UTF-8 text without control characters",
-                               field=field)
+            raise InvalidInput(
+                f"{field} keys must be UTF-8 text without control characters", field=field
+            )
         if isinstance(value, str):
             if has_control(value, in_text=True) or not is_utf8(value):
-                raise InvalidInput(f"{field} values must be UTF-8 text without control "
-                                   "characters", field=field)
+                raise InvalidInput(
+                    f"{field} values must be UTF-8 text without control characters", field=field
+                )
         elif not is_scalar(value):
-            raise InvalidInput(f"{field} must map keys to strings, finite numbers or booleans "
-                               "(integers within 64 bits)", field=field)
+            raise InvalidInput(
+                f"{field} must map keys to strings, finite numbers or booleans "
+                "(integers within 64 bits)",
+                field=field,
+            )
     return dict(metadata)
 
 

@@ -37,8 +37,9 @@ def cpu_session(model: Path | bytes, *, spin_within_runs: bool) -> Any:
     # several single-threaded workers, and it keeps single-query latency low.
     options.intra_op_num_threads = cpu_count()
     options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning",
-                                     "1" if spin_within_runs else "0")
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if spin_within_runs else "0"
+    )
     if spin_within_runs:
         options.add_session_config_entry("session.force_spinning_stop", "1")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -20,8 +20,9 @@ from .vault import Vault
 from .web import mount_web
 
 
-def build_app(vault: Vault, settings: Settings | None = None, *,
-              lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
+def build_app(
+    vault: Vault, settings: Settings | None = None, *, lifespan: Lifespan[FastAPI] | None = None
+) -> FastAPI:
     """The HTTP API over ``vault``, the dashboard at ``/`` (with ``/docs`` and
     ``/redoc``), and MCP over streamable HTTP at ``/mcp``."""
     settings = settings or vault.settings

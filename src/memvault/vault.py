@@ -55,8 +55,11 @@ class Recall:
     hits: list[Hit]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.span.start.isoformat(), "end": self.span.end.isoformat(),
-                "hits": [h.to_dict() for h in self.hits]}
+        return {
+            "start": self.span.start.isoformat(),
+            "end": self.span.end.isoformat(),
+            "hits": [h.to_dict() for h in self.hits],
+        }
 
 
 class Vault:
@@ -67,9 +70,15 @@ class Vault:
     ``vault.upkeep`` (``maintenance.upkeep.Upkeep``).
     """
 
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings | None = None, *,
-                 search_settings: SearchSettings | None = None,
-                 observer: Observer | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings | None = None,
+        *,
+        search_settings: SearchSettings | None = None,
+        observer: Observer | None = None,
+    ) -> None:
         self.store_backend = store
         self.embedder = embedder
         self.settings = settings or Settings.from_env()
@@ -84,12 +93,20 @@ class Vault:
         self._chunk_chars = window_chars(embedder.max_tokens)
         # Ranks a search's words while its query is embedded (threads start on first use).
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memvault-words")
-        self.upkeep = Upkeep(store, embedder, self.settings, scope=self._filter,
-                             embed=self._embed_with_chunks)
+        self.upkeep = Upkeep(
+            store, embedder, self.settings, scope=self._filter, embed=self._embed_with_chunks
+        )
 
     @classmethod
-    def open(cls, url: str | None = None, *, settings: Settings | None = None,
-             embedder: Embedder | None = None, create: bool = True, **kw: Any) -> Vault:
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        create: bool = True,
+        **kw: Any,
+    ) -> Vault:
         """Open the store at ``url`` (default: the configured one) with the local model.
 
         Without ``create``, a store that does not exist yet is NotFound (nothing is made).
@@ -127,21 +144,39 @@ class Vault:
             self.observer(name, time.perf_counter() - started)
 
     # -- writing ------------------------------------------------------------
-    def store(self, content: str, *, tags: Sequence[str] | None = None,
-              memory_type: str | None = None, metadata: Mapping[str, Any] | None = None,
-              importance: float | None = None, namespace: str | None = None,
-              created_at: datetime | str | None = None,
-              expires_at: datetime | str | None = None) -> StoreResult:
+    def store(
+        self,
+        content: str,
+        *,
+        tags: Sequence[str] | None = None,
+        memory_type: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        importance: float | None = None,
+        namespace: str | None = None,
+        created_at: datetime | str | None = None,
+        expires_at: datetime | str | None = None,
+    ) -> StoreResult:
         """Store one memory; the same content twice in a namespace is stored once."""
-        item = {"content": content, "tags": tags, "memory_type": memory_type,
-                "metadata": metadata, "importance": importance, "created_at": created_at,
-                "expires_at": expires_at}
+        item = {
+            "content": content,
+            "tags": tags,
+            "memory_type": memory_type,
+            "metadata": metadata,
+            "importance": importance,
+            "created_at": created_at,
+            "expires_at": expires_at,
+        }
         ns = self._ns(namespace)
         return self._store_all([build_memory(item, ns, self.settings.max_content_bytes)], ns)[0]
 
-    def store_many(self, items: Iterable[Mapping[str, Any]], *, namespace: str | None = None,
-                   batch_size: int = STORE_BATCH,
-                   progress: Callable[[int], None] | None = None) -> list[StoreResult]:
+    def store_many(
+        self,
+        items: Iterable[Mapping[str, Any]],
+        *,
+        namespace: str | None = None,
+        batch_size: int = STORE_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[StoreResult]:
         """Store many memories: all are checked first, then embedded and written in batches.
 
         Each batch is one transaction, written on a background thread while the
@@ -151,12 +186,18 @@ class Vault:
         """
         ns = self._ns(namespace)
         max_bytes = self.settings.max_content_bytes
-        memories = [build_memory(item, ns, max_bytes, f"items[{i}].")
-                    for i, item in enumerate(items)]
+        memories = [
+            build_memory(item, ns, max_bytes, f"items[{i}].") for i, item in enumerate(items)
+        ]
         return self._store_all(memories, ns, batch_size, progress)
 
-    def _store_all(self, memories: list[Memory], namespace: str, batch_size: int = STORE_BATCH,
-                   progress: Callable[[int], None] | None = None) -> list[StoreResult]:
+    def _store_all(
+        self,
+        memories: list[Memory],
+        namespace: str,
+        batch_size: int = STORE_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[StoreResult]:
         started = time.perf_counter()
         first_of: dict[str, Memory] = {}
         for memory in memories:
@@ -171,7 +212,7 @@ class Vault:
             if progress is not None:
                 progress(len(done))
 
-        batches = [new[i:i + batch_size] for i in range(0, len(new), batch_size)]
+        batches = [new[i : i + batch_size] for i in range(0, len(new), batch_size)]
         writing: Future[dict[str, tuple[Memory, bool]]] | None = None
         try:
             for number, batch in enumerate(batches):
@@ -201,8 +242,11 @@ class Vault:
     def _write(self, records: list[Memory]) -> dict[str, tuple[Memory, bool]]:
         """One transaction; each memory (chunks left out) by its content hash."""
         self.store_backend.bind_embedding(self.embedder.spec)
-        return {m.content_hash: (m, created)
-                for m, created in self.store_backend.add(records) if m.parent_id is None}
+        return {
+            m.content_hash: (m, created)
+            for m, created in self.store_backend.add(records)
+            if m.parent_id is None
+        }
 
     def _check_chunks(self, memories: list[Memory], new: list[Memory]) -> None:
         """Refuse, before anything is embedded, content that would take more chunks than
@@ -219,7 +263,8 @@ class Vault:
                     f"{self._chunk_chars} characters, over the limit of {budget} "
                     "(MEMVAULT_MAX_CHUNKS); each chunk costs the model about as much as a "
                     "paragraph. Store it as several smaller memories, or raise the limit",
-                    field=f"{where}content")
+                    field=f"{where}content",
+                )
 
     def _embed_with_chunks(self, memories: list[Memory]) -> list[Memory]:
         """The memories with vectors, each followed by its chunk records if it is long."""
@@ -241,15 +286,29 @@ class Vault:
                 records.append(parent.with_changes(embedding=vector))
             else:
                 # An empty content_hash is recomputed from the chunk's own text.
-                records.append(parent.with_changes(
-                    id=f"{parent.id}#{j}", content=text, content_hash="", parent_id=parent.id,
-                    chunk_index=j, embedding=vector))
+                records.append(
+                    parent.with_changes(
+                        id=f"{parent.id}#{j}",
+                        content=text,
+                        content_hash="",
+                        parent_id=parent.id,
+                        chunk_index=j,
+                        embedding=vector,
+                    )
+                )
         return records
 
-    def update(self, ref: str, *, namespace: str | None = None,
-               tags: Sequence[str] | None = None, metadata: Mapping[str, Any] | None = None,
-               importance: float | None = None, memory_type: str | None = None,
-               expires_at: datetime | str | None = None) -> Memory:
+    def update(
+        self,
+        ref: str,
+        *,
+        namespace: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        importance: float | None = None,
+        memory_type: str | None = None,
+        expires_at: datetime | str | None = None,
+    ) -> Memory:
         changes = MemoryChanges(
             tags=normalize_tags(tags) if tags is not None else None,
             metadata=check_metadata(metadata) if metadata is not None else None,
@@ -258,8 +317,10 @@ class Vault:
             expires_at=check_time(expires_at, "expires_at") if expires_at is not None else None,
         )
         if changes.is_empty():
-            raise InvalidInput("nothing to update: give tags, metadata, importance, "
-                               "memory_type or expires_at", field="changes")
+            raise InvalidInput(
+                "nothing to update: give tags, metadata, importance, memory_type or expires_at",
+                field="changes",
+            )
         memory = self.get(ref, namespace=namespace)
         return self.store_backend.update(memory.id, changes)
 
@@ -269,25 +330,34 @@ class Vault:
         self.store_backend.delete([memory.id])
         return memory
 
-    def delete_where(self, flt: FilterArg, *, namespace: str | None = None,
-                     dry_run: bool = False) -> int:
+    def delete_where(
+        self, flt: FilterArg, *, namespace: str | None = None, dry_run: bool = False
+    ) -> int:
         """Delete every memory matching a filter; ``dry_run`` only counts them."""
         criteria = self._filter(flt, namespace)
         if criteria.is_namespace_only:
-            raise InvalidInput("delete_where needs a filter beyond the namespace (tags, "
-                               "memory_type, time range or metadata)", field="filter")
+            raise InvalidInput(
+                "delete_where needs a filter beyond the namespace (tags, "
+                "memory_type, time range or metadata)",
+                field="filter",
+            )
         if dry_run:
             return self.store_backend.count(criteria)
-        ids = [m.id for batch, _ in self.store_backend.scan(
-            criteria, batch_size=500, with_embedding=False) for m in batch]
+        ids = [
+            m.id
+            for batch, _ in self.store_backend.scan(criteria, batch_size=500, with_embedding=False)
+            for m in batch
+        ]
         return self.store_backend.delete(ids)
 
     # -- reading ------------------------------------------------------------
     def get(self, ref: str, *, namespace: str | None = None) -> Memory:
         """A memory by id or content hash, in the namespace; NotFound otherwise."""
         if not isinstance(ref, str) or not ref.strip() or not is_utf8(ref) or has_control(ref):
-            raise InvalidInput("id or content_hash must be a non-empty UTF-8 string without "
-                               "control characters", field="id")
+            raise InvalidInput(
+                "id or content_hash must be a non-empty UTF-8 string without control characters",
+                field="id",
+            )
         memory = self.store_backend.get(ref.strip(), self._ns(namespace))
         if memory is None or memory.parent_id is not None:
             raise NotFound(f"no memory {ref!r} in namespace {self._ns(namespace)!r}", field="id")
@@ -306,7 +376,8 @@ class Vault:
         vector = self.store_backend.get_many([memory.id], with_embedding=True)[0].vector()
         # Its own parts and several parts of one long memory can take places: ask for more.
         candidates = self.store_backend.vector_search(
-            vector, 2 * k + len(self.chunks(memory)), self._filter(None, namespace))
+            vector, 2 * k + len(self.chunks(memory)), self._filter(None, namespace)
+        )
         best: dict[str, float] = {}
         for candidate in candidates:
             owner = candidate.memory_id
@@ -316,18 +387,36 @@ class Vault:
         found = {m.id: m for m in self.store_backend.get_many(kept)}
         return [Hit(found[i], best[i], {"vector": best[i]}) for i in kept if i in found]
 
-    def list(self, *, namespace: str | None = None, filter: FilterArg = None, limit: int = 50,
-             cursor: str | None = None, oldest_first: bool = False) -> Page:
-        return self.store_backend.query(self._filter(filter, namespace),
-                                        limit=check_k(limit, "limit"), cursor=cursor,
-                                        oldest_first=oldest_first)
+    def list(
+        self,
+        *,
+        namespace: str | None = None,
+        filter: FilterArg = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        oldest_first: bool = False,
+    ) -> Page:
+        return self.store_backend.query(
+            self._filter(filter, namespace),
+            limit=check_k(limit, "limit"),
+            cursor=cursor,
+            oldest_first=oldest_first,
+        )
 
     def count(self, *, namespace: str | None = None, filter: FilterArg = None) -> int:
         return self.store_backend.count(self._filter(filter, namespace))
 
-    def search(self, query: str, *, k: int = 10, namespace: str | None = None,
-               filter: FilterArg = None, now: datetime | None = None,
-               recency: float | None = None, half_life_days: float | None = None) -> Hits:
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        namespace: str | None = None,
+        filter: FilterArg = None,
+        now: datetime | None = None,
+        recency: float | None = None,
+        half_life_days: float | None = None,
+    ) -> Hits:
         """Hybrid search: meaning and words, fused by rank, blended with recency and importance.
 
         ``now`` is the moment the search is made (default: the current time); it
@@ -342,19 +431,31 @@ class Vault:
         if recency is not None or half_life_days is not None:
             settings = dataclasses.replace(
                 settings,
-                recency=settings.recency if recency is None else check_number(
-                    recency, "recency", 0, MAX_RECENCY),
-                half_life_days=settings.half_life_days if half_life_days is None else
-                check_number(half_life_days, "half_life_days", 0, MAX_HALF_LIFE_DAYS,
-                             low_open=True))
+                recency=settings.recency
+                if recency is None
+                else check_number(recency, "recency", 0, MAX_RECENCY),
+                half_life_days=settings.half_life_days
+                if half_life_days is None
+                else check_number(
+                    half_life_days, "half_life_days", 0, MAX_HALF_LIFE_DAYS, low_open=True
+                ),
+            )
         criteria = self._filter(filter, namespace)
         self._check_model()
         now = check_time(now, "now") if now is not None else utcnow()
         started = time.perf_counter()
         # A query asked before skips the model, and then there is nothing to overlap.
         background = None if query in self.queries else self._background
-        hits = hybrid_search(self.store_backend, query, self.queries.vector, k, criteria,
-                             settings, now, background=background)
+        hits = hybrid_search(
+            self.store_backend,
+            query,
+            self.queries.vector,
+            k,
+            criteria,
+            settings,
+            now,
+            background=background,
+        )
         self._timed("search", started)
         return hits
 
@@ -368,11 +469,19 @@ class Vault:
                 f"the local model is {local.model} ({local.dimension}): a search would compare "
                 f"the two models' vectors. Set MEMVAULT_EMBEDDING_MODEL to the store's model, "
                 f"or copy the store with new vectors: memvault migrate '{url}' NEW_URL --reembed",
-                field="embedding_model")
+                field="embedding_model",
+            )
 
-    def search_by_tag(self, tags: Sequence[str] | str, *, match: str = "any",
-                      namespace: str | None = None, filter: FilterArg = None, limit: int = 50,
-                      cursor: str | None = None) -> Page:
+    def search_by_tag(
+        self,
+        tags: Sequence[str] | str,
+        *,
+        match: str = "any",
+        namespace: str | None = None,
+        filter: FilterArg = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
         """Memories carrying any (or all) of ``tags``, newest first."""
         wanted = normalize_tags(tags)
         if not wanted:
@@ -380,12 +489,20 @@ class Vault:
         if match not in {"any", "all"}:
             raise InvalidInput("match must be 'any' or 'all'", field="match")
         criteria = self._filter(filter, namespace).with_changes(
-            **{"tags_any" if match == "any" else "tags_all": wanted})
+            **{"tags_any" if match == "any" else "tags_all": wanted}
+        )
         return self.store_backend.query(criteria, limit=check_k(limit, "limit"), cursor=cursor)
 
-    def recall(self, when: str | tuple[datetime | str, datetime | str], *,
-               query: str | None = None, k: int = 10, namespace: str | None = None,
-               filter: FilterArg = None, now: datetime | None = None) -> Recall:
+    def recall(
+        self,
+        when: str | tuple[datetime | str, datetime | str],
+        *,
+        query: str | None = None,
+        k: int = 10,
+        namespace: str | None = None,
+        filter: FilterArg = None,
+        now: datetime | None = None,
+    ) -> Recall:
         """Memories from a time ("last week", "in March 2025", or a (start, end) pair).
 
         With ``query``, the best matches within that time; without, the newest.
@@ -393,7 +510,8 @@ class Vault:
         """
         span = self.time_range(when, now)
         criteria = self._filter(filter, namespace).with_changes(
-            created_after=span.start, created_before=span.end)
+            created_after=span.start, created_before=span.end
+        )
         if query:
             hits = self.search(query, k=k, namespace=namespace, filter=criteria)
         else:
@@ -402,8 +520,9 @@ class Vault:
         return Recall(span, hits)
 
     @staticmethod
-    def time_range(when: str | tuple[datetime | str, datetime | str],
-                   now: datetime | None = None) -> TimeRange:
+    def time_range(
+        when: str | tuple[datetime | str, datetime | str], now: datetime | None = None
+    ) -> TimeRange:
         """The window a phrase or a (start, end) pair names, as ``recall`` reads it."""
         if isinstance(when, str):
             return parse_time_phrase(when, check_time(now, "now") if now is not None else None)
@@ -417,9 +536,13 @@ class Vault:
         s = self.store_backend.stats(check_namespace(namespace) if namespace else None)
         spec = self.store_backend.embedding_spec()
         return {
-            "total": s.total, "namespaces": s.namespaces, "by_type": s.by_type,
+            "total": s.total,
+            "namespaces": s.namespaces,
+            "by_type": s.by_type,
             "top_tags": [{"tag": t, "count": n} for t, n in s.top_tags],
-            "per_month": s.per_month, "oldest": s.oldest, "newest": s.newest,
+            "per_month": s.per_month,
+            "oldest": s.oldest,
+            "newest": s.newest,
             "size_bytes": self.store_backend.size_bytes(),
             "store": self.store_backend.url,
             "model": spec.model if spec else self.embedder.spec.model,
@@ -436,7 +559,11 @@ class Vault:
             store["imported_from_mcp_memory_service"] = switched
         # A store that answers but cannot do everything (damaged, full, read-only) lists why.
         status = "degraded" if store.get("problems") else "ok"
-        return {"status": status, "store": {"url": self.store_backend.url, **store},
-                "model": self.embedder.spec.model, "dimension": self.embedder.spec.dimension,
-                "runtime": self.embedder.runtime,
-                "model_loaded": bool(getattr(self.embedder, "loaded", False))}
+        return {
+            "status": status,
+            "store": {"url": self.store_backend.url, **store},
+            "model": self.embedder.spec.model,
+            "dimension": self.embedder.spec.dimension,
+            "runtime": self.embedder.runtime,
+            "model_loaded": bool(getattr(self.embedder, "loaded", False)),
+        }

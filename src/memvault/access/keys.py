@@ -79,25 +79,35 @@ class KeyRing:
         self._lock = threading.Lock()
 
     # -- managing ------------------------------------------------------------
-    def create(self, name: str, scope: str, namespaces: Sequence[str] | None = None,
-               expires_days: int | None = None) -> tuple[str, KeyRecord]:
+    def create(
+        self,
+        name: str,
+        scope: str,
+        namespaces: Sequence[str] | None = None,
+        expires_days: int | None = None,
+    ) -> tuple[str, KeyRecord]:
         """A new key and its record; the key is returned here only, never again."""
         name = name.strip()
         if not name or len(name) > MAX_NAME or not name.isprintable():
-            raise InvalidInput(f"name must be 1 to {MAX_NAME} printable characters",
-                               field="name")
+            raise InvalidInput(f"name must be 1 to {MAX_NAME} printable characters", field="name")
         spaces = sorted({check_namespace(ns) for ns in namespaces}) if namespaces else None
         if expires_days is not None and not 1 <= expires_days <= 36500:
-            raise InvalidInput("expires must be a number of days from 1 to 36500",
-                               field="expires")
+            raise InvalidInput("expires must be a number of days from 1 to 36500", field="expires")
         now = datetime.now(UTC).replace(microsecond=0)
         key_id = secrets.token_hex(6)
         key = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         record = KeyRecord(
-            id=key_id, name=name, scope=check_scope(scope), namespaces=spaces,
-            created_at=now.isoformat(), revoked_at=None, sha256=_digest(key),
+            id=key_id,
+            name=name,
+            scope=check_scope(scope),
+            namespaces=spaces,
+            created_at=now.isoformat(),
+            revoked_at=None,
+            sha256=_digest(key),
             expires_at=(now + timedelta(days=expires_days)).isoformat()
-            if expires_days is not None else None)
+            if expires_days is not None
+            else None,
+        )
         self.store.journal_put(KIND, key_id, asdict(record))
         self._read_at = None  # this process sees its own change at once
         return key, record
@@ -110,8 +120,9 @@ class KeyRing:
         if record is None:
             raise NotFound(f"no API key {key_id!r}", field="id")
         if record.revoked_at is None:
-            record = KeyRecord(**{**asdict(record),
-                                  "revoked_at": datetime.now(UTC).isoformat(timespec="seconds")})
+            record = KeyRecord(
+                **{**asdict(record), "revoked_at": datetime.now(UTC).isoformat(timespec="seconds")}
+            )
             self.store.journal_put(KIND, key_id, asdict(record))
             self._read_at = None
         return record
@@ -127,7 +138,7 @@ class KeyRing:
 
     def verify(self, key: str) -> Principal:
         """The principal of an active key; Unauthorized for anything else, saying why."""
-        key_id = key[len(PREFIX):].split("_", 1)[0] if key.startswith(PREFIX) else ""
+        key_id = key[len(PREFIX) :].split("_", 1)[0] if key.startswith(PREFIX) else ""
         record = self._fresh().get(key_id)
         # Compared even for an unknown id, so timing does not tell ids apart.
         expected = record.sha256 if record is not None else _digest("")

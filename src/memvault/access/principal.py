@@ -27,8 +27,9 @@ SCOPES: tuple[Scope, ...] = ("read", "write", "admin")
 
 def check_scope(value: str) -> Scope:
     if value not in SCOPES:
-        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}, got {value!r}",
-                           field="scope")
+        raise InvalidInput(
+            f"scope must be one of {', '.join(SCOPES)}, got {value!r}", field="scope"
+        )
     return value
 
 
@@ -52,11 +53,15 @@ class Principal:
     def require(self, needed: Scope, *, whole_store: bool = False) -> None:
         """Forbidden unless the scope suffices (and, for ``whole_store``, no namespace binds)."""
         if not self.may(needed):
-            raise Forbidden(f"this needs a key with the {needed!r} scope; this key has "
-                            f"{self.scope!r}", field="scope")
+            raise Forbidden(
+                f"this needs a key with the {needed!r} scope; this key has {self.scope!r}",
+                field="scope",
+            )
         if whole_store and self.namespaces is not None:
-            raise Forbidden("this works on the whole store; a key bound to namespaces "
-                            "cannot use it", field="namespace")
+            raise Forbidden(
+                "this works on the whole store; a key bound to namespaces cannot use it",
+                field="namespace",
+            )
 
     def namespace(self, requested: str | None, default: str, *, writing: bool) -> str:
         """The namespace a request works in: the one it names, else the principal's own."""
@@ -65,15 +70,20 @@ class Principal:
             if allowed is None or requested in allowed:
                 return requested
             if writing:
-                raise Forbidden(f"this key may not write to namespace {requested!r}",
-                                field="namespace")
+                raise Forbidden(
+                    f"this key may not write to namespace {requested!r}", field="namespace"
+                )
             raise NotFound(f"no namespace {requested!r}", field="namespace")
         if allowed is None or default in allowed:
             return default
         if len(allowed) == 1:
             return next(iter(allowed))
-        raise InvalidInput("this key is bound to the namespaces " + ", ".join(sorted(allowed))
-                           + "; name one with namespace", field="namespace")
+        raise InvalidInput(
+            "this key is bound to the namespaces "
+            + ", ".join(sorted(allowed))
+            + "; name one with namespace",
+            field="namespace",
+        )
 
     def namespace_or_all(self, requested: str | None, default: str) -> str | None:
         """For a read over every namespace when none is named (stats, the operation log):

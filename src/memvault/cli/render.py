@@ -48,27 +48,37 @@ def _minute(timestamp: str | None) -> str:
     return (timestamp or "")[:16].replace("T", " ")
 
 
-def memories_view(memories: Iterable[Mapping[str, Any]],
-                  scores: Iterable[str] | None = None) -> RenderableType:
+def memories_view(
+    memories: Iterable[Mapping[str, Any]], scores: Iterable[str] | None = None
+) -> RenderableType:
     """Two lines per memory (score, id, time, type, tags; then the content) at any width."""
     blocks: list[RenderableType] = []
     score_texts = (f"{s}  " for s in scores) if scores is not None else repeat("")
     for memory, score in zip(memories, score_texts, strict=False):
         head = Text.assemble(
-            (score, "bold"), (memory["id"], "bold cyan"), "  ",
-            (_minute(memory.get("created_at")), "dim"), "  ",
-            (memory.get("memory_type", ""), "green"), "  ",
-            (" ".join(f"#{t}" for t in memory.get("tags", [])), "magenta"))
+            (score, "bold"),
+            (memory["id"], "bold cyan"),
+            "  ",
+            (_minute(memory.get("created_at")), "dim"),
+            "  ",
+            (memory.get("memory_type", ""), "green"),
+            "  ",
+            (" ".join(f"#{t}" for t in memory.get("tags", [])), "magenta"),
+        )
         blocks.append(Group(head, Padding(Text(preview(memory["content"])), (0, 0, 1, 2))))
     return Group(*blocks)
 
 
 def hits_view(data: Mapping[str, Any]) -> RenderableType:
     hits = data["hits"]
-    scores = [f"{h['score']:.3f}" + (f" ({said})" if (said := evidence(h["parts"])) else "")
-              for h in hits]
-    return memories_view([h["memory"] for h in hits], scores=scores
-                         ) if hits else Text("No matching memories.")
+    scores = [
+        f"{h['score']:.3f}" + (f" ({said})" if (said := evidence(h["parts"])) else "") for h in hits
+    ]
+    return (
+        memories_view([h["memory"] for h in hits], scores=scores)
+        if hits
+        else Text("No matching memories.")
+    )
 
 
 def recall_view(data: Mapping[str, Any]) -> RenderableType:
@@ -80,15 +90,15 @@ def recall_view(data: Mapping[str, Any]) -> RenderableType:
 def page_view(data: Mapping[str, Any]) -> RenderableType:
     """A page of memories, with the cursor to pass for the next page."""
     memories = data["memories"]
-    parts: list[RenderableType] = [
-        memories_view(memories) if memories else Text("No memories.")]
+    parts: list[RenderableType] = [memories_view(memories) if memories else Text("No memories.")]
     if data.get("next_cursor"):
         parts.append(Text(f"More: --cursor {data['next_cursor']}", style="dim"))
     return Group(*parts)
 
 
-def key_value_table(rows: Iterable[Sequence[Any]], *, title: str | None = None,
-                    headers: tuple[str, ...] = ()) -> Table:
+def key_value_table(
+    rows: Iterable[Sequence[Any]], *, title: str | None = None, headers: tuple[str, ...] = ()
+) -> Table:
     table = Table(title=title, show_header=bool(headers), box=None)
     for header in headers or ("", ""):
         table.add_column(header, overflow="fold")
@@ -121,19 +131,26 @@ def stats_view(stats: Mapping[str, Any]) -> RenderableType:
     parts: list[RenderableType] = [key_value_table(scalars, title="Vault")]
     for name in ("namespaces", "by_type", "per_month"):
         if stats.get(name):
-            parts.append(key_value_table(stats[name].items(), title=name,
-                                         headers=(name.rstrip("s"), "count")))
+            parts.append(
+                key_value_table(
+                    stats[name].items(), title=name, headers=(name.rstrip("s"), "count")
+                )
+            )
     if stats.get("top_tags"):
-        parts.append(key_value_table(((t["tag"], t["count"]) for t in stats["top_tags"]),
-                                     title="top tags", headers=("tag", "count")))
+        parts.append(
+            key_value_table(
+                ((t["tag"], t["count"]) for t in stats["top_tags"]),
+                title="top tags",
+                headers=("tag", "count"),
+            )
+        )
     return Group(*parts)
 
 
 def tags_view(data: Mapping[str, Any]) -> RenderableType:
     if not data["tags"]:
         return Text("No tags.")
-    return key_value_table(((t["tag"], t["count"]) for t in data["tags"]),
-                           headers=("tag", "count"))
+    return key_value_table(((t["tag"], t["count"]) for t in data["tags"]), headers=("tag", "count"))
 
 
 def health_view(health: Mapping[str, Any]) -> RenderableType:
@@ -143,5 +160,7 @@ def health_view(health: Mapping[str, Any]) -> RenderableType:
 
 
 def settings_view(data: Mapping[str, Any]) -> RenderableType:
-    return key_value_table(((s["name"], s["value"], s["source"]) for s in data["settings"]),
-                           headers=("setting", "value", "source"))
+    return key_value_table(
+        ((s["name"], s["value"], s["source"]) for s in data["settings"]),
+        headers=("setting", "value", "source"),
+    )

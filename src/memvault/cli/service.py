@@ -53,10 +53,17 @@ def _create_key_command(store: str | None) -> str:
 
 @app.command()
 def stats(
-    detail: Annotated[bool, typer.Option(
-        "--detail", help="Also by tag, importance, hour, weekday and month; growth; the "
-                         "largest memories; the duplicate ratio (reads every vector).")] = False,
-    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
+    detail: Annotated[
+        bool,
+        typer.Option(
+            "--detail",
+            help="Also by tag, importance, hour, weekday and month; growth; the "
+            "largest memories; the duplicate ratio (reads every vector).",
+        ),
+    ] = False,
+    store: StoreOption = None,
+    namespace: NamespaceOption = None,
+    json_: JsonOption = False,
 ) -> None:
     """Totals, counts by type, namespace and month, top tags, store size and model.
 
@@ -66,13 +73,24 @@ def stats(
         data = vault.stats(namespace=namespace)
         if detail:
             data["detail"] = vault.upkeep.detailed_stats(namespace=namespace)
-    emit(data, json_, lambda d: Group(stats_view({k: v for k, v in d.items() if k != "detail"}),
-                                      detail_view(d["detail"])) if detail else stats_view(d))
+    emit(
+        data,
+        json_,
+        lambda d: (
+            Group(
+                stats_view({k: v for k, v in d.items() if k != "detail"}), detail_view(d["detail"])
+            )
+            if detail
+            else stats_view(d)
+        ),
+    )
 
 
 @app.command()
 def health(
-    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
+    store: StoreOption = None,
+    namespace: NamespaceOption = None,
+    json_: JsonOption = False,
 ) -> None:
     """Check that the store answers; prints its identity, URL and the model.
 
@@ -88,22 +106,37 @@ def health(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(
-        "--host", show_default=False,
-        help="Interface to listen on. Default: MEMVAULT_HOST, else 127.0.0.1 (this machine "
-             "only). Another address (0.0.0.0: every interface) needs an API key in the "
-             "store first (memvault keys create).")
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            show_default=False,
+            help="Interface to listen on. Default: MEMVAULT_HOST, else 127.0.0.1 (this machine "
+            "only). Another address (0.0.0.0: every interface) needs an API key in the "
+            "store first (memvault keys create).",
+        ),
     ] = None,
-    port: Annotated[int | None, typer.Option(
-        "--port", "-p", show_default=False, help="Port. Default: MEMVAULT_PORT, else 8000.")
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", "-p", show_default=False, help="Port. Default: MEMVAULT_PORT, else 8000."
+        ),
     ] = None,
-    log_level: Annotated[str, typer.Option(
-        "--log-level", help="uvicorn log level: critical, error, warning, info, debug.")
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level", help="uvicorn log level: critical, error, warning, info, debug."
+        ),
     ] = "info",
-    open_: Annotated[bool, typer.Option(
-        "--open", help="Open the dashboard in your web browser once the server answers.")
+    open_: Annotated[
+        bool,
+        typer.Option(
+            "--open", help="Open the dashboard in your web browser once the server answers."
+        ),
     ] = False,
-    store: StoreOption = None, namespace: NamespaceOption = None, json_: JsonOption = False,
+    store: StoreOption = None,
+    namespace: NamespaceOption = None,
+    json_: JsonOption = False,
 ) -> None:
     """Run the HTTP API and the dashboard (at /; API docs at /docs, metrics at /metrics).
 
@@ -122,21 +155,30 @@ def serve(
 
     # The configured store is created if new; one named by --store must exist.
     with open_vault(store, namespace, create=store is None) as vault:
-        settings = dataclasses.replace(vault.settings, host=host or vault.settings.host,
-                                       port=port or vault.settings.port)
+        settings = dataclasses.replace(
+            vault.settings, host=host or vault.settings.host, port=port or vault.settings.port
+        )
         if not is_loopback(settings.host) and not KeyRing(vault.store_backend).usable():
             raise Forbidden(
                 f"memvault serve --host {settings.host} would answer other machines, and this "
                 "store has no API key in use. Create one first (it is printed once), then start "
                 "again and send it as Authorization: Bearer KEY:\n  "
-                f"{_create_key_command(store)}", field="host")
+                f"{_create_key_command(store)}",
+                field="host",
+            )
         if not is_loopback(settings.host) and not settings.allowed_hosts:
-            err_console.print("Only requests to 127.0.0.1, localhost or [::1] are answered; "
-                              "set MEMVAULT_ALLOWED_HOSTS to the names clients use for this "
-                              "server.", highlight=False, markup=False)
+            err_console.print(
+                "Only requests to 127.0.0.1, localhost or [::1] are answered; "
+                "set MEMVAULT_ALLOWED_HOSTS to the names clients use for this "
+                "server.",
+                highlight=False,
+                markup=False,
+            )
         listener = _listen(settings.host, settings.port)
-        address = {"url": f"http://{settings.host}:{settings.port}",
-                   "store": vault.store_backend.url}
+        address = {
+            "url": f"http://{settings.host}:{settings.port}",
+            "store": vault.store_backend.url,
+        }
         if json_:
             sys.stdout.write(json.dumps(address) + "\n")
             sys.stdout.flush()
@@ -150,11 +192,14 @@ def serve(
             vault.close()
 
         if open_:
-            threading.Thread(target=open_when_up, args=(settings.host, settings.port),
-                             name="open-dashboard", daemon=True).start()
+            threading.Thread(
+                target=open_when_up,
+                args=(settings.host, settings.port),
+                name="open-dashboard",
+                daemon=True,
+            ).start()
         app = build_app(vault, settings, lifespan=close_vault_at_shutdown)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port,
-                                log_level=log_level)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=log_level)
         uvicorn.Server(config).run(sockets=[listener])
 
 
@@ -165,8 +210,12 @@ def dashboard_url(host: str, port: int) -> str:
 
 
 def answers(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(
-            ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port), timeout=0.5):
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection(
+            ("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port), timeout=0.5
+        ),
+    ):
         return True
     return False
 
@@ -183,11 +232,14 @@ def open_when_up(host: str, port: int, wait_seconds: float = 60.0) -> None:
 
 @app.command()
 def ui(
-    host: Annotated[str | None, typer.Option("--host", show_default=False,
-                                             help="As for serve.")] = None,
-    port: Annotated[int | None, typer.Option("--port", "-p", show_default=False,
-                                             help="As for serve.")] = None,
-    store: StoreOption = None, namespace: NamespaceOption = None,
+    host: Annotated[
+        str | None, typer.Option("--host", show_default=False, help="As for serve.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", "-p", show_default=False, help="As for serve.")
+    ] = None,
+    store: StoreOption = None,
+    namespace: NamespaceOption = None,
 ) -> None:
     """Open the dashboard in your web browser, starting the server if none answers.
 
@@ -199,8 +251,15 @@ def ui(
         typer.echo(f"Opening {dashboard_url(*address)}")
         webbrowser.open(dashboard_url(*address))
         return
-    serve(host=host, port=port, log_level="info", open_=True, store=store,
-          namespace=namespace, json_=False)
+    serve(
+        host=host,
+        port=port,
+        log_level="info",
+        open_=True,
+        store=store,
+        namespace=namespace,
+        json_=False,
+    )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -213,7 +272,9 @@ def _listen(host: str, port: int) -> socket.socket:
         listener.bind((host, port))
     except OSError as exc:
         listener.close()
-        raise Conflict(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another "
-                       "server running there? Choose another port with --port",
-                       field="port") from None
+        raise Conflict(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another "
+            "server running there? Choose another port with --port",
+            field="port",
+        ) from None
     return listener

@@ -54,8 +54,11 @@ def report_error(error: MemvaultError, *, as_json: bool) -> None:
         sys.stderr.write(json.dumps({"error": error.to_dict()}, ensure_ascii=False) + "\n")
         return
     where = f" (field: {error.field})" if error.field else ""
-    err_console.print(f"[bold red]Error:[/] {escape(terminal_safe(error.message + where))}",
-                      markup=True, highlight=False)
+    err_console.print(
+        f"[bold red]Error:[/] {escape(terminal_safe(error.message + where))}",
+        markup=True,
+        highlight=False,
+    )
 
 
 def _remember_json(ctx: typer.Context, value: bool) -> bool:
@@ -65,26 +68,58 @@ def _remember_json(ctx: typer.Context, value: bool) -> bool:
     return value
 
 
-StoreOption = Annotated[str | None, typer.Option(
-    "--store", "-s", metavar="URL", show_default=False,
-    help="Store URL: sqlite:///path/memories.db, postgresql://..., chroma:///dir. "
-         "Default: MEMVAULT_STORE_URL, else a SQLite file in the data directory.")]
-NamespaceOption = Annotated[str | None, typer.Option(
-    "--namespace", "-n", show_default=False,
-    help="Namespace (tenant) to work in. Default: MEMVAULT_NAMESPACE, else 'default'.")]
-JsonOption = Annotated[bool, typer.Option(
-    "--json", callback=_remember_json, help="Print JSON for machines instead of tables.")]
-TagOption = Annotated[list[str] | None, typer.Option(
-    "--tag", "-t", show_default=False,
-    help="Only memories with this tag; repeat for any of several.")]
-TypeOption = Annotated[str | None, typer.Option(
-    "--type", show_default=False, help="Only memories of this memory_type.")]
-FilterOption = Annotated[str | None, typer.Option(
-    "--filter", "-f", metavar="JSON", show_default=False,
-    help='A filter as a JSON object, e.g. \'{"tags_all": ["a", "b"], '
-         '"created_after": "2025-01-01", "metadata": {"project": "x"}}\'. '
-         "Keys: tags_any, tags_all, memory_type, created_after, created_before, metadata, "
-         "include_expired.")]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        "-s",
+        metavar="URL",
+        show_default=False,
+        help="Store URL: sqlite:///path/memories.db, postgresql://..., chroma:///dir. "
+        "Default: MEMVAULT_STORE_URL, else a SQLite file in the data directory.",
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        show_default=False,
+        help="Namespace (tenant) to work in. Default: MEMVAULT_NAMESPACE, else 'default'.",
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", callback=_remember_json, help="Print JSON for machines instead of tables."
+    ),
+]
+TagOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tag",
+        "-t",
+        show_default=False,
+        help="Only memories with this tag; repeat for any of several.",
+    ),
+]
+TypeOption = Annotated[
+    str | None,
+    typer.Option("--type", show_default=False, help="Only memories of this memory_type."),
+]
+FilterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--filter",
+        "-f",
+        metavar="JSON",
+        show_default=False,
+        help='A filter as a JSON object, e.g. \'{"tags_all": ["a", "b"], '
+        '"created_after": "2025-01-01", "metadata": {"project": "x"}}\'. '
+        "Keys: tags_any, tags_all, memory_type, created_after, created_before, metadata, "
+        "include_expired.",
+    ),
+]
 
 
 def load_settings(store: str | None = None, namespace: str | None = None) -> Settings:
@@ -92,8 +127,10 @@ def load_settings(store: str | None = None, namespace: str | None = None) -> Set
     settings = Settings.from_env()
     changes: dict[str, Any] = {}
     sources = dict(settings.sources)
-    for name, value, option in (("store_url", store, "--store"),
-                                ("namespace", namespace, "--namespace")):
+    for name, value, option in (
+        ("store_url", store, "--store"),
+        ("namespace", namespace, "--namespace"),
+    ):
         if value is not None:
             changes[name] = value
             sources[name] = f"option {option}"
@@ -101,8 +138,9 @@ def load_settings(store: str | None = None, namespace: str | None = None) -> Set
 
 
 @contextmanager
-def open_vault(store: str | None, namespace: str | None = None, *, create: bool = False
-               ) -> Iterator[Vault]:
+def open_vault(
+    store: str | None, namespace: str | None = None, *, create: bool = False
+) -> Iterator[Vault]:
     """The vault the options name; ``namespace`` becomes its default namespace.
 
     A store is created only by the commands that write (``create``); for any
@@ -113,18 +151,20 @@ def open_vault(store: str | None, namespace: str | None = None, *, create: bool 
         yield vault
 
 
-def filter_from_options(tags: list[str] | None, memory_type: str | None,
-                        filter_json: str | None) -> dict[str, Any]:
+def filter_from_options(
+    tags: list[str] | None, memory_type: str | None, filter_json: str | None
+) -> dict[str, Any]:
     """One filter dict from ``--tag``, ``--type`` and ``--filter`` (the Vault checks it)."""
     flt = parse_json_object(filter_json, "filter") or {}
     if "namespace" in flt:  # as the HTTP API refuses it: one place names the namespace
-        raise InvalidInput("the namespace is not a filter key; give it with --namespace/-n",
-                           field="filter.namespace")
+        raise InvalidInput(
+            "the namespace is not a filter key; give it with --namespace/-n",
+            field="filter.namespace",
+        )
     if tags:
         existing = flt.get("tags_any") or []
         if not isinstance(existing, list):
-            raise InvalidInput("filter.tags_any must be a list of strings",
-                               field="filter.tags_any")
+            raise InvalidInput("filter.tags_any must be a list of strings", field="filter.tags_any")
         flt["tags_any"] = [*existing, *tags]
     if memory_type is not None:
         flt["memory_type"] = memory_type
@@ -138,13 +178,15 @@ def read_content(argument: str, max_bytes: int) -> str:
     # Read one byte past the limit at most: enough to say it is too long.
     data = sys.stdin.buffer.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise InvalidInput(f"content on stdin is over the limit of {max_bytes} bytes",
-                           field="content")
+        raise InvalidInput(
+            f"content on stdin is over the limit of {max_bytes} bytes", field="content"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"content on stdin is not valid UTF-8 (byte {exc.start})",
-                           field="content") from None
+        raise InvalidInput(
+            f"content on stdin is not valid UTF-8 (byte {exc.start})", field="content"
+        ) from None
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], RenderableType]) -> None:

@@ -8,8 +8,7 @@ from .cache import QueryCache
 from .onnx_embedder import OnnxEmbedder
 from .sentence import SentenceTransformerEmbedder
 
-__all__ = ["Embedder", "OnnxEmbedder", "QueryCache", "SentenceTransformerEmbedder",
-           "open_embedder"]
+__all__ = ["Embedder", "OnnxEmbedder", "QueryCache", "SentenceTransformerEmbedder", "open_embedder"]
 
 
 def open_embedder(settings: Settings) -> Embedder:
@@ -20,6 +19,8 @@ def open_embedder(settings: Settings) -> Embedder:
     """
     if settings.embedding_runtime == "torch":
         return SentenceTransformerEmbedder(settings.embedding_model)
-    return OnnxEmbedder(settings.embedding_model,
-                        settings.model_cache_dir or settings.data_dir / "models",
-                        settings.embedding_runtime)
+    return OnnxEmbedder(
+        settings.embedding_model,
+        settings.model_cache_dir or settings.data_dir / "models",
+        settings.embedding_runtime,
+    )

@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # the Redis client is imported only by a server configured to
 class QueryCache:
     """Wraps an Embedder's single-text path with a bounded LRU and hit/miss counters."""
 
-    def __init__(self, embedder: Embedder, size: int = 1024,
-                 shared: SharedVectors | None = None) -> None:
+    def __init__(
+        self, embedder: Embedder, size: int = 1024, shared: SharedVectors | None = None
+    ) -> None:
         self.embedder = embedder
         self.size = size
         self.shared = shared

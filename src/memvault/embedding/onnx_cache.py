@@ -34,8 +34,15 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 MEMO = "checksums.json"
 # The files that decide what the exported graph computes.
-SOURCE_FILES = ("config.json", "tokenizer.json", "sentence_bert_config.json", "modules.json",
-                "1_Pooling/config.json", "model.safetensors", "pytorch_model.bin")
+SOURCE_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "sentence_bert_config.json",
+    "modules.json",
+    "1_Pooling/config.json",
+    "model.safetensors",
+    "pytorch_model.bin",
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,9 @@ class ExportedModel:
         return bool(self.manifest["gate"][runtime]["passed"])
 
 
-def source_checksum(model_dir: Path, cache_root: Path, recipe: str, *,
-                    compute: bool = True) -> str | None:
+def source_checksum(
+    model_dir: Path, cache_root: Path, recipe: str, *, compute: bool = True
+) -> str | None:
     """SHA-256 over the model's files and the export recipe.
 
     With ``compute=False`` only remembered file checksums are used, and None
@@ -92,8 +100,9 @@ def cached_export(cache_root: Path, key: str) -> ExportedModel | None:
     return ExportedModel(directory, manifest) if manifest is not None else None
 
 
-def build_once(cache_root: Path, key: str, source: str,
-               build: Callable[[Path], dict[str, Any]]) -> ExportedModel:
+def build_once(
+    cache_root: Path, key: str, source: str, build: Callable[[Path], dict[str, Any]]
+) -> ExportedModel:
     """The export under ``key``, built by ``build(folder) -> manifest`` if missing.
 
     One process builds while others wait on the lock; the result appears by

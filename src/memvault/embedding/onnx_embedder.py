@@ -40,11 +40,14 @@ _warned: set[str] = set()  # models whose fallback to torch was already announce
 class OnnxEmbedder:
     """Loads lazily, once, thread-safely; exports the model first if it is not cached."""
 
-    def __init__(self, model_dir: str | Path | None, cache_dir: Path,
-                 runtime: str = "auto") -> None:
+    def __init__(
+        self, model_dir: str | Path | None, cache_dir: Path, runtime: str = "auto"
+    ) -> None:
         if runtime not in RUNTIMES:
-            raise InvalidInput(f"embedding runtime must be one of {', '.join(RUNTIMES)} or torch,"
-                               f" got {runtime!r}", field="embedding_runtime")
+            raise InvalidInput(
+                f"embedding runtime must be one of {', '.join(RUNTIMES)} or torch, got {runtime!r}",
+                field="embedding_runtime",
+            )
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         self.torch = SentenceTransformerEmbedder(self.model_dir)  # checks the directory
         self.cache_dir = Path(cache_dir)
@@ -82,13 +85,16 @@ class OnnxEmbedder:
             key = self._cache_key(compute=True)
             assert key is not None, "a computed checksum is never empty"
             exported = build_once(
-                self.cache_dir, key, str(self.model_dir.resolve()),
-                lambda work: self._export(work))
+                self.cache_dir, key, str(self.model_dir.resolve()), lambda work: self._export(work)
+            )
             runtime = self._choose(exported.passes_gate("onnx-int8"))
             if runtime == "onnx-int8" and not exported.passes_gate(runtime):
-                log.warning("the int8 model of %s fails the quality gate (%s); running it "
-                            "because MEMVAULT_EMBEDDING_RUNTIME=onnx-int8", self.spec.model,
-                            exported.manifest["gate"][runtime])
+                log.warning(
+                    "the int8 model of %s fails the quality gate (%s); running it "
+                    "because MEMVAULT_EMBEDDING_RUNTIME=onnx-int8",
+                    self.spec.model,
+                    exported.manifest["gate"][runtime],
+                )
             from .tokens import load_tokenizer
 
             self._tokenizer = load_tokenizer(self.model_dir, self.max_tokens)
@@ -101,14 +107,18 @@ class OnnxEmbedder:
     def _why_not_onnx(self, exc: Exception) -> tuple[str, str]:
         """What stopped the ONNX runtime, and what the user can do about it."""
         if isinstance(exc, OSError):
-            return (f"the model cache {self.cache_dir} is not usable: {exc.strerror or exc}",
-                    "set MEMVAULT_MODEL_CACHE_DIR to a writable directory")
+            return (
+                f"the model cache {self.cache_dir} is not usable: {exc.strerror or exc}",
+                "set MEMVAULT_MODEL_CACHE_DIR to a writable directory",
+            )
         not_installed = exc if isinstance(exc, ImportError) else exc.__cause__
         if isinstance(not_installed, ImportError) and not_installed.name:
             missing = not_installed.name
-            return (str(exc) if isinstance(exc, ExportFailed) else f"{missing} is not installed",
-                    f"install {missing} (pip install {missing}) and memvault exports the model "
-                    f"once into {self.cache_dir}")
+            return (
+                str(exc) if isinstance(exc, ExportFailed) else f"{missing} is not installed",
+                f"install {missing} (pip install {missing}) and memvault exports the model "
+                f"once into {self.cache_dir}",
+            )
         return str(exc), "set MEMVAULT_EMBEDDING_RUNTIME=torch to stop trying"
 
     def _fall_back_to_torch(self, reason: str, remedy: str) -> None:
@@ -120,15 +130,24 @@ class OnnxEmbedder:
                 f"cannot embed with {self.spec.model}: onnxruntime has no model to run "
                 f"({reason}) and the torch runtime cannot load ({why}). To fix: {remedy}, "
                 f"or install torch and sentence-transformers for the torch runtime",
-                field="embedding_runtime") from exc
+                field="embedding_runtime",
+            ) from exc
         if str(self.model_dir) not in _warned:
             _warned.add(str(self.model_dir))
-            log.warning("memvault: cannot run %s with onnxruntime (%s); using the slower "
-                        "torch runtime instead. To fix: %s.", self.spec.model, reason, remedy)
+            log.warning(
+                "memvault: cannot run %s with onnxruntime (%s); using the slower "
+                "torch runtime instead. To fix: %s.",
+                self.spec.model,
+                reason,
+                remedy,
+            )
 
     def _export(self, work: Path) -> dict[str, Any]:
-        log.warning("memvault: exporting %s to ONNX for this machine, once (about a minute); "
-                    "cached in %s", self.spec.model, self.cache_dir)
+        log.warning(
+            "memvault: exporting %s to ONNX for this machine, once (about a minute); cached in %s",
+            self.spec.model,
+            self.cache_dir,
+        )
         try:
             return export_model(self.model_dir, self.max_tokens, work)
         except ExportFailed:
@@ -154,5 +173,9 @@ class OnnxEmbedder:
             return np.zeros((0, self.spec.dimension), dtype=np.float32)
         from .tokens import embed_in_batches
 
-        return embed_in_batches(self._tokenizer, texts, self.spec.dimension,
-                                lambda inputs: self._session.run(None, inputs)[0])
+        return embed_in_batches(
+            self._tokenizer,
+            texts,
+            self.spec.dimension,
+            lambda inputs: self._session.run(None, inputs)[0],
+        )

@@ -35,8 +35,10 @@ from .tokens import embed_in_batches, load_tokenizer
 
 log = logging.getLogger(__name__)
 
-RECIPE = "memvault-onnx/1: torchscript opset 17, mean+l2 in graph, bert fusion, " \
-         "dynamic per-channel int8 ladder"
+RECIPE = (
+    "memvault-onnx/1: torchscript opset 17, mean+l2 in graph, bert fusion, "
+    "dynamic per-channel int8 ladder"
+)
 OPSET = 17
 FILES = {"onnx": "model-fp32.onnx", "onnx-int8": "model-int8.onnx"}
 
@@ -57,9 +59,18 @@ QUANT_RECIPES = (
     # the u8s8 kernel) and the gate fails on short texts. Unsigned weights, and
     # float32 for the six products whose quantization alone costs the most
     # (measured one by one), pass: mean 0.997, min 0.979, overlap 0.94.
-    QuantRecipe("uint8 weights, the six most sensitive products in float32", "QUInt8",
-                ("layer.0/output", "layer.2/output", "layer.4/intermediate",
-                 "layer.1/output", "layer.3/intermediate", "layer.0/attention/output")),
+    QuantRecipe(
+        "uint8 weights, the six most sensitive products in float32",
+        "QUInt8",
+        (
+            "layer.0/output",
+            "layer.2/output",
+            "layer.4/intermediate",
+            "layer.1/output",
+            "layer.3/intermediate",
+            "layer.0/attention/output",
+        ),
+    ),
 )
 
 
@@ -80,14 +91,21 @@ def export_model(model_dir: Path, max_tokens: int, work: Path) -> dict[str, Any]
         raise ExportFailed(f"cannot export to ONNX without {exc.name}") from exc
     _check_pooling(model_dir)
     pooled, config = _load_pooled_model(model_dir, torch, transformers)
-    raw, fp32, prepared, int8 = (work / "raw.onnx", work / FILES["onnx"],
-                                 work / "prepared.onnx", work / FILES["onnx-int8"])
+    raw, fp32, prepared, int8 = (
+        work / "raw.onnx",
+        work / FILES["onnx"],
+        work / "prepared.onnx",
+        work / FILES["onnx-int8"],
+    )
     log.info("exporting the torch graph")
     _export_graph(pooled, raw, torch)
     log.info("fusing the BERT graph")
-    fused = optimizer.optimize_model(str(raw), model_type="bert",
-                                     num_heads=config.num_attention_heads,
-                                     hidden_size=config.hidden_size)
+    fused = optimizer.optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+    )
     fused.save_model_to_file(str(fp32))
     raw.unlink()
     gate = _Gate(pooled, load_tokenizer(model_dir, max_tokens), config.hidden_size, torch)
@@ -97,20 +115,31 @@ def export_model(model_dir: Path, max_tokens: int, work: Path) -> dict[str, Any]
     quant_pre_process(str(fp32), str(prepared))
     for recipe in QUANT_RECIPES:
         log.info("quantizing: %s", recipe.name)
-        quantize_dynamic(str(prepared), str(int8), per_channel=True,
-                         weight_type=getattr(QuantType, recipe.weight_type),
-                         op_types_to_quantize=["MatMul", "Attention"],
-                         nodes_to_exclude=recipe.excluded_nodes())
+        quantize_dynamic(
+            str(prepared),
+            str(int8),
+            per_channel=True,
+            weight_type=getattr(QuantType, recipe.weight_type),
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=recipe.excluded_nodes(),
+        )
         results["onnx-int8"] = gate.check(int8)
         if results["onnx-int8"].passed:
             break
     prepared.unlink()
     fusions = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
-    return {"recipe": RECIPE, "files": FILES, "fused_operators": fusions,
-            "quantization": recipe.name,
-            "gate": {name: result.to_dict() for name, result in results.items()},
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                         "onnxruntime": _version("onnxruntime")}}
+    return {
+        "recipe": RECIPE,
+        "files": FILES,
+        "fused_operators": fusions,
+        "quantization": recipe.name,
+        "gate": {name: result.to_dict() for name, result in results.items()},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnxruntime": _version("onnxruntime"),
+        },
+    }
 
 
 def _check_pooling(model_dir: Path) -> None:
@@ -123,8 +152,13 @@ def _load_pooled_model(model_dir: Path, torch: Any, transformers: Any) -> tuple[
     """The transformer with mean pooling and L2 normalization on top, as one module."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     transformers.utils.logging.disable_progress_bar()
-    bert = transformers.AutoModel.from_pretrained(
-        str(model_dir), local_files_only=True, attn_implementation="eager").float().eval()
+    bert = (
+        transformers.AutoModel.from_pretrained(
+            str(model_dir), local_files_only=True, attn_implementation="eager"
+        )
+        .float()
+        .eval()
+    )
 
     class MeanPooled(torch.nn.Module):
         def __init__(self) -> None:
@@ -132,8 +166,9 @@ def _load_pooled_model(model_dir: Path, torch: Any, transformers: Any) -> tuple[
             self.bert = bert
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            tokens = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids).last_hidden_state
+            tokens = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
             mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2.0, dim=1)
@@ -147,10 +182,17 @@ def _export_graph(pooled: Any, path: Path, torch: Any) -> None:
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent branches
-        torch.onnx.export(pooled, (sample, sample, torch.zeros_like(sample)), str(path),
-                          dynamo=False, opset_version=OPSET, do_constant_folding=True,
-                          input_names=names, output_names=["sentence_embedding"],
-                          dynamic_axes={**axes, "sentence_embedding": {0: "batch"}})
+        torch.onnx.export(
+            pooled,
+            (sample, sample, torch.zeros_like(sample)),
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes={**axes, "sentence_embedding": {0: "batch"}},
+        )
 
 
 class _Gate:

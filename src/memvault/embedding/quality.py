@@ -30,8 +30,10 @@ def gate_texts() -> tuple[tuple[str, ...], tuple[str, ...]]:
     folder = resources.files(__package__) / "gate_texts"
     corpus = folder.joinpath("corpus.txt").read_text("utf-8").split("\n%\n")
     queries = folder.joinpath("queries.txt").read_text("utf-8").splitlines()
-    return (tuple(t.strip("\n") for t in corpus if t.strip()),
-            tuple(q for q in queries if q.strip()))
+    return (
+        tuple(t.strip("\n") for t in corpus if t.strip()),
+        tuple(q for q in queries if q.strip()),
+    )
 
 
 @dataclass(frozen=True)
@@ -42,24 +44,35 @@ class GateResult:
 
     @property
     def passed(self) -> bool:
-        return (self.mean_cosine >= MIN_MEAN_COSINE and self.min_cosine >= MIN_COSINE
-                and self.neighbour_overlap >= MIN_NEIGHBOUR_OVERLAP)
+        return (
+            self.mean_cosine >= MIN_MEAN_COSINE
+            and self.min_cosine >= MIN_COSINE
+            and self.neighbour_overlap >= MIN_NEIGHBOUR_OVERLAP
+        )
 
     def to_dict(self) -> dict[str, float | bool]:
         return {**{k: round(v, 5) for k, v in asdict(self).items()}, "passed": self.passed}
 
     def __str__(self) -> str:
-        return (f"mean cosine {self.mean_cosine:.4f}, min {self.min_cosine:.4f}, "
-                f"top-{NEIGHBOURS} overlap {self.neighbour_overlap:.3f}")
+        return (
+            f"mean cosine {self.mean_cosine:.4f}, min {self.min_cosine:.4f}, "
+            f"top-{NEIGHBOURS} overlap {self.neighbour_overlap:.3f}"
+        )
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, n_corpus: int) -> GateResult:
     """Gate figures for vectors of the same texts: corpus rows first, then queries."""
     cosines = np.sum(reference * candidate, axis=1)
-    overlap = float(np.mean([
-        len(set(r) & set(c)) / NEIGHBOURS
-        for r, c in zip(_neighbours(reference, n_corpus), _neighbours(candidate, n_corpus),
-                        strict=True)]))
+    overlap = float(
+        np.mean(
+            [
+                len(set(r) & set(c)) / NEIGHBOURS
+                for r, c in zip(
+                    _neighbours(reference, n_corpus), _neighbours(candidate, n_corpus), strict=True
+                )
+            ]
+        )
+    )
     return GateResult(float(cosines.mean()), float(cosines.min()), overlap)
 
 

@@ -42,17 +42,23 @@ def model_identity(model_dir: Path) -> EmbeddingSpec:
         else:
             dimension = json.loads(config.read_text())["hidden_size"]
     except (OSError, KeyError, ValueError) as exc:
-        raise InvalidInput(f"{model_dir} is not a sentence-transformers model directory: {exc}",
-                           field="embedding_model") from exc
-    name = DEFAULT_MODEL_NAME if model_dir.resolve() == default_model_dir().resolve() \
+        raise InvalidInput(
+            f"{model_dir} is not a sentence-transformers model directory: {exc}",
+            field="embedding_model",
+        ) from exc
+    name = (
+        DEFAULT_MODEL_NAME
+        if model_dir.resolve() == default_model_dir().resolve()
         else model_dir.resolve().name
+    )
     return EmbeddingSpec(name, int(dimension))
 
 
 def max_seq_length(model_dir: Path) -> int:
     try:
-        return int(json.loads((model_dir / "sentence_bert_config.json").read_text())
-                   ["max_seq_length"])
+        return int(
+            json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
+        )
     except (OSError, KeyError, ValueError):
         return 256
 
@@ -65,8 +71,10 @@ class SentenceTransformerEmbedder:
     def __init__(self, model_dir: str | Path | None = None) -> None:
         self.model_dir = Path(model_dir) if model_dir else default_model_dir()
         if not self.model_dir.is_dir():
-            raise InvalidInput(f"embedding model directory {self.model_dir} does not exist",
-                               field="embedding_model")
+            raise InvalidInput(
+                f"embedding model directory {self.model_dir} does not exist",
+                field="embedding_model",
+            )
         self._spec = model_identity(self.model_dir)
         self._max_tokens = max_seq_length(self.model_dir)
         self._model: Any = None
@@ -100,13 +108,18 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
 
                 self._model = SentenceTransformer(
-                    str(self.model_dir), device="cpu", local_files_only=True)
+                    str(self.model_dir), device="cpu", local_files_only=True
+                )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
         if not texts:
             return np.zeros((0, self._spec.dimension), dtype=np.float32)
         vectors = self._model.encode(
-            list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False)
+            list(texts),
+            batch_size=BATCH_SIZE,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -40,20 +40,29 @@ KEEP_S = 7 * 86_400
 class SharedVectors:
     """Query vectors of one model in a shared Redis. Thread-safe."""
 
-    def __init__(self, url: str, spec: EmbeddingSpec, *, timeout: float = TIMEOUT_S,
-                 retry_after: float = RETRY_AFTER_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        spec: EmbeddingSpec,
+        *,
+        timeout: float = TIMEOUT_S,
+        retry_after: float = RETRY_AFTER_S,
+    ) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise InvalidInput("cache_url must be a redis://, rediss:// or unix:// URL, got "
-                               f"{url.split('://')[0]}://...", field="cache_url")
+            raise InvalidInput(
+                "cache_url must be a redis://, rediss:// or unix:// URL, got "
+                f"{url.split('://')[0]}://...",
+                field="cache_url",
+            )
         self.retry_after = retry_after
         self.hits = self.misses = self.failures = 0
         self._prefix = f"memvault:query-vector:{spec.model}:{spec.dimension}:"
         self._dimension = spec.dimension
         # No retries inside the client (it would otherwise retry with backoff):
         # a failed call counts as a miss, and the breaker decides when to try again.
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout,
-                                            socket_connect_timeout=timeout,
-                                            retry=Retry(NoBackoff(), 0))
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        )
         self._down_until = 0.0
         self._lock = threading.Lock()
 
@@ -79,8 +88,7 @@ class SharedVectors:
         if not self._available():
             return
         try:
-            self._client.set(self._key(text), np.asarray(vector, dtype="<f4").tobytes(),
-                             ex=KEEP_S)
+            self._client.set(self._key(text), np.asarray(vector, dtype="<f4").tobytes(), ex=KEEP_S)
         except redis.RedisError as exc:
             self._failed(exc)
 
@@ -91,8 +99,9 @@ class SharedVectors:
         with self._lock:
             self.failures += 1
             self._down_until = time.monotonic() + self.retry_after
-        log.warning("query cache unavailable, searching without it for %.0f s: %s",
-                    self.retry_after, exc)
+        log.warning(
+            "query cache unavailable, searching without it for %.0f s: %s", self.retry_after, exc
+        )
 
     def close(self) -> None:
         self._client.close()

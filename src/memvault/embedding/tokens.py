@@ -29,8 +29,9 @@ def load_tokenizer(model_dir: Path, max_tokens: int) -> Tokenizer:
     return tokenizer
 
 
-def length_sorted_batches(tokenizer: Tokenizer, texts: Sequence[str],
-                          batch_size: int = BATCH_SIZE) -> Iterator[Batch]:
+def length_sorted_batches(
+    tokenizer: Tokenizer, texts: Sequence[str], batch_size: int = BATCH_SIZE
+) -> Iterator[Batch]:
     """(positions in ``texts``, model inputs) for batches of texts of similar length."""
     if len(texts) == 1:
         encodings = [tokenizer.encode(texts[0])]
@@ -38,12 +39,16 @@ def length_sorted_batches(tokenizer: Tokenizer, texts: Sequence[str],
         encodings = tokenizer.encode_batch(list(texts))
     order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
     for start in range(0, len(order), batch_size):
-        positions = order[start:start + batch_size]
+        positions = order[start : start + batch_size]
         yield positions, model_inputs([encodings[i] for i in positions])
 
 
-def embed_in_batches(tokenizer: Tokenizer, texts: Sequence[str], dimension: int,
-                     run: Callable[[dict[str, np.ndarray]], np.ndarray]) -> np.ndarray:
+def embed_in_batches(
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    dimension: int,
+    run: Callable[[dict[str, np.ndarray]], np.ndarray],
+) -> np.ndarray:
     """Vectors of ``texts``, in order, computed by ``run`` one length-sorted batch at a time."""
     vectors = np.empty((len(texts), dimension), dtype=np.float32)
     for positions, inputs in length_sorted_batches(tokenizer, texts):
@@ -57,7 +62,10 @@ def model_inputs(encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
     input_ids = np.zeros((len(encodings), width), dtype=np.int64)
     attention_mask = np.zeros_like(input_ids)
     for row, encoding in enumerate(encodings):
-        input_ids[row, :len(encoding.ids)] = encoding.ids
-        attention_mask[row, :len(encoding.ids)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask,
-            "token_type_ids": np.zeros_like(input_ids)}
+        input_ids[row, : len(encoding.ids)] = encoding.ids
+        attention_mask[row, : len(encoding.ids)] = 1
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "token_type_ids": np.zeros_like(input_ids),
+    }

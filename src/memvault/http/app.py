@@ -58,10 +58,11 @@ MIN_BODY_LIMIT = 32_000_000
 # FastAPI's detail when it cannot decode a body at all (e.g. bytes that are not UTF-8).
 BODY_PARSE_ERROR = "There was an error parsing the body"
 
-def error_response(status: int, code: str, message: str, field: str | None = None
-                   ) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "field": field}},
-                        status_code=status)
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "field": field}}, status_code=status
+    )
 
 
 def _vault(request: Request) -> Vault:
@@ -90,33 +91,46 @@ def refuse_unknown_query(request: Request) -> None:
 
 
 VaultDep = Annotated[Vault, Depends(_vault)]
-NamespaceQuery = Annotated[str | None, Query(
-    description="Namespace (tenant); default: the server's namespace.")]
+NamespaceQuery = Annotated[
+    str | None, Query(description="Namespace (tenant); default: the server's namespace.")
+]
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)])
 
 
 # -- memories ------------------------------------------------------------------
-@router.post("/memories", status_code=201, tags=["memories"],
-             responses={200: {"description": "Already stored: the existing memory."}})
-def store_memory(body: StoreIn, vault: VaultDep, access: Writer,
-                 namespace: NamespaceQuery = None) -> JSONResponse:
+@router.post(
+    "/memories",
+    status_code=201,
+    tags=["memories"],
+    responses={200: {"description": "Already stored: the existing memory."}},
+)
+def store_memory(
+    body: StoreIn, vault: VaultDep, access: Writer, namespace: NamespaceQuery = None
+) -> JSONResponse:
     """Store one memory (201); the same content again in the namespace is not stored twice (200)."""
     item = body.model_dump(exclude={"namespace"})
     ns = access.namespace(namespace_of(body.namespace, namespace))
     result = vault.store(**item, namespace=ns)
-    return JSONResponse({"created": result.created, "memory": result.memory.to_dict()},
-                        status_code=201 if result.created else 200)
+    return JSONResponse(
+        {"created": result.created, "memory": result.memory.to_dict()},
+        status_code=201 if result.created else 200,
+    )
 
 
 @router.post("/memories/batch", tags=["memories"])
-def store_batch(body: BatchIn, vault: VaultDep, access: Writer,
-                namespace: NamespaceQuery = None) -> dict[str, Any]:
+def store_batch(
+    body: BatchIn, vault: VaultDep, access: Writer, namespace: NamespaceQuery = None
+) -> dict[str, Any]:
     """Store many memories: all are checked first, then embedded in batches; all or nothing
     per batch of 256."""
-    results = vault.store_many([item.model_dump() for item in body.items],
-                               namespace=access.namespace(namespace_of(body.namespace, namespace)))
-    return {"created": sum(r.created for r in results),
-            "results": [{"created": r.created, "memory": r.memory.to_dict()} for r in results]}
+    results = vault.store_many(
+        [item.model_dump() for item in body.items],
+        namespace=access.namespace(namespace_of(body.namespace, namespace)),
+    )
+    return {
+        "created": sum(r.created for r in results),
+        "results": [{"created": r.created, "memory": r.memory.to_dict()} for r in results],
+    }
 
 
 @router.get("/memories", tags=["memories"])
@@ -132,68 +146,95 @@ def list_memories(
     memory_type: str | None = None,
     created_after: Annotated[str | None, Query(description="ISO 8601.")] = None,
     created_before: Annotated[str | None, Query(description="ISO 8601.")] = None,
-    metadata: Annotated[str | None, Query(
-        description='A JSON object of metadata values to match, e.g. {"project":"x"}.')] = None,
+    metadata: Annotated[
+        str | None,
+        Query(description='A JSON object of metadata values to match, e.g. {"project":"x"}.'),
+    ] = None,
     include_expired: bool = False,
 ) -> dict[str, Any]:
     """List memories newest first (or oldest first), a page at a time."""
-    flt = {"tags_any": tags_any, "tags_all": tags_all, "memory_type": memory_type,
-           "created_after": created_after, "created_before": created_before,
-           "metadata": parse_json_object(metadata, "metadata"),
-           "include_expired": include_expired}
-    page = vault.list(namespace=access.namespace(namespace), limit=limit, cursor=cursor,
-                      oldest_first=oldest_first,
-                      filter={k: v for k, v in flt.items() if v is not None})
+    flt = {
+        "tags_any": tags_any,
+        "tags_all": tags_all,
+        "memory_type": memory_type,
+        "created_after": created_after,
+        "created_before": created_before,
+        "metadata": parse_json_object(metadata, "metadata"),
+        "include_expired": include_expired,
+    }
+    page = vault.list(
+        namespace=access.namespace(namespace),
+        limit=limit,
+        cursor=cursor,
+        oldest_first=oldest_first,
+        filter={k: v for k, v in flt.items() if v is not None},
+    )
     return page.to_dict()
 
 
 @router.get("/memories/{ref}", tags=["memories"])
-def get_memory(ref: str, vault: VaultDep, access: Reader, namespace: NamespaceQuery = None
-               ) -> dict[str, Any]:
+def get_memory(
+    ref: str, vault: VaultDep, access: Reader, namespace: NamespaceQuery = None
+) -> dict[str, Any]:
     """One memory by id or content hash."""
     return vault.get(ref, namespace=access.namespace(namespace)).to_dict()
 
 
 @router.patch("/memories/{ref}", tags=["memories"])
-def update_memory(ref: str, body: MemoryPatch, vault: VaultDep, access: Writer,
-                  namespace: NamespaceQuery = None) -> dict[str, Any]:
+def update_memory(
+    ref: str, body: MemoryPatch, vault: VaultDep, access: Writer, namespace: NamespaceQuery = None
+) -> dict[str, Any]:
     """Change tags, metadata, importance, memory_type or expires_at; returns the memory."""
     changes = body.model_dump(exclude_unset=True)
     return vault.update(ref, namespace=access.namespace(namespace), **changes).to_dict()
 
 
 @router.delete("/memories/{ref}", tags=["memories"])
-def delete_memory(ref: str, vault: VaultDep, access: Writer, namespace: NamespaceQuery = None
-                  ) -> dict[str, Any]:
+def delete_memory(
+    ref: str, vault: VaultDep, access: Writer, namespace: NamespaceQuery = None
+) -> dict[str, Any]:
     """Delete one memory by id or content hash; returns what was deleted."""
     return {"deleted": vault.delete(ref, namespace=access.namespace(namespace)).to_dict()}
 
 
 # -- search --------------------------------------------------------------------
 @router.post("/search", tags=["search"])
-def search(body: SearchIn, vault: VaultDep, access: Reader,
-           namespace: NamespaceQuery = None) -> dict[str, Any]:
+def search(
+    body: SearchIn, vault: VaultDep, access: Reader, namespace: NamespaceQuery = None
+) -> dict[str, Any]:
     """Hybrid search (meaning + words, fused, blended with recency and importance)."""
     ns = access.namespace(namespace_of(body.namespace, namespace))
-    hits = vault.search(body.query, k=body.k, namespace=ns, filter=filter_dict(body.filter),
-                        recency=body.recency, half_life_days=body.half_life_days)
+    hits = vault.search(
+        body.query,
+        k=body.k,
+        namespace=ns,
+        filter=filter_dict(body.filter),
+        recency=body.recency,
+        half_life_days=body.half_life_days,
+    )
     return {"hits": [h.to_dict() for h in hits]}
 
 
 @router.post("/search/tags", tags=["search"])
-def search_by_tag(body: TagSearchIn, vault: VaultDep, access: Reader,
-                  namespace: NamespaceQuery = None) -> dict[str, Any]:
+def search_by_tag(
+    body: TagSearchIn, vault: VaultDep, access: Reader, namespace: NamespaceQuery = None
+) -> dict[str, Any]:
     """Memories carrying any (or all) of the tags, newest first, a page at a time."""
-    page = vault.search_by_tag(body.tags, match=body.match,
-                               namespace=access.namespace(namespace_of(body.namespace, namespace)),
-                               filter=filter_dict(body.filter), limit=body.limit,
-                               cursor=body.cursor)
+    page = vault.search_by_tag(
+        body.tags,
+        match=body.match,
+        namespace=access.namespace(namespace_of(body.namespace, namespace)),
+        filter=filter_dict(body.filter),
+        limit=body.limit,
+        cursor=body.cursor,
+    )
     return page.to_dict()
 
 
 @router.post("/search/time", tags=["search"])
-def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader,
-                   namespace: NamespaceQuery = None) -> dict[str, Any]:
+def search_by_time(
+    body: TimeSearchIn, vault: VaultDep, access: Reader, namespace: NamespaceQuery = None
+) -> dict[str, Any]:
     """Memories from a time phrase or a start/end range, optionally ranked by a query."""
     if (body.when is None) == (body.start is None and body.end is None):
         raise InvalidInput("give either when, or start and end", field="when")
@@ -203,20 +244,32 @@ def search_by_time(body: TimeSearchIn, vault: VaultDep, access: Reader,
     elif body.start is not None and body.end is not None:
         when = (body.start, body.end)
     else:
-        raise InvalidInput("give both start and end", field="end" if body.end is None
-                           else "start")
-    return vault.recall(when, query=body.query, k=body.k,
-                        namespace=access.namespace(namespace_of(body.namespace, namespace)),
-                        filter=filter_dict(body.filter)).to_dict()
+        raise InvalidInput("give both start and end", field="end" if body.end is None else "start")
+    return vault.recall(
+        when,
+        query=body.query,
+        k=body.k,
+        namespace=access.namespace(namespace_of(body.namespace, namespace)),
+        filter=filter_dict(body.filter),
+    ).to_dict()
 
 
 # -- about the service ---------------------------------------------------------
 @router.get("/stats", tags=["service"])
-def stats(vault: VaultDep, access: Reader, namespace: Annotated[str | None, Query(
-        description="One namespace; default: all of them.")] = None,
-          detail: Annotated[bool, Query(
-              description="Add distributions, growth, largest memories and the duplicate "
-                          "ratio (reads every vector: slower).")] = False) -> dict[str, Any]:
+def stats(
+    vault: VaultDep,
+    access: Reader,
+    namespace: Annotated[
+        str | None, Query(description="One namespace; default: all of them.")
+    ] = None,
+    detail: Annotated[
+        bool,
+        Query(
+            description="Add distributions, growth, largest memories and the duplicate "
+            "ratio (reads every vector: slower)."
+        ),
+    ] = False,
+) -> dict[str, Any]:
     """Totals, counts by type, namespace and month, top tags, store size and model (the
     store's URL for admin keys, else its kind).
 
@@ -257,8 +310,9 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
     first = exc.errors()[0]
     if first["type"] == "json_invalid":
         reason = first.get("ctx", {}).get("error", "syntax error")
-        return error_response(400, "invalid_json", f"request body is not valid JSON: {reason}",
-                              "body")
+        return error_response(
+            400, "invalid_json", f"request body is not valid JSON: {reason}", "body"
+        )
     field = _field_of(tuple(first["loc"]))
     if first["type"] == "extra_forbidden":
         message = f"unknown field {field!r}"
@@ -303,8 +357,9 @@ def _add_observer(vault: Vault, observer: Callable[[str, float], None]) -> None:
     vault.observer = both
 
 
-def create_app(vault: Vault, settings: Settings | None = None, *,
-               lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
+def create_app(
+    vault: Vault, settings: Settings | None = None, *, lifespan: Lifespan[FastAPI] | None = None
+) -> FastAPI:
     """The HTTP API over ``vault``; its metrics are fed by the vault's observer hook.
 
     ``lifespan`` runs around the server's life (e.g. to close the vault, or to
@@ -312,10 +367,13 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     """
     settings = settings or vault.settings
     app = FastAPI(
-        lifespan=lifespan, docs_url=None, redoc_url=None,  # the dashboard serves them offline
-        title="memvault", version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # the dashboard serves them offline
+        title="memvault",
+        version=__version__,
         description="Persistent, searchable long-term memory for AI assistants and agents. "
-                    'Errors are `{"error": {"code", "message", "field"}}`.',
+        'Errors are `{"error": {"code", "message", "field"}}`.',
     )
     metrics = Metrics(vault)
     _add_observer(vault, metrics.observe_operation)
@@ -335,10 +393,15 @@ def create_app(vault: Vault, settings: Settings | None = None, *,
     app.add_middleware(BodyLimit, limit=max(MIN_BODY_LIMIT, 8 * settings.max_content_bytes))
     app.add_middleware(Authenticate)  # inside CORS: a browser's preflight carries no key
     if settings.cors_origins:  # browsers on other origins only when configured
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                           allow_methods=["*"], allow_headers=["*"],
-                           expose_headers=["Location", "Mcp-Session-Id", "WWW-Authenticate"])
-    app.add_middleware(HostCheck, allowed_hosts=settings.allowed_hosts,
-                       allowed_origins=settings.cors_origins)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Location", "Mcp-Session-Id", "WWW-Authenticate"],
+        )
+    app.add_middleware(
+        HostCheck, allowed_hosts=settings.allowed_hosts, allowed_origins=settings.cors_origins
+    )
     app.add_middleware(RequestTimer, metrics=metrics)  # outermost: times refusals too
     return app

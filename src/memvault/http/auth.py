@@ -54,8 +54,9 @@ def presented_key(conn: HTTPConnection) -> str | None:
     if header is not None:
         kind, _, key = header.strip().partition(" ")
         if kind.lower() != "bearer" or not key.strip():
-            raise Unauthorized("send the API key as Authorization: Bearer KEY",
-                               field="authorization")
+            raise Unauthorized(
+                "send the API key as Authorization: Bearer KEY", field="authorization"
+            )
         return key.strip()
     return conn.cookies.get(KEY_COOKIE)
 
@@ -71,11 +72,15 @@ def authenticate(conn: HTTPConnection) -> Principal:
     if key is not None:
         return keys.verify(key)
     if keys.any_keys():
-        raise Unauthorized("this server needs an API key: send Authorization: Bearer KEY",
-                           field="authorization")
+        raise Unauthorized(
+            "this server needs an API key: send Authorization: Bearer KEY", field="authorization"
+        )
     if not is_local(conn):
-        raise Forbidden("no API key exists yet, so this server is open only on this machine; "
-                        f"create one with: {CREATE_KEY}", field="authorization")
+        raise Forbidden(
+            "no API key exists yet, so this server is open only on this machine; "
+            f"create one with: {CREATE_KEY}",
+            field="authorization",
+        )
     return Principal("admin")
 
 
@@ -100,8 +105,14 @@ class Authenticate:
 
 async def refuse(send: Send, error: MemvaultError) -> None:
     """The app's error response, with the Bearer challenge on a 401."""
-    await send_error(send, error.status, error.code, error.message, error.field,
-                     [CHALLENGE] if error.status == 401 else [])
+    await send_error(
+        send,
+        error.status,
+        error.code,
+        error.message,
+        error.field,
+        [CHALLENGE] if error.status == 401 else [],
+    )
 
 
 class _KeyRequired:
@@ -131,8 +142,7 @@ class Access:
     writing: bool
 
     def namespace(self, requested: str | None) -> str:
-        return self.principal.namespace(requested, self.default_namespace,
-                                        writing=self.writing)
+        return self.principal.namespace(requested, self.default_namespace, writing=self.writing)
 
     def namespace_or_all(self, requested: str | None) -> str | None:
         return self.principal.namespace_or_all(requested, self.default_namespace)
@@ -148,8 +158,7 @@ class Needs:
     def __call__(self, request: Request) -> Access:
         principal = principal_in(request.scope)
         principal.require(self.scope, whole_store=self.whole_store)
-        return Access(principal, request.app.state.settings.namespace,
-                      writing=self.scope != "read")
+        return Access(principal, request.app.state.settings.namespace, writing=self.scope != "read")
 
 
 Reader = Annotated[Access, Depends(Needs("read"))]

@@ -80,30 +80,40 @@ def _jobs(request: Request) -> JobRunner:
 
 VaultDep = Annotated[Vault, Depends(_vault)]
 JobsDep = Annotated[JobRunner, Depends(_jobs)]
-NamespaceQuery = Annotated[str | None, Query(
-    description="Namespace, as in the body (give it in one place).")]
+NamespaceQuery = Annotated[
+    str | None, Query(description="Namespace, as in the body (give it in one place).")
+]
 router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
 
 
 def _params(body: _Body, access: Access, namespace: str | None) -> dict[str, Any]:
     """The body as a job's parameters, in the namespace the key may work in (named in
     the body or, as GETs take it, in the query)."""
-    return {**body.model_dump(),
-            "namespace": access.namespace(namespace_of(body.namespace, namespace))}
+    return {
+        **body.model_dump(),
+        "namespace": access.namespace(namespace_of(body.namespace, namespace)),
+    }
 
 
-def _start(jobs: JobRunner, kind: str, action: Callable[..., dict[str, Any]], vault: Vault,
-           params: dict[str, Any]) -> JSONResponse:
+def _start(
+    jobs: JobRunner,
+    kind: str,
+    action: Callable[..., dict[str, Any]],
+    vault: Vault,
+    params: dict[str, Any],
+) -> JSONResponse:
     """Queue ``action(vault.upkeep, **params)`` as a job; 202 with the job and where to poll it."""
     upkeep = vault.upkeep
     job = jobs.submit(kind, params, lambda progress: action(upkeep, progress=progress, **params))
-    return JSONResponse(job.to_dict(), status_code=202,
-                        headers={"Location": f"/api/v1/maintenance/jobs/{job.id}"})
+    return JSONResponse(
+        job.to_dict(), status_code=202, headers={"Location": f"/api/v1/maintenance/jobs/{job.id}"}
+    )
 
 
 @router.post("/dedup", status_code=202)
-def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin,
-          namespace: NamespaceQuery = None) -> JSONResponse:
+def dedup(
+    body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin, namespace: NamespaceQuery = None
+) -> JSONResponse:
     """Plan (and with apply, carry out) the merge of duplicate memories, as a job."""
     # Bad input is refused now (422), not reported later as a failed job.
     check_threshold(body.threshold)
@@ -115,8 +125,9 @@ def dedup(body: DedupIn, vault: VaultDep, jobs: JobsDep, access: Admin,
 
 
 @router.post("/archive", status_code=202)
-def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin,
-            namespace: NamespaceQuery = None) -> JSONResponse:
+def archive(
+    body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin, namespace: NamespaceQuery = None
+) -> JSONResponse:
     """Move matching memories to an archive file in the server's data directory, as a job."""
     params = _params(body, access, namespace)
     vault.upkeep.archive_selection(body.filter, params["namespace"], body.older_than)
@@ -124,8 +135,13 @@ def archive(body: ArchiveIn, vault: VaultDep, jobs: JobsDep, access: Admin,
 
 
 @router.post("/summarize", status_code=202)
-def summarize(body: SummarizeIn, vault: VaultDep, jobs: JobsDep, access: Admin,
-              namespace: NamespaceQuery = None) -> JSONResponse:
+def summarize(
+    body: SummarizeIn,
+    vault: VaultDep,
+    jobs: JobsDep,
+    access: Admin,
+    namespace: NamespaceQuery = None,
+) -> JSONResponse:
     """Store one summary per group of related old memories, as a job."""
     params = _params(body, access, namespace)
     vault.upkeep.selection(body.filter, params["namespace"], body.older_than)
@@ -159,8 +175,16 @@ def list_jobs(jobs: JobsDep, _: StoreAdmin) -> dict[str, Any]:
 
 
 @router.get("/operations")
-def operations(vault: VaultDep, access: Admin, namespace: Annotated[str | None, Query(
-        description="One namespace; default: every operation (a key bound to namespaces: "
-                    "its own).")] = None) -> dict[str, Any]:
+def operations(
+    vault: VaultDep,
+    access: Admin,
+    namespace: Annotated[
+        str | None,
+        Query(
+            description="One namespace; default: every operation (a key bound to namespaces: "
+            "its own)."
+        ),
+    ] = None,
+) -> dict[str, Any]:
     """The maintenance operations logged in the store, oldest first."""
     return actions.operations(vault.upkeep, namespace=access.namespace_or_all(namespace))

@@ -20,14 +20,27 @@ from ..metrics import Metrics
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
-async def send_error(send: Send, status: int, code: str, message: str, field: str | None,
-                     headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
     """A response in the app's one error shape, sent from below the app's error handlers."""
-    payload = json.dumps({"error": {"code": code, "message": message, "field": field}}
-                         ).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode()), *headers]})
+    payload = json.dumps({"error": {"code": code, "message": message, "field": field}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -56,8 +69,9 @@ class RequestTimer:
         finally:
             # The router records the matched route in the (shared) scope.
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], route, status,
-                                         time.perf_counter() - started)
+            self.metrics.observe_request(
+                scope["method"], route, status, time.perf_counter() - started
+            )
 
 
 class BodyLimit:
@@ -102,15 +116,20 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        await send_error(send, 413, "body_too_large",
-                         f"request body is over the limit of {self.limit} bytes", "body")
+        await send_error(
+            send,
+            413,
+            "body_too_large",
+            f"request body is over the limit of {self.limit} bytes",
+            "body",
+        )
 
 
 def host_name(host: str) -> str:
     """The name part of a Host header (``[::1]:8000`` -> ``[::1]``), lower-cased."""
     host = host.strip().lower()
     if host.startswith("["):
-        return host[:host.find("]") + 1] if "]" in host else host
+        return host[: host.find("]") + 1] if "]" in host else host
     return host.rsplit(":", 1)[0].rstrip(".") if host.count(":") <= 1 else host
 
 
@@ -126,8 +145,9 @@ class HostCheck:
     asks for it on every request. Clients that are not browsers send no Origin.
     """
 
-    def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str],
-                 allowed_origins: Iterable[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, allowed_hosts: Iterable[str], allowed_origins: Iterable[str]
+    ) -> None:
         self.app = app
         self.hosts = LOOPBACK_HOSTS | {host_name(h) for h in allowed_hosts}
         self.origins = frozenset(o.lower().rstrip("/") for o in allowed_origins)
@@ -139,15 +159,25 @@ class HostCheck:
         headers = Headers(scope=scope)
         host = headers.get("host", "")
         if host_name(host) not in self.hosts:
-            await send_error(send, 421, "misdirected_request",
-                             f"this server does not answer to the host name {host!r}; "
-                             "add it to MEMVAULT_ALLOWED_HOSTS to allow it", "Host")
+            await send_error(
+                send,
+                421,
+                "misdirected_request",
+                f"this server does not answer to the host name {host!r}; "
+                "add it to MEMVAULT_ALLOWED_HOSTS to allow it",
+                "Host",
+            )
             return
         origin = headers.get("origin")
         if origin is not None and not self._own_origin(origin, host):
-            await send_error(send, 403, "forbidden_origin",
-                             f"requests from the web origin {origin!r} are refused; add it "
-                             "to MEMVAULT_CORS_ORIGINS to allow it", "Origin")
+            await send_error(
+                send,
+                403,
+                "forbidden_origin",
+                f"requests from the web origin {origin!r} are refused; add it "
+                "to MEMVAULT_CORS_ORIGINS to allow it",
+                "Origin",
+            )
             return
         await self.app(scope, receive, send)
 

@@ -17,12 +17,15 @@ MAX_BATCH_ITEMS = 1000
 
 # Checked by the Vault (to_utc), which names the field; a pydantic union would
 # report one error per member type instead.
-Timestamp = Annotated[Any, WithJsonSchema(
-    {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]})]
+Timestamp = Annotated[
+    Any, WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}]})
+]
 NAMESPACE = Field(None, description="Namespace (tenant); default: the server's namespace.")
 TIMESTAMP_HELP = "ISO 8601 (e.g. 2025-03-01T12:00:00Z) or epoch seconds."
-RECENCY_HELP = ("How much newer memories rank higher, 0 to 10 (default 0): a score is "
-                "multiplied by 1 + recency × 0.5^(age / half_life_days).")
+RECENCY_HELP = (
+    "How much newer memories rank higher, 0 to 10 (default 0): a score is "
+    "multiplied by 1 + recency × 0.5^(age / half_life_days)."
+)
 HALF_LIFE_HELP = "The age in days at which the recency bonus halves (default 30)."
 
 
@@ -41,8 +44,9 @@ class FilterIn(Body):
     created_after: Timestamp | None = Field(None, description=TIMESTAMP_HELP)
     created_before: Timestamp | None = Field(None, description=TIMESTAMP_HELP)
     metadata: dict[str, Any] | None = Field(
-        None, description="Metadata keys that must equal these values (strings, numbers or "
-                          "booleans).")
+        None,
+        description="Metadata keys that must equal these values (strings, numbers or booleans).",
+    )
     include_expired: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,8 +60,10 @@ def filter_dict(flt: FilterIn | None) -> dict[str, Any] | None:
 def namespace_of(body: str | None, query: str | None) -> str | None:
     """A POST's namespace: in its body, or in ``?namespace=`` as every GET takes it."""
     if body is not None and query is not None and body != query:
-        raise InvalidInput(f"namespace {body!r} in the body but {query!r} in the query; "
-                           "give it once", field="namespace")
+        raise InvalidInput(
+            f"namespace {body!r} in the body but {query!r} in the query; give it once",
+            field="namespace",
+        )
     return body if body is not None else query
 
 
@@ -67,10 +73,12 @@ class MemoryIn(Body):
     memory_type: str | None = Field(None, description="A label: note, decision, fact, ...")
     metadata: dict[str, Any] | None = Field(None, description="Any JSON object.")
     importance: float | None = Field(None, description="0 to 1, default 0.5.")
-    created_at: Timestamp | None = Field(None, description="Keep an original time. "
-                                         + TIMESTAMP_HELP)
-    expires_at: Timestamp | None = Field(None, description="Hidden after this time. "
-                                         + TIMESTAMP_HELP)
+    created_at: Timestamp | None = Field(
+        None, description="Keep an original time. " + TIMESTAMP_HELP
+    )
+    expires_at: Timestamp | None = Field(
+        None, description="Hidden after this time. " + TIMESTAMP_HELP
+    )
 
 
 class StoreIn(MemoryIn):
@@ -78,8 +86,9 @@ class StoreIn(MemoryIn):
 
 
 class BatchIn(Body):
-    items: list[MemoryIn] = Field(max_length=MAX_BATCH_ITEMS,
-                                  description=f"Up to {MAX_BATCH_ITEMS} memories.")
+    items: list[MemoryIn] = Field(
+        max_length=MAX_BATCH_ITEMS, description=f"Up to {MAX_BATCH_ITEMS} memories."
+    )
     namespace: str | None = NAMESPACE
 
 
@@ -114,8 +123,11 @@ class TagSearchIn(Body):
 class TimeSearchIn(Body):
     """A time given as a phrase, or as start and end; optionally ranked by a query."""
 
-    when: str | None = Field(None, description='"yesterday", "last week", "3 days ago", '
-                             '"in March 2025", "between 2025-01-01 and 2025-02-01".')
+    when: str | None = Field(
+        None,
+        description='"yesterday", "last week", "3 days ago", '
+        '"in March 2025", "between 2025-01-01 and 2025-02-01".',
+    )
     start: Timestamp | None = Field(None, description="Instead of when: " + TIMESTAMP_HELP)
     end: Timestamp | None = Field(None, description="Instead of when: " + TIMESTAMP_HELP)
     query: str | None = Field(None, description="Rank by this; without it, newest first.")

@@ -24,10 +24,18 @@ DRY_RUN_LISTED = 100
 PREVIEW = 200
 
 
-def dedup(upkeep: Upkeep, *, namespace: str | None = None, filter: Mapping[str, Any] | None = None,
-          threshold: float = DEFAULT_THRESHOLD, keep: str = "newest", method: str = "auto",
-          apply: bool = False, clusters: Sequence[str] | None = None,
-          progress: Progress | None = None) -> dict[str, Any]:
+def dedup(
+    upkeep: Upkeep,
+    *,
+    namespace: str | None = None,
+    filter: Mapping[str, Any] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    keep: str = "newest",
+    method: str = "auto",
+    apply: bool = False,
+    clusters: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """The duplicate plan; with ``apply``, also the consolidation that carried it out.
 
     An interrupted consolidation that had begun merging is finished instead
@@ -37,8 +45,14 @@ def dedup(upkeep: Upkeep, *, namespace: str | None = None, filter: Mapping[str, 
     resumed = upkeep.resume(kind="dedup", progress=progress) if apply else []
     if any(op.status != "abandoned" for op in resumed):
         return {"resumed": [op.to_dict() for op in resumed]}
-    plan = upkeep.find_duplicates(namespace=namespace, filter=filter, threshold=threshold,
-                                 keep=keep, method=method, progress=progress)
+    plan = upkeep.find_duplicates(
+        namespace=namespace,
+        filter=filter,
+        threshold=threshold,
+        keep=keep,
+        method=method,
+        progress=progress,
+    )
     plan = plan.select(list(clusters) if clusters else None)
     out: dict[str, Any] = {"plan": plan.to_dict(), "applied": False}
     if resumed:
@@ -49,8 +63,9 @@ def dedup(upkeep: Upkeep, *, namespace: str | None = None, filter: Mapping[str, 
     return out
 
 
-def consolidate(upkeep: Upkeep, plan: DuplicatePlan, *, progress: Progress | None = None
-                ) -> dict[str, Any]:
+def consolidate(
+    upkeep: Upkeep, plan: DuplicatePlan, *, progress: Progress | None = None
+) -> dict[str, Any]:
     """Merge a plan made earlier (e.g. as a person chose, ``selection.choose``), after
     finishing an interrupted dedup, as ``dedup`` with ``apply`` does."""
     resumed = upkeep.resume(kind="dedup", progress=progress)
@@ -58,43 +73,83 @@ def consolidate(upkeep: Upkeep, plan: DuplicatePlan, *, progress: Progress | Non
     return {"resumed": [o.to_dict() for o in resumed], "operation": op.to_dict() if op else None}
 
 
-def archive(upkeep: Upkeep, *, older_than: Age = None, namespace: str | None = None,
-            filter: Mapping[str, Any] | None = None, path: str | None = None,
-            dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def archive(
+    upkeep: Upkeep,
+    *,
+    older_than: Age = None,
+    namespace: str | None = None,
+    filter: Mapping[str, Any] | None = None,
+    path: str | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Archive what matches (or, dry, count it and list the first ``DRY_RUN_LISTED``);
     finishes an interrupted archive first."""
     criteria = upkeep.archive_selection(filter, namespace, older_than)
     if dry_run:
         matching = criteria.with_changes(include_expired=True)
-        first = next(upkeep.store.scan(matching, batch_size=DRY_RUN_LISTED,
-                                       with_embedding=False), ([], ""))[0]
-        return {"dry_run": True, "matched": upkeep.store.count(matching),
-                "created_before": criteria.created_before.isoformat()
-                if criteria.created_before else None,
-                "would_archive": [{"id": m.id, "namespace": m.namespace,
-                                   "created_at": m.created_at.isoformat(), "tags": list(m.tags),
-                                   "content": m.content[:PREVIEW]} for m in first]}
+        first = next(
+            upkeep.store.scan(matching, batch_size=DRY_RUN_LISTED, with_embedding=False), ([], "")
+        )[0]
+        return {
+            "dry_run": True,
+            "matched": upkeep.store.count(matching),
+            "created_before": criteria.created_before.isoformat()
+            if criteria.created_before
+            else None,
+            "would_archive": [
+                {
+                    "id": m.id,
+                    "namespace": m.namespace,
+                    "created_at": m.created_at.isoformat(),
+                    "tags": list(m.tags),
+                    "content": m.content[:PREVIEW],
+                }
+                for m in first
+            ],
+        }
     resumed = upkeep.resume(kind="archive", progress=progress)
-    op = upkeep.archive(older_than=older_than, namespace=namespace, filter=filter, path=path,
-                       progress=progress)
-    return {"dry_run": False, "resumed": [o.to_dict() for o in resumed],
-            "operation": op.to_dict() if op else None}
+    op = upkeep.archive(
+        older_than=older_than, namespace=namespace, filter=filter, path=path, progress=progress
+    )
+    return {
+        "dry_run": False,
+        "resumed": [o.to_dict() for o in resumed],
+        "operation": op.to_dict() if op else None,
+    }
 
 
-def summarize(upkeep: Upkeep, *, older_than: Age = None, namespace: str | None = None,
-              filter: Mapping[str, Any] | None = None,
-              similarity: float = DEFAULT_SIMILARITY, min_group: int = MIN_GROUP,
-              max_group: int = MAX_GROUP, archive_originals: bool = False,
-              dry_run: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def summarize(
+    upkeep: Upkeep,
+    *,
+    older_than: Age = None,
+    namespace: str | None = None,
+    filter: Mapping[str, Any] | None = None,
+    similarity: float = DEFAULT_SIMILARITY,
+    min_group: int = MIN_GROUP,
+    max_group: int = MAX_GROUP,
+    archive_originals: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     resumed = [] if dry_run else upkeep.resume(kind="summarize", progress=progress)
-    items, op = upkeep.summarize(older_than=older_than, namespace=namespace, filter=filter,
-                                similarity=similarity, min_group=min_group,
-                                max_group=max_group, archive_originals=archive_originals,
-                                dry_run=dry_run, progress=progress)
-    return {"dry_run": dry_run, "resumed": [o.to_dict() for o in resumed],
-            "summaries": [{**item, "created_at": item["created_at"].isoformat()}
-                          for item in items],
-            "operation": op.to_dict() if op else None}
+    items, op = upkeep.summarize(
+        older_than=older_than,
+        namespace=namespace,
+        filter=filter,
+        similarity=similarity,
+        min_group=min_group,
+        max_group=max_group,
+        archive_originals=archive_originals,
+        dry_run=dry_run,
+        progress=progress,
+    )
+    return {
+        "dry_run": dry_run,
+        "resumed": [o.to_dict() for o in resumed],
+        "summaries": [{**item, "created_at": item["created_at"].isoformat()} for item in items],
+        "operation": op.to_dict() if op else None,
+    }
 
 
 def optimize(upkeep: Upkeep, *, progress: Progress | None = None) -> dict[str, Any]:
@@ -103,8 +158,9 @@ def optimize(upkeep: Upkeep, *, progress: Progress | None = None) -> dict[str, A
     return {**report, "resumed": [o.to_dict() for o in resumed]}
 
 
-def undo(upkeep: Upkeep, operation_id: str, *, force: bool = False,
-         progress: Progress | None = None) -> dict[str, Any]:
+def undo(
+    upkeep: Upkeep, operation_id: str, *, force: bool = False, progress: Progress | None = None
+) -> dict[str, Any]:
     return upkeep.undo(operation_id, force=force, progress=progress).to_dict()
 
 

@@ -13,8 +13,9 @@ _AGE = re.compile(r"^\s*(\d+)\s*(h|d|w|mo|y)\s*$", re.IGNORECASE)
 _UNIT_DAYS = {"h": 1 / 24, "d": 1, "w": 7, "mo": 30, "y": 365}
 
 
-def cutoff(value: str | timedelta | datetime, now: datetime | None = None,
-           field: str = "older_than") -> datetime:
+def cutoff(
+    value: str | timedelta | datetime, now: datetime | None = None, field: str = "older_than"
+) -> datetime:
     """The moment before which a memory counts as older than ``value``.
 
     Months are 30 days and years 365: an age, not a calendar step.
@@ -36,8 +37,11 @@ def cutoff(value: str | timedelta | datetime, now: datetime | None = None,
     try:
         return check_time(value, field)
     except InvalidInput:
-        raise InvalidInput(f"{field} must be an age (90d, 12w, 6mo, 1y, 36h) or an ISO date "
-                           f"from {EARLIEST:%Y-%m-%d}, got {value[:64]!r}", field=field) from None
+        raise InvalidInput(
+            f"{field} must be an age (90d, 12w, 6mo, 1y, 36h) or an ISO date "
+            f"from {EARLIEST:%Y-%m-%d}, got {value[:64]!r}",
+            field=field,
+        ) from None
 
 
 def _before(now: datetime, age: timedelta, field: str) -> datetime:

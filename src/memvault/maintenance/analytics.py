@@ -19,37 +19,50 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 PREVIEW_CHARS = 80
 
 
-def detailed_stats(store: Store, namespace: str | None, *, top: int = 20,
-                   duplicates: bool = True, threshold: float = DEFAULT_THRESHOLD
-                   ) -> dict[str, Any]:
+def detailed_stats(
+    store: Store,
+    namespace: str | None,
+    *,
+    top: int = 20,
+    duplicates: bool = True,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
     """Counts by tag, type, importance, hour (UTC), weekday and month; growth; largest;
     and, unless ``duplicates`` is False, the duplicate ratio."""
     flt = Filter(namespace=namespace)
     s = store.detailed_stats(flt, top=top)
-    previews = {m.id: m.content[:PREVIEW_CHARS] for m in store.get_many(
-        [memory_id for memory_id, _ in s.largest])}
+    previews = {
+        m.id: m.content[:PREVIEW_CHARS]
+        for m in store.get_many([memory_id for memory_id, _ in s.largest])
+    }
     running = 0
     growth = []
     for month, added in s.by_month.items():
         running += added
         growth.append({"month": month, "added": added, "total": running})
     out: dict[str, Any] = {
-        "namespace": namespace, "total": s.total, "expired_pending_removal": s.expired,
-        "content_bytes": s.content_bytes, "distinct_tags": s.distinct_tags,
-        "by_tag": s.by_tag, "by_type": s.by_type, "by_importance": s.by_importance,
+        "namespace": namespace,
+        "total": s.total,
+        "expired_pending_removal": s.expired,
+        "content_bytes": s.content_bytes,
+        "distinct_tags": s.distinct_tags,
+        "by_tag": s.by_tag,
+        "by_type": s.by_type,
+        "by_importance": s.by_importance,
         "by_hour_utc": {f"{h:02d}": s.by_hour.get(h, 0) for h in range(24)},
         "by_weekday": {name: s.by_weekday.get(i, 0) for i, name in enumerate(WEEKDAYS)},
-        "by_month": s.by_month, "growth": growth,
-        "largest": [{"id": i, "bytes": size, "preview": previews.get(i, "")}
-                    for i, size in s.largest],
+        "by_month": s.by_month,
+        "growth": growth,
+        "largest": [
+            {"id": i, "bytes": size, "preview": previews.get(i, "")} for i, size in s.largest
+        ],
     }
     if duplicates:
         out["duplicates"] = duplicate_summary(store, namespace, threshold)
     return out
 
 
-def duplicate_summary(store: Store, namespace: str | None, threshold: float
-                      ) -> dict[str, Any]:
+def duplicate_summary(store: Store, namespace: str | None, threshold: float) -> dict[str, Any]:
     started = time.perf_counter()
     names = [namespace] if namespace is not None else sorted(store.stats(None).namespaces)
     scanned = redundant = clusters = 0
@@ -58,6 +71,10 @@ def duplicate_summary(store: Store, namespace: str | None, threshold: float
         scanned += plan.scanned
         redundant += plan.redundant
         clusters += len(plan.clusters)
-    return {"threshold": threshold, "clusters": clusters, "redundant": redundant,
-            "ratio": round(redundant / scanned, 4) if scanned else 0.0,
-            "elapsed_seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "threshold": threshold,
+        "clusters": clusters,
+        "redundant": redundant,
+        "ratio": round(redundant / scanned, 4) if scanned else 0.0,
+        "elapsed_seconds": round(time.perf_counter() - started, 3),
+    }

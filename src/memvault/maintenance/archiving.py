@@ -33,17 +33,23 @@ def filter_params(flt: Filter) -> dict[str, Any]:
     out: dict[str, Any] = {"namespace": flt.namespace}
     for name in ("tags_any", "tags_all", "memory_type", "metadata"):
         if getattr(flt, name):
-            out[name] = list(getattr(flt, name)) if name.startswith("tags") else \
-                getattr(flt, name)
+            out[name] = list(getattr(flt, name)) if name.startswith("tags") else getattr(flt, name)
     for name in ("created_after", "created_before"):
         if getattr(flt, name) is not None:
             out[name] = getattr(flt, name).isoformat()
     return out
 
 
-def archive(store: Store, flt: Filter, path: Path, *, kind: str = KIND,
-            only: Callable[[Memory], bool] | None = None, total: int | None = None,
-            progress: Progress | None = None) -> Operation | None:
+def archive(
+    store: Store,
+    flt: Filter,
+    path: Path,
+    *,
+    kind: str = KIND,
+    only: Callable[[Memory], bool] | None = None,
+    total: int | None = None,
+    progress: Progress | None = None,
+) -> Operation | None:
     """Write the memories ``flt`` matches (and ``only`` accepts) to ``path``, then delete them.
 
     Expired memories that match are included. Returns the logged operation
@@ -51,15 +57,18 @@ def archive(store: Store, flt: Filter, path: Path, *, kind: str = KIND,
     matched. ``total``, when the caller knows it, is shown as progress.
     """
     if path.exists():
-        raise InvalidInput(f"{path} already exists; archives are never overwritten",
-                           field="path")
+        raise InvalidInput(f"{path} already exists; archives are never overwritten", field="path")
     selected = flt.with_changes(include_chunks=True, include_expired=True)
     total = store.count(flt.with_changes(include_expired=True)) if total is None else total
     if total == 0:
         return None
     log = OperationLog(store)
-    op = log.begin(kind, flt.namespace, {"filter": filter_params(flt), "path": str(path)},
-                   backup=lambda _: path)
+    op = log.begin(
+        kind,
+        flt.namespace,
+        {"filter": filter_params(flt), "path": str(path)},
+        backup=lambda _: path,
+    )
     seen = 0
 
     def memories() -> Iterator[Memory]:
@@ -77,13 +86,13 @@ def archive(store: Store, flt: Filter, path: Path, *, kind: str = KIND,
     return _delete_archived(log, op, progress)
 
 
-def _reverse(log: OperationLog, op: Operation, progress: Progress | None
-             ) -> dict[str, Any]:
+def _reverse(log: OperationLog, op: Operation, progress: Progress | None) -> dict[str, Any]:
     return {"restored": restore_archive(log.store, Path(op.backup or ""), progress=progress)}
 
 
-def restore_archive(store: Store, path: Path, *, progress: Progress | None = None
-                    ) -> dict[str, int]:
+def restore_archive(
+    store: Store, path: Path, *, progress: Progress | None = None
+) -> dict[str, int]:
     """Add an archive's memories back (ids, timestamps, vectors as they were).
 
     Memories whose content is in their namespace again are skipped, so a
@@ -114,8 +123,7 @@ def restore_archive(store: Store, path: Path, *, progress: Progress | None = Non
     return {"restored": restored, "skipped": skipped}
 
 
-def _delete_archived(log: OperationLog, op: Operation, progress: Progress | None
-                     ) -> Operation:
+def _delete_archived(log: OperationLog, op: Operation, progress: Progress | None) -> Operation:
     """Delete what the archive file holds, batch by batch; rerunning is harmless."""
     _, memories = read_dump(Path(op.backup or ""))
     archived = 0
@@ -131,8 +139,7 @@ def _delete_archived(log: OperationLog, op: Operation, progress: Progress | None
                 progress("delete", archived, None)
     log.store.delete(ids)
     archived += len(ids)
-    return log.set(op, status="applied", result={"archived": archived,
-                                                 "at": utcnow().isoformat()})
+    return log.set(op, status="applied", result={"archived": archived, "at": utcnow().isoformat()})
 
 
 LIFECYCLE = Lifecycle(finish=_delete_archived, reverse=_reverse)

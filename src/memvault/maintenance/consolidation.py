@@ -34,19 +34,24 @@ from .oplog import Lifecycle, Operation, OperationLog, Progress, register
 KIND = "dedup"
 
 
-def consolidate(store: Store, plan: DuplicatePlan, *, backup_dir: Path,
-                progress: Progress | None = None) -> Operation:
+def consolidate(
+    store: Store, plan: DuplicatePlan, *, backup_dir: Path, progress: Progress | None = None
+) -> Operation:
     """Apply ``plan``: log and back up, then merge cluster by cluster."""
     log = OperationLog(store)
-    op = log.begin(KIND, plan.namespace, {"threshold": plan.threshold, "keep": plan.keep,
-                                          "clusters": [c.id for c in plan.clusters]},
-                   backup=lambda op_id: backup_dir / f"{op_id}.jsonl.gz")
+    op = log.begin(
+        KIND,
+        plan.namespace,
+        {"threshold": plan.threshold, "keep": plan.keep, "clusters": [c.id for c in plan.clusters]},
+        backup=lambda op_id: backup_dir / f"{op_id}.jsonl.gz",
+    )
     images: list[Memory] = []
 
     def steps() -> Iterator[dict[str, Any]]:
         for done, cluster in enumerate(plan.clusters, start=1):
-            step = _step(store, [m.id for m in cluster.members], plan.chunks, cluster.id,
-                         op.id, images)
+            step = _step(
+                store, [m.id for m in cluster.members], plan.chunks, cluster.id, op.id, images
+            )
             if step is not None:
                 yield step
             if progress is not None:
@@ -65,8 +70,7 @@ def consolidate(store: Store, plan: DuplicatePlan, *, backup_dir: Path,
     return _run(log, op, progress)
 
 
-def _reverse(log: OperationLog, op: Operation, progress: Progress | None
-             ) -> dict[str, Any]:
+def _reverse(log: OperationLog, op: Operation, progress: Progress | None) -> dict[str, Any]:
     """Put back every memory the consolidation changed or removed, exactly as it was."""
     for done, step in enumerate(log.steps(op), start=1):
         put_back(log.store, from_records(step["before"]))
@@ -75,8 +79,14 @@ def _reverse(log: OperationLog, op: Operation, progress: Progress | None
     return {}
 
 
-def _step(store: Store, member_ids: Sequence[str], chunks: Mapping[str, Sequence[str]],
-          cluster_id: str, op_id: str, images: list[Memory]) -> dict[str, Any] | None:
+def _step(
+    store: Store,
+    member_ids: Sequence[str],
+    chunks: Mapping[str, Sequence[str]],
+    cluster_id: str,
+    op_id: str,
+    images: list[Memory],
+) -> dict[str, Any] | None:
     """The logged form of merging one cluster, from the members as they are now."""
     current = {m.id: m for m in store.get_many(member_ids)}
     ranked = [current[i] for i in member_ids if i in current]
@@ -84,10 +94,13 @@ def _step(store: Store, member_ids: Sequence[str], chunks: Mapping[str, Sequence
         return None  # the cluster fell apart since the analysis
     before = before_images(store, [m.id for m in ranked], chunks)
     images.extend(before)
-    return {"cluster": cluster_id, "survivor": ranked[0].id,
-            "remove": [m.id for m in ranked[1:]],
-            "changes": changes_to_dict(merged_changes(ranked, op_id)),
-            "before": to_records(before)}
+    return {
+        "cluster": cluster_id,
+        "survivor": ranked[0].id,
+        "remove": [m.id for m in ranked[1:]],
+        "changes": changes_to_dict(merged_changes(ranked, op_id)),
+        "before": to_records(before),
+    }
 
 
 def _run(log: OperationLog, op: Operation, progress: Progress | None) -> Operation:
@@ -114,8 +127,11 @@ def _changed_survivors(log: OperationLog, op: Operation) -> list[str]:
 
 
 def _has(memory: Memory, changes: MemoryChanges) -> bool:
-    return (memory.tags == changes.tags and memory.metadata == changes.metadata
-            and memory.importance == changes.importance)
+    return (
+        memory.tags == changes.tags
+        and memory.metadata == changes.metadata
+        and memory.importance == changes.importance
+    )
 
 
 register(KIND, Lifecycle(finish=_run, reverse=_reverse, conflicts=_changed_survivors))

@@ -51,15 +51,16 @@ BATCH = 1000
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W\d_]+(?:'t)?")
 NEGATIONS = frozenset({"not", "never", "no", "nor", "cannot", "n't"})
-TIME_WORDS = frozenset("""
+TIME_WORDS = frozenset(
+    """
     monday tuesday wednesday thursday friday saturday sunday weekday weekend weekends
     mondays tuesdays wednesdays thursdays fridays saturdays sundays
     january february march april may june july august september october november december
     yesterday today tonight tomorrow morning afternoon evening night
     day week month year days weeks months years daily weekly monthly yearly annual
     last next ago previous upcoming before after early late
-""".split())
-
+""".split()
+)
 
 
 def text_key(content: str) -> str:
@@ -79,8 +80,11 @@ class Duplicate:
     exact: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"memory": self.memory.to_dict(), "similarity": round(self.similarity, 4),
-                "match": "exact" if self.exact else "near"}
+        return {
+            "memory": self.memory.to_dict(),
+            "similarity": round(self.similarity, 4),
+            "match": "exact" if self.exact else "near",
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +111,17 @@ class DuplicateCluster:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "kind": self.kind, "size": len(self.duplicates) + 1,
+            "id": self.id,
+            "kind": self.kind,
+            "size": len(self.duplicates) + 1,
             "min_similarity": round(self.min_similarity, 4),
             "survivor": self.survivor.to_dict(),
             "duplicates": [d.to_dict() for d in self.duplicates],
-            "merged": {"tags": list(self.changes.tags or ()),
-                       "metadata": self.changes.metadata,
-                       "importance": self.changes.importance},
+            "merged": {
+                "tags": list(self.changes.tags or ()),
+                "metadata": self.changes.metadata,
+                "importance": self.changes.importance,
+            },
         }
 
 
@@ -149,15 +157,22 @@ class DuplicatePlan:
         if missing:
             raise InvalidInput(
                 f"no cluster {missing[0]!r} in the current plan (the store may have changed "
-                "since the dry run; run it again)", field="clusters")
+                "since the dry run; run it again)",
+                field="clusters",
+            )
         chosen = tuple(c for c in self.clusters if c.id in set(cluster_ids))
         return replace(self, clusters=chosen)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "namespace": self.namespace, "threshold": self.threshold, "keep": self.keep,
-            "method": self.method, "scanned": self.scanned, "clusters": len(self.clusters),
-            "redundant": self.redundant, "duplicate_ratio": round(self.duplicate_ratio, 4),
+            "namespace": self.namespace,
+            "threshold": self.threshold,
+            "keep": self.keep,
+            "method": self.method,
+            "scanned": self.scanned,
+            "clusters": len(self.clusters),
+            "redundant": self.redundant,
+            "duplicate_ratio": round(self.duplicate_ratio, 4),
             "elapsed_seconds": round(self.elapsed, 3),
             "plan": [c.to_dict() for c in self.clusters],
         }
@@ -170,8 +185,7 @@ def cluster_id(members: Sequence[Memory]) -> str:
 
 def check_threshold(value: Any, field_name: str = "threshold") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise InvalidInput(f"{field_name} must be a number above 0 and at most 1",
-                           field=field_name)
+        raise InvalidInput(f"{field_name} must be a number above 0 and at most 1", field=field_name)
     return float(value)
 
 
@@ -181,9 +195,15 @@ def check_method(value: Any) -> str:
     return value
 
 
-def find_duplicates(store: Store, flt: Filter, *, threshold: float = DEFAULT_THRESHOLD,
-                    keep: str = "newest", method: str = "auto",
-                    progress: Progress | None = None) -> DuplicatePlan:
+def find_duplicates(
+    store: Store,
+    flt: Filter,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    keep: str = "newest",
+    method: str = "auto",
+    progress: Progress | None = None,
+) -> DuplicatePlan:
     """Analyse the memories ``flt`` matches (one namespace) and plan their consolidation."""
     threshold, keep, method = check_threshold(threshold), check_rule(keep), check_method(method)
     if flt.namespace is None:
@@ -198,8 +218,11 @@ def find_duplicates(store: Store, flt: Filter, *, threshold: float = DEFAULT_THR
     if progress is not None:
         progress("compare", 0, len(searchable))
     first, second, _ = similar_pairs(
-        table.vectors[searchable], threshold, method=method,
-        progress=(lambda done, total: progress("compare", done, total)) if progress else None)
+        table.vectors[searchable],
+        threshold,
+        method=method,
+        progress=(lambda done, total: progress("compare", done, total)) if progress else None,
+    )
     for i, j in zip(searchable[first].tolist(), searchable[second].tolist(), strict=True):
         if table.extra[i][1] == table.extra[j][1]:
             groups.union(i, j)
@@ -208,9 +231,16 @@ def find_duplicates(store: Store, flt: Filter, *, threshold: float = DEFAULT_THR
         progress("plan", 0, len(components))
     clusters = _build_clusters(store, table, components, keep)
     clustered = {m.id for c in clusters for m in c.members}
-    return DuplicatePlan(flt.namespace, threshold, keep, method, len(table.ids),
-                         tuple(clusters), time.perf_counter() - started,
-                         {p: ids for p, ids in table.chunks.items() if p in clustered})
+    return DuplicatePlan(
+        flt.namespace,
+        threshold,
+        keep,
+        method,
+        len(table.ids),
+        tuple(clusters),
+        time.perf_counter() - started,
+        {p: ids for p, ids in table.chunks.items() if p in clustered},
+    )
 
 
 class _UnionFind:
@@ -255,12 +285,13 @@ def _match_facts(memory: Memory) -> tuple[bytes, tuple[str, ...]]:
     return key, fact_words(memory.content)
 
 
-def _build_clusters(store: Store, table: VectorTable, components: list[list[int]],
-                    keep: str) -> list[DuplicateCluster]:
+def _build_clusters(
+    store: Store, table: VectorTable, components: list[list[int]], keep: str
+) -> list[DuplicateCluster]:
     wanted = [table.ids[i] for group in components for i in group]
     memories: dict[str, Memory] = {}
     for start in range(0, len(wanted), BATCH):
-        memories.update((m.id, m) for m in store.get_many(wanted[start:start + BATCH]))
+        memories.update((m.id, m) for m in store.get_many(wanted[start : start + BATCH]))
     position = {memory_id: i for i, memory_id in enumerate(table.ids)}
     clusters = []
     for group in components:
@@ -271,12 +302,21 @@ def _build_clusters(store: Store, table: VectorTable, components: list[list[int]
         duplicates = []
         for c in ranked[1:]:
             i = position[c.id]
-            duplicates.append(Duplicate(
-                memories[c.id], float(table.vectors[head] @ table.vectors[i]),
-                table.extra[i][0] == table.extra[head][0]))
+            duplicates.append(
+                Duplicate(
+                    memories[c.id],
+                    float(table.vectors[head] @ table.vectors[i]),
+                    table.extra[i][0] == table.extra[head][0],
+                )
+            )
         members = [memories[c.id] for c in ranked]
-        clusters.append(DuplicateCluster(
-            id=cluster_id(members), survivor=members[0], duplicates=tuple(duplicates),
-            changes=merged_changes(members, None)))
+        clusters.append(
+            DuplicateCluster(
+                id=cluster_id(members),
+                survivor=members[0],
+                duplicates=tuple(duplicates),
+                changes=merged_changes(members, None),
+            )
+        )
     clusters.sort(key=lambda c: (-len(c.duplicates), -c.min_similarity, c.id))
     return clusters

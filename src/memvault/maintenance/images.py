@@ -17,13 +17,14 @@ from ..transfer.dump import DumpHeader, memory_from_record, memory_to_record, wr
 BATCH = 500
 
 
-def before_images(store: Store, ids: Sequence[str],
-                  chunks: Mapping[str, Sequence[str]]) -> list[Memory]:
+def before_images(
+    store: Store, ids: Sequence[str], chunks: Mapping[str, Sequence[str]]
+) -> list[Memory]:
     """The memories with these ids and their chunks (ids in ``chunks``), with vectors."""
     wanted = [part for memory_id in ids for part in (memory_id, *chunks.get(memory_id, ()))]
     out: list[Memory] = []
     for start in range(0, len(wanted), BATCH):
-        out += store.get_many(wanted[start:start + BATCH], with_embedding=True)
+        out += store.get_many(wanted[start : start + BATCH], with_embedding=True)
     return out
 
 
@@ -55,17 +56,26 @@ def put_back(store: Store, images: Sequence[Memory]) -> int:
 def write_backup(store: Store, memories: Iterable[Memory], path: Path) -> Path:
     """A dump of ``memories`` at ``path``, restorable with ``memvault restore``."""
     spec = store.embedding_spec()
-    header = DumpHeader(model=spec.model if spec else None,
-                        dimension=spec.dimension if spec else None, source=store.url)
+    header = DumpHeader(
+        model=spec.model if spec else None,
+        dimension=spec.dimension if spec else None,
+        source=store.url,
+    )
     write_dump(path, memories, header)
     return path
 
 
 def changes_to_dict(changes: MemoryChanges) -> dict[str, Any]:
-    return {"tags": list(changes.tags or ()), "metadata": changes.metadata,
-            "importance": changes.importance}
+    return {
+        "tags": list(changes.tags or ()),
+        "metadata": changes.metadata,
+        "importance": changes.importance,
+    }
 
 
 def changes_from_dict(data: Mapping[str, Any]) -> MemoryChanges:
-    return MemoryChanges(tags=tuple(data["tags"]), metadata=dict(data["metadata"]),
-                         importance=float(data["importance"]))
+    return MemoryChanges(
+        tags=tuple(data["tags"]),
+        metadata=dict(data["metadata"]),
+        importance=float(data["importance"]),
+    )

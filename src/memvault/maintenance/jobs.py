@@ -44,11 +44,18 @@ class Job:
     finished_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "params": self.params,
-                "status": self.status, "created_at": self.created_at,
-                "started_at": self.started_at, "finished_at": self.finished_at,
-                "progress": {"stage": self.stage, "done": self.done, "total": self.total},
-                "result": self.result, "error": self.error}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "params": self.params,
+            "status": self.status,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "progress": {"stage": self.stage, "done": self.done, "total": self.total},
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 class JobRunner:
@@ -78,8 +85,7 @@ class JobRunner:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise NotFound(f"no job {job_id!r} (jobs live in the server's memory)",
-                           field="job_id")
+            raise NotFound(f"no job {job_id!r} (jobs live in the server's memory)", field="job_id")
         return job
 
     def list(self) -> list[Job]:
@@ -108,8 +114,11 @@ class JobRunner:
             except MemvaultError as exc:
                 job.error, job.status = exc.to_dict(), "failed"
             except Exception as exc:  # a job's crash must not kill the worker
-                job.error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}",
-                             "field": None}
+                job.error = {
+                    "code": "internal",
+                    "message": f"{type(exc).__name__}: {exc}",
+                    "field": None,
+                }
                 job.status = "failed"
             job.finished_at = utcnow().isoformat()
 
@@ -124,4 +133,3 @@ def shared_runner(holder: Any) -> JobRunner:
         if not hasattr(holder, "maintenance_jobs"):
             holder.maintenance_jobs = JobRunner()
         return holder.maintenance_jobs
-

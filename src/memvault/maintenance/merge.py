@@ -78,10 +78,12 @@ def merged_changes(ranked: Sequence[Memory], operation: str | None) -> MemoryCha
     for memory in ranked:
         earlier = memory.metadata.get(MERGED_FROM, [])
         ids = ([*earlier] if isinstance(earlier, list) else []) + (
-            [memory.id] if memory is not survivor else [])
+            [memory.id] if memory is not survivor else []
+        )
         provenance += [i for i in ids if isinstance(i, str) and i not in provenance]
     metadata[MERGED_FROM] = provenance
     if operation is not None:
         metadata[MERGE_OPERATION] = operation
-    return MemoryChanges(tags=tuple(tags), metadata=metadata,
-                         importance=max(m.importance for m in ranked))
+    return MemoryChanges(
+        tags=tuple(tags), metadata=metadata, importance=max(m.importance for m in ranked)
+    )

@@ -36,8 +36,14 @@ Progress = Callable[[int, int], None]
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def similar_pairs(vectors: np.ndarray, threshold: float, *, method: str = "auto",
-                  progress: Progress | None = None, seed: int = 0) -> Pairs:
+def similar_pairs(
+    vectors: np.ndarray,
+    threshold: float,
+    *,
+    method: str = "auto",
+    progress: Progress | None = None,
+    seed: int = 0,
+) -> Pairs:
     """Index pairs (i < j) with cosine ≥ ``threshold`` and their similarities.
 
     ``vectors`` must be L2-normalized rows. Each pair appears once.
@@ -72,8 +78,7 @@ def _exact(vectors: np.ndarray, threshold: float, progress: Progress | None) -> 
     return _concat(found)
 
 
-def _ivf(vectors: np.ndarray, threshold: float, progress: Progress | None,
-         seed: int) -> Pairs:
+def _ivf(vectors: np.ndarray, threshold: float, progress: Progress | None, seed: int) -> Pairs:
     n = len(vectors)
     probes = PROBES
     cells = min(n, max(probes * 2, round(float(np.sqrt(n * probes)))))
@@ -90,7 +95,7 @@ def _ivf(vectors: np.ndarray, threshold: float, progress: Progress | None,
         filed, queries = members[cell], visitors[cell]
         step = max(16, SCORE_BUDGET // max(1, len(filed)))
         for start in range(0, len(queries) if len(filed) else 0, step):
-            part = queries[start:start + step]
+            part = queries[start : start + step]
             scores = vectors[part] @ vectors[filed].T
             q, f = np.nonzero(scores >= threshold)
             i, j = part[q], filed[f]
@@ -132,28 +137,31 @@ def _nearest_cells(vectors: np.ndarray, centroids: np.ndarray, count: int) -> np
     out = np.empty((len(vectors), count), dtype=np.int64)
     step = max(16, SCORE_BUDGET // len(centroids))
     for start in range(0, len(vectors), step):
-        scores = vectors[start:start + step] @ centroids.T
+        scores = vectors[start : start + step] @ centroids.T
         if count == 1:
-            out[start:start + step, 0] = scores.argmax(axis=1)
+            out[start : start + step, 0] = scores.argmax(axis=1)
             continue
         top = np.argpartition(-scores, count - 1, axis=1)[:, :count]
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
-        out[start:start + step] = np.take_along_axis(top, order, axis=1)
+        out[start : start + step] = np.take_along_axis(top, order, axis=1)
     return out
 
 
-def _group_by(cells_of: np.ndarray, cells: int, owners: np.ndarray | None = None
-              ) -> list[np.ndarray]:
+def _group_by(
+    cells_of: np.ndarray, cells: int, owners: np.ndarray | None = None
+) -> list[np.ndarray]:
     """For each cell, the owners (default: positions) whose entry names that cell."""
     owners = np.arange(len(cells_of)) if owners is None else owners
     order = np.argsort(cells_of, kind="stable")
     bounds = np.searchsorted(cells_of[order], np.arange(cells + 1))
-    return [owners[order[bounds[c]:bounds[c + 1]]] for c in range(cells)]
+    return [owners[order[bounds[c] : bounds[c + 1]]] for c in range(cells)]
 
 
 def _concat(parts: list[Pairs]) -> Pairs:
     if not parts:
         return _empty()
-    return (np.concatenate([p[0] for p in parts]).astype(np.int64),
-            np.concatenate([p[1] for p in parts]).astype(np.int64),
-            np.concatenate([p[2] for p in parts]).astype(np.float32))
+    return (
+        np.concatenate([p[0] for p in parts]).astype(np.int64),
+        np.concatenate([p[1] for p in parts]).astype(np.int64),
+        np.concatenate([p[2] for p in parts]).astype(np.float32),
+    )

@@ -68,15 +68,26 @@ class OperationLog:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def begin(self, kind: str, namespace: str | None, params: dict[str, Any],
-              backup: Callable[[str], Path] | None = None) -> Operation:
+    def begin(
+        self,
+        kind: str,
+        namespace: str | None,
+        params: dict[str, Any],
+        backup: Callable[[str], Path] | None = None,
+    ) -> Operation:
         """A new ``preparing`` operation; ``backup`` names the file it will write,
         from the operation's id, so that abandoning it can remove that file."""
         now = utcnow()
         op_id = f"{now:%Y%m%dT%H%M%S}-{kind}-{secrets.token_hex(3)}"
-        op = Operation(id=op_id, kind=kind, namespace=namespace, status="preparing",
-                       created_at=now.isoformat(), params=params,
-                       backup=str(backup(op_id)) if backup else None)
+        op = Operation(
+            id=op_id,
+            kind=kind,
+            namespace=namespace,
+            status="preparing",
+            created_at=now.isoformat(),
+            params=params,
+            backup=str(backup(op_id)) if backup else None,
+        )
         self._save(op)
         return op
 
@@ -100,14 +111,19 @@ class OperationLog:
             raise NotFound(f"no operation {op_id!r} in this store", field="operation_id")
         return Operation(**data)
 
-    def list(self, *, kind: str | None = None, namespace: str | None = None
-             ) -> list[Operation]:
+    def list(self, *, kind: str | None = None, namespace: str | None = None) -> list[Operation]:
         ops = (Operation(**data) for _, data in self.store.journal_list(HEADER))
         # Ids sort by second only, and two operations often start in the same
         # second (summarize then its archive): created_at keeps their order.
-        return sorted((op for op in ops if (kind is None or op.kind == kind)
-                       and (namespace is None or op.namespace == namespace)),
-                      key=lambda op: op.created_at)
+        return sorted(
+            (
+                op
+                for op in ops
+                if (kind is None or op.kind == kind)
+                and (namespace is None or op.namespace == namespace)
+            ),
+            key=lambda op: op.created_at,
+        )
 
     def steps(self, op: Operation) -> Iterator[dict[str, Any]]:
         for _, step in self.store.journal_list(STEP, prefix=f"{op.id}/"):
@@ -146,8 +162,9 @@ def register(kind: str, lifecycle: Lifecycle) -> None:
     _LIFECYCLES[kind] = lifecycle
 
 
-def undo(store: Store, op_id: str, *, force: bool = False,
-         progress: Progress | None = None) -> Operation:
+def undo(
+    store: Store, op_id: str, *, force: bool = False, progress: Progress | None = None
+) -> Operation:
     """Reverse an operation; idempotent, and an interrupted undo is finished by another.
 
     Refuses (Conflict) when memories it wrote were changed since, unless ``force``.
@@ -162,16 +179,20 @@ def undo(store: Store, op_id: str, *, force: bool = False,
     if op.status != "undoing" and not force and lifecycle.conflicts is not None:
         changed = lifecycle.conflicts(log, op)
         if changed:
-            raise Conflict(f"{len(changed)} memories changed after operation {op.id} (first: "
-                           f"{changed[0]}); undo would discard those changes. Use force to "
-                           "undo anyway", field="operation_id")
+            raise Conflict(
+                f"{len(changed)} memories changed after operation {op.id} (first: "
+                f"{changed[0]}); undo would discard those changes. Use force to "
+                "undo anyway",
+                field="operation_id",
+            )
     op = log.set(op, status="undoing")
     added = lifecycle.reverse(log, op, progress)
     return log.set(op, status="undone", result={**op.result, **added})
 
 
-def resume(store: Store, *, kind: str | None = None, progress: Progress | None = None
-           ) -> list[Operation]:
+def resume(
+    store: Store, *, kind: str | None = None, progress: Progress | None = None
+) -> list[Operation]:
     """Finish every interrupted operation (of ``kind``): apply what was pending, finish
     undos under way, drop what never got past preparing."""
     log = OperationLog(store)

@@ -40,21 +40,27 @@ class OptimizeReport:
         return {**asdict(self), "saved_bytes": self.saved_bytes}
 
 
-def purge_expired(store: Store, archive_dir: Path, progress: Progress | None = None
-                  ) -> Operation | None:
+def purge_expired(
+    store: Store, archive_dir: Path, progress: Progress | None = None
+) -> Operation | None:
     """Archive, then delete, every memory whose ``expires_at`` has passed (any namespace)."""
     everything = Filter(namespace=None)
     expired = store.count(everything.with_changes(include_expired=True)) - store.count(everything)
     if expired <= 0:
         return None
     now = utcnow()
-    return archive(store, everything, archive_dir / f"expired-{now:%Y%m%dT%H%M%S%f}.jsonl.gz",
-                   kind=EXPIRE, total=expired, progress=progress,
-                   only=lambda m: m.expires_at is not None and m.expires_at <= now)
+    return archive(
+        store,
+        everything,
+        archive_dir / f"expired-{now:%Y%m%dT%H%M%S%f}.jsonl.gz",
+        kind=EXPIRE,
+        total=expired,
+        progress=progress,
+        only=lambda m: m.expires_at is not None and m.expires_at <= now,
+    )
 
 
-def optimize(store: Store, archive_dir: Path, progress: Progress | None = None
-             ) -> OptimizeReport:
+def optimize(store: Store, archive_dir: Path, progress: Progress | None = None) -> OptimizeReport:
     started = time.perf_counter()
     before = store.size_bytes()
     purged = purge_expired(store, archive_dir, progress)
@@ -62,11 +68,14 @@ def optimize(store: Store, archive_dir: Path, progress: Progress | None = None
         progress("optimize", 0, None)
     steps = store.optimize()
     return OptimizeReport(
-        before_bytes=before, after_bytes=store.size_bytes(),
+        before_bytes=before,
+        after_bytes=store.size_bytes(),
         expired_archived=purged.result.get("archived", 0) if purged else 0,
         expired_archive=purged.backup if purged else None,
         operation_id=purged.id if purged else None,
-        steps=steps, elapsed_seconds=round(time.perf_counter() - started, 3))
+        steps=steps,
+        elapsed_seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 register(EXPIRE, LIFECYCLE)

@@ -35,8 +35,9 @@ class ClusterChoice:
     leave_out: frozenset[str] = field(default_factory=frozenset)
 
 
-def choose(store: Store, plan: DuplicatePlan, choices: Mapping[str, ClusterChoice]
-           ) -> DuplicatePlan:
+def choose(
+    store: Store, plan: DuplicatePlan, choices: Mapping[str, ClusterChoice]
+) -> DuplicatePlan:
     """The plan narrowed to the clusters in ``choices``, each as chosen.
 
     A cluster left with one member after its exclusions is dropped. Unknown
@@ -53,13 +54,16 @@ def choose(store: Store, plan: DuplicatePlan, choices: Mapping[str, ClusterChoic
         strangers = sorted(choice.leave_out - set(ranked))
         if choice.survivor not in ranked or strangers:
             missing = choice.survivor if choice.survivor not in ranked else strangers[0]
-            raise InvalidInput(f"{missing!r} is not a member of cluster {identifier!r}",
-                               field="survivor" if missing == choice.survivor else "leave_out")
+            raise InvalidInput(
+                f"{missing!r} is not a member of cluster {identifier!r}",
+                field="survivor" if missing == choice.survivor else "leave_out",
+            )
         if choice.survivor in choice.leave_out:
-            raise InvalidInput("the survivor cannot be left out of its cluster",
-                               field="leave_out")
-        order = [choice.survivor, *(i for i in ranked
-                                    if i != choice.survivor and i not in choice.leave_out)]
+            raise InvalidInput("the survivor cannot be left out of its cluster", field="leave_out")
+        order = [
+            choice.survivor,
+            *(i for i in ranked if i != choice.survivor and i not in choice.leave_out),
+        ]
         if len(order) > 1:
             kept.append((cluster, order))
     vectors = _unit_vectors(store, [i for _, order in kept for i in order])
@@ -75,15 +79,25 @@ def _unit_vectors(store: Store, ids: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def _rebuilt(cluster: DuplicateCluster, order: list[str], vectors: Mapping[str, np.ndarray]
-             ) -> DuplicateCluster:
+def _rebuilt(
+    cluster: DuplicateCluster, order: list[str], vectors: Mapping[str, np.ndarray]
+) -> DuplicateCluster:
     by_id = {m.id: m for m in cluster.members}
     members = [by_id[i] for i in order]
     head = members[0]
     duplicates = tuple(
-        Duplicate(m, float(vectors[head.id] @ vectors[m.id])
-                  if head.id in vectors and m.id in vectors else 0.0,
-                  text_key(m.content) == text_key(head.content))
-        for m in members[1:])
-    return DuplicateCluster(id=cluster_id(members), survivor=head, duplicates=duplicates,
-                            changes=merged_changes(members, None))
+        Duplicate(
+            m,
+            float(vectors[head.id] @ vectors[m.id])
+            if head.id in vectors and m.id in vectors
+            else 0.0,
+            text_key(m.content) == text_key(head.content),
+        )
+        for m in members[1:]
+    )
+    return DuplicateCluster(
+        id=cluster_id(members),
+        survivor=head,
+        duplicates=duplicates,
+        changes=merged_changes(members, None),
+    )

@@ -52,12 +52,12 @@ each followed by its chunks."""
 def check_groups(min_group: int, max_group: int) -> None:
     """A group is at least 2 memories and ``min_group`` at most ``max_group``."""
     if not 2 <= check_k(min_group, "min_group") <= check_k(max_group, "max_group"):
-        raise InvalidInput("min_group must be at least 2 and at most max_group",
-                           field="min_group")
+        raise InvalidInput("min_group must be at least 2 and at most max_group", field="min_group")
 
 
-def group_related(table: VectorTable, similarity: float, min_group: int, max_group: int
-                  ) -> list[list[int]]:
+def group_related(
+    table: VectorTable, similarity: float, min_group: int, max_group: int
+) -> list[list[int]]:
     """Star groups of row indices (see the module docstring), oldest member first."""
     first, second, sims = similar_pairs(table.vectors, similarity)
     neighbours: list[list[tuple[float, int]]] = [[] for _ in table.ids]
@@ -70,7 +70,7 @@ def group_related(table: VectorTable, similarity: float, min_group: int, max_gro
         if taken[centre]:
             continue
         free = sorted((n for n in neighbours[centre] if not taken[n[1]]), reverse=True)
-        members = [centre, *(j for _, j in free[:max_group - 1])]
+        members = [centre, *(j for _, j in free[: max_group - 1])]
         if len(members) < min_group:
             continue
         taken[members] = True
@@ -78,14 +78,24 @@ def group_related(table: VectorTable, similarity: float, min_group: int, max_gro
     return groups
 
 
-def plan_summaries(store: Store, flt: Filter, summarizer: Summarizer, *,
-                   similarity: float = DEFAULT_SIMILARITY, min_group: int = MIN_GROUP,
-                   max_group: int = MAX_GROUP, progress: Progress | None = None
-                   ) -> list[dict[str, Any]]:
+def plan_summaries(
+    store: Store,
+    flt: Filter,
+    summarizer: Summarizer,
+    *,
+    similarity: float = DEFAULT_SIMILARITY,
+    min_group: int = MIN_GROUP,
+    max_group: int = MAX_GROUP,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
     """The summary items a run would store (content, tags, metadata, ...), none written."""
     covered = _covered(store, flt.namespace)
-    table = VectorTable.read(store, flt, progress=progress, keep=lambda m: (
-        m.memory_type != SUMMARY_TYPE and m.id not in covered))
+    table = VectorTable.read(
+        store,
+        flt,
+        progress=progress,
+        keep=lambda m: m.memory_type != SUMMARY_TYPE and m.id not in covered,
+    )
     groups = group_related(table, similarity, min_group, max_group)
     items = []
     for done, group in enumerate(groups, start=1):
@@ -97,29 +107,49 @@ def plan_summaries(store: Store, flt: Filter, summarizer: Summarizer, *,
     return items
 
 
-def summarize(store: Store, flt: Filter, items: Sequence[dict[str, Any]], prepare: Prepare,
-              *, archive_originals: bool = False, archive_dir: Path,
-              progress: Progress | None = None) -> Operation | None:
+def summarize(
+    store: Store,
+    flt: Filter,
+    items: Sequence[dict[str, Any]],
+    prepare: Prepare,
+    *,
+    archive_originals: bool = False,
+    archive_dir: Path,
+    progress: Progress | None = None,
+) -> Operation | None:
     """Store the planned summaries (logged first), then archive the originals if asked."""
     if not items:
         return None
     log = OperationLog(store)
-    op = log.begin(KIND, flt.namespace, {"filter": filter_params(flt), "groups": len(items),
-                                         "archive_originals": archive_originals,
-                                         "archive_dir": str(archive_dir)})
-    stamped = [{**item, "metadata": {**item["metadata"], "summary_operation": op.id}}
-               for item in items]
+    op = log.begin(
+        KIND,
+        flt.namespace,
+        {
+            "filter": filter_params(flt),
+            "groups": len(items),
+            "archive_originals": archive_originals,
+            "archive_dir": str(archive_dir),
+        },
+    )
+    stamped = [
+        {**item, "metadata": {**item["metadata"], "summary_operation": op.id}} for item in items
+    ]
     memories = prepare(stamped)
     parents = [m for m in memories if m.parent_id is None]
-    count = log.log_steps(op, ({
-        "records": to_records(m for m in memories if (m.parent_id or m.id) == parent.id),
-        "sources": item["metadata"]["summary_of"]}
-        for parent, item in zip(parents, stamped, strict=True)))
+    count = log.log_steps(
+        op,
+        (
+            {
+                "records": to_records(m for m in memories if (m.parent_id or m.id) == parent.id),
+                "sources": item["metadata"]["summary_of"],
+            }
+            for parent, item in zip(parents, stamped, strict=True)
+        ),
+    )
     return _run(log, log.set(op, status="pending", steps=count), progress)
 
 
-def _reverse(log: OperationLog, op: Operation, progress: Progress | None
-             ) -> dict[str, Any]:
+def _reverse(log: OperationLog, op: Operation, progress: Progress | None) -> dict[str, Any]:
     """Delete the summaries this run stored and bring back originals it archived."""
     if op.result.get("archive_operation"):
         undo(log.store, op.result["archive_operation"], progress=progress)
@@ -149,22 +179,30 @@ def _run(log: OperationLog, op: Operation, progress: Progress | None) -> Operati
     return log.set(op, status="applied", result=result)
 
 
-def _archive_sources(log: OperationLog, op: Operation, sources: set[str],
-                     progress: Progress | None) -> str | None:
+def _archive_sources(
+    log: OperationLog, op: Operation, sources: set[str], progress: Progress | None
+) -> str | None:
     path = Path(op.params["archive_dir"]) / f"{op.id}-originals.jsonl.gz"
     for earlier in log.list(kind="archive"):
         if earlier.params.get("path") == str(path):
             return earlier.id  # archived before an interruption; resume finished it
-    archived = archive(log.store, Filter(namespace=op.namespace), path, total=len(sources),
-                       only=lambda m: (m.parent_id or m.id) in sources, progress=progress)
+    archived = archive(
+        log.store,
+        Filter(namespace=op.namespace),
+        path,
+        total=len(sources),
+        only=lambda m: (m.parent_id or m.id) in sources,
+        progress=progress,
+    )
     return archived.id if archived else None
 
 
 def _covered(store: Store, namespace: str | None) -> set[str]:
     """Ids that existing summaries in the namespace already cover."""
     covered: set[str] = set()
-    for batch, _ in store.scan(Filter(namespace=namespace, memory_type=SUMMARY_TYPE),
-                               batch_size=500, with_embedding=False):
+    for batch, _ in store.scan(
+        Filter(namespace=namespace, memory_type=SUMMARY_TYPE), batch_size=500, with_embedding=False
+    ):
         for memory in batch:
             ids = memory.metadata.get("summary_of")
             if isinstance(ids, list):
@@ -177,14 +215,20 @@ def _summary_item(memories: Sequence[Memory], summarizer: Summarizer) -> dict[st
     tag_counts = Counter(tag for m in memories for tag in m.tags)
     shared = [tag for tag, n in tag_counts.items() if 2 * n >= len(memories)]
     metadata = {
-        "summary_of": [m.id for m in memories], "source_count": len(memories),
+        "summary_of": [m.id for m in memories],
+        "source_count": len(memories),
         "first_created_at": memories[0].created_at.isoformat(),
         "last_created_at": memories[-1].created_at.isoformat(),
-        "summarizer": summarizer.name}
-    return {"content": summarizer.summarize(memories), "memory_type": SUMMARY_TYPE,
-            "tags": sorted({*shared, SUMMARY_TYPE}), "metadata": metadata,
-            "importance": max(m.importance for m in memories),
-            "created_at": memories[-1].created_at}
+        "summarizer": summarizer.name,
+    }
+    return {
+        "content": summarizer.summarize(memories),
+        "memory_type": SUMMARY_TYPE,
+        "tags": sorted({*shared, SUMMARY_TYPE}),
+        "metadata": metadata,
+        "importance": max(m.importance for m in memories),
+        "created_at": memories[-1].created_at,
+    }
 
 
 register(KIND, Lifecycle(finish=_run, reverse=_reverse))

@@ -29,7 +29,8 @@ REPEAT_SIMILARITY = 0.9
 SYSTEM_PROMPT = (
     "You condense an assistant's long-term memories. Given related memories, write one "
     "short paragraph that keeps every distinct fact, decision, name, number and date, and "
-    "drops repetition. Write only the summary.")
+    "drops repetition. Write only the summary."
+)
 
 
 class SummarizerUnavailable(StoreUnavailable):
@@ -49,8 +50,13 @@ class Summarizer(Protocol):
 class ExtractiveSummarizer:
     name = "extractive"
 
-    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray], *,
-                 max_sentences: int = MAX_SENTENCES, max_chars: int = 900) -> None:
+    def __init__(
+        self,
+        embed: Callable[[Sequence[str]], np.ndarray],
+        *,
+        max_sentences: int = MAX_SENTENCES,
+        max_chars: int = 900,
+    ) -> None:
         self.embed = embed
         self.max_sentences = max_sentences
         self.max_chars = max_chars
@@ -83,14 +89,17 @@ class ExtractiveSummarizer:
 class ChatSummarizer:
     """A chat-completions client: POST {url}/chat/completions, first choice's message."""
 
-    def __init__(self, url: str, model: str, *, api_key: str | None = None,
-                 timeout: float = 120.0) -> None:
+    def __init__(
+        self, url: str, model: str, *, api_key: str | None = None, timeout: float = 120.0
+    ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise InvalidInput(f"summary URL must start with http:// or https://, got {url!r}",
-                               field="summary_url")
+            raise InvalidInput(
+                f"summary URL must start with http:// or https://, got {url!r}", field="summary_url"
+            )
         if not model:
-            raise InvalidInput("set MEMVAULT_SUMMARY_MODEL to the model the endpoint serves",
-                               field="summary_model")
+            raise InvalidInput(
+                "set MEMVAULT_SUMMARY_MODEL to the model the endpoint serves", field="summary_model"
+            )
         base = url.rstrip("/")
         self.endpoint = base if base.endswith("/chat/completions") else base + "/chat/completions"
         self.model = model
@@ -100,21 +109,30 @@ class ChatSummarizer:
 
     def summarize(self, memories: Sequence[Memory]) -> str:
         listing = "\n".join(f"- [{m.created_at:%Y-%m-%d}] {m.content}" for m in memories)
-        body = {"model": self.model, "temperature": 0.2, "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": f"Memories:\n{listing}"}]}
+        body = {
+            "model": self.model,
+            "temperature": 0.2,
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": f"Memories:\n{listing}"},
+            ],
+        }
         try:
             response = self.client.post(self.endpoint, json=body)
             response.raise_for_status()
             text = response.json()["choices"][0]["message"]["content"]
         except httpx.HTTPError as exc:
-            raise SummarizerUnavailable(f"summary endpoint {self.endpoint} failed: {exc}",
-                                        field="summary_url") from exc
+            raise SummarizerUnavailable(
+                f"summary endpoint {self.endpoint} failed: {exc}", field="summary_url"
+            ) from exc
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise SummarizerUnavailable(f"summary endpoint {self.endpoint} answered without "
-                                        f"choices[0].message.content: {exc!r}",
-                                        field="summary_url") from exc
+            raise SummarizerUnavailable(
+                f"summary endpoint {self.endpoint} answered without "
+                f"choices[0].message.content: {exc!r}",
+                field="summary_url",
+            ) from exc
         if not isinstance(text, str) or not text.strip():
-            raise SummarizerUnavailable(f"summary endpoint {self.endpoint} returned an empty "
-                                        "summary", field="summary_url")
+            raise SummarizerUnavailable(
+                f"summary endpoint {self.endpoint} returned an empty summary", field="summary_url"
+            )
         return text.strip()

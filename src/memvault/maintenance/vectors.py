@@ -37,15 +37,22 @@ class VectorTable:
         return np.array([i in self.chunks for i in self.ids], dtype=bool)
 
     @classmethod
-    def read(cls, store: Store, flt: Filter, *, progress: Progress | None = None,
-             keep: Callable[[Memory], bool] | None = None,
-             extra: Callable[[Memory], Any] | None = None) -> VectorTable:
+    def read(
+        cls,
+        store: Store,
+        flt: Filter,
+        *,
+        progress: Progress | None = None,
+        keep: Callable[[Memory], bool] | None = None,
+        extra: Callable[[Memory], Any] | None = None,
+    ) -> VectorTable:
         """The memories ``flt`` matches (and ``keep`` accepts), in the store's scan order."""
         table = cls()
         total = store.count(flt)
         blocks: list[np.ndarray] = []
-        for batch, _ in store.scan(flt.with_changes(include_chunks=True),
-                                   batch_size=SCAN_BATCH, with_embedding=True):
+        for batch, _ in store.scan(
+            flt.with_changes(include_chunks=True), batch_size=SCAN_BATCH, with_embedding=True
+        ):
             rows: list[np.ndarray] = []
             for memory in batch:
                 if memory.parent_id is not None:

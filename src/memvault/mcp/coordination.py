@@ -105,8 +105,7 @@ class Forwarder:
         from mcp_types import CallToolRequest, CallToolRequestParams, CallToolResult
 
         if self._http is None:
-            self._http = httpx2.AsyncClient(headers=self.headers,
-                                            timeout=FORWARD_TIMEOUT_SECONDS)
+            self._http = httpx2.AsyncClient(headers=self.headers, timeout=FORWARD_TIMEOUT_SECONDS)
         request = CallToolRequest(params=CallToolRequestParams(name=name, arguments=arguments))
         try:
             transport = streamable_http_client(self.url, http_client=self._http)
@@ -117,8 +116,9 @@ class Forwarder:
         except Exception as exc:
             causes = _leaves(exc)
             if any(isinstance(c, httpx2.HTTPError | OSError | MCPError) for c in causes):
-                raise ServerGone(f"{self.url}: " + "; ".join(
-                    f"{type(c).__name__}: {c}" for c in causes)) from exc
+                raise ServerGone(
+                    f"{self.url}: " + "; ".join(f"{type(c).__name__}: {c}" for c in causes)
+                ) from exc
             raise
 
     async def close(self) -> None:
@@ -184,8 +184,9 @@ class CoordinatingRunner:
                     log.info("memvault server at %s serves another store", self.base_url)
                     return
             self.server_identity = identity
-            self.forwarder = Forwarder(self.base_url, self.local.namespace,
-                                       key_headers(self.settings))
+            self.forwarder = Forwarder(
+                self.base_url, self.local.namespace, key_headers(self.settings)
+            )
             log.info("forwarding tool calls to %s", self.base_url)
 
     def _may_run_here(self) -> bool:
@@ -195,17 +196,18 @@ class CoordinatingRunner:
         """
         if not self.named:
             return True
-        return self.server_identity is not None and \
-            self.server_identity == self._local_identity()
+        return self.server_identity is not None and self.server_identity == self._local_identity()
 
     def _unreachable(self) -> StoreUnavailable:
         why = self.last_error or "no answer"
         return StoreUnavailable(
             f"the memvault server at {self.base_url} is not reachable ({why}), and it is not "
-            "known to serve the local store, so nothing was done")
+            "known to serve the local store, so nothing was done"
+        )
 
-    async def call(self, ctx: Any, name: str, work: Work,
-                   arguments: dict[str, Any] | None = None) -> Any:
+    async def call(
+        self, ctx: Any, name: str, work: Work, arguments: dict[str, Any] | None = None
+    ) -> Any:
         """Forward the call (its arguments as the client sent them), or run ``work`` here."""
         await self._look_for_server()
         forwarder = self.forwarder
@@ -242,10 +244,16 @@ class CoordinatingRunner:
         if report is None:
             report = {"status": "error", "error": self._unreachable().to_dict()}
         warmup = self.local.warmup
-        report.update(mode=self.mode, namespace=self.local.namespace,
-                      server_url=self.base_url if self.forwarder else None,
-                      coordination={"server": self.base_url, "named": self.named,
-                                    "server_identity": self.server_identity,
-                                    "last_error": self.last_error,
-                                    "local_model": warmup.state if warmup else None})
+        report.update(
+            mode=self.mode,
+            namespace=self.local.namespace,
+            server_url=self.base_url if self.forwarder else None,
+            coordination={
+                "server": self.base_url,
+                "named": self.named,
+                "server_identity": self.server_identity,
+                "last_error": self.last_error,
+                "local_model": warmup.state if warmup else None,
+            },
+        )
         return health_result(report)

@@ -19,13 +19,16 @@ from ..access.principal import Scope
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                            open_world_hint=False)
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
 # Writes that a second identical call leaves as the first did.
-WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                         open_world_hint=False)
-DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
-                              open_world_hint=False)
+WRITES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+DESTRUCTIVE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,18 @@ class ToolSpec:
 
 def tool(title: str, hints: ToolAnnotations, needs: Scope) -> Callable[[Method], Method]:
     """Declare the method below an MCP tool named as the method."""
+
     def declare(method: Method) -> Method:
         method.tool_spec = ToolSpec(title, hints, needs)  # type: ignore[attr-defined]
         return method
+
     return declare
 
 
 def declared(tools: object) -> list[tuple[str, Callable[..., Any], ToolSpec]]:
     """The tools an object's class declares: name, bound method and spec, in written order."""
-    return [(name, getattr(tools, name), member.tool_spec)
-            for name, member in vars(type(tools)).items() if hasattr(member, "tool_spec")]
+    return [
+        (name, getattr(tools, name), member.tool_spec)
+        for name, member in vars(type(tools)).items()
+        if hasattr(member, "tool_spec")
+    ]

@@ -23,14 +23,26 @@ from .results import MemoryOut
 
 MAX_CLUSTERS = 100
 
-Threshold = Annotated[float, Field(
-    gt=0, le=1, description="Cosine similarity from which two memories count as near "
-                            "duplicates (default 0.95; 0.9 finds more, with more mistakes).")]
-Keep = Annotated[Literal["newest", "important", "longest"], Field(
-    description="Which memory of a cluster survives: the newest, the most important, or "
-                "the longest.")]
-Limit = Annotated[int, Field(ge=1, le=MAX_CLUSTERS,
-                             description="How many clusters to show (1-100), largest first.")]
+Threshold = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=1,
+        description="Cosine similarity from which two memories count as near "
+        "duplicates (default 0.95; 0.9 finds more, with more mistakes).",
+    ),
+]
+Keep = Annotated[
+    Literal["newest", "important", "longest"],
+    Field(
+        description="Which memory of a cluster survives: the newest, the most important, or "
+        "the longest."
+    ),
+]
+Limit = Annotated[
+    int,
+    Field(ge=1, le=MAX_CLUSTERS, description="How many clusters to show (1-100), largest first."),
+]
 
 
 class DuplicateOut(BaseModel):
@@ -72,53 +84,103 @@ def _memory(data: dict[str, Any]) -> dict[str, Any]:
 
 def _outcome(data: dict[str, Any], limit: int, *, dry_run: bool | None = None) -> Outcome:
     plan = data["plan"]
-    shown = [{"id": c["id"], "kind": c["kind"], "size": c["size"],
-              "min_similarity": c["min_similarity"], "survivor": _memory(c["survivor"]),
-              "duplicates": [{**d, "memory": _memory(d["memory"])} for d in c["duplicates"]],
-              "merged_tags": c["merged"]["tags"]} for c in plan["plan"][:limit]]
-    out: dict[str, Any] = {key: plan[key] for key in (
-        "namespace", "threshold", "keep", "scanned", "clusters", "redundant",
-        "duplicate_ratio")}
+    shown = [
+        {
+            "id": c["id"],
+            "kind": c["kind"],
+            "size": c["size"],
+            "min_similarity": c["min_similarity"],
+            "survivor": _memory(c["survivor"]),
+            "duplicates": [{**d, "memory": _memory(d["memory"])} for d in c["duplicates"]],
+            "merged_tags": c["merged"]["tags"],
+        }
+        for c in plan["plan"][:limit]
+    ]
+    out: dict[str, Any] = {
+        key: plan[key]
+        for key in (
+            "namespace",
+            "threshold",
+            "keep",
+            "scanned",
+            "clusters",
+            "redundant",
+            "duplicate_ratio",
+        )
+    }
     out["shown"] = shown
-    lines = [f"{plan['clusters']} clusters of duplicates, {plan['redundant']} of "
-             f"{plan['scanned']} memories redundant (threshold {plan['threshold']})."]
+    lines = [
+        f"{plan['clusters']} clusters of duplicates, {plan['redundant']} of "
+        f"{plan['scanned']} memories redundant (threshold {plan['threshold']})."
+    ]
     for i, c in enumerate(shown, start=1):
         merges = "; ".join(repr(d["memory"]["content"][:80]) for d in c["duplicates"])
-        lines.append(f"{i}. cluster {c['id']} ({c['kind']}, min similarity "
-                     f"{c['min_similarity']}): keeps {c['survivor']['content'][:80]!r}, "
-                     f"merges {merges}")
+        lines.append(
+            f"{i}. cluster {c['id']} ({c['kind']}, min similarity "
+            f"{c['min_similarity']}): keeps {c['survivor']['content'][:80]!r}, "
+            f"merges {merges}"
+        )
     if dry_run is not None:
         out["dry_run"] = dry_run
         out["operation"] = data.get("operation")
         if out["operation"]:
             op = out["operation"]
-            lines.append(f"Merged {op['result']['clusters']} clusters, removed "
-                         f"{op['result']['removed']} memories (operation {op['id']}; undo with "
-                         f"memvault undo {op['id']}).")
+            lines.append(
+                f"Merged {op['result']['clusters']} clusters, removed "
+                f"{op['result']['removed']} memories (operation {op['id']}; undo with "
+                f"memvault undo {op['id']})."
+            )
         elif dry_run and plan["clusters"]:
-            lines.append("Dry run: nothing changed. Call again with dry_run=false (and "
-                         "clusters=[ids] to pick) to merge.")
+            lines.append(
+                "Dry run: nothing changed. Call again with dry_run=false (and "
+                "clusters=[ids] to pick) to merge."
+            )
     return Outcome(out, "\n".join(lines))
 
 
-def duplicates(tools: VaultTools, namespace: str, threshold: float, keep: str,
-               limit: int) -> Outcome:
+def duplicates(
+    tools: VaultTools, namespace: str, threshold: float, keep: str, limit: int
+) -> Outcome:
     data = actions.dedup(tools.vault.upkeep, namespace=namespace, threshold=threshold, keep=keep)
     return _outcome(data, limit)
 
 
-def consolidate(tools: VaultTools, namespace: str, dry_run: bool, clusters: list[str] | None,
-                threshold: float, keep: str, limit: int) -> Outcome:
-    data = actions.dedup(tools.vault.upkeep, namespace=namespace, threshold=threshold, keep=keep,
-                         apply=not dry_run, clusters=clusters)
+def consolidate(
+    tools: VaultTools,
+    namespace: str,
+    dry_run: bool,
+    clusters: list[str] | None,
+    threshold: float,
+    keep: str,
+    limit: int,
+) -> Outcome:
+    data = actions.dedup(
+        tools.vault.upkeep,
+        namespace=namespace,
+        threshold=threshold,
+        keep=keep,
+        apply=not dry_run,
+        clusters=clusters,
+    )
     if "resumed" in data:
         ops = data["resumed"]
-        return Outcome({"namespace": namespace, "threshold": threshold, "keep": keep,
-                        "scanned": 0, "clusters": 0, "redundant": 0, "duplicate_ratio": 0.0,
-                        "shown": [], "dry_run": False, "resumed": ops},
-                       "Finished an interrupted consolidation first: "
-                       + ", ".join(f"{op['id']} ({op['status']})" for op in ops)
-                       + ". Call again to look for more duplicates.")
+        return Outcome(
+            {
+                "namespace": namespace,
+                "threshold": threshold,
+                "keep": keep,
+                "scanned": 0,
+                "clusters": 0,
+                "redundant": 0,
+                "duplicate_ratio": 0.0,
+                "shown": [],
+                "dry_run": False,
+                "resumed": ops,
+            },
+            "Finished an interrupted consolidation first: "
+            + ", ".join(f"{op['id']} ({op['status']})" for op in ops)
+            + ". Call again to look for more duplicates.",
+        )
     return _outcome(data, limit, dry_run=dry_run)
 
 
@@ -130,30 +192,44 @@ class MaintenanceTools:
 
     @tool("Find duplicate memories", READ_ONLY, "read")
     async def memory_duplicates(
-        self, threshold: Threshold = DEFAULT_THRESHOLD, keep: Keep = "newest",
-        limit: Limit = 20, ctx: Context | None = None,
+        self,
+        threshold: Threshold = DEFAULT_THRESHOLD,
+        keep: Keep = "newest",
+        limit: Limit = 20,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, DuplicatesOut]:
         """Find memories that say the same thing: exact (same text up to case and punctuation)
         and near duplicates (similar meaning, same numbers and dates). Read-only: shows the
         clusters, which memory would survive and the tags it would gather.
         """
-        return await self.runner.call(ctx, "memory_duplicates", lambda tools, ns: duplicates(
-            tools, ns, threshold, keep, limit))
+        return await self.runner.call(
+            ctx,
+            "memory_duplicates",
+            lambda tools, ns: duplicates(tools, ns, threshold, keep, limit),
+        )
 
     # Merging is upkeep: admin. Idempotent: a second identical call finds nothing to merge.
     @tool("Merge duplicate memories", DESTRUCTIVE, "admin")
     async def memory_consolidate(
-        self, dry_run: Annotated[bool, Field(
-            description="true (default): only show the plan; false: merge.")] = True,
-        clusters: Annotated[list[str] | None, Field(
-            description="Only these cluster ids (from memory_duplicates); default all.")
+        self,
+        dry_run: Annotated[
+            bool, Field(description="true (default): only show the plan; false: merge.")
+        ] = True,
+        clusters: Annotated[
+            list[str] | None,
+            Field(description="Only these cluster ids (from memory_duplicates); default all."),
         ] = None,
-        threshold: Threshold = DEFAULT_THRESHOLD, keep: Keep = "newest", limit: Limit = 20,
+        threshold: Threshold = DEFAULT_THRESHOLD,
+        keep: Keep = "newest",
+        limit: Limit = 20,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, ConsolidateOut]:
         """Merge duplicate memories: each cluster's survivor takes all tags, the merged
         metadata and the ids it absorbed; the others are removed. A backup and an undo log
         are written first (undo with `memvault undo OPERATION_ID`). Dry run by default.
         """
-        return await self.runner.call(ctx, "memory_consolidate", lambda tools, ns: consolidate(
-            tools, ns, dry_run, clusters, threshold, keep, limit))
+        return await self.runner.call(
+            ctx,
+            "memory_consolidate",
+            lambda tools, ns: consolidate(tools, ns, dry_run, clusters, threshold, keep, limit),
+        )

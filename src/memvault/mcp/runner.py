@@ -32,8 +32,9 @@ Work = Callable[[VaultTools, str], Outcome]
 
 
 def outcome_result(outcome: Outcome) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=outcome.text)],
-                          structured_content=outcome.data)
+    return CallToolResult(
+        content=[TextContent(type="text", text=outcome.text)], structured_content=outcome.data
+    )
 
 
 def error_result(error: MemvaultError) -> CallToolResult:
@@ -43,16 +44,24 @@ def error_result(error: MemvaultError) -> CallToolResult:
 def unexpected_result(exc: BaseException) -> CallToolResult:
     """An exception nobody anticipated: logged with its traceback, reported in one line."""
     log.error("tool failed unexpectedly", exc_info=exc)
-    return _error({"code": "internal_error", "message": f"unexpected {type(exc).__name__}: "
-                   f"{exc}", "field": None})
+    return _error(
+        {
+            "code": "internal_error",
+            "message": f"unexpected {type(exc).__name__}: {exc}",
+            "field": None,
+        }
+    )
 
 
 def _error(error: dict[str, Any]) -> CallToolResult:
     about = f" (argument: {error['field']})" if error["field"] else ""
     return CallToolResult(
-        content=[TextContent(type="text",
-                             text=f"Error [{error['code']}]: {error['message']}{about}")],
-        structured_content={"error": error}, is_error=True)
+        content=[
+            TextContent(type="text", text=f"Error [{error['code']}]: {error['message']}{about}")
+        ],
+        structured_content={"error": error},
+        is_error=True,
+    )
 
 
 def health_result(report: dict[str, Any]) -> CallToolResult:
@@ -63,13 +72,14 @@ def health_result(report: dict[str, Any]) -> CallToolResult:
         text = f"memvault cannot use its store ({mode}): {message}"
     else:
         store = report.get("store") or {}
-        text = (f"memvault is working ({mode}"
-                + (f" via {report['server_url']}" if report.get("server_url") else "")
-                + f"): store {store.get('url')} (identity {store.get('identity')}), model "
-                f"{report.get('model')} {report.get('model_state', '')}, namespace "
-                f"{report.get('namespace')!r}.")
-    return CallToolResult(content=[TextContent(type="text", text=text)],
-                          structured_content=report)
+        text = (
+            f"memvault is working ({mode}"
+            + (f" via {report['server_url']}" if report.get("server_url") else "")
+            + f"): store {store.get('url')} (identity {store.get('identity')}), model "
+            f"{report.get('model')} {report.get('model_state', '')}, namespace "
+            f"{report.get('namespace')!r}."
+        )
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=report)
 
 
 def header_namespace(ctx: Context | None) -> str | None:
@@ -93,8 +103,9 @@ class ModelWarmup:
                 return
             self._started = True
             self.state = "loading"
-        threading.Thread(target=self._load, args=(vault,), name="memvault-model", daemon=True
-                         ).start()
+        threading.Thread(
+            target=self._load, args=(vault,), name="memvault-model", daemon=True
+        ).start()
 
     def _load(self, vault: Vault) -> None:
         try:
@@ -115,8 +126,14 @@ class LocalRunner:
     it waits for it (the embedder's load is locked and happens once).
     """
 
-    def __init__(self, open_vault: Callable[[], Vault], namespace: str, *,
-                 warm_model: bool = True, namespace_from_header: bool = False) -> None:
+    def __init__(
+        self,
+        open_vault: Callable[[], Vault],
+        namespace: str,
+        *,
+        warm_model: bool = True,
+        namespace_from_header: bool = False,
+    ) -> None:
         self._open_vault = open_vault
         self.namespace = check_namespace(namespace)
         self.namespace_from_header = namespace_from_header
@@ -146,12 +163,14 @@ class LocalRunner:
             return chosen or self.namespace
         return caller.principal.namespace(chosen, self.namespace, writing=caller.writing)
 
-    async def call(self, ctx: Context | None, name: str, work: Work,
-                   arguments: dict[str, Any] | None = None) -> CallToolResult:
+    async def call(
+        self, ctx: Context | None, name: str, work: Work, arguments: dict[str, Any] | None = None
+    ) -> CallToolResult:
         try:
             namespace = self.namespace_for(ctx)
             outcome = await anyio.to_thread.run_sync(
-                lambda: work(VaultTools(self.vault(), self._caller()), namespace))
+                lambda: work(VaultTools(self.vault(), self._caller()), namespace)
+            )
         except MemvaultError as exc:
             return error_result(exc)
         except Exception as exc:
@@ -163,8 +182,11 @@ class LocalRunner:
         try:
             report = self.vault().health()
         except Exception as exc:
-            error = exc if isinstance(exc, MemvaultError) else StoreUnavailable(
-                f"store check failed: {type(exc).__name__}: {exc}")
+            error = (
+                exc
+                if isinstance(exc, MemvaultError)
+                else StoreUnavailable(f"store check failed: {type(exc).__name__}: {exc}")
+            )
             return {"status": "error", "error": error.to_dict()}
         if self.warmup is not None and not report.get("model_loaded"):
             report["model_state"] = self.warmup.state

@@ -64,43 +64,80 @@ class Runner(Protocol):
     (by default the arguments of the tool call ``ctx`` belongs to).
     """
 
-    async def call(self, ctx: Context | None, name: str, work: Work,
-                   arguments: dict[str, Any] | None = None) -> CallToolResult: ...
+    async def call(
+        self, ctx: Context | None, name: str, work: Work, arguments: dict[str, Any] | None = None
+    ) -> CallToolResult: ...
 
     async def health(self, ctx: Context | None) -> CallToolResult: ...
 
 
 # -- argument types: the JSON schema clients see comes from these --------------
-Content = Annotated[str, Field(description="The text to remember, exactly as it should come "
-                                           "back. Storing the same text twice stores it once.")]
-Tags = Annotated[list[str] | str | None, Field(
-    description='Tags: a list like ["python", "prefs"], or one comma-separated string.')]
-Recency = Annotated[float | None, Field(
-    ge=0, le=MAX_RECENCY, description="How much newer memories rank higher, 0 to 10 (default "
-    "0): a score is multiplied by 1 + recency × 0.5^(age / half_life_days).")]
-HalfLife = Annotated[float | None, Field(
-    gt=0, le=MAX_HALF_LIFE_DAYS,
-    description="The age in days at which the recency bonus halves (default 30).")]
-MemoryType = Annotated[str | None, Field(
-    description="A free label such as note, decision, fact, preference, reference "
-                "(default note).")]
-Metadata = Annotated[dict[str, Any] | None, Field(
-    description='A JSON object of your own keys, e.g. {"project": "memvault"}.')]
-Importance = Annotated[float | None, Field(
-    ge=0, le=1, description="How much it matters, 0 to 1 (default 0.5); ranks search results.")]
+Content = Annotated[
+    str,
+    Field(
+        description="The text to remember, exactly as it should come "
+        "back. Storing the same text twice stores it once."
+    ),
+]
+Tags = Annotated[
+    list[str] | str | None,
+    Field(description='Tags: a list like ["python", "prefs"], or one comma-separated string.'),
+]
+Recency = Annotated[
+    float | None,
+    Field(
+        ge=0,
+        le=MAX_RECENCY,
+        description="How much newer memories rank higher, 0 to 10 (default "
+        "0): a score is multiplied by 1 + recency × 0.5^(age / half_life_days).",
+    ),
+]
+HalfLife = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=MAX_HALF_LIFE_DAYS,
+        description="The age in days at which the recency bonus halves (default 30).",
+    ),
+]
+MemoryType = Annotated[
+    str | None,
+    Field(
+        description="A free label such as note, decision, fact, preference, reference "
+        "(default note)."
+    ),
+]
+Metadata = Annotated[
+    dict[str, Any] | None,
+    Field(description='A JSON object of your own keys, e.g. {"project": "memvault"}.'),
+]
+Importance = Annotated[
+    float | None,
+    Field(
+        ge=0, le=1, description="How much it matters, 0 to 1 (default 0.5); ranks search results."
+    ),
+]
 Id = Annotated[str | None, Field(description="The memory's id.")]
-ContentHash = Annotated[str | None, Field(
-    description="The memory's content_hash (SHA-256 of its normalized text).")]
-TagMatch = Annotated[Literal["any", "all"], Field(
-    description="'any': memories with at least one of the tags; 'all': with every tag.")]
-TimeExpr = Annotated[str | None, Field(
-    description='When it was stored, in words: "yesterday", "last week", "3 days ago", '
-                '"in March 2025", "between 2025-01-01 and 2025-02-01".')]
-After = Annotated[str | None, Field(
-    description="Only memories created at or after this ISO 8601 date or time.")]
-Before = Annotated[str | None, Field(
-    description="Only memories created before this ISO 8601 date or time.")]
-
+ContentHash = Annotated[
+    str | None, Field(description="The memory's content_hash (SHA-256 of its normalized text).")
+]
+TagMatch = Annotated[
+    Literal["any", "all"],
+    Field(description="'any': memories with at least one of the tags; 'all': with every tag."),
+]
+TimeExpr = Annotated[
+    str | None,
+    Field(
+        description='When it was stored, in words: "yesterday", "last week", "3 days ago", '
+        '"in March 2025", "between 2025-01-01 and 2025-02-01".'
+    ),
+]
+After = Annotated[
+    str | None, Field(description="Only memories created at or after this ISO 8601 date or time.")
+]
+Before = Annotated[
+    str | None, Field(description="Only memories created before this ISO 8601 date or time.")
+]
 
 
 class MemoryTools:
@@ -111,106 +148,190 @@ class MemoryTools:
 
     @tool("Store a memory", WRITES, "write")
     async def memory_store(
-        self, content: Content, tags: Tags = None, memory_type: MemoryType = None,
-        metadata: Metadata = None, importance: Importance = None, ctx: Context | None = None,
+        self,
+        content: Content,
+        tags: Tags = None,
+        memory_type: MemoryType = None,
+        metadata: Metadata = None,
+        importance: Importance = None,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, StoreOut]:
         """Remember something for later sessions: a preference, a decision, a fact, a snippet.
 
         Returns the stored memory with its id and content_hash, and whether it was new
         (the same content is stored once per namespace).
         """
-        return await self.runner.call(ctx, "memory_store", lambda tools, ns: tools.store(
-            ns, content, tags=tags, memory_type=memory_type, metadata=metadata,
-            importance=importance))
+        return await self.runner.call(
+            ctx,
+            "memory_store",
+            lambda tools, ns: tools.store(
+                ns,
+                content,
+                tags=tags,
+                memory_type=memory_type,
+                metadata=metadata,
+                importance=importance,
+            ),
+        )
 
     @tool("Search memories", READ_ONLY, "read")
     async def memory_search(
-        self, query: Annotated[str | None, Field(
-            description="What to look for, in your own words; matched by meaning and by "
-                        "exact words. Omit it to list the newest memories a filter selects.")
+        self,
+        query: Annotated[
+            str | None,
+            Field(
+                description="What to look for, in your own words; matched by meaning and by "
+                "exact words. Omit it to list the newest memories a filter selects."
+            ),
         ] = None,
-        limit: Annotated[int, Field(ge=1, le=MAX_SEARCH_LIMIT,
-                                    description="How many results (1-100).")] = 10,
-        tags: Tags = None, tag_match: TagMatch = "any", memory_type: MemoryType = None,
-        time_expr: TimeExpr = None, after: After = None, before: Before = None,
-        recency: Recency = None, half_life_days: HalfLife = None,
+        limit: Annotated[
+            int, Field(ge=1, le=MAX_SEARCH_LIMIT, description="How many results (1-100).")
+        ] = 10,
+        tags: Tags = None,
+        tag_match: TagMatch = "any",
+        memory_type: MemoryType = None,
+        time_expr: TimeExpr = None,
+        after: After = None,
+        before: Before = None,
+        recency: Recency = None,
+        half_life_days: HalfLife = None,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, SearchOut]:
         """Find memories by meaning and words, optionally only those with some tags, a type,
         or from a time ("last week", or after/before dates). Best matches first, each with
         its score and the parts it came from.
         """
-        return await self.runner.call(ctx, "memory_search", lambda tools, ns: tools.search(
-            ns, query=query, limit=limit, tags=tags, tag_match=tag_match,
-            memory_type=memory_type, time_expr=time_expr, after=after, before=before,
-            recency=recency, half_life_days=half_life_days))
+        return await self.runner.call(
+            ctx,
+            "memory_search",
+            lambda tools, ns: tools.search(
+                ns,
+                query=query,
+                limit=limit,
+                tags=tags,
+                tag_match=tag_match,
+                memory_type=memory_type,
+                time_expr=time_expr,
+                after=after,
+                before=before,
+                recency=recency,
+                half_life_days=half_life_days,
+            ),
+        )
 
     @tool("List memories", READ_ONLY, "read")
     async def memory_list(
-        self, page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
-        page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE,
-                                        description="Memories per page (1-100).")] = 20,
-        tags: Annotated[list[str] | str | None, Field(
-            description="Only memories with any of these tags.")] = None,
-        memory_type: MemoryType = None, ctx: Context | None = None,
+        self,
+        page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
+        page_size: Annotated[
+            int, Field(ge=1, le=MAX_PAGE_SIZE, description="Memories per page (1-100).")
+        ] = 20,
+        tags: Annotated[
+            list[str] | str | None, Field(description="Only memories with any of these tags.")
+        ] = None,
+        memory_type: MemoryType = None,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, ListOut]:
         """Browse memories newest first, a page at a time, optionally by tags or type."""
-        return await self.runner.call(ctx, "memory_list", lambda tools, ns: tools.list(
-            ns, page=page, page_size=page_size, tags=tags, memory_type=memory_type))
+        return await self.runner.call(
+            ctx,
+            "memory_list",
+            lambda tools, ns: tools.list(
+                ns, page=page, page_size=page_size, tags=tags, memory_type=memory_type
+            ),
+        )
 
     @tool("Get a memory", READ_ONLY, "read")
     async def memory_get(
-        self, id: Id = None, content_hash: ContentHash = None, ctx: Context | None = None,
+        self,
+        id: Id = None,
+        content_hash: ContentHash = None,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, OneMemory]:
         """One memory, by its id or its content_hash."""
-        return await self.runner.call(ctx, "memory_get", lambda tools, ns: tools.get(
-            ns, id=id, content_hash=content_hash))
+        return await self.runner.call(
+            ctx, "memory_get", lambda tools, ns: tools.get(ns, id=id, content_hash=content_hash)
+        )
 
     @tool("Update a memory", DESTRUCTIVE, "write")
     async def memory_update(
-        self, id: Id = None, content_hash: ContentHash = None,
-        tags: Annotated[list[str] | str | None, Field(
-            description="The new tags (they replace the old ones).")] = None,
-        metadata: Annotated[dict[str, Any] | None, Field(
-            description="The new metadata object (it replaces the old one).")] = None,
-        importance: Importance = None, memory_type: MemoryType = None,
+        self,
+        id: Id = None,
+        content_hash: ContentHash = None,
+        tags: Annotated[
+            list[str] | str | None, Field(description="The new tags (they replace the old ones).")
+        ] = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description="The new metadata object (it replaces the old one)."),
+        ] = None,
+        importance: Importance = None,
+        memory_type: MemoryType = None,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, OneMemory]:
         """Change a memory's tags, metadata, importance or type; its content stays as it is
         (store the corrected text as a new memory instead). Given fields replace old values.
         """
-        return await self.runner.call(ctx, "memory_update", lambda tools, ns: tools.update(
-            ns, id=id, content_hash=content_hash, tags=tags, metadata=metadata,
-            importance=importance, memory_type=memory_type))
+        return await self.runner.call(
+            ctx,
+            "memory_update",
+            lambda tools, ns: tools.update(
+                ns,
+                id=id,
+                content_hash=content_hash,
+                tags=tags,
+                metadata=metadata,
+                importance=importance,
+                memory_type=memory_type,
+            ),
+        )
 
     @tool("Delete memories", DESTRUCTIVE, "write")
     async def memory_delete(
-        self, id: Id = None, content_hash: ContentHash = None,
-        tags: Annotated[list[str] | str | None, Field(
-            description="Delete memories with these tags (see tag_match).")] = None,
-        tag_match: TagMatch = "any", memory_type: Annotated[str | None, Field(
-            description="Delete memories of this type.")] = None,
-        before: Before = None, after: After = None,
-        dry_run: Annotated[bool, Field(
-            description="Only report what would be deleted.")] = False,
+        self,
+        id: Id = None,
+        content_hash: ContentHash = None,
+        tags: Annotated[
+            list[str] | str | None,
+            Field(description="Delete memories with these tags (see tag_match)."),
+        ] = None,
+        tag_match: TagMatch = "any",
+        memory_type: Annotated[
+            str | None, Field(description="Delete memories of this type.")
+        ] = None,
+        before: Before = None,
+        after: After = None,
+        dry_run: Annotated[bool, Field(description="Only report what would be deleted.")] = False,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, DeleteOut]:
         """Delete one memory (by id or content_hash) or every memory a filter selects (tags,
         memory_type, before, after; combined with AND). Use dry_run first for a filter.
         """
-        return await self.runner.call(ctx, "memory_delete", lambda tools, ns: tools.delete(
-            ns, id=id, content_hash=content_hash, tags=tags, tag_match=tag_match,
-            memory_type=memory_type, before=before, after=after, dry_run=dry_run))
+        return await self.runner.call(
+            ctx,
+            "memory_delete",
+            lambda tools, ns: tools.delete(
+                ns,
+                id=id,
+                content_hash=content_hash,
+                tags=tags,
+                tag_match=tag_match,
+                memory_type=memory_type,
+                before=before,
+                after=after,
+                dry_run=dry_run,
+            ),
+        )
 
     @tool("Memory statistics", READ_ONLY, "read")
-    async def memory_stats(self, ctx: Context | None = None
-                           ) -> Annotated[CallToolResult, StatsOut]:
+    async def memory_stats(self, ctx: Context | None = None) -> Annotated[CallToolResult, StatsOut]:
         """How many memories there are, by type and month, the top tags, store size and model."""
         return await self.runner.call(ctx, "memory_stats", lambda tools, ns: tools.stats(ns))
 
     @tool("Memory health", READ_ONLY, "read")
-    async def memory_health(self, ctx: Context | None = None
-                            ) -> Annotated[CallToolResult, HealthOut]:
+    async def memory_health(
+        self, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, HealthOut]:
         """Whether memory works: the store answers, the model is loaded, and how this server
         reaches the store (directly, or through a memvault HTTP server). Never waits for
         the model.
@@ -224,8 +345,9 @@ class StrictTool(Tool):
 
     needs: Scope = "admin"
 
-    async def run(self, arguments: dict[str, Any], context: Any,
-                  convert_result: bool = False) -> Any:
+    async def run(
+        self, arguments: dict[str, Any], context: Any, convert_result: bool = False
+    ) -> Any:
         try:
             principal = request_principal(context)
             principal.require(self.needs)
@@ -257,20 +379,36 @@ def argument_error(exc: ValidationError) -> InvalidInput:
 
 def tool_list(runner: Runner) -> list[Tool]:
     """Every tool ``MemoryTools`` and ``MaintenanceTools`` declare, in the order written."""
-    return [_strict_tool(method, name, spec)
-            for tools in (MemoryTools(runner), MaintenanceTools(runner))
-            for name, method, spec in declared(tools)]
+    return [
+        _strict_tool(method, name, spec)
+        for tools in (MemoryTools(runner), MaintenanceTools(runner))
+        for name, method, spec in declared(tools)
+    ]
 
 
 def _strict_tool(method: Any, name: str, spec: ToolSpec) -> Tool:
     """One strict tool from a method: its signature the schema, its docstring the text."""
-    tool = cast(StrictTool, StrictTool.from_function(
-        method, name=name, title=spec.title, description=inspect.cleandoc(method.__doc__),
-        annotations=spec.hints, structured_output=True))
+    tool = cast(
+        StrictTool,
+        StrictTool.from_function(
+            method,
+            name=name,
+            title=spec.title,
+            description=inspect.cleandoc(method.__doc__),
+            annotations=spec.hints,
+            structured_output=True,
+        ),
+    )
     tool.needs = spec.needs
     model = tool.fn_metadata.arg_model
-    strict = cast(type[ArgModelBase], type(model.__name__, (model,), {
-        "model_config": ConfigDict(extra="forbid"), "__module__": model.__module__}))
+    strict = cast(
+        type[ArgModelBase],
+        type(
+            model.__name__,
+            (model,),
+            {"model_config": ConfigDict(extra="forbid"), "__module__": model.__module__},
+        ),
+    )
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)
     return tool
@@ -290,9 +428,14 @@ class MemvaultServer(MCPServer):
 
 def build_server(runner: Runner) -> MCPServer:
     """The MCP server with every tool and resource, running tools through ``runner``."""
-    server = MemvaultServer(SERVER_NAME, title="memvault", version=__version__,
-                       instructions=INSTRUCTIONS, tools=tool_list(runner),
-                       log_level="WARNING")
+    server = MemvaultServer(
+        SERVER_NAME,
+        title="memvault",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        tools=tool_list(runner),
+        log_level="WARNING",
+    )
     add_resources(server, runner)
     return server
 
@@ -304,8 +447,9 @@ def add_resources(server: MCPServer, runner: Runner) -> None:
     are; stats and tags use the server's namespace (or the key's own).
     """
 
-    async def read(name: str, work: Work, arguments: dict[str, Any],
-                   pick: tuple[str, ...] = ()) -> str:
+    async def read(
+        name: str, work: Work, arguments: dict[str, Any], pick: tuple[str, ...] = ()
+    ) -> str:
         result = await runner.call(None, name, work, arguments)
         data = result.structured_content or {}
         if result.is_error:
@@ -318,26 +462,40 @@ def add_resources(server: MCPServer, runner: Runner) -> None:
         return await read("memory_stats", lambda tools, ns: tools.stats(ns), {})
 
     async def tags() -> str:
-        return await read("memory_stats", lambda tools, ns: tools.stats(ns), {},
-                          pick=("namespace", "top_tags"))
+        return await read(
+            "memory_stats", lambda tools, ns: tools.stats(ns), {}, pick=("namespace", "top_tags")
+        )
 
     async def recent(n: str) -> str:
         if not n.isdigit() or not 1 <= int(n) <= MAX_PAGE_SIZE:
             raise ResourceError(f"n must be a whole number from 1 to {MAX_PAGE_SIZE}, got {n!r}")
         size = int(n)
-        return await read("memory_list", lambda tools, ns: tools.list(ns, page_size=size),
-                          {"page_size": size}, pick=("memories", "total"))
+        return await read(
+            "memory_list",
+            lambda tools, ns: tools.list(ns, page_size=size),
+            {"page_size": size},
+            pick=("memories", "total"),
+        )
 
     for uri, fn, description in (
         ("memory://stats", stats, "Totals, types, months, top tags, store size and model."),
         ("memory://tags", tags, "The most used tags, with how many memories carry each."),
     ):
-        server.add_resource(FunctionResource.from_function(
-            fn, uri=uri, name=uri.removeprefix("memory://"), description=description,
-            mime_type="application/json"))
-    server.resource("memory://recent/{n}", name="recent",
-                    description="The n newest memories (n from 1 to 100).",
-                    mime_type="application/json")(recent)
+        server.add_resource(
+            FunctionResource.from_function(
+                fn,
+                uri=uri,
+                name=uri.removeprefix("memory://"),
+                description=description,
+                mime_type="application/json",
+            )
+        )
+    server.resource(
+        "memory://recent/{n}",
+        name="recent",
+        description="The n newest memories (n from 1 to 100).",
+        mime_type="application/json",
+    )(recent)
 
 
 def mount_mcp(app: Any, vault: Vault, settings: Settings) -> MCPServer:
@@ -354,12 +512,14 @@ def mount_mcp(app: Any, vault: Vault, settings: Settings) -> MCPServer:
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
-    runner = LocalRunner(lambda: vault, settings.namespace, warm_model=False,
-                         namespace_from_header=True)
+    runner = LocalRunner(
+        lambda: vault, settings.namespace, warm_model=False, namespace_from_header=True
+    )
     server = build_server(runner)
     mcp_app = server.streamable_http_app(
         streamable_http_path="/mcp",
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
     route = next(r for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
     app.router.routes.insert(0, Route("/mcp", endpoint=route.endpoint))
     inner = app.router.lifespan_context

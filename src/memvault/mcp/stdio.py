@@ -124,8 +124,7 @@ class HandshakeFront:
         if not isinstance(params, dict):
             return
         if method == "initialize" and self.version is None:
-            if not all(key in params for key in ("protocolVersion", "capabilities",
-                                                 "clientInfo")):
+            if not all(key in params for key in ("protocolVersion", "capabilities", "clientInfo")):
                 return  # malformed: the SDK's error is the right answer
             requested = params.get("protocolVersion")
             versions = recorded["versions"]
@@ -156,8 +155,11 @@ class HandshakeFront:
                 return False
             given = self.answered.pop(message["id"])
         if message.get("result") != given:
-            print("memvault: the recorded MCP handshake differs from the SDK's answer; "
-                  "run python -m memvault.mcp.stdio --record", file=sys.stderr)
+            print(
+                "memvault: the recorded MCP handshake differs from the SDK's answer; "
+                "run python -m memvault.mcp.stdio --record",
+                file=sys.stderr,
+            )
         return True
 
 
@@ -241,8 +243,9 @@ def serve(settings: Settings | None = None, *, create_store: bool = True) -> Non
     from .runner import LocalRunner
     from .server import build_server
 
-    local = LocalRunner(lambda: Vault.open(settings=settings, create=create_store),
-                        settings.namespace)
+    local = LocalRunner(
+        lambda: Vault.open(settings=settings, create=create_store), settings.namespace
+    )
     runner = CoordinatingRunner(settings, local)
     server = build_server(runner)
     try:
@@ -288,16 +291,32 @@ def record() -> dict[str, Any]:
     for version in HANDSHAKE_PROTOCOL_VERSIONS:
         # Only the handshake is asked for: no tool runs, so no runner is needed.
         server = build_server(runner=cast("Runner", None))
-        replies = anyio.run(_converse, server, [
-            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": version, "capabilities": {},
-                "clientInfo": {"name": "memvault-record", "version": "0"}}},
-            {"jsonrpc": "2.0", "method": "notifications/initialized"},
-            {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
-        ])
+        replies = anyio.run(
+            _converse,
+            server,
+            [
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "initialize",
+                    "params": {
+                        "protocolVersion": version,
+                        "capabilities": {},
+                        "clientInfo": {"name": "memvault-record", "version": "0"},
+                    },
+                },
+                {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+            ],
+        )
         versions[version] = {"initialize": index(replies[1]), "tools": index(replies[2])}
-    return {"sdk": _sdk_version(), "surface": surface_hash(), "latest": LATEST_HANDSHAKE_VERSION,
-            "versions": versions, "results": results}
+    return {
+        "sdk": _sdk_version(),
+        "surface": surface_hash(),
+        "latest": LATEST_HANDSHAKE_VERSION,
+        "versions": versions,
+        "results": results,
+    }
 
 
 async def _converse(server: Any, messages: list[Any]) -> dict[Any, Any]:
@@ -345,8 +364,9 @@ def _sdk_version() -> str:
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--record"]:
-        HANDSHAKE_FILE.write_text(json.dumps(record(), ensure_ascii=False, indent=1) + "\n",
-                                  encoding="utf-8")
+        HANDSHAKE_FILE.write_text(
+            json.dumps(record(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
         print(f"wrote {HANDSHAKE_FILE}", file=sys.stderr)
     else:
         serve()

@@ -33,8 +33,13 @@ def recency_factor(created_at: datetime, now: datetime, half_life_days: float) -
     return math.pow(0.5, age_days / half_life_days) if half_life_days > 0 else 0.0
 
 
-def blend(relevance: float, recency: float, importance: float, recency_weight: float,
-          importance_weight: float) -> float:
+def blend(
+    relevance: float,
+    recency: float,
+    importance: float,
+    recency_weight: float,
+    importance_weight: float,
+) -> float:
     """``relevance × (1 + w_r × recency + w_i × (importance − 0.5))``.
 
     A multiplier, so memories equally old and equally important keep exactly

@@ -74,9 +74,17 @@ class SearchSettings:
     head: int = 2
 
 
-def hybrid_search(store: Store, query: str, query_vector: Callable[[str], np.ndarray], k: int,
-                  flt: Filter, settings: SearchSettings, now: datetime, *,
-                  background: Executor | None = None) -> list[Hit]:
+def hybrid_search(
+    store: Store,
+    query: str,
+    query_vector: Callable[[str], np.ndarray],
+    k: int,
+    flt: Filter,
+    settings: SearchSettings,
+    now: datetime,
+    *,
+    background: Executor | None = None,
+) -> list[Hit]:
     """The ``k`` best memories for ``query`` under ``flt``, each with its score parts.
 
     The words side needs no vector, so with a ``background`` executor it is
@@ -103,8 +111,9 @@ def hybrid_search(store: Store, query: str, query_vector: Callable[[str], np.nda
     return fuse(store, by_vector, by_text, k, settings, now, named)
 
 
-def word_ranking(store: Store, query: str, depth: int, flt: Filter,
-                 settings: SearchSettings) -> list[Candidate]:
+def word_ranking(
+    store: Store, query: str, depth: int, flt: Filter, settings: SearchSettings
+) -> list[Candidate]:
     """The words side: the store's full-text ranking, with the next match's credit."""
     by_text = store.text_search(query_terms(query), depth, flt)
     if by_text and settings.context_weight:
@@ -112,8 +121,9 @@ def word_ranking(store: Store, query: str, depth: int, flt: Filter,
     return by_text
 
 
-def credit_preceding(store: Store, by_text: Sequence[Candidate], flt: Filter,
-                     settings: SearchSettings) -> list[Candidate]:
+def credit_preceding(
+    store: Store, by_text: Sequence[Candidate], flt: Filter, settings: SearchSettings
+) -> list[Candidate]:
     """The word ranking again, where each match also counts for the match stored before it.
 
     That memory gains ``context_weight`` times the later match's score. Only
@@ -124,8 +134,12 @@ def credit_preceding(store: Store, by_text: Sequence[Candidate], flt: Filter,
     within = timedelta(seconds=settings.context_seconds)
     times = sorted(c.created_at for c in by_text)
     # Only a memory with another match shortly before it can be preceded by one.
-    asked = [c.id for c in by_text if bisect_left(times, _earlier(c.created_at, within))
-             < bisect_right(times, c.created_at) - 1]
+    asked = [
+        c.id
+        for c in by_text
+        if bisect_left(times, _earlier(c.created_at, within))
+        < bisect_right(times, c.created_at) - 1
+    ]
     before = store.preceding(asked, flt.with_changes(include_chunks=False), within)
     scores = {c.id: c.score for c in by_text}
     for candidate in by_text:
@@ -153,8 +167,7 @@ class VectorMatch:
     chunk_index: int | None
 
 
-def memory_matches(by_vector: Sequence[Candidate], chunk_margin: float
-                   ) -> dict[str, VectorMatch]:
+def memory_matches(by_vector: Sequence[Candidate], chunk_margin: float) -> dict[str, VectorMatch]:
     """Chunk-level neighbours as memory-level ones, best first.
 
     A memory stands at its best similarity, where a chunk after the first
@@ -171,13 +184,22 @@ def memory_matches(by_vector: Sequence[Candidate], chunk_margin: float
     return dict(sorted(best.items(), key=lambda item: (-item[1].similarity, item[0])))
 
 
-def fuse(store: Store, by_vector: Sequence[Candidate], by_text: Sequence[Candidate], k: int,
-         settings: SearchSettings, now: datetime, named: TimeRange | None = None) -> list[Hit]:
+def fuse(
+    store: Store,
+    by_vector: Sequence[Candidate],
+    by_text: Sequence[Candidate],
+    k: int,
+    settings: SearchSettings,
+    now: datetime,
+    named: TimeRange | None = None,
+) -> list[Hit]:
     """Fuse the two ranked lists by weighted reciprocal rank, then blend."""
     vector = memory_matches(by_vector, settings.chunk_margin)
     text_scores = {c.id: c.score for c in by_text}
-    fused = rrf([(settings.vector_weight, list(vector)),
-                 (settings.text_weight, list(text_scores))], settings.rrf_k)
+    fused = rrf(
+        [(settings.vector_weight, list(vector)), (settings.text_weight, list(text_scores))],
+        settings.rrf_k,
+    )
     # A chunk carries its memory's time and importance, so any candidate will do.
     standing = {c.memory_id: c for c in (*by_vector, *by_text)}
 
@@ -188,30 +210,38 @@ def fuse(store: Store, by_vector: Sequence[Candidate], by_text: Sequence[Candida
     for memory_id, relevance in fused.items():
         candidate = standing[memory_id]
         # Recency weighs nothing by default: then it is worked out for the kept only.
-        score = blend(relevance, recency(memory_id) if settings.recency else 0.0,
-                      candidate.importance, settings.recency, settings.importance)
+        score = blend(
+            relevance,
+            recency(memory_id) if settings.recency else 0.0,
+            candidate.importance,
+            settings.recency,
+            settings.importance,
+        )
         in_time = named is not None and named.start <= candidate.created_at < named.end
         if in_time:
             # A multiplier: when every candidate is inside the named time (or
             # none is), the order is exactly what it was without the hint.
             score *= 1.0 + settings.time_boost
         scored.append((score, memory_id, in_time))
-    heads = {*list(vector)[:settings.head], *list(text_scores)[:settings.head]}
+    heads = {*list(vector)[: settings.head], *list(text_scores)[: settings.head]}
     scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1]))
     # Only the k kept are read whole and dressed as hits, with the parts of their
     # score; a memory deleted since it was ranked gives its place to the next.
     hits: list[Hit] = []
     position = 0
     while len(hits) < k and position < len(scored):
-        window = scored[position:position + k - len(hits)]
+        window = scored[position : position + k - len(hits)]
         position += len(window)
         found = {m.id: m for m in store.get_many([item[1] for item in window])}
         for score, memory_id, in_time in window:
             memory = found.get(memory_id)
             if memory is None:
                 continue
-            parts = {"rrf": fused[memory_id], "recency": recency(memory_id),
-                     "importance": memory.importance}
+            parts = {
+                "rrf": fused[memory_id],
+                "recency": recency(memory_id),
+                "importance": memory.importance,
+            }
             match = vector.get(memory_id)
             if match is not None:
                 parts["vector"] = match.similarity

@@ -19,7 +19,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # little; it keeps a store from scanning the postings of nearly every memory
 # and keeps a question made only of them ("what was it?") from matching
 # everything. "own" is kept: in "what do I own" it is the content word.
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a about above after again against ain all am an and any are aren as at be because been before
 being below between both but by can could couldn d did didn do does doesn doing don down during each
 few for from further had hadn has hasn have haven having he her here hers herself him himself
@@ -28,7 +29,8 @@ needn no nor not now o of off on once only or other our ours ourselves out over 
 shan she should shouldn so some such t than that the their theirs them themselves then there
 these they this those through to too under until up ve very was wasn we were weren what when
 where which while who whom why will with won would wouldn y you your yours yourself yourselves
-""".split())
+""".split()
+)
 
 MAX_TERMS = 64
 

@@ -14,18 +14,44 @@ from datetime import UTC, datetime, timedelta
 from ..errors import InvalidInput
 from ..limits import EARLIEST, LATEST, clamp_time
 
-MONTHS = {name: i for i, name in enumerate(
+MONTH_NAMES = (
     "january february march april may june july august september october november december"
-    .split(), start=1)}
+)
+MONTHS = {name: i for i, name in enumerate(MONTH_NAMES.split(), start=1)}
 MONTHS.update({name[:3]: i for name, i in list(MONTHS.items())})
 MONTHS["sept"] = 9
-WEEKDAYS = {name: i for i, name in enumerate(
-    "monday tuesday wednesday thursday friday saturday sunday".split())}
-UNITS = {"minute": "minute", "min": "minute", "hour": "hour", "day": "day", "week": "week",
-         "month": "month", "year": "year"}
-NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-                "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-                "a couple of": 2, "a couple": 2, "couple of": 2}
+WEEKDAYS = {
+    name: i
+    for i, name in enumerate("monday tuesday wednesday thursday friday saturday sunday".split())
+}
+UNITS = {
+    "minute": "minute",
+    "min": "minute",
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "year": "year",
+}
+NUMBER_WORDS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "a couple of": 2,
+    "a couple": 2,
+    "couple of": 2,
+}
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 _NUM_RE = r"\d+|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
 _UNIT_RE = r"(minute|min|hour|day|week|month|year)s?"
@@ -56,13 +82,17 @@ def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
         raise InvalidInput(
             f"cannot read time phrase {text[:100]!r}; try 'yesterday', 'last week', "
             "'3 days ago', 'in March 2025' or 'between 2025-01-01 and 2025-02-01'",
-            field="time")
+            field="time",
+        )
     # Nothing is stored outside the times memvault keeps, so a range reaching past
     # them means the same held within them.
     start, end = clamp_time(found[0]), clamp_time(found[1])
     if (start >= end and found[0] < found[1]) or start == end == LATEST:
-        raise InvalidInput(f"time phrase {text[:100]!r} names no time memvault keeps "
-                           f"({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})", field="time")
+        raise InvalidInput(
+            f"time phrase {text[:100]!r} names no time memvault keeps "
+            f"({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})",
+            field="time",
+        )
     return TimeRange(start, end)
 
 
@@ -80,7 +110,8 @@ _IN_TEXT = re.compile(
     rf"|(?:{_MONTH_RE}),? \d{{4}}"
     rf"|(?:on|last|this) (?:{_WEEKDAY_RE})"
     r"|(?:in|during|since) \d{4}"
-    r"|\d{4}-\d{2}(?:-\d{2})?)\b")
+    r"|\d{4}-\d{2}(?:-\d{2})?)\b"
+)
 
 
 def find_time_range(text: str, now: datetime | None = None) -> TimeRange | None:
@@ -137,16 +168,22 @@ def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
         year = int(m[3]) if m[3] else now.year
         # A month named without a year is the latest one that has begun ("this"
         # keeps the current year): memories are about the past.
-        if not m[3] and m[1] != "this" and (
-                month > now.month or (m[1] == "last" and month == now.month)):
+        if (
+            not m[3]
+            and m[1] != "this"
+            and (month > now.month or (m[1] == "last" and month == now.month))
+        ):
             year -= 1
         start = datetime(year, month, 1, tzinfo=UTC)
         return start, _add_months(start, 1)
     if m := re.fullmatch(r"(\d{4})", p):
         start = datetime(int(m[1]), 1, 1, tzinfo=UTC)
         return start, start.replace(year=start.year + 1)
-    if m := re.fullmatch(r"(last|this)? ?(monday|tuesday|wednesday|thursday|friday|saturday|"
-                         r"sunday)", p):
+    if m := re.fullmatch(
+        r"(last|this)? ?(monday|tuesday|wednesday|thursday|friday|saturday|"
+        r"sunday)",
+        p,
+    ):
         back = (today.weekday() - WEEKDAYS[m[2]]) % 7 or (7 if m[1] == "last" else 0)
         start = today - timedelta(days=back)
         return start, start + timedelta(days=1)
@@ -187,7 +224,8 @@ def _units_ago(n: int, unit: str, now: datetime) -> tuple[datetime, datetime]:
     if unit in {"minute", "hour"}:
         return _shift(now, unit, -n), _shift(now, unit, -n + 1)
     start = {"day": _day, "week": _week, "month": _month, "year": _year}[unit](
-        _shift(now, unit, -n))
+        _shift(now, unit, -n)
+    )
     return start, _shift(start, unit, 1)
 
 

@@ -38,8 +38,11 @@ def open_store(url: str, settings: Settings | None = None, *, create: bool = Tru
         from .postgres.store import PostgresStore
 
         return PostgresStore.from_url(url, settings, create=create)
-    raise InvalidInput(f"unknown store URL scheme {scheme!r}; use sqlite://, postgresql://, "
-                       f"chroma:// or chroma+http://", field="store_url")
+    raise InvalidInput(
+        f"unknown store URL scheme {scheme!r}; use sqlite://, postgresql://, "
+        f"chroma:// or chroma+http://",
+        field="store_url",
+    )
 
 
 def local_path(url: str) -> Path | None:

@@ -22,15 +22,20 @@ def importance_bucket(importance: float) -> str:
 
 def detailed_stats_by_scan(store: Store, flt: Filter, top: int = 20) -> DetailedStats:
     now = utcnow()
-    counts: dict[str, Counter] = {name: Counter() for name in (
-        "tag", "type", "importance", "hour", "weekday", "month")}
+    counts: dict[str, Counter] = {
+        name: Counter() for name in ("tag", "type", "importance", "hour", "weekday", "month")
+    }
     largest: list[tuple[int, _Reversed]] = []
     total = expired = content_bytes = 0
-    for batch, _ in store.scan(flt.with_changes(include_expired=True), batch_size=SCAN_BATCH,
-                               with_embedding=False):
+    for batch, _ in store.scan(
+        flt.with_changes(include_expired=True), batch_size=SCAN_BATCH, with_embedding=False
+    ):
         for memory in batch:
-            if (not flt.include_expired and memory.expires_at is not None
-                    and memory.expires_at <= now):
+            if (
+                not flt.include_expired
+                and memory.expires_at is not None
+                and memory.expires_at <= now
+            ):
                 expired += 1
                 continue
             total += 1

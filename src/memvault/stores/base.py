@@ -133,13 +133,13 @@ class Store(Protocol):
         ...
 
     # -- reads --------------------------------------------------------------
-    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
-            ) -> Memory | None:
+    def get(
+        self, ref: str, namespace: str | None, *, with_embedding: bool = False
+    ) -> Memory | None:
         """A memory by id or content_hash (hash needs a namespace), or None."""
         ...
 
-    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
-                 ) -> list[Memory]:
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False) -> list[Memory]:
         """The memories with these ids that exist, in the order asked."""
         ...
 
@@ -147,13 +147,13 @@ class Store(Protocol):
         """Which of these content hashes already exist in the namespace."""
         ...
 
-    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
-              oldest_first: bool = False) -> Page:
+    def query(
+        self, flt: Filter, *, limit: int, cursor: str | None = None, oldest_first: bool = False
+    ) -> Page:
         """Memories matching ``flt``, newest first (or oldest first), keyset-paginated."""
         ...
 
-    def count(self, flt: Filter) -> int:
-        ...
+    def count(self, flt: Filter) -> int: ...
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
         """The ``k`` nearest memories (chunks included), scored by cosine similarity, best first.
@@ -167,8 +167,9 @@ class Store(Protocol):
         """The ``k`` best full-text matches for any of ``terms`` (BM25-like), best first."""
         ...
 
-    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
-                  ) -> dict[str, str]:
+    def preceding(
+        self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+    ) -> dict[str, str]:
         """For each id, the id of the memory matching ``flt`` stored just before it.
 
         Just before in its namespace, at most ``within`` earlier; ids without
@@ -178,8 +179,14 @@ class Store(Protocol):
         """
         ...
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]:
         """Every matching memory (chunks included when asked) in a stable order.
 
         Yields ``(batch, cursor)``; passing that cursor back resumes after the batch.
@@ -187,8 +194,7 @@ class Store(Protocol):
         ...
 
     # -- upkeep -------------------------------------------------------------
-    def stats(self, namespace: str | None) -> StoreStats:
-        ...
+    def stats(self, namespace: str | None) -> StoreStats: ...
 
     def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
         """Distributions for analytics: aggregate queries where the engine has them.
@@ -215,21 +221,17 @@ class Store(Protocol):
     # store's own upkeep (the maintenance operation log, migration checkpoints). Records
     # are never returned, counted, searched or exported as memories. Each put
     # is atomic and replaces the record under the same (kind, key).
-    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None:
-        ...
+    def journal_put(self, kind: str, key: str, value: dict[str, Any]) -> None: ...
 
-    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None:
-        ...
+    def journal_get(self, kind: str, key: str) -> dict[str, Any] | None: ...
 
     def journal_list(self, kind: str, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
         """Records of ``kind`` whose key starts with ``prefix``, in key order."""
         ...
 
-    def journal_delete(self, kind: str, keys: Sequence[str]) -> None:
-        ...
+    def journal_delete(self, kind: str, keys: Sequence[str]) -> None: ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 def require_embedding(memory: Memory) -> np.ndarray:
@@ -250,13 +252,14 @@ def check_same_model(url: str, bound: EmbeddingSpec | None, wanted: EmbeddingSpe
         held = f"{bound.model} ({bound.dimension} dimensions)" if bound else "no model"
         raise IncompatibleEmbedding(
             f"store {url} holds vectors of {held}, not {wanted.model} ({wanted.dimension})",
-            field="embedding_model")
+            field="embedding_model",
+        )
 
 
-def checked_vectors(memories: Sequence[Memory], bound: EmbeddingSpec | None
-                    ) -> list[np.ndarray]:
+def checked_vectors(memories: Sequence[Memory], bound: EmbeddingSpec | None) -> list[np.ndarray]:
     """Every memory's vector, checked against the store's model before anything is written."""
     if bound is None:
-        raise IncompatibleEmbedding("store has no embedding model bound yet",
-                                    field="embedding_model")
+        raise IncompatibleEmbedding(
+            "store has no embedding model bound yet", field="embedding_model"
+        )
     return [as_vector(require_embedding(m), bound.dimension) for m in memories]

@@ -40,8 +40,7 @@ def upper_bound(term_idf: float) -> float:
 
 def idf_sql(documents: str, holding: str) -> str:
     """``idf`` as a SQL expression over two numeric SQL expressions."""
-    return (f"greatest(ln(({documents} - {holding} + 0.5) / ({holding} + 0.5)), "
-            f"{IDF_FLOOR})::float8")
+    return f"greatest(ln(({documents} - {holding} + 0.5) / ({holding} + 0.5)), {IDF_FLOOR})::float8"
 
 
 def upper_bound_sql(term_idf: str) -> str:
@@ -51,5 +50,7 @@ def upper_bound_sql(term_idf: str) -> str:
 
 def weight_sql(term_idf: str, tf: str, length: str, average_length: str) -> str:
     """``weight`` as a SQL expression over SQL expressions (float8 arithmetic)."""
-    return (f"({term_idf} * {tf} * {K1 + 1} / ({tf} + {K1} * "
-            f"(1 - {B} + {B} * {length} / {average_length})))")
+    return (
+        f"({term_idf} * {tf} * {K1 + 1} / ({tf} + {K1} * "
+        f"(1 - {B} + {B} * {length} / {average_length})))"
+    )

@@ -36,22 +36,38 @@ _SCAN_BATCH = 1000
 def filter_to_dict(flt: Filter) -> dict[str, Any]:
     """The parts of a filter that narrow anything, JSON-ready, for a dump's header."""
     out: dict[str, Any] = {}
-    for name in ("namespace", "tags_any", "tags_all", "memory_type", "created_after",
-                 "created_before", "metadata"):
+    for name in (
+        "namespace",
+        "tags_any",
+        "tags_all",
+        "memory_type",
+        "created_after",
+        "created_before",
+        "metadata",
+    ):
         value = getattr(flt, name)
         if value:
-            out[name] = value.isoformat() if hasattr(value, "isoformat") else \
-                list(value) if isinstance(value, tuple) else value
+            out[name] = (
+                value.isoformat()
+                if hasattr(value, "isoformat")
+                else list(value)
+                if isinstance(value, tuple)
+                else value
+            )
     return out
 
 
-def export_dump(source: Source, path: str | Path, flt: Filter = EVERYTHING,
-                progress: Progress = NULL_PROGRESS) -> int:
+def export_dump(
+    source: Source, path: str | Path, flt: Filter = EVERYTHING, progress: Progress = NULL_PROGRESS
+) -> int:
     """Write every memory of ``source`` matching ``flt`` (with vectors) to a dump at ``path``."""
     spec = source.embedding_spec()
-    header = DumpHeader(model=spec.model if spec else None,
-                        dimension=spec.dimension if spec else None,
-                        source=source.url, filter=filter_to_dict(flt))
+    header = DumpHeader(
+        model=spec.model if spec else None,
+        dimension=spec.dimension if spec else None,
+        source=source.url,
+        filter=filter_to_dict(flt),
+    )
     progress.start(f"Exporting to {Path(path).name}", source.count(flt))
 
     def memories() -> Iterator[Memory]:
@@ -83,11 +99,16 @@ class DumpSource:
         return EmbeddingSpec(self.header.model, self.header.dimension)
 
     def count(self, flt: Filter) -> int:
-        return sum(len(b) for b, _ in self.scan(flt, batch_size=_SCAN_BATCH,
-                                                with_embedding=False))
+        return sum(len(b) for b, _ in self.scan(flt, batch_size=_SCAN_BATCH, with_embedding=False))
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]:
         skip = int(cursor) if cursor and cursor.isdigit() else 0
         _, memories = read_dump(self.path)
         read, batch = 0, []
@@ -97,8 +118,7 @@ class DumpSource:
                 if read <= skip:
                     continue
                 if flt.matches(memory):
-                    batch.append(memory if with_embedding else
-                                 memory.with_changes(embedding=None))
+                    batch.append(memory if with_embedding else memory.with_changes(embedding=None))
                 if read - skip >= batch_size:
                     yield batch, str(read)
                     batch, skip = [], read
@@ -141,16 +161,20 @@ _STAMP = r"-\d{8}T\d{6}\.\d{6}Z"
 _DUMP, _COPY = ".jsonl.gz", ".db"
 
 
-def backup_to_dump(store: Source, settings: Settings, progress: Progress = NULL_PROGRESS
-                   ) -> Path:
+def backup_to_dump(store: Source, settings: Settings, progress: Progress = NULL_PROGRESS) -> Path:
     """A timestamped dump of the whole store (or source) in the backups directory; its path."""
     path = backups_dir(settings) / f"{_slug(store)}-{_stamp()}{_DUMP}"
     export_dump(store, path, EVERYTHING, progress)
     return path
 
 
-def backup(store: Store, settings: Settings, *, keep: int = DEFAULT_KEEP,
-           progress: Progress = NULL_PROGRESS) -> BackupResult:
+def backup(
+    store: Store,
+    settings: Settings,
+    *,
+    keep: int = DEFAULT_KEEP,
+    progress: Progress = NULL_PROGRESS,
+) -> BackupResult:
     """Dump the store (and copy a SQLite file), then keep only the newest ``keep`` of each."""
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise InvalidInput("keep must be a positive integer", field="keep")

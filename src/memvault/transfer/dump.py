@@ -72,20 +72,26 @@ class DumpHeader:
     def from_dict(cls, data: Any, where: str) -> DumpHeader:
         """Check a parsed header line; ``where`` ("file:1") prefixes every error."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise InvalidInput(f"{where}: not a memvault dump (no '{FORMAT}' header)",
-                               field="dump")
+            raise InvalidInput(f"{where}: not a memvault dump (no '{FORMAT}' header)", field="dump")
         version = data.get("version")
         if not isinstance(version, int) or not 1 <= version <= VERSION:
-            raise InvalidInput(f"{where}: dump format version {version!r} is not supported "
-                               f"(this memvault reads up to {VERSION})", field="dump")
+            raise InvalidInput(
+                f"{where}: dump format version {version!r} is not supported "
+                f"(this memvault reads up to {VERSION})",
+                field="dump",
+            )
         model, dim, count = data.get("model"), data.get("dimension"), data.get("count")
-        if (model is None) != (dim is None) or (model is not None and (
-                not isinstance(model, str) or not isinstance(dim, int) or dim <= 0)):
-            raise InvalidInput(f"{where}: model and dimension must both be set (a string and "
-                               f"a positive integer) or both be null", field="dump.model")
+        if (model is None) != (dim is None) or (
+            model is not None
+            and (not isinstance(model, str) or not isinstance(dim, int) or dim <= 0)
+        ):
+            raise InvalidInput(
+                f"{where}: model and dimension must both be set (a string and "
+                f"a positive integer) or both be null",
+                field="dump.model",
+            )
         if count is not None and (not isinstance(count, int) or count < 0):
-            raise InvalidInput(f"{where}: count must be a non-negative integer",
-                               field="dump.count")
+            raise InvalidInput(f"{where}: count must be a non-negative integer", field="dump.count")
         known = {k: data[k] for k in ("source", "filter", "created") if k in data}
         return cls(model=model, dimension=dim, count=count, version=version, **known)
 
@@ -134,10 +140,13 @@ def memory_from_record(record: Any, dimension: int | None) -> Memory:
     if created is None:
         raise InvalidInput("created_at is required", field="created_at")
     parent, chunk = record.get("parent_id"), record.get("chunk_index")
-    if (parent is None) != (chunk is None) or (chunk is not None and (
-            not isinstance(parent, str) or isinstance(chunk, bool) or not isinstance(chunk, int))):
-        raise InvalidInput("parent_id (string) and chunk_index (integer) go together",
-                           field="chunk_index")
+    if (parent is None) != (chunk is None) or (
+        chunk is not None
+        and (not isinstance(parent, str) or isinstance(chunk, bool) or not isinstance(chunk, int))
+    ):
+        raise InvalidInput(
+            "parent_id (string) and chunk_index (integer) go together", field="chunk_index"
+        )
     return Memory(
         id=record["id"],
         content=_text(record, "content"),
@@ -164,23 +173,26 @@ def memory_from_record(record: Any, dimension: int | None) -> Memory:
 # restore of the store's own archive puts back exactly what left.
 def _text(record: dict[str, Any], key: str) -> str:
     value = record[key]
-    if not isinstance(value, str) or not value.strip() or "\x00" in value \
-            or not is_utf8(value):
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or not is_utf8(value):
         raise InvalidInput(f"{key} must be a non-empty UTF-8 string without NUL", field=key)
     return value
 
 
 def _strings(values: Any, key: str) -> list[str]:
-    if not isinstance(values, list) or not all(isinstance(v, str) and _text({key: v}, key)
-                                               for v in values):
+    if not isinstance(values, list) or not all(
+        isinstance(v, str) and _text({key: v}, key) for v in values
+    ):
         raise InvalidInput(f"{key} must be a list of strings", field=key)
     return values
 
 
 def _object(value: Any, key: str) -> dict[str, Any]:
     try:
-        sound = isinstance(value, dict) and not _holds_nul(value) and is_utf8(json.dumps(
-            value, ensure_ascii=False))
+        sound = (
+            isinstance(value, dict)
+            and not _holds_nul(value)
+            and is_utf8(json.dumps(value, ensure_ascii=False))
+        )
     except RecursionError:
         sound = False
     if not sound:
@@ -220,16 +232,27 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
     try:
         # Level 1: base64 vectors hardly compress at any level, and the rest compresses
         # well enough at the fastest one. Writes are buffered into large deflate calls.
-        with open(body, "wb", opener=private_opener) as file, \
-                (gzip.GzipFile(fileobj=file, mode="wb", compresslevel=1) if compressed
-                 else contextlib.nullcontext(file)) as raw, \
-                io.BufferedWriter(raw, _BUFFER) as out:
+        with (
+            open(body, "wb", opener=private_opener) as file,
+            (
+                gzip.GzipFile(fileobj=file, mode="wb", compresslevel=1)
+                if compressed
+                else contextlib.nullcontext(file)
+            ) as raw,
+            io.BufferedWriter(raw, _BUFFER) as out,
+        ):
             for memory in memories:
-                if (memory.embedding is not None and header.dimension is not None
-                        and memory.embedding.shape[0] != header.dimension):
-                    raise InvalidInput(f"memory {memory.id} has a vector of "
-                                       f"{memory.embedding.shape[0]} dimensions, the dump "
-                                       f"header says {header.dimension}", field="embedding")
+                if (
+                    memory.embedding is not None
+                    and header.dimension is not None
+                    and memory.embedding.shape[0] != header.dimension
+                ):
+                    raise InvalidInput(
+                        f"memory {memory.id} has a vector of "
+                        f"{memory.embedding.shape[0]} dimensions, the dump "
+                        f"header says {header.dimension}",
+                        field="embedding",
+                    )
                 out.write(_line(memory_to_record(memory)))
                 count += 1
         with open(final, "wb", opener=private_opener) as out:
@@ -246,8 +269,9 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
         os.replace(final, path)
     except OSError as exc:
         # A full disk, most often: the dump is the store this write failed on.
-        raise StoreUnavailable(f"cannot write the dump {path}: {exc.strerror or exc}",
-                               field="file") from exc
+        raise StoreUnavailable(
+            f"cannot write the dump {path}: {exc.strerror or exc}", field="file"
+        ) from exc
     finally:
         _remove(body, final)
     return count
@@ -324,11 +348,15 @@ def _memories(stream: Any, header: DumpHeader, name: str) -> Generator[Memory, N
                 count += 1
                 yield memory
         except _DAMAGED as exc:
-            raise InvalidInput(f"{name}:{line_no + 1}: dump is damaged or truncated: {exc}",
-                               field="dump") from None
+            raise InvalidInput(
+                f"{name}:{line_no + 1}: dump is damaged or truncated: {exc}", field="dump"
+            ) from None
     if header.count is not None and count != header.count:
-        raise InvalidInput(f"{name}: header says {header.count} memories, the file holds "
-                           f"{count}: the dump is incomplete", field="dump.count")
+        raise InvalidInput(
+            f"{name}: header says {header.count} memories, the file holds "
+            f"{count}: the dump is incomplete",
+            field="dump.count",
+        )
 
 
 def _parse(raw: bytes, where: str) -> Any:

@@ -94,8 +94,14 @@ class FileSource:
         top = flt.with_changes(include_chunks=False)
         return sum(len(batch) for batch, _ in self.scan(top, batch_size=1000))
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]:
         skip = int(cursor) if cursor and cursor.isdigit() else 0
         batch: list[Memory] = []
         read = skip
@@ -126,9 +132,17 @@ class FileSource:
             name = f"{self.identity()}|{namespace}|{content_hash(memory.content)}"
             memory = memory.with_changes(id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
         chunks = split_into_chunks(memory.content, CHUNK_CHARS)
-        return [memory] + [memory.with_changes(
-            id=f"{memory.id}#{j}", content=text, content_hash="", parent_id=memory.id,
-            chunk_index=j) for j, text in enumerate(chunks) if j > 0]
+        return [memory] + [
+            memory.with_changes(
+                id=f"{memory.id}#{j}",
+                content=text,
+                content_hash="",
+                parent_id=memory.id,
+                chunk_index=j,
+            )
+            for j, text in enumerate(chunks)
+            if j > 0
+        ]
 
 
 class NotesSource(FileSource):
@@ -136,11 +150,11 @@ class NotesSource(FileSource):
 
     kind = "notes"
 
-    def __init__(self, path: Path, namespace: str, max_bytes: int, split: str = "file"
-                 ) -> None:
+    def __init__(self, path: Path, namespace: str, max_bytes: int, split: str = "file") -> None:
         if split not in SPLITS:
-            raise InvalidInput(f"split must be one of {', '.join(SPLITS)}, got {split!r}",
-                               field="split")
+            raise InvalidInput(
+                f"split must be one of {', '.join(SPLITS)}, got {split!r}", field="split"
+            )
         super().__init__(path, namespace, max_bytes)
         self.split = split
 
@@ -150,9 +164,13 @@ class NotesSource(FileSource):
     def files(self) -> list[Path]:
         if self.path.is_file():
             return [self.path]
-        return sorted(p for p in self.path.rglob("*")
-                      if p.is_file() and p.suffix.lower() in NOTE_SUFFIXES
-                      and not any(part.startswith(".") for part in p.relative_to(self.path).parts))
+        return sorted(
+            p
+            for p in self.path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in NOTE_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(self.path).parts)
+        )
 
     def items(self) -> Iterator[_Item]:
         base = self.path.parent if self.path.is_file() else self.path
@@ -169,8 +187,10 @@ class NotesSource(FileSource):
                 if not body.partition("\n")[2 if heading else 0].strip():
                     continue  # an empty file, or a heading with nothing under it
                 metadata = {"path": relative} | ({"section": heading} if heading else {})
-                yield _Item(f"{relative}#{heading}" if heading else relative,
-                            {"content": body, "metadata": metadata, "created_at": when})
+                yield _Item(
+                    f"{relative}#{heading}" if heading else relative,
+                    {"content": body, "metadata": metadata, "created_at": when},
+                )
 
 
 def sections(text: str) -> list[tuple[str | None, str]]:
@@ -218,19 +238,28 @@ class MemoryGraphSource(FileSource):
                     yield _Item(where, None, "an entity needs a name and a list of observations")
                     continue
                 for index, observation in enumerate(observations):
-                    yield _Item(f"{where} observation {index}", {
-                        "content": f"{name}: {observation}",
-                        "tags": [entity_type] if isinstance(entity_type, str) else [],
-                        "memory_type": "observation",
-                        "metadata": {"entity": name, "entity_type": entity_type}})
+                    yield _Item(
+                        f"{where} observation {index}",
+                        {
+                            "content": f"{name}: {observation}",
+                            "tags": [entity_type] if isinstance(entity_type, str) else [],
+                            "memory_type": "observation",
+                            "metadata": {"entity": name, "entity_type": entity_type},
+                        },
+                    )
             elif kind == "relation":
                 ends = [value.get(key) for key in ("from", "relationType", "to")]
                 if not all(isinstance(end, str) and end for end in ends):
                     yield _Item(where, None, "a relation needs from, relationType and to")
                     continue
-                yield _Item(where, {"content": " ".join(ends), "memory_type": "relation",
-                                    "metadata": {"from": ends[0], "to": ends[2],
-                                                 "relation_type": ends[1]}})
+                yield _Item(
+                    where,
+                    {
+                        "content": " ".join(ends),
+                        "memory_type": "relation",
+                        "metadata": {"from": ends[0], "to": ends[2], "relation_type": ends[1]},
+                    },
+                )
             else:
                 yield _Item(where, None, problem or 'not an entity or relation ("type")')
 
@@ -256,9 +285,12 @@ def open_files(path: Path, namespace: str, max_bytes: int, split: str = "file") 
         return MemoryGraphSource(path, namespace, max_bytes)
     if isinstance(first, dict) and "content" in first:
         return JsonLinesSource(path, namespace, max_bytes)
-    raise InvalidInput(f"{path} is neither a memvault dump, JSON Lines of memories "
-                       '({"content": ...} per line), an MCP memory graph (memory.json) nor a '
-                       f"notes file ({', '.join(NOTE_SUFFIXES)})", field="source_url")
+    raise InvalidInput(
+        f"{path} is neither a memvault dump, JSON Lines of memories "
+        '({"content": ...} per line), an MCP memory graph (memory.json) nor a '
+        f"notes file ({', '.join(NOTE_SUFFIXES)})",
+        field="source_url",
+    )
 
 
 def _first_json_line(path: Path) -> Any:

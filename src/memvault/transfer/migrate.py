@@ -88,8 +88,11 @@ class MigrationReport:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(rate=round(self.rate, 1), ok=self.ok,
-                   verification=self.verification.to_dict() if self.verification else None)
+        out.update(
+            rate=round(self.rate, 1),
+            ok=self.ok,
+            verification=self.verification.to_dict() if self.verification else None,
+        )
         return out
 
 
@@ -104,33 +107,58 @@ class _Checkpoint:
     started_at: str = field(default_factory=lambda: utcnow().isoformat())
 
 
-def migrate(source: str | Source, target: str | Store, *, flt: Filter = EVERYTHING,
-            batch_size: int = DEFAULT_BATCH, reembed: bool = False, dry_run: bool = False,
-            backup: bool = False, replace: bool = False, max_rate: float | None = None,
-            verify: bool = True, settings: Settings | None = None,
-            embedder: Embedder | None = None, progress: Progress = NULL_PROGRESS
-            ) -> MigrationReport:
+def migrate(
+    source: str | Source,
+    target: str | Store,
+    *,
+    flt: Filter = EVERYTHING,
+    batch_size: int = DEFAULT_BATCH,
+    reembed: bool = False,
+    dry_run: bool = False,
+    backup: bool = False,
+    replace: bool = False,
+    max_rate: float | None = None,
+    verify: bool = True,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> MigrationReport:
     """Move memories from ``source`` to ``target`` (URLs, or open objects left open)."""
     if not isinstance(batch_size, int) or not 1 <= batch_size <= 10_000:
         raise InvalidInput("batch_size must be an integer from 1 to 10000", field="batch_size")
     if max_rate is not None and max_rate <= 0:
-        raise InvalidInput("max_rate must be a positive number of memories per second",
-                           field="max_rate")
+        raise InvalidInput(
+            "max_rate must be a positive number of memories per second", field="max_rate"
+        )
     settings = settings or Settings.from_env()
-    src = retrying(lambda: open_source(source, settings), "opening the source") \
-        if isinstance(source, str) else source
+    src = (
+        retrying(lambda: open_source(source, settings), "opening the source")
+        if isinstance(source, str)
+        else source
+    )
     try:
-        opened = retrying(lambda: open_target(target, settings, replace=replace,
-                                              dry_run=dry_run, progress=progress),
-                          "opening the target") if isinstance(target, str) \
+        opened = (
+            retrying(
+                lambda: open_target(
+                    target, settings, replace=replace, dry_run=dry_run, progress=progress
+                ),
+                "opening the target",
+            )
+            if isinstance(target, str)
             else OpenedTarget(target)
+        )
         dst = opened.store
         try:
             run = _Run(src, dst, flt, batch_size, reembed, settings, embedder, progress)
             run.report.removed = opened.taken_over
             run.report.backup = str(opened.backup) if opened.backup else None
-            return run.execute(dry_run=dry_run, backup=(backup or replace) and not opened.backup,
-                               replace=replace, max_rate=max_rate, verify=verify)
+            return run.execute(
+                dry_run=dry_run,
+                backup=(backup or replace) and not opened.backup,
+                replace=replace,
+                max_rate=max_rate,
+                verify=verify,
+            )
         finally:
             if isinstance(target, str):
                 dst.close()
@@ -142,9 +170,17 @@ def migrate(source: str | Source, target: str | Store, *, flt: Filter = EVERYTHI
 class _Run:
     """One migration: pre-flight checks, optional pruning, the copy, the verification."""
 
-    def __init__(self, source: Source, target: Store, flt: Filter, batch_size: int,
-                 reembed: bool, settings: Settings, embedder: Embedder | None,
-                 progress: Progress) -> None:
+    def __init__(
+        self,
+        source: Source,
+        target: Store,
+        flt: Filter,
+        batch_size: int,
+        reembed: bool,
+        settings: Settings,
+        embedder: Embedder | None,
+        progress: Progress,
+    ) -> None:
         self.source, self.target, self.flt = source, target, flt
         self.batch_size, self.reembed, self.settings = batch_size, reembed, settings
         self._embedder, self.progress = embedder, progress
@@ -158,8 +194,9 @@ class _Run:
             self._embedder = open_embedder(self.settings)
         return self._embedder
 
-    def execute(self, *, dry_run: bool, backup: bool, replace: bool, max_rate: float | None,
-                verify: bool) -> MigrationReport:
+    def execute(
+        self, *, dry_run: bool, backup: bool, replace: bool, max_rate: float | None, verify: bool
+    ) -> MigrationReport:
         started = time.perf_counter()
         report = self.report
         report.dry_run = dry_run
@@ -194,8 +231,7 @@ class _Run:
         if bulk_load is None:
             return contextlib.nullcontext()
         moving = self.report.source_count
-        large = moving >= BULK_MIN_MEMORIES and \
-            moving >= self.target.count(Filter(namespace=None))
+        large = moving >= BULK_MIN_MEMORIES and moving >= self.target.count(Filter(namespace=None))
         cut_off = self.target.health().get("vector_index") == "missing"
         return bulk_load() if large or cut_off else contextlib.nullcontext()
 
@@ -206,11 +242,16 @@ class _Run:
         retrying(self.target.health, "checking the target")
         if self.source.identity() == self.target.identity():
             raise InvalidInput("source and target are the same store", field="target_url")
-        self.report.source_count = retrying(lambda: self.source.count(self.flt.with_changes(
-            include_chunks=False)), "counting the source")
+        self.report.source_count = retrying(
+            lambda: self.source.count(self.flt.with_changes(include_chunks=False)),
+            "counting the source",
+        )
         spec = self.vector_plan()
-        check_disk(self.target, self.source.embedding_spec() or self.target.embedding_spec(),
-                   self.report.source_count)
+        check_disk(
+            self.target,
+            self.source.embedding_spec() or self.target.embedding_spec(),
+            self.report.source_count,
+        )
         if write_probe:
             # The checkpoint read and write double as the check that the target is writable.
             checkpoint = self.load_checkpoint()
@@ -225,7 +266,9 @@ class _Run:
                 raise IncompatibleEmbedding(
                     f"target holds {want.model} vectors ({want.dimension} dimensions) but the "
                     f"local model is {local.model} ({local.dimension}): it cannot re-embed "
-                    f"into this target", field="embedding_model")
+                    f"into this target",
+                    field="embedding_model",
+                )
             self.report.vectors = f"re-embedded with {local.model}"
             return local
         if have is None:
@@ -238,17 +281,23 @@ class _Run:
         raise IncompatibleEmbedding(
             f"source vectors are {have.model} ({have.dimension} dimensions) but the target "
             f"holds {want.model} ({want.dimension}): pass --reembed to compute new vectors "
-            f"with the local model", field="embedding_model")
+            f"with the local model",
+            field="embedding_model",
+        )
 
     def plan(self, replace: bool) -> None:
         """A dry run: count what would move, be skipped and (with replace) be removed."""
-        for batch, _ in self.source.scan(self.flt.with_changes(include_chunks=False),
-                                         batch_size=self.batch_size, with_embedding=False):
+        for batch, _ in self.source.scan(
+            self.flt.with_changes(include_chunks=False),
+            batch_size=self.batch_size,
+            with_embedding=False,
+        ):
             by_ns: dict[str, list[str]] = {}
             for m in batch:
                 by_ns.setdefault(m.namespace, []).append(m.content_hash)
-            present = sum(len(self.target.existing_hashes(ns, hashes))
-                          for ns, hashes in by_ns.items())
+            present = sum(
+                len(self.target.existing_hashes(ns, hashes)) for ns, hashes in by_ns.items()
+            )
             self.report.skipped += present
             self.report.moved += len(batch) - present
         if replace:
@@ -256,8 +305,9 @@ class _Run:
 
     # -- checkpoint ---------------------------------------------------------
     def load_checkpoint(self) -> _Checkpoint:
-        data = retrying(lambda: self.target.journal_get(CHECKPOINT, self.key),
-                        "reading the checkpoint")
+        data = retrying(
+            lambda: self.target.journal_get(CHECKPOINT, self.key), "reading the checkpoint"
+        )
         if not data:
             return _Checkpoint()
         saved = _Checkpoint(**{k: data[k] for k in _Checkpoint.__dataclass_fields__ if k in data})
@@ -268,22 +318,24 @@ class _Run:
 
     def save_checkpoint(self, checkpoint: _Checkpoint) -> None:
         value = {**asdict(checkpoint), "source": self.source.url}
-        retrying(lambda: self.target.journal_put(CHECKPOINT, self.key, value),
-                 "saving the checkpoint")
+        retrying(
+            lambda: self.target.journal_put(CHECKPOINT, self.key, value), "saving the checkpoint"
+        )
 
     # -- the work -----------------------------------------------------------
     def stale(self) -> list[str]:
         """Ids of target memories the source lacks or holds differently."""
         wanted = inventory(self.source, self.flt, self.progress, "Reading source")
         have = inventory(self.target, self.flt, self.progress, "Reading target")
-        return [ident for key, (ident, fp) in have.items()
-                if key not in wanted or wanted[key][1] != fp]
+        return [
+            ident for key, (ident, fp) in have.items() if key not in wanted or wanted[key][1] != fp
+        ]
 
     def prune(self) -> None:
         doomed = self.stale()
         self.progress.start("Removing", len(doomed))
         for start in range(0, len(doomed), self.batch_size):
-            part = doomed[start:start + self.batch_size]
+            part = doomed[start : start + self.batch_size]
             self.report.removed += retrying(partial(self.target.delete, part), "removing")
             self.progress.advance(len(part))
         self.progress.finish()
@@ -319,8 +371,9 @@ class _Run:
         failures = 0
         while True:
             try:
-                for batch, after in self.source.scan(self.flt, batch_size=self.batch_size,
-                                                     cursor=cursor):
+                for batch, after in self.source.scan(
+                    self.flt, batch_size=self.batch_size, cursor=cursor
+                ):
                     failures, cursor = 0, after
                     yield batch, after
                 return
@@ -378,11 +431,21 @@ class _Run:
         if not chunks:
             return batch
         here = {m.id for m in batch if m.parent_id is None}
-        present = {m.id for m in retrying(lambda: self.target.get_many(
-            [m.id for m in chunks] + [m.parent_id for m in chunks if m.parent_id]),
-            "reading the target")}
-        return [m for m in batch if m.parent_id is None or (
-            m.id not in present and (m.parent_id in here or m.parent_id in present))]
+        present = {
+            m.id
+            for m in retrying(
+                lambda: self.target.get_many(
+                    [m.id for m in chunks] + [m.parent_id for m in chunks if m.parent_id]
+                ),
+                "reading the target",
+            )
+        }
+        return [
+            m
+            for m in batch
+            if m.parent_id is None
+            or (m.id not in present and (m.parent_id in here or m.parent_id in present))
+        ]
 
     def with_vectors(self, batch: list[Memory], counts: dict[str, int]) -> list[Memory]:
         """Recompute vectors when asked, and for memories the source had none for."""

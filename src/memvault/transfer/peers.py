@@ -49,10 +49,23 @@ DEFAULT_PEER_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_PEER_DIMENSION = 384
 CHROMA_PEER_OPTIONS = frozenset({"namespace", "model"})
 _ID_NAMESPACE = uuid.UUID("7f8e9a52-4b1d-4c6e-9d0a-6a1f3b2c5d4e")
-_CHROMA_KNOWN = frozenset({
-    "content_hash", "tags", "memory_type", "type", "timestamp", "timestamp_float",
-    "timestamp_str", "created_at", "created_at_iso", "updated_at", "updated_at_iso",
-    "namespace", "importance"})
+_CHROMA_KNOWN = frozenset(
+    {
+        "content_hash",
+        "tags",
+        "memory_type",
+        "type",
+        "timestamp",
+        "timestamp_float",
+        "timestamp_str",
+        "created_at",
+        "created_at_iso",
+        "updated_at",
+        "updated_at_iso",
+        "namespace",
+        "importance",
+    }
+)
 _DIMENSION = re.compile(r"float\s*\[\s*(\d+)\s*\]", re.IGNORECASE)
 
 
@@ -60,8 +73,9 @@ def peer_spec(dimension: int | None, model: str | None) -> EmbeddingSpec | None:
     if dimension is None:
         return None
     if model is None:
-        model = DEFAULT_PEER_MODEL if dimension == DEFAULT_PEER_DIMENSION \
-            else f"unknown-{dimension}d"
+        model = (
+            DEFAULT_PEER_MODEL if dimension == DEFAULT_PEER_DIMENSION else f"unknown-{dimension}d"
+        )
     return EmbeddingSpec(model, dimension)
 
 
@@ -87,8 +101,12 @@ def parse_tags(raw: Any) -> tuple[str, ...]:
 def parse_time(*candidates: Any) -> Any:
     """The first usable timestamp: epoch seconds (milliseconds if huge) or ISO text."""
     for value in candidates:
-        if isinstance(value, int | float) and not isinstance(value, bool) \
-                and math.isfinite(value) and value > 0:
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value > 0
+        ):
             return to_utc(value / 1000 if value > 1e11 else value)
         if isinstance(value, str) and value.strip():
             try:
@@ -98,10 +116,20 @@ def parse_time(*candidates: Any) -> Any:
     return None
 
 
-def build_peer_memory(*, raw_id: Any, content: Any, peer_hash: Any, tags: Any,
-                      memory_type: Any, metadata: dict[str, Any], created: Any, updated: Any,
-                      namespace: str, importance: Any = None,
-                      embedding: Any = None) -> Memory:
+def build_peer_memory(
+    *,
+    raw_id: Any,
+    content: Any,
+    peer_hash: Any,
+    tags: Any,
+    memory_type: Any,
+    metadata: dict[str, Any],
+    created: Any,
+    updated: Any,
+    namespace: str,
+    importance: Any = None,
+    embedding: Any = None,
+) -> Memory:
     """A Memory from a peer's record; raises InvalidInput naming what is unusable."""
     if not isinstance(content, str) or not content.strip() or "\x00" in content:
         raise InvalidInput("content is missing or empty", field="content")
@@ -109,15 +137,21 @@ def build_peer_memory(*, raw_id: Any, content: Any, peer_hash: Any, tags: Any,
     metadata = dict(metadata)
     if isinstance(peer_hash, str) and peer_hash and peer_hash != ours:
         metadata["legacy_content_hash"] = peer_hash
-    if not (isinstance(importance, int | float) and 0 <= importance <= 1) \
-            or isinstance(importance, bool):
+    if not (isinstance(importance, int | float) and 0 <= importance <= 1) or isinstance(
+        importance, bool
+    ):
         importance = 0.5
     created_at = created or updated
     return Memory(
-        id=peer_id(raw_id, namespace), content=content, content_hash=ours, namespace=namespace,
-        tags=tags, metadata=check_metadata(metadata),
-        memory_type=check_memory_type(memory_type) if isinstance(memory_type, str)
-        and memory_type.strip() else "note",
+        id=peer_id(raw_id, namespace),
+        content=content,
+        content_hash=ours,
+        namespace=namespace,
+        tags=tags,
+        metadata=check_metadata(metadata),
+        memory_type=check_memory_type(memory_type)
+        if isinstance(memory_type, str) and memory_type.strip()
+        else "note",
         importance=float(importance),
         **({"created_at": created_at} if created_at else {}),
         **({"updated_at": updated} if updated else {}),
@@ -137,12 +171,19 @@ class _PeerSource:
     def _reject(self, raw_id: Any, exc: MemvaultError) -> None:
         self.rejected[str(raw_id)] = exc.message
 
-    def _records(self, batch_size: int, cursor: str | None, with_embedding: bool
-                 ) -> Iterator[tuple[list[Memory], str]]:
+    def _records(
+        self, batch_size: int, cursor: str | None, with_embedding: bool
+    ) -> Iterator[tuple[list[Memory], str]]:
         raise NotImplementedError
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]:
         for batch, next_cursor in self._records(batch_size, cursor, with_embedding):
             yield [m for m in batch if flt.matches(m)], next_cursor
 
@@ -159,17 +200,18 @@ class ChromaPeerSource(_PeerSource):
 
         self.url = target.url
         self._target = target
-        self._namespace = check_namespace(target.options.get("namespace", DEFAULT_NAMESPACE),
-                                          "store_url.namespace")
+        self._namespace = check_namespace(
+            target.options.get("namespace", DEFAULT_NAMESPACE), "store_url.namespace"
+        )
         self._model = target.options.get("model")
         self._client = target.connect()
         with chroma_errors(self.url):
             try:
-                self._col = self._client.get_collection(target.collection,
-                                                        embedding_function=None)
+                self._col = self._client.get_collection(target.collection, embedding_function=None)
             except NotFoundError:
-                raise NotFound(f"no collection {target.collection!r} at {self.url}",
-                               field="source_url") from None
+                raise NotFound(
+                    f"no collection {target.collection!r} at {self.url}", field="source_url"
+                ) from None
 
     def identity(self) -> str:
         return f"chroma-peer:{self._col.id}"
@@ -180,8 +222,9 @@ class ChromaPeerSource(_PeerSource):
         embeddings = res.get("embeddings")
         return peer_spec(len(embeddings[0]) if res["ids"] else None, self._model)
 
-    def _records(self, batch_size: int, cursor: str | None, with_embedding: bool
-                 ) -> Iterator[tuple[list[Memory], str]]:
+    def _records(
+        self, batch_size: int, cursor: str | None, with_embedding: bool
+    ) -> Iterator[tuple[list[Memory], str]]:
         include = ["documents", "metadatas", *(["embeddings"] if with_embedding else [])]
         with chroma_errors(self.url):
             for res, next_cursor in scan_records(self._col, None, batch_size, cursor, include):
@@ -189,19 +232,29 @@ class ChromaPeerSource(_PeerSource):
                 for i, rid in enumerate(res["ids"]):
                     meta = res["metadatas"][i] or {}
                     try:
-                        batch.append(build_peer_memory(
-                            raw_id=rid, content=res["documents"][i],
-                            peer_hash=meta.get("content_hash"), tags=parse_tags(meta.get("tags")),
-                            memory_type=meta.get("memory_type") or meta.get("type"),
-                            metadata={k: v for k, v in meta.items() if k not in _CHROMA_KNOWN},
-                            created=parse_time(meta.get("created_at"), meta.get("timestamp"),
-                                               meta.get("timestamp_float"),
-                                               meta.get("created_at_iso"),
-                                               meta.get("timestamp_str")),
-                            updated=parse_time(meta.get("updated_at"),
-                                               meta.get("updated_at_iso")),
-                            namespace=self._namespace, importance=meta.get("importance"),
-                            embedding=res["embeddings"][i] if with_embedding else None))
+                        batch.append(
+                            build_peer_memory(
+                                raw_id=rid,
+                                content=res["documents"][i],
+                                peer_hash=meta.get("content_hash"),
+                                tags=parse_tags(meta.get("tags")),
+                                memory_type=meta.get("memory_type") or meta.get("type"),
+                                metadata={k: v for k, v in meta.items() if k not in _CHROMA_KNOWN},
+                                created=parse_time(
+                                    meta.get("created_at"),
+                                    meta.get("timestamp"),
+                                    meta.get("timestamp_float"),
+                                    meta.get("created_at_iso"),
+                                    meta.get("timestamp_str"),
+                                ),
+                                updated=parse_time(
+                                    meta.get("updated_at"), meta.get("updated_at_iso")
+                                ),
+                                namespace=self._namespace,
+                                importance=meta.get("importance"),
+                                embedding=res["embeddings"][i] if with_embedding else None,
+                            )
+                        )
                     except MemvaultError as exc:
                         self._reject(rid, exc)
                 yield batch, next_cursor
@@ -215,7 +268,7 @@ class ChromaPeerSource(_PeerSource):
 
 
 def chroma_layout(target: ChromaTarget) -> str | None:
-    """"memvault" or "peer" for an existing collection, None when there is none."""
+    """ "memvault" or "peer" for an existing collection, None when there is none."""
     from chromadb.errors import NotFoundError
 
     try:
@@ -236,8 +289,9 @@ def chroma_layout(target: ChromaTarget) -> str | None:
 class McpSqliteSource(_PeerSource):
     """An mcp-memory-service SQLite-vec database, opened read-only."""
 
-    def __init__(self, path: Path, *, namespace: str = DEFAULT_NAMESPACE,
-                 model: str | None = None) -> None:
+    def __init__(
+        self, path: Path, *, namespace: str = DEFAULT_NAMESPACE, model: str | None = None
+    ) -> None:
         super().__init__()
         self.path = path
         self.url = f"{MCP_SQLITE_SCHEME}://{path}"
@@ -252,18 +306,25 @@ class McpSqliteSource(_PeerSource):
             self._conn.load_extension(sqlite_vec.loadable_path())
             self._conn.enable_load_extension(False)
             columns = {r[1] for r in self._conn.execute("PRAGMA table_info(memories)")}
-            ddl = self._conn.execute("SELECT sql FROM sqlite_master "
-                                     "WHERE name = 'memory_embeddings'").fetchall()
+            ddl = self._conn.execute(
+                "SELECT sql FROM sqlite_master WHERE name = 'memory_embeddings'"
+            ).fetchall()
         except apsw.Error as exc:
             raise StoreUnavailable(f"cannot read {path}: {exc}") from exc
         if not {"id", "content", "content_hash"} <= columns:
-            raise InvalidInput(f"{path} is not an mcp-memory-service database",
-                               field="source_url")
+            raise InvalidInput(f"{path} is not an mcp-memory-service database", field="source_url")
         self._live = "deleted_at IS NULL" if "deleted_at" in columns else "1"
         match = _DIMENSION.search(str(ddl[0][0])) if ddl else None
         self._dimension = int(match.group(1)) if match else None
-        wanted = ("tags", "memory_type", "metadata", "created_at", "updated_at",
-                  "created_at_iso", "updated_at_iso")
+        wanted = (
+            "tags",
+            "memory_type",
+            "metadata",
+            "created_at",
+            "updated_at",
+            "created_at_iso",
+            "updated_at_iso",
+        )
         self._columns = ", ".join(c if c in columns else "NULL" for c in wanted)
 
     @classmethod
@@ -272,12 +333,16 @@ class McpSqliteSource(_PeerSource):
         options = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
         unknown = set(options) - CHROMA_PEER_OPTIONS
         if unknown:
-            raise InvalidInput(f"bad mcp-memory-service URL {url!r}: use "
-                               f"{MCP_SQLITE_SCHEME}:///path/sqlite_vec.db[?namespace=&model=]",
-                               field="source_url")
-        return cls(sqlite_path(url, "source_url"),
-                   namespace=options.get("namespace", DEFAULT_NAMESPACE),
-                   model=options.get("model"))
+            raise InvalidInput(
+                f"bad mcp-memory-service URL {url!r}: use "
+                f"{MCP_SQLITE_SCHEME}:///path/sqlite_vec.db[?namespace=&model=]",
+                field="source_url",
+            )
+        return cls(
+            sqlite_path(url, "source_url"),
+            namespace=options.get("namespace", DEFAULT_NAMESPACE),
+            model=options.get("model"),
+        )
 
     def identity(self) -> str:
         return f"mcp-sqlite:{self.path.resolve()}"
@@ -291,27 +356,37 @@ class McpSqliteSource(_PeerSource):
         except apsw.Error as exc:
             raise StoreUnavailable(f"cannot read {self.path}: {exc}") from exc
 
-    def _records(self, batch_size: int, cursor: str | None, with_embedding: bool
-                 ) -> Iterator[tuple[list[Memory], str]]:
+    def _records(
+        self, batch_size: int, cursor: str | None, with_embedding: bool
+    ) -> Iterator[tuple[list[Memory], str]]:
         last = int(cursor) if cursor and cursor.isdigit() else 0
         while True:
             rows = self._rows(
                 f"SELECT id, content, content_hash, {self._columns} FROM memories "
-                f"WHERE id > ? AND {self._live} ORDER BY id LIMIT ?", (last, batch_size))
+                f"WHERE id > ? AND {self._live} ORDER BY id LIMIT ?",
+                (last, batch_size),
+            )
             if not rows:
                 return
             last = rows[-1][0]
             vectors = self._vectors([r[0] for r in rows]) if with_embedding else {}
             batch = []
-            for rid, content, peer_hash, tags, mtype, meta, created, updated, c_iso, u_iso \
-                    in rows:
+            for rid, content, peer_hash, tags, mtype, meta, created, updated, c_iso, u_iso in rows:
                 try:
-                    batch.append(build_peer_memory(
-                        raw_id=peer_hash or rid, content=content, peer_hash=peer_hash,
-                        tags=parse_tags(tags), memory_type=mtype,
-                        metadata=_json_object(meta), created=parse_time(created, c_iso),
-                        updated=parse_time(updated, u_iso), namespace=self._namespace,
-                        embedding=vectors.get(rid)))
+                    batch.append(
+                        build_peer_memory(
+                            raw_id=peer_hash or rid,
+                            content=content,
+                            peer_hash=peer_hash,
+                            tags=parse_tags(tags),
+                            memory_type=mtype,
+                            metadata=_json_object(meta),
+                            created=parse_time(created, c_iso),
+                            updated=parse_time(updated, u_iso),
+                            namespace=self._namespace,
+                            embedding=vectors.get(rid),
+                        )
+                    )
                 except MemvaultError as exc:
                     self._reject(rid, exc)
             yield batch, str(last)
@@ -320,13 +395,20 @@ class McpSqliteSource(_PeerSource):
         if self._dimension is None:
             return {}
         marks = ",".join("?" * len(ids))
-        return {r[0]: np.frombuffer(r[1], dtype=np.float32).copy() for r in self._rows(
-            f"SELECT rowid, content_embedding FROM memory_embeddings WHERE rowid IN ({marks})",
-            tuple(ids))}
+        return {
+            r[0]: np.frombuffer(r[1], dtype=np.float32).copy()
+            for r in self._rows(
+                f"SELECT rowid, content_embedding FROM memory_embeddings WHERE rowid IN ({marks})",
+                tuple(ids),
+            )
+        }
 
     def health(self) -> dict[str, Any]:
-        return {"backend": "mcp-memory-service-sqlite", "path": str(self.path),
-                "records": self._rows(f"SELECT count(*) FROM memories WHERE {self._live}")[0][0]}
+        return {
+            "backend": "mcp-memory-service-sqlite",
+            "path": str(self.path),
+            "records": self._rows(f"SELECT count(*) FROM memories WHERE {self._live}")[0][0],
+        }
 
     def close(self) -> None:
         self._conn.close()

@@ -15,9 +15,15 @@ from .progress import NULL_PROGRESS, Progress
 from .source import EVERYTHING
 
 
-def restore(dump_path: str | Path, target: str | Store, *, replace: bool = False,
-            settings: Settings | None = None, progress: Progress = NULL_PROGRESS,
-            **options: Any) -> MigrationReport:
+def restore(
+    dump_path: str | Path,
+    target: str | Store,
+    *,
+    replace: bool = False,
+    settings: Settings | None = None,
+    progress: Progress = NULL_PROGRESS,
+    **options: Any,
+) -> MigrationReport:
     """Load a dump into a store. A store holding memories is refused unless ``replace``."""
     settings = settings or Settings.from_env()
     check_dump(dump_path)  # the whole file is sound before the store is touched
@@ -25,11 +31,20 @@ def restore(dump_path: str | Path, target: str | Store, *, replace: bool = False
     try:
         held = store.count(EVERYTHING.with_changes(include_chunks=False))
         if held and not replace:
-            raise Conflict(f"{store.url} holds {held} memories; restore writes only into an "
-                           f"empty store. Pass --replace to replace them (a backup is taken "
-                           f"first)", field="target_url")
-        return migrate(DumpSource(dump_path), store, replace=replace, settings=settings,
-                       progress=progress, **options)
+            raise Conflict(
+                f"{store.url} holds {held} memories; restore writes only into an "
+                f"empty store. Pass --replace to replace them (a backup is taken "
+                f"first)",
+                field="target_url",
+            )
+        return migrate(
+            DumpSource(dump_path),
+            store,
+            replace=replace,
+            settings=settings,
+            progress=progress,
+            **options,
+        )
     finally:
         if isinstance(target, str):
             store.close()

@@ -31,6 +31,9 @@ def backoff(attempt: int) -> float:
 
 
 def gave_up(exc: StoreUnavailable, what: str) -> StoreUnavailable:
-    return StoreUnavailable(f"{exc.message} (while {what}; gave up after {RETRY_ATTEMPTS} "
-                            f"attempts. Progress is saved: run the same command again to "
-                            f"resume)", field=exc.field)
+    return StoreUnavailable(
+        f"{exc.message} (while {what}; gave up after {RETRY_ATTEMPTS} "
+        f"attempts. Progress is saved: run the same command again to "
+        f"resume)",
+        field=exc.field,
+    )

@@ -30,8 +30,14 @@ class Source(Protocol):
 
     def count(self, flt: Filter) -> int: ...
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]: ...
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]: ...
 
     def identity(self) -> str: ...
 

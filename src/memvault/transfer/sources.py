@@ -20,8 +20,7 @@ from .files import open_files
 from .source import MCP_SQLITE_SCHEME, Source
 
 
-def open_source(url: str, settings: Settings | None = None, *, split: str = "file"
-                ) -> Source:
+def open_source(url: str, settings: Settings | None = None, *, split: str = "file") -> Source:
     """A memvault store, a peer reader when the URL names data another tool wrote, or,
     for a path, a dump or the notes, memories or memory graph it holds (``files``;
     ``split`` says how notes are cut, and new memories go into the settings'
@@ -33,8 +32,9 @@ def open_source(url: str, settings: Settings | None = None, *, split: str = "fil
         settings = settings or Settings.from_env()
         return open_files(path, settings.namespace, settings.max_content_bytes, split)
     if not isinstance(url, str) or "://" not in url:
-        raise InvalidInput(f"source URL must look like scheme://..., got {url!r}",
-                           field="source_url")
+        raise InvalidInput(
+            f"source URL must look like scheme://..., got {url!r}", field="source_url"
+        )
     settings = settings or Settings.from_env()
     scheme = url.split("://", 1)[0].lower()
     if scheme == MCP_SQLITE_SCHEME:
@@ -49,14 +49,18 @@ def open_source(url: str, settings: Settings | None = None, *, split: str = "fil
         if layout.kind == "mcp":
             return peers.McpSqliteSource.from_url(url)
         if layout.kind != "memvault":
-            raise InvalidInput(f"{path} is neither a memvault nor an mcp-memory-service "
-                               f"database ({layout.describe(path)})", field="source_url")
+            raise InvalidInput(
+                f"{path} is neither a memvault nor an mcp-memory-service "
+                f"database ({layout.describe(path)})",
+                field="source_url",
+            )
     elif scheme in ("chroma", "chroma+http", "chroma+https"):
         target = parse_chroma_url(url, options=peers.CHROMA_PEER_OPTIONS)
         kind = peers.chroma_layout(target)
         if kind is None:
-            raise NotFound(f"no collection {target.collection!r} at {target.url}",
-                           field="source_url")
+            raise NotFound(
+                f"no collection {target.collection!r} at {target.url}", field="source_url"
+            )
         if kind == "peer":
             return peers.ChromaPeerSource(target)
     return open_store(url, settings, create=False)

@@ -67,16 +67,24 @@ def _import(peer: Path, target: str, settings: Settings) -> None:
         report = migrate(source, target, settings=settings)
     finally:
         source.close()
-    record = {"from": str(peer), "at": utcnow().isoformat(),
-              "memories": report.moved_earlier + report.moved + report.skipped,
-              "failed": report.failed,
-              "verified": bool(report.verification and report.verification.ok)}
+    record = {
+        "from": str(peer),
+        "at": utcnow().isoformat(),
+        "memories": report.moved_earlier + report.moved + report.skipped,
+        "failed": report.failed,
+        "verified": bool(report.verification and report.verification.ok),
+    }
     store = open_store(target, settings, create=False)
     try:
         store.journal_put(SWITCH_KIND, SWITCH_KEY, record)
     finally:
         store.close()
     failed = f"; {report.failed} records could not be read" if report.failed else ""
-    log.warning("memvault: imported %d memories from the mcp-memory-service database %s "
-                "into %s (the original is unchanged)%s; this store is used from now on",
-                record["memories"], peer, imported_path(peer), failed)
+    log.warning(
+        "memvault: imported %d memories from the mcp-memory-service database %s "
+        "into %s (the original is unchanged)%s; this store is used from now on",
+        record["memories"],
+        peer,
+        imported_path(peer),
+        failed,
+    )

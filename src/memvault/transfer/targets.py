@@ -70,8 +70,14 @@ class OpenedTarget:
     taken_over: int = 0
 
 
-def open_target(url: str, settings: Settings, *, replace: bool = False,
-                dry_run: bool = False, progress: Progress = NULL_PROGRESS) -> OpenedTarget:
+def open_target(
+    url: str,
+    settings: Settings,
+    *,
+    replace: bool = False,
+    dry_run: bool = False,
+    progress: Progress = NULL_PROGRESS,
+) -> OpenedTarget:
     """The store ``url`` names, or a PendingStore when there is none yet.
 
     With ``replace``, a Chroma collection another tool wrote is taken over:
@@ -88,8 +94,9 @@ def open_target(url: str, settings: Settings, *, replace: bool = False,
         return OpenedTarget(PendingStore(url, settings))
 
 
-def _take_over(url: str, chroma: ChromaTarget, settings: Settings, dry_run: bool,
-               progress: Progress) -> OpenedTarget:
+def _take_over(
+    url: str, chroma: ChromaTarget, settings: Settings, dry_run: bool, progress: Progress
+) -> OpenedTarget:
     peer = ChromaPeerSource(chroma)
     try:
         if dry_run:
@@ -99,8 +106,7 @@ def _take_over(url: str, chroma: ChromaTarget, settings: Settings, dry_run: bool
     finally:
         peer.close()
     removed = take_over(chroma)
-    return OpenedTarget(open_store(url, settings, create=False), backup=dump,
-                        taken_over=removed)
+    return OpenedTarget(open_store(url, settings, create=False), backup=dump, taken_over=removed)
 
 
 def check_disk(target: Store | PendingStore, spec: EmbeddingSpec | None, memories: int) -> None:
@@ -112,12 +118,13 @@ def check_disk(target: Store | PendingStore, spec: EmbeddingSpec | None, memorie
     while not where.exists():
         where = where.parent
     if not os.access(where, os.W_OK):
-        raise StoreUnavailable(f"target {target.url} is not writable ({where})",
-                               field="target_url")
+        raise StoreUnavailable(f"target {target.url} is not writable ({where})", field="target_url")
     per_memory = (spec.dimension * 4 * 2 if spec else 3072) + 4096
     needed = memories * per_memory + (64 << 20)
     free = shutil.disk_usage(where).free
     if free < needed:
         raise StoreUnavailable(
             f"not enough free disk for {target.url}: about {needed >> 20} MB needed, "
-            f"{free >> 20} MB free at {where}", field="target_url")
+            f"{free >> 20} MB free at {where}",
+            field="target_url",
+        )

@@ -23,20 +23,25 @@ _MAX_LISTED = 50
 
 
 def fingerprint(memory: Memory) -> bytes:
-    canonical = json.dumps([memory.namespace, memory.content_hash, sorted(memory.tags),
-                            memory.metadata], sort_keys=True, ensure_ascii=False,
-                           separators=(",", ":"))
+    canonical = json.dumps(
+        [memory.namespace, memory.content_hash, sorted(memory.tags), memory.metadata],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
-def inventory(source: Source, flt: Filter, progress: Progress = NULL_PROGRESS,
-              label: str = "Reading") -> dict[Key, tuple[str, bytes]]:
+def inventory(
+    source: Source, flt: Filter, progress: Progress = NULL_PROGRESS, label: str = "Reading"
+) -> dict[Key, tuple[str, bytes]]:
     """Every top-level memory matching ``flt``: (namespace, hash) -> (id, fingerprint),
     in scan order (the order a migration writes them)."""
     out: dict[Key, tuple[str, bytes]] = {}
     progress.start(label, None)
-    for batch, _ in source.scan(flt.with_changes(include_chunks=False), batch_size=_SCAN_BATCH,
-                                with_embedding=False):
+    for batch, _ in source.scan(
+        flt.with_changes(include_chunks=False), batch_size=_SCAN_BATCH, with_embedding=False
+    ):
         for m in batch:
             # A source may repeat content (peers have no uniqueness rule); the first copy
             # is the one a migration keeps, so it is the one compared.
@@ -68,26 +73,36 @@ class Verification:
         return not (self.missing or self.different or self.extra)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "source_count": self.source_count,
-                "target_count": self.target_count, "source_digest": self.source_digest,
-                "target_digest": self.target_digest, "missing": self.missing[:_MAX_LISTED],
-                "different": self.different[:_MAX_LISTED], "extra": self.extra[:_MAX_LISTED]}
+        return {
+            "ok": self.ok,
+            "source_count": self.source_count,
+            "target_count": self.target_count,
+            "source_digest": self.source_digest,
+            "target_digest": self.target_digest,
+            "missing": self.missing[:_MAX_LISTED],
+            "different": self.different[:_MAX_LISTED],
+            "extra": self.extra[:_MAX_LISTED],
+        }
 
     def problems(self) -> list[str]:
         """One line per differing memory (the first few of each kind)."""
         lines = []
-        for kind, items in (("missing from target", self.missing),
-                            ("differs in target", self.different),
-                            ("only in target", self.extra)):
+        for kind, items in (
+            ("missing from target", self.missing),
+            ("differs in target", self.different),
+            ("only in target", self.extra),
+        ):
             lines += [f"{kind}: {item}" for item in items[:_MAX_LISTED]]
             if len(items) > _MAX_LISTED:
                 lines.append(f"... and {len(items) - _MAX_LISTED} more {kind}")
         return lines
 
 
-def compare(source: dict[Key, tuple[str, bytes]], target: dict[Key, tuple[str, bytes]], *,
-            exact: bool) -> Verification:
+def compare(
+    source: dict[Key, tuple[str, bytes]], target: dict[Key, tuple[str, bytes]], *, exact: bool
+) -> Verification:
     """Every source memory must be in the target unchanged; with ``exact``, nothing else."""
+
     def name(key: Key, ident: str) -> str:
         return f"{ident} (namespace {key[0]}, hash {key[1][:12]})"
 

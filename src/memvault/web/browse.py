@@ -40,8 +40,7 @@ def signin_page(request: Request, next: str = "/") -> Response:
 @router.post("/signin")
 def signin(request: Request, form: Form) -> Response:
     target = text(form, "next", "/")
-    response = see_other(target if target.startswith("/") and not target.startswith("//")
-                         else "/")
+    response = see_other(target if target.startswith("/") and not target.startswith("//") else "/")
     try:
         sign_in(request, response, text(form, "key"))
     except Unauthorized as exc:
@@ -58,28 +57,40 @@ def signout(form: Form) -> Response:
 
 @router.get("/")
 def browse(
-    request: Request, vault: VaultDep, principal: Annotated[Principal, need("read")],
-    q: str = "", ns: str = "", tags: str = "", type: str = "", after: str = "",
-    before: str = "", page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    request: Request,
+    vault: VaultDep,
+    principal: Annotated[Principal, need("read")],
+    q: str = "",
+    ns: str = "",
+    tags: str = "",
+    type: str = "",
+    after: str = "",
+    before: str = "",
+    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
     cursor: str | None = None,
 ) -> Response:
     namespace = chosen_namespace(vault, principal, ns)
     flt = scope_filter(tags, type, after, before)
-    form = {"q": q, "ns": namespace, "tags": tags, "type": type, "after": after,
-            "before": before}
-    context: dict[str, Any] = {"form": form, "namespaces": namespace_counts(
-        request, vault, principal), "query": q.strip()}
+    form = {"q": q, "ns": namespace, "tags": tags, "type": type, "after": after, "before": before}
+    context: dict[str, Any] = {
+        "form": form,
+        "namespaces": namespace_counts(request, vault, principal),
+        "query": q.strip(),
+    }
     if q.strip():
         wanted = min(page_number * PAGE, MAX_RESULTS)
         hits = vault.search(q, k=wanted, namespace=namespace, filter=flt)
-        shown = hits[(page_number - 1) * PAGE:wanted]
-        context.update(results=[_result(vault, hit, q) for hit in shown],
-                       page_number=page_number,
-                       more=len(hits) == wanted and wanted < MAX_RESULTS)
+        shown = hits[(page_number - 1) * PAGE : wanted]
+        context.update(
+            results=[_result(vault, hit, q) for hit in shown],
+            page_number=page_number,
+            more=len(hits) == wanted and wanted < MAX_RESULTS,
+        )
     else:
         listing = vault.list(namespace=namespace, filter=flt, limit=PAGE, cursor=cursor)
-        context.update(memories=listing.memories, next_cursor=listing.next_cursor,
-                       first_page=cursor is None)
+        context.update(
+            memories=listing.memories, next_cursor=listing.next_cursor, first_page=cursor is None
+        )
     return page(request, "browse.html", **context)
 
 
@@ -87,43 +98,75 @@ def _result(vault: Any, hit: Hit, query: str) -> dict[str, Any]:
     """A hit as shown: the matching part of a long memory, marked, and which part it is."""
     parts = vault.chunks(hit.memory) if hit.chunk_index else [hit.memory.content]
     index = hit.chunk_index or 0
-    return {"hit": hit, "excerpt": excerpt(parts[index] if index < len(parts) else
-                                           hit.memory.content, query),
-            "part": index + 1 if hit.chunk_index else None, "parts": len(parts)}
+    return {
+        "hit": hit,
+        "excerpt": excerpt(parts[index] if index < len(parts) else hit.memory.content, query),
+        "part": index + 1 if hit.chunk_index else None,
+        "parts": len(parts),
+    }
 
 
 @router.get("/memories/{memory_id}")
-def memory_page(request: Request, memory_id: str, vault: VaultDep,
-                principal: Annotated[Principal, need("read")], ns: str = "") -> Response:
+def memory_page(
+    request: Request,
+    memory_id: str,
+    vault: VaultDep,
+    principal: Annotated[Principal, need("read")],
+    ns: str = "",
+) -> Response:
     namespace = chosen_namespace(vault, principal, ns)
     memory = vault.get(memory_id, namespace=namespace)
-    return page(request, "memory.html", memory=memory, ns=namespace,
-                chunks=vault.chunks(memory),
-                similar=vault.similar(memory.id, k=SIMILAR, namespace=namespace))
+    return page(
+        request,
+        "memory.html",
+        memory=memory,
+        ns=namespace,
+        chunks=vault.chunks(memory),
+        similar=vault.similar(memory.id, k=SIMILAR, namespace=namespace),
+    )
 
 
 @router.post("/memories/{memory_id}/edit")
-def edit_memory(memory_id: str, vault: VaultDep, principal: Annotated[Principal, need("write")],
-                form: Form, ns: str = "") -> Response:
+def edit_memory(
+    memory_id: str,
+    vault: VaultDep,
+    principal: Annotated[Principal, need("write")],
+    form: Form,
+    ns: str = "",
+) -> Response:
     namespace = chosen_namespace(vault, principal, ns)
-    vault.update(memory_id, namespace=namespace,
-                 tags=[t for t in text(form, "tags").split(",") if t.strip()],
-                 memory_type=text(form, "memory_type") or None,
-                 importance=number(form, "importance"))
+    vault.update(
+        memory_id,
+        namespace=namespace,
+        tags=[t for t in text(form, "tags").split(",") if t.strip()],
+        memory_type=text(form, "memory_type") or None,
+        importance=number(form, "importance"),
+    )
     return see_other(f"/memories/{quote(memory_id)}" + query_string({"ns": namespace, "saved": 1}))
 
 
 @router.get("/memories/{memory_id}/delete")
-def confirm_delete(request: Request, memory_id: str, vault: VaultDep,
-                   principal: Annotated[Principal, need("write")], ns: str = "") -> Response:
+def confirm_delete(
+    request: Request,
+    memory_id: str,
+    vault: VaultDep,
+    principal: Annotated[Principal, need("write")],
+    ns: str = "",
+) -> Response:
     namespace = chosen_namespace(vault, principal, ns)
-    return page(request, "delete.html", memory=vault.get(memory_id, namespace=namespace),
-                ns=namespace)
+    return page(
+        request, "delete.html", memory=vault.get(memory_id, namespace=namespace), ns=namespace
+    )
 
 
 @router.post("/memories/{memory_id}/delete")
-def delete_memory(memory_id: str, vault: VaultDep, principal: Annotated[Principal, need("write")],
-                  form: Form, ns: str = "") -> Response:
+def delete_memory(
+    memory_id: str,
+    vault: VaultDep,
+    principal: Annotated[Principal, need("write")],
+    form: Form,
+    ns: str = "",
+) -> Response:
     namespace = chosen_namespace(vault, principal, ns)
     vault.delete(memory_id, namespace=namespace)
     return see_other("/" + query_string({"ns": namespace, "deleted": memory_id}))

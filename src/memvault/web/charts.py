@@ -19,13 +19,15 @@ LABEL = 150
 
 
 def _frame(title: str, summary: str, height: int, body: list[str]) -> Markup:
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
-            f'role="img"><title>{escape(title)}</title><desc>{escape(summary)}</desc>')
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'role="img"><title>{escape(title)}</title><desc>{escape(summary)}</desc>'
+    )
     return Markup(head + "".join(body) + "</svg>")
 
 
 def _short(label: str, chars: int = 22) -> str:
-    return label if len(label) <= chars else label[:chars - 1] + "…"
+    return label if len(label) <= chars else label[: chars - 1] + "…"
 
 
 def bars(items: Sequence[tuple[str, float]], title: str, unit: str = "") -> Markup:
@@ -39,14 +41,16 @@ def bars(items: Sequence[tuple[str, float]], title: str, unit: str = "") -> Mark
         body.append(
             f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end">{escape(_short(label))}</text>'
             f'<rect class="bar" x="{LABEL}" y="{y + 3}" width="{length:.1f}" height="{BAR - 6}">'
-            f'<title>{escape(label)}: {value:g}{unit}</title></rect>'
-            f'<text x="{LABEL + length + 4:.1f}" y="{y + 15}">{value:g}{escape(unit)}</text>')
+            f"<title>{escape(label)}: {value:g}{unit}</title></rect>"
+            f'<text x="{LABEL + length + 4:.1f}" y="{y + 15}">{value:g}{escape(unit)}</text>'
+        )
     summary = ", ".join(f"{label} {value:g}{unit}" for label, value in items[:5])
     return _frame(title, summary, max(BAR, len(items) * BAR), body)
 
 
-def columns(items: Sequence[tuple[str, float]], title: str, unit: str = "",
-            every: int = 1) -> Markup:
+def columns(
+    items: Sequence[tuple[str, float]], title: str, unit: str = "", every: int = 1
+) -> Markup:
     """A column per (label, value) in order; every ``every``-th label is written."""
     height, axis = 180, 150
     top = max((v for _, v in items), default=0) or 1
@@ -58,10 +62,13 @@ def columns(items: Sequence[tuple[str, float]], title: str, unit: str = "",
         body.append(
             f'<rect class="bar" x="{x + step * 0.1:.1f}" y="{axis - tall:.1f}" '
             f'width="{step * 0.8:.1f}" height="{tall:.1f}">'
-            f'<title>{escape(label)}: {value:g}{escape(unit)}</title></rect>')
+            f"<title>{escape(label)}: {value:g}{escape(unit)}</title></rect>"
+        )
         if i % every == 0:
-            body.append(f'<text x="{x + step / 2:.1f}" y="{axis + 16}" text-anchor="middle">'
-                        f'{escape(_short(label, 8))}</text>')
+            body.append(
+                f'<text x="{x + step / 2:.1f}" y="{axis + 16}" text-anchor="middle">'
+                f"{escape(_short(label, 8))}</text>"
+            )
     body.append(f'<text x="12" y="12">max {top:g}{escape(unit)}</text>')
     first, last = (items[0], items[-1]) if items else (("", 0), ("", 0))
     summary = f"{len(items)} values from {first[0]} ({first[1]:g}) to {last[0]} ({last[1]:g})"

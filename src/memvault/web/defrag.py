@@ -38,10 +38,15 @@ Admin = Annotated[Principal, need("admin")]
 
 @router.get("")
 def defragmenter(request: Request, vault: VaultDep, principal: Admin) -> Response:
-    return page(request, "defrag.html", reviews=Reviews.of(request.app.state).list(),
-                namespaces=namespace_counts(request, vault, principal),
-                ns=chosen_namespace(vault, principal, None), rules=RULES,
-                threshold=DEFAULT_THRESHOLD)
+    return page(
+        request,
+        "defrag.html",
+        reviews=Reviews.of(request.app.state).list(),
+        namespaces=namespace_counts(request, vault, principal),
+        ns=chosen_namespace(vault, principal, None),
+        rules=RULES,
+        threshold=DEFAULT_THRESHOLD,
+    )
 
 
 @router.post("")
@@ -49,18 +54,26 @@ def analyse(request: Request, vault: VaultDep, principal: Admin, form: Form) -> 
     namespace = chosen_namespace(vault, principal, text(form, "ns"))
     threshold = check_threshold(number(form, "threshold", DEFAULT_THRESHOLD))
     keep = check_rule(text(form, "keep", "newest"))
-    scope = scope_filter(text(form, "tags"), text(form, "type"), text(form, "after"),
-                         text(form, "before"))
+    scope = scope_filter(
+        text(form, "tags"), text(form, "type"), text(form, "after"), text(form, "before")
+    )
     vault.upkeep.selection(scope, namespace, None)  # bad scope: refused now, not as a failed job
-    params: dict[str, Any] = {"namespace": namespace, "filter": scope, "threshold": threshold,
-                              "keep": keep}
+    params: dict[str, Any] = {
+        "namespace": namespace,
+        "filter": scope,
+        "threshold": threshold,
+        "keep": keep,
+    }
     review = Review("", namespace, params)  # its id is the job's, known once it is queued
 
     def work(progress: Any) -> dict[str, Any]:
         plan = vault.upkeep.find_duplicates(progress=progress, **params)
         review.plan = plan
-        return {"scanned": plan.scanned, "clusters": len(plan.clusters),
-                "redundant": plan.redundant}
+        return {
+            "scanned": plan.scanned,
+            "clusters": len(plan.clusters),
+            "redundant": plan.redundant,
+        }
 
     job = shared_runner(request.app.state).submit("analyse", params, work)
     review.job_id = job.id
@@ -82,14 +95,15 @@ def analysis(request: Request, job_id: str, principal: Admin) -> Response:
 
 
 @router.post("/{job_id}/apply")
-def apply(request: Request, job_id: str, vault: VaultDep, principal: Admin,
-          form: Form) -> Response:
+def apply(request: Request, job_id: str, vault: VaultDep, principal: Admin, form: Form) -> Response:
     review = Reviews.of(request.app.state).get(job_id)
     principal.namespace(review.namespace, vault.settings.namespace, writing=True)
     plan = vault.upkeep.choose_duplicates(_plan(review), review.choices)
     job = shared_runner(request.app.state).submit(
-        "consolidate", {"analysis": job_id, "clusters": [c.id for c in plan.clusters]},
-        lambda progress: actions.consolidate(vault.upkeep, plan, progress=progress))
+        "consolidate",
+        {"analysis": job_id, "clusters": [c.id for c in plan.clusters]},
+        lambda progress: actions.consolidate(vault.upkeep, plan, progress=progress),
+    )
     review.applied_job = job.id
     return see_other(job_url(job))
 
@@ -101,19 +115,32 @@ def cluster_page(request: Request, job_id: str, number: int, principal: Admin) -
     choice = review.choices.get(cluster.id, ClusterChoice(cluster.survivor.id))
     survivor = next(m for m in cluster.members if m.id == choice.survivor)
     similarity = {d.memory.id: d.similarity for d in cluster.duplicates}
-    members = [{"memory": m, "survivor": m.id == survivor.id,
-                "included": m.id not in choice.leave_out,
-                "similarity": similarity.get(m.id),
-                "diff": None if m.id == survivor.id else word_diff(survivor.content, m.content)}
-               for m in cluster.members]
-    return page(request, "cluster.html", review=review, cluster=cluster, number=number,
-                total=len(review.plan.clusters if review.plan else ()), members=members,
-                decision=review.decision(cluster.id))
+    members = [
+        {
+            "memory": m,
+            "survivor": m.id == survivor.id,
+            "included": m.id not in choice.leave_out,
+            "similarity": similarity.get(m.id),
+            "diff": None if m.id == survivor.id else word_diff(survivor.content, m.content),
+        }
+        for m in cluster.members
+    ]
+    return page(
+        request,
+        "cluster.html",
+        review=review,
+        cluster=cluster,
+        number=number,
+        total=len(review.plan.clusters if review.plan else ()),
+        members=members,
+        decision=review.decision(cluster.id),
+    )
 
 
 @router.post("/{job_id}/{number}")
-def decide(request: Request, job_id: str, number: int, vault: VaultDep, principal: Admin,
-           form: Form) -> Response:
+def decide(
+    request: Request, job_id: str, number: int, vault: VaultDep, principal: Admin, form: Form
+) -> Response:
     review = Reviews.of(request.app.state).get(job_id)
     cluster = review.cluster(number)
     if text(form, "action") == "skip":
@@ -121,8 +148,9 @@ def decide(request: Request, job_id: str, number: int, vault: VaultDep, principa
     else:
         survivor = text(form, "survivor", cluster.survivor.id)
         included = set(form.getlist("include")) | {survivor}
-        choice = ClusterChoice(survivor, frozenset(
-            m.id for m in cluster.members if m.id not in included))
+        choice = ClusterChoice(
+            survivor, frozenset(m.id for m in cluster.members if m.id not in included)
+        )
         vault.upkeep.choose_duplicates(_plan(review), {cluster.id: choice})  # refuses a bad choice
         review.decide(cluster.id, choice)
     following = review.next_undecided(number)

@@ -38,8 +38,7 @@ class Refreshing:
         self._running: set[Any] = set()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, compute: Callable[[], Any], ttl: float, *, wait: bool = True
-            ) -> Any:
+    def get(self, key: Any, compute: Callable[[], Any], ttl: float, *, wait: bool = True) -> Any:
         """The value (stale ones refreshed meanwhile); when there is none yet, computed now,
         or with ``wait=False`` started in the background and None returned."""
         with self._lock:
@@ -71,7 +70,6 @@ class Refreshing:
         threading.Thread(target=run, name="dashboard-refresh", daemon=True).start()
 
 
-
 _LOCK = threading.Lock()
 
 
@@ -83,12 +81,14 @@ def kept_on(holder: Any, name: str, make: Callable[[], Any]) -> Any:
         return getattr(holder, name)
 
 
-def store_stats(request: Request, vault: Vault, namespace: str | None, *, wait: bool = True
-                ) -> dict[str, Any] | None:
+def store_stats(
+    request: Request, vault: Vault, namespace: str | None, *, wait: bool = True
+) -> dict[str, Any] | None:
     """``Vault.stats`` of a namespace (None: all), at most ``STATS_TTL`` seconds old."""
     refreshing: Refreshing = kept_on(request.app.state, "dashboard_refreshing", Refreshing)
     return refreshing.get(
-        ("stats", namespace), lambda: vault.stats(namespace=namespace), STATS_TTL, wait=wait)
+        ("stats", namespace), lambda: vault.stats(namespace=namespace), STATS_TTL, wait=wait
+    )
 
 
 def namespace_counts(request: Request, vault: Vault, principal: Principal) -> dict[str, int]:
@@ -102,8 +102,9 @@ def chosen_namespace(vault: Vault, principal: Principal, asked: str | None) -> s
     """The namespace a page works in: the one asked for, else the server's (or the key's).
 
     One the key may not see reads as not found, as in the API."""
-    return principal.namespace(asked.strip() if asked and asked.strip() else None,
-                               vault.settings.namespace, writing=False)
+    return principal.namespace(
+        asked.strip() if asked and asked.strip() else None, vault.settings.namespace, writing=False
+    )
 
 
 def text(form: FormData, name: str, default: str = "") -> str:

@@ -21,15 +21,21 @@ router = APIRouter(include_in_schema=False)
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(
-        openapi_url=request.app.openapi_url, title=f"{request.app.title} API",
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} API",
         swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-        swagger_css_url=f"{SWAGGER}/swagger-ui.css", swagger_favicon_url=FAVICON,
-        swagger_ui_parameters={"validatorUrl": None})
+        swagger_css_url=f"{SWAGGER}/swagger-ui.css",
+        swagger_favicon_url=FAVICON,
+        swagger_ui_parameters={"validatorUrl": None},
+    )
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
     return get_redoc_html(
-        openapi_url=request.app.openapi_url, title=f"{request.app.title} API",
-        redoc_js_url=f"{REDOC}/redoc.standalone.js", redoc_favicon_url=FAVICON,
-        with_google_fonts=False)
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} API",
+        redoc_js_url=f"{REDOC}/redoc.standalone.js",
+        redoc_favicon_url=FAVICON,
+        with_google_fonts=False,
+    )

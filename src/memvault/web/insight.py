@@ -29,8 +29,20 @@ from .session import need
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Reader = Annotated[Principal, need("read")]
-PACKAGES = ("fastapi", "starlette", "uvicorn", "numpy", "onnxruntime", "torch",
-            "sentence-transformers", "apsw", "sqlite-vec", "psycopg", "chromadb", "mcp")
+PACKAGES = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "numpy",
+    "onnxruntime",
+    "torch",
+    "sentence-transformers",
+    "apsw",
+    "sqlite-vec",
+    "psycopg",
+    "chromadb",
+    "mcp",
+)
 PATHS = frozenset({"store_url", "data_dir", "model_cache_dir"})
 
 
@@ -52,19 +64,36 @@ def analytics(request: Request, vault: VaultDep, principal: Reader, ns: str = ""
         "tags": bars(tags, "Most used tags"),
         "namespaces": bars(spaces, "Memories per namespace"),
         "latency": columns(latency["buckets"], "Searches by latency (ms)", every=3),
-        "cache": bars([("hits", cache["hits"]), ("misses", cache["misses"])],
-                      "Query cache: hits and misses"),
+        "cache": bars(
+            [("hits", cache["hits"]), ("misses", cache["misses"])], "Query cache: hits and misses"
+        ),
     }
-    tables = {"months": months, "types": types, "tags": tags, "namespaces": spaces,
-              "latency": latency["buckets"]}
-    return page(request, "analytics.html", stats=stats, charts=charts, tables=tables,
-                latency=latency, cache=cache, namespace=namespace)
+    tables = {
+        "months": months,
+        "types": types,
+        "tags": tags,
+        "namespaces": spaces,
+        "latency": latency["buckets"],
+    }
+    return page(
+        request,
+        "analytics.html",
+        stats=stats,
+        charts=charts,
+        tables=tables,
+        latency=latency,
+        cache=cache,
+        namespace=namespace,
+    )
 
 
 def _cache(vault: Vault) -> dict[str, Any]:
     hits, misses = vault.queries.hits, vault.queries.misses
-    return {"hits": hits, "misses": misses,
-            "rate": hits / (hits + misses) if hits + misses else None}
+    return {
+        "hits": hits,
+        "misses": misses,
+        "rate": hits / (hits + misses) if hits + misses else None,
+    }
 
 
 def search_latency(request: Request) -> dict[str, Any]:
@@ -88,8 +117,11 @@ def search_latency(request: Request) -> dict[str, Any]:
         label = "more" if bound == float("inf") else f"≤{bound * 1000:g}"
         buckets.append((label, seen - below))
         below = seen
-    return {"buckets": buckets, "count": int(count),
-            "mean_ms": total / count * 1000 if count else None}
+    return {
+        "buckets": buckets,
+        "count": int(count),
+        "mean_ms": total / count * 1000 if count else None,
+    }
 
 
 @functools.cache  # installed versions do not change while the server runs
@@ -105,11 +137,22 @@ def health(request: Request, vault: VaultDep, principal: Reader) -> Response:
     status = vault.health()
     if not principal.sees_paths:
         status["store"] = {k: v for k, v in status["store"].items() if k not in ("url", "path")}
-    settings = [{"name": name, "source": source,
-                 "value": "(shown to admins)" if name in PATHS and not principal.sees_paths
-                 else redact_url(value) if "://" in value else value}
-                for name, value, source in vault.settings.describe()]
-    versions = [("memvault", __version__),
-                ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
-                ("platform", platform.platform()), *((p, _version(p)) for p in PACKAGES)]
+    settings = [
+        {
+            "name": name,
+            "source": source,
+            "value": "(shown to admins)"
+            if name in PATHS and not principal.sees_paths
+            else redact_url(value)
+            if "://" in value
+            else value,
+        }
+        for name, value, source in vault.settings.describe()
+    ]
+    versions = [
+        ("memvault", __version__),
+        ("python", f"{platform.python_version()} ({platform.python_implementation()})"),
+        ("platform", platform.platform()),
+        *((p, _version(p)) for p in PACKAGES),
+    ]
     return page(request, "health.html", health=status, settings=settings, versions=versions)

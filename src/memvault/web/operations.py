@@ -49,10 +49,14 @@ def operations(request: Request, vault: VaultDep, principal: Admin) -> Response:
 
 
 @router.post("/operations/{operation_id}/undo")
-def undo(request: Request, operation_id: str, vault: VaultDep, principal: Admin,
-         form: Form) -> Response:
+def undo(
+    request: Request, operation_id: str, vault: VaultDep, principal: Admin, form: Form
+) -> Response:
     principal.require("admin", whole_store=True)
     force = text(form, "force") == "yes"
     return start_job(
-        request, "undo", {"operation_id": operation_id, "force": force},
-        lambda progress: actions.undo(vault.upkeep, operation_id, force=force, progress=progress))
+        request,
+        "undo",
+        {"operation_id": operation_id, "force": force},
+        lambda progress: actions.undo(vault.upkeep, operation_id, force=force, progress=progress),
+    )

@@ -24,8 +24,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ..errors import MemvaultError, Unauthorized
 from .session import CSRF_FIELD, csrf_token, current_principal, remember_session
 
-NAV = (("/", "Memories"), ("/defrag", "Defragmenter"), ("/upkeep", "Upkeep"),
-       ("/analytics", "Analytics"), ("/health", "Health"), ("/docs", "API"))
+NAV = (
+    ("/", "Memories"),
+    ("/defrag", "Defragmenter"),
+    ("/upkeep", "Upkeep"),
+    ("/analytics", "Analytics"),
+    ("/health", "Health"),
+    ("/docs", "API"),
+)
 
 
 def _when(value: datetime | str | None) -> str:
@@ -44,9 +50,12 @@ def query_string(base: dict[str, Any], **changes: Any) -> str:
     return "?" + urlencode(flat) if flat else ""
 
 
-env = Environment(loader=PackageLoader("memvault.web", "templates"),
-                  autoescape=select_autoescape(["html", "svg"]), trim_blocks=True,
-                  lstrip_blocks=True)
+env = Environment(
+    loader=PackageLoader("memvault.web", "templates"),
+    autoescape=select_autoescape(["html", "svg"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
 env.filters["when"] = _when
 env.filters["urlpart"] = lambda value: quote(str(value), safe="")
 env.globals["qs"] = query_string
@@ -61,8 +70,12 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     except MemvaultError:
         principal = None
     html = env.get_template(template).render(
-        request=request, principal=principal, csrf=csrf_token(request), path=request.url.path,
-        **context)
+        request=request,
+        principal=principal,
+        csrf=csrf_token(request),
+        path=request.url.path,
+        **context,
+    )
     response = HTMLResponse(html, status_code=status)
     remember_session(request, response)
     return response

@@ -80,8 +80,10 @@ class Reviews:
         with self._lock:
             review = self._items.get(job_id)
         if review is None:
-            raise NotFound(f"no analysis {job_id!r} (analyses live in the server's memory; "
-                           "start a new one)", field="analysis")
+            raise NotFound(
+                f"no analysis {job_id!r} (analyses live in the server's memory; start a new one)",
+                field="analysis",
+            )
         return review
 
     def list(self) -> list[Review]:

@@ -84,26 +84,37 @@ def remember_session(request: Request, response: Response) -> None:
     """Set the session cookie if this request started a session."""
     new = getattr(request.state, "new_session", None)
     if new:
-        response.set_cookie(SESSION_COOKIE, new, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(
+            SESSION_COOKIE,
+            new,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
 
 
 async def checked_form(request: Request) -> FormData:
     """The posted form, once its CSRF token matches this browser's session."""
     form = await request.form()
     sent = form.get(CSRF_FIELD)
-    if (SESSION_COOKIE not in request.cookies or not isinstance(sent, str)
-            or not hmac.compare_digest(sent, csrf_token(request))):
-        raise BadToken("the form's security token is missing or out of date; reload the page "
-                       "and try again", field=CSRF_FIELD)
+    if (
+        SESSION_COOKIE not in request.cookies
+        or not isinstance(sent, str)
+        or not hmac.compare_digest(sent, csrf_token(request))
+    ):
+        raise BadToken(
+            "the form's security token is missing or out of date; reload the page and try again",
+            field=CSRF_FIELD,
+        )
     return form
 
 
 def sign_in(request: Request, response: Response, key: str) -> Principal:
     """Check ``key`` and keep it in the key cookie; Unauthorized when it is not a key."""
     principal = key_ring(request).verify(key)
-    response.set_cookie(KEY_COOKIE, key, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+    response.set_cookie(
+        KEY_COOKIE, key, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
     return principal
 
 

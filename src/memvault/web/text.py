@@ -32,8 +32,12 @@ def highlight(text: str, query: str) -> Markup:
         return escape(text)
     out, last = [], 0
     for match in pattern.finditer(text):
-        out += [escape(text[last:match.start()]), Markup("<mark>"), escape(match.group()),
-                Markup("</mark>")]
+        out += [
+            escape(text[last : match.start()]),
+            Markup("<mark>"),
+            escape(match.group()),
+            Markup("</mark>"),
+        ]
         last = match.end()
     out.append(escape(text[last:]))
     return Markup("").join(out)
@@ -52,8 +56,13 @@ def excerpt(text: str, query: str, chars: int = EXCERPT_CHARS) -> Markup:
         start = space + 1 if 0 <= space < start + 40 else start
     end = min(len(text), start + chars)
     shown = highlight(text[start:end], query)
-    return Markup("").join([Markup("… ") if start else Markup(""), shown,
-                            Markup(" …") if end < len(text) else Markup("")])
+    return Markup("").join(
+        [
+            Markup("… ") if start else Markup(""),
+            shown,
+            Markup(" …") if end < len(text) else Markup(""),
+        ]
+    )
 
 
 def word_diff(base: str, other: str) -> Markup:
@@ -66,8 +75,12 @@ def word_diff(base: str, other: str) -> Markup:
     keeps it to milliseconds, at the price of a coarser result.
     """
     a, b = re.findall(r"\S+\s*", base), re.findall(r"\S+\s*", other)
-    matcher = difflib.SequenceMatcher(None, [t.rstrip() for t in a], [t.rstrip() for t in b],
-                                      autojunk=len(a) * len(b) > EXACT_DIFF_PAIRS)
+    matcher = difflib.SequenceMatcher(
+        None,
+        [t.rstrip() for t in a],
+        [t.rstrip() for t in b],
+        autojunk=len(a) * len(b) > EXACT_DIFF_PAIRS,
+    )
     pieces: list[tuple[str, str]] = []  # (tag or "", text)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
@@ -77,7 +90,7 @@ def word_diff(base: str, other: str) -> Markup:
             pieces.append(("del", "".join(a[i1:i2]).strip()))
         if j2 > j1:
             added = "".join(b[j1:j2])
-            pieces += [("ins", added.rstrip()), ("", added[len(added.rstrip()):])]
+            pieces += [("ins", added.rstrip()), ("", added[len(added.rstrip()) :])]
     out: list[Markup] = []
     for index, (tag, text) in enumerate(pieces):
         if tag and index and not pieces[index - 1][1][-1:].isspace():

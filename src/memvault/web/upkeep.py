@@ -43,18 +43,27 @@ def _files(directory: Path) -> list[dict[str, Any]]:
     for path in directory.iterdir():
         if path.name.endswith(DUMP) and path.is_file():
             stat = path.stat()
-            found.append({"name": path.name, "bytes": stat.st_size,
-                          "at": datetime.fromtimestamp(stat.st_mtime, UTC)})
+            found.append(
+                {
+                    "name": path.name,
+                    "bytes": stat.st_size,
+                    "at": datetime.fromtimestamp(stat.st_mtime, UTC),
+                }
+            )
     return sorted(found, key=lambda f: f["at"], reverse=True)
 
 
 @router.get("")
 def upkeep(request: Request, vault: VaultDep, principal: Admin) -> Response:
     data_dir = vault.settings.data_dir
-    return page(request, "upkeep.html", namespaces=namespace_counts(request, vault, principal),
-                ns=chosen_namespace(vault, principal, None),
-                archives=_files(data_dir / "archives"),
-                backups=_files(backups.backups_dir(vault.settings)))
+    return page(
+        request,
+        "upkeep.html",
+        namespaces=namespace_counts(request, vault, principal),
+        ns=chosen_namespace(vault, principal, None),
+        archives=_files(data_dir / "archives"),
+        backups=_files(backups.backups_dir(vault.settings)),
+    )
 
 
 def _selection(form: dict[str, str]) -> dict[str, Any]:
@@ -62,32 +71,60 @@ def _selection(form: dict[str, str]) -> dict[str, Any]:
 
 
 @router.get("/archive")
-def archive_preview(request: Request, vault: VaultDep, principal: Admin, ns: str = "",
-                    older_than: str = "", tags: str = "", type: str = "") -> Response:
+def archive_preview(
+    request: Request,
+    vault: VaultDep,
+    principal: Admin,
+    ns: str = "",
+    older_than: str = "",
+    tags: str = "",
+    type: str = "",
+) -> Response:
     """What an archive would move: how many, and the newest of them."""
     namespace = chosen_namespace(vault, principal, ns)
     form = {"ns": namespace, "older_than": older_than, "tags": tags, "type": type}
-    counted = actions.archive(vault.upkeep, older_than=older_than or None, namespace=namespace,
-                              filter=_selection(form), dry_run=True)
+    counted = actions.archive(
+        vault.upkeep,
+        older_than=older_than or None,
+        namespace=namespace,
+        filter=_selection(form),
+        dry_run=True,
+    )
     criteria = vault.upkeep.selection(_selection(form), namespace, older_than or None)
-    sample = vault.list(namespace=namespace, filter=criteria.with_changes(
-        include_expired=True), limit=PREVIEW).memories
-    return page(request, "archive.html", form=form, matched=counted["matched"],
-                before=counted["created_before"], sample=sample)
+    sample = vault.list(
+        namespace=namespace, filter=criteria.with_changes(include_expired=True), limit=PREVIEW
+    ).memories
+    return page(
+        request,
+        "archive.html",
+        form=form,
+        matched=counted["matched"],
+        before=counted["created_before"],
+        sample=sample,
+    )
 
 
 @router.post("/archive")
 def archive(request: Request, vault: VaultDep, principal: Admin, form: Form) -> Response:
     namespace = chosen_namespace(vault, principal, text(form, "ns"))
     fields = {name: text(form, name) for name in ("older_than", "tags", "type")}
-    params: dict[str, Any] = {"older_than": fields["older_than"] or None,
-                              "namespace": namespace, "filter": _selection(fields)}
+    params: dict[str, Any] = {
+        "older_than": fields["older_than"] or None,
+        "namespace": namespace,
+        "filter": _selection(fields),
+    }
     # Refused now, not reported later as a failed job.
     if vault.upkeep.selection(params["filter"], namespace, params["older_than"]).is_namespace_only:
-        raise InvalidInput("give an age, tags or a type: a whole namespace is never archived "
-                           "by accident", field="older_than")
-    return start_job(request, "archive", params,
-                lambda progress: actions.archive(vault.upkeep, progress=progress, **params))
+        raise InvalidInput(
+            "give an age, tags or a type: a whole namespace is never archived by accident",
+            field="older_than",
+        )
+    return start_job(
+        request,
+        "archive",
+        params,
+        lambda progress: actions.archive(vault.upkeep, progress=progress, **params),
+    )
 
 
 def _named(directory: Path, name: str) -> Path:
@@ -99,12 +136,15 @@ def _named(directory: Path, name: str) -> Path:
 
 
 @router.post("/archives/restore")
-def restore_archive(request: Request, vault: VaultDep, principal: Admin,
-                    form: Form) -> Response:
+def restore_archive(request: Request, vault: VaultDep, principal: Admin, form: Form) -> Response:
     principal.require("admin", whole_store=True)
     path = _named(vault.settings.data_dir / "archives", text(form, "name"))
-    return start_job(request, "unarchive", {"name": path.name},
-                lambda progress: vault.upkeep.restore_archive(path, progress=progress))
+    return start_job(
+        request,
+        "unarchive",
+        {"name": path.name},
+        lambda progress: vault.upkeep.restore_archive(path, progress=progress),
+    )
 
 
 class _JobProgress:
@@ -132,10 +172,14 @@ def backup(request: Request, vault: VaultDep, principal: Admin, form: Form) -> R
     principal.require("admin", whole_store=True)
 
     def work(progress: Progress) -> dict[str, Any]:
-        done = backups.backup(vault.store_backend, vault.settings,
-                              progress=_JobProgress(progress))
-        return {"backup": {"file": done.dump.name, "count": done.count,
-                           "removed": [p.name for p in done.removed]}}
+        done = backups.backup(vault.store_backend, vault.settings, progress=_JobProgress(progress))
+        return {
+            "backup": {
+                "file": done.dump.name,
+                "count": done.count,
+                "removed": [p.name for p in done.removed],
+            }
+        }
 
     return start_job(request, "backup", {}, work)
 
@@ -143,5 +187,6 @@ def backup(request: Request, vault: VaultDep, principal: Admin, form: Form) -> R
 @router.post("/optimize")
 def optimize(request: Request, vault: VaultDep, principal: Admin, form: Form) -> Response:
     principal.require("admin", whole_store=True)
-    return start_job(request, "optimize", {},
-                lambda progress: actions.optimize(vault.upkeep, progress=progress))
+    return start_job(
+        request, "optimize", {}, lambda progress: actions.optimize(vault.upkeep, progress=progress)
+    )

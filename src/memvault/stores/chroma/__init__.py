@@ -15,5 +15,11 @@ from .client import ChromaTarget, chroma_errors, parse_chroma_url
 from .collection import FORMAT_KEY, take_over
 from .scan import scan_records
 
-__all__ = ["FORMAT_KEY", "ChromaTarget", "chroma_errors", "parse_chroma_url", "scan_records",
-           "take_over"]
+__all__ = [
+    "FORMAT_KEY",
+    "ChromaTarget",
+    "chroma_errors",
+    "parse_chroma_url",
+    "scan_records",
+    "take_over",
+]

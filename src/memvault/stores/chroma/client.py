@@ -26,8 +26,11 @@ from ...files import private_dir
 DEFAULT_COLLECTION = "memory_collection"
 CHROMA_FILE = "chroma.sqlite3"  # what an embedded Chroma keeps in its directory
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
-_HNSW_PARAMS = {"hnsw_m": "max_neighbors", "hnsw_construction_ef": "ef_construction",
-                "hnsw_search_ef": "ef_search"}
+_HNSW_PARAMS = {
+    "hnsw_m": "max_neighbors",
+    "hnsw_construction_ef": "ef_construction",
+    "hnsw_search_ef": "ef_search",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +62,9 @@ class ChromaTarget:
 
         settings = Settings(anonymized_telemetry=False)
         if self.path is not None and not create and not (self.path / CHROMA_FILE).is_file():
-            raise NotFound(f"no Chroma data at {self.path} (no {CHROMA_FILE} there)",
-                           field="store_url")
+            raise NotFound(
+                f"no Chroma data at {self.path} (no {CHROMA_FILE} there)", field="store_url"
+            )
         with chroma_errors(self.url):
             if self.path is not None:
                 # Chroma's own files take the umask's mode; the directory keeps them private.
@@ -68,8 +72,9 @@ class ChromaTarget:
                 return chromadb.PersistentClient(path=str(self.path), settings=settings)
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
             assert self.host is not None and self.port is not None, "no path: a server's target"
-            return chromadb.HttpClient(host=self.host, port=self.port, ssl=self.ssl,
-                                       headers=headers, settings=settings)
+            return chromadb.HttpClient(
+                host=self.host, port=self.port, ssl=self.ssl, headers=headers, settings=settings
+            )
 
 
 def parse_chroma_url(url: str, options: frozenset[str] = frozenset()) -> ChromaTarget:
@@ -80,41 +85,61 @@ def parse_chroma_url(url: str, options: frozenset[str] = frozenset()) -> ChromaT
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key != "collection" and key not in _HNSW_PARAMS and key not in options:
             known = ", ".join(sorted({"collection", *_HNSW_PARAMS, *options}))
-            raise InvalidInput(f"unknown Chroma URL parameter {key!r}; known: {known}",
-                               field=f"store_url.{key}")
+            raise InvalidInput(
+                f"unknown Chroma URL parameter {key!r}; known: {known}", field=f"store_url.{key}"
+            )
         query[key] = value
     collection = query.pop("collection", DEFAULT_COLLECTION)
     if not _NAME.match(collection) or ".." in collection:
-        raise InvalidInput(f"Chroma collection name {collection!r} must be 3-512 characters of "
-                           "letters, digits, '.', '_' or '-', starting and ending with a letter "
-                           "or digit", field="store_url.collection")
+        raise InvalidInput(
+            f"Chroma collection name {collection!r} must be 3-512 characters of "
+            "letters, digits, '.', '_' or '-', starting and ending with a letter "
+            "or digit",
+            field="store_url.collection",
+        )
     hnsw = {}
     for key, name in _HNSW_PARAMS.items():
         if key in query:
             value = query.pop(key)
             if not value.isdigit() or not 1 <= int(value) <= 10_000:
-                raise InvalidInput(f"{key} must be an integer from 1 to 10000, got {value!r}",
-                                   field=f"store_url.{key}")
+                raise InvalidInput(
+                    f"{key} must be an integer from 1 to 10000, got {value!r}",
+                    field=f"store_url.{key}",
+                )
             hnsw[name] = int(value)
     shown = _redacted(url, parts.password)
     if scheme == "chroma":
         if parts.netloc or not parts.path or parts.path == "/":
-            raise InvalidInput(f"Chroma URL must be chroma:///path/to/dir, got {shown!r}",
-                               field="store_url")
-        return ChromaTarget(url=shown, collection=collection, hnsw=hnsw, options=query,
-                            path=Path(unquote(parts.path)).expanduser())
+            raise InvalidInput(
+                f"Chroma URL must be chroma:///path/to/dir, got {shown!r}", field="store_url"
+            )
+        return ChromaTarget(
+            url=shown,
+            collection=collection,
+            hnsw=hnsw,
+            options=query,
+            path=Path(unquote(parts.path)).expanduser(),
+        )
     if scheme in ("chroma+http", "chroma+https"):
         try:
             port = parts.port
         except ValueError:
             port = -1
         if not parts.hostname or port == -1:
-            raise InvalidInput(f"Chroma URL must be chroma+http://host:port, got {shown!r}",
-                               field="store_url")
+            raise InvalidInput(
+                f"Chroma URL must be chroma+http://host:port, got {shown!r}", field="store_url"
+            )
         ssl = scheme == "chroma+https"
-        return ChromaTarget(url=shown, collection=collection, hnsw=hnsw, options=query,
-                            host=parts.hostname, port=port or (443 if ssl else 8000), ssl=ssl,
-                            token=unquote(parts.password) if parts.password else None)
+        return ChromaTarget(
+            url=shown,
+            collection=collection,
+            hnsw=hnsw,
+            options=query,
+            host=parts.hostname,
+            port=port or (443 if ssl else 8000),
+            ssl=ssl,
+            token=unquote(parts.password) if parts.password else None,
+        )
     raise InvalidInput(f"not a Chroma URL: {shown!r}", field="store_url")
 
 
@@ -139,8 +164,9 @@ def chroma_errors(url: str) -> Iterator[None]:
         # chromadb reports a refused connection as a ValueError raised from httpx's error.
         if isinstance(exc.__context__, httpx.HTTPError):
             raise StoreUnavailable(f"Chroma at {url} is unreachable: {exc}") from exc
-        raise InvalidInput(f"Chroma at {url} refused the request: {exc}",
-                           field="store_url") from exc
+        raise InvalidInput(
+            f"Chroma at {url} refused the request: {exc}", field="store_url"
+        ) from exc
 
 
 def collection_config(hnsw: dict[str, int]) -> dict[str, Any]:

@@ -40,11 +40,16 @@ def open_collection(client: Any, target: ChromaTarget, *, create: bool) -> Any:
             col = client.get_collection(name, embedding_function=None)
         except NotFoundError:
             if not create:
-                raise NotFound(f"no collection {name!r} at {target.url} (only commands that "
-                               f"write create one)", field="store_url") from None
+                raise NotFound(
+                    f"no collection {name!r} at {target.url} (only commands that write create one)",
+                    field="store_url",
+                ) from None
             return client.get_or_create_collection(
-                name, embedding_function=None, configuration=collection_config(hnsw),
-                metadata={FORMAT_KEY: 1, STORE_ID_KEY: new_id()})
+                name,
+                embedding_function=None,
+                configuration=collection_config(hnsw),
+                metadata={FORMAT_KEY: 1, STORE_ID_KEY: new_id()},
+            )
         meta = col.metadata or {}
         if FORMAT_KEY not in meta:
             if col.count():
@@ -53,7 +58,8 @@ def open_collection(client: Any, target: ChromaTarget, *, create: bool) -> Any:
                     f"memvault did not write; read it as a migration source instead: "
                     f"memvault migrate '{target.url}' sqlite:///PATH (or replace them, after a "
                     f"backup: memvault migrate SOURCE '{target.url}' --replace)",
-                    field="store_url")
+                    field="store_url",
+                )
             _mark_ours(col)
         _check_hnsw(col, hnsw)
     return col
@@ -100,7 +106,9 @@ def _check_hnsw(col: Any, hnsw: dict[str, int]) -> None:
         if key in hnsw and current.get(key) != hnsw[key]:
             raise InvalidInput(
                 f"collection {col.name!r} was created with {key}={current.get(key)}; "
-                f"it is fixed at creation", field="store_url")
+                f"it is fixed at creation",
+                field="store_url",
+            )
     if "ef_search" in hnsw and current.get("ef_search") != hnsw["ef_search"]:
         col.modify(configuration={"hnsw": {"ef_search": hnsw["ef_search"]}})
 
@@ -108,8 +116,9 @@ def _check_hnsw(col: Any, hnsw: dict[str, int]) -> None:
 def fresh_metadata(client: Any, target: ChromaTarget) -> dict[str, Any]:
     """The collection's metadata as stored now (another process may have changed it)."""
     with chroma_errors(target.url):
-        return dict(client.get_collection(target.collection,
-                                          embedding_function=None).metadata or {})
+        return dict(
+            client.get_collection(target.collection, embedding_function=None).metadata or {}
+        )
 
 
 def read_spec(meta: dict[str, Any] | None) -> EmbeddingSpec | None:
@@ -120,8 +129,9 @@ def read_spec(meta: dict[str, Any] | None) -> EmbeddingSpec | None:
     return None
 
 
-def record_model(client: Any, target: ChromaTarget, col: Any, spec: EmbeddingSpec
-                 ) -> EmbeddingSpec | None:
+def record_model(
+    client: Any, target: ChromaTarget, col: Any, spec: EmbeddingSpec
+) -> EmbeddingSpec | None:
     """Record ``spec`` unless a model is recorded already; the model recorded now.
 
     Read back after writing: another process may have recorded another model meanwhile.
@@ -133,8 +143,9 @@ def record_model(client: Any, target: ChromaTarget, col: Any, spec: EmbeddingSpe
     return read_spec(fresh_metadata(client, target))
 
 
-def move_notes_to_journal(client: Any, target: ChromaTarget, col: Any,
-                          journal: ChromaJournal) -> None:
+def move_notes_to_journal(
+    client: Any, target: ChromaTarget, col: Any, journal: ChromaJournal
+) -> None:
     """Checkpoints kept as notes become journal records of kind ``checkpoint``.
 
     A record already in the journal wins (it is newer); a note that is not a
@@ -152,7 +163,7 @@ def move_notes_to_journal(client: Any, target: ChromaTarget, col: Any,
     if not notes:
         return
     for name, value in notes.items():
-        key = name[len(NOTE_PREFIX):]
+        key = name[len(NOTE_PREFIX) :]
         if journal.get("checkpoint", key) is None:
             journal.put("checkpoint", key, value)
     meta = fresh_metadata(client, target)

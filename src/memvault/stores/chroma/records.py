@@ -78,8 +78,9 @@ def removed_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, None]:
     return {key: None for key in old if key not in new}
 
 
-def from_chroma(record_id: str, document: str, meta: dict[str, Any],
-                embedding: Any = None) -> Memory:
+def from_chroma(
+    record_id: str, document: str, meta: dict[str, Any], embedding: Any = None
+) -> Memory:
     """A Memory from one record memvault wrote."""
     accessed = meta.get("mv_accessed")
     expires = meta.get("mv_expires", NEVER)
@@ -144,19 +145,34 @@ Mark = tuple[str, str, int]  # (id, namespace, created µs) of a record
 
 def time_marks(res: dict[str, Any]) -> list[Mark]:
     """Each record's id, namespace and creation time, from a ``get`` with metadatas."""
-    return [(rid, meta["namespace"], meta["mv_created"])
-            for rid, meta in zip(res["ids"], res["metadatas"], strict=True)]
+    return [
+        (rid, meta["namespace"], meta["mv_created"])
+        for rid, meta in zip(res["ids"], res["metadatas"], strict=True)
+    ]
 
 
 def windows_before(marks: list[Mark], span_us: int) -> dict[str, Any]:
     """A ``where`` for the records in the ``span_us`` before each mark, in its namespace."""
-    return any_of([{"$and": [{"namespace": ns}, {"mv_created": {"$gte": created - span_us}},
-                             {"mv_created": {"$lte": created}}]} for _, ns, created in marks])
+    return any_of(
+        [
+            {
+                "$and": [
+                    {"namespace": ns},
+                    {"mv_created": {"$gte": created - span_us}},
+                    {"mv_created": {"$lte": created}},
+                ]
+            }
+            for _, ns, created in marks
+        ]
+    )
 
 
 def latest_before(nearby: list[Mark], mark: Mark, span_us: int) -> str | None:
     """The id of the record of ``nearby`` just before ``mark`` (by time, then id) in its span."""
     record_id, namespace, created = mark
-    earlier = [(c, rid) for rid, ns, c in nearby
-               if ns == namespace and (c, rid) < (created, record_id) and created - c <= span_us]
+    earlier = [
+        (c, rid)
+        for rid, ns, c in nearby
+        if ns == namespace and (c, rid) < (created, record_id) and created - c <= span_us
+    ]
     return max(earlier)[1] if earlier else None

@@ -29,9 +29,9 @@ def page_after(cursor: str | None) -> tuple[int, str] | None:
     return parse_page_cursor(cursor) if cursor else None
 
 
-def scan_records(col: Any, clause: dict[str, Any] | None, batch_size: int,
-                 cursor: str | None, include: list[str]
-                 ) -> Iterator[tuple[dict[str, Any], str]]:
+def scan_records(
+    col: Any, clause: dict[str, Any] | None, batch_size: int, cursor: str | None, include: list[str]
+) -> Iterator[tuple[dict[str, Any], str]]:
     """Pages of ``col.get`` results in insertion order, each with the cursor after it.
 
     The cursor is ``"offset:last_id"``. On resume, if deletions moved the
@@ -52,8 +52,9 @@ def _resume_offset(col: Any, clause: dict[str, Any] | None, cursor: str) -> int:
     if not offset.isdigit() or not last_id:
         raise InvalidInput("scan cursor is malformed", field="cursor")
     offset_n = int(offset)
-    if offset_n and col.get(where=clause, limit=1, offset=offset_n - 1,
-                            include=[])["ids"] == [last_id]:
+    if offset_n and col.get(where=clause, limit=1, offset=offset_n - 1, include=[])["ids"] == [
+        last_id
+    ]:
         return offset_n
     start = 0
     while True:
@@ -65,10 +66,14 @@ def _resume_offset(col: Any, clause: dict[str, Any] | None, cursor: str) -> int:
         start += len(ids)
 
 
-def window_ids(ids_where: Callable[[dict[str, Any] | None], list[str]],
-               clause: dict[str, Any] | None, after: tuple[int, str] | None, limit: int,
-               oldest_first: bool, first_created: Callable[[dict[str, Any] | None], int | None]
-               ) -> list[str]:
+def window_ids(
+    ids_where: Callable[[dict[str, Any] | None], list[str]],
+    clause: dict[str, Any] | None,
+    after: tuple[int, str] | None,
+    limit: int,
+    oldest_first: bool,
+    first_created: Callable[[dict[str, Any] | None], int | None],
+) -> list[str]:
     """Ids of a time window next to ``after`` (or the newest/oldest end) holding a page.
 
     The window starts one hour wide and grows eightfold until it holds more

@@ -118,16 +118,21 @@ class ChromaStore:
 
     def _memories(self, res: dict[str, Any]) -> list[Memory]:
         embeddings = res.get("embeddings")
-        return [from_chroma(rid, res["documents"][i], res["metadatas"][i],
-                            None if embeddings is None else embeddings[i])
-                for i, rid in enumerate(res["ids"])]
+        return [
+            from_chroma(
+                rid,
+                res["documents"][i],
+                res["metadatas"][i],
+                None if embeddings is None else embeddings[i],
+            )
+            for i, rid in enumerate(res["ids"])
+        ]
 
-    def _by_ids(self, ids: Sequence[str], *, with_embedding: bool = False
-                ) -> dict[str, Memory]:
+    def _by_ids(self, ids: Sequence[str], *, with_embedding: bool = False) -> dict[str, Memory]:
         found: dict[str, Memory] = {}
         include = [*_FULL, "embeddings"] if with_embedding else _FULL
         for start in range(0, len(ids), _ID_BATCH):
-            part = list(dict.fromkeys(ids[start:start + _ID_BATCH]))
+            part = list(dict.fromkeys(ids[start : start + _ID_BATCH]))
             found.update((m.id, m) for m in self._memories(self._get(ids=part, include=include)))
         return found
 
@@ -136,15 +141,21 @@ class ChromaStore:
         out: dict[tuple[str, str], list[tuple[int, Memory]]] = {}
         unique = sorted(set(hashes))
         for start in range(0, len(unique), _ID_BATCH):
-            clause = all_of([{"mv_parent": NO_PARENT},
-                             {"content_hash": {"$in": unique[start:start + _ID_BATCH]}}])
+            clause = all_of(
+                [
+                    {"mv_parent": NO_PARENT},
+                    {"content_hash": {"$in": unique[start : start + _ID_BATCH]}},
+                ]
+            )
             res = self._get(where=clause, include=_FULL)
             for i, memory in enumerate(self._memories(res)):
                 written = res["metadatas"][i].get(WRITTEN_KEY, 0)
                 out.setdefault((memory.namespace, memory.content_hash), []).append(
-                    (written, memory))
-        return {key: [m for _, m in sorted(v, key=lambda x: (x[0], x[1].id))]
-                for key, v in out.items()}
+                    (written, memory)
+                )
+        return {
+            key: [m for _, m in sorted(v, key=lambda x: (x[0], x[1].id))] for key, v in out.items()
+        }
 
     # -- identity and model -------------------------------------------------
     def identity(self) -> str:
@@ -183,8 +194,9 @@ class ChromaStore:
                     continue
                 stored[key] = [memory]
             if memory.id in taken or memory.id in batch_ids:
-                raise Conflict(f"memory id {memory.id} already exists with other content",
-                               field="id")
+                raise Conflict(
+                    f"memory id {memory.id} already exists with other content", field="id"
+                )
             batch_ids.add(memory.id)
             rows.append((memory, vector))
             results.append((memory, True))
@@ -199,18 +211,20 @@ class ChromaStore:
         try:
             with chroma_errors(self.url):
                 for start in range(0, len(rows), self._max_batch):
-                    part = rows[start:start + self._max_batch]
+                    part = rows[start : start + self._max_batch]
                     self._col.add(
                         ids=[m.id for m, _ in part],
                         embeddings=np.stack([v for _, v in part]),
                         documents=[m.content for m, _ in part],
-                        metadatas=[{**to_chroma_metadata(m), WRITTEN_KEY: written}
-                                   for m, _ in part])
+                        metadatas=[
+                            {**to_chroma_metadata(m), WRITTEN_KEY: written} for m, _ in part
+                        ],
+                    )
         except BaseException:
             # The ids were checked to be new above, so deleting them removes only ours.
             with chroma_errors(self.url):
                 for start in range(0, len(rows), self._max_batch):
-                    self._col.delete(ids=[m.id for m, _ in rows[start:start + self._max_batch]])
+                    self._col.delete(ids=[m.id for m, _ in rows[start : start + self._max_batch]])
             raise
 
     def _settle(self, results: list[tuple[Memory, bool]]) -> list[tuple[Memory, bool]]:
@@ -219,14 +233,18 @@ class ChromaStore:
         if not ours:
             return results
         stored = self._top_level([m.content_hash for m, new in results if m.id in ours])
-        winners = {m.id: twins[0] for twins in stored.values() for m in twins[1:]
-                   if m.id in ours}
+        winners = {m.id: twins[0] for twins in stored.values() for m in twins[1:] if m.id in ours}
         if not winners:
             return results
         self.delete(list(winners))
-        return [(winners[m.id], False) if m.id in winners
-                else (m, False) if m.parent_id in winners else (m, new)
-                for m, new in results]
+        return [
+            (winners[m.id], False)
+            if m.id in winners
+            else (m, False)
+            if m.parent_id in winners
+            else (m, new)
+            for m, new in results
+        ]
 
     def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
         res = self._get(ids=[memory_id], include=_FULL)
@@ -237,10 +255,14 @@ class ChromaStore:
         ids, metadatas, updated = [], [], []
         for part in (res, children):
             for i, memory in enumerate(self._memories(part)):
-                new = memory.with_changes(**{
-                    name: getattr(changes, name)
-                    for name in ("tags", "metadata", "importance", "memory_type", "expires_at")
-                    if getattr(changes, name) is not None}, updated_at=now)
+                new = memory.with_changes(
+                    **{
+                        name: getattr(changes, name)
+                        for name in ("tags", "metadata", "importance", "memory_type", "expires_at")
+                        if getattr(changes, name) is not None
+                    },
+                    updated_at=now,
+                )
                 old_meta = part["metadatas"][i]
                 new_meta = {**to_chroma_metadata(new), WRITTEN_KEY: old_meta.get(WRITTEN_KEY, 0)}
                 ids.append(memory.id)
@@ -253,7 +275,7 @@ class ChromaStore:
     def delete(self, memory_ids: Sequence[str]) -> int:
         deleted = 0
         for start in range(0, len(memory_ids), _ID_BATCH):
-            ids = list(dict.fromkeys(memory_ids[start:start + _ID_BATCH]))
+            ids = list(dict.fromkeys(memory_ids[start : start + _ID_BATCH]))
             found = self._get(ids=ids, include=["metadatas"])
             deleted += sum(1 for meta in found["metadatas"] if not meta.get("mv_parent"))
             doomed = found["ids"] + self._ids({"mv_parent": {"$in": ids}})
@@ -263,8 +285,9 @@ class ChromaStore:
         return deleted
 
     # -- reads --------------------------------------------------------------
-    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
-            ) -> Memory | None:
+    def get(
+        self, ref: str, namespace: str | None, *, with_embedding: bool = False
+    ) -> Memory | None:
         include = [*_FULL, "embeddings"] if with_embedding else _FULL
         live = where(Filter(namespace=namespace, include_chunks=True), utcnow())
         if looks_like_hash(ref):
@@ -274,24 +297,27 @@ class ChromaStore:
             found = self._memories(self._get(ids=[ref], where=live, include=include))
         return found[0] if found else None
 
-    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
-                 ) -> list[Memory]:
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False) -> list[Memory]:
         found = self._by_ids(memory_ids, with_embedding=with_embedding)
         return [found[i] for i in memory_ids if i in found]
 
     def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
         return {h for ns, h in self._top_level(hashes) if ns == namespace}
 
-    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
-              oldest_first: bool = False) -> Page:
+    def query(
+        self, flt: Filter, *, limit: int, cursor: str | None = None, oldest_first: bool = False
+    ) -> Page:
         after = page_after(cursor)
-        ids = window_ids(self._ids, where(flt, utcnow()), after, limit, oldest_first,
-                         self._first_created)
+        ids = window_ids(
+            self._ids, where(flt, utcnow()), after, limit, oldest_first, self._first_created
+        )
         keyed = []
         for start in range(0, len(ids), _ID_BATCH):
-            res = self._get(ids=ids[start:start + _ID_BATCH], include=["metadatas"])
-            keyed += [(meta["mv_created"], rid) for rid, meta in zip(
-                res["ids"], res["metadatas"], strict=True)]
+            res = self._get(ids=ids[start : start + _ID_BATCH], include=["metadatas"])
+            keyed += [
+                (meta["mv_created"], rid)
+                for rid, meta in zip(res["ids"], res["metadatas"], strict=True)
+            ]
         keyed.sort(reverse=not oldest_first)
         if after is not None:
             keyed = [k for k in keyed if (k > after if oldest_first else k < after)]
@@ -313,21 +339,30 @@ class ChromaStore:
         vec = as_vector(vector, self._spec.dimension)
         with chroma_errors(self.url):
             res = self._col.query(
-                query_embeddings=vec.reshape(1, -1), n_results=k,
+                query_embeddings=vec.reshape(1, -1),
+                n_results=k,
                 where=where(flt.with_changes(include_chunks=True), utcnow()),
-                include=[*_FULL, "distances"])
-        flat = {key: (res[key][0] if res.get(key) else None)
-                for key in ("ids", "documents", "metadatas", "distances")}
-        return [Candidate.of(m, 1.0 - d) for m, d in
-                zip(self._memories(flat), flat["distances"] or [], strict=True)]
+                include=[*_FULL, "distances"],
+            )
+        flat = {
+            key: (res[key][0] if res.get(key) else None)
+            for key in ("ids", "documents", "metadatas", "distances")
+        }
+        return [
+            Candidate.of(m, 1.0 - d)
+            for m, d in zip(self._memories(flat), flat["distances"] or [], strict=True)
+        ]
 
     def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         pattern = prefix_pattern(terms)
         if not pattern:
             return []
-        res = self._get(where=where(flt.with_changes(include_chunks=False), utcnow()),
-                        where_document={"$regex": pattern}, limit=TEXT_CANDIDATES,
-                        include=_FULL)
+        res = self._get(
+            where=where(flt.with_changes(include_chunks=False), utcnow()),
+            where_document={"$regex": pattern},
+            limit=TEXT_CANDIDATES,
+            include=_FULL,
+        )
         if not res["ids"]:
             return []
         with chroma_errors(self.url):
@@ -336,8 +371,9 @@ class ChromaStore:
         ranked = bm25_rank(terms, [m.content for m in memories], corpus)
         return [Candidate.of(memories[i], score) for i, score in ranked[:k]]
 
-    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
-                  ) -> dict[str, str]:
+    def preceding(
+        self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+    ) -> dict[str, str]:
         if not memory_ids:  # an empty ``ids`` would read the whole collection
             return {}
         # Chroma cannot order by time, so read each memory's window and pick here.
@@ -350,12 +386,19 @@ class ChromaStore:
         found = {mark[0]: latest_before(nearby, mark, span) for mark in asked}
         return {memory_id: earlier for memory_id, earlier in found.items() if earlier}
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]:
         include = [*_FULL, "embeddings"] if with_embedding else _FULL
         with chroma_errors(self.url):
-            for res, next_cursor in scan_records(self._col, where(flt, utcnow()), batch_size,
-                                                 cursor, include):
+            for res, next_cursor in scan_records(
+                self._col, where(flt, utcnow()), batch_size, cursor, include
+            ):
                 yield self._memories(res), next_cursor
 
     # -- bookkeeping --------------------------------------------------------
@@ -379,8 +422,12 @@ class ChromaStore:
         return optimize_files(self._target.path)
 
     def stats(self, namespace: str | None) -> StoreStats:
-        return stats_of(batch for batch, _ in self.scan(
-            Filter(namespace=namespace), batch_size=1000, with_embedding=False))
+        return stats_of(
+            batch
+            for batch, _ in self.scan(
+                Filter(namespace=namespace), batch_size=1000, with_embedding=False
+            )
+        )
 
     def size_bytes(self) -> int | None:
         if self._target.path is None:
@@ -392,11 +439,15 @@ class ChromaStore:
             self._client.heartbeat()
             count = self._col.count()
             version = self._client.get_version()
-        return {"backend": "chroma+http" if self._target.is_remote else "chroma",
-                "url": self.url, "collection": self._target.collection,
-                "identity": self.identity(), "records": count, "chroma_version": version}
+        return {
+            "backend": "chroma+http" if self._target.is_remote else "chroma",
+            "url": self.url,
+            "collection": self._target.collection,
+            "identity": self.identity(),
+            "records": count,
+            "chroma_version": version,
+        }
 
     def close(self) -> None:
         with chroma_errors(self.url):
             self._client.close()
-

@@ -34,14 +34,18 @@ class ChromaJournal:
     def __init__(self, client: Any, collection: str, url: str) -> None:
         self.url = url
         with chroma_errors(url):
-            self._col = client.get_or_create_collection(collection + JOURNAL_SUFFIX,
-                                                        embedding_function=None)
+            self._col = client.get_or_create_collection(
+                collection + JOURNAL_SUFFIX, embedding_function=None
+            )
 
     def put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         with chroma_errors(self.url):
-            self._col.upsert(ids=[kind + _SEPARATOR + key], embeddings=[_PLACEHOLDER],
-                             documents=[json.dumps(value, ensure_ascii=False)],
-                             metadatas=[{"kind": kind}])
+            self._col.upsert(
+                ids=[kind + _SEPARATOR + key],
+                embeddings=[_PLACEHOLDER],
+                documents=[json.dumps(value, ensure_ascii=False)],
+                metadatas=[{"kind": kind}],
+            )
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
         with chroma_errors(self.url):
@@ -54,7 +58,7 @@ class ChromaJournal:
         start = kind + _SEPARATOR + prefix
         wanted = sorted(i for i in ids if i.startswith(start))
         for first in range(0, len(wanted), PAGE):
-            page = wanted[first:first + PAGE]
+            page = wanted[first : first + PAGE]
             with chroma_errors(self.url):
                 found = self._col.get(ids=page, include=["documents"])
             documents = dict(zip(found["ids"], found["documents"], strict=True))
@@ -65,7 +69,7 @@ class ChromaJournal:
     def delete(self, kind: str, keys: Sequence[str]) -> None:
         for first in range(0, len(keys), PAGE):
             with chroma_errors(self.url):
-                self._col.delete(ids=[kind + _SEPARATOR + k for k in keys[first:first + PAGE]])
+                self._col.delete(ids=[kind + _SEPARATOR + k for k in keys[first : first + PAGE]])
 
 
 def optimize(path: Path | None) -> list[str]:
@@ -81,5 +85,7 @@ def optimize(path: Path | None) -> list[str]:
         conn.execute("VACUUM")
     finally:
         conn.close()
-    return ["chroma.sqlite3: refreshed planner statistics (ANALYZE)",
-            "chroma.sqlite3: rewrote the file (VACUUM)"]
+    return [
+        "chroma.sqlite3: refreshed planner statistics (ANALYZE)",
+        "chroma.sqlite3: rewrote the file (VACUUM)",
+    ]

@@ -36,8 +36,12 @@ def stem(word: str) -> str:
                 return base + "y"
             if suffix == "es" and not base.endswith(_ES_AFTER):
                 return word[:-1]  # notes -> note, but boxes -> box
-            if suffix in ("ing", "ed") and len(base) >= 4 and base[-1] == base[-2] \
-                    and base[-1] not in "lsz":
+            if (
+                suffix in ("ing", "ed")
+                and len(base) >= 4
+                and base[-1] == base[-2]
+                and base[-1] not in "lsz"
+            ):
                 return base[:-1]  # running -> run, but spelling, pressed stay whole
             return base
     return word
@@ -57,8 +61,9 @@ def prefix_pattern(terms: Sequence[str]) -> str:
     return "(?i)\\b(?:" + "|".join(stems) + ")" if stems else ""
 
 
-def bm25_rank(terms: Sequence[str], docs: Sequence[str], corpus_size: int
-              ) -> list[tuple[int, float]]:
+def bm25_rank(
+    terms: Sequence[str], docs: Sequence[str], corpus_size: int
+) -> list[tuple[int, float]]:
     """(index into ``docs``, score) of the documents that hold a term, best first.
 
     Document frequencies come from ``docs`` (the candidates), the corpus size

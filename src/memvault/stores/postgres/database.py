@@ -43,8 +43,9 @@ def one_line(exc: BaseException) -> str:
 class Database:
     """A migrated database and a pool of ready connections to it. Thread-safe."""
 
-    def __init__(self, conninfo: str, options: PostgresOptions, url: str, *,
-                 create: bool = True) -> None:
+    def __init__(
+        self, conninfo: str, options: PostgresOptions, url: str, *, create: bool = True
+    ) -> None:
         self.url = url
         self.options = options
         self._conninfo = conninfo
@@ -52,28 +53,42 @@ class Database:
         try:
             with psycopg.connect(conninfo, **self._connect_kwargs) as conn:
                 check_server(conn, url)
-                if not create and one_row(conn.execute(
-                        "SELECT to_regclass('memvault_meta')"))[0] is None:
-                    raise NotFound(f"no memvault store in database {url} (only commands that "
-                                   f"write create one)", field="store_url")
+                if (
+                    not create
+                    and one_row(conn.execute("SELECT to_regclass('memvault_meta')"))[0] is None
+                ):
+                    raise NotFound(
+                        f"no memvault store in database {url} (only commands that "
+                        f"write create one)",
+                        field="store_url",
+                    )
                 migrate(conn, url)
-                self.vector_oid: int = one_row(conn.execute(
-                    "SELECT 'vector'::regtype::oid"))[0]
+                self.vector_oid: int = one_row(conn.execute("SELECT 'vector'::regtype::oid"))[0]
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(
-                f"cannot connect to PostgreSQL at {url}: {one_line(exc)}") from exc
+                f"cannot connect to PostgreSQL at {url}: {one_line(exc)}"
+            ) from exc
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot open the store in {url}: {exc}") from exc
         self._pool = ConnectionPool(
-            conninfo, kwargs=self._connect_kwargs, min_size=1, max_size=options.pool_size,
-            configure=self._configure, check=self._check, reset=self._returned,
-            timeout=options.pool_timeout, name="memvault", open=False,
+            conninfo,
+            kwargs=self._connect_kwargs,
+            min_size=1,
+            max_size=options.pool_size,
+            configure=self._configure,
+            check=self._check,
+            reset=self._returned,
+            timeout=options.pool_timeout,
+            name="memvault",
+            open=False,
             # After an outage, stop retrying in the background (with ever longer
             # pauses) once a caller would have given up, so that the next caller
             # connects afresh instead of waiting out the pause.
-            reconnect_timeout=options.pool_timeout)
+            reconnect_timeout=options.pool_timeout,
+        )
         self._last_used: weakref.WeakKeyDictionary[psycopg.Connection, float] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
         try:
             self._pool.open(wait=True, timeout=options.pool_timeout)
         except PoolTimeout as exc:
@@ -90,9 +105,11 @@ class Database:
         # when the fallback does not run (they were 28 of a 39 ms search at
         # 100k memories), and memvault's statements are many short ones, which
         # workers only slow down.
-        conn.execute(f"SET TIME ZONE 'UTC'; SET hnsw.ef_search = {int(self.options.ef_search)}; "
-                     "SET hnsw.iterative_scan = relaxed_order; "
-                     "SET max_parallel_workers_per_gather = 0")
+        conn.execute(
+            f"SET TIME ZONE 'UTC'; SET hnsw.ef_search = {int(self.options.ef_search)}; "
+            "SET hnsw.iterative_scan = relaxed_order; "
+            "SET max_parallel_workers_per_gather = 0"
+        )
 
     def _check(self, conn: psycopg.Connection) -> None:
         if time.monotonic() - self._last_used.get(conn, 0.0) > CHECK_AFTER_IDLE_S:
@@ -102,8 +119,9 @@ class Database:
         self._last_used[conn] = time.monotonic()
 
     @contextlib.contextmanager
-    def cursor(self, timeout: float | None = None, *, transaction: bool = False
-               ) -> Iterator[psycopg.Cursor]:
+    def cursor(
+        self, timeout: float | None = None, *, transaction: bool = False
+    ) -> Iterator[psycopg.Cursor]:
         """A binary cursor; with ``transaction``, inside one that commits on success
         and rolls back on error, else each statement commits on its own."""
         try:
@@ -132,15 +150,17 @@ class Database:
                     return work(cur)
             except _RETRYABLE as exc:
                 if attempt == WRITE_ATTEMPTS:
-                    raise StoreUnavailable(f"PostgreSQL at {self.url} kept aborting a write: "
-                                           f"{exc}") from exc
+                    raise StoreUnavailable(
+                        f"PostgreSQL at {self.url} kept aborting a write: {exc}"
+                    ) from exc
                 attempt += 1
 
     def run_outside_transaction(self, statements: list[str]) -> None:
         """Statements that cannot run in a transaction (VACUUM), on a connection of their own."""
         try:
-            with psycopg.connect(self._conninfo, **{**self._connect_kwargs,
-                                                    "autocommit": True}) as conn:
+            with psycopg.connect(
+                self._conninfo, **{**self._connect_kwargs, "autocommit": True}
+            ) as conn:
                 for statement in statements:
                     conn.execute(statement)
         except psycopg.Error as exc:
@@ -149,26 +169,28 @@ class Database:
     def unreachable(self, exc: Exception) -> StoreUnavailable:
         """What went wrong with a connection, in the server's own words when it is down."""
         try:
-            with psycopg.connect(self._conninfo, **{**self._connect_kwargs,
-                                                    "connect_timeout": 3}):
+            with psycopg.connect(self._conninfo, **{**self._connect_kwargs, "connect_timeout": 3}):
                 pass
         except psycopg.Error as direct:
-            return StoreUnavailable(f"PostgreSQL at {self.url} is unreachable: "
-                                    f"{one_line(direct)}")
+            return StoreUnavailable(f"PostgreSQL at {self.url} is unreachable: {one_line(direct)}")
         if isinstance(exc, PoolTimeout):
-            return StoreUnavailable(f"PostgreSQL at {self.url} answers, but no pooled "
-                                    f"connection came free (pool_size={self.options.pool_size})"
-                                    f": {exc}")
+            return StoreUnavailable(
+                f"PostgreSQL at {self.url} answers, but no pooled "
+                f"connection came free (pool_size={self.options.pool_size})"
+                f": {exc}"
+            )
         # The server is back (a restart, a failover): drop every idle connection
         # that died with the old one, so that only calls already in flight fail.
         self._pool.check()
-        return StoreUnavailable(f"PostgreSQL at {self.url} dropped the connection: "
-                                f"{one_line(exc)}")
+        return StoreUnavailable(f"PostgreSQL at {self.url} dropped the connection: {one_line(exc)}")
 
     def pool_stats(self) -> dict[str, Any]:
         stats = self._pool.get_stats()
-        return {"size": stats.get("pool_size", 0), "available": stats.get("pool_available", 0),
-                "max": self.options.pool_size}
+        return {
+            "size": stats.get("pool_size", 0),
+            "available": stats.get("pool_available", 0),
+            "max": self.options.pool_size,
+        }
 
     def close(self) -> None:
         self._pool.close()

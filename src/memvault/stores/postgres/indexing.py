@@ -69,8 +69,9 @@ class VectorIndexer:
         self._waiting += count
         with self._lock:
             if self._thread is None and not self._stopping:
-                self._thread = threading.Thread(target=self._run, name="memvault-indexer",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="memvault-indexer", daemon=True
+                )
                 self._thread.start()
         self._wake.set()
 

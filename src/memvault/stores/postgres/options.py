@@ -62,8 +62,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-def parse_postgres_url(url: str, settings: Settings | None = None
-                       ) -> tuple[str, PostgresOptions]:
+def parse_postgres_url(url: str, settings: Settings | None = None) -> tuple[str, PostgresOptions]:
     """Split a store URL into a libpq connection URL and memvault's options."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in SCHEMES:
@@ -81,8 +80,7 @@ def parse_postgres_url(url: str, settings: Settings | None = None
     except psycopg.ProgrammingError as exc:
         raise InvalidInput(f"bad PostgreSQL URL: {exc}", field="store_url") from None
     if options.hnsw_ef_construction < 2 * options.hnsw_m:
-        raise InvalidInput("hnsw_ef_construction must be at least twice hnsw_m",
-                           field="store_url")
+        raise InvalidInput("hnsw_ef_construction must be at least twice hnsw_m", field="store_url")
     return conninfo, options
 
 
@@ -92,8 +90,12 @@ def _from_settings(settings: Settings) -> PostgresOptions:
     for f in fields(PostgresOptions):
         value = getattr(settings, f"pg_{f.name}", None)
         if value is not None:
-            options = replace(options, **{f.name: _bounded(
-                f.name, value, f"MEMVAULT_PG_{f.name.upper()}", f"pg_{f.name}")})
+            options = replace(
+                options,
+                **{
+                    f.name: _bounded(f.name, value, f"MEMVAULT_PG_{f.name.upper()}", f"pg_{f.name}")
+                },
+            )
     return options
 
 
@@ -102,14 +104,14 @@ def _number(key: str, raw: str) -> Any:
     try:
         value = float(raw) if kind == "float" else int(raw)
     except ValueError:
-        raise InvalidInput(f"store URL parameter {key} must be a number, got {raw!r}",
-                           field="store_url") from None
+        raise InvalidInput(
+            f"store URL parameter {key} must be a number, got {raw!r}", field="store_url"
+        ) from None
     return _bounded(key, value, f"store URL parameter {key}", "store_url")
 
 
 def _bounded(key: str, value: float, origin: str, field: str) -> Any:
     low, high = _BOUNDS[key]
     if not low <= value <= high:
-        raise InvalidInput(f"{origin} must be from {low:g} to {high:g}, got {value}",
-                           field=field)
+        raise InvalidInput(f"{origin} must be from {low:g} to {high:g}, got {value}", field=field)
     return value

@@ -39,7 +39,9 @@ def words_sql(text: str) -> str:
 # order, in one transaction under SCHEMA_LOCK, and recorded in
 # memvault_migrations. Never edit a released entry: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
-    ("memories table, word and tag indexes", f"""
+    (
+        "memories table, word and tag indexes",
+        f"""
     CREATE EXTENSION IF NOT EXISTS vector;
     CREATE EXTENSION IF NOT EXISTS unaccent;
     CREATE TEXT SEARCH DICTIONARY memvault_english_stem (TEMPLATE = snowball, language = english);
@@ -86,8 +88,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     CREATE INDEX memvault_memories_tags ON memvault_memories USING gin (tags);
     CREATE INDEX memvault_memories_metadata ON memvault_memories
         USING gin (metadata jsonb_path_ops);
-    """),
-    ("journal of upkeep records (operation log, checkpoints)", """
+    """,
+    ),
+    (
+        "journal of upkeep records (operation log, checkpoints)",
+        """
     CREATE TABLE memvault_journal (
         kind text COLLATE "C" NOT NULL,
         key text COLLATE "C" NOT NULL,
@@ -95,21 +100,27 @@ MIGRATIONS: list[tuple[str, str]] = [
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (kind, key)
     );
-    """),
+    """,
+    ),
     # memvault only ever kept migration checkpoints as notes; a note that does
     # not hold a JSON object was not written by memvault and is left alone.
-    ("store notes become journal records of kind checkpoint", """
+    (
+        "store notes become journal records of kind checkpoint",
+        """
     INSERT INTO memvault_journal (kind, key, value)
         SELECT 'checkpoint', substr(key, 6), value FROM memvault_meta
         WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}'
         ON CONFLICT (kind, key) DO NOTHING;
     DELETE FROM memvault_meta
         WHERE starts_with(key, 'note:') AND left(value, 1) = '{' AND right(value, 1) = '}';
-    """),
+    """,
+    ),
     # BM25 needs each memory's length in tokens and, per word, how many memories
     # hold it; the writes keep the counts (``words``). The row of the empty
     # lexeme holds the totals: memories with words, and their tokens.
-    ("word counts for BM25", f"""
+    (
+        "word counts for BM25",
+        f"""
     ALTER TABLE memvault_memories ADD COLUMN word_count integer
         GENERATED ALWAYS AS (CASE WHEN parent_id IS NULL THEN cardinality(string_to_array(
             btrim({words_sql(f"left(content, {INDEXED_CHARS})")}), ' ')) END) STORED;
@@ -125,15 +136,19 @@ MIGRATIONS: list[tuple[str, str]] = [
         SELECT lexeme, count(*), 0 FROM memvault_memories, unnest(tsvector_to_array(words))
             AS lexeme
         WHERE parent_id IS NULL GROUP BY lexeme;
-    """),
+    """,
+    ),
     # A write may leave its vector in fresh_embedding, outside the HNSW index,
     # for the indexer to move into embedding (``indexing``): see FRESH_INDEX.
-    ("vectors indexed after the write", """
+    (
+        "vectors indexed after the write",
+        """
     ALTER TABLE memvault_memories ALTER COLUMN embedding DROP NOT NULL;
     ALTER TABLE memvault_memories ADD COLUMN fresh_embedding vector;
     CREATE INDEX memvault_memories_fresh ON memvault_memories (rowid)
         WHERE fresh_embedding IS NOT NULL;
-    """),
+    """,
+    ),
 ]
 
 MIGRATIONS_TABLE = """
@@ -153,20 +168,30 @@ def check_server(conn: psycopg.Connection, url: str) -> None:
     if isinstance(encoding, bytes):  # psycopg cannot decode text of a SQL_ASCII database
         encoding = encoding.decode("ascii", "replace")
     if encoding.upper() != "UTF8":
-        raise StoreUnavailable(f"database {url} is encoded {encoding}; memvault needs UTF8 "
-                               "(CREATE DATABASE ... ENCODING 'UTF8')")
-    available = {name: installed or default for name, default, installed in conn.execute(
-        "SELECT name, default_version, installed_version FROM pg_available_extensions "
-        "WHERE name = ANY(%s)", (list(EXTENSIONS),))}
+        raise StoreUnavailable(
+            f"database {url} is encoded {encoding}; memvault needs UTF8 "
+            "(CREATE DATABASE ... ENCODING 'UTF8')"
+        )
+    available = {
+        name: installed or default
+        for name, default, installed in conn.execute(
+            "SELECT name, default_version, installed_version FROM pg_available_extensions "
+            "WHERE name = ANY(%s)",
+            (list(EXTENSIONS),),
+        )
+    }
     for name, oldest in EXTENSIONS.items():
         if name not in available:
-            raise StoreUnavailable(f"PostgreSQL at {url} lacks the {name} extension; "
-                                   f"install it on the server (pgvector 0.8+, contrib)")
+            raise StoreUnavailable(
+                f"PostgreSQL at {url} lacks the {name} extension; "
+                f"install it on the server (pgvector 0.8+, contrib)"
+            )
         version = tuple(int(p) for p in available[name].split(".") if p.isdigit())
         if version < oldest:
             raise StoreUnavailable(
                 f"PostgreSQL at {url} has {name} {available[name]}; memvault needs "
-                f"{'.'.join(map(str, oldest))} or newer (ALTER EXTENSION {name} UPDATE)")
+                f"{'.'.join(map(str, oldest))} or newer (ALTER EXTENSION {name} UPDATE)"
+            )
 
 
 def migrate(conn: psycopg.Connection, url: str) -> None:
@@ -179,19 +204,25 @@ def migrate(conn: psycopg.Connection, url: str) -> None:
             if done and max(done) > len(MIGRATIONS):
                 raise StoreUnavailable(
                     f"database {url} has schema version {max(done)}, newer than this memvault "
-                    f"knows ({len(MIGRATIONS)}); upgrade memvault")
+                    f"knows ({len(MIGRATIONS)}); upgrade memvault"
+                )
             for version, (description, sql) in enumerate(MIGRATIONS, start=1):
                 if version not in done:
                     conn.execute(sql)
-                    conn.execute("INSERT INTO memvault_migrations (version, description) "
-                                 "VALUES (%s, %s)", (version, description))
-            conn.execute("INSERT INTO memvault_meta VALUES ('store_id', %s) "
-                         "ON CONFLICT (key) DO NOTHING", (new_id(),))
+                    conn.execute(
+                        "INSERT INTO memvault_migrations (version, description) VALUES (%s, %s)",
+                        (version, description),
+                    )
+            conn.execute(
+                "INSERT INTO memvault_meta VALUES ('store_id', %s) ON CONFLICT (key) DO NOTHING",
+                (new_id(),),
+            )
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailable(
             f"cannot create memvault's tables in {url}: {exc}. The role needs CREATE on the "
             "database, and an administrator may have to run CREATE EXTENSION vector; "
-            "CREATE EXTENSION unaccent; first") from exc
+            "CREATE EXTENSION unaccent; first"
+        ) from exc
 
 
 VECTOR_INDEX = "memvault_memories_embedding"
@@ -217,12 +248,13 @@ def hnsw_graph_bytes(dimension: int, m: int) -> int:
     return int((4 * dimension + 32 * m + 256) * 1.25)
 
 
-def vector_index_sql(name: str, m: int, ef_construction: int, *, concurrently: bool = False
-                     ) -> str:
+def vector_index_sql(name: str, m: int, ef_construction: int, *, concurrently: bool = False) -> str:
     how = "CONCURRENTLY " if concurrently else ""
-    return (f"CREATE INDEX {how}{name} ON memvault_memories USING hnsw "
-            f"(embedding vector_cosine_ops) WITH (m = {int(m)}, "
-            f"ef_construction = {int(ef_construction)})")
+    return (
+        f"CREATE INDEX {how}{name} ON memvault_memories USING hnsw "
+        f"(embedding vector_cosine_ops) WITH (m = {int(m)}, "
+        f"ef_construction = {int(ef_construction)})"
+    )
 
 
 MEMORY_COLUMNS = (
@@ -230,18 +262,32 @@ MEMORY_COLUMNS = (
     "m.importance, m.created_at, m.updated_at, m.last_accessed_at, m.expires_at, "
     "m.parent_id, m.chunk_index"
 )
+
+
 def to_memory(row: tuple[Any, ...], embedding: Any = None) -> Memory:
     """A Memory from a row of MEMORY_COLUMNS."""
     return Memory(
-        id=row[1], namespace=row[2], content=row[3], content_hash=row[4], tags=tuple(row[5]),
-        memory_type=row[6], metadata=row[7], importance=row[8], created_at=_utc(row[9]),
-        updated_at=_utc(row[10]), last_accessed_at=_utc(row[11]), expires_at=_utc(row[12]),
-        parent_id=row[13], chunk_index=row[14], embedding=embedding,
+        id=row[1],
+        namespace=row[2],
+        content=row[3],
+        content_hash=row[4],
+        tags=tuple(row[5]),
+        memory_type=row[6],
+        metadata=row[7],
+        importance=row[8],
+        created_at=_utc(row[9]),
+        updated_at=_utc(row[10]),
+        last_accessed_at=_utc(row[11]),
+        expires_at=_utc(row[12]),
+        parent_id=row[13],
+        chunk_index=row[14],
+        embedding=embedding,
     )
 
 
-def select_rows(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
-                with_embedding: bool = False) -> list[tuple[int, Memory]]:
+def select_rows(
+    cur: psycopg.Cursor, tail: str, params: Sequence[Any], *, with_embedding: bool = False
+) -> list[tuple[int, Memory]]:
     """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
     # A vector not yet indexed is in fresh_embedding (``indexing``).
     extra = ", coalesce(m.embedding, m.fresh_embedding)" if with_embedding else ""
@@ -249,8 +295,9 @@ def select_rows(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
     return [(r[0], to_memory(r, r[15] if with_embedding else None)) for r in cur.fetchall()]
 
 
-def select_memories(cur: psycopg.Cursor, tail: str, params: Sequence[Any], *,
-                    with_embedding: bool = False) -> list[Memory]:
+def select_memories(
+    cur: psycopg.Cursor, tail: str, params: Sequence[Any], *, with_embedding: bool = False
+) -> list[Memory]:
     """The memories of ``SELECT ... FROM memvault_memories m <tail>``."""
     return [m for _, m in select_rows(cur, tail, params, with_embedding=with_embedding)]
 

@@ -21,8 +21,9 @@ def to_candidate(row: tuple[Any, ...], score: float) -> Candidate:
     return Candidate(row[0], score, row[1].astimezone(UTC), row[2], row[3], row[4])
 
 
-def nearest_query(where: str, where_params: list[Any], vector: Any, k: int, exact_below: int
-                  ) -> tuple[str, list[Any]]:
+def nearest_query(
+    where: str, where_params: list[Any], vector: Any, k: int, exact_below: int
+) -> tuple[str, list[Any]]:
     """The ``k`` nearest memories by cosine distance, in one statement (SQL, parameters).
 
     A filter matching fewer than ``exact_below`` memories is answered exactly:
@@ -58,8 +59,22 @@ def nearest_query(where: str, where_params: list[Any], vector: Any, k: int, exac
     UNION ALL SELECT * FROM waiting
     ORDER BY distance LIMIT %s
     """
-    params = [*where_params, exact_below, vector, *where_params, exact_below, k,
-              vector, *where_params, k, k, vector, *where_params, k, k]
+    params = [
+        *where_params,
+        exact_below,
+        vector,
+        *where_params,
+        exact_below,
+        k,
+        vector,
+        *where_params,
+        k,
+        k,
+        vector,
+        *where_params,
+        k,
+        k,
+    ]
     return sql, params
 
 

@@ -62,8 +62,7 @@ HEALTH_WAIT_S = 5.0
 class PostgresStore:
     """A Store over one PostgreSQL database with pgvector. Thread-safe: a connection pool."""
 
-    def __init__(self, url: str, settings: Settings | None = None, *,
-                 create: bool = True) -> None:
+    def __init__(self, url: str, settings: Settings | None = None, *, create: bool = True) -> None:
         """Open (creating or migrating the schema) the database a store URL names.
 
         Options in the URL, else MEMVAULT_PG_* settings: see ``options``.
@@ -101,17 +100,23 @@ class PostgresStore:
             if spec.dimension > HNSW_MAX_DIMENSIONS:
                 raise IncompatibleEmbedding(
                     f"pgvector's HNSW index takes at most {HNSW_MAX_DIMENSIONS} dimensions, "
-                    f"{spec.model} has {spec.dimension}", field="embedding_model")
+                    f"{spec.model} has {spec.dimension}",
+                    field="embedding_model",
+                )
 
             def bind(cur: psycopg.Cursor) -> EmbeddingSpec | None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 # Another process may have bound it since we looked.
                 found = _read_spec(cur)
                 if found is None:
-                    cur.execute("INSERT INTO memvault_meta VALUES ('embedding_model', %s), "
-                                "('embedding_dimension', %s)", (spec.model, str(spec.dimension)))
-                    for sql in vector_column_sql(spec.dimension, self.options.hnsw_m,
-                                                 self.options.hnsw_ef_construction):
+                    cur.execute(
+                        "INSERT INTO memvault_meta VALUES ('embedding_model', %s), "
+                        "('embedding_dimension', %s)",
+                        (spec.model, str(spec.dimension)),
+                    )
+                    for sql in vector_column_sql(
+                        spec.dimension, self.options.hnsw_m, self.options.hnsw_ef_construction
+                    ):
                         cur.execute(sql)
                 return found or spec
 
@@ -126,8 +131,9 @@ class PostgresStore:
         # During a bulk load there is no index to wait for; with too many vectors
         # waiting already, this write pays for its own (``indexing``).
         deferred = not self._bulk_loading and self._indexer.has_room
-        results = postgres_writes.add(self._db, memories, vectors, deferred=deferred,
-                                      count_words=not self._bulk_loading)
+        results = postgres_writes.add(
+            self._db, memories, vectors, deferred=deferred, count_words=not self._bulk_loading
+        )
         if deferred:
             self._indexer.written(sum(created for _, created in results))
         return results
@@ -141,8 +147,9 @@ class PostgresStore:
         return postgres_writes.delete(self._db, memory_ids)
 
     # -- reads --------------------------------------------------------------
-    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
-            ) -> Memory | None:
+    def get(
+        self, ref: str, namespace: str | None, *, with_embedding: bool = False
+    ) -> Memory | None:
         by = "content_hash" if looks_like_hash(ref) else "id"
         tail = f"WHERE m.{by} = %s AND (m.expires_at IS NULL OR m.expires_at > %s)"
         params: list[Any] = [ref, utcnow()]
@@ -155,35 +162,43 @@ class PostgresStore:
             found = select_memories(cur, tail + " LIMIT 1", params, with_embedding=with_embedding)
         return found[0] if found else None
 
-    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
-                 ) -> list[Memory]:
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False) -> list[Memory]:
         if not memory_ids:
             return []
         with self._db.cursor() as cur:
-            found = {m.id: m for m in select_memories(cur, "WHERE m.id = ANY(%s)",
-                                                   (list(memory_ids),),
-                                                   with_embedding=with_embedding)}
+            found = {
+                m.id: m
+                for m in select_memories(
+                    cur, "WHERE m.id = ANY(%s)", (list(memory_ids),), with_embedding=with_embedding
+                )
+            }
         return [found[i] for i in memory_ids if i in found]
 
     def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
         if not hashes:
             return set()
         with self._db.cursor() as cur:
-            cur.execute("SELECT content_hash FROM memvault_memories WHERE namespace = %s "
-                        "AND parent_id IS NULL AND content_hash = ANY(%s)",
-                        (namespace, list(hashes)))
+            cur.execute(
+                "SELECT content_hash FROM memvault_memories WHERE namespace = %s "
+                "AND parent_id IS NULL AND content_hash = ANY(%s)",
+                (namespace, list(hashes)),
+            )
             return {r[0] for r in cur.fetchall()}
 
-    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
-              oldest_first: bool = False) -> Page:
+    def query(
+        self, flt: Filter, *, limit: int, cursor: str | None = None, oldest_first: bool = False
+    ) -> Page:
         where, params = filter_sql(flt, utcnow())
         op, order = (">", "ASC") if oldest_first else ("<", "DESC")
         if cursor:
             where += f" AND (m.created_at, m.id) {op} (%s, %s)"
             params += list(page_cursor_time(cursor))
         with self._db.cursor() as cur:
-            found = select_memories(cur, f"WHERE {where} ORDER BY m.created_at {order}, "
-                                 f"m.id {order} LIMIT %s", (*params, limit + 1))
+            found = select_memories(
+                cur,
+                f"WHERE {where} ORDER BY m.created_at {order}, m.id {order} LIMIT %s",
+                (*params, limit + 1),
+            )
         memories = found[:limit]
         last = memories[-1] if len(found) > limit else None
         return Page(memories, page_cursor(last.created_at, last.id) if last else None)
@@ -214,8 +229,9 @@ class PostgresStore:
             cur.execute(*text_search_query(terms, where, params, k, newest))
             return [to_candidate(r, float(r[5])) for r in cur.fetchall()]
 
-    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
-                  ) -> dict[str, str]:
+    def preceding(
+        self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+    ) -> dict[str, str]:
         if not memory_ids:
             return {}
         where, params = filter_sql(flt, utcnow())
@@ -223,17 +239,26 @@ class PostgresStore:
             cur.execute(preceding_sql(where), (*params, within, list(memory_ids)))
             return dict(cur.fetchall())
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]:
         if cursor is not None and not cursor.isdigit():
             raise InvalidInput("cursor is malformed", field="cursor")
         last = int(cursor) if cursor else 0
         where, params = filter_sql(flt, utcnow())
         while True:
             with self._db.cursor() as cur:
-                rows = select_rows(cur, f"WHERE {where} AND m.rowid > %s ORDER BY m.rowid "
-                                         "LIMIT %s", (*params, last, batch_size),
-                                         with_embedding=with_embedding)
+                rows = select_rows(
+                    cur,
+                    f"WHERE {where} AND m.rowid > %s ORDER BY m.rowid LIMIT %s",
+                    (*params, last, batch_size),
+                    with_embedding=with_embedding,
+                )
             if not rows:
                 return
             last = rows[-1][0]
@@ -283,8 +308,9 @@ class PostgresStore:
         """
         spec = self.embedding_spec()
         if spec is None:
-            raise IncompatibleEmbedding("bind an embedding model before a bulk load",
-                                        field="embedding_model")
+            raise IncompatibleEmbedding(
+                "bind an embedding model before a bulk load", field="embedding_model"
+            )
         with self._db.cursor() as cur:
             cur.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
         self._bulk_loading = True
@@ -295,45 +321,64 @@ class PostgresStore:
             self._db.write(recount_words)
             with self._db.cursor(transaction=True) as cur:
                 # Vectors waiting move for free while there is no index to update.
-                cur.execute("UPDATE memvault_memories SET embedding = fresh_embedding, "
-                            "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL")
+                cur.execute(
+                    "UPDATE memvault_memories SET embedding = fresh_embedding, "
+                    "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL"
+                )
                 if maintenance_work_mem is None:
                     cur.execute("SELECT count(*) FROM memvault_memories")
-                    graph = one_row(cur)[0] * hnsw_graph_bytes(spec.dimension,
-                                                                 self.options.hnsw_m)
-                    cur.execute("SELECT set_config('maintenance_work_mem', greatest(%s, "
-                                "pg_size_bytes(current_setting('maintenance_work_mem')) "
-                                "/ 1024)::text || 'kB', true)", (graph // 1024 + 1,))
+                    graph = one_row(cur)[0] * hnsw_graph_bytes(spec.dimension, self.options.hnsw_m)
+                    cur.execute(
+                        "SELECT set_config('maintenance_work_mem', greatest(%s, "
+                        "pg_size_bytes(current_setting('maintenance_work_mem')) "
+                        "/ 1024)::text || 'kB', true)",
+                        (graph // 1024 + 1,),
+                    )
                 else:
-                    cur.execute("SELECT set_config('maintenance_work_mem', %s, true)",
-                                (maintenance_work_mem,))
-                cur.execute(vector_index_sql(VECTOR_INDEX, self.options.hnsw_m,
-                                             self.options.hnsw_ef_construction))
+                    cur.execute(
+                        "SELECT set_config('maintenance_work_mem', %s, true)",
+                        (maintenance_work_mem,),
+                    )
+                cur.execute(
+                    vector_index_sql(
+                        VECTOR_INDEX, self.options.hnsw_m, self.options.hnsw_ef_construction
+                    )
+                )
                 for index in GIN_INDEXES:
                     cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
                 cur.execute("ANALYZE memvault_memories")
 
     def size_bytes(self) -> int | None:
         with self._db.cursor() as cur:
-            cur.execute("SELECT pg_total_relation_size('memvault_memories') "
-                        "+ pg_total_relation_size('memvault_meta') "
-                        "+ pg_total_relation_size('memvault_journal')")
+            cur.execute(
+                "SELECT pg_total_relation_size('memvault_memories') "
+                "+ pg_total_relation_size('memvault_meta') "
+                "+ pg_total_relation_size('memvault_journal')"
+            )
             return int(one_row(cur)[0])
 
     def health(self) -> dict[str, Any]:
         with self._db.cursor(timeout=HEALTH_WAIT_S) as cur:
-            cur.execute("SELECT current_setting('server_version'), (SELECT extversion FROM "
-                        "pg_extension WHERE extname = 'vector'), pg_is_in_recovery(), "
-                        "to_regclass(%s) IS NOT NULL", (VECTOR_INDEX,))
+            cur.execute(
+                "SELECT current_setting('server_version'), (SELECT extversion FROM "
+                "pg_extension WHERE extname = 'vector'), pg_is_in_recovery(), "
+                "to_regclass(%s) IS NOT NULL",
+                (VECTOR_INDEX,),
+            )
             server, pgvector, replica, indexed = one_row(cur)
-        return {"backend": "postgres", "url": self.url, "identity": self._store_id,
-                "server_version": server, "pgvector_version": pgvector,
-                "read_only_replica": replica, "pool": self._db.pool_stats(),
-                "vectors_waiting_for_index": self._indexer.waiting(),
-                # Missing after a bulk load that was killed: searches are exact
-                # (slow) until ``with store.bulk_load(): pass`` builds it again.
-                "vector_index": ("hnsw" if indexed else "missing") if self.embedding_spec()
-                else None}
+        return {
+            "backend": "postgres",
+            "url": self.url,
+            "identity": self._store_id,
+            "server_version": server,
+            "pgvector_version": pgvector,
+            "read_only_replica": replica,
+            "pool": self._db.pool_stats(),
+            "vectors_waiting_for_index": self._indexer.waiting(),
+            # Missing after a bulk load that was killed: searches are exact
+            # (slow) until ``with store.bulk_load(): pass`` builds it again.
+            "vector_index": ("hnsw" if indexed else "missing") if self.embedding_spec() else None,
+        }
 
     def close(self) -> None:
         self._indexer.close()
@@ -354,4 +399,3 @@ def _meta(cur: psycopg.Cursor, key: str) -> str | None:
 def _read_spec(cur: psycopg.Cursor) -> EmbeddingSpec | None:
     model, dim = _meta(cur, "embedding_model"), _meta(cur, "embedding_dimension")
     return EmbeddingSpec(model, int(dim)) if model and dim else None
-

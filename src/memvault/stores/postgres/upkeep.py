@@ -23,17 +23,19 @@ _UTC = "m.created_at AT TIME ZONE 'UTC'"
 
 def journal_put(db: Database, kind: str, key: str, value: dict[str, Any]) -> None:
     def write(cur: psycopg.Cursor) -> None:
-        cur.execute("INSERT INTO memvault_journal (kind, key, value) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, "
-                    "updated_at = now()", (kind, key, json.dumps(value, ensure_ascii=False)))
+        cur.execute(
+            "INSERT INTO memvault_journal (kind, key, value) VALUES (%s, %s, %s) "
+            "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, "
+            "updated_at = now()",
+            (kind, key, json.dumps(value, ensure_ascii=False)),
+        )
 
     db.write(write)
 
 
 def journal_get(db: Database, kind: str, key: str) -> dict[str, Any] | None:
     with db.cursor() as cur:
-        cur.execute("SELECT value FROM memvault_journal WHERE kind = %s AND key = %s",
-                    (kind, key))
+        cur.execute("SELECT value FROM memvault_journal WHERE kind = %s AND key = %s", (kind, key))
         row = cur.fetchone()
     return json.loads(row[0]) if row else None
 
@@ -43,9 +45,11 @@ def journal_list(db: Database, kind: str, prefix: str) -> Iterator[tuple[str, di
     last = ""
     while True:
         with db.cursor() as cur:
-            cur.execute("SELECT key, value FROM memvault_journal WHERE kind = %s AND key > %s "
-                        "AND starts_with(key, %s) ORDER BY key LIMIT %s",
-                        (kind, last, prefix, PAGE))
+            cur.execute(
+                "SELECT key, value FROM memvault_journal WHERE kind = %s AND key > %s "
+                "AND starts_with(key, %s) ORDER BY key LIMIT %s",
+                (kind, last, prefix, PAGE),
+            )
             rows = cur.fetchall()
         for key, value in rows:
             yield key, json.loads(value)
@@ -56,8 +60,9 @@ def journal_list(db: Database, kind: str, prefix: str) -> Iterator[tuple[str, di
 
 def journal_delete(db: Database, kind: str, keys: Sequence[str]) -> None:
     def write(cur: psycopg.Cursor) -> None:
-        cur.execute("DELETE FROM memvault_journal WHERE kind = %s AND key = ANY(%s)",
-                    (kind, list(keys)))
+        cur.execute(
+            "DELETE FROM memvault_journal WHERE kind = %s AND key = ANY(%s)", (kind, list(keys))
+        )
 
     db.write(write)
 
@@ -67,23 +72,35 @@ def stats(db: Database, namespace: str | None) -> StoreStats:
     where, params = filter_sql(Filter(namespace=namespace), utcnow())
     with db.cursor() as cur:
 
-        def grouped(expr: str, source: str = "memvault_memories m", limit: str = ""
-                    ) -> list[tuple[Any, int]]:
-            cur.execute(f"SELECT {expr} AS g, count(*) AS n FROM {source} WHERE {where} "
-                        f"GROUP BY g ORDER BY n DESC, g {limit}", params)
+        def grouped(
+            expr: str, source: str = "memvault_memories m", limit: str = ""
+        ) -> list[tuple[Any, int]]:
+            cur.execute(
+                f"SELECT {expr} AS g, count(*) AS n FROM {source} WHERE {where} "
+                f"GROUP BY g ORDER BY n DESC, g {limit}",
+                params,
+            )
             return [(r[0], r[1]) for r in cur.fetchall()]
 
-        cur.execute(f"SELECT count(*), min(m.created_at), max(m.created_at) "
-                    f"FROM memvault_memories m WHERE {where}", params)
+        cur.execute(
+            f"SELECT count(*), min(m.created_at), max(m.created_at) "
+            f"FROM memvault_memories m WHERE {where}",
+            params,
+        )
         total, oldest, newest = one_row(cur)
         namespaces = dict(grouped("m.namespace"))
         by_type = dict(grouped("m.memory_type"))
         top_tags = grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)", "LIMIT 20")
         months = grouped(f"to_char({_UTC}, 'YYYY-MM')")
-    return StoreStats(total=total, namespaces=namespaces, by_type=by_type,
-                      top_tags=top_tags, per_month=dict(sorted(months)),
-                      oldest=oldest.isoformat() if oldest else None,
-                      newest=newest.isoformat() if newest else None)
+    return StoreStats(
+        total=total,
+        namespaces=namespaces,
+        by_type=by_type,
+        top_tags=top_tags,
+        per_month=dict(sorted(months)),
+        oldest=oldest.isoformat() if oldest else None,
+        newest=newest.isoformat() if newest else None,
+    )
 
 
 def detailed_stats(db: Database, flt: Filter, top: int) -> DetailedStats:
@@ -94,31 +111,47 @@ def detailed_stats(db: Database, flt: Filter, top: int) -> DetailedStats:
     with db.cursor() as cur:
 
         def grouped(expr: str, source: str = "memvault_memories m") -> dict[Any, int]:
-            cur.execute(f"SELECT {expr} AS g, count(*) FROM {source} WHERE {where} GROUP BY g",
-                        params)
+            cur.execute(
+                f"SELECT {expr} AS g, count(*) FROM {source} WHERE {where} GROUP BY g", params
+            )
             return {g: n for g, n in cur.fetchall()}
 
-        cur.execute(f"SELECT count(*), coalesce(sum(octet_length(m.content)), 0) "
-                    f"FROM memvault_memories m WHERE {where}", params)
+        cur.execute(
+            f"SELECT count(*), coalesce(sum(octet_length(m.content)), 0) "
+            f"FROM memvault_memories m WHERE {where}",
+            params,
+        )
         total, content_bytes = one_row(cur)
         cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {all_where}", all_params)
         with_expired = one_row(cur)[0]
-        tags = sorted(grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)").items(),
-                      key=lambda kv: (-kv[1], kv[0]))
+        tags = sorted(
+            grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)").items(),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
         buckets = grouped("least(floor(m.importance * 10)::int, 9)")
         hours = grouped(f"extract(hour FROM {_UTC})::int")
         weekdays = grouped(f"extract(isodow FROM {_UTC})::int - 1")
         months = grouped(f"to_char({_UTC}, 'YYYY-MM')")
         by_type = grouped("m.memory_type")
-        cur.execute(f"SELECT m.id, octet_length(m.content) AS size FROM memvault_memories m "
-                    f"WHERE {where} ORDER BY size DESC, m.id LIMIT %s", (*params, top))
+        cur.execute(
+            f"SELECT m.id, octet_length(m.content) AS size FROM memvault_memories m "
+            f"WHERE {where} ORDER BY size DESC, m.id LIMIT %s",
+            (*params, top),
+        )
         largest = [(memory_id, size) for memory_id, size in cur.fetchall()]
     return DetailedStats(
-        total=total, expired=with_expired - total, content_bytes=int(content_bytes),
-        by_tag=dict(tags[:top]), distinct_tags=len(tags), by_type=by_type,
+        total=total,
+        expired=with_expired - total,
+        content_bytes=int(content_bytes),
+        by_tag=dict(tags[:top]),
+        distinct_tags=len(tags),
+        by_type=by_type,
         by_importance={f"{b / 10:.1f}": n for b, n in sorted(buckets.items())},
-        by_hour=dict(sorted(hours.items())), by_weekday=dict(sorted(weekdays.items())),
-        by_month=dict(sorted(months.items())), largest=largest)
+        by_hour=dict(sorted(hours.items())),
+        by_weekday=dict(sorted(weekdays.items())),
+        by_month=dict(sorted(months.items())),
+        largest=largest,
+    )
 
 
 def optimize(db: Database) -> list[str]:
@@ -133,8 +166,14 @@ def optimize(db: Database) -> list[str]:
         for index in GIN_INDEXES:
             cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
     # VACUUM cannot run in a transaction block.
-    db.run_outside_transaction([f"VACUUM (FULL, ANALYZE) {table}" for table in (
-        "memvault_memories", "memvault_journal", "memvault_meta")])
-    return ["gin: merged the pending lists of the word, tag and metadata indexes",
-            "vacuum full: rewrote the tables and their indexes (HNSW too) without dead rows",
-            "analyze: refreshed query planner statistics"]
+    db.run_outside_transaction(
+        [
+            f"VACUUM (FULL, ANALYZE) {table}"
+            for table in ("memvault_memories", "memvault_journal", "memvault_meta")
+        ]
+    )
+    return [
+        "gin: merged the pending lists of the word, tag and metadata indexes",
+        "vacuum full: rewrote the tables and their indexes (HNSW too) without dead rows",
+        "analyze: refreshed query planner statistics",
+    ]

@@ -37,8 +37,9 @@ class VectorLoader(Loader):
 
     def load(self, data: Buffer) -> np.ndarray:
         dimension, _ = _HEADER.unpack_from(data)
-        return np.frombuffer(data, dtype=_WIRE_FLOAT, count=dimension,
-                             offset=_HEADER.size).astype(np.float32)
+        return np.frombuffer(data, dtype=_WIRE_FLOAT, count=dimension, offset=_HEADER.size).astype(
+            np.float32
+        )
 
 
 def register_vector(context: AdaptContext, oid: int) -> None:

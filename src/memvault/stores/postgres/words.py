@@ -86,8 +86,9 @@ def count_rows(rows: str, sign: int) -> str:
     """
 
 
-def _tier(name: str, where: str, which_terms: str, gate: str, limit: str,
-          walk_order: str | None = None) -> str:
+def _tier(
+    name: str, where: str, which_terms: str, gate: str, limit: str, walk_order: str | None = None
+) -> str:
     """CTEs scoring the memories that hold any of ``which_terms`` (a condition on
     ``terms``) and pass ``where``: ``{name}_found`` (what was read) and
     ``{name}_scores`` (the k best, with exact BM25 scores).
@@ -140,8 +141,9 @@ def _tier(name: str, where: str, which_terms: str, gate: str, limit: str,
     )"""
 
 
-def text_search_query(terms: Sequence[str], where: str, where_params: list[Any], k: int,
-                      newest_first: str) -> tuple[str, list[Any]]:
+def text_search_query(
+    terms: Sequence[str], where: str, where_params: list[Any], k: int, newest_first: str
+) -> tuple[str, list[Any]]:
     """The ``k`` best memories holding any term, by BM25, in one statement (SQL, parameters).
 
     ``newest_first`` is an ORDER BY over ``m`` that an index serves under the
@@ -154,8 +156,14 @@ def text_search_query(terms: Sequence[str], where: str, where_params: list[Any],
     # The terms that could still lift a memory above the k-th score of the first tier.
     lifting = "tail >= (SELECT kth FROM bar)"
     first = _tier("first", where, rarest, "TRUE", f"LIMIT {SCORED_FIRST}", newest_first)
-    second = _tier("second", where, lifting, "NOT (SELECT done FROM bar) AND (SELECT sum(df) "
-                   f"FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}", "")
+    second = _tier(
+        "second",
+        where,
+        lifting,
+        "NOT (SELECT done FROM bar) AND (SELECT sum(df) "
+        f"FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}",
+        "",
+    )
     sql = f"""
     WITH totals AS MATERIALIZED (
         SELECT documents::float8 AS n, greatest(tokens, 1)::float8 / greatest(documents, 1)

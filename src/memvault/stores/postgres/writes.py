@@ -33,40 +33,81 @@ COPY_MIN_ROWS = 100
 
 # The columns a write supplies, in the order of ``memory_row``; the vector goes
 # into ``embedding`` (indexed at once) or ``fresh_embedding`` (``indexing``).
-WRITE_COLUMNS = ("id, namespace, content, content_hash, tags, memory_type, metadata, "
-                 "importance, created_at, updated_at, last_accessed_at, expires_at, "
-                 "parent_id, chunk_index, embedding")
+WRITE_COLUMNS = (
+    "id, namespace, content, content_hash, tags, memory_type, metadata, "
+    "importance, created_at, updated_at, last_accessed_at, expires_at, "
+    "parent_id, chunk_index, embedding"
+)
 DEFERRED_COLUMNS = WRITE_COLUMNS.replace("embedding", "fresh_embedding")
-WRITE_TYPES = ["text", "text", "text", "text", "text[]", "text", "jsonb", "float8",
-               "timestamptz", "timestamptz", "timestamptz", "timestamptz", "text", "int4"]
+WRITE_TYPES = [
+    "text",
+    "text",
+    "text",
+    "text",
+    "text[]",
+    "text",
+    "jsonb",
+    "float8",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "timestamptz",
+    "text",
+    "int4",
+]
 # Where a COPY puts a large batch before one INSERT ... SELECT moves it; private
 # to the session, emptied at every commit.
 INCOMING_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS memvault_incoming (ord integer, "
-    + ", ".join(f"{name} {kind}" for name, kind in zip(
-        WRITE_COLUMNS.split(", "), [*WRITE_TYPES, "vector"], strict=True))
+    + ", ".join(
+        f"{name} {kind}"
+        for name, kind in zip(WRITE_COLUMNS.split(", "), [*WRITE_TYPES, "vector"], strict=True)
+    )
     + ") ON COMMIT DELETE ROWS"
 )
-INSERT_TAIL = ("ON CONFLICT (namespace, content_hash) WHERE parent_id IS NULL DO NOTHING "
-               "RETURNING id")
+INSERT_TAIL = (
+    "ON CONFLICT (namespace, content_hash) WHERE parent_id IS NULL DO NOTHING RETURNING id"
+)
 
 # The fields an update may change, each with how its value goes on the wire.
 _UPDATABLE: dict[str, Callable[[Any], Any]] = {
-    "tags": list, "metadata": Jsonb, "importance": float, "memory_type": str,
+    "tags": list,
+    "metadata": Jsonb,
+    "importance": float,
+    "memory_type": str,
     "expires_at": lambda value: value,
 }
 
 
 def memory_row(m: Memory, vector: Any) -> tuple[Any, ...]:
     """The values of WRITE_COLUMNS for one memory."""
-    return (m.id, m.namespace, m.content, m.content_hash, list(m.tags), m.memory_type,
-            Jsonb(m.metadata), m.importance, _aware(m.created_at), _aware(m.updated_at),
-            _aware(m.last_accessed_at), _aware(m.expires_at), m.parent_id, m.chunk_index,
-            vector)
+    return (
+        m.id,
+        m.namespace,
+        m.content,
+        m.content_hash,
+        list(m.tags),
+        m.memory_type,
+        Jsonb(m.metadata),
+        m.importance,
+        _aware(m.created_at),
+        _aware(m.updated_at),
+        _aware(m.last_accessed_at),
+        _aware(m.expires_at),
+        m.parent_id,
+        m.chunk_index,
+        vector,
+    )
 
 
-def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray], *,
-        deferred: bool = False, count_words: bool = True) -> list[tuple[Memory, bool]]:
+def add(
+    db: Database,
+    memories: Sequence[Memory],
+    vectors: Sequence[np.ndarray],
+    *,
+    deferred: bool = False,
+    count_words: bool = True,
+) -> list[tuple[Memory, bool]]:
     """Insert memories with their checked vectors; an existing (namespace, hash) is kept.
 
     ``deferred`` leaves the vectors out of the HNSW index, for the indexer;
@@ -82,30 +123,44 @@ def add(db: Database, memories: Sequence[Memory], vectors: Sequence[np.ndarray],
         created = _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in top], target)
         new = _claim(top, memories, created)
         skipped = {memories[i].id for i in top if i not in new}
-        chunks = [i for i, m in enumerate(memories)
-                  if m.parent_id is not None and m.parent_id not in skipped]
-        new |= _claim(chunks, memories, _insert(
-            db, cur, [memory_row(memories[i], vectors[i]) for i in chunks], target))
+        chunks = [
+            i
+            for i, m in enumerate(memories)
+            if m.parent_id is not None and m.parent_id not in skipped
+        ]
+        new |= _claim(
+            chunks,
+            memories,
+            _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in chunks], target),
+        )
         if new and count_words:
             cur.execute(COUNT_ADDED, ([memories[i].id for i in top if i in new],) * 2)
         winners = _winners(cur, [memories[i] for i in top if i not in new])
-        return [(m, True) if i in new else
-                (winners.get((m.namespace, m.content_hash), m) if m.parent_id is None else m,
-                 False)
-                for i, m in enumerate(memories)]
+        return [
+            (m, True)
+            if i in new
+            else (
+                winners.get((m.namespace, m.content_hash), m) if m.parent_id is None else m,
+                False,
+            )
+            for i, m in enumerate(memories)
+        ]
 
     return db.write(write)
 
 
-def _add_one(db: Database, memory: Memory, vector: np.ndarray, target: str,
-             count_words: bool) -> tuple[Memory, bool]:
+def _add_one(
+    db: Database, memory: Memory, vector: np.ndarray, target: str, count_words: bool
+) -> tuple[Memory, bool]:
     """One memory without chunks, the most common write: one statement, counting its
     words too, in autocommit (no BEGIN and COMMIT round trips)."""
     counted = f", counted AS ({count_rows('added', 1)})" if count_words else ""
     marks = ", ".join(["%s"] * len(target.split(", ")))
-    sql = (f"WITH added AS (INSERT INTO memvault_memories ({target}) VALUES ({marks}) "
-           f"{INSERT_TAIL}, parent_id IS NULL AS top, words, word_count){counted} "
-           "SELECT id FROM added")
+    sql = (
+        f"WITH added AS (INSERT INTO memvault_memories ({target}) VALUES ({marks}) "
+        f"{INSERT_TAIL}, parent_id IS NULL AS top, words, word_count){counted} "
+        "SELECT id FROM added"
+    )
 
     def write(cur: psycopg.Cursor) -> tuple[Memory, bool]:
         with _id_conflicts():
@@ -123,12 +178,16 @@ def _id_conflicts() -> Iterator[None]:
     try:
         yield
     except pg_errors.UniqueViolation as exc:
-        raise Conflict(f"a memory id in this batch already exists with other content: "
-                       f"{exc.diag.message_detail or exc}", field="id") from exc
+        raise Conflict(
+            f"a memory id in this batch already exists with other content: "
+            f"{exc.diag.message_detail or exc}",
+            field="id",
+        ) from exc
 
 
-def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], target: str
-            ) -> set[str]:
+def _insert(
+    db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], target: str
+) -> set[str]:
     """Insert rows into the ``target`` columns (skipping duplicates of a top-level
     memory); the ids inserted."""
     if not rows:
@@ -137,8 +196,11 @@ def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], targ
         if len(rows) >= COPY_MIN_ROWS:
             return _insert_by_copy(cur, rows, db.vector_oid, target)
         marks = ", ".join(["%s"] * len(rows[0]))
-        cur.executemany(f"INSERT INTO memvault_memories ({target}) VALUES ({marks}) "
-                        f"{INSERT_TAIL}", rows, returning=True)
+        cur.executemany(
+            f"INSERT INTO memvault_memories ({target}) VALUES ({marks}) {INSERT_TAIL}",
+            rows,
+            returning=True,
+        )
         inserted: set[str] = set()
         while True:
             inserted.update(r[0] for r in cur.fetchall())
@@ -146,18 +208,22 @@ def _insert(db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], targ
                 return inserted
 
 
-def _insert_by_copy(cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid: int,
-                    target: str) -> set[str]:
+def _insert_by_copy(
+    cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid: int, target: str
+) -> set[str]:
     """COPY (binary) into a session-local table, then one INSERT ... SELECT."""
     cur.execute(INCOMING_TABLE)
     cur.execute("TRUNCATE memvault_incoming")
-    with cur.copy(f"COPY memvault_incoming (ord, {WRITE_COLUMNS}) FROM STDIN "
-                  "(FORMAT BINARY)") as copy:
+    with cur.copy(
+        f"COPY memvault_incoming (ord, {WRITE_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
         copy.set_types(["int4", *WRITE_TYPES, vector_oid])
         for ord_, row in enumerate(rows):
             copy.write_row((ord_, *row))
-    cur.execute(f"INSERT INTO memvault_memories ({target}) SELECT {WRITE_COLUMNS} "
-                f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}")
+    cur.execute(
+        f"INSERT INTO memvault_memories ({target}) SELECT {WRITE_COLUMNS} "
+        f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}"
+    )
     return {r[0] for r in cur.fetchall()}
 
 
@@ -166,10 +232,12 @@ def _winners(cur: psycopg.Cursor, losers: list[Memory]) -> dict[tuple[str, str],
     if not losers:
         return {}
     found = select_memories(
-        cur, "JOIN unnest(%s::text[], %s::text[]) AS d(namespace, content_hash) "
+        cur,
+        "JOIN unnest(%s::text[], %s::text[]) AS d(namespace, content_hash) "
         "ON m.namespace = d.namespace AND m.content_hash = d.content_hash "
         "WHERE m.parent_id IS NULL",
-        ([m.namespace for m in losers], [m.content_hash for m in losers]))
+        ([m.namespace for m in losers], [m.content_hash for m in losers]),
+    )
     return {(m.namespace, m.content_hash): m for m in found}
 
 
@@ -198,9 +266,11 @@ def update(db: Database, memory_id: str, changes: MemoryChanges) -> Memory:
     params.append(utcnow())
 
     def write(cur: psycopg.Cursor) -> Memory:
-        cur.execute(f"UPDATE memvault_memories m SET {', '.join(sets)} "
-                    f"WHERE m.id = %s OR m.parent_id = %s RETURNING {MEMORY_COLUMNS}",
-                    (*params, memory_id, memory_id))
+        cur.execute(
+            f"UPDATE memvault_memories m SET {', '.join(sets)} "
+            f"WHERE m.id = %s OR m.parent_id = %s RETURNING {MEMORY_COLUMNS}",
+            (*params, memory_id, memory_id),
+        )
         for row in cur.fetchall():
             if row[1] == memory_id:
                 return to_memory(row)
@@ -213,12 +283,14 @@ def delete(db: Database, memory_ids: Sequence[str]) -> int:
     """Delete memories and their chunks; how many top-level memories went."""
 
     def write(cur: psycopg.Cursor) -> int:
-        cur.execute(f"""
+        cur.execute(
+            f"""
             WITH deleted AS (DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s)
                              RETURNING parent_id IS NULL AS top, words, word_count),
             counted AS ({count_rows("deleted", -1)})
             SELECT count(*) FILTER (WHERE top) FROM deleted""",
-                    (list(memory_ids), list(memory_ids)))
+            (list(memory_ids), list(memory_ids)),
+        )
         return one_row(cur)[0]
 
     return db.write(write)

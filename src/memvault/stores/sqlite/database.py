@@ -36,9 +36,17 @@ LOW_DISK_BYTES = 1 << 20
 # Pragmas that write to the file; a read-only store skips them.
 WRITING_PRAGMAS = frozenset({"journal_mode"})
 # The file or the disk failing underneath us, as opposed to a bug in a query.
-UNAVAILABLE = (apsw.BusyError, apsw.LockedError, apsw.IOError, apsw.CorruptError,
-               apsw.NotADBError, apsw.CantOpenError, apsw.ReadOnlyError, apsw.FullError,
-               apsw.PermissionsError)
+UNAVAILABLE = (
+    apsw.BusyError,
+    apsw.LockedError,
+    apsw.IOError,
+    apsw.CorruptError,
+    apsw.NotADBError,
+    apsw.CantOpenError,
+    apsw.ReadOnlyError,
+    apsw.FullError,
+    apsw.PermissionsError,
+)
 
 
 def parse_pragmas(text: str) -> dict[str, str]:
@@ -47,11 +55,15 @@ def parse_pragmas(text: str) -> dict[str, str]:
     for item in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
-        if not sep or not key.replace("_", "").isalnum() or not value or not all(
-            c.isalnum() or c in "-_." for c in value
+        if (
+            not sep
+            or not key.replace("_", "").isalnum()
+            or not value
+            or not all(c.isalnum() or c in "-_." for c in value)
         ):
-            raise InvalidInput(f"bad SQLite pragma {item!r}; expected name=value",
-                               field="sqlite_pragmas")
+            raise InvalidInput(
+                f"bad SQLite pragma {item!r}; expected name=value", field="sqlite_pragmas"
+            )
         out[key.lower()] = value
     return out
 
@@ -64,8 +76,10 @@ def _check_known(pragmas: dict[str, str]) -> None:
     probe.close()
     unknown = sorted(set(pragmas) - known)
     if unknown:
-        raise InvalidInput(f"unknown SQLite pragma {unknown[0]!r} in MEMVAULT_SQLITE_PRAGMAS",
-                           field="sqlite_pragmas")
+        raise InvalidInput(
+            f"unknown SQLite pragma {unknown[0]!r} in MEMVAULT_SQLITE_PRAGMAS",
+            field="sqlite_pragmas",
+        )
 
 
 class SqliteDatabase:
@@ -75,22 +89,31 @@ class SqliteDatabase:
     a store only with ``create``: another application's file is refused unchanged.
     """
 
-    def __init__(self, path: Path, pragmas: dict[str, str] | None = None, *,
-                 create: bool = True) -> None:
+    def __init__(
+        self, path: Path, pragmas: dict[str, str] | None = None, *, create: bool = True
+    ) -> None:
         _check_known(pragmas or {})
         self.path = path
         self.lock = threading.RLock()
         self._tokenizer: apsw.FTS5Tokenizer | None = None
         layout = sqlite_layout(path)
         if layout.kind in ("missing", "empty") and not create:
-            raise NotFound(f"no memvault store at {path}: {layout.describe(path)} (only "
-                           f"commands that write create one)", field="store_url")
+            raise NotFound(
+                f"no memvault store at {path}: {layout.describe(path)} (only "
+                f"commands that write create one)",
+                field="store_url",
+            )
         if layout.kind == "mcp":
-            raise InvalidInput(f"{layout.describe(path)}: memvault reads it (memvault migrate) "
-                               f"but never writes into it", field="store_url")
+            raise InvalidInput(
+                f"{layout.describe(path)}: memvault reads it (memvault migrate) "
+                f"but never writes into it",
+                field="store_url",
+            )
         if layout.kind == "foreign":
-            raise InvalidInput(f"{layout.describe(path)}; memvault does not change it: name "
-                               f"another file", field="store_url")
+            raise InvalidInput(
+                f"{layout.describe(path)}; memvault does not change it: name another file",
+                field="store_url",
+            )
         if layout.kind == "unreadable":
             raise StoreUnavailable(f"cannot use SQLite file {path}: {layout.problem}")
         # Why writes are refused, for a store that can only be read (reads and exports work).
@@ -100,8 +123,7 @@ class SqliteDatabase:
         try:
             if create and self.read_only is None:
                 create_private(self.path)  # SQLite gives -wal and -shm the file's mode
-            self._conn = open_read_only(path) if self.read_only else \
-                apsw.Connection(str(self.path))
+            self._conn = open_read_only(path) if self.read_only else apsw.Connection(str(self.path))
         except (OSError, apsw.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite file {self.path}: {exc}") from exc
         self._conn.setbusytimeout(BUSY_TIMEOUT_MS)
@@ -131,8 +153,10 @@ class SqliteDatabase:
         """One IMMEDIATE transaction: the write lock is taken up front, so two
         processes never deadlock upgrading read locks, and busy_timeout waits."""
         if self.read_only:
-            raise StoreUnavailable(f"SQLite file {self.path} cannot be written: "
-                                   f"{self.read_only} (reading and exporting work)")
+            raise StoreUnavailable(
+                f"SQLite file {self.path} cannot be written: "
+                f"{self.read_only} (reading and exporting work)"
+            )
         with self.lock:
             cur = self._conn.cursor()
             try:
@@ -149,7 +173,8 @@ class SqliteDatabase:
                 if isinstance(exc, UNAVAILABLE):
                     self.last_write_error = f"{exc} ({utcnow().isoformat(timespec='seconds')})"
                     raise StoreUnavailable(
-                        f"SQLite file {self.path} failed a write: {exc}") from exc
+                        f"SQLite file {self.path} failed a write: {exc}"
+                    ) from exc
                 raise
 
     def tokens(self, text: str, *, query: bool) -> list[str]:
@@ -180,8 +205,9 @@ class SqliteDatabase:
             except UNAVAILABLE as exc:
                 raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
 
-    def batches(self, sql: str, params: Sequence[Any] = (), size: int = 4096
-                ) -> Iterator[list[tuple[Any, ...]]]:
+    def batches(
+        self, sql: str, params: Sequence[Any] = (), size: int = 4096
+    ) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of one read statement, ``size`` at a time, so a big read is never
         all in memory at once. The lock is held until the last batch is taken."""
         with self.lock:
@@ -230,13 +256,17 @@ class SqliteDatabase:
         """A read-only file must already be of this memvault's schema (nothing can migrate it)."""
         done = {r[0] for r in self._conn.execute("SELECT version FROM schema_migrations")}
         if len(done) < len(MIGRATIONS):
-            raise StoreUnavailable(f"SQLite file {self.path} was written by an older memvault "
-                                   f"and needs an upgrade, but {self.read_only}")
+            raise StoreUnavailable(
+                f"SQLite file {self.path} was written by an older memvault "
+                f"and needs an upgrade, but {self.read_only}"
+            )
 
     def _migrate(self) -> None:
         with self.write() as cur:
-            cur.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                        "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+            )
             done = {r[0] for r in cur.execute("SELECT version FROM schema_migrations")}
             for version, sql in enumerate(MIGRATIONS, start=1):
                 if version in done:
@@ -245,10 +275,12 @@ class SqliteDatabase:
                     sql(cur)
                 else:
                     cur.execute(sql)
-                cur.execute("INSERT INTO schema_migrations VALUES (?, ?)",
-                            (version, to_micros(utcnow())))
-            cur.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)",
-                        (new_id(),))
+                cur.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?)", (version, to_micros(utcnow()))
+                )
+            cur.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (new_id(),)
+            )
 
     def run_outside_transaction(self, statements: list[str]) -> None:
         """Statements that cannot run in a transaction (VACUUM, a WAL checkpoint)."""

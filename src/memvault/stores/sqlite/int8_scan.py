@@ -38,7 +38,8 @@ GRAPH = bytes.fromhex(
     "08083a7a0a270a0571756572790a07636f6c756d6e73120673636f726573220d4d61744d756c496e7465"
     "6765721209696e74385f7363616e5a150a057175657279120c0a0a080212060a0208010a005a150a07636f"
     "6c756d6e73120a0a08080312040a000a0062160a0673636f726573120c0a0a080612060a0208010a0042"
-    "040a00100d")
+    "040a00100d"
+)
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,14 +48,21 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scales = (peaks / 127.0).astype(np.float32)
     codes = np.round(vectors / scales[:, None]).astype(np.int8)
     restored = codes * scales[:, None]
-    facts = np.stack([codes.sum(axis=1, dtype=np.int32) * OFFSET, scales,
-                      np.linalg.norm(vectors - restored, axis=1),
-                      np.linalg.norm(restored, axis=1)], axis=1)
+    facts = np.stack(
+        [
+            codes.sum(axis=1, dtype=np.int32) * OFFSET,
+            scales,
+            np.linalg.norm(vectors - restored, axis=1),
+            np.linalg.norm(restored, axis=1),
+        ],
+        axis=1,
+    )
     return codes, facts.astype(np.float32)
 
 
-def estimate(vector: np.ndarray, columns: np.ndarray, facts: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
+def estimate(
+    vector: np.ndarray, columns: np.ndarray, facts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(estimates, bounds) of ``vector`` dotted with each vector that ``facts`` describes.
 
     ``columns`` holds the codes, one vector per column, at least as many
@@ -67,10 +75,11 @@ def estimate(vector: np.ndarray, columns: np.ndarray, facts: np.ndarray
     query = np.round(vector / query_scale)
     query_error = float(np.linalg.norm(vector - query * query_scale))
     query_length = float(np.linalg.norm(query * query_scale))
-    raw = _session().run(None, {"query": (query + OFFSET).astype(np.uint8)[None],
-                                "columns": columns})[0][0]
+    raw = _session().run(
+        None, {"query": (query + OFFSET).astype(np.uint8)[None], "columns": columns}
+    )[0][0]
     offsets, scales, errors, lengths = facts.T
-    estimates = (raw[:len(facts)] - offsets) * (scales * query_scale)
+    estimates = (raw[: len(facts)] - offsets) * (scales * query_scale)
     # Cauchy-Schwarz over both rounding errors: q.x - q'.x' = q'.(x - x')
     # + (q - q').x' + (q - q').(x - x').
     bounds = query_length * errors + query_error * (lengths + errors)

@@ -92,8 +92,12 @@ def sqlite_layout(path: Path) -> Layout:
     try:
         conn = open_read_only(path)
         try:
-            tables = tuple(sorted(r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")))
+            tables = tuple(
+                sorted(
+                    r[0]
+                    for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                )
+            )
         finally:
             conn.close()
     except apsw.Error as exc:

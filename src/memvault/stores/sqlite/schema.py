@@ -31,7 +31,6 @@ WORD_INDEX = """
 """
 
 
-
 def _plain_vectors(cur: Any) -> None:
     """Vectors move from sqlite-vec's vec0 table into an ordinary table of BLOBs.
 
@@ -43,11 +42,14 @@ def _plain_vectors(cur: Any) -> None:
     in this migration's transaction: all of them or, if interrupted, none,
     and the next open starts again. (vec0 exists only once a model was bound.)
     """
-    cur.execute("CREATE TABLE memory_vectors_plain "
-                "(rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+    cur.execute(
+        "CREATE TABLE memory_vectors_plain (rowid INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
+    )
     if cur.execute("SELECT 1 FROM sqlite_master WHERE name = 'memory_vectors'").fetchall():
-        cur.execute("INSERT INTO memory_vectors_plain(rowid, embedding) "
-                    "SELECT rowid, embedding FROM memory_vectors")
+        cur.execute(
+            "INSERT INTO memory_vectors_plain(rowid, embedding) "
+            "SELECT rowid, embedding FROM memory_vectors"
+        )
         moved = cur.execute("SELECT count(*) FROM memory_vectors_plain").fetchall()[0][0]
         held = cur.execute("SELECT count(*) FROM memory_vectors").fetchall()[0][0]
         if moved != held:  # rolls the whole migration back: the old table stays
@@ -95,7 +97,9 @@ MIGRATIONS: list[str | Callable[[Any], None]] = [
     CREATE INDEX memory_tags_memory ON memory_tags(memory_rowid);
     -- Words: only top-level memories are indexed, since a parent holds all of
     -- its chunks' text. Porter stemming so "running" finds "runs".
-    """ + WORD_INDEX + """
+    """
+    + WORD_INDEX
+    + """
     """,
     # The journal: keyed JSON records for upkeep (operation log, checkpoints).
     """
@@ -150,7 +154,9 @@ MIGRATIONS: list[str | Callable[[Any], None]] = [
     DROP TRIGGER memories_fts_insert;
     DROP TRIGGER memories_fts_delete;
     DROP TABLE memories_fts;
-    """ + WORD_INDEX + """
+    """
+    + WORD_INDEX
+    + """
     INSERT INTO memories_fts(rowid, content)
         SELECT rowid, content FROM memories WHERE parent_id IS NULL;
     """,
@@ -193,13 +199,20 @@ def to_memory(row: tuple[Any, ...]) -> Memory:
     # unchanged memory's updated_at shares its created_at.
     metadata, created = row[7], from_micros(row[9])
     return Memory(
-        id=row[1], namespace=row[2], content=row[3], content_hash=row[4],
-        tags=parse_tags(row[5]), memory_type=row[6],
+        id=row[1],
+        namespace=row[2],
+        content=row[3],
+        content_hash=row[4],
+        tags=parse_tags(row[5]),
+        memory_type=row[6],
         metadata=json.loads(metadata) if metadata != "{}" else {},
-        importance=row[8], created_at=created,
+        importance=row[8],
+        created_at=created,
         updated_at=created if row[10] == row[9] else from_micros(row[10]),
-        last_accessed_at=from_micros(row[11]), expires_at=from_micros(row[12]),
-        parent_id=row[13], chunk_index=row[14],
+        last_accessed_at=from_micros(row[11]),
+        expires_at=from_micros(row[12]),
+        parent_id=row[13],
+        chunk_index=row[14],
     )
 
 
@@ -270,8 +283,10 @@ def tag_sql(flt: Filter) -> tuple[str, list[Any]]:
         params.extend(flt.tags_any)
     if flt.tags_all:
         marks = ",".join("?" * len(flt.tags_all))
-        selects.append(f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}) "
-                       f"GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)}")
+        selects.append(
+            f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}) "
+            f"GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)}"
+        )
         params.extend(flt.tags_all)
     return " INTERSECT ".join(selects), params
 

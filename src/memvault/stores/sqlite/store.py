@@ -65,8 +65,9 @@ EXPIRED_SQL = "FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
 class SqliteStore:
     """A Store over one SQLite file. Thread-safe: one connection behind a lock."""
 
-    def __init__(self, path: str | Path, *, pragmas: dict[str, str] | None = None,
-                 create: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, pragmas: dict[str, str] | None = None, create: bool = True
+    ) -> None:
         self.path = Path(path)
         self.url = f"sqlite://{self.path}"
         self._db = SqliteDatabase(self.path, pragmas, create=create)
@@ -76,8 +77,7 @@ class SqliteStore:
 
     @classmethod
     def from_url(cls, url: str, settings: Settings, *, create: bool = True) -> SqliteStore:
-        return cls(sqlite_path(url), pragmas=parse_pragmas(settings.sqlite_pragmas),
-                   create=create)
+        return cls(sqlite_path(url), pragmas=parse_pragmas(settings.sqlite_pragmas), create=create)
 
     # -- identity and model -------------------------------------------------
     def _read_spec(self) -> EmbeddingSpec | None:
@@ -100,10 +100,14 @@ class SqliteStore:
             with self._db.write() as cur:
                 # Another process may have bound it since we read the meta table.
                 existing = cur.execute(
-                    "SELECT value FROM meta WHERE key = 'embedding_model'").fetchall()
+                    "SELECT value FROM meta WHERE key = 'embedding_model'"
+                ).fetchall()
                 if not existing:
-                    cur.execute("INSERT INTO meta VALUES ('embedding_model', ?), "
-                                "('embedding_dimension', ?)", (spec.model, str(spec.dimension)))
+                    cur.execute(
+                        "INSERT INTO meta VALUES ('embedding_model', ?), "
+                        "('embedding_dimension', ?)",
+                        (spec.model, str(spec.dimension)),
+                    )
             # Read back: the model recorded may be another process's, not ours.
             recorded = self._read_spec()
             assert recorded is not None, "the meta table holds a model by now"
@@ -134,22 +138,23 @@ class SqliteStore:
         return deleted
 
     # -- reads --------------------------------------------------------------
-    def get(self, ref: str, namespace: str | None, *, with_embedding: bool = False
-            ) -> Memory | None:
+    def get(
+        self, ref: str, namespace: str | None, *, with_embedding: bool = False
+    ) -> Memory | None:
         rows = self._db.rows(*lookup_sql(ref, namespace, to_micros(utcnow())))
         if not rows:
             return None
         memory = to_memory(rows[0])
         return self._attach_vectors([memory])[0] if with_embedding else memory
 
-    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False
-                 ) -> list[Memory]:
+    def get_many(self, memory_ids: Sequence[str], *, with_embedding: bool = False) -> list[Memory]:
         found: dict[str, Memory] = {}
         for start in range(0, len(memory_ids), ID_BATCH):
-            ids = list(memory_ids[start:start + ID_BATCH])
+            ids = list(memory_ids[start : start + ID_BATCH])
             marks = ",".join("?" * len(ids))
             for row in self._db.rows(
-                    f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({marks})", ids):
+                f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({marks})", ids
+            ):
                 found[row[1]] = to_memory(row)
         out = [found[i] for i in memory_ids if i in found]
         return self._attach_vectors(out) if with_embedding else out
@@ -157,15 +162,21 @@ class SqliteStore:
     def existing_hashes(self, namespace: str, hashes: Sequence[str]) -> set[str]:
         out: set[str] = set()
         for start in range(0, len(hashes), ID_BATCH):
-            part = list(hashes[start:start + ID_BATCH])
+            part = list(hashes[start : start + ID_BATCH])
             marks = ",".join("?" * len(part))
-            out.update(r[0] for r in self._db.rows(
-                f"SELECT content_hash FROM memories WHERE namespace = ? AND parent_id IS NULL "
-                f"AND content_hash IN ({marks})", (namespace, *part)))
+            out.update(
+                r[0]
+                for r in self._db.rows(
+                    f"SELECT content_hash FROM memories WHERE namespace = ? AND parent_id IS NULL "
+                    f"AND content_hash IN ({marks})",
+                    (namespace, *part),
+                )
+            )
         return out
 
-    def query(self, flt: Filter, *, limit: int, cursor: str | None = None,
-              oldest_first: bool = False) -> Page:
+    def query(
+        self, flt: Filter, *, limit: int, cursor: str | None = None, oldest_first: bool = False
+    ) -> Page:
         where, params = filter_sql(flt, to_micros(utcnow()))
         op, order = (">", "ASC") if oldest_first else ("<", "DESC")
         if cursor:
@@ -173,7 +184,9 @@ class SqliteStore:
             params += list(parse_page_cursor(cursor))
         rows = self._db.rows(
             f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
-            f"ORDER BY m.created_at {order}, m.id {order} LIMIT ?", (*params, limit + 1))
+            f"ORDER BY m.created_at {order}, m.id {order} LIMIT ?",
+            (*params, limit + 1),
+        )
         memories = [to_memory(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
@@ -204,8 +217,9 @@ class SqliteStore:
             hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
         return self._candidates(hits)
 
-    def preceding(self, memory_ids: Sequence[str], flt: Filter, within: timedelta
-                  ) -> dict[str, str]:
+    def preceding(
+        self, memory_ids: Sequence[str], flt: Filter, within: timedelta
+    ) -> dict[str, str]:
         if not memory_ids:
             return {}
         if not flt.include_chunks and self._namespace_decides(flt, to_micros(utcnow())):
@@ -222,11 +236,13 @@ class SqliteStore:
             "   AND (m.created_at, m.rowid) < (c.created_at, c.rowid)"
             "   ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) "
             f"FROM memories c WHERE c.id IN ({','.join('?' * len(memory_ids))})",
-            [*params, within // MICROSECOND, *memory_ids])
+            [*params, within // MICROSECOND, *memory_ids],
+        )
         return {memory_id: earlier for memory_id, earlier in rows if earlier is not None}
 
-    def _preceding_by_words(self, memory_ids: Sequence[str], within: timedelta
-                            ) -> dict[str, str] | None:
+    def _preceding_by_words(
+        self, memory_ids: Sequence[str], within: timedelta
+    ) -> dict[str, str] | None:
         """``preceding`` when nothing narrows the namespace, from the word index.
 
         It holds every memory that is not a chunk, with its time, so one step
@@ -235,16 +251,27 @@ class SqliteStore:
         """
         with self._db.snapshot():
             # Read from the index on ids alone, not from the memory rows.
-            asked = dict(self._db.rows(
-                "SELECT rowid, id FROM memories WHERE id IN "
-                f"({','.join('?' * len(memory_ids))})", memory_ids))
+            asked = dict(
+                self._db.rows(
+                    "SELECT rowid, id FROM memories WHERE id IN "
+                    f"({','.join('?' * len(memory_ids))})",
+                    memory_ids,
+                )
+            )
             before = self._words.preceding(self._db, list(asked), within // MICROSECOND)
             if before is None:
                 return None
             unnamed = [rowid for rowid in before.values() if rowid not in asked]
-            names = dict(self._db.rows(
-                f"SELECT rowid, id FROM memories WHERE rowid IN ({','.join('?' * len(unnamed))})",
-                unnamed)) if unnamed else {}
+            marks = ",".join("?" * len(unnamed))
+            names = (
+                dict(
+                    self._db.rows(
+                        f"SELECT rowid, id FROM memories WHERE rowid IN ({marks})", unnamed
+                    )
+                )
+                if unnamed
+                else {}
+            )
         names.update(asked)
         return {asked[later]: names[earlier] for later, earlier in before.items()}
 
@@ -257,8 +284,10 @@ class SqliteStore:
         now = to_micros(utcnow())
         if self._namespace_decides(flt, now):
             return None
-        if not flt.is_namespace_only and flt.with_changes(
-                tags_any=(), tags_all=()).is_namespace_only:
+        if (
+            not flt.is_namespace_only
+            and flt.with_changes(tags_any=(), tags_all=()).is_namespace_only
+        ):
             # The in-process indexes keep namespaces apart and hold chunks or not
             # as each side needs, so the tags alone pick the rows: read from
             # their index, not from scattered memory rows.
@@ -273,7 +302,8 @@ class SqliteStore:
     def _namespace_decides(self, flt: Filter, now: int) -> bool:
         """Whether the namespace alone picks the rows ``flt`` allows (no rowid set needed)."""
         return flt.is_namespace_only and not self._db.rows(
-            f"SELECT 1 {EXPIRED_SQL} LIMIT 1", (now,))
+            f"SELECT 1 {EXPIRED_SQL} LIMIT 1", (now,)
+        )
 
     def _rowids(self, sql: str, params: list[Any]) -> np.ndarray:
         return np.array([r[0] for r in self._db.rows(sql, params)], dtype=np.int64)
@@ -282,20 +312,36 @@ class SqliteStore:
         if not hits:
             return []
         marks = ",".join("?" * len(hits))
-        rows = {r[0]: r for r in self._db.rows(
-            "SELECT rowid, id, created_at, importance, parent_id, chunk_index FROM memories "
-            f"WHERE rowid IN ({marks})", [h[0] for h in hits])}
-        return [Candidate(row[1], score, from_micros(row[2]), row[3], row[4], row[5])
-                for rowid, score in hits if (row := rows.get(rowid)) is not None]
+        rows = {
+            r[0]: r
+            for r in self._db.rows(
+                "SELECT rowid, id, created_at, importance, parent_id, chunk_index FROM memories "
+                f"WHERE rowid IN ({marks})",
+                [h[0] for h in hits],
+            )
+        }
+        return [
+            Candidate(row[1], score, from_micros(row[2]), row[3], row[4], row[5])
+            for rowid, score in hits
+            if (row := rows.get(rowid)) is not None
+        ]
 
-    def scan(self, flt: Filter, *, batch_size: int, cursor: str | None = None,
-             with_embedding: bool = True) -> Iterator[tuple[list[Memory], str]]:
+    def scan(
+        self,
+        flt: Filter,
+        *,
+        batch_size: int,
+        cursor: str | None = None,
+        with_embedding: bool = True,
+    ) -> Iterator[tuple[list[Memory], str]]:
         last = int(cursor) if cursor else 0
         where, params = filter_sql(flt, to_micros(utcnow()))
         while True:
             rows = self._db.rows(
                 f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} AND m.rowid > ? "
-                "ORDER BY m.rowid LIMIT ?", (*params, last, batch_size))
+                "ORDER BY m.rowid LIMIT ?",
+                (*params, last, batch_size),
+            )
             if not rows:
                 return
             last = rows[-1][0]
@@ -306,11 +352,20 @@ class SqliteStore:
         if not memories or self.embedding_spec() is None:
             return memories
         marks = ",".join("?" * len(memories))
-        by_id = {r[0]: r[1] for r in self._db.rows(
-            f"SELECT m.id, v.embedding FROM memories m JOIN memory_vectors v "
-            f"ON v.rowid = m.rowid WHERE m.id IN ({marks})", [m.id for m in memories])}
-        return [m.with_changes(embedding=np.frombuffer(by_id[m.id], dtype=np.float32).copy())
-                if m.id in by_id else m for m in memories]
+        by_id = {
+            r[0]: r[1]
+            for r in self._db.rows(
+                f"SELECT m.id, v.embedding FROM memories m JOIN memory_vectors v "
+                f"ON v.rowid = m.rowid WHERE m.id IN ({marks})",
+                [m.id for m in memories],
+            )
+        }
+        return [
+            m.with_changes(embedding=np.frombuffer(by_id[m.id], dtype=np.float32).copy())
+            if m.id in by_id
+            else m
+            for m in memories
+        ]
 
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:
@@ -341,9 +396,13 @@ class SqliteStore:
             self._db.rows("SELECT 1")
         except apsw.Error as exc:
             raise StoreUnavailable(f"SQLite file {self.path} is not usable: {exc}") from exc
-        report = {"backend": "sqlite", "path": str(self.path), "identity": self.identity(),
-                  "sqlite_version": apsw.sqlite_lib_version(),
-                  "vec_version": self._db.rows("SELECT vec_version()")[0][0]}
+        report = {
+            "backend": "sqlite",
+            "path": str(self.path),
+            "identity": self.identity(),
+            "sqlite_version": apsw.sqlite_lib_version(),
+            "vec_version": self._db.rows("SELECT vec_version()")[0][0],
+        }
         problems = self._db.problems()
         return {**report, "problems": problems} if problems else report
 
@@ -362,4 +421,3 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
-

@@ -21,10 +21,12 @@ PAGE = 200
 
 def journal_put(db: SqliteDatabase, kind: str, key: str, value: dict[str, Any]) -> None:
     with db.write() as cur:
-        cur.execute("INSERT INTO journal(kind, key, value, updated_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value, "
-                    "updated_at = excluded.updated_at",
-                    (kind, key, json.dumps(value, ensure_ascii=False), to_micros(utcnow())))
+        cur.execute(
+            "INSERT INTO journal(kind, key, value, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(kind, key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at",
+            (kind, key, json.dumps(value, ensure_ascii=False), to_micros(utcnow())),
+        )
 
 
 def journal_get(db: SqliteDatabase, kind: str, key: str) -> dict[str, Any] | None:
@@ -32,14 +34,17 @@ def journal_get(db: SqliteDatabase, kind: str, key: str) -> dict[str, Any] | Non
     return json.loads(rows[0][0]) if rows else None
 
 
-def journal_list(db: SqliteDatabase, kind: str, prefix: str
-                 ) -> Iterator[tuple[str, dict[str, Any]]]:
+def journal_list(
+    db: SqliteDatabase, kind: str, prefix: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
     # Keyset pages, so a long log streams and the lock is not held between pages.
     last = ""
     while True:
-        rows = db.rows("SELECT key, value FROM journal WHERE kind = ? AND key > ? "
-                       "AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
-                       (kind, last, len(prefix), prefix, PAGE))
+        rows = db.rows(
+            "SELECT key, value FROM journal WHERE kind = ? AND key > ? "
+            "AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
+            (kind, last, len(prefix), prefix, PAGE),
+        )
         for key, value in rows:
             yield key, json.loads(value)
         if len(rows) < PAGE:
@@ -49,8 +54,9 @@ def journal_list(db: SqliteDatabase, kind: str, prefix: str
 
 def journal_delete(db: SqliteDatabase, kind: str, keys: Sequence[str]) -> None:
     with db.write() as cur:
-        cur.executemany("DELETE FROM journal WHERE kind = ? AND key = ?",
-                        [(kind, key) for key in keys])
+        cur.executemany(
+            "DELETE FROM journal WHERE kind = ? AND key = ?", [(kind, key) for key in keys]
+        )
 
 
 def stats(db: SqliteDatabase, namespace: str | None) -> StoreStats:
@@ -58,16 +64,28 @@ def stats(db: SqliteDatabase, namespace: str | None) -> StoreStats:
     where, params = filter_sql(Filter(namespace=namespace), to_micros(utcnow()))
 
     def grouped(expr: str) -> list[tuple[Any, int]]:
-        return [(r[0], r[1]) for r in db.rows(
-            f"SELECT {expr} AS g, count(*) AS n FROM memories m WHERE {where} "
-            f"GROUP BY g ORDER BY n DESC, g", params)]
+        return [
+            (r[0], r[1])
+            for r in db.rows(
+                f"SELECT {expr} AS g, count(*) AS n FROM memories m WHERE {where} "
+                f"GROUP BY g ORDER BY n DESC, g",
+                params,
+            )
+        ]
 
-    total, oldest, newest = db.rows(f"SELECT count(*), min(m.created_at), max(m.created_at) "
-                                    f"FROM memories m WHERE {where}", params)[0]
-    top_tags = [(r[0], r[1]) for r in db.rows(
-        f"SELECT t.tag, count(*) AS n FROM memory_tags t JOIN memories m "
-        f"ON m.rowid = t.memory_rowid WHERE {where} GROUP BY t.tag "
-        f"ORDER BY n DESC, t.tag LIMIT 20", params)]
+    total, oldest, newest = db.rows(
+        f"SELECT count(*), min(m.created_at), max(m.created_at) FROM memories m WHERE {where}",
+        params,
+    )[0]
+    top_tags = [
+        (r[0], r[1])
+        for r in db.rows(
+            f"SELECT t.tag, count(*) AS n FROM memory_tags t JOIN memories m "
+            f"ON m.rowid = t.memory_rowid WHERE {where} GROUP BY t.tag "
+            f"ORDER BY n DESC, t.tag LIMIT 20",
+            params,
+        )
+    ]
     months = grouped(f"strftime('%Y-%m', {_SECONDS})")
     return StoreStats(
         total=total,
@@ -92,23 +110,33 @@ def detailed_stats(db: SqliteDatabase, flt: Filter, top: int) -> DetailedStats:
     expired_where, expired_params = filter_sql(flt.with_changes(include_expired=True), now)
 
     def grouped(expr: str) -> dict[Any, int]:
-        return {g: n for g, n in db.rows(
-            f"SELECT {expr} AS g, count(*) FROM memories m WHERE {where} GROUP BY g", params)}
+        return {
+            g: n
+            for g, n in db.rows(
+                f"SELECT {expr} AS g, count(*) FROM memories m WHERE {where} GROUP BY g", params
+            )
+        }
 
     total, content_bytes = db.rows(
         f"SELECT count(*), coalesce(sum(length(CAST(m.content AS BLOB))), 0) "
-        f"FROM memories m WHERE {where}", params)[0]
-    with_expired = db.rows(f"SELECT count(*) FROM memories m WHERE {expired_where}",
-                               expired_params)[0][0]
+        f"FROM memories m WHERE {where}",
+        params,
+    )[0]
+    with_expired = db.rows(
+        f"SELECT count(*) FROM memories m WHERE {expired_where}", expired_params
+    )[0][0]
     tag_rows = db.rows(
         f"SELECT t.tag, count(*) AS n FROM memory_tags t JOIN memories m "
         f"ON m.rowid = t.memory_rowid WHERE {where} GROUP BY t.tag ORDER BY n DESC, t.tag",
-        params)
+        params,
+    )
     buckets = grouped("min(CAST(m.importance * 10 AS INTEGER), 9)")
     weekdays = grouped(f"(CAST(strftime('%w', {_SECONDS}) AS INTEGER) + 6) % 7")
     largest = db.rows(
         f"SELECT m.id, length(CAST(m.content AS BLOB)) AS size FROM memories m "
-        f"WHERE {where} ORDER BY size DESC, m.id LIMIT ?", (*params, top))
+        f"WHERE {where} ORDER BY size DESC, m.id LIMIT ?",
+        (*params, top),
+    )
     return DetailedStats(
         total=total,
         expired=with_expired - total,

@@ -32,8 +32,9 @@ class Database(Protocol):
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
-    def batches(self, sql: str, params: Sequence[Any] = (), size: int = 4096
-                ) -> Iterator[list[tuple[Any, ...]]]: ...
+    def batches(
+        self, sql: str, params: Sequence[Any] = (), size: int = 4096
+    ) -> Iterator[list[tuple[Any, ...]]]: ...
 
 
 class _Partition:
@@ -56,7 +57,7 @@ class _Partition:
 
     @property
     def rowids(self) -> np.ndarray:
-        return self._rowids[:self.size]
+        return self._rowids[: self.size]
 
     def extend(self, rowids: list[int], blobs: list[bytes]) -> None:
         """Append rows, which come in ascending rowid order above those held."""
@@ -86,8 +87,9 @@ class _Partition:
             grown[held] = old[held]
             setattr(self, name, grown)
 
-    def candidates(self, vector: np.ndarray, k: int, allowed: np.ndarray | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(rowids, cosine scores) of rows in ``allowed`` (all if None) that hold the k best.
 
         A filter matching few rows scores them directly. Otherwise the int8
@@ -99,9 +101,12 @@ class _Partition:
         if allowed is not None and len(allowed) <= DIRECT:
             positions = positions_of(rowids, allowed)
         else:
-            estimates, bounds = estimate(vector, self._codes, self._facts[:self.size])
-            keep = np.ones(self.size, dtype=bool) if allowed is None else np.isin(
-                rowids, allowed, assume_unique=True)
+            estimates, bounds = estimate(vector, self._codes, self._facts[: self.size])
+            keep = (
+                np.ones(self.size, dtype=bool)
+                if allowed is None
+                else np.isin(rowids, allowed, assume_unique=True)
+            )
             # The k-th best worst case among the allowed rows only: padding the
             # others with -inf instead made np.partition crawl over the ties
             # (about 70 ms at 100k rows with 10 % allowed, against 0.5 ms).
@@ -130,8 +135,9 @@ class VectorIndex:
             return
         self._data_version = version
         self.stale = False
-        count, max_rowid = db.rows("SELECT count(*), coalesce(max(rowid), 0) "
-                                   "FROM memory_vectors")[0]
+        count, max_rowid = db.rows("SELECT count(*), coalesce(max(rowid), 0) FROM memory_vectors")[
+            0
+        ]
         if count == self._count and max_rowid == self._max_rowid:
             return
         if self._count and max_rowid > self._max_rowid:
@@ -146,15 +152,22 @@ class VectorIndex:
             namespace: _Partition(self.dimension, capacity=count)
             for namespace, count in db.rows(
                 "SELECT m.namespace, count(*) FROM memory_vectors v "
-                "JOIN memories m ON m.rowid = v.rowid GROUP BY m.namespace")}
+                "JOIN memories m ON m.rowid = v.rowid GROUP BY m.namespace"
+            )
+        }
         self._load_above(db, 0)
 
     def _load_above(self, db: Database, rowid: int) -> None:
         # Walk the vectors by rowid (CROSS JOIN keeps that order of loops), so
         # each namespace's rows arrive in the ascending order searches rely on.
-        self._add(db.batches("SELECT v.rowid, m.namespace, v.embedding FROM memory_vectors v "
-                             "CROSS JOIN memories m ON m.rowid = v.rowid "
-                             "WHERE v.rowid > ?", (rowid,)))
+        self._add(
+            db.batches(
+                "SELECT v.rowid, m.namespace, v.embedding FROM memory_vectors v "
+                "CROSS JOIN memories m ON m.rowid = v.rowid "
+                "WHERE v.rowid > ?",
+                (rowid,),
+            )
+        )
 
     def _add(self, batches: Iterator[list[tuple[Any, ...]]]) -> None:
         for batch in batches:
@@ -170,11 +183,15 @@ class VectorIndex:
                 self._max_rowid = max(self._max_rowid, max(ids))
             self._count += len(batch)
 
-    def search(self, vector: np.ndarray, k: int, namespace: str | None,
-               allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def search(
+        self, vector: np.ndarray, k: int, namespace: str | None, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
         """The k best (rowid, cosine similarity); ``allowed`` limits the rowids."""
-        parts = [self._parts[namespace]] if namespace in self._parts else (
-            [] if namespace is not None else list(self._parts.values()))
+        parts = (
+            [self._parts[namespace]]
+            if namespace in self._parts
+            else ([] if namespace is not None else list(self._parts.values()))
+        )
         best_ids: list[np.ndarray] = []
         best_scores: list[np.ndarray] = []
         for part in parts:

@@ -74,8 +74,10 @@ class WordIndex:
     def refresh(self, db: Database) -> None:
         """Bring the copy up to date with the file; one pragma when nothing changed."""
         if not self._vocabulary_ready:
-            db.rows(f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCABULARY} "
-                    "USING fts5vocab(main, 'memories_fts', 'instance')")
+            db.rows(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {VOCABULARY} "
+                "USING fts5vocab(main, 'memories_fts', 'instance')"
+            )
             self._vocabulary_ready = True
         version = db.rows("PRAGMA data_version")[0][0]
         if not self.stale and version == self._data_version:
@@ -93,16 +95,20 @@ class WordIndex:
     def _load_new(self, db: Database) -> None:
         after = int(self._ids[-1]) if len(self._ids) else 0
         with_content = bool(self._postings)
-        rows = db.rows("SELECT d.id, d.sz, m.namespace, m.created_at"
-                       + (", m.content" if with_content else "")
-                       + " FROM memories_fts_docsize d JOIN memories m ON m.rowid = d.id "
-                       "WHERE d.id > ? ORDER BY d.id", (after,))
+        rows = db.rows(
+            "SELECT d.id, d.sz, m.namespace, m.created_at"
+            + (", m.content" if with_content else "")
+            + " FROM memories_fts_docsize d JOIN memories m ON m.rowid = d.id "
+            "WHERE d.id > ? ORDER BY d.id",
+            (after,),
+        )
         if not rows:
             return
         start = len(self._ids)
         lengths = np.array([_varint(row[1]) for row in rows], dtype=np.float64)
-        spaces = np.array([self._codes.setdefault(row[2], len(self._codes)) for row in rows],
-                          dtype=np.int32)
+        spaces = np.array(
+            [self._codes.setdefault(row[2], len(self._codes)) for row in rows], dtype=np.int32
+        )
         self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], dtype=np.int64)])
         self._lengths = np.concatenate([self._lengths, lengths])
         self._spaces = np.concatenate([self._spaces, spaces])
@@ -124,12 +130,19 @@ class WordIndex:
             old_positions, old_counts = self._postings[token]
             self._postings[token] = (
                 np.concatenate([old_positions, np.array(positions, dtype=np.int32)]),
-                np.concatenate([old_counts, np.array(counts, dtype=np.float32)]))
+                np.concatenate([old_counts, np.array(counts, dtype=np.float32)]),
+            )
             self._held += len(positions)
 
     # -- ranking ------------------------------------------------------------
-    def search(self, db: Database, terms: Sequence[str], k: int, namespace: str | None,
-               allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def search(
+        self,
+        db: Database,
+        terms: Sequence[str],
+        k: int,
+        namespace: str | None,
+        allowed: np.ndarray | None,
+    ) -> list[tuple[int, float]]:
         """The k best (rowid, BM25 score) among documents holding any term.
 
         ``namespace`` and ``allowed`` (rowids) limit which documents may rank;
@@ -155,8 +168,7 @@ class WordIndex:
         best = candidates[top_positions(scores[candidates], k)]
         return [(int(self._ids[i]), float(scores[i])) for i in best]
 
-    def preceding(self, db: Database, rowids: Sequence[int], within: int
-                  ) -> dict[int, int] | None:
+    def preceding(self, db: Database, rowids: Sequence[int], within: int) -> dict[int, int] | None:
         """For each document of ``rowids``, the one stored just before it.
 
         That is the previous document of its namespace in the order of time,
@@ -177,22 +189,35 @@ class WordIndex:
         if len(asked) and not (len(self._ids) and np.array_equal(self._ids[positions], asked)):
             return None
         earlier = order[np.maximum(place[positions] - 1, 0)]
-        found = ((place[positions] > 0) & (self._spaces[earlier] == self._spaces[positions])
-                 & (self._times[earlier] >= self._times[positions] - within))
-        return dict(zip(self._ids[positions[found]].tolist(),
-                        self._ids[earlier[found]].tolist(), strict=True))
+        found = (
+            (place[positions] > 0)
+            & (self._spaces[earlier] == self._spaces[positions])
+            & (self._times[earlier] >= self._times[positions] - within)
+        )
+        return dict(
+            zip(
+                self._ids[positions[found]].tolist(),
+                self._ids[earlier[found]].tolist(),
+                strict=True,
+            )
+        )
 
     def _term_weights(self, db: Database, tokens: tuple[str, ...]) -> Postings:
         """(positions, BM25 weight of the term in each), kept until the file changes."""
         if tokens in self._weights:
             return self._weights[tokens]
-        positions, counts = (self._word(db, tokens[0]) if len(tokens) == 1
-                             else self._phrase(db, tokens))
+        positions, counts = (
+            self._word(db, tokens[0]) if len(tokens) == 1 else self._phrase(db, tokens)
+        )
         count, found = len(self._ids), len(positions)
         if found == 0:
             return positions, counts.astype(np.float64)
-        weights = bm25.weight(bm25.idf(count, found), counts.astype(np.float64),
-                              self._lengths[positions], self._total_tokens / count)
+        weights = bm25.weight(
+            bm25.idf(count, found),
+            counts.astype(np.float64),
+            self._lengths[positions],
+            self._total_tokens / count,
+        )
         if self._weighed + found > POSTINGS_BUDGET:
             self._weights.clear()
             self._weighed = 0
@@ -204,9 +229,15 @@ class WordIndex:
         if token in self._postings:
             self._postings.move_to_end(token)
             return self._postings[token]
-        docs = np.array([r[0] for r in db.rows(
-            f"SELECT doc FROM {VOCABULARY} WHERE term = ? AND col = 'content'", (token,))],
-            dtype=np.int64)
+        docs = np.array(
+            [
+                r[0]
+                for r in db.rows(
+                    f"SELECT doc FROM {VOCABULARY} WHERE term = ? AND col = 'content'", (token,)
+                )
+            ],
+            dtype=np.int64,
+        )
         found = self._as_postings(docs)
         self._postings[token] = found
         self._held += len(found[0])
@@ -218,9 +249,13 @@ class WordIndex:
         """Occurrences of the tokens side by side, in order (a term such as ``abc_123``)."""
         keys: np.ndarray | None = None
         for shift, token in enumerate(tokens):
-            found = np.array(db.rows(f"SELECT doc, offset FROM {VOCABULARY} "
-                                     "WHERE term = ? AND col = 'content'", (token,)),
-                             dtype=np.int64).reshape(-1, 2)
+            found = np.array(
+                db.rows(
+                    f"SELECT doc, offset FROM {VOCABULARY} WHERE term = ? AND col = 'content'",
+                    (token,),
+                ),
+                dtype=np.int64,
+            ).reshape(-1, 2)
             found = found[found[:, 1] >= shift]
             # (document, where the phrase would start) as one sortable key
             these = (found[:, 0] << 32) | (found[:, 1] - shift)

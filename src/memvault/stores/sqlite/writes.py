@@ -21,8 +21,9 @@ from .database import SqliteDatabase
 from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory
 
 
-def add(db: SqliteDatabase, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
-        ) -> list[tuple[Memory, bool]]:
+def add(
+    db: SqliteDatabase, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
+) -> list[tuple[Memory, bool]]:
     """Insert memories with their checked vectors; an existing (namespace, hash) is kept."""
     results: list[tuple[Memory, bool]] = []
     skipped_parents: set[str] = set()
@@ -33,16 +34,19 @@ def add(db: SqliteDatabase, memories: Sequence[Memory], vectors: Sequence[np.nda
                 continue
             rowid = _insert_row(cur, memory)
             if rowid is None:
-                sql, params = lookup_sql(memory.content_hash, memory.namespace,
-                                         to_micros(utcnow()))
+                sql, params = lookup_sql(memory.content_hash, memory.namespace, to_micros(utcnow()))
                 existing = cur.execute(sql, params).fetchall()
                 skipped_parents.add(memory.id)
                 results.append((to_memory(existing[0]) if existing else memory, False))
                 continue
-            cur.executemany("INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
-                            [(tag, rowid) for tag in memory.tags])
-            cur.execute("INSERT INTO memory_vectors(rowid, embedding) VALUES (?, ?)",
-                        (rowid, vector.tobytes()))
+            cur.executemany(
+                "INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
+                [(tag, rowid) for tag in memory.tags],
+            )
+            cur.execute(
+                "INSERT INTO memory_vectors(rowid, embedding) VALUES (?, ?)",
+                (rowid, vector.tobytes()),
+            )
             results.append((memory, True))
     return results
 
@@ -56,15 +60,25 @@ def _insert_row(cur: apsw.Cursor, m: Memory) -> int | None:
             "parent_id, chunk_index) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT(namespace, content_hash) WHERE parent_id IS NULL DO NOTHING "
             "RETURNING rowid",
-            (m.id, m.namespace, m.content, m.content_hash, json.dumps(list(m.tags)),
-             m.memory_type, json.dumps(m.metadata, ensure_ascii=False), m.importance,
-             to_micros(m.created_at), to_micros(m.updated_at),
-             to_micros(m.last_accessed_at), to_micros(m.expires_at),
-             m.parent_id, m.chunk_index),
+            (
+                m.id,
+                m.namespace,
+                m.content,
+                m.content_hash,
+                json.dumps(list(m.tags)),
+                m.memory_type,
+                json.dumps(m.metadata, ensure_ascii=False),
+                m.importance,
+                to_micros(m.created_at),
+                to_micros(m.updated_at),
+                to_micros(m.last_accessed_at),
+                to_micros(m.expires_at),
+                m.parent_id,
+                m.chunk_index,
+            ),
         ).fetchall()
     except apsw.ConstraintError as exc:
-        raise Conflict(f"memory id {m.id} already exists with other content",
-                       field="id") from exc
+        raise Conflict(f"memory id {m.id} already exists with other content", field="id") from exc
     return cast(int, rows[0][0]) if rows else None
 
 
@@ -88,20 +102,27 @@ def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory
     sets.append("updated_at = ?")
     params.append(to_micros(utcnow()))
     with db.write() as cur:
-        rowids = [r[0] for r in cur.execute(
-            "SELECT rowid FROM memories WHERE id = ? OR parent_id = ?",
-            (memory_id, memory_id))]
+        rowids = [
+            r[0]
+            for r in cur.execute(
+                "SELECT rowid FROM memories WHERE id = ? OR parent_id = ?", (memory_id, memory_id)
+            )
+        ]
         if not rowids:
             raise NotFound(f"no memory with id {memory_id}", field="id")
         marks = ",".join("?" * len(rowids))
-        cur.execute(f"UPDATE memories SET {', '.join(sets)} WHERE rowid IN ({marks})",
-                    (*params, *rowids))
+        cur.execute(
+            f"UPDATE memories SET {', '.join(sets)} WHERE rowid IN ({marks})", (*params, *rowids)
+        )
         if changes.tags is not None:
             cur.execute(f"DELETE FROM memory_tags WHERE memory_rowid IN ({marks})", rowids)
-            cur.executemany("INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
-                            [(t, r) for r in rowids for t in changes.tags])
-        row = cur.execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?",
-                          (memory_id,)).fetchall()
+            cur.executemany(
+                "INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
+                [(t, r) for r in rowids for t in changes.tags],
+            )
+        row = cur.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?", (memory_id,)
+        ).fetchall()
     return to_memory(row[0])
 
 
@@ -110,16 +131,18 @@ def delete(db: SqliteDatabase, memory_ids: Sequence[str]) -> int:
     deleted = 0
     with db.write() as cur:
         for start in range(0, len(memory_ids), ID_BATCH):
-            ids = list(memory_ids[start:start + ID_BATCH])
+            ids = list(memory_ids[start : start + ID_BATCH])
             marks = ",".join("?" * len(ids))
             rows = cur.execute(
                 f"SELECT rowid, parent_id FROM memories WHERE id IN ({marks}) "
-                f"OR parent_id IN ({marks})", (*ids, *ids)).fetchall()
+                f"OR parent_id IN ({marks})",
+                (*ids, *ids),
+            ).fetchall()
             deleted += sum(1 for _, parent in rows if parent is None)
             rowids = [r[0] for r in rows]
-            cur.executemany("DELETE FROM memory_vectors WHERE rowid = ?",
-                            [(r,) for r in rowids])
-            cur.executemany("DELETE FROM memory_tags WHERE memory_rowid = ?",
-                            [(r,) for r in rowids])
+            cur.executemany("DELETE FROM memory_vectors WHERE rowid = ?", [(r,) for r in rowids])
+            cur.executemany(
+                "DELETE FROM memory_tags WHERE memory_rowid = ?", [(r,) for r in rowids]
+            )
             cur.executemany("DELETE FROM memories WHERE rowid = ?", [(r,) for r in rowids])
     return deleted
