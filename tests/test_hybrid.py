@@ -18,8 +18,10 @@ from memvault.search.hybrid import (
     fuse,
     hybrid_search,
     memory_matches,
+    rankings,
 )
 from memvault.search.timephrase import TimeRange
+from memvault.stores.base import Rankings
 from memvault.stores.sqlite.store import SqliteStore
 
 DIM = 384
@@ -252,11 +254,15 @@ def test_a_match_is_credited_with_the_words_of_the_match_stored_after_it(store):
             ),
         ]
     )
-    by_text = store.text_search(["pimm's", "cup"], 10, Filter())
-    scores = {c.id: c.score for c in by_text}
-    assert set(scores) == {"remark", "reply", "tea", "later"}
     settings = SearchSettings()
-    credited = {c.id: c.score for c in credit_preceding(store, by_text, Filter(), settings)}
+
+    def words(within_s: float) -> Rankings:
+        return rankings(store, None, ["pimm's", "cup"], 10, Filter(), timedelta(seconds=within_s))
+
+    ranked = words(settings.context_seconds)
+    scores = {c.id: c.score for c in ranked.by_text}
+    assert set(scores) == {"remark", "reply", "tea", "later"}
+    credited = {c.id: c.score for c in credit_preceding(ranked, settings)}
     assert credited["remark"] == pytest.approx(
         scores["remark"] + settings.context_weight * scores["reply"]
     )
@@ -266,7 +272,7 @@ def test_a_match_is_credited_with_the_words_of_the_match_stored_after_it(store):
         i: scores[i] for i in ("reply", "tea", "later")
     }
     assert list(credited) == sorted(credited, key=lambda i: -credited[i])
-    alone = credit_preceding(store, by_text, Filter(), replace(settings, context_seconds=10))
+    alone = credit_preceding(words(10), replace(settings, context_seconds=10))
     assert {c.id: c.score for c in alone} == scores
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import numpy as np
 import psycopg
 import pytest
 
 from memvault.errors import Conflict
-from memvault.model import Filter, Memory
+from memvault.model import Filter, Memory, utcnow
+from memvault.search.hybrid import SearchSettings, hybrid_search
 from memvault.search.text import query_terms
 from memvault.stores.postgres import words as postgres_words
 from memvault.stores.postgres import writes as postgres_writes
@@ -373,3 +375,68 @@ def test_hybrid_search_through_a_vault_on_postgres(pg, embedder):
     paraphrase = vault.search("how does Alice like to indent?", k=1)[0]
     assert paraphrase.memory.content.startswith("Alice prefers tabs")
     assert vault.search("shipped", k=3, filter={"tags_any": ["orders"]})[0].parts
+
+
+class OnlyTheStoreProtocol:
+    """The PostgreSQL store seen through the Store protocol alone (no ``rankings``):
+    hybrid search then asks one Store method at a time, as it does of other stores."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str):
+        if name == "rankings":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_a_search_with_its_vector_at_hand_is_two_statements_ranking_as_the_store_methods(
+    pg, monkeypatch
+):
+    conversation = [
+        "what did we decide about the deploy window",
+        "we moved the deploy window to Thursday night",
+        "the database migration runs before the deploy",
+        "lunch is at noon",
+        "remember the deploy checklist lives in the wiki",
+    ]
+    start = utcnow() - timedelta(hours=1)  # a conversation: each 10 s after the last
+    pg.add(
+        [
+            mem(text, 700 + i, created_at=start + timedelta(seconds=10 * i))
+            for i, text in enumerate(conversation)
+        ]
+    )
+    query, vector = "deploy window thursday", unit(701)
+    flt = Filter.build()
+    settings = SearchSettings()
+
+    both = pg.rankings(vector, query_terms(query), 10, flt, timedelta(seconds=60))
+    assert both.by_vector == pg.vector_search(vector, 10, flt)
+    assert both.by_text == pg.text_search(query_terms(query), 10, flt)
+    matches = [c.id for c in both.by_text]
+    every = pg.preceding(matches, flt, timedelta(seconds=60))
+    # Asked only for matches with another shortly before: the credit lacks nothing.
+    assert both.preceding.items() <= every.items()
+    credited = {later: earlier for later, earlier in every.items() if earlier in matches}
+    assert {later: both.preceding[later] for later in credited} == credited
+    assert credited  # the reply credits the question before it
+
+    statements = []
+    real_execute = psycopg.Cursor.execute
+
+    def counted(cur, query, *args, **kwargs):
+        if str(query).strip():  # not the pool's check of a connection idle for a while
+            statements.append(query)
+        return real_execute(cur, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+    at_once = hybrid_search(pg, query, lambda _q: vector, 3, flt, settings, start)
+    assert len(statements) == 2  # both rankings, then the kept memories read
+    one_by_one = hybrid_search(
+        OnlyTheStoreProtocol(pg), query, lambda _q: vector, 3, flt, settings, start
+    )
+    assert len(statements) == 2 + 4
+    assert [(h.memory.id, h.score, h.parts) for h in at_once] == [
+        (h.memory.id, h.score, h.parts) for h in one_by_one
+    ]

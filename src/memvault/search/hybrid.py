@@ -4,7 +4,8 @@ The Vault calls ``hybrid_search`` with a way to get the query's vector. All it
 needs from a store is in the Store protocol (``vector_search`` and
 ``text_search`` for two ranked lists of light candidates, ``preceding`` for
 the next match's credit, ``get_many`` for the ``k`` memories kept), so every
-backend ranks alike.
+backend ranks alike; a store may answer the first three in one round trip
+(``RanksAtOnce``).
 The defaults and their measured effect are in docs/retrieval.md.
 """
 
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from ..model import Candidate, Filter, Hit
-from ..stores.base import Store
+from ..stores.base import Rankings, RanksAtOnce, Store
 from .fusion import RRF_K, blend, recency_factor, rrf
 from .text import query_terms
 from .timephrase import TimeRange, find_time_range
@@ -90,40 +91,57 @@ def hybrid_search(
     The words side needs no vector, so with a ``background`` executor it is
     ranked there while ``query_vector`` embeds the query, which takes longer:
     on two cores that hides most of it. It is finished before the vector side
-    starts, so the store serves one side at a time.
+    starts, so the store serves one side at a time. Without one (the vector is
+    at hand), a store that ranks both sides at once (``RanksAtOnce``) does so
+    in one round trip; with the kept memories read, a search is then two.
     """
     depth = max(settings.candidates, 3 * k)
-    by_text: list[Candidate] = []
-    vector: np.ndarray | None = None
-    if settings.text_weight and settings.vector_weight and background is not None:
-        words = background.submit(word_ranking, store, query, depth, flt, settings)
+    terms = query_terms(query) if settings.text_weight else []
+    within = timedelta(seconds=settings.context_seconds) if settings.context_weight else None
+    if terms and settings.vector_weight and background is not None:
+        words = background.submit(rankings, store, None, terms, depth, flt, within)
         try:
             vector = query_vector(query)
         finally:
-            by_text = words.result()
+            word_side = words.result()
+        ranked = replace(word_side, by_vector=store.vector_search(vector, depth, flt))
     else:
-        if settings.text_weight:
-            by_text = word_ranking(store, query, depth, flt, settings)
-        if settings.vector_weight:
-            vector = query_vector(query)
-    by_vector = store.vector_search(vector, depth, flt) if vector is not None else []
+        at_hand = query_vector(query) if settings.vector_weight else None
+        ranked = rankings(store, at_hand, terms, depth, flt, within)
     named = find_time_range(query, now) if settings.time_boost else None
-    return fuse(store, by_vector, by_text, k, settings, now, named)
+    by_text = credit_preceding(ranked, settings) if within is not None else ranked.by_text
+    return fuse(store, ranked.by_vector, by_text, k, settings, now, named)
 
 
-def word_ranking(
-    store: Store, query: str, depth: int, flt: Filter, settings: SearchSettings
-) -> list[Candidate]:
-    """The words side: the store's full-text ranking, with the next match's credit."""
-    by_text = store.text_search(query_terms(query), depth, flt)
-    if by_text and settings.context_weight:
-        return credit_preceding(store, by_text, flt, settings)
-    return by_text
+def rankings(
+    store: Store,
+    vector: np.ndarray | None,
+    terms: Sequence[str],
+    depth: int,
+    flt: Filter,
+    within: timedelta | None,
+) -> Rankings:
+    """Both ranked lists and the word matches' predecessors (``RanksAtOnce.rankings``),
+    in one round trip where the store offers it, else one Store call for each."""
+    if isinstance(store, RanksAtOnce):
+        return store.rankings(vector, terms, depth, flt, within)
+    by_text = store.text_search(terms, depth, flt) if terms else []
+    preceding: dict[str, str] = {}
+    if by_text and within is not None:
+        times = sorted(c.created_at for c in by_text)
+        # Only a memory with another match shortly before it can be preceded by one.
+        asked = [
+            c.id
+            for c in by_text
+            if bisect_left(times, _earlier(c.created_at, within))
+            < bisect_right(times, c.created_at) - 1
+        ]
+        preceding = store.preceding(asked, flt.with_changes(include_chunks=False), within)
+    by_vector = store.vector_search(vector, depth, flt) if vector is not None else []
+    return Rankings(by_vector, by_text, preceding)
 
 
-def credit_preceding(
-    store: Store, by_text: Sequence[Candidate], flt: Filter, settings: SearchSettings
-) -> list[Candidate]:
+def credit_preceding(ranked: Rankings, settings: SearchSettings) -> list[Candidate]:
     """The word ranking again, where each match also counts for the match stored before it.
 
     That memory gains ``context_weight`` times the later match's score. Only
@@ -131,23 +149,13 @@ def credit_preceding(
     notes stored in one batch, crediting every predecessor would rank
     memories that hold none of the query's words next to those that do.
     """
-    within = timedelta(seconds=settings.context_seconds)
-    times = sorted(c.created_at for c in by_text)
-    # Only a memory with another match shortly before it can be preceded by one.
-    asked = [
-        c.id
-        for c in by_text
-        if bisect_left(times, _earlier(c.created_at, within))
-        < bisect_right(times, c.created_at) - 1
-    ]
-    before = store.preceding(asked, flt.with_changes(include_chunks=False), within)
-    scores = {c.id: c.score for c in by_text}
-    for candidate in by_text:
-        earlier = before.get(candidate.id)
+    scores = {c.id: c.score for c in ranked.by_text}
+    for candidate in ranked.by_text:
+        earlier = ranked.preceding.get(candidate.id)
         if earlier in scores:
             scores[earlier] += settings.context_weight * candidate.score
-    ranked = sorted(by_text, key=lambda c: (-scores[c.id], c.id))
-    return [c if scores[c.id] == c.score else replace(c, score=scores[c.id]) for c in ranked]
+    ranked_text = sorted(ranked.by_text, key=lambda c: (-scores[c.id], c.id))
+    return [c if scores[c.id] == c.score else replace(c, score=scores[c.id]) for c in ranked_text]
 
 
 def _earlier(moment: datetime, by: timedelta) -> datetime:

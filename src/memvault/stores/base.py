@@ -234,6 +234,39 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Rankings:
+    """Both ranked lists of a hybrid search: ``vector_search``'s and ``text_search``'s
+    results, and ``preceding``'s answer for the word matches."""
+
+    by_vector: list[Candidate]
+    by_text: list[Candidate]
+    preceding: dict[str, str]
+
+
+@runtime_checkable
+class RanksAtOnce(Protocol):
+    """A store that answers both sides of a hybrid search in one round trip.
+
+    Optional: a store whose queries are round trips to a server (PostgreSQL)
+    offers it; search falls back to the Store methods for the others.
+    """
+
+    def rankings(
+        self,
+        vector: np.ndarray | None,
+        terms: Sequence[str],
+        k: int,
+        flt: Filter,
+        within: timedelta | None,
+    ) -> Rankings:
+        """What ``vector_search(vector, k, flt)`` (none without a vector),
+        ``text_search(terms, k, flt)`` and, for the word matches with another
+        within ``within`` before them (none when it is None), ``preceding(ids,
+        flt without chunks, within)`` return, together."""
+        ...
+
+
 def require_embedding(memory: Memory) -> np.ndarray:
     """The memory's vector; every store refuses to write a memory without one."""
     if memory.embedding is None:

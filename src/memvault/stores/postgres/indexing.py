@@ -7,7 +7,7 @@ write does costs well under one. So a write stores its vector in
 vectors into ``embedding`` (which the HNSW index covers) in small
 transactions, in the background. Searches see a vector at once either way:
 the nearest-neighbour query compares the waiting vectors exactly
-(``search.nearest_query``), and reads return whichever column holds it.
+(``search.nearest_parts``), and reads return whichever column holds it.
 
 Every server runs an indexer; ``FOR UPDATE SKIP LOCKED`` lets them share the
 waiting rows, and a server that dies leaves its rows to the others (they

@@ -21,10 +21,12 @@ def to_candidate(row: tuple[Any, ...], score: float) -> Candidate:
     return Candidate(row[0], score, row[1].astimezone(UTC), row[2], row[3], row[4])
 
 
-def nearest_query(
+def nearest_parts(
     where: str, where_params: list[Any], vector: Any, k: int, exact_below: int
-) -> tuple[str, list[Any]]:
-    """The ``k`` nearest memories by cosine distance, in one statement (SQL, parameters).
+) -> tuple[str, str, list[Any]]:
+    """The ``k`` nearest memories by cosine distance, as parts of one statement: its
+    CTEs (``candidates``, ``approximate``, ``exact``, ``waiting``), the final SELECT
+    over them, the parameters (``ranking`` puts them together).
 
     A filter matching fewer than ``exact_below`` memories is answered exactly:
     every match compared (``cosine_distance()``, which no index serves). A
@@ -35,8 +37,8 @@ def nearest_query(
     stops at ``exact_below`` rows, so it stays cheap for any namespace size.
     Rows from the relaxed-order scan are sorted again at the end.
     """
-    sql = f"""
-    WITH candidates AS MATERIALIZED (
+    ctes = f"""
+    candidates AS MATERIALIZED (
         SELECT count(*) AS n FROM (SELECT 1 FROM memvault_memories m WHERE {where} LIMIT %s) AS s
     ), approximate AS MATERIALIZED (
         SELECT {CANDIDATE_COLUMNS}, m.embedding <=> %s AS distance FROM memvault_memories m
@@ -53,7 +55,8 @@ def nearest_query(
         FROM memvault_memories m
         WHERE m.fresh_embedding IS NOT NULL AND {where} AND NOT EXISTS (SELECT FROM exact)
         ORDER BY distance LIMIT %s
-    )
+    )"""
+    final = """
     SELECT * FROM exact
     UNION ALL SELECT * FROM approximate WHERE NOT EXISTS (SELECT FROM exact)
     UNION ALL SELECT * FROM waiting
@@ -75,11 +78,13 @@ def nearest_query(
         k,
         k,
     ]
-    return sql, params
+    return ctes, final, params
 
 
-def preceding_sql(where: str) -> str:
-    """Each memory's predecessor under a filter (parameters: filter..., interval, ids).
+def preceding_sql(where: str, asked: str = "c.id = ANY(%s)") -> str:
+    """Each memory's predecessor under a filter (parameters: filter..., interval, then
+    those of ``asked``, the condition on ``c`` naming the memories asked about: by
+    default the ids given).
 
     The id of the memory matching the filter stored just before it in its
     namespace, by (created_at, rowid), if no more than the interval earlier:
@@ -95,5 +100,5 @@ def preceding_sql(where: str) -> str:
           AND (m.created_at, m.rowid) < (c.created_at, c.rowid)
         ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1
     ) AS p
-    WHERE c.id = ANY(%s)
+    WHERE {asked}
     """

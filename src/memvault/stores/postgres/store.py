@@ -5,7 +5,7 @@ share one database. The adapter holds the reads and searches; the rest is in
 sibling modules: ``database`` (the pool, transactions, errors),
 ``schema`` (tables, migrations run by whichever process starts first
 under an advisory lock, and the SQL queries share), ``writes`` (add,
-update, delete), ``search`` (the two search queries) and
+update, delete), ``search``, ``words`` and ``ranking`` (the search queries) and
 ``upkeep`` (journal, statistics, optimize).
 """
 
@@ -25,6 +25,7 @@ from ...model import Candidate, EmbeddingSpec, Filter, Memory, MemoryChanges, as
 from ..base import (
     DetailedStats,
     Page,
+    Rankings,
     StoreStats,
     check_same_model,
     checked_vectors,
@@ -35,6 +36,7 @@ from . import writes as postgres_writes
 from .database import Database
 from .indexing import VectorIndexer
 from .options import parse_postgres_url
+from .ranking import rankings_query, read_rankings
 from .rows import one_row
 from .schema import (
     GIN_INDEXES,
@@ -50,8 +52,8 @@ from .schema import (
     vector_column_sql,
     vector_index_sql,
 )
-from .search import nearest_query, preceding_sql, to_candidate
-from .words import RECOUNT, text_search_query
+from .search import nearest_parts, preceding_sql
+from .words import RECOUNT, text_search_parts
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
@@ -210,24 +212,39 @@ class PostgresStore:
             return one_row(cur)[0]
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
-        spec = self.embedding_spec()
-        if spec is None:
-            return []
-        vec = as_vector(vector, spec.dimension)
-        where, params = filter_sql(flt.with_changes(include_chunks=True), utcnow())
-        with self._db.cursor() as cur:
-            cur.execute(*nearest_query(where, params, vec, k, max(EXACT_SEARCH_ROWS, 2 * k)))
-            return [to_candidate(r, 1.0 - float(r[5])) for r in cur.fetchall()]
+        return self.rankings(vector, (), k, flt, None).by_vector
 
     def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
-        if not terms:
-            return []
-        where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
-        with self._db.cursor() as cur:
+        return self.rankings(None, terms, k, flt, None).by_text
+
+    def rankings(
+        self,
+        vector: np.ndarray | None,
+        terms: Sequence[str],
+        k: int,
+        flt: Filter,
+        within: timedelta | None,
+    ) -> Rankings:
+        """Both sides of a hybrid search in one statement (``ranking``)."""
+        spec = self.embedding_spec() if vector is not None else None
+        now = utcnow()
+        words = preceding = nearest = None
+        if terms:
+            where, params = filter_sql(flt.with_changes(include_chunks=False), now)
             # Served by the (namespace, created_at) index within a namespace, else the key.
             newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
-            cur.execute(*text_search_query(terms, where, params, k, newest))
-            return [to_candidate(r, float(r[5])) for r in cur.fetchall()]
+            words = text_search_parts(terms, where, params, k, newest)
+            if within is not None:
+                preceding = (where, params, within)
+        if vector is not None and spec is not None:
+            where, params = filter_sql(flt.with_changes(include_chunks=True), now)
+            vec = as_vector(vector, spec.dimension)
+            nearest = nearest_parts(where, params, vec, k, max(EXACT_SEARCH_ROWS, 2 * k))
+        if words is None and nearest is None:
+            return Rankings([], [], {})
+        with self._db.cursor() as cur:
+            cur.execute(*rankings_query(words, preceding, nearest))
+            return read_rankings(cur.fetchall())
 
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta

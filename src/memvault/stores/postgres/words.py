@@ -141,10 +141,12 @@ def _tier(
     )"""
 
 
-def text_search_query(
+def text_search_parts(
     terms: Sequence[str], where: str, where_params: list[Any], k: int, newest_first: str
-) -> tuple[str, list[Any]]:
-    """The ``k`` best memories holding any term, by BM25, in one statement (SQL, parameters).
+) -> tuple[str, str, list[Any]]:
+    """The ``k`` best memories holding any term, by BM25, as parts of one statement:
+    its CTEs, the final SELECT over them (unordered), the parameters (``ranking``
+    puts them together).
 
     ``newest_first`` is an ORDER BY over ``m`` that an index serves under the
     filter. Rows: CANDIDATE_COLUMNS, the score, the rowid.
@@ -164,8 +166,8 @@ def text_search_query(
         f"FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}",
         "",
     )
-    sql = f"""
-    WITH totals AS MATERIALIZED (
+    ctes = f"""
+    totals AS MATERIALIZED (
         SELECT documents::float8 AS n, greatest(tokens, 1)::float8 / greatest(documents, 1)
                AS average
         FROM memvault_words WHERE lexeme = ''
@@ -208,11 +210,10 @@ def text_search_query(
                    < greatest(s.kth, 1e-300) AS done
         FROM (SELECT coalesce((SELECT score FROM first_scores ORDER BY score DESC, rowid
                                OFFSET %s LIMIT 1), 0) AS kth) AS s
-    ), {second}
+    ), {second}"""
+    final = """
     SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM second_scores
     UNION ALL
     SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM first_scores
-    WHERE NOT EXISTS (SELECT FROM second_scores)
-    ORDER BY score DESC, rowid
-    """
-    return sql, [list(terms), *where_params, *where_params, k, k - 1, *where_params, k]
+    WHERE NOT EXISTS (SELECT FROM second_scores)"""
+    return ctes, final, [list(terms), *where_params, *where_params, k, k - 1, *where_params, k]
