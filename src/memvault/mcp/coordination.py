@@ -43,10 +43,10 @@ from ..errors import StoreUnavailable
 from .runner import (
     NAMESPACE_HEADER,
     LocalRunner,
-    Work,
     error_result,
     health_result,
 )
+from .work import Work
 
 log = logging.getLogger("memvault.mcp")
 
@@ -230,12 +230,12 @@ class CoordinatingRunner:
         self.last_error = str(exc)
         log.warning("memvault server gone (%s); running tool calls locally", exc)
 
-    async def health(self, ctx: Any) -> Any:
+    async def health(self, ctx: Any, name: str) -> Any:
         await self._look_for_server()
         forwarder, report = self.forwarder, None
         if forwarder is not None:
             try:
-                remote = await forwarder.call("memory_health", {})
+                remote = await forwarder.call(name, {})
                 report = dict(remote.structured_content or {})
             except ServerGone as exc:
                 self._lost(forwarder, exc)

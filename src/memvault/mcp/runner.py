@@ -23,12 +23,11 @@ from ..errors import MemvaultError, StoreUnavailable
 from ..limits import check_namespace
 from ..vault import Vault
 from .access import CALLER
-from .operations import Outcome, VaultTools
+from .work import Outcome, Target, Work
 
 log = logging.getLogger("memvault.mcp")
 
 NAMESPACE_HEADER = "x-memvault-namespace"
-Work = Callable[[VaultTools, str], Outcome]
 
 
 def outcome_result(outcome: Outcome) -> CallToolResult:
@@ -169,7 +168,7 @@ class LocalRunner:
         try:
             namespace = self.namespace_for(ctx)
             outcome = await anyio.to_thread.run_sync(
-                lambda: work(VaultTools(self.vault(), self._caller()), namespace)
+                lambda: work(Target(self.vault(), namespace, self._caller()))
             )
         except MemvaultError as exc:
             return error_result(exc)
@@ -194,7 +193,8 @@ class LocalRunner:
             report["model_state"] = "ready" if report.get("model_loaded") else "not loaded"
         return report
 
-    async def health(self, ctx: Context | None) -> CallToolResult:
+    async def health(self, ctx: Context | None, name: str) -> CallToolResult:
+        """The health tool's answer, from here (``name`` matters only to a forwarding runner)."""
         report = await anyio.to_thread.run_sync(self.health_report)
         try:
             namespace = self.namespace_for(ctx)

@@ -16,9 +16,9 @@ embedding model several more. So the server starts in two steps:
    queue until it is ready, and a call that needs the model waits for that.
 
 The recorded answers are used only when they belong to the installed SDK
-version and to this exact server source (a hash of the modules that define the
-tools); otherwise every message waits for the SDK, which is slower but never
-wrong. A test keeps the recording current.
+version and to this exact server source (a hash of every module of this
+package, ``mcp.tools`` included); otherwise every message waits for the SDK,
+which is slower but never wrong. A test keeps the recording current.
 
 While serving, fd 1 points at stderr, so nothing printed by a library can
 corrupt the protocol stream.
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from .server import Runner
+    from .work import Runner
 
 HANDSHAKE_FILE = Path(__file__).with_name("handshake.json")
 
@@ -51,16 +51,18 @@ class ByteSink(Protocol):
 
 
 def surface_hash() -> str:
-    """A digest of every other module of this package: any of them may shape the answers.
+    """A digest of every other module of this package and its subpackages: any of them may
+    shape the answers.
 
     Taken over the folder rather than a list of names, so a module moved in,
     renamed or added is covered without anyone remembering to list it.
     """
     digest = hashlib.sha256()
     here = Path(__file__)
-    for module in sorted(here.parent.glob("*.py")):
+    for module in sorted(here.parent.rglob("*.py")):
         if module != here:
-            digest.update(module.name.encode() + b"\0" + module.read_bytes())
+            name = module.relative_to(here.parent).as_posix()
+            digest.update(name.encode() + b"\0" + module.read_bytes())
     return digest.hexdigest()
 
 

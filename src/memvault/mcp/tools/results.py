@@ -1,7 +1,9 @@
-"""The shapes of the MCP tools' structured results; each becomes the tool's output schema.
+"""What the tools return: the models of their structured results, and how a memory reads in them.
 
-They mirror what ``mcp.operations`` returns, and the SDK checks every successful
-result against them, so a result that drifts from its schema fails loudly.
+Each model becomes a tool's output schema, and the SDK checks every
+successful result against it, so a result that drifts from its schema fails
+loudly. ``memory_dict`` and ``memory_line`` are a memory as every tool shows
+it, structured and as text.
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from ...model import Memory, evidence
+
+TEXT_PREVIEW_CHARS = 2000
 
 
 class MemoryOut(BaseModel):
@@ -103,3 +109,34 @@ class HealthOut(BaseModel):
     model: str | None = None
     model_state: str | None = None
     error: dict[str, Any] | None = None
+
+
+def public(data: dict[str, Any]) -> dict[str, Any]:
+    """A memory's fields as tools return them: every field a caller can use, no chunk
+    bookkeeping."""
+    return {key: value for key, value in data.items() if key not in ("parent_id", "chunk_index")}
+
+
+def memory_dict(memory: Memory) -> dict[str, Any]:
+    return public(memory.to_dict())
+
+
+def memory_line(
+    memory: Memory, score: float | None = None, parts: dict[str, float] | None = None
+) -> str:
+    content = memory.content
+    if len(content) > TEXT_PREVIEW_CHARS:
+        content = content[:TEXT_PREVIEW_CHARS] + " [...] (use memory_get for the rest)"
+    about = [memory.memory_type, memory.created_at.date().isoformat()]
+    if memory.tags:
+        about.append("tags: " + ", ".join(memory.tags))
+    said = evidence(parts or {})
+    prefix = "" if score is None else f"[{score:.3f}{'; ' + said if said else ''}] "
+    return (
+        f"{prefix}{content}\n   ({'; '.join(about)}; hash {memory.content_hash[:12]}, "
+        f"id {memory.id})"
+    )
+
+
+def numbered(lines: list[str]) -> str:
+    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1))

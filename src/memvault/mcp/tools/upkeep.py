@@ -3,23 +3,20 @@
 ``memory_consolidate`` plans unless told ``dry_run=false``; then it merges
 the clusters (all, or those named) with a backup and an operation log, and
 says how to undo. Both run ``maintenance.actions.dedup``, as ``memvault
-dedup`` and ``POST /api/v1/maintenance/dedup`` do. ``mcp.server.tool_list``
-registers them as declared.
+dedup`` and ``POST /api/v1/maintenance/dedup`` do.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from ..maintenance import actions
-from ..maintenance.duplicates import DEFAULT_THRESHOLD
+from ...maintenance import actions
+from ...maintenance.duplicates import DEFAULT_THRESHOLD
+from ..work import Outcome, Target
 from .declare import DESTRUCTIVE, READ_ONLY, tool
-from .operations import Outcome, VaultTools
-from .results import MemoryOut
+from .results import MemoryOut, public
 
 MAX_CLUSTERS = 100
 
@@ -78,10 +75,6 @@ class ConsolidateOut(DuplicatesOut):
     resumed: list[dict[str, Any]] = []
 
 
-def _memory(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("parent_id", "chunk_index")}
-
-
 def _outcome(data: dict[str, Any], limit: int, *, dry_run: bool | None = None) -> Outcome:
     plan = data["plan"]
     shown = [
@@ -90,8 +83,8 @@ def _outcome(data: dict[str, Any], limit: int, *, dry_run: bool | None = None) -
             "kind": c["kind"],
             "size": c["size"],
             "min_similarity": c["min_similarity"],
-            "survivor": _memory(c["survivor"]),
-            "duplicates": [{**d, "memory": _memory(d["memory"])} for d in c["duplicates"]],
+            "survivor": public(c["survivor"]),
+            "duplicates": [{**d, "memory": public(d["memory"])} for d in c["duplicates"]],
             "merged_tags": c["merged"]["tags"],
         }
         for c in plan["plan"][:limit]
@@ -138,25 +131,43 @@ def _outcome(data: dict[str, Any], limit: int, *, dry_run: bool | None = None) -
     return Outcome(out, "\n".join(lines))
 
 
-def duplicates(
-    tools: VaultTools, namespace: str, threshold: float, keep: str, limit: int
+@tool("Find duplicate memories", READ_ONLY, "read", DuplicatesOut)
+def memory_duplicates(
+    at: Target,
+    threshold: Threshold = DEFAULT_THRESHOLD,
+    keep: Keep = "newest",
+    limit: Limit = 20,
 ) -> Outcome:
-    data = actions.dedup(tools.vault.upkeep, namespace=namespace, threshold=threshold, keep=keep)
+    """Find memories that say the same thing: exact (same text up to case and punctuation)
+    and near duplicates (similar meaning, same numbers and dates). Read-only: shows the
+    clusters, which memory would survive and the tags it would gather.
+    """
+    data = actions.dedup(at.vault.upkeep, namespace=at.namespace, threshold=threshold, keep=keep)
     return _outcome(data, limit)
 
 
-def consolidate(
-    tools: VaultTools,
-    namespace: str,
-    dry_run: bool,
-    clusters: list[str] | None,
-    threshold: float,
-    keep: str,
-    limit: int,
+# Merging is upkeep: admin. Idempotent: a second identical call finds nothing to merge.
+@tool("Merge duplicate memories", DESTRUCTIVE, "admin", ConsolidateOut)
+def memory_consolidate(
+    at: Target,
+    dry_run: Annotated[
+        bool, Field(description="true (default): only show the plan; false: merge.")
+    ] = True,
+    clusters: Annotated[
+        list[str] | None,
+        Field(description="Only these cluster ids (from memory_duplicates); default all."),
+    ] = None,
+    threshold: Threshold = DEFAULT_THRESHOLD,
+    keep: Keep = "newest",
+    limit: Limit = 20,
 ) -> Outcome:
+    """Merge duplicate memories: each cluster's survivor takes all tags, the merged
+    metadata and the ids it absorbed; the others are removed. A backup and an undo log
+    are written first (undo with `memvault undo OPERATION_ID`). Dry run by default.
+    """
     data = actions.dedup(
-        tools.vault.upkeep,
-        namespace=namespace,
+        at.vault.upkeep,
+        namespace=at.namespace,
         threshold=threshold,
         keep=keep,
         apply=not dry_run,
@@ -166,7 +177,7 @@ def consolidate(
         ops = data["resumed"]
         return Outcome(
             {
-                "namespace": namespace,
+                "namespace": at.namespace,
                 "threshold": threshold,
                 "keep": keep,
                 "scanned": 0,
@@ -182,54 +193,3 @@ def consolidate(
             + ". Call again to look for more duplicates.",
         )
     return _outcome(data, limit, dry_run=dry_run)
-
-
-class MaintenanceTools:
-    """The upkeep tools; each method's signature is its input schema."""
-
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
-
-    @tool("Find duplicate memories", READ_ONLY, "read")
-    async def memory_duplicates(
-        self,
-        threshold: Threshold = DEFAULT_THRESHOLD,
-        keep: Keep = "newest",
-        limit: Limit = 20,
-        ctx: Context | None = None,
-    ) -> Annotated[CallToolResult, DuplicatesOut]:
-        """Find memories that say the same thing: exact (same text up to case and punctuation)
-        and near duplicates (similar meaning, same numbers and dates). Read-only: shows the
-        clusters, which memory would survive and the tags it would gather.
-        """
-        return await self.runner.call(
-            ctx,
-            "memory_duplicates",
-            lambda tools, ns: duplicates(tools, ns, threshold, keep, limit),
-        )
-
-    # Merging is upkeep: admin. Idempotent: a second identical call finds nothing to merge.
-    @tool("Merge duplicate memories", DESTRUCTIVE, "admin")
-    async def memory_consolidate(
-        self,
-        dry_run: Annotated[
-            bool, Field(description="true (default): only show the plan; false: merge.")
-        ] = True,
-        clusters: Annotated[
-            list[str] | None,
-            Field(description="Only these cluster ids (from memory_duplicates); default all."),
-        ] = None,
-        threshold: Threshold = DEFAULT_THRESHOLD,
-        keep: Keep = "newest",
-        limit: Limit = 20,
-        ctx: Context | None = None,
-    ) -> Annotated[CallToolResult, ConsolidateOut]:
-        """Merge duplicate memories: each cluster's survivor takes all tags, the merged
-        metadata and the ids it absorbed; the others are removed. A backup and an undo log
-        are written first (undo with `memvault undo OPERATION_ID`). Dry run by default.
-        """
-        return await self.runner.call(
-            ctx,
-            "memory_consolidate",
-            lambda tools, ns: consolidate(tools, ns, dry_run, clusters, threshold, keep, limit),
-        )
