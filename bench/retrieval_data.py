@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from memvault.model import content_hash
+
+# What memvault refuses in stored text (limits.py): a few chat turns hold stray
+# control characters, shown as a space instead, as a user of memvault would.
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 @dataclass
@@ -73,6 +78,7 @@ def load_dataset(folder: Path, limit: int | None) -> Dataset:
     for item in read_jsonl(memories_path):
         space = item["metadata"]["space"]
         if space in spaces:
+            item["content"] = CONTROL_IN_TEXT.sub(" ", item["content"])
             memories[space].append(item)
     digest = hashlib.sha256()
     for path in (memories_path, queries_path):
