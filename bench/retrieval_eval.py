@@ -45,9 +45,11 @@ from memvault import Vault
 from memvault.chunking import window_chars
 from memvault.config import Settings
 from memvault.embedding import Embedder, open_embedder
+from memvault.inputs import build_memory
 from memvault.limits import to_utc
 from memvault.model import EmbeddingSpec, content_hash
 from memvault.search.hybrid import SearchSettings
+from memvault.turns import TurnContext, prefixes
 from retrieval_data import Dataset, load_dataset
 from retrieval_scoring import Table, print_table, score_query, summarize
 
@@ -84,12 +86,15 @@ class WordsOnly:
         return out
 
 
-def ingest(vault: Vault, data: Dataset) -> dict[str, Any]:
+def ingest(vault: Vault, data: Dataset, in_content: TurnContext | None = None) -> dict[str, Any]:
     """Store every space's memories in its own namespace; already stored ones are skipped.
 
     Spaces go in the order of their questions (spread over question types), so a
     store whose ingest was cut short holds whole spaces of a ``--limit-questions``
     prefix: that prefix is evaluated on it without ingesting anything more.
+    ``in_content`` writes each turn's context into its content, so the words index
+    sees it too (the scores read ids only, so they are unaffected by the longer
+    content); the Vault then embeds the content as it is.
     """
     total = sum(len(items) for items in data.memories.values())
     done, started = 0, time.perf_counter()
@@ -104,6 +109,8 @@ def ingest(vault: Vault, data: Dataset) -> dict[str, Any]:
             }
             for item in items
         ]
+        if in_content is not None:
+            rows = with_context_in_content(in_content, rows, space, vault.settings)
         vault.store_many(rows, namespace=space)
         done += len(rows)
         elapsed = time.perf_counter() - started
@@ -120,6 +127,17 @@ def ingest(vault: Vault, data: Dataset) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "memories_per_s": round(total / seconds, 1),
     }
+
+
+def with_context_in_content(
+    context: TurnContext, rows: list[dict[str, Any]], space: str, settings: Settings
+) -> list[dict[str, Any]]:
+    """The rows with what the model sees before each turn written into its content."""
+    memories = [build_memory(row, space, settings.max_content_bytes) for row in rows]
+    added = prefixes(memories, context, lambda *_: [])
+    return [
+        {**row, "content": extra + row["content"]} for row, extra in zip(rows, added, strict=True)
+    ]
 
 
 def parse_config(text: str) -> tuple[str, SearchSettings]:
@@ -140,9 +158,9 @@ def parse_config(text: str) -> tuple[str, SearchSettings]:
     return label, dataclasses.replace(SearchSettings(), **changes)
 
 
-def store_key(data: Dataset, embedder: Embedder, salt: str) -> str:
+def store_key(data: Dataset, embedder: Embedder, salt: str, turns: TurnContext) -> str:
     """What the ingested index depends on: the data, the model and its runtime, the chunk
-    window, the code."""
+    window, what a turn is embedded with, the code."""
     parts = [
         data.fingerprint,
         embedder.spec.model,
@@ -150,6 +168,8 @@ def store_key(data: Dataset, embedder: Embedder, salt: str) -> str:
         memvault.__version__,
         salt,
     ]
+    if turns.enabled:  # stores keyed before turns had context embedded them alone
+        parts.append(repr(turns))
     if embedder.runtime != "torch":  # torch stores were keyed before runtimes existed
         parts.append(embedder.runtime)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -293,7 +313,8 @@ def keep_stored_spaces(url: str, embedder: Any, data: Dataset) -> None:
 def open_set(folder: Path, args: argparse.Namespace, embedder: Any) -> tuple[Dataset, str, dict]:
     """The set, and the URL of its ingested store (ingested now unless done before)."""
     data = load_dataset(folder, args.limit_questions)
-    key = store_key(data, embedder, args.salt)
+    salt = args.salt + (" words-see-context" if args.words_see_context else "")
+    key = store_key(data, embedder, salt, args.turn_context)
     url = args.store_url_template.format(key=key)
     marker = WORK_DIR / f"{key}.ingest.json"
     print(
@@ -308,8 +329,12 @@ def open_set(folder: Path, args: argparse.Namespace, embedder: Any) -> tuple[Dat
         keep_stored_spaces(url, embedder, data)
         return data, url, {"url": url, "ingest": "under way or cut short"}
     if args.reingest or not ingested:
-        with Vault.open(url, embedder=embedder) as vault:
-            stats = ingest(vault, data)
+        if args.words_see_context:  # the context goes into the content, embedded as it is
+            with Vault.open(url, embedder=embedder, turn_context=TurnContext(0, False)) as vault:
+                stats = ingest(vault, data, args.turn_context)
+        else:
+            with Vault.open(url, embedder=embedder, turn_context=args.turn_context) as vault:
+                stats = ingest(vault, data)
         if isinstance(embedder, CachedEmbedder):
             stats.update(model_encoded=embedder.computed, from_cache=embedder.reused)
         marker.write_text(json.dumps({"url": url, **stats}))
@@ -383,6 +408,23 @@ def main(argv: list[str] | None = None) -> None:
         help="ingest without the model (a fixed vector), for configurations "
         "with vector_weight=0 only: the words side of a large set, fast",
     )
+    parser.add_argument(
+        "--turns",
+        type=int,
+        default=None,
+        help="earlier turns a turn is embedded with (default: MEMVAULT_CONTEXT_TURNS, else 1)",
+    )
+    parser.add_argument(
+        "--no-date", action="store_true", help="embed a turn without its date in front"
+    )
+    parser.add_argument(
+        "--turn-chars", type=int, default=300, help="of each earlier turn, the last N characters"
+    )
+    parser.add_argument(
+        "--words-see-context",
+        action="store_true",
+        help="write each turn's context into its content, so the words index sees it too",
+    )
     parser.add_argument("--misses", action="store_true", help="list queries missed at T@5")
     args = parser.parse_args(argv)
 
@@ -390,6 +432,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.from_env()
     if args.runtime:
         settings = dataclasses.replace(settings, embedding_runtime=args.runtime)
+    turns = settings.context_turns if args.turns is None else args.turns
+    args.turn_context = TurnContext(turns, not args.no_date, args.turn_chars)
+    print(f"turns embedded with: {args.turn_context}")
     model = open_embedder(settings)
     model.load()
     embedder = model if args.no_embedding_cache else CachedEmbedder(model, args.embedding_cache)

@@ -57,6 +57,9 @@ class Settings:
     # 1,000 characters, each as costly as a short paragraph: 1 MB is ~1,100
     # chunks, over a minute on two cores. Content needing more is refused at once.
     max_chunks: int = 256
+    # A conversation turn (metadata ``session``) is embedded after this many
+    # turns before it and its date (turns.py); 0 embeds the turn alone.
+    context_turns: int = 0
     sqlite_pragmas: str = ""
     query_cache_size: int = 1024
     server_url: str | None = None
@@ -106,6 +109,7 @@ class Settings:
                 "max_content_bytes", ["MEMVAULT_MAX_CONTENT_BYTES"], 1_000_000
             ),
             max_chunks=reader.integer("max_chunks", ["MEMVAULT_MAX_CHUNKS"], 256),
+            context_turns=reader.integer("context_turns", ["MEMVAULT_CONTEXT_TURNS"], 0, least=0),
             sqlite_pragmas=reader.get(
                 "sqlite_pragmas", ["MEMVAULT_SQLITE_PRAGMAS", "MCP_MEMORY_SQLITE_PRAGMAS"]
             )
@@ -156,6 +160,7 @@ class Settings:
             "port",
             "max_content_bytes",
             "max_chunks",
+            "context_turns",
             "sqlite_pragmas",
             "query_cache_size",
             "server_url",
@@ -223,10 +228,14 @@ class _Reader:
         return parts
 
     @overload
-    def integer(self, name: str, variables: list[str], default: int) -> int: ...
+    def integer(self, name: str, variables: list[str], default: int, *, least: int = 1) -> int: ...
     @overload
-    def integer(self, name: str, variables: list[str], default: None) -> int | None: ...
-    def integer(self, name: str, variables: list[str], default: int | None) -> int | None:
+    def integer(
+        self, name: str, variables: list[str], default: None, *, least: int = 1
+    ) -> int | None: ...
+    def integer(
+        self, name: str, variables: list[str], default: int | None, *, least: int = 1
+    ) -> int | None:
         raw = self.get(name, variables)
         if raw is None:
             return default
@@ -237,9 +246,10 @@ class _Reader:
                 f"{self.sources[name].removeprefix('env ')} must be an integer, got {raw!r}",
                 field=name,
             ) from None
-        if value <= 0:
+        if value < least:
+            must = "positive" if least == 1 else f"at least {least}"
             raise InvalidInput(
-                f"{self.sources[name].removeprefix('env ')} must be positive", field=name
+                f"{self.sources[name].removeprefix('env ')} must be {must}", field=name
             )
         return value
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from .chunking import split_into_chunks, window_chars
 from .config import Settings
@@ -36,9 +36,7 @@ from .search.hybrid import SearchSettings, hybrid_search
 from .search.timephrase import TimeRange, parse_time_phrase
 from .stores import Page, Store, open_store
 from .transfer.switch import store_url_for, switch_record
-
-if TYPE_CHECKING:  # the Redis client is imported only by a server configured to use it
-    from .search.shared_results import SharedResults
+from .turns import TurnContext, prefixes
 
 Observer = Callable[[str, float], None]
 STORE_BATCH = 256
@@ -80,26 +78,21 @@ class Vault:
         settings: Settings | None = None,
         *,
         search_settings: SearchSettings | None = None,
+        turn_context: TurnContext | None = None,
         observer: Observer | None = None,
     ) -> None:
         self.store_backend = store
         self.embedder = embedder
         self.settings = settings or Settings.from_env()
         self.search_settings = search_settings or SearchSettings()
+        turns = self.settings.context_turns  # 0: every memory embedded alone, no date either
+        self.turn_context = turn_context or TurnContext(turns=turns, date=turns > 0)
         shared = None
         if self.settings.cache_url:
             from .embedding.shared_cache import SharedVectors  # imports the Redis client
 
             shared = SharedVectors(self.settings.cache_url, embedder.spec)
         self.queries = QueryCache(embedder, self.settings.query_cache_size, shared)
-        self.results: SharedResults | None = None
-        if self.settings.cache_url:
-            from .search.shared_results import AnnouncedWrites, SharedResults
-
-            self.results = SharedResults(self.settings.cache_url, store.identity())
-            # Every write from here on, the upkeep's too, drops the results it could change.
-            store = cast(Store, AnnouncedWrites(store, self.results))
-            self.store_backend = store
         self.observer = observer
         self._chunk_chars = window_chars(embedder.max_tokens)
         # Ranks a search's words while its query is embedded (threads start on first use).
@@ -139,8 +132,6 @@ class Vault:
         self._background.shutdown(wait=True)
         if self.queries.shared is not None:
             self.queries.shared.close()
-        if self.results is not None:
-            self.results.close()
         self.store_backend.close()
 
     def _ns(self, namespace: str | None) -> str:
@@ -218,6 +209,8 @@ class Vault:
         existing = self.store_backend.existing_hashes(namespace, sorted(first_of))
         new = [m for content_hash, m in first_of.items() if content_hash not in existing]
         self._check_chunks(memories, new)
+        # A turn's context comes from every item before it, the repeated ones too.
+        prefix_of = dict(zip(map(id, memories), self._turn_prefixes(memories), strict=True))
         stored: dict[str, tuple[Memory, bool]] = {}
 
         def written(done: dict[str, tuple[Memory, bool]]) -> None:
@@ -229,7 +222,7 @@ class Vault:
         writing: Future[dict[str, tuple[Memory, bool]]] | None = None
         try:
             for number, batch in enumerate(batches):
-                records = self._embed_with_chunks(batch)
+                records = self._embed_with_chunks(batch, [prefix_of[id(m)] for m in batch])
                 if writing is not None:
                     done, writing = writing.result(), None
                     written(done)
@@ -279,21 +272,45 @@ class Vault:
                     field=f"{where}content",
                 )
 
-    def _embed_with_chunks(self, memories: list[Memory]) -> list[Memory]:
-        """The memories with vectors, each followed by its chunk records if it is long."""
+    def _turn_prefixes(self, memories: list[Memory]) -> list[str]:
+        """What each memory's first chunk is embedded after (``turns``): "" for most."""
+
+        def earlier(namespace: str, session: object, first: Memory, count: int) -> list[str]:
+            if count == 0:
+                return []
+            flt = Filter(
+                namespace=namespace,
+                metadata={"session": session},
+                created_before=first.created_at,
+            )
+            page = self.store_backend.query(flt, limit=count)
+            return [m.content for m in reversed(page.memories)]
+
+        return prefixes(memories, self.turn_context, earlier)
+
+    def _embed_with_chunks(
+        self, memories: list[Memory], prefixes: Sequence[str] | None = None
+    ) -> list[Memory]:
+        """The memories with vectors, each followed by its chunk records if it is long.
+
+        ``prefixes`` (one per memory) are embedded before a memory's first chunk
+        (``turns``); the stored content stays the memory's own.
+        """
         if not memories:
             return []
         texts: list[str] = []
+        chunks: list[str] = []
         owners: list[tuple[int, int]] = []
         for i, memory in enumerate(memories):
             for j, chunk in enumerate(split_into_chunks(memory.content, self._chunk_chars)):
-                texts.append(chunk)
+                chunks.append(chunk)
+                texts.append(prefixes[i] + chunk if prefixes and j == 0 else chunk)
                 owners.append((i, j))
         started = time.perf_counter()
         vectors = self.embedder.embed(texts)
         self._timed("embed", started)
         records: list[Memory] = []
-        for (i, j), text, vector in zip(owners, texts, vectors, strict=True):
+        for (i, j), text, vector in zip(owners, chunks, vectors, strict=True):
             parent = memories[i]
             if j == 0:
                 records.append(parent.with_changes(embedding=vector))
@@ -459,21 +476,16 @@ class Vault:
         started = time.perf_counter()
         # A query asked before skips the model, and then there is nothing to overlap.
         background = None if query in self.queries else self._background
-
-        def run() -> list[Hit]:
-            return hybrid_search(
-                self.store_backend,
-                query,
-                self.queries.vector,
-                k,
-                criteria,
-                settings,
-                now,
-                background=background,
-            )
-
-        question = (query, k, criteria, settings, self.embedder.spec.model)
-        hits = run() if self.results is None else self.results.search(question, now, run)
+        hits = hybrid_search(
+            self.store_backend,
+            query,
+            self.queries.vector,
+            k,
+            criteria,
+            settings,
+            now,
+            background=background,
+        )
         self._timed("search", started)
         return hits
 

@@ -71,7 +71,11 @@ class MemoryIn(Body):
     content: str = Field(description="The text to remember, exactly as it should come back.")
     tags: list[str] | None = None
     memory_type: str | None = Field(None, description="A label: note, decision, fact, ...")
-    metadata: dict[str, Any] | None = Field(None, description="Any JSON object.")
+    metadata: dict[str, Any] | None = Field(
+        None,
+        description='Any JSON object. A "session" key marks a conversation turn: it is '
+        "embedded (not stored) with its date and the turn before it in that session.",
+    )
     importance: float | None = Field(None, description="0 to 1, default 0.5.")
     created_at: Timestamp | None = Field(
         None, description="Keep an original time. " + TIMESTAMP_HELP

@@ -60,7 +60,11 @@ MemoryType = Annotated[
 ]
 Metadata = Annotated[
     dict[str, Any] | None,
-    Field(description='A JSON object of your own keys, e.g. {"project": "memvault"}.'),
+    Field(
+        description='A JSON object of your own keys, e.g. {"project": "memvault"}. A "session" '
+        "key marks a conversation turn: it is embedded with its date and the session's turn "
+        "before it, so a short reply is found by what it answers."
+    ),
 ]
 Importance = Annotated[
     float | None,

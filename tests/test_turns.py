@@ -1,0 +1,129 @@
+"""A conversation turn is embedded with its date and the turn before it; its content stays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memvault import Vault
+from memvault.config import Settings
+from memvault.errors import InvalidInput
+from memvault.turns import TurnContext
+
+from .conftest import MODEL_CACHE
+from .http_helpers import API, http_client
+
+SESSION = [
+    ("Melanie: How was the pottery class you took on Saturday?", "2023-05-08T13:56:00Z"),
+    ("Caroline: I loved it, I made a blue bowl!", "2023-05-08T13:56:01Z"),
+    ("Melanie: Will you go again next week?", "2023-05-08T13:56:02Z"),
+]
+
+
+def turns(session: str = "s1") -> list[dict]:
+    return [
+        {"content": text, "created_at": when, "metadata": {"session": session}}
+        for text, when in SESSION
+    ]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """The tests' settings with one earlier turn embedded with each turn."""
+    return Settings.from_env(
+        {
+            "MEMVAULT_DATA_DIR": str(tmp_path / "data"),
+            "MEMVAULT_MODEL_CACHE_DIR": str(MODEL_CACHE),
+            "MEMVAULT_CONTEXT_TURNS": "1",
+        }
+    )
+
+
+def vector_of(vault: Vault, memory_id: str) -> np.ndarray:
+    return vault.store_backend.get_many([memory_id], with_embedding=True)[0].vector()
+
+
+def test_a_turn_is_embedded_after_its_date_and_the_turn_before(vault: Vault, embedder) -> None:
+    stored = [r.memory for r in vault.store_many(turns())]
+    assert [m.content for m in stored] == [text for text, _ in SESSION]
+    expected = embedder.embed(
+        [
+            f"8 May 2023\n{SESSION[0][0]}",
+            f"8 May 2023\n{SESSION[0][0]}\n{SESSION[1][0]}",
+            f"8 May 2023\n{SESSION[1][0]}\n{SESSION[2][0]}",
+        ]
+    )
+    for memory, vector in zip(stored, expected, strict=True):
+        assert np.allclose(vector_of(vault, memory.id), vector, atol=1e-5)
+    # What search returns and the words index holds is the turn alone.
+    hit = vault.search("blue bowl", k=1)[0]
+    assert hit.memory.content == SESSION[1][0]
+
+
+def test_turns_stored_one_by_one_are_embedded_as_a_whole_session(
+    vault: Vault, tmp_path: Path, embedder, settings: Settings
+) -> None:
+    together = [r.memory for r in vault.store_many(turns())]
+    with Vault.open(f"sqlite://{tmp_path / 'one.db'}", settings=settings, embedder=embedder) as one:
+        alone = [one.store(**item).memory for item in turns()]
+        for a, b in zip(alone, together, strict=True):
+            assert np.allclose(vector_of(one, a.id), vector_of(vault, b.id), atol=1e-5)
+
+
+def test_other_sessions_and_memories_without_one_are_not_context(vault: Vault, embedder) -> None:
+    first = vault.store_many(turns("s1"))[0].memory
+    other = vault.store(
+        "Caroline: Morning run done.",
+        created_at="2023-05-08T14:00:00Z",
+        metadata={"session": "s2", "speaker": "Caroline"},
+    ).memory
+    note = vault.store("A note with no session", created_at="2023-05-08T14:00:00Z").memory
+    assert np.allclose(
+        vector_of(vault, first.id), embedder.embed([f"8 May 2023\n{SESSION[0][0]}"])[0], atol=1e-5
+    )
+    # The speaker is left out of the header when the content begins with it.
+    expected = embedder.embed(["8 May 2023\nCaroline: Morning run done."])[0]
+    assert np.allclose(vector_of(vault, other.id), expected, atol=1e-5)
+    assert np.allclose(vector_of(vault, note.id), embedder.embed([note.content])[0], atol=1e-5)
+
+
+def test_the_speaker_from_metadata_heads_a_turn_that_does_not_name_it(
+    tmp_path: Path, embedder, settings: Settings
+) -> None:
+    context = TurnContext(turns=2, date=False)
+    with Vault.open(
+        f"sqlite://{tmp_path / 'v.db'}", settings=settings, embedder=embedder, turn_context=context
+    ) as vault:
+        items = [{**item, "metadata": {"session": 7, "role": "user"}} for item in turns()]
+        last = vault.store_many(items)[-1].memory
+        expected = embedder.embed(["user\n" + "\n".join(text for text, _ in SESSION)])[0]
+        assert np.allclose(vector_of(vault, last.id), expected, atol=1e-5)
+
+
+def test_context_turns_zero_embeds_every_turn_alone(tmp_path: Path, embedder) -> None:
+    settings = Settings.from_env(
+        {"MEMVAULT_DATA_DIR": str(tmp_path / "data"), "MEMVAULT_CONTEXT_TURNS": "0"}
+    )
+    assert Settings.from_env({}).context_turns == 0  # the default
+    with Vault.open(f"sqlite://{tmp_path / 'v.db'}", settings=settings, embedder=embedder) as vault:
+        last = vault.store_many(turns())[-1].memory
+        assert np.allclose(vector_of(vault, last.id), embedder.embed([SESSION[2][0]])[0], atol=1e-5)
+    with pytest.raises(InvalidInput, match="MEMVAULT_CONTEXT_TURNS must be at least 0"):
+        Settings.from_env({"MEMVAULT_CONTEXT_TURNS": "-1"})
+
+
+def test_turns_sent_over_http_one_at_a_time_are_embedded_with_context(
+    tmp_path: Path, embedder, settings: Settings
+) -> None:
+    with Vault.open(f"sqlite://{tmp_path / 'h.db'}", settings=settings, embedder=embedder) as other:
+        client = http_client(other, settings)
+        first, second = turns()[:2]
+        assert client.post(f"{API}/memories/batch", json={"items": [first]}).status_code == 200
+        answer = client.post(f"{API}/memories", json=second)
+        assert answer.status_code == 201, answer.text
+        stored = answer.json()["memory"]
+        assert stored["content"] == SESSION[1][0]
+        expected = embedder.embed([f"8 May 2023\n{SESSION[0][0]}\n{SESSION[1][0]}"])[0]
+        assert np.allclose(vector_of(other, stored["id"]), expected, atol=1e-5)
