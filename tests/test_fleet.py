@@ -110,6 +110,8 @@ def test_three_servers_share_one_store_and_lose_nothing(tmp_path, pg_server, red
                 content = (
                     f"fleet note {token} from writer {w}" if i % 2 else f"shared fact {w // 2} {i}"
                 )
+                if i % 2:  # asked before it exists: a search result the write must drop
+                    finds(fleet, w + i + 1, token, client)
                 memory_id, server = store_until_acknowledged(fleet, w + i, content, client)
                 with lock:
                     acknowledged.setdefault(content, (memory_id, token if i % 2 else ""))

@@ -40,7 +40,7 @@ def test_servers_sharing_a_cache_embed_a_question_once(tmp_path, embedder, redis
 
     asked_first = first.search(question, k=1)
     assert (first.queries.shared.hits, first.queries.shared.misses) == (0, 1)
-    asked_second = second.search(question, k=1)
+    asked_second = second.search(question, k=2)  # not a kept search result: ranked again
     assert (second.queries.shared.hits, second.queries.shared.misses) == (1, 0)
     assert [h.memory.id for h in asked_second] == [h.memory.id for h in asked_first]
     assert np.array_equal(second.queries.vector(question), first.queries.vector(question))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .chunking import split_into_chunks, window_chars
 from .config import Settings
@@ -37,6 +37,9 @@ from .search.timephrase import TimeRange, parse_time_phrase
 from .stores import Page, Store, open_store
 from .transfer.switch import store_url_for, switch_record
 from .turns import TurnContext, prefixes
+
+if TYPE_CHECKING:  # the Redis client is imported only by a server configured to use it
+    from .search.shared_results import SharedResults
 
 Observer = Callable[[str, float], None]
 STORE_BATCH = 256
@@ -93,6 +96,14 @@ class Vault:
 
             shared = SharedVectors(self.settings.cache_url, embedder.spec)
         self.queries = QueryCache(embedder, self.settings.query_cache_size, shared)
+        self.results: SharedResults | None = None
+        if self.settings.cache_url:
+            from .search.shared_results import AnnouncedWrites, SharedResults
+
+            self.results = SharedResults(self.settings.cache_url, store.identity())
+            # Every write from here on, the upkeep's too, drops the results it could change.
+            store = cast(Store, AnnouncedWrites(store, self.results))
+            self.store_backend = store
         self.observer = observer
         self._chunk_chars = window_chars(embedder.max_tokens)
         # Ranks a search's words while its query is embedded (threads start on first use).
@@ -132,6 +143,8 @@ class Vault:
         self._background.shutdown(wait=True)
         if self.queries.shared is not None:
             self.queries.shared.close()
+        if self.results is not None:
+            self.results.close()
         self.store_backend.close()
 
     def _ns(self, namespace: str | None) -> str:
@@ -476,16 +489,21 @@ class Vault:
         started = time.perf_counter()
         # A query asked before skips the model, and then there is nothing to overlap.
         background = None if query in self.queries else self._background
-        hits = hybrid_search(
-            self.store_backend,
-            query,
-            self.queries.vector,
-            k,
-            criteria,
-            settings,
-            now,
-            background=background,
-        )
+
+        def run() -> list[Hit]:
+            return hybrid_search(
+                self.store_backend,
+                query,
+                self.queries.vector,
+                k,
+                criteria,
+                settings,
+                now,
+                background=background,
+            )
+
+        question = (query, k, criteria, settings, self.embedder.spec.model)
+        hits = run() if self.results is None else self.results.search(question, now, run)
         self._timed("search", started)
         return hits
 

@@ -37,16 +37,12 @@ RETRY_AFTER_S = 10.0
 KEEP_S = 7 * 86_400
 
 
-class SharedVectors:
-    """Query vectors of one model in a shared Redis. Thread-safe."""
+class SharedRedis:
+    """A Redis client for a cache that only saves work: short timeouts, no retries, and
+    a breaker that leaves the cache alone for ``retry_after`` seconds after an error."""
 
     def __init__(
-        self,
-        url: str,
-        spec: EmbeddingSpec,
-        *,
-        timeout: float = TIMEOUT_S,
-        retry_after: float = RETRY_AFTER_S,
+        self, url: str, *, what: str, timeout: float = TIMEOUT_S, retry_after: float = RETRY_AFTER_S
     ) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise InvalidInput(
@@ -54,10 +50,9 @@ class SharedVectors:
                 f"{url.split('://')[0]}://...",
                 field="cache_url",
             )
+        self.what = what
         self.retry_after = retry_after
-        self.hits = self.misses = self.failures = 0
-        self._prefix = f"memvault:query-vector:{spec.model}:{spec.dimension}:"
-        self._dimension = spec.dimension
+        self.failures = 0
         # No retries inside the client (it would otherwise retry with backoff):
         # a failed call counts as a miss, and the breaker decides when to try again.
         self._client = redis.Redis.from_url(
@@ -65,6 +60,34 @@ class SharedVectors:
         )
         self._down_until = 0.0
         self._lock = threading.Lock()
+
+    def _available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            self.failures += 1
+            self._down_until = time.monotonic() + self.retry_after
+        log.warning(
+            "%s cache unavailable, working without it for %.0f s: %s",
+            self.what,
+            self.retry_after,
+            exc,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class SharedVectors(SharedRedis):
+    """Query vectors of one model in a shared Redis. Thread-safe."""
+
+    def __init__(self, url: str, spec: EmbeddingSpec, **options: float) -> None:
+        """``options``: SharedRedis's ``timeout`` and ``retry_after``."""
+        super().__init__(url, what="query vector", **options)
+        self.hits = self.misses = 0
+        self._prefix = f"memvault:query-vector:{spec.model}:{spec.dimension}:"
+        self._dimension = spec.dimension
 
     def _key(self, text: str) -> str:
         return self._prefix + hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -91,17 +114,3 @@ class SharedVectors:
             self._client.set(self._key(text), np.asarray(vector, dtype="<f4").tobytes(), ex=KEEP_S)
         except redis.RedisError as exc:
             self._failed(exc)
-
-    def _available(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    def _failed(self, exc: Exception) -> None:
-        with self._lock:
-            self.failures += 1
-            self._down_until = time.monotonic() + self.retry_after
-        log.warning(
-            "query cache unavailable, searching without it for %.0f s: %s", self.retry_after, exc
-        )
-
-    def close(self) -> None:
-        self._client.close()
