@@ -244,14 +244,13 @@ def measure_hybrid(store: Store, texts: list[str], vectors: np.ndarray) -> None:
     """Print p50/p95 of whole hybrid searches (k = 10): unfiltered, in one namespace,
     and in one namespace with one tag of four (a fortieth of the store)."""
     settings = SearchSettings()
+    scopes = [("none", Filter(namespace=None)), ("namespace", Filter(namespace="ns3"))]
     tagged = Filter(namespace="ns3", tags_any=("tag1",))
-    if not store.count(tagged):
+    if store.count(tagged):
+        scopes.append(("namespace and tag", tagged))
+    else:
         print("(no tagged memories: loaded by an earlier bench; --keep a new load for them)")
-    for scope, flt in (
-        ("none", Filter(namespace=None)),
-        ("namespace", Filter(namespace="ns3")),
-        ("namespace and tag", tagged),
-    ):
+    for scope, flt in scopes:
         times = []
         sent = STATEMENTS.count
         for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
