@@ -42,7 +42,7 @@ from ..limits import check_memory_type, check_metadata, check_namespace, normali
 from ..model import DEFAULT_NAMESPACE, EmbeddingSpec, Filter, Memory, content_hash
 from ..stores.base import looks_like_hash
 from ..stores.chroma import FORMAT_KEY, ChromaTarget, chroma_errors, scan_records
-from ..stores.sqlite import open_read_only, sqlite_path
+from ..stores.sqlite import Row, named, open_read_only, scalar, sqlite_path
 from .source import MCP_SQLITE_SCHEME
 
 DEFAULT_PEER_MODEL = "all-MiniLM-L6-v2"
@@ -305,16 +305,16 @@ class McpSqliteSource(_PeerSource):
             self._conn.enable_load_extension(True)
             self._conn.load_extension(sqlite_vec.loadable_path())
             self._conn.enable_load_extension(False)
-            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(memories)")}
-            ddl = self._conn.execute(
-                "SELECT sql FROM sqlite_master WHERE name = 'memory_embeddings'"
-            ).fetchall()
+            columns = {r.name for r in named(self._conn.execute("PRAGMA table_info(memories)"))}
+            ddl = scalar(
+                self._conn.execute("SELECT sql FROM sqlite_master WHERE name = 'memory_embeddings'")
+            )
         except apsw.Error as exc:
             raise StoreUnavailable(f"cannot read {path}: {exc}") from exc
         if not {"id", "content", "content_hash"} <= columns:
             raise InvalidInput(f"{path} is not an mcp-memory-service database", field="source_url")
         self._live = "deleted_at IS NULL" if "deleted_at" in columns else "1"
-        match = _DIMENSION.search(str(ddl[0][0])) if ddl else None
+        match = _DIMENSION.search(str(ddl)) if ddl is not None else None
         self._dimension = int(match.group(1)) if match else None
         wanted = (
             "tags",
@@ -325,7 +325,7 @@ class McpSqliteSource(_PeerSource):
             "created_at_iso",
             "updated_at_iso",
         )
-        self._columns = ", ".join(c if c in columns else "NULL" for c in wanted)
+        self._columns = ", ".join(c if c in columns else f"NULL AS {c}" for c in wanted)
 
     @classmethod
     def from_url(cls, url: str) -> McpSqliteSource:
@@ -350,9 +350,9 @@ class McpSqliteSource(_PeerSource):
     def embedding_spec(self) -> EmbeddingSpec | None:
         return peer_spec(self._dimension, self._model)
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
         try:
-            return self._conn.execute(sql, params).fetchall()
+            return named(self._conn.execute(sql, params))
         except apsw.Error as exc:
             raise StoreUnavailable(f"cannot read {self.path}: {exc}") from exc
 
@@ -368,27 +368,27 @@ class McpSqliteSource(_PeerSource):
             )
             if not rows:
                 return
-            last = rows[-1][0]
-            vectors = self._vectors([r[0] for r in rows]) if with_embedding else {}
+            last = rows[-1].id
+            vectors = self._vectors([r.id for r in rows]) if with_embedding else {}
             batch = []
-            for rid, content, peer_hash, tags, mtype, meta, created, updated, c_iso, u_iso in rows:
+            for row in rows:
                 try:
                     batch.append(
                         build_peer_memory(
-                            raw_id=peer_hash or rid,
-                            content=content,
-                            peer_hash=peer_hash,
-                            tags=parse_tags(tags),
-                            memory_type=mtype,
-                            metadata=_json_object(meta),
-                            created=parse_time(created, c_iso),
-                            updated=parse_time(updated, u_iso),
+                            raw_id=row.content_hash or row.id,
+                            content=row.content,
+                            peer_hash=row.content_hash,
+                            tags=parse_tags(row.tags),
+                            memory_type=row.memory_type,
+                            metadata=_json_object(row.metadata),
+                            created=parse_time(row.created_at, row.created_at_iso),
+                            updated=parse_time(row.updated_at, row.updated_at_iso),
                             namespace=self._namespace,
-                            embedding=vectors.get(rid),
+                            embedding=vectors.get(row.id),
                         )
                     )
                 except MemvaultError as exc:
-                    self._reject(rid, exc)
+                    self._reject(row.id, exc)
             yield batch, str(last)
 
     def _vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
@@ -396,7 +396,7 @@ class McpSqliteSource(_PeerSource):
             return {}
         marks = ",".join("?" * len(ids))
         return {
-            r[0]: np.frombuffer(r[1], dtype=np.float32).copy()
+            r.rowid: np.frombuffer(r.content_embedding, dtype=np.float32).copy()
             for r in self._rows(
                 f"SELECT rowid, content_embedding FROM memory_embeddings WHERE rowid IN ({marks})",
                 tuple(ids),
@@ -407,8 +407,12 @@ class McpSqliteSource(_PeerSource):
         return {
             "backend": "mcp-memory-service-sqlite",
             "path": str(self.path),
-            "records": self._rows(f"SELECT count(*) FROM memories WHERE {self._live}")[0][0],
+            "records": self._count(),
         }
+
+    def _count(self) -> int:
+        (live,) = self._rows(f"SELECT count(*) AS records FROM memories WHERE {self._live}")
+        return int(live.records)
 
     def close(self) -> None:
         self._conn.close()

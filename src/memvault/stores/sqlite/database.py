@@ -10,14 +10,13 @@ as StoreUnavailable naming the file.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import apsw
 import sqlite_vec
@@ -26,8 +25,10 @@ from ...errors import InvalidInput, NotFound, StoreUnavailable
 from ...files import create_private
 from ...model import new_id, to_micros, utcnow
 from .location import open_read_only, read_only_reason, sqlite_layout
+from .rows import Row, column, named, scalar
 from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS
 
+T = TypeVar("T")
 BUSY_TIMEOUT_MS = 60_000
 # health looks for damage at most this often (the check reads the whole file).
 CHECK_EVERY_S = 600.0
@@ -72,7 +73,7 @@ def _check_known(pragmas: dict[str, str]) -> None:
     """SQLite ignores a pragma it does not know, so a misspelt one would
     silently change nothing: refuse it, before any file is touched."""
     probe = apsw.Connection(":memory:")
-    known = {row[0] for row in probe.execute("PRAGMA pragma_list")}
+    known = {row.name for row in named(probe.execute("PRAGMA pragma_list"))}
     probe.close()
     unknown = sorted(set(pragmas) - known)
     if unknown:
@@ -197,30 +198,43 @@ class SqliteDatabase:
             finally:
                 self._conn.execute("COMMIT")
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Every row of one read statement (run in autocommit, so it sees the latest commit)."""
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of one read statement, each readable by column name; run in
+        autocommit, so it sees the latest commit."""
+        return self._read(named, sql, params)
+
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The values of one read statement that selects a single column."""
+        return self._read(column, sql, params)
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The one value of a read statement of one row and column (None for no row)."""
+        return self._read(scalar, sql, params)
+
+    def _read(self, reader: Callable[[apsw.Cursor], T], sql: str, params: Sequence[Any]) -> T:
         with self.lock:
             try:
-                return self._conn.execute(sql, tuple(params)).fetchall()
+                return reader(self._conn.execute(sql, tuple(params)))
             except UNAVAILABLE as exc:
                 raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
 
     def batches(
         self, sql: str, params: Sequence[Any] = (), size: int = 4096
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of one read statement, ``size`` at a time, so a big read is never
-        all in memory at once. The lock is held until the last batch is taken."""
+    ) -> Iterator[list[Row]]:
+        """The rows of one read statement, ``size`` at a time and by column name, so a
+        big read is never all in memory at once. The lock is held until the last batch
+        is taken."""
         with self.lock:
             try:
                 cursor = self._conn.execute(sql, tuple(params))
-                while batch := list(itertools.islice(cursor, size)):
+                while batch := named(cursor, size):
                     yield batch
             except UNAVAILABLE as exc:
                 raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
 
     def meta(self, key: str) -> str | None:
-        rows = self.rows("SELECT value FROM meta WHERE key = ?", (key,))
-        return rows[0][0] if rows else None
+        value: str | None = self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return value
 
     def problems(self) -> list[str]:
         """What is wrong with the file, for ``health``: empty when all is well.
@@ -246,15 +260,14 @@ class SqliteDatabase:
 
     def _quick_check(self) -> str:
         try:
-            rows = self.rows("PRAGMA quick_check(5)")
+            lines = [str(line) for line in self.column("PRAGMA quick_check(5)")]
         except StoreUnavailable as exc:
             return exc.message
-        lines = [str(r[0]) for r in rows]
         return "" if lines == ["ok"] else "; ".join(lines)
 
     def _check_schema(self) -> None:
         """A read-only file must already be of this memvault's schema (nothing can migrate it)."""
-        done = {r[0] for r in self._conn.execute("SELECT version FROM schema_migrations")}
+        done = set(column(self._conn.execute("SELECT version FROM schema_migrations")))
         if len(done) < len(MIGRATIONS):
             raise StoreUnavailable(
                 f"SQLite file {self.path} was written by an older memvault "
@@ -267,7 +280,7 @@ class SqliteDatabase:
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
             )
-            done = {r[0] for r in cur.execute("SELECT version FROM schema_migrations")}
+            done = set(column(cur.execute("SELECT version FROM schema_migrations")))
             for version, sql in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue

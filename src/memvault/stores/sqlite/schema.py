@@ -10,6 +10,7 @@ from typing import Any
 
 from ...model import Filter, Memory, from_micros, to_micros
 from ..base import looks_like_hash
+from .rows import Row
 
 # The word index over top-level memories' content, kept in step by triggers.
 # Migration 1 created it; migration 5 put it back after migration 4 had added
@@ -192,27 +193,27 @@ MEMORY_COLUMNS = (
 )
 
 
-def to_memory(row: tuple[Any, ...]) -> Memory:
-    """A row selected as ``MEMORY_COLUMNS`` (the rowid first), as a Memory."""
+def to_memory(row: Row) -> Memory:
+    """A row selected as ``MEMORY_COLUMNS``, as a Memory."""
     # A search turns ~100 rows into memories, so the common cases are cheap:
     # no JSON parser for empty metadata, tag lists parsed once, and an
     # unchanged memory's updated_at shares its created_at.
-    metadata, created = row[7], from_micros(row[9])
+    created = from_micros(row.created_at)
     return Memory(
-        id=row[1],
-        namespace=row[2],
-        content=row[3],
-        content_hash=row[4],
-        tags=parse_tags(row[5]),
-        memory_type=row[6],
-        metadata=json.loads(metadata) if metadata != "{}" else {},
-        importance=row[8],
+        id=row.id,
+        namespace=row.namespace,
+        content=row.content,
+        content_hash=row.content_hash,
+        tags=parse_tags(row.tags),
+        memory_type=row.memory_type,
+        metadata=json.loads(row.metadata) if row.metadata != "{}" else {},
+        importance=row.importance,
         created_at=created,
-        updated_at=created if row[10] == row[9] else from_micros(row[10]),
-        last_accessed_at=from_micros(row[11]),
-        expires_at=from_micros(row[12]),
-        parent_id=row[13],
-        chunk_index=row[14],
+        updated_at=created if row.updated_at == row.created_at else from_micros(row.updated_at),
+        last_accessed_at=from_micros(row.last_accessed_at),
+        expires_at=from_micros(row.expires_at),
+        parent_id=row.parent_id,
+        chunk_index=row.chunk_index,
     )
 
 

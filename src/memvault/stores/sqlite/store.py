@@ -155,7 +155,7 @@ class SqliteStore:
             for row in self._db.rows(
                 f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({marks})", ids
             ):
-                found[row[1]] = to_memory(row)
+                found[row.id] = to_memory(row)
         out = [found[i] for i in memory_ids if i in found]
         return self._attach_vectors(out) if with_embedding else out
 
@@ -165,8 +165,7 @@ class SqliteStore:
             part = list(hashes[start : start + ID_BATCH])
             marks = ",".join("?" * len(part))
             out.update(
-                r[0]
-                for r in self._db.rows(
+                self._db.column(
                     f"SELECT content_hash FROM memories WHERE namespace = ? AND parent_id IS NULL "
                     f"AND content_hash IN ({marks})",
                     (namespace, *part),
@@ -191,12 +190,13 @@ class SqliteStore:
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = f"{last[9]}:{last[1]}"
+            next_cursor = f"{last.created_at}:{last.id}"
         return Page(memories, next_cursor)
 
     def count(self, flt: Filter) -> int:
         where, params = filter_sql(flt, to_micros(utcnow()))
-        return self._db.rows(f"SELECT count(*) FROM memories m WHERE {where}", params)[0][0]
+        count: int = self._db.scalar(f"SELECT count(*) FROM memories m WHERE {where}", params)
+        return count
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
         spec = self.embedding_spec()
@@ -230,15 +230,15 @@ class SqliteStore:
         # One step back along the (namespace, created_at) index per memory asked
         # about; ties in time are in the order they were written (rowid).
         rows = self._db.rows(
-            "SELECT c.id, ("
+            "SELECT c.id AS later, ("
             f"  SELECT m.id FROM memories m WHERE {where} AND m.namespace = c.namespace"
             "   AND m.created_at >= c.created_at - ?"
             "   AND (m.created_at, m.rowid) < (c.created_at, c.rowid)"
-            "   ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) "
+            "   ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) AS earlier "
             f"FROM memories c WHERE c.id IN ({','.join('?' * len(memory_ids))})",
             [*params, within // MICROSECOND, *memory_ids],
         )
-        return {memory_id: earlier for memory_id, earlier in rows if earlier is not None}
+        return {r.later: r.earlier for r in rows if r.earlier is not None}
 
     def _preceding_by_words(
         self, memory_ids: Sequence[str], within: timedelta
@@ -251,24 +251,26 @@ class SqliteStore:
         """
         with self._db.snapshot():
             # Read from the index on ids alone, not from the memory rows.
-            asked = dict(
-                self._db.rows(
+            asked = {
+                r.rowid: r.id
+                for r in self._db.rows(
                     "SELECT rowid, id FROM memories WHERE id IN "
                     f"({','.join('?' * len(memory_ids))})",
                     memory_ids,
                 )
-            )
+            }
             before = self._words.preceding(self._db, list(asked), within // MICROSECOND)
             if before is None:
                 return None
             unnamed = [rowid for rowid in before.values() if rowid not in asked]
             marks = ",".join("?" * len(unnamed))
             names = (
-                dict(
-                    self._db.rows(
+                {
+                    r.rowid: r.id
+                    for r in self._db.rows(
                         f"SELECT rowid, id FROM memories WHERE rowid IN ({marks})", unnamed
                     )
-                )
+                }
                 if unnamed
                 else {}
             )
@@ -301,27 +303,34 @@ class SqliteStore:
 
     def _namespace_decides(self, flt: Filter, now: int) -> bool:
         """Whether the namespace alone picks the rows ``flt`` allows (no rowid set needed)."""
-        return flt.is_namespace_only and not self._db.rows(
+        return flt.is_namespace_only and not self._db.scalar(
             f"SELECT 1 {EXPIRED_SQL} LIMIT 1", (now,)
         )
 
     def _rowids(self, sql: str, params: list[Any]) -> np.ndarray:
-        return np.array([r[0] for r in self._db.rows(sql, params)], dtype=np.int64)
+        return np.array(self._db.column(sql, params), dtype=np.int64)
 
     def _candidates(self, hits: list[tuple[int, float]]) -> list[Candidate]:
         if not hits:
             return []
         marks = ",".join("?" * len(hits))
         rows = {
-            r[0]: r
+            r.rowid: r
             for r in self._db.rows(
                 "SELECT rowid, id, created_at, importance, parent_id, chunk_index FROM memories "
                 f"WHERE rowid IN ({marks})",
-                [h[0] for h in hits],
+                [rowid for rowid, _ in hits],
             )
         }
         return [
-            Candidate(row[1], score, from_micros(row[2]), row[3], row[4], row[5])
+            Candidate(
+                row.id,
+                score,
+                from_micros(row.created_at),
+                row.importance,
+                row.parent_id,
+                row.chunk_index,
+            )
             for rowid, score in hits
             if (row := rows.get(rowid)) is not None
         ]
@@ -344,7 +353,7 @@ class SqliteStore:
             )
             if not rows:
                 return
-            last = rows[-1][0]
+            last = rows[-1].rowid
             batch = [to_memory(r) for r in rows]
             yield (self._attach_vectors(batch) if with_embedding else batch), str(last)
 
@@ -353,7 +362,7 @@ class SqliteStore:
             return memories
         marks = ",".join("?" * len(memories))
         by_id = {
-            r[0]: r[1]
+            r.id: r.embedding
             for r in self._db.rows(
                 f"SELECT m.id, v.embedding FROM memories m JOIN memory_vectors v "
                 f"ON v.rowid = m.rowid WHERE m.id IN ({marks})",
@@ -401,7 +410,7 @@ class SqliteStore:
             "path": str(self.path),
             "identity": self.identity(),
             "sqlite_version": apsw.sqlite_lib_version(),
-            "vec_version": self._db.rows("SELECT vec_version()")[0][0],
+            "vec_version": self._db.scalar("SELECT vec_version()"),
         }
         problems = self._db.problems()
         return {**report, "problems": problems} if problems else report

@@ -30,8 +30,8 @@ def journal_put(db: SqliteDatabase, kind: str, key: str, value: dict[str, Any]) 
 
 
 def journal_get(db: SqliteDatabase, kind: str, key: str) -> dict[str, Any] | None:
-    rows = db.rows("SELECT value FROM journal WHERE kind = ? AND key = ?", (kind, key))
-    return json.loads(rows[0][0]) if rows else None
+    value = db.scalar("SELECT value FROM journal WHERE kind = ? AND key = ?", (kind, key))
+    return json.loads(value) if value is not None else None
 
 
 def journal_list(
@@ -45,11 +45,11 @@ def journal_list(
             "AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
             (kind, last, len(prefix), prefix, PAGE),
         )
-        for key, value in rows:
-            yield key, json.loads(value)
+        for row in rows:
+            yield row.key, json.loads(row.value)
         if len(rows) < PAGE:
             return
-        last = rows[-1][0]
+        last = rows[-1].key
 
 
 def journal_delete(db: SqliteDatabase, kind: str, keys: Sequence[str]) -> None:
@@ -65,7 +65,7 @@ def stats(db: SqliteDatabase, namespace: str | None) -> StoreStats:
 
     def grouped(expr: str) -> list[tuple[Any, int]]:
         return [
-            (r[0], r[1])
+            (r.g, r.n)
             for r in db.rows(
                 f"SELECT {expr} AS g, count(*) AS n FROM memories m WHERE {where} "
                 f"GROUP BY g ORDER BY n DESC, g",
@@ -73,12 +73,13 @@ def stats(db: SqliteDatabase, namespace: str | None) -> StoreStats:
             )
         ]
 
-    total, oldest, newest = db.rows(
-        f"SELECT count(*), min(m.created_at), max(m.created_at) FROM memories m WHERE {where}",
+    (span,) = db.rows(
+        f"SELECT count(*) AS total, min(m.created_at) AS oldest, max(m.created_at) AS newest "
+        f"FROM memories m WHERE {where}",
         params,
-    )[0]
+    )
     top_tags = [
-        (r[0], r[1])
+        (r.tag, r.n)
         for r in db.rows(
             f"SELECT t.tag, count(*) AS n FROM memory_tags t JOIN memories m "
             f"ON m.rowid = t.memory_rowid WHERE {where} GROUP BY t.tag "
@@ -88,13 +89,13 @@ def stats(db: SqliteDatabase, namespace: str | None) -> StoreStats:
     ]
     months = grouped(f"strftime('%Y-%m', {_SECONDS})")
     return StoreStats(
-        total=total,
+        total=span.total,
         namespaces=dict(grouped("m.namespace")),
         by_type=dict(grouped("m.memory_type")),
         top_tags=top_tags,
         per_month=dict(sorted(months)),
-        oldest=_iso(oldest),
-        newest=_iso(newest),
+        oldest=_iso(span.oldest),
+        newest=_iso(span.newest),
     )
 
 
@@ -111,20 +112,21 @@ def detailed_stats(db: SqliteDatabase, flt: Filter, top: int) -> DetailedStats:
 
     def grouped(expr: str) -> dict[Any, int]:
         return {
-            g: n
-            for g, n in db.rows(
-                f"SELECT {expr} AS g, count(*) FROM memories m WHERE {where} GROUP BY g", params
+            r.g: r.n
+            for r in db.rows(
+                f"SELECT {expr} AS g, count(*) AS n FROM memories m WHERE {where} GROUP BY g",
+                params,
             )
         }
 
-    total, content_bytes = db.rows(
-        f"SELECT count(*), coalesce(sum(length(CAST(m.content AS BLOB))), 0) "
+    (sizes,) = db.rows(
+        f"SELECT count(*) AS total, coalesce(sum(length(CAST(m.content AS BLOB))), 0) AS bytes "
         f"FROM memories m WHERE {where}",
         params,
-    )[0]
-    with_expired = db.rows(
+    )
+    with_expired = db.scalar(
         f"SELECT count(*) FROM memories m WHERE {expired_where}", expired_params
-    )[0][0]
+    )
     tag_rows = db.rows(
         f"SELECT t.tag, count(*) AS n FROM memory_tags t JOIN memories m "
         f"ON m.rowid = t.memory_rowid WHERE {where} GROUP BY t.tag ORDER BY n DESC, t.tag",
@@ -138,17 +140,17 @@ def detailed_stats(db: SqliteDatabase, flt: Filter, top: int) -> DetailedStats:
         (*params, top),
     )
     return DetailedStats(
-        total=total,
-        expired=with_expired - total,
-        content_bytes=content_bytes,
-        by_tag=dict(tag_rows[:top]),
+        total=sizes.total,
+        expired=with_expired - sizes.total,
+        content_bytes=sizes.bytes,
+        by_tag={r.tag: r.n for r in tag_rows[:top]},
         distinct_tags=len(tag_rows),
         by_type=grouped("m.memory_type"),
         by_importance={f"{b / 10:.1f}": n for b, n in sorted(buckets.items())},
         by_hour=dict(sorted(grouped(f"CAST(strftime('%H', {_SECONDS}) AS INTEGER)").items())),
         by_weekday=dict(sorted(weekdays.items())),
         by_month=dict(sorted(grouped(f"strftime('%Y-%m', {_SECONDS})").items())),
-        largest=[(memory_id, size) for memory_id, size in largest],
+        largest=[(r.id, r.size) for r in largest],
     )
 
 

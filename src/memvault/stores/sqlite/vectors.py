@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .int8_scan import FACTS, estimate, quantize
+from .rows import Row
 
 # A filter matching at most this many rows of a namespace scores them directly.
 DIRECT = 256
@@ -30,11 +31,13 @@ DIRECT = 256
 class Database(Protocol):
     """What the index needs of ``SqliteDatabase``."""
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
 
     def batches(
         self, sql: str, params: Sequence[Any] = (), size: int = 4096
-    ) -> Iterator[list[tuple[Any, ...]]]: ...
+    ) -> Iterator[list[Row]]: ...
 
 
 class _Partition:
@@ -130,14 +133,15 @@ class VectorIndex:
 
     def refresh(self, db: Database) -> None:
         """Bring the copy up to date with the file; cheap when nothing changed."""
-        version = db.rows("PRAGMA data_version")[0][0]
+        version = db.scalar("PRAGMA data_version")
         if not self.stale and version == self._data_version:
             return
         self._data_version = version
         self.stale = False
-        count, max_rowid = db.rows("SELECT count(*), coalesce(max(rowid), 0) FROM memory_vectors")[
-            0
-        ]
+        (held,) = db.rows(
+            "SELECT count(*) AS vectors, coalesce(max(rowid), 0) AS max_rowid FROM memory_vectors"
+        )
+        count, max_rowid = held.vectors, held.max_rowid
         if count == self._count and max_rowid == self._max_rowid:
             return
         if self._count and max_rowid > self._max_rowid:
@@ -149,9 +153,9 @@ class VectorIndex:
         """Every vector, streamed into matrices sized up front: no second copy in memory."""
         self._max_rowid = self._count = 0
         self._parts = {
-            namespace: _Partition(self.dimension, capacity=count)
-            for namespace, count in db.rows(
-                "SELECT m.namespace, count(*) FROM memory_vectors v "
+            r.namespace: _Partition(self.dimension, capacity=r.vectors)
+            for r in db.rows(
+                "SELECT m.namespace, count(*) AS vectors FROM memory_vectors v "
                 "JOIN memories m ON m.rowid = v.rowid GROUP BY m.namespace"
             )
         }
@@ -169,13 +173,13 @@ class VectorIndex:
             )
         )
 
-    def _add(self, batches: Iterator[list[tuple[Any, ...]]]) -> None:
+    def _add(self, batches: Iterator[list[Row]]) -> None:
         for batch in batches:
             grouped: dict[str, tuple[list[int], list[bytes]]] = {}
-            for rowid, namespace, blob in batch:
-                ids, blobs = grouped.setdefault(namespace, ([], []))
-                ids.append(rowid)
-                blobs.append(blob)
+            for row in batch:
+                ids, blobs = grouped.setdefault(row.namespace, ([], []))
+                ids.append(row.rowid)
+                blobs.append(row.embedding)
             for namespace, (ids, blobs) in grouped.items():
                 if namespace not in self._parts:
                     self._parts[namespace] = _Partition(self.dimension)

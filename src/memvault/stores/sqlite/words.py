@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from .. import bm25
+from .rows import Row
 from .vectors import top_positions
 
 # Postings kept across searches (8 bytes each, and 8 more while their BM25
@@ -40,7 +41,11 @@ Postings = tuple[np.ndarray, np.ndarray]
 class Database(Protocol):
     """What the index needs of ``SqliteDatabase``."""
 
-    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]: ...
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]: ...
+
+    def column(self, sql: str, params: Sequence[object] = ()) -> list[Any]: ...
+
+    def scalar(self, sql: str, params: Sequence[object] = ()) -> Any: ...
 
     def tokens(self, text: str, *, query: bool) -> list[str]: ...
 
@@ -79,7 +84,7 @@ class WordIndex:
                 "USING fts5vocab(main, 'memories_fts', 'instance')"
             )
             self._vocabulary_ready = True
-        version = db.rows("PRAGMA data_version")[0][0]
+        version = db.scalar("PRAGMA data_version")
         if not self.stale and version == self._data_version:
             return
         self._data_version, self.stale = version, False
@@ -105,17 +110,20 @@ class WordIndex:
         if not rows:
             return
         start = len(self._ids)
-        lengths = np.array([_varint(row[1]) for row in rows], dtype=np.float64)
+        lengths = np.array([_varint(row.sz) for row in rows], dtype=np.float64)
         spaces = np.array(
-            [self._codes.setdefault(row[2], len(self._codes)) for row in rows], dtype=np.int32
+            [self._codes.setdefault(row.namespace, len(self._codes)) for row in rows],
+            dtype=np.int32,
         )
-        self._ids = np.concatenate([self._ids, np.array([r[0] for r in rows], dtype=np.int64)])
+        ids = np.array([row.id for row in rows], dtype=np.int64)
+        times = np.array([row.created_at for row in rows], dtype=np.int64)
+        self._ids = np.concatenate([self._ids, ids])
         self._lengths = np.concatenate([self._lengths, lengths])
         self._spaces = np.concatenate([self._spaces, spaces])
-        self._times = np.concatenate([self._times, np.array([r[3] for r in rows], dtype=np.int64)])
+        self._times = np.concatenate([self._times, times])
         self._total_tokens += float(lengths.sum())
         if with_content:
-            self._extend_postings(db, [row[4] for row in rows], start)
+            self._extend_postings(db, [row.content for row in rows], start)
 
     def _extend_postings(self, db: Database, contents: list[str], start: int) -> None:
         """Add new documents' occurrences to the postings held (the rest are read when asked)."""
@@ -230,12 +238,7 @@ class WordIndex:
             self._postings.move_to_end(token)
             return self._postings[token]
         docs = np.array(
-            [
-                r[0]
-                for r in db.rows(
-                    f"SELECT doc FROM {VOCABULARY} WHERE term = ? AND col = 'content'", (token,)
-                )
-            ],
+            db.column(f"SELECT doc FROM {VOCABULARY} WHERE term = ? AND col = 'content'", (token,)),
             dtype=np.int64,
         )
         found = self._as_postings(docs)
@@ -276,8 +279,8 @@ class WordIndex:
 
 def _row_count(db: Database) -> int:
     """Documents in the FTS5 table, from its averages record (rowid 1): no scan."""
-    rows = db.rows("SELECT block FROM memories_fts_data WHERE id = 1")
-    return _varint(rows[0][0]) if rows else 0
+    block = db.scalar("SELECT block FROM memories_fts_data WHERE id = 1")
+    return _varint(block) if block is not None else 0
 
 
 def _varint(blob: bytes) -> int:

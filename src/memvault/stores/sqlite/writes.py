@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import apsw
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, to_micros, utcnow
 from .database import SqliteDatabase
+from .rows import column, named, scalar
 from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory
 
 
@@ -35,7 +36,7 @@ def add(
             rowid = _insert_row(cur, memory)
             if rowid is None:
                 sql, params = lookup_sql(memory.content_hash, memory.namespace, to_micros(utcnow()))
-                existing = cur.execute(sql, params).fetchall()
+                existing = named(cur.execute(sql, params))
                 skipped_parents.add(memory.id)
                 results.append((to_memory(existing[0]) if existing else memory, False))
                 continue
@@ -54,7 +55,7 @@ def add(
 def _insert_row(cur: apsw.Cursor, m: Memory) -> int | None:
     """The new row's rowid, or None when the memory's (namespace, hash) is already stored."""
     try:
-        rows = cur.execute(
+        inserted = cur.execute(
             "INSERT INTO memories(id, namespace, content, content_hash, tags, memory_type, "
             "metadata, importance, created_at, updated_at, last_accessed_at, expires_at, "
             "parent_id, chunk_index) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -76,10 +77,11 @@ def _insert_row(cur: apsw.Cursor, m: Memory) -> int | None:
                 m.parent_id,
                 m.chunk_index,
             ),
-        ).fetchall()
+        )
+        rowid: int | None = scalar(inserted)
     except apsw.ConstraintError as exc:
         raise Conflict(f"memory id {m.id} already exists with other content", field="id") from exc
-    return cast(int, rows[0][0]) if rows else None
+    return rowid
 
 
 def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory:
@@ -102,12 +104,11 @@ def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory
     sets.append("updated_at = ?")
     params.append(to_micros(utcnow()))
     with db.write() as cur:
-        rowids = [
-            r[0]
-            for r in cur.execute(
+        rowids = column(
+            cur.execute(
                 "SELECT rowid FROM memories WHERE id = ? OR parent_id = ?", (memory_id, memory_id)
             )
-        ]
+        )
         if not rowids:
             raise NotFound(f"no memory with id {memory_id}", field="id")
         marks = ",".join("?" * len(rowids))
@@ -120,10 +121,10 @@ def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory
                 "INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
                 [(t, r) for r in rowids for t in changes.tags],
             )
-        row = cur.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?", (memory_id,)
-        ).fetchall()
-    return to_memory(row[0])
+        (row,) = named(
+            cur.execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?", (memory_id,))
+        )
+    return to_memory(row)
 
 
 def delete(db: SqliteDatabase, memory_ids: Sequence[str]) -> int:
@@ -133,13 +134,15 @@ def delete(db: SqliteDatabase, memory_ids: Sequence[str]) -> int:
         for start in range(0, len(memory_ids), ID_BATCH):
             ids = list(memory_ids[start : start + ID_BATCH])
             marks = ",".join("?" * len(ids))
-            rows = cur.execute(
-                f"SELECT rowid, parent_id FROM memories WHERE id IN ({marks}) "
-                f"OR parent_id IN ({marks})",
-                (*ids, *ids),
-            ).fetchall()
-            deleted += sum(1 for _, parent in rows if parent is None)
-            rowids = [r[0] for r in rows]
+            rows = named(
+                cur.execute(
+                    f"SELECT rowid, parent_id FROM memories WHERE id IN ({marks}) "
+                    f"OR parent_id IN ({marks})",
+                    (*ids, *ids),
+                )
+            )
+            deleted += sum(1 for r in rows if r.parent_id is None)
+            rowids = [r.rowid for r in rows]
             cur.executemany("DELETE FROM memory_vectors WHERE rowid = ?", [(r,) for r in rowids])
             cur.executemany(
                 "DELETE FROM memory_tags WHERE memory_rowid = ?", [(r,) for r in rowids]
