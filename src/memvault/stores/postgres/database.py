@@ -18,11 +18,12 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.rows import namedtuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import NotFound, StoreUnavailable
 from .options import PostgresOptions
-from .rows import one_row
+from .rows import Cursor, one_value
 from .schema import check_server, migrate
 from .vector_types import register_vector
 
@@ -55,7 +56,7 @@ class Database:
                 check_server(conn, url)
                 if (
                     not create
-                    and one_row(conn.execute("SELECT to_regclass('memvault_meta')"))[0] is None
+                    and one_value(conn.execute("SELECT to_regclass('memvault_meta')")) is None
                 ):
                     raise NotFound(
                         f"no memvault store in database {url} (only commands that "
@@ -63,7 +64,7 @@ class Database:
                         field="store_url",
                     )
                 migrate(conn, url)
-                self.vector_oid: int = one_row(conn.execute("SELECT 'vector'::regtype::oid"))[0]
+                self.vector_oid: int = one_value(conn.execute("SELECT 'vector'::regtype::oid"))
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(
                 f"cannot connect to PostgreSQL at {url}: {one_line(exc)}"
@@ -121,11 +122,15 @@ class Database:
     @contextlib.contextmanager
     def cursor(
         self, timeout: float | None = None, *, transaction: bool = False
-    ) -> Iterator[psycopg.Cursor]:
-        """A binary cursor; with ``transaction``, inside one that commits on success
-        and rolls back on error, else each statement commits on its own."""
+    ) -> Iterator[Cursor]:
+        """A binary cursor whose rows are named tuples (read by column name); with
+        ``transaction``, inside one that commits on success and rolls back on error,
+        else each statement commits on its own."""
         try:
-            with self._pool.connection(timeout) as conn, conn.cursor(binary=True) as cur:
+            with (
+                self._pool.connection(timeout) as conn,
+                conn.cursor(binary=True, row_factory=namedtuple_row) as cur,
+            ):
                 if not transaction:
                     yield cur
                     return
@@ -138,7 +143,7 @@ class Database:
         except psycopg.Error as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.url} refused a query: {exc}") from exc
 
-    def write(self, work: Callable[[psycopg.Cursor], T], *, transaction: bool = True) -> T:
+    def write(self, work: Callable[[Cursor], T], *, transaction: bool = True) -> T:
         """Run ``work`` in one transaction, again from the start if PostgreSQL chose it
         as a deadlock victim (rows are locked in a stable order, so this is rare).
         Without ``transaction``, ``work``'s statements commit one by one: for work that

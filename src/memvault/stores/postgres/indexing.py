@@ -21,11 +21,9 @@ from __future__ import annotations
 import logging
 import threading
 
-import psycopg
-
 from ...errors import MemvaultError
 from .database import Database
-from .rows import one_row
+from .rows import Cursor, one_value
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +82,7 @@ class VectorIndexer:
         moved = 0
         statement = MOVE.format(skip="SKIP LOCKED" if share else "")
 
-        def move(cur: psycopg.Cursor) -> int:
+        def move(cur: Cursor) -> int:
             cur.execute(statement)
             return cur.rowcount
 
@@ -101,7 +99,7 @@ class VectorIndexer:
         """Vectors waiting for the index, in the whole store (counted up to WAITING_LIMIT)."""
         with self._db.cursor() as cur:
             cur.execute(WAITING)
-            self._waiting = one_row(cur)[0]
+            self._waiting = one_value(cur)
         return self._waiting
 
     def _run(self) -> None:

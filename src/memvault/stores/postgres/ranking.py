@@ -38,9 +38,9 @@ def rankings_query(
     ``words.text_search_parts``, ``preceding`` the word side's filter (WHERE,
     parameters) and interval, ``nearest`` from ``search.nearest_parts``.
 
-    Rows: the side ('text' or 'vector'), CANDIDATE_COLUMNS, the score (BM25,
-    or cosine similarity), the predecessor's id (word matches only); each side
-    best first.
+    Rows: the ``side`` ('text' or 'vector'), CANDIDATE_COLUMNS, the ``score``
+    (BM25, or cosine similarity), the predecessor's id (``before``, word matches
+    only); each side best first.
     """
     ctes: list[str] = []
     selects: list[str] = []
@@ -55,30 +55,32 @@ def rankings_query(
             ctes.append(f"preceded (id, before) AS MATERIALIZED ({preceding_sql(where, ASKED)})")
             params += [*where_params, within, within]
             before = "(SELECT p.before FROM preceded p WHERE p.id = t.id)"
-        selects.append(f"SELECT 'text' AS side, {COLUMNS}, rowid, {before} FROM text_hits t")
+        selects.append(
+            f"SELECT 'text' AS side, {COLUMNS}, rowid, {before} AS before FROM text_hits t"
+        )
     if nearest is not None:
         found, final, found_params = nearest
         ctes += [found, f"vector_hits AS MATERIALIZED ({final})"]
         params += found_params
         selects.append(
             "SELECT 'vector' AS side, id, created_at, importance, parent_id, chunk_index, "
-            "1 - distance AS score, 0 AS rowid, NULL::text FROM vector_hits"
+            "1 - distance AS score, 0 AS rowid, NULL::text AS before FROM vector_hits"
         )
     union = " UNION ALL ".join(selects)
     return f"WITH {', '.join(ctes)} {union} ORDER BY side, score DESC, rowid", params
 
 
-def read_rankings(rows: Sequence[tuple[Any, ...]]) -> Rankings:
-    """The Rankings of ``rankings_query``'s rows."""
+def read_rankings(rows: Sequence[Any]) -> Rankings:
+    """The Rankings of ``rankings_query``'s (named) rows."""
     by_text: list[Candidate] = []
     by_vector: list[Candidate] = []
     preceding: dict[str, str] = {}
-    for side, *row in rows:
-        candidate = to_candidate(tuple(row), float(row[5]))
-        if side == "vector":
+    for row in rows:
+        candidate = to_candidate(row, float(row.score))
+        if row.side == "vector":
             by_vector.append(candidate)
             continue
         by_text.append(candidate)
-        if row[7] is not None:
-            preceding[candidate.id] = row[7]
+        if row.before is not None:
+            preceding[candidate.id] = row.before
     return Rankings(by_vector, by_text, preceding)

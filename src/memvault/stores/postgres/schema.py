@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from ...errors import InvalidInput, StoreUnavailable
 from ...model import Filter, Memory, new_id
 from ..base import parse_page_cursor
-from .rows import one_row
+from .rows import Cursor, one_value
 
 # pg_advisory_xact_lock key held while migrating or binding the embedding, so
 # that many processes starting at once change the schema one at a time.
@@ -164,7 +164,7 @@ EXTENSIONS = {"vector": (0, 8, 0), "unaccent": (1, 0)}
 
 def check_server(conn: psycopg.Connection, url: str) -> None:
     """Refuse, with the fix in the message, a database memvault cannot work in."""
-    encoding = one_row(conn.execute("SHOW server_encoding"))[0]
+    encoding = one_value(conn.execute("SHOW server_encoding"))
     if isinstance(encoding, bytes):  # psycopg cannot decode text of a SQL_ASCII database
         encoding = encoding.decode("ascii", "replace")
     if encoding.upper() != "UTF8":
@@ -200,7 +200,9 @@ def migrate(conn: psycopg.Connection, url: str) -> None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             conn.execute(MIGRATIONS_TABLE)
-            done = {r[0] for r in conn.execute("SELECT version FROM memvault_migrations")}
+            done = {
+                version for (version,) in conn.execute("SELECT version FROM memvault_migrations")
+            }
             if done and max(done) > len(MIGRATIONS):
                 raise StoreUnavailable(
                     f"database {url} has schema version {max(done)}, newer than this memvault "
@@ -264,39 +266,41 @@ MEMORY_COLUMNS = (
 )
 
 
-def to_memory(row: tuple[Any, ...], embedding: Any = None) -> Memory:
-    """A Memory from a row of MEMORY_COLUMNS."""
+def to_memory(row: Any, embedding: Any = None) -> Memory:
+    """A Memory from a (named) row of MEMORY_COLUMNS."""
     return Memory(
-        id=row[1],
-        namespace=row[2],
-        content=row[3],
-        content_hash=row[4],
-        tags=tuple(row[5]),
-        memory_type=row[6],
-        metadata=row[7],
-        importance=row[8],
-        created_at=_utc(row[9]),
-        updated_at=_utc(row[10]),
-        last_accessed_at=_utc(row[11]),
-        expires_at=_utc(row[12]),
-        parent_id=row[13],
-        chunk_index=row[14],
+        id=row.id,
+        namespace=row.namespace,
+        content=row.content,
+        content_hash=row.content_hash,
+        tags=tuple(row.tags),
+        memory_type=row.memory_type,
+        metadata=row.metadata,
+        importance=row.importance,
+        created_at=_utc(row.created_at),
+        updated_at=_utc(row.updated_at),
+        last_accessed_at=_utc(row.last_accessed_at),
+        expires_at=_utc(row.expires_at),
+        parent_id=row.parent_id,
+        chunk_index=row.chunk_index,
         embedding=embedding,
     )
 
 
 def select_rows(
-    cur: psycopg.Cursor, tail: str, params: Sequence[Any], *, with_embedding: bool = False
+    cur: Cursor, tail: str, params: Sequence[Any], *, with_embedding: bool = False
 ) -> list[tuple[int, Memory]]:
     """``(rowid, memory)`` for ``SELECT ... FROM memvault_memories m <tail>``."""
     # A vector not yet indexed is in fresh_embedding (``indexing``).
-    extra = ", coalesce(m.embedding, m.fresh_embedding)" if with_embedding else ""
+    extra = ", coalesce(m.embedding, m.fresh_embedding) AS embedding" if with_embedding else ""
     cur.execute(f"SELECT {MEMORY_COLUMNS}{extra} FROM memvault_memories m {tail}", params)
-    return [(r[0], to_memory(r, r[15] if with_embedding else None)) for r in cur.fetchall()]
+    return [
+        (r.rowid, to_memory(r, r.embedding if with_embedding else None)) for r in cur.fetchall()
+    ]
 
 
 def select_memories(
-    cur: psycopg.Cursor, tail: str, params: Sequence[Any], *, with_embedding: bool = False
+    cur: Cursor, tail: str, params: Sequence[Any], *, with_embedding: bool = False
 ) -> list[Memory]:
     """The memories of ``SELECT ... FROM memvault_memories m <tail>``."""
     return [m for _, m in select_rows(cur, tail, params, with_embedding=with_embedding)]

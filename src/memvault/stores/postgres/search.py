@@ -16,9 +16,16 @@ from ...model import Candidate
 CANDIDATE_COLUMNS = "m.id, m.created_at, m.importance, m.parent_id, m.chunk_index"
 
 
-def to_candidate(row: tuple[Any, ...], score: float) -> Candidate:
-    """A Candidate from a row of CANDIDATE_COLUMNS."""
-    return Candidate(row[0], score, row[1].astimezone(UTC), row[2], row[3], row[4])
+def to_candidate(row: Any, score: float) -> Candidate:
+    """A Candidate from a (named) row of CANDIDATE_COLUMNS."""
+    return Candidate(
+        row.id,
+        score,
+        row.created_at.astimezone(UTC),
+        row.importance,
+        row.parent_id,
+        row.chunk_index,
+    )
 
 
 def nearest_parts(
@@ -91,7 +98,7 @@ def preceding_sql(where: str, asked: str = "c.id = ANY(%s)") -> str:
     one step back along the (namespace, created_at) index per memory asked about.
     """
     return f"""
-    SELECT c.id, p.id
+    SELECT c.id AS later, p.id AS earlier
     FROM memvault_memories c
     CROSS JOIN LATERAL (
         SELECT m.id FROM memvault_memories m

@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import psycopg
 
 from ...config import Settings
 from ...errors import IncompatibleEmbedding, InvalidInput
@@ -37,7 +36,7 @@ from .database import Database
 from .indexing import VectorIndexer
 from .options import parse_postgres_url
 from .ranking import rankings_query, read_rankings
-from .rows import one_row
+from .rows import Cursor, one_row, one_value
 from .schema import (
     GIN_INDEXES,
     HNSW_MAX_DIMENSIONS,
@@ -106,7 +105,7 @@ class PostgresStore:
                     field="embedding_model",
                 )
 
-            def bind(cur: psycopg.Cursor) -> EmbeddingSpec | None:
+            def bind(cur: Cursor) -> EmbeddingSpec | None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 # Another process may have bound it since we looked.
                 found = _read_spec(cur)
@@ -185,7 +184,7 @@ class PostgresStore:
                 "AND parent_id IS NULL AND content_hash = ANY(%s)",
                 (namespace, list(hashes)),
             )
-            return {r[0] for r in cur.fetchall()}
+            return {r.content_hash for r in cur.fetchall()}
 
     def query(
         self, flt: Filter, *, limit: int, cursor: str | None = None, oldest_first: bool = False
@@ -209,7 +208,8 @@ class PostgresStore:
         where, params = filter_sql(flt, utcnow())
         with self._db.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {where}", params)
-            return one_row(cur)[0]
+            count: int = one_value(cur)
+            return count
 
     def vector_search(self, vector: np.ndarray, k: int, flt: Filter) -> list[Candidate]:
         return self.rankings(vector, (), k, flt, None).by_vector
@@ -254,7 +254,7 @@ class PostgresStore:
         where, params = filter_sql(flt, utcnow())
         with self._db.cursor() as cur:
             cur.execute(preceding_sql(where), (*params, within, list(memory_ids)))
-            return dict(cur.fetchall())
+            return {r.later: r.earlier for r in cur.fetchall()}
 
     def scan(
         self,
@@ -278,7 +278,7 @@ class PostgresStore:
                 )
             if not rows:
                 return
-            last = rows[-1][0]
+            last, _ = rows[-1]
             yield [m for _, m in rows], str(last)
 
     # -- bookkeeping --------------------------------------------------------
@@ -344,7 +344,7 @@ class PostgresStore:
                 )
                 if maintenance_work_mem is None:
                     cur.execute("SELECT count(*) FROM memvault_memories")
-                    graph = one_row(cur)[0] * hnsw_graph_bytes(spec.dimension, self.options.hnsw_m)
+                    graph = one_value(cur) * hnsw_graph_bytes(spec.dimension, self.options.hnsw_m)
                     cur.execute(
                         "SELECT set_config('maintenance_work_mem', greatest(%s, "
                         "pg_size_bytes(current_setting('maintenance_work_mem')) "
@@ -372,29 +372,31 @@ class PostgresStore:
                 "+ pg_total_relation_size('memvault_meta') "
                 "+ pg_total_relation_size('memvault_journal')"
             )
-            return int(one_row(cur)[0])
+            return int(one_value(cur))
 
     def health(self) -> dict[str, Any]:
         with self._db.cursor(timeout=HEALTH_WAIT_S) as cur:
             cur.execute(
-                "SELECT current_setting('server_version'), (SELECT extversion FROM "
-                "pg_extension WHERE extname = 'vector'), pg_is_in_recovery(), "
-                "to_regclass(%s) IS NOT NULL",
+                "SELECT current_setting('server_version') AS server, (SELECT extversion FROM "
+                "pg_extension WHERE extname = 'vector') AS pgvector, "
+                "pg_is_in_recovery() AS replica, to_regclass(%s) IS NOT NULL AS indexed",
                 (VECTOR_INDEX,),
             )
-            server, pgvector, replica, indexed = one_row(cur)
+            found = one_row(cur)
         return {
             "backend": "postgres",
             "url": self.url,
             "identity": self._store_id,
-            "server_version": server,
-            "pgvector_version": pgvector,
-            "read_only_replica": replica,
+            "server_version": found.server,
+            "pgvector_version": found.pgvector,
+            "read_only_replica": found.replica,
             "pool": self._db.pool_stats(),
             "vectors_waiting_for_index": self._indexer.waiting(),
             # Missing after a bulk load that was killed: searches are exact
             # (slow) until ``with store.bulk_load(): pass`` builds it again.
-            "vector_index": ("hnsw" if indexed else "missing") if self.embedding_spec() else None,
+            "vector_index": (
+                ("hnsw" if found.indexed else "missing") if self.embedding_spec() else None
+            ),
         }
 
     def close(self) -> None:
@@ -402,17 +404,17 @@ class PostgresStore:
         self._db.close()
 
 
-def recount_words(cur: psycopg.Cursor) -> None:
+def recount_words(cur: Cursor) -> None:
     for statement in RECOUNT:
         cur.execute(statement)
 
 
-def _meta(cur: psycopg.Cursor, key: str) -> str | None:
+def _meta(cur: Cursor, key: str) -> str | None:
     cur.execute("SELECT value FROM memvault_meta WHERE key = %s", (key,))
     row = cur.fetchone()
-    return row[0] if row else None
+    return row.value if row else None
 
 
-def _read_spec(cur: psycopg.Cursor) -> EmbeddingSpec | None:
+def _read_spec(cur: Cursor) -> EmbeddingSpec | None:
     model, dim = _meta(cur, "embedding_model"), _meta(cur, "embedding_dimension")
     return EmbeddingSpec(model, int(dim)) if model and dim else None

@@ -9,12 +9,10 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import psycopg
-
 from ...model import Filter, utcnow
 from ..base import DetailedStats, StoreStats
 from .database import Database
-from .rows import one_row
+from .rows import Cursor, one_row, one_value
 from .schema import GIN_INDEXES, filter_sql
 
 PAGE = 200
@@ -22,7 +20,7 @@ _UTC = "m.created_at AT TIME ZONE 'UTC'"
 
 
 def journal_put(db: Database, kind: str, key: str, value: dict[str, Any]) -> None:
-    def write(cur: psycopg.Cursor) -> None:
+    def write(cur: Cursor) -> None:
         cur.execute(
             "INSERT INTO memvault_journal (kind, key, value) VALUES (%s, %s, %s) "
             "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, "
@@ -37,7 +35,7 @@ def journal_get(db: Database, kind: str, key: str) -> dict[str, Any] | None:
     with db.cursor() as cur:
         cur.execute("SELECT value FROM memvault_journal WHERE kind = %s AND key = %s", (kind, key))
         row = cur.fetchone()
-    return json.loads(row[0]) if row else None
+    return json.loads(row.value) if row else None
 
 
 def journal_list(db: Database, kind: str, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -51,15 +49,15 @@ def journal_list(db: Database, kind: str, prefix: str) -> Iterator[tuple[str, di
                 (kind, last, prefix, PAGE),
             )
             rows = cur.fetchall()
-        for key, value in rows:
-            yield key, json.loads(value)
+        for row in rows:
+            yield row.key, json.loads(row.value)
         if len(rows) < PAGE:
             return
-        last = rows[-1][0]
+        last = rows[-1].key
 
 
 def journal_delete(db: Database, kind: str, keys: Sequence[str]) -> None:
-    def write(cur: psycopg.Cursor) -> None:
+    def write(cur: Cursor) -> None:
         cur.execute(
             "DELETE FROM memvault_journal WHERE kind = %s AND key = ANY(%s)", (kind, list(keys))
         )
@@ -80,26 +78,26 @@ def stats(db: Database, namespace: str | None) -> StoreStats:
                 f"GROUP BY g ORDER BY n DESC, g {limit}",
                 params,
             )
-            return [(r[0], r[1]) for r in cur.fetchall()]
+            return [(r.g, r.n) for r in cur.fetchall()]
 
         cur.execute(
-            f"SELECT count(*), min(m.created_at), max(m.created_at) "
+            f"SELECT count(*) AS total, min(m.created_at) AS oldest, max(m.created_at) AS newest "
             f"FROM memvault_memories m WHERE {where}",
             params,
         )
-        total, oldest, newest = one_row(cur)
+        span = one_row(cur)
         namespaces = dict(grouped("m.namespace"))
         by_type = dict(grouped("m.memory_type"))
         top_tags = grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)", "LIMIT 20")
         months = grouped(f"to_char({_UTC}, 'YYYY-MM')")
     return StoreStats(
-        total=total,
+        total=span.total,
         namespaces=namespaces,
         by_type=by_type,
         top_tags=top_tags,
         per_month=dict(sorted(months)),
-        oldest=oldest.isoformat() if oldest else None,
-        newest=newest.isoformat() if newest else None,
+        oldest=span.oldest.isoformat() if span.oldest else None,
+        newest=span.newest.isoformat() if span.newest else None,
     )
 
 
@@ -112,18 +110,19 @@ def detailed_stats(db: Database, flt: Filter, top: int) -> DetailedStats:
 
         def grouped(expr: str, source: str = "memvault_memories m") -> dict[Any, int]:
             cur.execute(
-                f"SELECT {expr} AS g, count(*) FROM {source} WHERE {where} GROUP BY g", params
+                f"SELECT {expr} AS g, count(*) AS n FROM {source} WHERE {where} GROUP BY g",
+                params,
             )
-            return {g: n for g, n in cur.fetchall()}
+            return {r.g: r.n for r in cur.fetchall()}
 
         cur.execute(
-            f"SELECT count(*), coalesce(sum(octet_length(m.content)), 0) "
+            f"SELECT count(*) AS total, coalesce(sum(octet_length(m.content)), 0) AS bytes "
             f"FROM memvault_memories m WHERE {where}",
             params,
         )
-        total, content_bytes = one_row(cur)
+        sizes = one_row(cur)
         cur.execute(f"SELECT count(*) FROM memvault_memories m WHERE {all_where}", all_params)
-        with_expired = one_row(cur)[0]
+        with_expired = one_value(cur)
         tags = sorted(
             grouped("t.tag", "memvault_memories m, unnest(m.tags) AS t(tag)").items(),
             key=lambda kv: (-kv[1], kv[0]),
@@ -138,11 +137,11 @@ def detailed_stats(db: Database, flt: Filter, top: int) -> DetailedStats:
             f"WHERE {where} ORDER BY size DESC, m.id LIMIT %s",
             (*params, top),
         )
-        largest = [(memory_id, size) for memory_id, size in cur.fetchall()]
+        largest = [(r.id, r.size) for r in cur.fetchall()]
     return DetailedStats(
-        total=total,
-        expired=with_expired - total,
-        content_bytes=int(content_bytes),
+        total=sizes.total,
+        expired=with_expired - sizes.total,
+        content_bytes=int(sizes.bytes),
         by_tag=dict(tags[:top]),
         distinct_tags=len(tags),
         by_type=by_type,

@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import psycopg
 from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
 from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, utcnow
 from .database import Database
-from .rows import one_row
+from .rows import Cursor, one_value
 from .schema import MEMORY_COLUMNS, select_memories, to_memory
 from .words import COUNT_ADDED, count_rows
 
@@ -119,7 +118,7 @@ def add(
     top = [i for i, m in enumerate(memories) if m.parent_id is None]
     top.sort(key=lambda i: (memories[i].namespace, memories[i].content_hash, i))
 
-    def write(cur: psycopg.Cursor) -> list[tuple[Memory, bool]]:
+    def write(cur: Cursor) -> list[tuple[Memory, bool]]:
         created = _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in top], target)
         new = _claim(top, memories, created)
         skipped = {memories[i].id for i in top if i not in new}
@@ -162,7 +161,7 @@ def _add_one(
         "SELECT id FROM added"
     )
 
-    def write(cur: psycopg.Cursor) -> tuple[Memory, bool]:
+    def write(cur: Cursor) -> tuple[Memory, bool]:
         with _id_conflicts():
             cur.execute(sql, memory_row(memory, vector))
         if cur.fetchone() is not None:
@@ -185,9 +184,7 @@ def _id_conflicts() -> Iterator[None]:
         ) from exc
 
 
-def _insert(
-    db: Database, cur: psycopg.Cursor, rows: list[tuple[Any, ...]], target: str
-) -> set[str]:
+def _insert(db: Database, cur: Cursor, rows: list[tuple[Any, ...]], target: str) -> set[str]:
     """Insert rows into the ``target`` columns (skipping duplicates of a top-level
     memory); the ids inserted."""
     if not rows:
@@ -203,13 +200,13 @@ def _insert(
         )
         inserted: set[str] = set()
         while True:
-            inserted.update(r[0] for r in cur.fetchall())
+            inserted.update(r.id for r in cur.fetchall())
             if not cur.nextset():
                 return inserted
 
 
 def _insert_by_copy(
-    cur: psycopg.Cursor, rows: list[tuple[Any, ...]], vector_oid: int, target: str
+    cur: Cursor, rows: list[tuple[Any, ...]], vector_oid: int, target: str
 ) -> set[str]:
     """COPY (binary) into a session-local table, then one INSERT ... SELECT."""
     cur.execute(INCOMING_TABLE)
@@ -224,10 +221,10 @@ def _insert_by_copy(
         f"INSERT INTO memvault_memories ({target}) SELECT {WRITE_COLUMNS} "
         f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}"
     )
-    return {r[0] for r in cur.fetchall()}
+    return {r.id for r in cur.fetchall()}
 
 
-def _winners(cur: psycopg.Cursor, losers: list[Memory]) -> dict[tuple[str, str], Memory]:
+def _winners(cur: Cursor, losers: list[Memory]) -> dict[tuple[str, str], Memory]:
     """The stored memories that the duplicates in ``losers`` lost to."""
     if not losers:
         return {}
@@ -265,14 +262,14 @@ def update(db: Database, memory_id: str, changes: MemoryChanges) -> Memory:
     sets.append("updated_at = %s")
     params.append(utcnow())
 
-    def write(cur: psycopg.Cursor) -> Memory:
+    def write(cur: Cursor) -> Memory:
         cur.execute(
             f"UPDATE memvault_memories m SET {', '.join(sets)} "
             f"WHERE m.id = %s OR m.parent_id = %s RETURNING {MEMORY_COLUMNS}",
             (*params, memory_id, memory_id),
         )
         for row in cur.fetchall():
-            if row[1] == memory_id:
+            if row.id == memory_id:
                 return to_memory(row)
         raise NotFound(f"no memory with id {memory_id}", field="id")
 
@@ -282,7 +279,7 @@ def update(db: Database, memory_id: str, changes: MemoryChanges) -> Memory:
 def delete(db: Database, memory_ids: Sequence[str]) -> int:
     """Delete memories and their chunks; how many top-level memories went."""
 
-    def write(cur: psycopg.Cursor) -> int:
+    def write(cur: Cursor) -> int:
         cur.execute(
             f"""
             WITH deleted AS (DELETE FROM memvault_memories WHERE id = ANY(%s) OR parent_id = ANY(%s)
@@ -291,7 +288,8 @@ def delete(db: Database, memory_ids: Sequence[str]) -> int:
             SELECT count(*) FILTER (WHERE top) FROM deleted""",
             (list(memory_ids), list(memory_ids)),
         )
-        return one_row(cur)[0]
+        deleted: int = one_value(cur)
+        return deleted
 
     return db.write(write)
 
