@@ -148,8 +148,8 @@ def test_twins_written_at_once_settle_on_the_first(tmp_path):
     twin = Memory(content="same words", embedding=vec(4))
     chunk = Memory(content="words", parent_id=twin.id, chunk_index=0, embedding=vec(5))
     first.add([original])
-    second._write([(twin, twin.embedding), (chunk, chunk.embedding)])
-    results = second._settle([(twin, True), (chunk, True)])
+    second._writer.write([(twin, twin.embedding), (chunk, chunk.embedding)])
+    results = second._writer.settle([(twin, True), (chunk, True)])
     assert results[0] == (original, False) and results[1][1] is False
     assert second.count(Filter.build(include_chunks=True)) == 1
     assert second.get_many([twin.id, chunk.id]) == []
