@@ -2,9 +2,10 @@
 
 The adapter itself holds the reads and the two searches; the rest is in
 sibling modules: ``database`` (the connection, transactions,
-migrations), ``schema`` (tables and the SQL queries share),
-``writes`` (add, update, delete), ``vectors`` and
-``words`` (the in-process vector and BM25 rankings) and
+migrations), ``rows`` (rows read by column name), ``schema`` (tables and
+the SQL queries share), ``writes`` (add, update, delete), ``vectors`` and
+``words`` (the in-process vector and BM25 rankings), ``allowed`` (the rows a
+filter lets a ranking return), ``preceding`` (each memory's predecessor) and
 ``upkeep`` (journal, statistics, optimize).
 """
 
@@ -41,15 +42,16 @@ from ..base import (
 )
 from . import upkeep as sqlite_upkeep
 from . import writes as sqlite_writes
+from .allowed import allowed_rowids
 from .database import SqliteDatabase, parse_pragmas
 from .location import sqlite_path
+from .preceding import preceding
 from .schema import (
     ID_BATCH,
     MEMORY_COLUMNS,
     filter_sql,
     from_micros,
     lookup_sql,
-    tag_sql,
     to_memory,
     to_micros,
 )
@@ -57,9 +59,6 @@ from .vectors import VectorIndex
 from .words import WordIndex
 
 __all__ = ["SqliteStore", "parse_pragmas"]
-
-MICROSECOND = timedelta(microseconds=1)  # times are stored in these
-EXPIRED_SQL = "FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
 
 
 class SqliteStore:
@@ -203,7 +202,7 @@ class SqliteStore:
         if spec is None or self._index is None:
             return []
         vec = as_vector(vector, spec.dimension)
-        allowed = self._allowed_rowids(flt.with_changes(include_chunks=True))
+        allowed = allowed_rowids(self._db, flt.with_changes(include_chunks=True))
         with self._db.lock:
             self._index.refresh(self._db)
             hits = self._index.search(vec, k, flt.namespace, allowed)
@@ -212,7 +211,7 @@ class SqliteStore:
     def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         if not terms:
             return []
-        allowed = self._allowed_rowids(flt.with_changes(include_chunks=False))
+        allowed = allowed_rowids(self._db, flt.with_changes(include_chunks=False))
         with self._db.snapshot():
             hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
         return self._candidates(hits)
@@ -220,95 +219,7 @@ class SqliteStore:
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta
     ) -> dict[str, str]:
-        if not memory_ids:
-            return {}
-        if not flt.include_chunks and self._namespace_decides(flt, to_micros(utcnow())):
-            found = self._preceding_by_words(memory_ids, within)
-            if found is not None:
-                return found
-        where, params = filter_sql(flt, to_micros(utcnow()))
-        # One step back along the (namespace, created_at) index per memory asked
-        # about; ties in time are in the order they were written (rowid).
-        rows = self._db.rows(
-            "SELECT c.id AS later, ("
-            f"  SELECT m.id FROM memories m WHERE {where} AND m.namespace = c.namespace"
-            "   AND m.created_at >= c.created_at - ?"
-            "   AND (m.created_at, m.rowid) < (c.created_at, c.rowid)"
-            "   ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1) AS earlier "
-            f"FROM memories c WHERE c.id IN ({','.join('?' * len(memory_ids))})",
-            [*params, within // MICROSECOND, *memory_ids],
-        )
-        return {r.later: r.earlier for r in rows if r.earlier is not None}
-
-    def _preceding_by_words(
-        self, memory_ids: Sequence[str], within: timedelta
-    ) -> dict[str, str] | None:
-        """``preceding`` when nothing narrows the namespace, from the word index.
-
-        It holds every memory that is not a chunk, with its time, so one step
-        back is an array lookup instead of an index walk per memory. None if a
-        chunk is asked about: the index does not hold it.
-        """
-        with self._db.snapshot():
-            # Read from the index on ids alone, not from the memory rows.
-            asked = {
-                r.rowid: r.id
-                for r in self._db.rows(
-                    "SELECT rowid, id FROM memories WHERE id IN "
-                    f"({','.join('?' * len(memory_ids))})",
-                    memory_ids,
-                )
-            }
-            before = self._words.preceding(self._db, list(asked), within // MICROSECOND)
-            if before is None:
-                return None
-            unnamed = [rowid for rowid in before.values() if rowid not in asked]
-            marks = ",".join("?" * len(unnamed))
-            names = (
-                {
-                    r.rowid: r.id
-                    for r in self._db.rows(
-                        f"SELECT rowid, id FROM memories WHERE rowid IN ({marks})", unnamed
-                    )
-                }
-                if unnamed
-                else {}
-            )
-        names.update(asked)
-        return {asked[later]: names[earlier] for later, earlier in before.items()}
-
-    def _allowed_rowids(self, flt: Filter) -> np.ndarray | None:
-        """The rowids a search may return, or None when the namespace alone decides.
-
-        The filter picks the candidate rows first, so the k best are chosen
-        among matching memories only (never filtered afterwards).
-        """
-        now = to_micros(utcnow())
-        if self._namespace_decides(flt, now):
-            return None
-        if (
-            not flt.is_namespace_only
-            and flt.with_changes(tags_any=(), tags_all=()).is_namespace_only
-        ):
-            # The in-process indexes keep namespaces apart and hold chunks or not
-            # as each side needs, so the tags alone pick the rows: read from
-            # their index, not from scattered memory rows.
-            tagged = self._rowids(*tag_sql(flt))
-            if flt.include_expired:
-                return tagged
-            expired = self._rowids(f"SELECT rowid {EXPIRED_SQL}", [now])
-            return np.setdiff1d(tagged, expired) if len(expired) else tagged
-        where, params = filter_sql(flt, now)
-        return self._rowids(f"SELECT m.rowid FROM memories m WHERE {where}", params)
-
-    def _namespace_decides(self, flt: Filter, now: int) -> bool:
-        """Whether the namespace alone picks the rows ``flt`` allows (no rowid set needed)."""
-        return flt.is_namespace_only and not self._db.scalar(
-            f"SELECT 1 {EXPIRED_SQL} LIMIT 1", (now,)
-        )
-
-    def _rowids(self, sql: str, params: list[Any]) -> np.ndarray:
-        return np.array(self._db.column(sql, params), dtype=np.int64)
+        return preceding(self._db, self._words, memory_ids, flt, within)
 
     def _candidates(self, hits: list[tuple[int, float]]) -> list[Candidate]:
         if not hits:

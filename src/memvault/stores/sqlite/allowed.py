@@ -1,0 +1,46 @@
+"""The rows a filter allows a search to return, as rowids for the in-process rankings.
+
+The filter picks the candidate rows first, so the k best are chosen among
+matching memories only (never filtered afterwards). The rankings keep
+namespaces apart themselves, so a filter that names only a namespace needs
+no rowid set at all, and one that adds only tags is read from the tags' own
+index rather than from scattered memory rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...model import Filter, to_micros, utcnow
+from .database import SqliteDatabase
+from .schema import filter_sql, tag_sql
+
+EXPIRED_SQL = "FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
+
+
+def allowed_rowids(db: SqliteDatabase, flt: Filter) -> np.ndarray | None:
+    """The rowids a search may return, or None when the namespace alone decides."""
+    now = to_micros(utcnow())
+    if namespace_decides(db, flt, now):
+        return None
+    if not flt.is_namespace_only and flt.with_changes(tags_any=(), tags_all=()).is_namespace_only:
+        # The in-process indexes hold chunks or not as each side needs, so the
+        # tags alone pick the rows.
+        tagged = _rowids(db, *tag_sql(flt))
+        if flt.include_expired:
+            return tagged
+        expired = _rowids(db, f"SELECT rowid {EXPIRED_SQL}", [now])
+        return np.setdiff1d(tagged, expired) if len(expired) else tagged
+    where, params = filter_sql(flt, now)
+    return _rowids(db, f"SELECT m.rowid FROM memories m WHERE {where}", params)
+
+
+def namespace_decides(db: SqliteDatabase, flt: Filter, now: int) -> bool:
+    """Whether the namespace alone picks the rows ``flt`` allows (no rowid set needed)."""
+    return flt.is_namespace_only and not db.scalar(f"SELECT 1 {EXPIRED_SQL} LIMIT 1", (now,))
+
+
+def _rowids(db: SqliteDatabase, sql: str, params: list[Any]) -> np.ndarray:
+    return np.array(db.column(sql, params), dtype=np.int64)
