@@ -3,9 +3,10 @@
 For teams and fleets: many processes and many ``memvault serve`` instances can
 share one database. The adapter holds the reads and searches; the rest is in
 sibling modules: ``database`` (the pool, transactions, errors),
-``schema`` (tables, migrations run by whichever process starts first
-under an advisory lock, and the SQL queries share), ``writes`` (add,
-update, delete), ``search``, ``words`` and ``ranking`` (the search queries) and
+``rows`` (reading rows), ``schema`` (tables, migrations run by whichever
+process starts first under an advisory lock, and the SQL queries share),
+``writes`` (add, update, delete), ``search``, ``words`` and ``ranking`` (the
+search queries), ``bulk_load`` (the vector index built once after a load) and
 ``upkeep`` (journal, statistics, optimize).
 """
 
@@ -32,27 +33,25 @@ from ..base import (
 )
 from . import upkeep as postgres_upkeep
 from . import writes as postgres_writes
+from .bulk_load import index_built_at_end
 from .database import Database
 from .indexing import VectorIndexer
 from .options import parse_postgres_url
 from .ranking import rankings_query, read_rankings
 from .rows import Cursor, one_row, one_value
 from .schema import (
-    GIN_INDEXES,
     HNSW_MAX_DIMENSIONS,
     SCHEMA_LOCK,
     VECTOR_INDEX,
     filter_sql,
-    hnsw_graph_bytes,
     page_cursor,
     page_cursor_time,
     select_memories,
     select_rows,
     vector_column_sql,
-    vector_index_sql,
 )
 from .search import nearest_parts, preceding_sql
-from .words import RECOUNT, text_search_parts
+from .words import text_search_parts
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
@@ -311,59 +310,20 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def bulk_load(self, maintenance_work_mem: str | None = None) -> Iterator[PostgresStore]:
-        """Load many memories fast: the HNSW index is dropped now and built at the end.
-
-        Building the graph once over all vectors is many times faster than
-        updating it row by row. Meanwhile searches still work, comparing every
-        vector. The build needs ``maintenance_work_mem`` to hold the whole graph,
-        or it slows down sharply once the graph outgrows it; by default it is
-        raised (for this build only, never lowered) to what the graph of the
-        rows then in the table takes. The server's parallel maintenance workers
-        share the build. The GIN pending lists are merged and statistics
-        refreshed at the end too, and the word counts, which the load's own
-        batches skip, counted once from the rows.
-        """
+        """Load many memories fast: the HNSW index is dropped now and built at the end
+        (``bulk_load``), with ``maintenance_work_mem`` for the build (by default
+        what the graph takes)."""
         spec = self.embedding_spec()
         if spec is None:
             raise IncompatibleEmbedding(
                 "bind an embedding model before a bulk load", field="embedding_model"
             )
-        with self._db.cursor() as cur:
-            cur.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
-        self._bulk_loading = True
-        try:
-            yield self
-        finally:  # a failed load must not leave the store without its index
-            self._bulk_loading = False
-            self._db.write(recount_words)
-            with self._db.cursor(transaction=True) as cur:
-                # Vectors waiting move for free while there is no index to update.
-                cur.execute(
-                    "UPDATE memvault_memories SET embedding = fresh_embedding, "
-                    "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL"
-                )
-                if maintenance_work_mem is None:
-                    cur.execute("SELECT count(*) FROM memvault_memories")
-                    graph = one_value(cur) * hnsw_graph_bytes(spec.dimension, self.options.hnsw_m)
-                    cur.execute(
-                        "SELECT set_config('maintenance_work_mem', greatest(%s, "
-                        "pg_size_bytes(current_setting('maintenance_work_mem')) "
-                        "/ 1024)::text || 'kB', true)",
-                        (graph // 1024 + 1,),
-                    )
-                else:
-                    cur.execute(
-                        "SELECT set_config('maintenance_work_mem', %s, true)",
-                        (maintenance_work_mem,),
-                    )
-                cur.execute(
-                    vector_index_sql(
-                        VECTOR_INDEX, self.options.hnsw_m, self.options.hnsw_ef_construction
-                    )
-                )
-                for index in GIN_INDEXES:
-                    cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
-                cur.execute("ANALYZE memvault_memories")
+        with index_built_at_end(self._db, self.options, spec.dimension, maintenance_work_mem):
+            self._bulk_loading = True
+            try:
+                yield self
+            finally:
+                self._bulk_loading = False
 
     def size_bytes(self) -> int | None:
         with self._db.cursor() as cur:
@@ -402,11 +362,6 @@ class PostgresStore:
     def close(self) -> None:
         self._indexer.close()
         self._db.close()
-
-
-def recount_words(cur: Cursor) -> None:
-    for statement in RECOUNT:
-        cur.execute(statement)
 
 
 def _meta(cur: Cursor, key: str) -> str | None:
