@@ -160,8 +160,9 @@ def _group_by(
 def _concat(parts: list[Pairs]) -> Pairs:
     if not parts:
         return _empty()
+    firsts, seconds, similarities = zip(*parts, strict=True)
     return (
-        np.concatenate([p[0] for p in parts]).astype(np.int64),
-        np.concatenate([p[1] for p in parts]).astype(np.int64),
-        np.concatenate([p[2] for p in parts]).astype(np.float32),
+        np.concatenate(firsts).astype(np.int64),
+        np.concatenate(seconds).astype(np.int64),
+        np.concatenate(similarities).astype(np.float32),
     )

@@ -70,6 +70,8 @@ def columns(
                 f"{escape(_short(label, 8))}</text>"
             )
     body.append(f'<text x="12" y="12">max {top:g}{escape(unit)}</text>')
-    first, last = (items[0], items[-1]) if items else (("", 0), ("", 0))
-    summary = f"{len(items)} values from {first[0]} ({first[1]:g}) to {last[0]} ({last[1]:g})"
+    (first, first_value), (last, last_value) = (
+        (items[0], items[-1]) if items else (("", 0), ("", 0))
+    )
+    summary = f"{len(items)} values from {first} ({first_value:g}) to {last} ({last_value:g})"
     return _frame(title, summary, height, body)
