@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidInput
@@ -24,7 +25,14 @@ from .limits import (
     is_utf8,
     normalize_tags,
 )
-from .model import DEFAULT_IMPORTANCE, DEFAULT_MEMORY_TYPE, Memory, new_id, utcnow
+from .model import (
+    DEFAULT_IMPORTANCE,
+    DEFAULT_MEMORY_TYPE,
+    Memory,
+    MemoryChanges,
+    new_id,
+    utcnow,
+)
 
 MAX_K = 1000
 MAX_QUERY_CHARS = 10_000
@@ -115,6 +123,40 @@ def check_query(query: Any, field: str = "query") -> str:
     if len(query) > MAX_QUERY_CHARS:
         raise InvalidInput(f"{field} is longer than {MAX_QUERY_CHARS} characters", field=field)
     return query.strip()
+
+
+def check_ref(ref: Any) -> str:
+    """A memory's id or content hash, as a caller names it."""
+    if not isinstance(ref, str) or not ref.strip() or not is_utf8(ref) or has_control(ref):
+        raise InvalidInput(
+            "id or content_hash must be a non-empty UTF-8 string without control characters",
+            field="id",
+        )
+    return ref.strip()
+
+
+def check_changes(
+    *,
+    tags: Sequence[str] | None,
+    metadata: Mapping[str, Any] | None,
+    importance: float | None,
+    memory_type: str | None,
+    expires_at: datetime | str | None,
+) -> MemoryChanges:
+    """What an update changes, each field checked; giving none is an error."""
+    changes = MemoryChanges(
+        tags=normalize_tags(tags) if tags is not None else None,
+        metadata=check_metadata(metadata) if metadata is not None else None,
+        importance=check_importance(importance) if importance is not None else None,
+        memory_type=check_memory_type(memory_type) if memory_type is not None else None,
+        expires_at=check_time(expires_at, "expires_at") if expires_at is not None else None,
+    )
+    if changes.is_empty():
+        raise InvalidInput(
+            "nothing to update: give tags, metadata, importance, memory_type or expires_at",
+            field="changes",
+        )
+    return changes
 
 
 def build_memory(

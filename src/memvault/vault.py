@@ -7,63 +7,38 @@ rank, then blended with recency and importance).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from .chunking import split_into_chunks, window_chars
+from . import status
 from .config import Settings
 from .embedding import Embedder, QueryCache, open_embedder
-from .errors import IncompatibleEmbedding, InvalidInput, NotFound
-from .inputs import build_memory, check_k, check_number, check_query
-from .limits import (
-    check_importance,
-    check_memory_type,
-    check_metadata,
-    check_namespace,
-    check_time,
-    has_control,
-    is_utf8,
-    normalize_tags,
-)
+from .errors import InvalidInput, NotFound
+from .inputs import build_memory, check_changes, check_k, check_query, check_ref
+from .limits import check_namespace, check_time, normalize_tags
 from .maintenance.upkeep import Upkeep
-from .model import Filter, FilterArg, Hit, Memory, MemoryChanges, StoreResult, utcnow
+from .model import Filter, FilterArg, Hit, Memory, StoreResult, utcnow
 from .search.hybrid import SearchSettings, hybrid_search
-from .search.timephrase import TimeRange, parse_time_phrase
+from .search.options import MAX_HALF_LIFE_DAYS, MAX_RECENCY, with_recency
+from .search.recall import Recall, When, time_window
+from .search.timephrase import TimeRange
 from .stores import Page, Store, open_store
-from .transfer.switch import store_url_for, switch_record
-from .turns import TurnContext, prefixes
+from .transfer.switch import store_url_for
+from .turns import TurnContext
+from .writing import STORE_BATCH, Writer
 
 if TYPE_CHECKING:  # the Redis client is imported only by a server configured to use it
     from .search.shared_results import SharedResults
 
 Observer = Callable[[str, float], None]
-STORE_BATCH = 256
 # Spelled once here: inside Vault, ``list`` names the method, not the builtin.
 Hits = list[Hit]
-# The most a search may weigh recency: at 10 a memory made now scores 11 times
-# one with the same relevance made long ago.
-MAX_RECENCY = 10.0
-MAX_HALF_LIFE_DAYS = 36_500.0
 
-
-@dataclass(frozen=True)
-class Recall:
-    """What ``Vault.recall`` found, and the time window it looked in."""
-
-    span: TimeRange
-    hits: list[Hit]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.span.start.isoformat(),
-            "end": self.span.end.isoformat(),
-            "hits": [h.to_dict() for h in self.hits],
-        }
+# The search bounds are the MCP schema's too; Recall is part of the Vault's API.
+__all__ = ["MAX_HALF_LIFE_DAYS", "MAX_RECENCY", "Recall", "Vault"]
 
 
 class Vault:
@@ -105,11 +80,19 @@ class Vault:
             store = cast(Store, AnnouncedWrites(store, self.results))
             self.store_backend = store
         self.observer = observer
-        self._chunk_chars = window_chars(embedder.max_tokens)
-        # Ranks a search's words while its query is embedded (threads start on first use).
+        # Ranks a search's words while its query is embedded, and writes a batch
+        # while the next is embedded (threads start on first use).
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memvault-words")
+        self.writer = Writer(
+            store,
+            embedder,
+            self.settings.max_chunks,
+            self.turn_context,
+            self._background,
+            self._timed,
+        )
         self.upkeep = Upkeep(
-            store, embedder, self.settings, scope=self._filter, embed=self._embed_with_chunks
+            store, embedder, self.settings, scope=self._filter, embed=self.writer.embed
         )
 
     @classmethod
@@ -184,7 +167,8 @@ class Vault:
             "expires_at": expires_at,
         }
         ns = self._ns(namespace)
-        return self._store_all([build_memory(item, ns, self.settings.max_content_bytes)], ns)[0]
+        memory = build_memory(item, ns, self.settings.max_content_bytes)
+        return self.writer.store_all([memory], ns)[0]
 
     def store_many(
         self,
@@ -206,140 +190,7 @@ class Vault:
         memories = [
             build_memory(item, ns, max_bytes, f"items[{i}].") for i, item in enumerate(items)
         ]
-        return self._store_all(memories, ns, batch_size, progress)
-
-    def _store_all(
-        self,
-        memories: list[Memory],
-        namespace: str,
-        batch_size: int = STORE_BATCH,
-        progress: Callable[[int], None] | None = None,
-    ) -> list[StoreResult]:
-        started = time.perf_counter()
-        first_of: dict[str, Memory] = {}
-        for memory in memories:
-            first_of.setdefault(memory.content_hash, memory)
-        existing = self.store_backend.existing_hashes(namespace, sorted(first_of))
-        new = [m for content_hash, m in first_of.items() if content_hash not in existing]
-        self._check_chunks(memories, new)
-        # A turn's context comes from every item before it, the repeated ones too.
-        prefix_of = dict(zip(map(id, memories), self._turn_prefixes(memories), strict=True))
-        stored: dict[str, tuple[Memory, bool]] = {}
-
-        def written(done: dict[str, tuple[Memory, bool]]) -> None:
-            stored.update(done)
-            if progress is not None:
-                progress(len(done))
-
-        batches = [new[i : i + batch_size] for i in range(0, len(new), batch_size)]
-        writing: Future[dict[str, tuple[Memory, bool]]] | None = None
-        try:
-            for number, batch in enumerate(batches):
-                records = self._embed_with_chunks(batch, [prefix_of[id(m)] for m in batch])
-                if writing is not None:
-                    done, writing = writing.result(), None
-                    written(done)
-                if number + 1 < len(batches):
-                    writing = self._background.submit(self._write, records)
-                else:  # nothing left to embed meanwhile
-                    written(self._write(records))
-        finally:
-            if writing is not None:
-                written(writing.result())
-        for content_hash in existing:  # stored before this call: read each once
-            found = self.store_backend.get(content_hash, namespace)
-            stored[content_hash] = (found or first_of[content_hash], False)
-        out = []
-        for memory in memories:
-            kept, created = stored[memory.content_hash]
-            out.append(StoreResult(kept, created and first_of[memory.content_hash] is memory))
-        if progress is not None and len(memories) > len(new):
-            progress(len(memories) - len(new))  # the repeated and the already stored
-        self._timed("store", started)
-        return out
-
-    def _write(self, records: list[Memory]) -> dict[str, tuple[Memory, bool]]:
-        """One transaction; each memory (chunks left out) by its content hash."""
-        self.store_backend.bind_embedding(self.embedder.spec)
-        return {
-            m.content_hash: (m, created)
-            for m, created in self.store_backend.add(records)
-            if m.parent_id is None
-        }
-
-    def _check_chunks(self, memories: list[Memory], new: list[Memory]) -> None:
-        """Refuse, before anything is embedded, content that would take more chunks than
-        ``max_chunks``: its cost is known now, and paying it could take minutes."""
-        budget = self.settings.max_chunks
-        for memory in new:
-            if len(memory.content) <= self._chunk_chars:
-                continue  # one chunk
-            chunks = len(split_into_chunks(memory.content, self._chunk_chars))
-            if chunks > budget:
-                where = "" if len(memories) == 1 else f"items[{memories.index(memory)}]."
-                raise InvalidInput(
-                    f"{where}content would be embedded as {chunks} chunks of up to "
-                    f"{self._chunk_chars} characters, over the limit of {budget} "
-                    "(MEMVAULT_MAX_CHUNKS); each chunk costs the model about as much as a "
-                    "paragraph. Store it as several smaller memories, or raise the limit",
-                    field=f"{where}content",
-                )
-
-    def _turn_prefixes(self, memories: list[Memory]) -> list[str]:
-        """What each memory's first chunk is embedded after (``turns``): "" for most."""
-
-        def earlier(namespace: str, session: object, first: Memory, count: int) -> list[str]:
-            if count == 0:
-                return []
-            flt = Filter(
-                namespace=namespace,
-                metadata={"session": session},
-                created_before=first.created_at,
-            )
-            page = self.store_backend.query(flt, limit=count)
-            return [m.content for m in reversed(page.memories)]
-
-        return prefixes(memories, self.turn_context, earlier)
-
-    def _embed_with_chunks(
-        self, memories: list[Memory], prefixes: Sequence[str] | None = None
-    ) -> list[Memory]:
-        """The memories with vectors, each followed by its chunk records if it is long.
-
-        ``prefixes`` (one per memory) are embedded before a memory's first chunk
-        (``turns``); the stored content stays the memory's own.
-        """
-        if not memories:
-            return []
-        texts: list[str] = []
-        chunks: list[str] = []
-        owners: list[tuple[int, int]] = []
-        for i, memory in enumerate(memories):
-            for j, chunk in enumerate(split_into_chunks(memory.content, self._chunk_chars)):
-                chunks.append(chunk)
-                texts.append(prefixes[i] + chunk if prefixes and j == 0 else chunk)
-                owners.append((i, j))
-        started = time.perf_counter()
-        vectors = self.embedder.embed(texts)
-        self._timed("embed", started)
-        records: list[Memory] = []
-        for (i, j), text, vector in zip(owners, chunks, vectors, strict=True):
-            parent = memories[i]
-            if j == 0:
-                records.append(parent.with_changes(embedding=vector))
-            else:
-                # An empty content_hash is recomputed from the chunk's own text.
-                records.append(
-                    parent.with_changes(
-                        id=f"{parent.id}#{j}",
-                        content=text,
-                        content_hash="",
-                        parent_id=parent.id,
-                        chunk_index=j,
-                        embedding=vector,
-                    )
-                )
-        return records
+        return self.writer.store_all(memories, ns, batch_size, progress)
 
     def update(
         self,
@@ -352,18 +203,13 @@ class Vault:
         memory_type: str | None = None,
         expires_at: datetime | str | None = None,
     ) -> Memory:
-        changes = MemoryChanges(
-            tags=normalize_tags(tags) if tags is not None else None,
-            metadata=check_metadata(metadata) if metadata is not None else None,
-            importance=check_importance(importance) if importance is not None else None,
-            memory_type=check_memory_type(memory_type) if memory_type is not None else None,
-            expires_at=check_time(expires_at, "expires_at") if expires_at is not None else None,
+        changes = check_changes(
+            tags=tags,
+            metadata=metadata,
+            importance=importance,
+            memory_type=memory_type,
+            expires_at=expires_at,
         )
-        if changes.is_empty():
-            raise InvalidInput(
-                "nothing to update: give tags, metadata, importance, memory_type or expires_at",
-                field="changes",
-            )
         memory = self.get(ref, namespace=namespace)
         return self.store_backend.update(memory.id, changes)
 
@@ -396,19 +242,14 @@ class Vault:
     # -- reading ------------------------------------------------------------
     def get(self, ref: str, *, namespace: str | None = None) -> Memory:
         """A memory by id or content hash, in the namespace; NotFound otherwise."""
-        if not isinstance(ref, str) or not ref.strip() or not is_utf8(ref) or has_control(ref):
-            raise InvalidInput(
-                "id or content_hash must be a non-empty UTF-8 string without control characters",
-                field="id",
-            )
-        memory = self.store_backend.get(ref.strip(), self._ns(namespace))
+        memory = self.store_backend.get(check_ref(ref), self._ns(namespace))
         if memory is None or memory.parent_id is not None:
             raise NotFound(f"no memory {ref!r} in namespace {self._ns(namespace)!r}", field="id")
         return memory
 
     def chunks(self, memory: Memory) -> list[str]:
         """The parts a long memory was embedded in (one part if it fits the model's window)."""
-        return split_into_chunks(memory.content, self._chunk_chars)
+        return self.writer.chunks(memory.content)
 
     def similar(self, ref: str, *, k: int = 5, namespace: str | None = None) -> list[Hit]:
         """The memories nearest in meaning to one memory, best first (itself left out).
@@ -470,21 +311,9 @@ class Vault:
         a memory made now and adds half as much to one a half-life old.
         """
         query, k = check_query(query), check_k(k)
-        settings = self.search_settings
-        if recency is not None or half_life_days is not None:
-            settings = dataclasses.replace(
-                settings,
-                recency=settings.recency
-                if recency is None
-                else check_number(recency, "recency", 0, MAX_RECENCY),
-                half_life_days=settings.half_life_days
-                if half_life_days is None
-                else check_number(
-                    half_life_days, "half_life_days", 0, MAX_HALF_LIFE_DAYS, low_open=True
-                ),
-            )
+        settings = with_recency(self.search_settings, recency, half_life_days)
         criteria = self._filter(filter, namespace)
-        self._check_model()
+        status.check_model(self.store_backend, self.embedder)
         now = check_time(now, "now") if now is not None else utcnow()
         started = time.perf_counter()
         # A query asked before skips the model, and then there is nothing to overlap.
@@ -506,19 +335,6 @@ class Vault:
         hits = run() if self.results is None else self.results.search(question, now, run)
         self._timed("search", started)
         return hits
-
-    def _check_model(self) -> None:
-        """Refuse to compare the store's vectors with another model's query vectors."""
-        held, local = self.store_backend.embedding_spec(), self.embedder.spec
-        if held is not None and held != local:
-            url = self.store_backend.url
-            raise IncompatibleEmbedding(
-                f"store {url} holds vectors of {held.model} ({held.dimension} dimensions) but "
-                f"the local model is {local.model} ({local.dimension}): a search would compare "
-                f"the two models' vectors. Set MEMVAULT_EMBEDDING_MODEL to the store's model, "
-                f"or copy the store with new vectors: memvault migrate '{url}' NEW_URL --reembed",
-                field="embedding_model",
-            )
 
     def search_by_tag(
         self,
@@ -543,7 +359,7 @@ class Vault:
 
     def recall(
         self,
-        when: str | tuple[datetime | str, datetime | str],
+        when: When,
         *,
         query: str | None = None,
         k: int = 10,
@@ -568,50 +384,17 @@ class Vault:
         return Recall(span, hits)
 
     @staticmethod
-    def time_range(
-        when: str | tuple[datetime | str, datetime | str], now: datetime | None = None
-    ) -> TimeRange:
+    def time_range(when: When, now: datetime | None = None) -> TimeRange:
         """The window a phrase or a (start, end) pair names, as ``recall`` reads it."""
-        if isinstance(when, str):
-            return parse_time_phrase(when, check_time(now, "now") if now is not None else None)
-        if isinstance(when, tuple | list) and len(when) == 2:
-            return TimeRange(check_time(when[0], "start"), check_time(when[1], "end"))
-        raise InvalidInput("time must be a phrase or a (start, end) pair", field="time")
+        return time_window(when, now)
 
     # -- about the vault ----------------------------------------------------
     def stats(self, *, namespace: str | None = None) -> dict[str, Any]:
         """Totals, by type, top tags, per month, size and model; all namespaces if None."""
-        s = self.store_backend.stats(check_namespace(namespace) if namespace else None)
-        spec = self.store_backend.embedding_spec()
-        return {
-            "total": s.total,
-            "namespaces": s.namespaces,
-            "by_type": s.by_type,
-            "top_tags": [{"tag": t, "count": n} for t, n in s.top_tags],
-            "per_month": s.per_month,
-            "oldest": s.oldest,
-            "newest": s.newest,
-            "size_bytes": self.store_backend.size_bytes(),
-            "store": self.store_backend.url,
-            "model": spec.model if spec else self.embedder.spec.model,
-            "dimension": spec.dimension if spec else self.embedder.spec.dimension,
-            "runtime": self.embedder.runtime,
-            **s.extra,
-        }
+        return status.stats(
+            self.store_backend, self.embedder, check_namespace(namespace) if namespace else None
+        )
 
     def health(self) -> dict[str, Any]:
         """Cheap: checks the store answers; never loads the model."""
-        store = self.store_backend.health()
-        switched = switch_record(self.store_backend)
-        if switched is not None:
-            store["imported_from_mcp_memory_service"] = switched
-        # A store that answers but cannot do everything (damaged, full, read-only) lists why.
-        status = "degraded" if store.get("problems") else "ok"
-        return {
-            "status": status,
-            "store": {"url": self.store_backend.url, **store},
-            "model": self.embedder.spec.model,
-            "dimension": self.embedder.spec.dimension,
-            "runtime": self.embedder.runtime,
-            "model_loaded": bool(getattr(self.embedder, "loaded", False)),
-        }
+        return status.health(self.store_backend, self.embedder)

@@ -1,0 +1,65 @@
+"""What a Vault says about its store and model: stats, health, and whether the two agree.
+
+Each reads the store and the embedder's spec only, so none of them loads the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .embedding import Embedder
+from .errors import IncompatibleEmbedding
+from .stores import Store
+from .transfer.switch import switch_record
+
+
+def stats(store: Store, embedder: Embedder, namespace: str | None) -> dict[str, Any]:
+    """Totals, by type, top tags, per month, size and model; all namespaces if None."""
+    s = store.stats(namespace)
+    spec = store.embedding_spec()
+    return {
+        "total": s.total,
+        "namespaces": s.namespaces,
+        "by_type": s.by_type,
+        "top_tags": [{"tag": t, "count": n} for t, n in s.top_tags],
+        "per_month": s.per_month,
+        "oldest": s.oldest,
+        "newest": s.newest,
+        "size_bytes": store.size_bytes(),
+        "store": store.url,
+        "model": spec.model if spec else embedder.spec.model,
+        "dimension": spec.dimension if spec else embedder.spec.dimension,
+        "runtime": embedder.runtime,
+        **s.extra,
+    }
+
+
+def health(store: Store, embedder: Embedder) -> dict[str, Any]:
+    """Cheap: checks the store answers."""
+    found = store.health()
+    switched = switch_record(store)
+    if switched is not None:
+        found["imported_from_mcp_memory_service"] = switched
+    # A store that answers but cannot do everything (damaged, full, read-only) lists why.
+    status = "degraded" if found.get("problems") else "ok"
+    return {
+        "status": status,
+        "store": {"url": store.url, **found},
+        "model": embedder.spec.model,
+        "dimension": embedder.spec.dimension,
+        "runtime": embedder.runtime,
+        "model_loaded": bool(getattr(embedder, "loaded", False)),
+    }
+
+
+def check_model(store: Store, embedder: Embedder) -> None:
+    """Refuse to compare the store's vectors with another model's query vectors."""
+    held, local = store.embedding_spec(), embedder.spec
+    if held is not None and held != local:
+        raise IncompatibleEmbedding(
+            f"store {store.url} holds vectors of {held.model} ({held.dimension} dimensions) but "
+            f"the local model is {local.model} ({local.dimension}): a search would compare "
+            f"the two models' vectors. Set MEMVAULT_EMBEDDING_MODEL to the store's model, "
+            f"or copy the store with new vectors: memvault migrate '{store.url}' NEW_URL --reembed",
+            field="embedding_model",
+        )

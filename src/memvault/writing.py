@@ -1,0 +1,183 @@
+"""How checked memories reach a store: embedded with their chunks, written in batches.
+
+The Vault holds one ``Writer`` and hands its ``embed`` to upkeep, which
+re-embeds merged and summarized memories the same way. Each batch is one
+transaction, written on a background thread while the next batch is embedded,
+so the model and the store work at the same time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+
+from . import turns
+from .chunking import split_into_chunks, window_chars
+from .embedding import Embedder
+from .errors import InvalidInput
+from .model import Filter, Memory, StoreResult
+from .stores import Store
+
+STORE_BATCH = 256
+Timed = Callable[[str, float], None]
+Written = dict[str, tuple[Memory, bool]]
+
+
+class Writer:
+    """Stores memories once each: content already in the namespace is not embedded again."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        max_chunks: int,
+        turn_context: turns.TurnContext,
+        background: Executor,
+        timed: Timed,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.max_chunks = max_chunks
+        self.turn_context = turn_context
+        self.chunk_chars = window_chars(embedder.max_tokens)
+        self._background = background
+        self._timed = timed
+
+    def chunks(self, content: str) -> list[str]:
+        """The parts content is embedded in (one part if it fits the model's window)."""
+        return split_into_chunks(content, self.chunk_chars)
+
+    def store_all(
+        self,
+        memories: list[Memory],
+        namespace: str,
+        batch_size: int = STORE_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[StoreResult]:
+        """One result per memory, in order; repeats and stored content come back not created.
+
+        An error or an interrupt lets the batch being written finish first.
+        """
+        started = time.perf_counter()
+        first_of: dict[str, Memory] = {}
+        for memory in memories:
+            first_of.setdefault(memory.content_hash, memory)
+        existing = self.store.existing_hashes(namespace, sorted(first_of))
+        new = [m for content_hash, m in first_of.items() if content_hash not in existing]
+        self._check_chunks(memories, new)
+        # A turn's context comes from every item before it, the repeated ones too.
+        prefix_of = dict(zip(map(id, memories), self._turn_prefixes(memories), strict=True))
+        stored: Written = {}
+
+        def written(done: Written) -> None:
+            stored.update(done)
+            if progress is not None:
+                progress(len(done))
+
+        batches = [new[i : i + batch_size] for i in range(0, len(new), batch_size)]
+        writing: Future[Written] | None = None
+        try:
+            for number, batch in enumerate(batches):
+                records = self.embed(batch, [prefix_of[id(m)] for m in batch])
+                if writing is not None:
+                    done, writing = writing.result(), None
+                    written(done)
+                if number + 1 < len(batches):
+                    writing = self._background.submit(self._write, records)
+                else:  # nothing left to embed meanwhile
+                    written(self._write(records))
+        finally:
+            if writing is not None:
+                written(writing.result())
+        for content_hash in existing:  # stored before this call: read each once
+            found = self.store.get(content_hash, namespace)
+            stored[content_hash] = (found or first_of[content_hash], False)
+        out = []
+        for memory in memories:
+            kept, created = stored[memory.content_hash]
+            out.append(StoreResult(kept, created and first_of[memory.content_hash] is memory))
+        if progress is not None and len(memories) > len(new):
+            progress(len(memories) - len(new))  # the repeated and the already stored
+        self._timed("store", started)
+        return out
+
+    def _write(self, records: list[Memory]) -> Written:
+        """One transaction; each memory (chunks left out) by its content hash."""
+        self.store.bind_embedding(self.embedder.spec)
+        return {
+            m.content_hash: (m, created)
+            for m, created in self.store.add(records)
+            if m.parent_id is None
+        }
+
+    def _check_chunks(self, memories: list[Memory], new: list[Memory]) -> None:
+        """Refuse, before anything is embedded, content that would take more chunks than
+        ``max_chunks``: its cost is known now, and paying it could take minutes."""
+        for memory in new:
+            if len(memory.content) <= self.chunk_chars:
+                continue  # one chunk
+            chunks = len(self.chunks(memory.content))
+            if chunks > self.max_chunks:
+                where = "" if len(memories) == 1 else f"items[{memories.index(memory)}]."
+                raise InvalidInput(
+                    f"{where}content would be embedded as {chunks} chunks of up to "
+                    f"{self.chunk_chars} characters, over the limit of {self.max_chunks} "
+                    "(MEMVAULT_MAX_CHUNKS); each chunk costs the model about as much as a "
+                    "paragraph. Store it as several smaller memories, or raise the limit",
+                    field=f"{where}content",
+                )
+
+    def _turn_prefixes(self, memories: list[Memory]) -> list[str]:
+        """What each memory's first chunk is embedded after (``turns``): "" for most."""
+
+        def earlier(namespace: str, session: object, first: Memory, count: int) -> list[str]:
+            if count == 0:
+                return []
+            flt = Filter(
+                namespace=namespace,
+                metadata={"session": session},
+                created_before=first.created_at,
+            )
+            page = self.store.query(flt, limit=count)
+            return [m.content for m in reversed(page.memories)]
+
+        return turns.prefixes(memories, self.turn_context, earlier)
+
+    def embed(self, memories: list[Memory], prefixes: Sequence[str] | None = None) -> list[Memory]:
+        """The memories with vectors, each followed by its chunk records if it is long.
+
+        ``prefixes`` (one per memory) are embedded before a memory's first chunk
+        (``turns``); the stored content stays the memory's own.
+        """
+        if not memories:
+            return []
+        texts: list[str] = []
+        chunks: list[str] = []
+        owners: list[tuple[int, int]] = []
+        for i, memory in enumerate(memories):
+            for j, chunk in enumerate(self.chunks(memory.content)):
+                chunks.append(chunk)
+                texts.append(prefixes[i] + chunk if prefixes and j == 0 else chunk)
+                owners.append((i, j))
+        started = time.perf_counter()
+        vectors = self.embedder.embed(texts)
+        self._timed("embed", started)
+        records: list[Memory] = []
+        for (i, j), text, vector in zip(owners, chunks, vectors, strict=True):
+            parent = memories[i]
+            if j == 0:
+                records.append(parent.with_changes(embedding=vector))
+            else:
+                # An empty content_hash is recomputed from the chunk's own text.
+                records.append(
+                    parent.with_changes(
+                        id=f"{parent.id}#{j}",
+                        content=text,
+                        content_hash="",
+                        parent_id=parent.id,
+                        chunk_index=j,
+                        embedding=vector,
+                    )
+                )
+        return records
