@@ -413,6 +413,23 @@ def test_stats_and_health_do_not_load_the_model(tmp_path, settings):
         assert not lazy.loaded
 
 
+def test_what_the_vault_tells_of_its_store(vault, tmp_path):
+    # What interfaces ask instead of reaching into the store: its url and
+    # identity, the total over every namespace, its keys, a backup.
+    vault.store("one in the default namespace")
+    vault.store("one elsewhere", namespace="other")
+    assert vault.count() == 1 and vault.total() == 2
+    assert vault.url == f"sqlite://{tmp_path / 'vault.db'}"
+    with Vault.open(vault.url, settings=vault.settings, embedder=vault.embedder) as again:
+        assert again.identity() == vault.identity()
+        assert not again.keys.records()
+        key, record = vault.keys.create("laptop", "read")
+        assert vault.keys.verify(key).may("read")
+        assert [r.id for r in again.keys.records()] == [record.id]  # kept in the store
+    done = vault.backup(keep=1)
+    assert done.count == 2 and done.dump.exists()
+
+
 def test_metadata_may_hold_the_text_of_a_nul_escape(vault):
     # A backslash, "u" and four zeros is text; only a real NUL is refused.
     literal = {"\\u0000": "path\\u0000x", "list": ["\\u0000"]}

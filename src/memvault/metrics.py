@@ -22,7 +22,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .errors import MemvaultError
-from .model import Filter
 from .vault import Vault
 
 # Sub-millisecond store lookups up to multi-second batch embeddings.
@@ -100,7 +99,7 @@ class _VaultCollector(Collector):
         )
         up = GaugeMetricFamily("memvault_store_up", "1 if the store answered this scrape.")
         try:
-            total = self.vault.store_backend.count(Filter(namespace=None))
+            total = self.vault.total()
         except MemvaultError:
             up.add_metric([], 0)
             yield up

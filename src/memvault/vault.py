@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from . import status
+from .access.keys import KeyRing
 from .config import Settings
 from .embedding import Embedder, QueryCache, open_embedder
 from .errors import InvalidInput, NotFound
@@ -26,6 +27,8 @@ from .search.options import MAX_HALF_LIFE_DAYS, MAX_RECENCY, with_recency
 from .search.recall import Recall, When, time_window
 from .search.timephrase import TimeRange
 from .stores import Page, Store, open_store
+from .transfer import backup as backups
+from .transfer.progress import NULL_PROGRESS, Progress
 from .transfer.switch import store_url_for
 from .turns import TurnContext
 from .writing import STORE_BATCH, Writer
@@ -46,7 +49,8 @@ class Vault:
 
     Open one with ``Vault.open(url)``; it is also a context manager. The upkeep
     calls (duplicates, consolidate, archive, summarize, optimize, undo) are on
-    ``vault.upkeep`` (``maintenance.upkeep.Upkeep``).
+    ``vault.upkeep`` (``maintenance.upkeep.Upkeep``), the store's API keys on
+    ``vault.keys`` (``access.keys.KeyRing``).
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class Vault:
             self._background,
             self._timed,
         )
+        self.keys = KeyRing(store)
         self.upkeep = Upkeep(
             store, embedder, self.settings, scope=self._filter, embed=self.writer.embed
         )
@@ -389,6 +394,26 @@ class Vault:
         return time_window(when, now)
 
     # -- about the vault ----------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The store's URL, password removed."""
+        return self.store_backend.url
+
+    def identity(self) -> str:
+        """The store's own id: the same for every process that opens it."""
+        return self.store_backend.identity()
+
+    def total(self) -> int:
+        """How many memories the store holds, every namespace."""
+        return self.store_backend.count(Filter(namespace=None))
+
+    def backup(
+        self, *, keep: int = backups.DEFAULT_KEEP, progress: Progress = NULL_PROGRESS
+    ) -> backups.BackupResult:
+        """A timestamped dump of the whole store (SQLite: also a file copy) in
+        ``<data dir>/backups``; the newest ``keep`` backups of the store are kept."""
+        return backups.backup(self.store_backend, self.settings, keep=keep, progress=progress)
+
     def stats(self, *, namespace: str | None = None) -> dict[str, Any]:
         """Totals, by type, top tags, per month, size and model; all namespaces if None."""
         return status.stats(

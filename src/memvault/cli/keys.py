@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from ..access.keys import KeyRing
 from .render import key_value_table
 from .support import JsonOption, StoreOption, emit, open_vault
 
@@ -61,7 +60,7 @@ def create(
     [dim]memvault keys create --name laptop --scope write --namespace alice[/]
     """
     with open_vault(store, create=True) as vault:
-        key, record = KeyRing(vault.store_backend).create(name, scope, namespace, expires)
+        key, record = vault.keys.create(name, scope, namespace, expires)
     data = {"key": key, **record.public(datetime.now(UTC))}
     emit(
         data,
@@ -78,7 +77,7 @@ def list_keys(store: StoreOption = None, json_: JsonOption = False) -> None:
     """Every key (never the key itself): id, name, scope, namespaces, expiry, status."""
     now = datetime.now(UTC)
     with open_vault(store) as vault:
-        keys = [r.public(now) for r in KeyRing(vault.store_backend).records()]
+        keys = [r.public(now) for r in vault.keys.records()]
     columns = ("id", "name", "scope", "namespaces", "created_at", "expires_at", "status")
     emit(
         {"keys": keys},
@@ -103,5 +102,5 @@ def revoke(
 ) -> None:
     """Revoke a key: every server refuses it within seconds. It stays listed as revoked."""
     with open_vault(store) as vault:
-        record = KeyRing(vault.store_backend).revoke(key_id)
+        record = vault.keys.revoke(key_id)
     emit(record.public(datetime.now(UTC)), json_, lambda d: f"Revoked key {d['id']} ({d['name']}).")

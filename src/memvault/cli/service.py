@@ -19,7 +19,6 @@ from typing import Annotated
 import typer
 from rich.console import Group
 
-from ..access.keys import KeyRing
 from ..errors import Conflict, Forbidden, StoreUnavailable
 from .maintenance import detail_view
 from .render import health_view, stats_view
@@ -158,7 +157,7 @@ def serve(
         settings = dataclasses.replace(
             vault.settings, host=host or vault.settings.host, port=port or vault.settings.port
         )
-        if not is_loopback(settings.host) and not KeyRing(vault.store_backend).usable():
+        if not is_loopback(settings.host) and not vault.keys.usable():
             raise Forbidden(
                 f"memvault serve --host {settings.host} would answer other machines, and this "
                 "store has no API key in use. Create one first (it is printed once), then start "
@@ -177,7 +176,7 @@ def serve(
         listener = _listen(settings.host, settings.port)
         address = {
             "url": f"http://{settings.host}:{settings.port}",
-            "store": vault.store_backend.url,
+            "store": vault.url,
         }
         if json_:
             sys.stdout.write(json.dumps(address) + "\n")

@@ -28,7 +28,6 @@ from starlette.routing import BaseRoute
 from starlette.types import Lifespan
 
 from .. import __version__
-from ..access.keys import KeyRing
 from ..access.principal import visible_report
 from ..config import Settings
 from ..errors import (
@@ -380,7 +379,7 @@ def create_app(
     app.state.vault = vault
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.key_ring = KeyRing(vault.store_backend)
+    app.state.key_ring = vault.keys
     app.include_router(router)
     app.include_router(maintenance_router, dependencies=[Depends(refuse_unknown_query)])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

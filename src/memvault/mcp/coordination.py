@@ -165,7 +165,7 @@ class CoordinatingRunner:
 
     def _local_identity(self) -> str | None:
         try:
-            return self.local.open().store_backend.identity()
+            return self.local.open().identity()
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             return None

@@ -40,7 +40,7 @@ def key_ring(request: Request) -> KeyRing:
     """The store's keys, read through one ring per app (it caches them for a moment)."""
     state = request.app.state
     if not hasattr(state, "key_ring"):
-        state.key_ring = KeyRing(state.vault.store_backend)
+        state.key_ring = state.vault.keys
     return state.key_ring
 
 

@@ -172,7 +172,7 @@ def backup(request: Request, vault: VaultDep, principal: Admin, form: Form) -> R
     principal.require("admin", whole_store=True)
 
     def work(progress: Progress) -> dict[str, Any]:
-        done = backups.backup(vault.store_backend, vault.settings, progress=_JobProgress(progress))
+        done = vault.backup(progress=_JobProgress(progress))
         return {
             "backup": {
                 "file": done.dump.name,
