@@ -6,11 +6,9 @@ are copied when both sides use the same model and recomputed with the local
 model when asked (``reembed=True``). Content already in the target (same
 namespace and content hash) is skipped, so a rerun adds nothing twice.
 
-Resuming: after every batch a checkpoint (the source cursor and the counts so
-far) is written into the target's journal (``Store.journal_put``, kind
-``checkpoint``) under ``migration:<hash of source and filter>``. A run that finds an unfinished
-checkpoint for the same source continues after it; a finished one is left
-and the run starts over, finding everything already there.
+Resuming: after every batch a checkpoint is written into the target's journal
+(``checkpoints``); a run that finds an unfinished one for the same source and
+filter continues after it.
 
 ``replace=True`` makes the target hold exactly the source's memories (within
 the filter): after a backup of the target, memories that the source lacks, or
@@ -24,11 +22,9 @@ names the memories that differ.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
+import dataclasses
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
@@ -36,75 +32,25 @@ from ..config import Settings
 from ..embedding import Embedder, open_embedder
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, StoreUnavailable
 from ..inputs import check_memory
-from ..model import EmbeddingSpec, Filter, Memory, utcnow
+from ..model import EmbeddingSpec, Filter, Memory
 from ..stores import Store
+from . import checkpoints
 from .backup import backup_to_dump
+from .checkpoints import Checkpoint
 from .progress import NULL_PROGRESS, Progress
+from .report import MAX_FAILURES_LISTED, MigrationReport
 from .retry import RETRY_ATTEMPTS, backoff, gave_up, retrying
 from .source import EVERYTHING, Source
 from .sources import open_source
 from .targets import OpenedTarget, PendingStore, check_disk, open_target
+from .vectors import plan_vectors
 from .verify import Verification, compare, fingerprint, inventory
 
 DEFAULT_BATCH = 500
-CHECKPOINT = "checkpoint"  # the journal kind of a migration's checkpoints
 # A move at least this large, and larger than what the target holds, runs in
 # the target's bulk-load mode if it has one (PostgreSQL: the HNSW graph is built
 # once at the end instead of row by row, which is ~50 times faster).
 BULK_MIN_MEMORIES = 10_000
-_MAX_FAILURES_LISTED = 100
-
-
-@dataclass
-class MigrationReport:
-    """What a migration did (or, with ``dry_run``, would do)."""
-
-    source: str
-    target: str
-    dry_run: bool = False
-    source_count: int = 0
-    moved: int = 0
-    skipped: int = 0
-    chunks: int = 0
-    reembedded: int = 0
-    failed: int = 0
-    removed: int = 0
-    resumed_from: str | None = None
-    # Moved by the interrupted run(s) this one resumed; ``moved`` is this run's.
-    moved_earlier: int = 0
-    backup: str | None = None
-    vectors: str = "copied"
-    elapsed: float = 0.0
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    verification: Verification | None = None
-
-    @property
-    def rate(self) -> float:
-        return (self.moved + self.skipped) / self.elapsed if self.elapsed else 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and (self.verification is None or self.verification.ok)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.update(
-            rate=round(self.rate, 1),
-            ok=self.ok,
-            verification=self.verification.to_dict() if self.verification else None,
-        )
-        return out
-
-
-@dataclass
-class _Checkpoint:
-    cursor: str | None = None
-    moved: int = 0
-    skipped: int = 0
-    chunks: int = 0
-    reembedded: int = 0
-    done: bool = False
-    started_at: str = field(default_factory=lambda: utcnow().isoformat())
 
 
 def migrate(
@@ -185,8 +131,7 @@ class _Run:
         self.batch_size, self.reembed, self.settings = batch_size, reembed, settings
         self._embedder, self.progress = embedder, progress
         self.report = MigrationReport(source=source.url, target=target.url)
-        scope = json.dumps([source.identity(), repr(flt)])
-        self.key = "migration:" + hashlib.sha256(scope.encode()).hexdigest()[:16]
+        self.key = checkpoints.key(source, flt)
 
     @property
     def embedder(self) -> Embedder:
@@ -258,32 +203,14 @@ class _Run:
             self.save_checkpoint(checkpoint)
         return spec
 
-    def vector_plan(self) -> EmbeddingSpec | None:
-        have, want = self.source.embedding_spec(), self.target.embedding_spec()
-        if self.reembed:
-            local = self.embedder.spec
-            if want is not None and want != local:
-                raise IncompatibleEmbedding(
-                    f"target holds {want.model} vectors ({want.dimension} dimensions) but the "
-                    f"local model is {local.model} ({local.dimension}): it cannot re-embed "
-                    f"into this target",
-                    field="embedding_model",
-                )
-            self.report.vectors = f"re-embedded with {local.model}"
-            return local
-        if have is None:
-            # Nothing to copy: whatever the source lacks is embedded with the local model.
-            self.report.vectors = f"computed with {self.embedder.spec.model}"
-            return want or self.embedder.spec
-        if want is None or have == want:
-            self.report.vectors = f"copied ({have.model})"
-            return have
-        raise IncompatibleEmbedding(
-            f"source vectors are {have.model} ({have.dimension} dimensions) but the target "
-            f"holds {want.model} ({want.dimension}): pass --reembed to compute new vectors "
-            f"with the local model",
-            field="embedding_model",
+    def vector_plan(self) -> EmbeddingSpec:
+        spec, self.report.vectors = plan_vectors(
+            self.source.embedding_spec(),
+            self.target.embedding_spec(),
+            lambda: self.embedder.spec,
+            reembed=self.reembed,
         )
+        return spec
 
     def plan(self, replace: bool) -> None:
         """A dry run: count what would move, be skipped and (with replace) be removed."""
@@ -304,23 +231,15 @@ class _Run:
             self.report.removed += len(self.stale())
 
     # -- checkpoint ---------------------------------------------------------
-    def load_checkpoint(self) -> _Checkpoint:
-        data = retrying(
-            lambda: self.target.journal_get(CHECKPOINT, self.key), "reading the checkpoint"
-        )
-        if not data:
-            return _Checkpoint()
-        saved = _Checkpoint(**{k: data[k] for k in _Checkpoint.__dataclass_fields__ if k in data})
-        if saved.done:
-            return _Checkpoint()
+    def load_checkpoint(self) -> Checkpoint:
+        saved = checkpoints.unfinished(self.target, self.key)
+        if saved is None:
+            return Checkpoint()
         self.report.resumed_from = saved.cursor
         return saved
 
-    def save_checkpoint(self, checkpoint: _Checkpoint) -> None:
-        value = {**asdict(checkpoint), "source": self.source.url}
-        retrying(
-            lambda: self.target.journal_put(CHECKPOINT, self.key, value), "saving the checkpoint"
-        )
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        checkpoints.save(self.target, self.key, checkpoint, self.source.url)
 
     # -- the work -----------------------------------------------------------
     def stale(self) -> list[str]:
@@ -342,7 +261,7 @@ class _Run:
 
     def copy(self, max_rate: float | None) -> None:
         checkpoint = self.load_checkpoint()
-        earlier = _Checkpoint(**asdict(checkpoint))
+        earlier = dataclasses.replace(checkpoint)
         report = self.report
         self.progress.start("Migrating", report.source_count)
         self.progress.advance(checkpoint.moved + checkpoint.skipped)
@@ -408,7 +327,7 @@ class _Run:
 
     def fail(self, ident: str, reason: str) -> None:
         self.report.failed += 1
-        if len(self.report.failures) < _MAX_FAILURES_LISTED:
+        if len(self.report.failures) < MAX_FAILURES_LISTED:
             self.report.failures.append((ident, reason))
 
     def admissible(self, batch: list[Memory]) -> list[Memory]:
