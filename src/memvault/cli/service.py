@@ -1,4 +1,5 @@
-"""Commands about the vault itself: ``stats``, ``health`` and ``serve`` (the HTTP service)."""
+"""Commands about the vault itself: ``config``, ``stats``, ``health``, ``serve`` (the HTTP
+service) and ``ui``."""
 
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ import typer
 from rich.console import Group
 
 from ..errors import Conflict, Forbidden, StoreUnavailable
-from .maintenance import detail_view
-from .render import health_view, stats_view
+from .render import health_view, settings_view, stats_view
 from .support import (
     JsonOption,
     NamespaceOption,
@@ -31,6 +31,7 @@ from .support import (
     load_settings,
     open_vault,
 )
+from .upkeep_views import detail_view
 
 app = typer.Typer()
 
@@ -48,6 +49,22 @@ def is_loopback(host: str) -> bool:
 def _create_key_command(store: str | None) -> str:
     where = f" --store {shlex.quote(store)}" if store else ""
     return f"memvault keys create --name admin --scope admin{where}"
+
+
+@app.command()
+def config(
+    store: StoreOption = None,
+    namespace: NamespaceOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Print every effective setting and where its value came from.
+
+    Settings come from MEMVAULT_* environment variables (mcp-memory-service's
+    MCP_MEMORY_* names are accepted as aliases), then command-line options.
+    """
+    settings = load_settings(store, namespace)
+    rows = [{"name": n, "value": v, "source": s} for n, v, s in settings.describe()]
+    emit({"settings": rows}, json_, settings_view)
 
 
 @app.command()

@@ -14,16 +14,12 @@ and the model and the store never block the event loop.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import Lifespan
 
@@ -32,13 +28,12 @@ from ..access.principal import visible_report
 from ..config import Settings
 from ..errors import (
     InvalidInput,
-    MemvaultError,
-    Unauthorized,
 )
 from ..inputs import parse_json_object
 from ..metrics import CONTENT_TYPE, Metrics
 from ..vault import Vault
-from .auth import CHALLENGE, Authenticate, Reader, StoreReader, Writer
+from .auth import Authenticate, Reader, StoreReader, Writer
+from .errors import add_error_handlers
 from .maintenance import router as maintenance_router
 from .middleware import BodyLimit, HostCheck, RequestTimer
 from .schemas import (
@@ -52,16 +47,7 @@ from .schemas import (
     namespace_of,
 )
 
-log = logging.getLogger(__name__)
 MIN_BODY_LIMIT = 32_000_000
-# FastAPI's detail when it cannot decode a body at all (e.g. bytes that are not UTF-8).
-BODY_PARSE_ERROR = "There was an error parsing the body"
-
-
-def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "field": field}}, status_code=status
-    )
 
 
 def _vault(request: Request) -> Vault:
@@ -293,54 +279,6 @@ def metrics_endpoint(request: Request, _: StoreReader) -> Response:
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
 
-# -- errors --------------------------------------------------------------------
-def _field_of(loc: tuple[Any, ...]) -> str:
-    """``("body", "items", 0, "content")`` -> ``items[0].content``; query/path -> the name."""
-    parts: list[str] = []
-    for part in loc[1:]:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        else:
-            parts.append(f".{part}" if parts else str(part))
-    return "".join(parts) or str(loc[0])
-
-
-def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    first = exc.errors()[0]
-    if first["type"] == "json_invalid":
-        reason = first.get("ctx", {}).get("error", "syntax error")
-        return error_response(
-            400, "invalid_json", f"request body is not valid JSON: {reason}", "body"
-        )
-    field = _field_of(tuple(first["loc"]))
-    if first["type"] == "extra_forbidden":
-        message = f"unknown field {field!r}"
-    elif first["type"] == "missing" and field == "body":
-        message = "a JSON request body is required"
-    else:
-        message = f"{field}: {first['msg']}"
-    return error_response(422, InvalidInput.code, message, field)
-
-
-def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
-        return error_response(400, "invalid_body", "request body is not UTF-8 JSON", "body")
-    code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
-    return error_response(exc.status_code, code, str(exc.detail))
-
-
-def _memvault_error(request: Request, exc: MemvaultError) -> JSONResponse:
-    response = error_response(exc.status, exc.code, exc.message, exc.field)
-    if isinstance(exc, Unauthorized):
-        response.headers["www-authenticate"] = CHALLENGE[1].decode()
-    return response
-
-
-def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal", f"internal error: {type(exc).__name__}")
-
-
 # -- the app -------------------------------------------------------------------
 def _add_observer(vault: Vault, observer: Callable[[str, float], None]) -> None:
     """Install ``observer`` on the vault, keeping any observer already there."""
@@ -383,10 +321,7 @@ def create_app(
     app.include_router(router)
     app.include_router(maintenance_router, dependencies=[Depends(refuse_unknown_query)])
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(MemvaultError, _memvault_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected_error)
+    add_error_handlers(app)
     # Added innermost first. Room for the largest content JSON-escaped, or a batch
     # of ordinary ones.
     app.add_middleware(BodyLimit, limit=max(MIN_BODY_LIMIT, 8 * settings.max_content_bytes))
