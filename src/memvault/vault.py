@@ -69,12 +69,7 @@ class Vault:
         self.search_settings = search_settings or SearchSettings()
         turns = self.settings.context_turns  # 0: every memory embedded alone, no date either
         self.turn_context = turn_context or TurnContext(turns=turns, date=turns > 0)
-        shared = None
-        if self.settings.cache_url:
-            from .embedding.shared_cache import SharedVectors  # imports the Redis client
-
-            shared = SharedVectors(self.settings.cache_url, embedder.spec)
-        self.queries = QueryCache(embedder, self.settings.query_cache_size, shared)
+        self.queries = QueryCache.for_settings(embedder, self.settings)
         self.results: SharedResults | None = None
         if self.settings.cache_url:
             from .search.shared_results import AnnouncedWrites, SharedResults

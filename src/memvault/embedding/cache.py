@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import Settings
 from .base import Embedder
 
 if TYPE_CHECKING:  # the Redis client is imported only by a server configured to use it
@@ -32,6 +33,16 @@ class QueryCache:
         self.misses = 0
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_settings(cls, embedder: Embedder, settings: Settings) -> QueryCache:
+        """The cache the settings ask for: its size, and the fleet's shared cache if set."""
+        shared = None
+        if settings.cache_url:
+            from .shared_cache import SharedVectors  # imports the Redis client
+
+            shared = SharedVectors(settings.cache_url, embedder.spec)
+        return cls(embedder, settings.query_cache_size, shared)
 
     def __contains__(self, text: object) -> bool:
         """Whether ``text``'s vector is held (a glance: it counts as neither hit nor miss)."""
