@@ -1,8 +1,8 @@
-"""The Vault: the one service every interface calls.
+"""The Vault: the one service every interface calls; this module reads as its public API.
 
-It owns a Store and an Embedder, checks input, chunks long content, embeds in
-batches, and runs hybrid retrieval (vector + full text, fused by reciprocal
-rank, then blended with recency and importance).
+It owns a Store and an Embedder and checks input; the work is composed: the
+write path (``writing.Writer``), hybrid retrieval (``search/``), upkeep
+(``vault.upkeep``), API keys (``vault.keys``), stats and health (``status``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from . import status
@@ -25,6 +26,7 @@ from .model import Filter, FilterArg, Hit, Memory, StoreResult, utcnow
 from .search.hybrid import SearchSettings, hybrid_search
 from .search.options import MAX_HALF_LIFE_DAYS, MAX_RECENCY, with_recency
 from .search.recall import Recall, When, time_window
+from .search.similar import nearest_to
 from .search.timephrase import TimeRange
 from .stores import Page, Store, open_store
 from .transfer import backup as backups
@@ -39,7 +41,6 @@ if TYPE_CHECKING:  # the Redis client is imported only by a server configured to
 Observer = Callable[[str, float], None]
 # Spelled once here: inside Vault, ``list`` names the method, not the builtin.
 Hits = list[Hit]
-
 # The search bounds are the MCP schema's too; Recall is part of the Vault's API.
 __all__ = ["MAX_HALF_LIFE_DAYS", "MAX_RECENCY", "Recall", "Vault"]
 
@@ -257,19 +258,8 @@ class Vault:
         Each hit's score is the cosine similarity of the nearest of its parts.
         """
         memory, k = self.get(ref, namespace=namespace), check_k(k)
-        vector = self.store_backend.get_many([memory.id], with_embedding=True)[0].vector()
-        # Its own parts and several parts of one long memory can take places: ask for more.
-        candidates = self.store_backend.vector_search(
-            vector, 2 * k + len(self.chunks(memory)), self._filter(None, namespace)
-        )
-        best: dict[str, float] = {}
-        for candidate in candidates:
-            owner = candidate.memory_id
-            if owner != memory.id and owner not in best:
-                best[owner] = candidate.score
-        kept = list(best)[:k]
-        found = {m.id: m for m in self.store_backend.get_many(kept)}
-        return [Hit(found[i], best[i], {"vector": best[i]}) for i in kept if i in found]
+        parts = len(self.chunks(memory))
+        return nearest_to(self.store_backend, memory, k, parts, self._filter(None, namespace))
 
     def list(
         self,
@@ -319,18 +309,17 @@ class Vault:
         # A query asked before skips the model, and then there is nothing to overlap.
         background = None if query in self.queries else self._background
 
-        def run() -> list[Hit]:
-            return hybrid_search(
-                self.store_backend,
-                query,
-                self.queries.vector,
-                k,
-                criteria,
-                settings,
-                now,
-                background=background,
-            )
-
+        run = partial(
+            hybrid_search,
+            self.store_backend,
+            query,
+            self.queries.vector,
+            k,
+            criteria,
+            settings,
+            now,
+            background=background,
+        )
         question = (query, k, criteria, settings, self.embedder.spec.model)
         hits = run() if self.results is None else self.results.search(question, now, run)
         self._timed("search", started)
