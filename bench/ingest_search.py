@@ -215,7 +215,7 @@ def run(args: argparse.Namespace, runtime: str) -> dict[str, float | str]:
     # Warm them, then drop the query vectors so that the timed pass embeds.
     for q in queries:
         vault.search(q, k=10)
-    vault.queries = QueryCache(vault.embedder, vault.settings.query_cache_size)
+    vault.searcher.queries = QueryCache(vault.embedder, vault.settings.query_cache_size)
     # A search is compared with its query's embedding time alone. Ten
     # queries are embedded alone (the query cache untouched), then searched
     # uncached, and so on in turn: this machine's speed drifts by the minute,

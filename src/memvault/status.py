@@ -1,4 +1,4 @@
-"""What a Vault says about its store and model: stats, health, and whether the two agree.
+"""What a Vault says about its store and model: stats and health.
 
 Each reads the store and the embedder's spec only, so none of them loads the model.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from .embedding import Embedder
-from .errors import IncompatibleEmbedding
 from .stores import Store
 from .transfer.switch import switch_record
 
@@ -50,16 +49,3 @@ def health(store: Store, embedder: Embedder) -> dict[str, Any]:
         "runtime": embedder.runtime,
         "model_loaded": bool(getattr(embedder, "loaded", False)),
     }
-
-
-def check_model(store: Store, embedder: Embedder) -> None:
-    """Refuse to compare the store's vectors with another model's query vectors."""
-    held, local = store.embedding_spec(), embedder.spec
-    if held is not None and held != local:
-        raise IncompatibleEmbedding(
-            f"store {store.url} holds vectors of {held.model} ({held.dimension} dimensions) but "
-            f"the local model is {local.model} ({local.dimension}): a search would compare "
-            f"the two models' vectors. Set MEMVAULT_EMBEDDING_MODEL to the store's model, "
-            f"or copy the store with new vectors: memvault migrate '{store.url}' NEW_URL --reembed",
-            field="embedding_model",
-        )

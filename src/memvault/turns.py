@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .config import Settings
 from .model import Memory
 
 SESSION_KEY = "session"
@@ -37,6 +38,12 @@ class TurnContext:
     @property
     def enabled(self) -> bool:
         return self.turns > 0 or self.date
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TurnContext:
+        """``MEMVAULT_CONTEXT_TURNS``: 0 (the default) embeds every memory alone, no date either."""
+        turns = settings.context_turns
+        return cls(turns=turns, date=turns > 0)
 
 
 # (namespace, session, the first turn of it in this call, how many) -> the

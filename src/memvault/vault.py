@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from . import status
 from .access.keys import KeyRing
@@ -23,9 +22,10 @@ from .inputs import build_memory, check_changes, check_k, check_query, check_ref
 from .limits import check_namespace, check_time, normalize_tags
 from .maintenance.upkeep import Upkeep
 from .model import Filter, FilterArg, Hit, Memory, StoreResult, utcnow
-from .search.hybrid import SearchSettings, hybrid_search
+from .search.hybrid import SearchSettings
 from .search.options import MAX_HALF_LIFE_DAYS, MAX_RECENCY, with_recency
 from .search.recall import Recall, When, time_window
+from .search.searcher import Searcher
 from .search.similar import nearest_to
 from .search.timephrase import TimeRange
 from .stores import Page, Store, open_store
@@ -68,33 +68,31 @@ class Vault:
         self.embedder = embedder
         self.settings = settings or Settings.from_env()
         self.search_settings = search_settings or SearchSettings()
-        turns = self.settings.context_turns  # 0: every memory embedded alone, no date either
-        self.turn_context = turn_context or TurnContext(turns=turns, date=turns > 0)
-        self.queries = QueryCache.for_settings(embedder, self.settings)
-        self.results: SharedResults | None = None
-        if self.settings.cache_url:
-            from .search.shared_results import AnnouncedWrites, SharedResults
-
-            self.results = SharedResults(self.settings.cache_url, store.identity())
-            # Every write from here on, the upkeep's too, drops the results it could change.
-            store = cast(Store, AnnouncedWrites(store, self.results))
-            self.store_backend = store
+        self.turn_context = turn_context or TurnContext.from_settings(self.settings)
         self.observer = observer
         # Ranks a search's words while its query is embedded, and writes a batch
         # while the next is embedded (threads start on first use).
         self._background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memvault-words")
+        self.searcher = Searcher(store, embedder, self.settings, self._background, self._timed)
+        # With shared results, the searcher's store announces every write.
+        store = self.store_backend = self.searcher.store
         self.writer = Writer(
-            store,
-            embedder,
-            self.settings.max_chunks,
-            self.turn_context,
-            self._background,
-            self._timed,
+            store, embedder, self.settings, self.turn_context, self._background, self._timed
         )
         self.keys = KeyRing(store)
         self.upkeep = Upkeep(
             store, embedder, self.settings, scope=self._filter, embed=self.writer.embed
         )
+
+    @property
+    def queries(self) -> QueryCache:
+        """The query-vector cache (its hits and misses are in the metrics)."""
+        return self.searcher.queries
+
+    @property
+    def results(self) -> SharedResults | None:
+        """The fleet's shared search results, when ``MEMVAULT_CACHE_URL`` is set."""
+        return self.searcher.results
 
     @classmethod
     def open(
@@ -125,10 +123,7 @@ class Vault:
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
-        if self.queries.shared is not None:
-            self.queries.shared.close()
-        if self.results is not None:
-            self.results.close()
+        self.searcher.close()
         self.store_backend.close()
 
     def _ns(self, namespace: str | None) -> str:
@@ -303,27 +298,9 @@ class Vault:
         query, k = check_query(query), check_k(k)
         settings = with_recency(self.search_settings, recency, half_life_days)
         criteria = self._filter(filter, namespace)
-        status.check_model(self.store_backend, self.embedder)
+        self.searcher.check_model()
         now = check_time(now, "now") if now is not None else utcnow()
-        started = time.perf_counter()
-        # A query asked before skips the model, and then there is nothing to overlap.
-        background = None if query in self.queries else self._background
-
-        run = partial(
-            hybrid_search,
-            self.store_backend,
-            query,
-            self.queries.vector,
-            k,
-            criteria,
-            settings,
-            now,
-            background=background,
-        )
-        question = (query, k, criteria, settings, self.embedder.spec.model)
-        hits = run() if self.results is None else self.results.search(question, now, run)
-        self._timed("search", started)
-        return hits
+        return self.searcher.search(query, k, criteria, settings, now)
 
     def search_by_tag(
         self,

@@ -14,6 +14,7 @@ from concurrent.futures import Executor, Future
 
 from . import turns
 from .chunking import split_into_chunks, window_chars
+from .config import Settings
 from .embedding import Embedder
 from .errors import InvalidInput
 from .model import Filter, Memory, StoreResult
@@ -31,14 +32,14 @@ class Writer:
         self,
         store: Store,
         embedder: Embedder,
-        max_chunks: int,
+        settings: Settings,
         turn_context: turns.TurnContext,
         background: Executor,
         timed: Timed,
     ) -> None:
         self.store = store
         self.embedder = embedder
-        self.max_chunks = max_chunks
+        self.max_chunks = settings.max_chunks
         self.turn_context = turn_context
         self.chunk_chars = window_chars(embedder.max_tokens)
         self._background = background
