@@ -25,7 +25,7 @@ from ...errors import InvalidInput, NotFound, StoreUnavailable
 from ...files import create_private
 from ...model import new_id, to_micros, utcnow
 from .location import open_read_only, read_only_reason, sqlite_layout
-from .rows import Row, column, named, scalar
+from .rows import Row, column, mapping, named, scalar
 from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS
 
 T = TypeVar("T")
@@ -206,6 +206,10 @@ class SqliteDatabase:
     def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The values of one read statement that selects a single column."""
         return self._read(column, sql, params)
+
+    def mapping(self, sql: str, params: Sequence[Any] = ()) -> dict[Any, Any]:
+        """A read statement of two columns as a dict from the first to the second."""
+        return self._read(mapping, sql, params)
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The one value of a read statement of one row and column (None for no row)."""

@@ -59,25 +59,17 @@ def _by_words(
     """
     with db.snapshot():
         # Read from the index on ids alone, not from the memory rows.
-        asked = {
-            r.rowid: r.id
-            for r in db.rows(
-                f"SELECT rowid, id FROM memories WHERE id IN ({','.join('?' * len(memory_ids))})",
-                memory_ids,
-            )
-        }
+        asked = db.mapping(
+            f"SELECT rowid, id FROM memories WHERE id IN ({','.join('?' * len(memory_ids))})",
+            memory_ids,
+        )
         before = words.preceding(db, list(asked), within // MICROSECOND)
         if before is None:
             return None
         unnamed = [rowid for rowid in before.values() if rowid not in asked]
         marks = ",".join("?" * len(unnamed))
         names = (
-            {
-                r.rowid: r.id
-                for r in db.rows(
-                    f"SELECT rowid, id FROM memories WHERE rowid IN ({marks})", unnamed
-                )
-            }
+            db.mapping(f"SELECT rowid, id FROM memories WHERE rowid IN ({marks})", unnamed)
             if unnamed
             else {}
         )

@@ -10,8 +10,8 @@ cost a fraction of a microsecond a row. A name that is not an identifier
 (``count(*)``) gets a positional one: alias such a column to read it, and
 not as ``count`` or ``index``, which are a tuple's methods.
 
-Single values and single columns have their own readers (``scalar``,
-``column``), which build no rows at all.
+Single values, single columns and two-column lookups have their own readers
+(``scalar``, ``column``, ``mapping``), which build no rows at all.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def named(cursor: apsw.Cursor, size: int | None = None) -> list[Row]:
 def column(cursor: apsw.Cursor) -> list[Any]:
     """The values of an executed statement that selects one column."""
     return [value for (value,) in cursor]
+
+
+def mapping(cursor: apsw.Cursor) -> dict[Any, Any]:
+    """An executed statement's rows of two columns as a dict: first column to second."""
+    return dict(cursor)
 
 
 def scalar(cursor: apsw.Cursor) -> Any:
