@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memvault.model import Candidate, Memory
@@ -37,3 +38,10 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Sto
 def found(store: Store, candidates: list[Candidate]) -> list[Memory]:
     """The memories a store's ranked candidates stand for, in rank order."""
     return store.get_many([c.id for c in candidates])
+
+
+def as_kept(vector: np.ndarray, store: Store) -> np.ndarray:
+    """``vector`` as ``store`` keeps it: SQLite rounds to float16, the others keep float32."""
+    if isinstance(store, SqliteStore):
+        return vector.astype(np.float16).astype(np.float32)
+    return vector

@@ -28,11 +28,11 @@ def filled(tmp_path):
 
 @pytest.fixture
 def dumped(tmp_path, filled):
-    """A dump of the ``filled`` store, and its memories."""
-    store, memories = filled
+    """A dump of the ``filled`` store, and its memories as it keeps them (float16 vectors)."""
+    store, _ = filled
     dump = tmp_path / "all.jsonl.gz"
     export_dump(store, dump)
-    return dump, memories
+    return dump, everything(store)
 
 
 def test_export_applies_filters_and_records_them(tmp_path, filled):

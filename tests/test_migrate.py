@@ -21,7 +21,8 @@ from .transfer_data import SPEC, assert_same_memories, everything, fill, filled,
 
 
 def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chroma_server):
-    """sqlite -> chroma (local) -> chroma (http) -> dump -> sqlite, every field equal."""
+    """sqlite -> chroma (local) -> chroma (http) -> dump -> sqlite, every field equal, and
+    every vector the first store's, bit for bit."""
     original = sample(60)
     hops = [
         filled(f"sqlite://{tmp_path / 'first.db'}", original),
@@ -33,14 +34,19 @@ def test_round_trip_through_every_kind_keeps_every_field(tmp_path, settings, chr
         assert report.ok and report.verification.ok, report.to_dict()
         assert (report.moved, report.skipped, report.chunks) == (60, 0, 40)
     dump = tmp_path / "hop.jsonl.gz"
+    first = open_store(hops[0])
+    kept = everything(first)  # float16 vectors, as SQLite keeps them
+    first.close()
     http = open_store(hops[-1])
     assert export_dump(http, dump) == 100
-    assert_same_memories(original, http)
+    assert_same_memories(kept, http)
     http.close()
     report = migrate(str(dump), f"sqlite://{tmp_path / 'last.db'}", settings=settings)
     assert report.ok and report.moved == 60
     last = open_store(f"sqlite://{tmp_path / 'last.db'}")
     assert_same_memories(original, last)
+    for ident, memory in everything(last).items():
+        assert memory.embedding.tobytes() == kept[ident].embedding.tobytes()
     assert last.embedding_spec() == SPEC
     last.close()
 

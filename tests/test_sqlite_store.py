@@ -147,7 +147,7 @@ def test_a_namespace_of_one_memory_costs_kilobytes_not_megabytes(tmp_path):
         [Memory(content=f"note {i}", namespace=f"user-{i}", embedding=unit(i)) for i in range(200)]
     )
     store.optimize()
-    # A vector is 1.5 KB; its row, tags and words little more. (vec0 gave
+    # A vector is 768 bytes; its row, tags and words little more. (vec0 gave
     # each namespace a 1,024-slot chunk: 1.6 MB apiece, 300 MB here.)
     assert store.size_bytes() < 200 * 8_000
     for i in (0, 199):
@@ -156,7 +156,75 @@ def test_a_namespace_of_one_memory_costs_kilobytes_not_megabytes(tmp_path):
     store.close()
 
 
-def _as_vec0_store(path):
+def test_a_memory_costs_its_float16_vector_and_little_more(tmp_path):
+    store = SqliteStore(tmp_path / "size.db")
+    store.bind_embedding(SPEC)
+    store.add(
+        [
+            Memory(
+                content=f"a short note, number {i}", namespace=f"user-{i // 2}", embedding=unit(i)
+            )
+            for i in range(2000)
+        ]
+    )
+    store.optimize()
+    # 768 bytes of vector; a float32 one (1.5 KB) made it over 2 KB a memory.
+    assert store.size_bytes() < 2000 * 1_400
+    store.close()
+
+
+def as_float32_store(path, vectors=None):
+    """Turn a store back into what schema version 6 wrote: float32 vectors, the
+    given ``{id: vector}`` or, by default, the float16 ones widened."""
+    conn = apsw.Connection(str(path))
+    if vectors is None:
+        rows = conn.execute("SELECT rowid, embedding FROM memory_vectors").fetchall()
+        widened = [(np.frombuffer(blob, np.float16).astype(np.float32), r) for r, blob in rows]
+    else:
+        rowids = dict(conn.execute("SELECT id, rowid FROM memories").fetchall())
+        widened = [(vector.astype(np.float32), rowids[id_]) for id_, vector in vectors.items()]
+    conn.executemany(
+        "UPDATE memory_vectors SET embedding = ? WHERE rowid = ?",
+        [(vector.tobytes(), rowid) for vector, rowid in widened],
+    )
+    conn.execute("DELETE FROM schema_migrations WHERE version > 6")
+    conn.close()
+
+
+def test_a_store_of_float32_vectors_halves_them_and_searches_alike(tmp_path):
+    vectors = {f"m{i}": unit(i) for i in range(300)}
+    memories = [
+        Memory(content=f"note {i}", id=f"m{i}", namespace=f"ns{i % 3}", embedding=vectors[f"m{i}"])
+        for i in range(300)
+    ]
+    stores = {}
+    for name in ("fresh", "v6"):
+        store = SqliteStore(tmp_path / f"{name}.db")
+        store.bind_embedding(SPEC)
+        store.add(memories)
+        store.close()
+    as_float32_store(tmp_path / "v6.db", vectors)
+    before = (tmp_path / "v6.db").stat().st_size
+    for name in ("fresh", "v6"):
+        stores[name] = SqliteStore(tmp_path / f"{name}.db")
+    conn = apsw.Connection(str(tmp_path / "v6.db"))
+    assert {r[0] for r in conn.execute("SELECT length(embedding) FROM memory_vectors")} == {768}
+    assert conn.execute("SELECT max(version) FROM schema_migrations").fetchall() == [(7,)]
+    conn.close()
+    for seed in range(500, 520):
+        for flt in (Filter(), Filter(namespace="ns1")):
+            searched = [s.vector_search(unit(seed), 10, flt) for s in stores.values()]
+            assert [(c.id, c.score) for c in searched[0]] == [(c.id, c.score) for c in searched[1]]
+    for memory in stores["v6"].get_many(list(vectors), with_embedding=True):
+        half = vectors[memory.id].astype(np.float16).astype(np.float32)
+        assert memory.embedding.tobytes() == half.tobytes()
+    stores["v6"].optimize()
+    assert stores["v6"].size_bytes() < before * 0.75
+    for store in stores.values():
+        store.close()
+
+
+def as_vec0_store(path):
     """Turn a store back into what schema version 5 wrote: vectors in a vec0
     table partitioned by namespace (as ``vector_table_sql`` created it)."""
     conn = apsw.Connection(str(path))
@@ -187,12 +255,14 @@ def test_a_store_with_vectors_in_vec0_moves_them_out_unchanged(tmp_path):
     store.add(kept)
     store.delete([kept[5].id])
     store.close()
-    _as_vec0_store(path)
+    as_float32_store(path, {m.id: m.embedding for m in kept if m is not kept[5]})
+    as_vec0_store(path)
     store = SqliteStore(path)
     by_id = {m.id: m for m in store.get_many([m.id for m in kept], with_embedding=True)}
     assert set(by_id) == {m.id for m in kept} - {kept[5].id}
     for memory in kept[6:]:
-        assert by_id[memory.id].embedding.tobytes() == memory.embedding.tobytes()
+        half = memory.embedding.astype(np.float16).astype(np.float32)
+        assert by_id[memory.id].embedding.tobytes() == half.tobytes()
     hits = store.vector_search(unit(9), 2, Filter(namespace="ns2"))
     assert found(store, hits)[0].content == "m9"
     store.add([Memory(content="after", namespace="ns2", embedding=unit(500))])

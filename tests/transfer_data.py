@@ -10,6 +10,8 @@ from memvault.model import EmbeddingSpec, Memory
 from memvault.stores import Store, open_store
 from memvault.transfer.source import EVERYTHING
 
+from .backends import as_kept
+
 DIM = 384
 SPEC = EmbeddingSpec("all-MiniLM-L6-v2", DIM)
 
@@ -80,4 +82,4 @@ def assert_same_memories(expected: list[Memory] | dict[str, Memory], store: Stor
     for ident, memory in want.items():
         other = got[ident]
         assert other.to_dict() == memory.to_dict(), ident
-        assert np.allclose(other.embedding, memory.embedding, atol=1e-6), ident
+        assert np.allclose(other.embedding, as_kept(memory.embedding, store), atol=1e-6), ident

@@ -49,6 +49,7 @@ from .preceding import preceding
 from .schema import (
     ID_BATCH,
     MEMORY_COLUMNS,
+    blob_vectors,
     filter_sql,
     from_micros,
     lookup_sql,
@@ -281,9 +282,7 @@ class SqliteStore:
             )
         }
         return [
-            m.with_changes(embedding=np.frombuffer(by_id[m.id], dtype=np.float32).copy())
-            if m.id in by_id
-            else m
+            m.with_changes(embedding=blob_vectors(by_id[m.id])) if m.id in by_id else m
             for m in memories
         ]
 

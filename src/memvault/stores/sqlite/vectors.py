@@ -1,10 +1,11 @@
 """An in-process copy of the SQLite store's vectors, for fast search.
 
-The ``memory_vectors`` table is where vectors live (one float32 BLOB per
-memory row, durable and transactional); reading every blob through SQLite on
-each query, as sqlite-vec's KNN did, costs about 60 ms at 100k vectors on a
-small machine. Held per namespace in process, a search is one int8 pass over every vector
-(``int8_scan``, about 2 ms at 100k) and a rescoring, from float16 copies, of
+The ``memory_vectors`` table is where vectors live (one float16 BLOB per
+memory row, ``schema.VECTOR_DTYPE``, durable and transactional); reading
+every blob through SQLite on each query, as sqlite-vec's KNN did, costs
+about 60 ms at 100k vectors on a small machine. Held per namespace in
+process, a search is one int8 pass over every vector (``int8_scan``, about
+2 ms at 100k) and a rescoring, from float16 copies (the file's values), of
 the few that its error bounds cannot rule out; a filter becomes a row mask.
 
 The copy follows the file: rowids are never reused (AUTOINCREMENT), so rows
@@ -23,6 +24,7 @@ import numpy as np
 
 from .int8_scan import FACTS, estimate, quantize
 from .rows import Row
+from .schema import blob_vectors
 
 # A filter matching at most this many rows of a namespace scores them directly.
 DIRECT = 256
@@ -69,7 +71,7 @@ class _Partition:
             # Small to start with: thousands of namespaces of a few memories
             # each must not cost a megabyte of spare room apiece.
             self._grow(max(needed + needed // 4, 16))
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(rowids), -1)
+        vectors = blob_vectors(b"".join(blobs)).reshape(len(rowids), -1)
         codes, facts = quantize(vectors)
         new = slice(self.size, needed)
         self._rowids[new] = rowids

@@ -19,7 +19,7 @@ from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, to_micros, utcnow
 from .database import SqliteDatabase
 from .rows import column, named, scalar
-from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory
+from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory, vector_blob
 
 
 def add(
@@ -46,7 +46,7 @@ def add(
             )
             cur.execute(
                 "INSERT INTO memory_vectors(rowid, embedding) VALUES (?, ?)",
-                (rowid, vector.tobytes()),
+                (rowid, vector_blob(vector)),
             )
             results.append((memory, True))
     return results
