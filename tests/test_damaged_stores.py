@@ -16,6 +16,7 @@ from memvault.stores import open_store
 from memvault.vault import Vault
 
 from .mounts import remount_read_only, tmpfs
+from .test_sqlite_store import as_float32_store, as_vec0_store
 from .transfer_data import fill, sample, unit
 
 EVERY = Filter(namespace=None, include_expired=True)
@@ -73,6 +74,34 @@ def test_a_store_on_a_read_only_file_system_reads_and_exports_but_refuses_writes
         report = json.loads(health.stdout)
         assert report["status"] == "degraded"
         assert any("read-only" in p for p in report["store"]["problems"])
+        assert sorted(p.name for p in mount.iterdir()) == ["memories.db"]
+
+
+def test_a_read_only_store_of_an_older_schema_is_read_through_an_upgraded_copy(
+    tmp_path, embedder, settings
+):
+    with tmpfs(tmp_path / "ro", "128m") as mount:
+        path = mount / "memories.db"
+        url = filled_store(path, 12)
+        with Vault.open(url, settings=settings, embedder=embedder, create=False) as vault:
+            expected = [(h.memory.id, h.score) for h in vault.search("note", k=5)]
+        # As memvault wrote it before vectors left vec0 (schema 5), float32 vectors.
+        as_float32_store(path)
+        as_vec0_store(path)
+        written = path.read_bytes()
+        remount_read_only(mount)
+
+        with Vault.open(url, settings=settings, embedder=embedder, create=False) as vault:
+            assert [(h.memory.id, h.score) for h in vault.search("note", k=5)] == expected
+            report = vault.health()
+            assert report["status"] == "degraded"
+            assert any("older memvault" in p for p in report["store"]["problems"])
+            with pytest.raises(StoreUnavailable, match="read-only file system"):
+                vault.store_backend.delete([expected[0][0]])
+        exported = invoke(tmp_path, "export", url, str(tmp_path / "out.jsonl.gz"))
+        assert exported.exit_code == 0, exported.stderr
+        assert json.loads(exported.stdout)["count"] == 20
+        assert path.read_bytes() == written
         assert sorted(p.name for p in mount.iterdir()) == ["memories.db"]
 
 

@@ -50,6 +50,14 @@ UNAVAILABLE = (
 )
 
 
+def _load_sqlite_vec(conn: apsw.Connection) -> None:
+    """sqlite-vec reads the vec0 table of stores written before vectors became
+    plain rows, for the migration that moves them out of it."""
+    conn.enable_load_extension(True)
+    conn.load_extension(sqlite_vec.loadable_path())
+    conn.enable_load_extension(False)
+
+
 def parse_pragmas(text: str) -> dict[str, str]:
     """``"key=value,key=value"`` as given in MEMVAULT_SQLITE_PRAGMAS."""
     out: dict[str, str] = {}
@@ -128,17 +136,16 @@ class SqliteDatabase:
         except (OSError, apsw.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite file {self.path}: {exc}") from exc
         self._conn.setbusytimeout(BUSY_TIMEOUT_MS)
-        # sqlite-vec reads the vec0 table of stores written before vectors
-        # became plain rows, for the migration that moves them out of it.
-        self._conn.enable_load_extension(True)
-        self._conn.load_extension(sqlite_vec.loadable_path())
-        self._conn.enable_load_extension(False)
+        _load_sqlite_vec(self._conn)
+        # Set when a read-only file of an older schema is served from an upgraded copy in memory.
+        self.upgraded_in_memory = False
         try:
             for key, value in {**DEFAULT_PRAGMAS, **(pragmas or {})}.items():
                 if not (self.read_only and key in WRITING_PRAGMAS):
                     self._conn.execute(f"PRAGMA {key}={value}")
             if self.read_only:
-                self._check_schema()
+                if self._outdated():
+                    self._upgrade_in_memory()
                 return
             self._migrate()
             # Table statistics for the query planner, gathered when missing or
@@ -158,6 +165,11 @@ class SqliteDatabase:
                 f"SQLite file {self.path} cannot be written: "
                 f"{self.read_only} (reading and exporting work)"
             )
+        with self._transaction() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[apsw.Cursor]:
         with self.lock:
             cur = self._conn.cursor()
             try:
@@ -250,6 +262,11 @@ class SqliteDatabase:
         found = []
         if self.read_only:
             found.append(f"read-only: {self.read_only}; reads work, writes fail")
+        if self.upgraded_in_memory:
+            found.append(
+                "written by an older memvault and read through an upgraded copy in memory: "
+                "copy the file to writable storage and open it there once to upgrade it"
+            )
         if self.last_write_error:
             found.append(f"writes fail: {self.last_write_error}")
         free = shutil.disk_usage(self.path.parent).free
@@ -269,17 +286,29 @@ class SqliteDatabase:
             return exc.message
         return "" if lines == ["ok"] else "; ".join(lines)
 
-    def _check_schema(self) -> None:
-        """A read-only file must already be of this memvault's schema (nothing can migrate it)."""
+    def _outdated(self) -> bool:
+        """Whether the file misses migrations this memvault applies."""
         done = set(column(self._conn.execute("SELECT version FROM schema_migrations")))
-        if len(done) < len(MIGRATIONS):
-            raise StoreUnavailable(
-                f"SQLite file {self.path} was written by an older memvault "
-                f"and needs an upgrade, but {self.read_only}"
-            )
+        return len(done) < len(MIGRATIONS)
+
+    def _upgrade_in_memory(self) -> None:
+        """Serve a read-only file of an older schema from a copy in memory, migrated there.
+
+        Nothing can migrate the file itself, and reading the old layouts (vec0,
+        float32 vectors) would keep a second reader alive for each; the copy
+        costs memory the size of the file, for as long as the store is open.
+        """
+        copy = apsw.Connection(":memory:")
+        with copy.backup("main", self._conn, "main") as job:
+            job.step(-1)
+        self._conn.close()
+        self._conn = copy
+        _load_sqlite_vec(self._conn)
+        self._migrate()
+        self.upgraded_in_memory = True
 
     def _migrate(self) -> None:
-        with self.write() as cur:
+        with self._transaction() as cur:
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
