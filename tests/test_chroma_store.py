@@ -14,7 +14,9 @@ from memvault.stores.chroma.client import parse_chroma_url
 from memvault.stores.chroma.store import ChromaStore
 
 from .backends import found
-from .chroma_server import free_port
+from .chroma_server import free_port, running_chroma
+from .mounts import tmpfs
+from .test_damaged_stores import fill_disk
 
 DIM = 16
 SPEC = EmbeddingSpec("test-model", DIM)
@@ -181,3 +183,20 @@ def test_unreachable_server_is_a_clear_error():
     with pytest.raises(StoreUnavailable) as err:
         ChromaStore(parse_chroma_url(f"chroma+http://127.0.0.1:{port}?collection=memories"))
     assert f"127.0.0.1:{port}" in err.value.message and "unreachable" in err.value.message
+
+
+def test_health_says_writes_fail_when_the_servers_disk_is_full(tmp_path):
+    with tmpfs(tmp_path / "small", "48m") as mount, running_chroma(mount / "data") as server:
+        store = open_store(f"{server.url}?collection=full")
+        store.bind_embedding(SPEC)
+        store.add([Memory(content="before the disk filled", embedding=vec(1))])
+        assert "problems" not in store.health()
+        fill_disk(mount)
+        with pytest.raises(StoreUnavailable):
+            for i in range(2_000):
+                store.add([Memory(content=f"filler {i} " + "x" * 4000, embedding=vec(10 + i))])
+        report = store.health()  # reads still work
+        assert report["records"] >= 1
+        [problem] = report["problems"]
+        assert problem.startswith("writes fail: ") and server.url.split("//")[1] in problem
+        store.close()

@@ -5,6 +5,7 @@ a server that is unreachable or goes away and comes back, and URL options.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import psycopg
@@ -177,6 +178,32 @@ def test_a_server_that_goes_away_fails_health_and_is_used_again_when_back():
         assert store.count(Filter.build()) == 1
         store.add([mem("after the restart", 2)])
         assert store.count(Filter.build()) == 2
+        store.close()
+
+
+def test_health_says_when_the_server_turns_read_only_and_writes_fail():
+    with EmbeddedPostgres() as server:
+        url = server.create_database("readonly")
+        store = PostgresStore(url)
+        store.bind_embedding(SPEC)
+        store.add([mem("written before", 1)])
+        assert "problems" not in store.health()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+            conn.execute("SELECT pg_reload_conf()")
+        # Each session applies a reload when it next runs a command after the signal.
+        deadline = time.monotonic() + 60
+        while "problems" not in (report := store.health()):
+            assert time.monotonic() < deadline, "the server never applied the reload"
+            time.sleep(0.1)
+        [read_only] = report["problems"]
+        assert read_only.startswith("read-only: ") and "default_transaction_read_only" in read_only
+        with pytest.raises(StoreUnavailable, match="read-only transaction"):
+            store.add([mem("refused", 2)])
+        problems = store.health()["problems"]
+        assert problems[0] == read_only
+        assert problems[1].startswith("writes fail: ") and "read-only transaction" in problems[1]
+        assert store.count(Filter.build()) == 1  # reads work
         store.close()
 
 

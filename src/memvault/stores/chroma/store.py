@@ -50,6 +50,7 @@ from ..base import (
     check_same_model,
     looks_like_hash,
 )
+from ..write_failures import WriteFailures
 from .client import ChromaTarget, chroma_errors, parse_chroma_url
 from .collection import (
     FORMAT_KEY,
@@ -99,6 +100,7 @@ class ChromaStore:
         self._spec = read_spec(self._col.metadata)
         self._journal = ChromaJournal(self._client, target.collection, self.url)
         move_notes_to_journal(self._client, target, self._col, self._journal)
+        self._write_failures = WriteFailures()
 
     @classmethod
     def from_url(cls, url: str, settings: Settings, *, create: bool = True) -> ChromaStore:
@@ -118,13 +120,16 @@ class ChromaStore:
 
     # -- writes -------------------------------------------------------------
     def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
-        return self._writer.add(memories, self._spec)
+        with self._write_failures.watch():
+            return self._writer.add(memories, self._spec)
 
     def update(self, memory_id: str, changes: MemoryChanges) -> Memory:
-        return self._writer.update(memory_id, changes)
+        with self._write_failures.watch():
+            return self._writer.update(memory_id, changes)
 
     def delete(self, memory_ids: Sequence[str]) -> int:
-        return self._writer.delete(memory_ids)
+        with self._write_failures.watch():
+            return self._writer.delete(memory_ids)
 
     # -- reads --------------------------------------------------------------
     def get(
@@ -284,7 +289,7 @@ class ChromaStore:
             self._client.heartbeat()
             count = self._col.count()
             version = self._client.get_version()
-        return {
+        report = {
             "backend": "chroma+http" if self._target.is_remote else "chroma",
             "url": self.url,
             "collection": self._target.collection,
@@ -292,6 +297,9 @@ class ChromaStore:
             "records": count,
             "chroma_version": version,
         }
+        if self._write_failures.last:
+            return {**report, "problems": [f"writes fail: {self._write_failures.last}"]}
+        return report
 
     def close(self) -> None:
         with chroma_errors(self.url):

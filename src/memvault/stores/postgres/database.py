@@ -22,6 +22,7 @@ from psycopg.rows import namedtuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import NotFound, StoreUnavailable
+from ..write_failures import WriteFailures
 from .options import PostgresOptions
 from .rows import Cursor, one_value
 from .schema import check_server, migrate
@@ -49,6 +50,7 @@ class Database:
     ) -> None:
         self.url = url
         self.options = options
+        self.write_failures = WriteFailures()
         self._conninfo = conninfo
         self._connect_kwargs = options.connect_kwargs(conninfo)
         try:
@@ -151,13 +153,14 @@ class Database:
         attempt = 1
         while True:
             try:
-                with self.cursor(transaction=transaction) as cur:
+                with self.write_failures.watch(), self.cursor(transaction=transaction) as cur:
                     return work(cur)
             except _RETRYABLE as exc:
                 if attempt == WRITE_ATTEMPTS:
-                    raise StoreUnavailable(
-                        f"PostgreSQL at {self.url} kept aborting a write: {exc}"
-                    ) from exc
+                    with self.write_failures.watch():
+                        raise StoreUnavailable(
+                            f"PostgreSQL at {self.url} kept aborting a write: {exc}"
+                        ) from exc
                 attempt += 1
 
     def run_outside_transaction(self, statements: list[str]) -> None:

@@ -339,11 +339,22 @@ class PostgresStore:
             cur.execute(
                 "SELECT current_setting('server_version') AS server, (SELECT extversion FROM "
                 "pg_extension WHERE extname = 'vector') AS pgvector, "
-                "pg_is_in_recovery() AS replica, to_regclass(%s) IS NOT NULL AS indexed",
+                "pg_is_in_recovery() AS replica, to_regclass(%s) IS NOT NULL AS indexed, "
+                "current_setting('transaction_read_only') AS read_only",
                 (VECTOR_INDEX,),
             )
             found = one_row(cur)
-        return {
+        problems = []
+        if found.replica:
+            problems.append("read-only: the server is a standby; reads work, writes fail")
+        elif found.read_only == "on":
+            problems.append(
+                "read-only: the server starts every transaction read-only "
+                "(default_transaction_read_only); reads work, writes fail"
+            )
+        if self._db.write_failures.last:
+            problems.append(f"writes fail: {self._db.write_failures.last}")
+        report = {
             "backend": "postgres",
             "url": self.url,
             "identity": self._store_id,
@@ -358,6 +369,7 @@ class PostgresStore:
                 ("hnsw" if found.indexed else "missing") if self.embedding_spec() else None
             ),
         }
+        return {**report, "problems": problems} if problems else report
 
     def close(self) -> None:
         self._indexer.close()
