@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sqlite_vec
 
-from memvault.errors import InvalidInput
+from memvault.errors import InvalidInput, StoreUnavailable
 from memvault.model import EmbeddingSpec, Filter, Memory
 from memvault.stores.sqlite import int8_scan
 from memvault.stores.sqlite.store import SqliteStore, parse_pragmas
@@ -222,6 +222,21 @@ def test_a_store_of_float32_vectors_halves_them_and_searches_alike(tmp_path):
     assert stores["v6"].size_bytes() < before * 0.75
     for store in stores.values():
         store.close()
+
+
+def test_a_store_of_a_newer_schema_is_refused_unchanged(tmp_path):
+    path = tmp_path / "newer.db"
+    store = SqliteStore(path)
+    store.bind_embedding(SPEC)
+    store.add([Memory(content="kept as a later memvault wrote it", embedding=unit(1))])
+    store.close()
+    conn = apsw.Connection(str(path))
+    conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
+    conn.close()
+    written = path.read_bytes()
+    with pytest.raises(StoreUnavailable, match="schema version 99, newer than this memvault"):
+        SqliteStore(path)
+    assert path.read_bytes() == written
 
 
 def as_vec0_store(path):

@@ -155,6 +155,9 @@ class SqliteDatabase:
         except UNAVAILABLE as exc:
             self._conn.close()
             raise StoreUnavailable(f"cannot use SQLite file {self.path}: {exc}") from exc
+        except StoreUnavailable:
+            self._conn.close()
+            raise
 
     @contextlib.contextmanager
     def write(self) -> Iterator[apsw.Cursor]:
@@ -288,8 +291,18 @@ class SqliteDatabase:
 
     def _outdated(self) -> bool:
         """Whether the file misses migrations this memvault applies."""
-        done = set(column(self._conn.execute("SELECT version FROM schema_migrations")))
-        return len(done) < len(MIGRATIONS)
+        return len(self._applied(self._conn.cursor())) < len(MIGRATIONS)
+
+    def _applied(self, cur: apsw.Cursor) -> set[int]:
+        """The schema versions the file has, refusing one newer than this memvault knows:
+        it would misread what a later version changed (float16 vectors read as float32)."""
+        done = set(column(cur.execute("SELECT version FROM schema_migrations")))
+        if done and max(done) > len(MIGRATIONS):
+            raise StoreUnavailable(
+                f"SQLite file {self.path} has schema version {max(done)}, newer than this "
+                f"memvault knows ({len(MIGRATIONS)}); upgrade memvault to open it"
+            )
+        return done
 
     def _upgrade_in_memory(self) -> None:
         """Serve a read-only file of an older schema from a copy in memory, migrated there.
@@ -313,7 +326,7 @@ class SqliteDatabase:
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
             )
-            done = set(column(cur.execute("SELECT version FROM schema_migrations")))
+            done = self._applied(cur)
             for version, sql in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue
