@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memvault.search.fusion import RRF_K, blend, recency_factor, rrf
+from memvault.search.fusion import RRF_K, blend, recency_factor, rrf, shortfalls
 
 
 def test_rrf_adds_weight_over_k_plus_rank_per_list():
@@ -48,6 +48,30 @@ def test_the_default_k_lets_a_clear_first_beat_a_low_rank_in_both_lists():
     assert scores["first"] > scores["both"]
     wide = rrf([(1.0, meaning), (1.5, words)], k=60)
     assert wide["first"] < wide["both"]
+
+
+def test_scored_lists_rank_fractionally_by_the_share_of_the_best_they_fall_short_of():
+    # Meaning's 2nd place, nearly as close as its 1st, against words' 8th, a
+    # fifth of the best BM25: whole ranks tie them exactly (1/12 = 1.5/18).
+    meaning = {"m1": 0.80, "close": 0.79}
+    words = {f"w{i}": 10.0 - i for i in range(7)} | {"far": 2.0}
+    whole = rrf([(1.0, list(meaning)), (1.5, list(words))])
+    assert whole["close"] == pytest.approx(whole["far"])
+    scores = rrf([(1.0, meaning), (1.5, words)])
+    assert scores["close"] == pytest.approx(1 / (RRF_K + 2 + 0.01 / 0.8))
+    assert scores["far"] == pytest.approx(1.5 / (RRF_K + 8 + 0.8))
+    assert scores["close"] - scores["far"] > 0.003
+    # Each list keeps its order, and its best keeps a whole first place.
+    assert scores["m1"] == pytest.approx(1 / (RRF_K + 1))
+    assert [scores[f"w{i}"] for i in range(7)] == sorted(
+        (scores[f"w{i}"] for i in range(7)), reverse=True
+    )
+
+
+def test_shortfalls_are_shares_of_the_best_within_zero_and_one():
+    assert shortfalls({"a": 4.0, "b": 3.0, "c": -2.0}) == {"a": 0.0, "b": 0.25, "c": 1.0}
+    assert shortfalls({"a": 0.0, "b": -0.5}) == {"a": 0.0, "b": 1.0}
+    assert shortfalls({}) == {}
 
 
 NOW = datetime(2025, 3, 12, tzinfo=UTC)

@@ -113,10 +113,12 @@ def test_the_fused_score_is_weighted_reciprocal_rank(store):
     add_three(store)
     settings = replace(SearchSettings(), vector_weight=0.5, text_weight=2.0, rrf_k=10)
     hits = hybrid_search(store, "zebra crossing", first_axis, 3, Filter(), settings, NOW)
-    rrf_of = {h.memory.id: h.parts["rrf"] for h in hits}
-    assert rrf_of["words"] == pytest.approx(0.5 / 13 + 2.0 / 11)
-    assert rrf_of["both"] == pytest.approx(0.5 / 12 + 2.0 / 12)
-    assert rrf_of["meaning"] == pytest.approx(0.5 / 11)
+    parts = {h.memory.id: h.parts for h in hits}
+    # A rank moves down by the share of its list's best score it falls short of.
+    cosine, words = parts["both"]["vector"], parts["both"]["text"] / parts["words"]["text"]
+    assert parts["words"]["rrf"] == pytest.approx(0.5 / (13 + 1) + 2.0 / 11)
+    assert parts["both"]["rrf"] == pytest.approx(0.5 / (12 + 1 - cosine) + 2.0 / (12 + 1 - words))
+    assert parts["meaning"]["rrf"] == pytest.approx(0.5 / 11)
 
 
 def test_hits_carry_their_score_parts(store):
@@ -276,10 +278,9 @@ def test_a_match_is_credited_with_the_words_of_the_match_stored_after_it(store):
     assert {c.id: c.score for c in alone} == scores
 
 
-def test_each_sides_first_two_come_before_memories_that_are_merely_in_both(store):
-    # "lone" is meaning's clear first and holds no query word; the others hold
-    # the words and sit further down meaning's list. Fused by rank alone, being
-    # in both lists lifts all three above it.
+def add_lone_and_words(store):
+    """ "lone" is meaning's clear first and holds no query word; the others hold
+    the words and sit further down meaning's list."""
     store.add(
         [
             Memory(
@@ -303,6 +304,11 @@ def test_each_sides_first_two_come_before_memories_that_are_merely_in_both(store
             )
         ]
     )
+
+
+def test_each_sides_first_two_come_before_memories_that_are_merely_in_both(store):
+    # Fused by rank alone, being in both lists lifts all three "w" above "lone".
+    add_lone_and_words(store)
 
     def order(head: int) -> list[str]:
         settings = replace(SearchSettings(), head=head)
@@ -408,3 +414,38 @@ def test_a_search_by_words_alone_does_not_embed_the_query(watched):
             watched, "zebra crossing", no_model, 3, Filter(), settings, NOW, background=background
         )
     assert [h.memory.id for h in hits] == ["words", "both"]
+
+
+def test_hits_of_clearly_different_relevance_get_different_scores(store):
+    # "close" is meaning's 2nd, nearly as near the query as its 1st; "far" is
+    # words' 2nd, one query word against the best's four. At equal weights
+    # whole ranks gave both exactly 1/12.
+    store.add(
+        [
+            Memory("pedestrian safety", id="m1", embedding=direction(1)),
+            Memory("walking home late", id="close", embedding=direction(1, 0.05)),
+            Memory("zebra crossing zebra crossing", id="w1", embedding=direction(0, 1)),
+            Memory(
+                "zebra " + "unrelated words about something else " * 6,
+                id="far",
+                embedding=direction(0, 0, 1),
+            ),
+        ]
+    )
+    by_vector = store.vector_search(direction(1), 2, Filter())
+    by_text = store.text_search(["zebra", "crossing"], 2, Filter())
+    assert [c.id for c in by_vector] == ["m1", "close"]
+    assert [c.id for c in by_text] == ["w1", "far"]
+    settings = replace(SearchSettings(), text_weight=1.0, head=0)
+    score = {h.memory.id: h.score for h in fuse(store, by_vector, by_text, 4, settings, NOW)}
+    assert score["close"] - score["far"] > 0.001
+
+
+def test_the_score_a_caller_sees_orders_the_hits(store):
+    # The heads come before memories that merely appear in both lists (the
+    # test above); their score says so too, and keeps their order among themselves.
+    add_lone_and_words(store)
+    hits = hybrid_search(store, "zebra crossing", first_axis, 4, Filter(), SearchSettings(), NOW)
+    assert [h.memory.id for h in hits] == ["w1", "w2", "lone", "w3"]
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 4

@@ -156,9 +156,8 @@ class Hit:
 def evidence(parts: Mapping[str, float]) -> str:
     """What a hit's score rests on, for people: its cosine similarity and BM25 score.
 
-    The score itself fuses ranks, not magnitudes, so two hits can share it
-    exactly (meaning's 2nd place weighs what words' 8th does: 1/12 = 1.5/18)
-    while one is a close match and the other barely one; these say which.
+    The score itself fuses ranks (moved by at most one place by magnitude),
+    so it orders hits but says little of how close a match is; these do.
     """
     said = []
     if "vector" in parts:

@@ -204,8 +204,9 @@ def fuse(
     """Fuse the two ranked lists by weighted reciprocal rank, then blend."""
     vector = memory_matches(by_vector, settings.chunk_margin)
     text_scores = {c.id: c.score for c in by_text}
+    similarities = {memory_id: match.similarity for memory_id, match in vector.items()}
     fused = rrf(
-        [(settings.vector_weight, list(vector)), (settings.text_weight, list(text_scores))],
+        [(settings.vector_weight, similarities), (settings.text_weight, text_scores)],
         settings.rrf_k,
     )
     # A chunk carries its memory's time and importance, so any candidate will do.
@@ -233,6 +234,13 @@ def fuse(
         scored.append((score, memory_id, in_time))
     heads = {*list(vector)[: settings.head], *list(text_scores)[: settings.head]}
     scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1]))
+    # The score a caller sees orders the hits: the heads come first, so they are
+    # lifted by the best score of the rest (their order among themselves kept).
+    lift = max((score for score, memory_id, _ in scored if memory_id not in heads), default=0.0)
+    scored = [
+        (score + lift if memory_id in heads else score, memory_id, in_time)
+        for score, memory_id, in_time in scored
+    ]
     # Only the k kept are read whole and dressed as hits, with the parts of their
     # score; a memory deleted since it was ranked gives its place to the next.
     hits: list[Hit] = []
