@@ -52,16 +52,18 @@ class StrictTool(Tool):
 
 def argument_error(exc: ValidationError) -> InvalidInput:
     """The first bad argument, as InvalidInput naming it (the others are listed too)."""
-    problems = []
+    names: list[str] = []
+    messages: list[str] = []
     for err in exc.errors():
         name = ".".join(str(part) for part in err["loc"]) or "arguments"
+        names.append(name)
         if err["type"] == "extra_forbidden":
-            problems.append((name, f"unknown argument {name!r}"))
+            messages.append(f"unknown argument {name!r}")
         elif err["type"] == "missing":
-            problems.append((name, f"{name} is required"))
+            messages.append(f"{name} is required")
         else:
-            problems.append((name, f"{name}: {err['msg']}"))
-    return InvalidInput("; ".join(p[1] for p in problems), field=problems[0][0].split(".")[0])
+            messages.append(f"{name}: {err['msg']}")
+    return InvalidInput("; ".join(messages), field=names[0].split(".")[0])
 
 
 def sdk_tool(declared: Declared, runner: Runner) -> Tool:
