@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import apsw
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -105,21 +106,51 @@ def test_a_read_only_store_of_an_older_schema_is_read_through_an_upgraded_copy(
         assert sorted(p.name for p in mount.iterdir()) == ["memories.db"]
 
 
+def damage(path: Path) -> None:
+    """Overwrite three whole pages (headers included) of the file with junk."""
+    data = bytearray(path.read_bytes())
+    page, pages = 4096, len(data) // 4096
+    for n in (pages // 3, pages // 2, 2 * pages // 3):
+        data[n * page : (n + 1) * page] = b"\xa5" * page
+    path.write_bytes(bytes(data))
+
+
 def test_health_names_damage_in_the_file(tmp_path):
     path = tmp_path / "damaged.db"
     url = filled_store(path, 300)
     assert invoke(tmp_path, "health", "--store", url).exit_code == 0
-    data = bytearray(path.read_bytes())
-    page, pages = 4096, len(data) // 4096
-    for n in (pages // 3, pages // 2, 2 * pages // 3):  # whole pages, headers included
-        data[n * page : (n + 1) * page] = b"\xa5" * page
-    path.write_bytes(bytes(data))
+    damage(path)
 
     health = invoke(tmp_path, "health", "--store", url)
     assert health.exit_code == 4, health.stdout
     report = json.loads(health.stdout)
     assert report["status"] == "degraded"
     assert any(p.startswith("the file is damaged") for p in report["store"]["problems"])
+
+
+def damage_table(path: Path, table: str) -> None:
+    """Overwrite every page of one table of the file with junk."""
+    conn = apsw.Connection(str(path))
+    size = conn.execute("PRAGMA page_size").fetchall()[0][0]
+    pages = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = ?", (table,))]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    for n in pages:  # numbered from 1
+        data[(n - 1) * size : n * size] = b"\xa5" * size
+    path.write_bytes(bytes(data))
+
+
+def test_a_search_of_a_damaged_word_index_fails_naming_the_damage(tmp_path, embedder, settings):
+    path = tmp_path / "damaged.db"
+    url = filled_store(path, 300)
+    damage_table(path, "memories_fts_data")
+
+    # The word ranking reads in one transaction, whose end reports the damage again:
+    # each search must fail as the store being unavailable, not as a raw SQLite error.
+    with Vault.open(url, settings=settings, embedder=embedder, create=False) as vault:
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match="disk image is malformed"):
+                vault.search("note", k=5, filter=EVERY)
 
 
 def test_health_says_when_the_disk_is_full_and_writes_fail(tmp_path, embedder, settings):

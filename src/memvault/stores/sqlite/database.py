@@ -211,7 +211,19 @@ class SqliteDatabase:
             try:
                 yield
             finally:
-                self._conn.execute("COMMIT")
+                self._end_snapshot()
+
+    def _end_snapshot(self) -> None:
+        # A read that hit a damaged page leaves its error on the connection, raised
+        # again by COMMIT: it surfaces as the store failing, like the read itself,
+        # and the transaction ends all the same (or the next BEGIN fails).
+        try:
+            self._conn.execute("COMMIT")
+        except UNAVAILABLE as exc:
+            if not self._conn.getautocommit():
+                with contextlib.suppress(apsw.Error):
+                    self._conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of one read statement, each readable by column name; run in

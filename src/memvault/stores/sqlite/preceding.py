@@ -57,7 +57,7 @@ def _by_words(
     back is an array lookup instead of an index walk per memory. None if a
     chunk is asked about: the index does not hold it.
     """
-    with db.snapshot():
+    with words.reading(db):
         # Read from the index on ids alone, not from the memory rows.
         asked = db.mapping(
             f"SELECT rowid, id FROM memories WHERE id IN ({','.join('?' * len(memory_ids))})",

@@ -213,7 +213,7 @@ class SqliteStore:
         if not terms:
             return []
         allowed = allowed_rowids(self._db, flt.with_changes(include_chunks=False))
-        with self._db.snapshot():
+        with self._words.reading(self._db):
             hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
         return self._candidates(hits)
 

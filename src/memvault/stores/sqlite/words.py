@@ -18,12 +18,14 @@ The score is ``stores.bm25``'s, which every store shares.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from ...errors import StoreUnavailable
 from .. import bm25
 from .rows import Row
 from .vectors import top_positions
@@ -48,6 +50,8 @@ class Database(Protocol):
     def scalar(self, sql: str, params: Sequence[object] = ()) -> Any: ...
 
     def tokens(self, text: str, *, query: bool) -> list[str]: ...
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class WordIndex:
@@ -74,6 +78,19 @@ class WordIndex:
         # Each term's BM25 weights, valid until the file changes.
         self._weights: dict[tuple[str, ...], Postings] = {}
         self._weighed = 0
+
+    @contextlib.contextmanager
+    def reading(self, db: Database) -> Iterator[None]:
+        """One read transaction of ``db`` for this index. When a read fails (a
+        damaged page), SQLite rolls the transaction back, with the vocabulary
+        table made in it: the next read makes it again and reloads."""
+        try:
+            with db.snapshot():
+                yield
+        except StoreUnavailable:
+            self._vocabulary_ready = False
+            self.stale = True
+            raise
 
     # -- following the file -------------------------------------------------
     def refresh(self, db: Database) -> None:
