@@ -205,6 +205,11 @@ def test_health_says_when_the_server_turns_read_only_and_writes_fail():
         assert problems[1].startswith("writes fail: ") and "read-only transaction" in problems[1]
         assert store.count(Filter.build()) == 1  # reads work
         store.close()
+        # Opened afresh on the read-only server: nothing to migrate, so it reads.
+        reopened = PostgresStore(url)
+        assert reopened.count(Filter.build()) == 1
+        assert reopened.health()["problems"][0] == read_only
+        reopened.close()
 
 
 def test_database_url_is_used_when_no_store_url_is_set(database, tmp_path):

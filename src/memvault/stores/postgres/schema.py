@@ -195,19 +195,19 @@ def check_server(conn: psycopg.Connection, url: str) -> None:
 
 
 def migrate(conn: psycopg.Connection, url: str) -> None:
-    """Apply pending migrations in one transaction; concurrent callers wait their turn."""
+    """Apply pending migrations in one transaction; concurrent callers wait their turn.
+
+    A store with nothing pending is only read, so it opens on a server that
+    takes no writes (a standby, default_transaction_read_only): reads work
+    there, and health says why writes fail.
+    """
+    if _current(conn, url):
+        return
     try:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             conn.execute(MIGRATIONS_TABLE)
-            done = {
-                version for (version,) in conn.execute("SELECT version FROM memvault_migrations")
-            }
-            if done and max(done) > len(MIGRATIONS):
-                raise StoreUnavailable(
-                    f"database {url} has schema version {max(done)}, newer than this memvault "
-                    f"knows ({len(MIGRATIONS)}); upgrade memvault"
-                )
+            done = _applied(conn, url)
             for version, (description, sql) in enumerate(MIGRATIONS, start=1):
                 if version not in done:
                     conn.execute(sql)
@@ -225,6 +225,26 @@ def migrate(conn: psycopg.Connection, url: str) -> None:
             "database, and an administrator may have to run CREATE EXTENSION vector; "
             "CREATE EXTENSION unaccent; first"
         ) from exc
+
+
+def _current(conn: psycopg.Connection, url: str) -> bool:
+    """Whether every migration is applied and the store has its id, read without writing."""
+    tables = "to_regclass('memvault_migrations') IS NOT NULL AND to_regclass('memvault_meta')"
+    if not one_value(conn.execute(f"SELECT {tables} IS NOT NULL")):
+        return False
+    has_id = one_value(conn.execute("SELECT count(*) FROM memvault_meta WHERE key = 'store_id'"))
+    return bool(has_id) and len(_applied(conn, url)) == len(MIGRATIONS)
+
+
+def _applied(conn: psycopg.Connection, url: str) -> set[int]:
+    """The schema versions applied, refusing a database newer than this memvault knows."""
+    done = {version for (version,) in conn.execute("SELECT version FROM memvault_migrations")}
+    if done and max(done) > len(MIGRATIONS):
+        raise StoreUnavailable(
+            f"database {url} has schema version {max(done)}, newer than this memvault "
+            f"knows ({len(MIGRATIONS)}); upgrade memvault"
+        )
+    return done
 
 
 VECTOR_INDEX = "memvault_memories_embedding"
