@@ -169,7 +169,8 @@ def _run(log: OperationLog, op: Operation, progress: Progress | None) -> Operati
     for done, step in enumerate(log.steps(op), start=1):
         # Adding is idempotent by content: a rerun finds the summary already there.
         stored = log.store.add(from_records(step["records"]))
-        summaries.append(stored[0][0].id)
+        summary, _created = stored[0]  # the summary; its chunks, if any, follow it
+        summaries.append(summary.id)
         sources += step["sources"]
         if progress is not None:
             progress("store", done, op.steps)

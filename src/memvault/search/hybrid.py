@@ -248,7 +248,7 @@ def fuse(
     while len(hits) < k and position < len(scored):
         window = scored[position : position + k - len(hits)]
         position += len(window)
-        found = {m.id: m for m in store.get_many([item[1] for item in window])}
+        found = {m.id: m for m in store.get_many([memory_id for _, memory_id, _ in window])}
         for score, memory_id, in_time in window:
             memory = found.get(memory_id)
             if memory is None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...model import Filter, Memory, from_micros, to_micros
 from ..base import looks_like_hash
-from .rows import Row
+from .rows import Row, scalar
 
 # The word index over top-level memories' content, kept in step by triggers.
 # Migration 1 created it; migration 5 put it back after migration 4 had added
@@ -53,8 +53,8 @@ def _plain_vectors(cur: Any) -> None:
             "INSERT INTO memory_vectors_plain(rowid, embedding) "
             "SELECT rowid, embedding FROM memory_vectors"
         )
-        moved = cur.execute("SELECT count(*) FROM memory_vectors_plain").fetchall()[0][0]
-        held = cur.execute("SELECT count(*) FROM memory_vectors").fetchall()[0][0]
+        moved = scalar(cur.execute("SELECT count(*) FROM memory_vectors_plain"))
+        held = scalar(cur.execute("SELECT count(*) FROM memory_vectors"))
         if moved != held:  # rolls the whole migration back: the old table stays
             raise RuntimeError(f"moved {moved} of {held} vectors out of vec0")
         cur.execute("DROP TABLE memory_vectors")
