@@ -30,3 +30,14 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 def remount_read_only(path: Path) -> None:
     """Make the tmpfs at ``path`` read-only (its files stay)."""
     _run("mount", "-o", "remount,ro", str(path))
+
+
+@contextmanager
+def immutable(path: Path) -> Iterator[Path]:
+    """The directory at ``path`` made immutable (nothing can be created or removed in
+    it, as a read-only directory is for its owner's other users), restored afterwards."""
+    _run("chattr", "+i", str(path))
+    try:
+        yield path
+    finally:
+        _run("chattr", "-i", str(path))

@@ -16,7 +16,7 @@ from memvault.model import Filter, Memory
 from memvault.stores import open_store
 from memvault.vault import Vault
 
-from .mounts import remount_read_only, tmpfs
+from .mounts import immutable, remount_read_only, tmpfs
 from .test_sqlite_store import as_float32_store, as_vec0_store
 from .transfer_data import fill, sample, unit
 
@@ -52,30 +52,46 @@ def fill_disk(directory: Path) -> None:
             pass
 
 
+def reads_but_refuses_writes(tmp_path: Path, url: str, folder: Path, why: str) -> None:
+    """Listing, export and migration from the store work; a delete fails saying ``why``;
+    health is degraded; nothing new appears in ``folder``."""
+    listed = invoke(tmp_path, "list", "--store", url)
+    assert listed.exit_code == 0, listed.stderr
+    assert len(json.loads(listed.stdout)["memories"]) == 3  # the live ones in "default"
+    exported = invoke(tmp_path, "export", str(tmp_path / "out.jsonl.gz"), "--store", url)
+    assert exported.exit_code == 0, exported.stderr
+    assert json.loads(exported.stdout)["count"] == 20
+    moved = invoke(tmp_path, "migrate", url, f"sqlite://{tmp_path / 'copy.db'}")
+    assert moved.exit_code == 0, moved.stderr
+
+    some_id = json.loads(listed.stdout)["memories"][0]["id"]
+    refused = invoke(tmp_path, "delete", some_id, "--store", url)
+    assert refused.exit_code == 4
+    assert f"cannot be written: {why}" in message(refused)
+    health = invoke(tmp_path, "health", "--store", url)
+    assert health.exit_code == 4
+    report = json.loads(health.stdout)
+    assert report["status"] == "degraded"
+    assert any("read-only" in p for p in report["store"]["problems"])
+    assert sorted(p.name for p in folder.iterdir()) == ["memories.db"]
+
+
 def test_a_store_on_a_read_only_file_system_reads_and_exports_but_refuses_writes(tmp_path):
     with tmpfs(tmp_path / "ro", "16m") as mount:
         url = filled_store(mount / "memories.db", 12)
         remount_read_only(mount)
+        reads_but_refuses_writes(tmp_path, url, mount, "it is on a read-only file system")
 
-        listed = invoke(tmp_path, "list", "--store", url)
-        assert listed.exit_code == 0, listed.stderr
-        assert len(json.loads(listed.stdout)["memories"]) == 3  # the live ones in "default"
-        exported = invoke(tmp_path, "export", url, str(tmp_path / "out.jsonl.gz"))
-        assert exported.exit_code == 0, exported.stderr
-        assert json.loads(exported.stdout)["count"] == 20
-        moved = invoke(tmp_path, "migrate", url, f"sqlite://{tmp_path / 'copy.db'}")
-        assert moved.exit_code == 0, moved.stderr
 
-        some_id = json.loads(listed.stdout)["memories"][0]["id"]
-        refused = invoke(tmp_path, "delete", some_id, "--store", url)
-        assert refused.exit_code == 4
-        assert "cannot be written: it is on a read-only file system" in message(refused)
-        health = invoke(tmp_path, "health", "--store", url)
-        assert health.exit_code == 4
-        report = json.loads(health.stdout)
-        assert report["status"] == "degraded"
-        assert any("read-only" in p for p in report["store"]["problems"])
-        assert sorted(p.name for p in mount.iterdir()) == ["memories.db"]
+def test_a_store_in_a_read_only_directory_reads_and_exports_but_refuses_writes(tmp_path):
+    # The file could be written, but SQLite cannot make the files a WAL database
+    # is read through beside it.
+    with tmpfs(tmp_path / "mount", "16m") as mount:
+        folder = mount / "store"
+        folder.mkdir()
+        url = filled_store(folder / "memories.db", 12)
+        with immutable(folder):
+            reads_but_refuses_writes(tmp_path, url, folder, "its directory is read-only")
 
 
 def test_a_read_only_store_of_an_older_schema_is_read_through_an_upgraded_copy(

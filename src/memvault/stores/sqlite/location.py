@@ -66,17 +66,25 @@ def read_only_reason(path: Path) -> str | None:
             return "it is on a read-only file system"
     except OSError:
         pass
-    return None if os.access(path, os.W_OK) else "the file is read-only"
+    if not os.access(path, os.W_OK):
+        return "the file is read-only"
+    # A write needs a journal, or the WAL files, created beside the file.
+    return None if os.access(path.absolute().parent, os.W_OK) else "its directory is read-only"
 
 
 def open_read_only(path: Path) -> apsw.Connection:
     """A connection that can only read ``path``, and never creates or changes a file.
 
-    On a read-only file system the file is opened as immutable: SQLite could
-    not create the shared-memory file a WAL database is otherwise read through.
+    Where the shared-memory file a WAL database is read through cannot be made
+    (a read-only file system, or directory without one already), the file is
+    opened as immutable: SQLite could not read it otherwise.
     """
     uri = "file:" + quote(str(path.absolute()))
-    if read_only_reason(path) == "it is on a read-only file system":
+    reason = read_only_reason(path)
+    shm = path.with_name(path.name + "-shm")
+    if reason == "it is on a read-only file system" or (
+        reason == "its directory is read-only" and not shm.exists()
+    ):
         uri += "?immutable=1"
     return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 
