@@ -21,6 +21,7 @@ from memvault.search.hybrid import SearchSettings, hybrid_search
 from memvault.search.text import query_terms
 from memvault.stores.postgres import words as postgres_words
 from memvault.stores.postgres import writes as postgres_writes
+from memvault.stores.postgres.statistics import TagStatistics
 from memvault.stores.postgres.store import EXACT_SEARCH_ROWS, PostgresStore
 from memvault.stores.sqlite.store import SqliteStore
 from memvault.vault import Vault
@@ -295,6 +296,37 @@ def test_words_are_found_and_scored_like_the_sqlite_store(pg, tmp_path):
     reference.delete(gone)
     pg.delete(gone)
     compare()
+    reference.close()
+
+
+def test_a_word_search_under_a_common_tag_ranks_as_under_a_rare_one(pg, database, tmp_path):
+    """A tag on most memories is checked on the rows the words find, not listed by
+    its index (``statistics``); the ranking is SQLite's either way."""
+    reference = SqliteStore(tmp_path / "reference.db")
+    reference.bind_embedding(SPEC)
+    memories = [
+        mem(text, 700 + i, tags=("everywhere", "rare") if i % 200 == 0 else ("everywhere",))
+        for i, text in enumerate(notes(300, seed=9))
+    ]
+    reference.add(memories)
+    pg.add(memories)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("ANALYZE memvault_memories")
+    store = PostgresStore(database)  # reads the statistics ANALYZE just made
+    tags = TagStatistics(store._db)
+    assert tags.all_common(["everywhere"]) and not tags.all_common(["everywhere", "rare"])
+    for flt in (
+        Filter.build(tags_any=["everywhere"]),
+        Filter.build(tags_all=["everywhere"]),
+        Filter.build(tags_any=["rare"]),
+    ):
+        for query in NOTE_QUERIES:
+            terms = query_terms(query)
+            # Equal scores may come in either order; the scores line up exactly.
+            ours = [c.score for c in store.text_search(terms, 15, flt)]
+            theirs = [c.score for c in reference.text_search(terms, 15, flt)]
+            assert ours == pytest.approx(theirs, rel=1e-9), (query, flt)
+    store.close()
     reference.close()
 
 

@@ -351,11 +351,15 @@ def page_cursor_time(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("cursor is malformed", field="cursor") from None
 
 
-def filter_sql(flt: Filter, now: datetime) -> tuple[str, list[Any]]:
+def filter_sql(flt: Filter, now: datetime, *, tags_by_index: bool = True) -> tuple[str, list[Any]]:
     """A WHERE clause over ``memvault_memories m`` that applies ``flt``; never empty.
 
     Each condition can use an index: tags and metadata go through GIN
-    (``&&``, ``@>``), the rest through btrees.
+    (``&&``, ``@>``), the rest through btrees. Without ``tags_by_index`` the
+    tag conditions are checked on the rows found by the others (``IS TRUE``,
+    the same truth for a column that is never NULL, is no operator an index
+    serves): for tags too common for their index to narrow much
+    (``statistics``).
     """
     clauses: list[str] = []
     params: list[Any] = []
@@ -376,11 +380,12 @@ def filter_sql(flt: Filter, now: datetime) -> tuple[str, list[Any]]:
     if flt.created_before is not None:
         clauses.append("m.created_at < %s")
         params.append(flt.created_before)
+    by_index = "{}" if tags_by_index else "({}) IS TRUE"
     if flt.tags_any:
-        clauses.append("m.tags && %s::text[]")
+        clauses.append(by_index.format("m.tags && %s::text[]"))
         params.append(list(flt.tags_any))
     if flt.tags_all:
-        clauses.append("m.tags @> %s::text[]")
+        clauses.append(by_index.format("m.tags @> %s::text[]"))
         params.append(list(flt.tags_all))
     if flt.metadata:
         # Containment of {key: scalar} is equality of that key's value (3 = 3.0,

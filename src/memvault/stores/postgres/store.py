@@ -51,6 +51,7 @@ from .schema import (
     vector_column_sql,
 )
 from .search import nearest_parts, preceding_sql
+from .statistics import TagStatistics
 from .words import text_search_parts
 
 # A filter matching fewer memories than this is searched exactly (every match
@@ -76,6 +77,7 @@ class PostgresStore:
             self._store_id = _meta(cur, "store_id") or ""
             self._spec = _read_spec(cur)
         self._indexer = VectorIndexer(self._db)
+        self._tags = TagStatistics(self._db)
         self._bulk_loading = False
         if self._indexer.waiting():  # left by a server that stopped before indexing them
             self._indexer.written(0)
@@ -229,7 +231,11 @@ class PostgresStore:
         now = utcnow()
         words = preceding = nearest = None
         if terms:
-            where, params = filter_sql(flt.with_changes(include_chunks=False), now)
+            where, params = filter_sql(
+                flt.with_changes(include_chunks=False),
+                now,
+                tags_by_index=not self._tags.all_common((*flt.tags_any, *flt.tags_all)),
+            )
             # Served by the (namespace, created_at) index within a namespace, else the key.
             newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
             words = text_search_parts(terms, where, params, k, newest)
