@@ -50,6 +50,28 @@ UNAVAILABLE = (
 )
 
 
+def _disk_full(path: Path) -> str | None:
+    """ "the disk is full: ..." when the file system of ``path`` has (almost) no room left."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return None
+    return (
+        f"the disk is full: {free >> 10} KB free at {path.parent}"
+        if free < LOW_DISK_BYTES
+        else None
+    )
+
+
+def _cannot_use(path: Path, problem: object) -> StoreUnavailable:
+    # A full disk stops SQLite making the shared-memory file a WAL database is
+    # read through, and shows only as "disk I/O error": say what is behind it.
+    full = _disk_full(path)
+    return StoreUnavailable(
+        f"cannot use SQLite file {path}: {problem}" + (f"; {full}" if full else "")
+    )
+
+
 def _load_sqlite_vec(conn: apsw.Connection) -> None:
     """sqlite-vec reads the vec0 table of stores written before vectors became
     plain rows, for the migration that moves them out of it."""
@@ -124,7 +146,7 @@ class SqliteDatabase:
                 field="store_url",
             )
         if layout.kind == "unreadable":
-            raise StoreUnavailable(f"cannot use SQLite file {path}: {layout.problem}")
+            raise _cannot_use(path, layout.problem)
         # Why writes are refused, for a store that can only be read (reads and exports work).
         self.read_only = read_only_reason(path) if layout.kind == "memvault" else None
         self.last_write_error: str | None = None
@@ -154,7 +176,7 @@ class SqliteDatabase:
             self._conn.execute("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002")
         except UNAVAILABLE as exc:
             self._conn.close()
-            raise StoreUnavailable(f"cannot use SQLite file {self.path}: {exc}") from exc
+            raise _cannot_use(self.path, exc) from exc
         except StoreUnavailable:
             self._conn.close()
             raise
@@ -284,9 +306,9 @@ class SqliteDatabase:
             )
         if self.last_write_error:
             found.append(f"writes fail: {self.last_write_error}")
-        free = shutil.disk_usage(self.path.parent).free
-        if free < LOW_DISK_BYTES and not self.read_only:
-            found.append(f"the disk is full: {free >> 10} KB free at {self.path.parent}")
+        full = None if self.read_only else _disk_full(self.path)
+        if full:
+            found.append(full)
         now = time.monotonic()
         if now - self._checked_at >= CHECK_EVERY_S or self.last_write_error:
             self._checked_at, self._damage = now, self._quick_check()
