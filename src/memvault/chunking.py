@@ -8,6 +8,9 @@ the first, each further one is stored as a chunk record pointing at it.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from .model import Memory
 
 # English averages about four characters per word piece; staying under the
 # window by this estimate keeps almost every chunk whole inside the model.
@@ -17,6 +20,19 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 def window_chars(max_tokens: int) -> int:
     return max(200, max_tokens * CHARS_PER_TOKEN - 64)
+
+
+def chunk_record(parent: Memory, index: int, text: str, **changes: Any) -> Memory:
+    """The record of ``parent``'s chunk ``index`` (> 0): its text, the parent's fields."""
+    # An empty content_hash is recomputed from the chunk's own text.
+    return parent.with_changes(
+        id=f"{parent.id}#{index}",
+        content=text,
+        content_hash="",
+        parent_id=parent.id,
+        chunk_index=index,
+        **changes,
+    )
 
 
 def split_into_chunks(text: str, max_chars: int, overlap_chars: int | None = None) -> list[str]:

@@ -1,7 +1,7 @@
 """How checked memories reach a store: embedded with their chunks, written in batches.
 
 The Vault holds one ``Writer`` and hands its ``embed`` to upkeep, which
-re-embeds merged and summarized memories the same way. Each batch is one
+embeds summaries the same way (``memory_vectors``, turn context included). Each batch is one
 transaction, written on a background thread while the next batch is embedded,
 so the model and the store work at the same time.
 """
@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 
 from . import turns
-from .chunking import split_into_chunks, window_chars
 from .config import Settings
 from .embedding import Embedder
 from .errors import InvalidInput
-from .model import Filter, Memory, StoreResult
+from .memory_vectors import MemoryVectors
+from .model import Memory, StoreResult
 from .stores import Store
 
 STORE_BATCH = 256
@@ -40,14 +40,13 @@ class Writer:
         self.store = store
         self.embedder = embedder
         self.max_chunks = settings.max_chunks
-        self.turn_context = turn_context
-        self.chunk_chars = window_chars(embedder.max_tokens)
+        self.vectors = MemoryVectors(embedder, turn_context)
         self._background = background
         self._timed = timed
 
     def chunks(self, content: str) -> list[str]:
         """The parts content is embedded in (one part if it fits the model's window)."""
-        return split_into_chunks(content, self.chunk_chars)
+        return self.vectors.chunks(content)
 
     def store_all(
         self,
@@ -68,7 +67,8 @@ class Writer:
         new = [m for content_hash, m in first_of.items() if content_hash not in existing]
         self._check_chunks(memories, new)
         # A turn's context comes from every item before it, the repeated ones too.
-        prefix_of = dict(zip(map(id, memories), self._turn_prefixes(memories), strict=True))
+        prefixes = self.vectors.prefixes(memories, self.store)
+        prefix_of = dict(zip(map(id, memories), prefixes, strict=True))
         stored: Written = {}
 
         def written(done: Written) -> None:
@@ -116,69 +116,30 @@ class Writer:
         """Refuse, before anything is embedded, content that would take more chunks than
         ``max_chunks``: its cost is known now, and paying it could take minutes."""
         for memory in new:
-            if len(memory.content) <= self.chunk_chars:
+            if len(memory.content) <= self.vectors.chunk_chars:
                 continue  # one chunk
             chunks = len(self.chunks(memory.content))
             if chunks > self.max_chunks:
                 where = "" if len(memories) == 1 else f"items[{memories.index(memory)}]."
                 raise InvalidInput(
                     f"{where}content would be embedded as {chunks} chunks of up to "
-                    f"{self.chunk_chars} characters, over the limit of {self.max_chunks} "
+                    f"{self.vectors.chunk_chars} characters, over the limit of {self.max_chunks} "
                     "(MEMVAULT_MAX_CHUNKS); each chunk costs the model about as much as a "
                     "paragraph. Store it as several smaller memories, or raise the limit",
                     field=f"{where}content",
                 )
 
-    def _turn_prefixes(self, memories: list[Memory]) -> list[str]:
-        """What each memory's first chunk is embedded after (``turns``): "" for most."""
-
-        def earlier(namespace: str, session: object, first: Memory, count: int) -> list[str]:
-            if count == 0:
-                return []
-            flt = Filter(
-                namespace=namespace,
-                metadata={"session": session},
-                created_before=first.created_at,
-            )
-            page = self.store.query(flt, limit=count)
-            return [m.content for m in reversed(page.memories)]
-
-        return turns.prefixes(memories, self.turn_context, earlier)
-
     def embed(self, memories: list[Memory], prefixes: Sequence[str] | None = None) -> list[Memory]:
         """The memories with vectors, each followed by its chunk records if it is long.
 
-        ``prefixes`` (one per memory) are embedded before a memory's first chunk
-        (``turns``); the stored content stays the memory's own.
+        Without ``prefixes``, each memory's turn context is worked out here
+        (``memory_vectors``): summaries and merges embed the way storing does.
         """
         if not memories:
             return []
-        texts: list[str] = []
-        chunks: list[str] = []
-        owners: list[tuple[int, int]] = []
-        for i, memory in enumerate(memories):
-            for j, chunk in enumerate(self.chunks(memory.content)):
-                chunks.append(chunk)
-                texts.append(prefixes[i] + chunk if prefixes and j == 0 else chunk)
-                owners.append((i, j))
+        if prefixes is None:
+            prefixes = self.vectors.prefixes(memories, self.store)
         started = time.perf_counter()
-        vectors = self.embedder.embed(texts)
+        records = self.vectors.embed(memories, prefixes)
         self._timed("embed", started)
-        records: list[Memory] = []
-        for (i, j), text, vector in zip(owners, chunks, vectors, strict=True):
-            parent = memories[i]
-            if j == 0:
-                records.append(parent.with_changes(embedding=vector))
-            else:
-                # An empty content_hash is recomputed from the chunk's own text.
-                records.append(
-                    parent.with_changes(
-                        id=f"{parent.id}#{j}",
-                        content=text,
-                        content_hash="",
-                        parent_id=parent.id,
-                        chunk_index=j,
-                        embedding=vector,
-                    )
-                )
         return records

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..chunking import split_into_chunks, window_chars
+from ..chunking import chunk_record, split_into_chunks, window_chars
 from ..errors import InvalidInput
 from ..inputs import build_memory
 from ..limits import check_namespace
@@ -132,17 +132,7 @@ class FileSource:
             name = f"{self.identity()}|{namespace}|{content_hash(memory.content)}"
             memory = memory.with_changes(id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
         chunks = split_into_chunks(memory.content, CHUNK_CHARS)
-        return [memory] + [
-            memory.with_changes(
-                id=f"{memory.id}#{j}",
-                content=text,
-                content_hash="",
-                parent_id=memory.id,
-                chunk_index=j,
-            )
-            for j, text in enumerate(chunks)
-            if j > 0
-        ]
+        return [memory] + [chunk_record(memory, j, text) for j, text in enumerate(chunks) if j > 0]
 
 
 class NotesSource(FileSource):

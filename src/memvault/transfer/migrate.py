@@ -32,8 +32,10 @@ from ..config import Settings
 from ..embedding import Embedder, open_embedder
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, StoreUnavailable
 from ..inputs import check_memory
+from ..memory_vectors import MemoryVectors
 from ..model import EmbeddingSpec, Filter, Memory
 from ..stores import Store
+from ..turns import TurnContext
 from . import checkpoints
 from .backup import backup_to_dump
 from .checkpoints import Checkpoint
@@ -376,8 +378,12 @@ class _Run:
             for m in need:
                 self.fail(m.id, "no vector, and the local model is not the target's")
             return [m for m in batch if m.embedding is not None]
-        vectors = self.embedder.embed([m.content for m in need])
-        fresh = {m.id: m.with_changes(embedding=v) for m, v in zip(need, vectors, strict=True)}
+        # A turn's earlier turns come from the source when it is a store (it holds
+        # them all, whatever order the batches come in); a dump or another tool's
+        # data cannot be queried, so its turns get their header and no earlier turns.
+        history = self.source if isinstance(self.source, Store) else None
+        vectors = MemoryVectors(self.embedder, TurnContext.from_settings(self.settings))
+        fresh = {m.id: m for m in vectors.reembed(need, history)}
         counts["reembedded"] += len(fresh)
         return [fresh.get(m.id, m) for m in batch]
 
