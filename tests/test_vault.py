@@ -388,10 +388,16 @@ def test_searching_a_store_of_another_model_is_refused_and_reembedding_is_the_wa
             assert "other-minilm-384" in err.value.message
             assert "all-MiniLM-L6-v2" in err.value.message and "--reembed" in err.value.message
         assert v.list().memories[0].content == "Alice prefers tabs over spaces"
+        report = v.health()
+        assert report["status"] == "degraded"
+        problem = " | ".join(report["store"]["problems"])
+        assert "other-minilm-384" in problem and "all-MiniLM-L6-v2" in problem
+        assert "--reembed" in problem
     fresh = f"sqlite://{tmp_path / 'fresh.db'}"
     assert migrate(url, fresh, reembed=True, settings=settings, embedder=embedder).ok
     with Vault.open(fresh, settings=settings, embedder=embedder) as v:
         assert v.search("tabs", k=1)[0].memory.content == "Alice prefers tabs over spaces"
+        assert v.health()["status"] == "ok"
 
 
 def test_bad_store_urls_name_the_field(settings, embedder):

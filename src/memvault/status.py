@@ -39,7 +39,16 @@ def health(store: Store, embedder: Embedder) -> dict[str, Any]:
     switched = switch_record(store)
     if switched is not None:
         found["imported_from_mcp_memory_service"] = switched
-    # A store that answers but cannot do everything (damaged, full, read-only) lists why.
+    held, local = store.embedding_spec(), embedder.spec
+    if held is not None and held != local:
+        found["problems"] = [
+            *found.get("problems", []),
+            f"vectors of {held.model} ({held.dimension} dimensions), not of the local model "
+            f"{local.model} ({local.dimension}): searches and writes are refused; "
+            "memvault migrate URL NEW_URL --reembed copies it with new vectors",
+        ]
+    # A store that answers but cannot do everything (damaged, full, read-only, another
+    # model's vectors) lists why.
     status = "degraded" if found.get("problems") else "ok"
     return {
         "status": status,
