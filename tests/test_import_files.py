@@ -219,3 +219,14 @@ def test_a_killed_import_of_json_lines_is_finished_by_a_rerun(tmp_path, settings
     assert report.resumed_from is not None and report.verification.ok, report.to_dict()
     assert report.moved == 1500 - before
     assert len(contents(f"sqlite://{target}")) == 1500
+
+
+def test_an_import_of_which_nothing_can_be_stored_creates_no_store(tmp_path):
+    lines = tmp_path / "empty.jsonl"
+    lines.write_text('{"content": ""}\n{"content": "   "}\n')
+    path = tmp_path / "new" / "memories.db"
+    done = run_cli(["import", str(lines), "--store", f"sqlite://{path}", "--json"], tmp_path)
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["moved"], report["failed"]) == (0, 2)
+    assert not (tmp_path / "new").exists()

@@ -136,8 +136,9 @@ def test_a_chroma_collection_of_another_tool_migrates_as_is(tmp_path, settings):
     alice.close()
 
 
-def build_mcp_sqlite(path) -> None:
-    """The schema mcp-memory-service's sqlite_vec backend creates, filled by plain SQL."""
+def build_mcp_sqlite(path, *, empty: bool = False) -> None:
+    """The schema mcp-memory-service's sqlite_vec backend creates, filled by plain SQL
+    (unless ``empty``)."""
     conn = apsw.Connection(str(path))
     conn.enable_load_extension(True)
     conn.load_extension(sqlite_vec.loadable_path())
@@ -159,7 +160,9 @@ def build_mcp_sqlite(path) -> None:
         ("Forgotten memory", "old", "note", {}, T0 + 20, T0 + 30),
         ("Use ruff for linting", "", "fact", {"confidence": 0.9}, T0 + 40, None),
     ]
-    for i, (content, tags, mtype, meta, created, deleted) in enumerate(rows, start=1):
+    for i, (content, tags, mtype, meta, created, deleted) in enumerate(
+        [] if empty else rows, start=1
+    ):
         conn.execute(
             "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, "
             "created_at, updated_at, created_at_iso, updated_at_iso, deleted_at) "

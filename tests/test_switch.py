@@ -105,3 +105,14 @@ async def test_an_interrupted_import_resumes_and_mcp_tools_serve_the_import(
         health = await ok(client, "memory_health")
         assert health["store"]["imported_from_mcp_memory_service"]["memories"] == 3
     runner.close()
+
+
+def test_switching_from_an_empty_peer_file_serves_an_empty_store(tmp_path):
+    peer = tmp_path / "sqlite_vec.db"
+    build_mcp_sqlite(peer, empty=True)
+    stats = run_cli(["stats", "--json"], tmp_path, MCP_MEMORY_SQLITE_PATH=str(peer))
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["total"] == 0
+    assert "imported 0 memories" in stats.stderr
+    again = run_cli(["stats", "--json"], tmp_path, MCP_MEMORY_SQLITE_PATH=str(peer))
+    assert again.returncode == 0 and "imported" not in again.stderr

@@ -152,7 +152,9 @@ class _Run:
         if dry_run:
             self.plan(replace)
         else:
-            if isinstance(self.target, PendingStore):
+            # A source with nothing to store (empty, or only records that fail) leaves
+            # a new target uncreated: it stays the empty stand-in, so no store appears.
+            if isinstance(self.target, PendingStore) and report.source_count:
                 self.target = retrying(self.target.create, "creating the target")
             elif backup:
                 report.backup = str(backup_to_dump(self.target, self.settings, self.progress))

@@ -74,7 +74,8 @@ def _import(peer: Path, target: str, settings: Settings) -> None:
         "failed": report.failed,
         "verified": bool(report.verification and report.verification.ok),
     }
-    store = open_store(target, settings, create=False)
+    # Created here when the peer's file held nothing to import.
+    store = open_store(target, settings, create=True)
     try:
         store.journal_put(SWITCH_KIND, SWITCH_KEY, record)
     finally:
