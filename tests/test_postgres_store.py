@@ -19,9 +19,10 @@ from memvault.errors import Conflict
 from memvault.model import Filter, Memory, utcnow
 from memvault.search.hybrid import SearchSettings, hybrid_search
 from memvault.search.text import query_terms
+from memvault.stores.postgres import store as postgres_store
 from memvault.stores.postgres import words as postgres_words
 from memvault.stores.postgres import writes as postgres_writes
-from memvault.stores.postgres.statistics import TagStatistics
+from memvault.stores.postgres.statistics import FilterStatistics
 from memvault.stores.postgres.store import EXACT_SEARCH_ROWS, PostgresStore
 from memvault.stores.sqlite.store import SqliteStore
 from memvault.vault import Vault
@@ -313,7 +314,7 @@ def test_a_word_search_under_a_common_tag_ranks_as_under_a_rare_one(pg, database
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute("ANALYZE memvault_memories")
     store = PostgresStore(database)  # reads the statistics ANALYZE just made
-    tags = TagStatistics(store._db)
+    tags = FilterStatistics(store._db)
     assert tags.all_common(["everywhere"]) and not tags.all_common(["everywhere", "rare"])
     for flt in (
         Filter.build(tags_any=["everywhere"]),
@@ -328,6 +329,34 @@ def test_a_word_search_under_a_common_tag_ranks_as_under_a_rare_one(pg, database
             assert ours == pytest.approx(theirs, rel=1e-9), (query, flt)
     store.close()
     reference.close()
+
+
+def test_a_filter_the_statistics_put_far_above_the_count_is_searched_without_it(
+    database, monkeypatch
+):
+    """Not counted, the filter's memories are walked in the index; when the estimate
+    is stale (most of them deleted since), the exact search still finds the rest."""
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    memories = [mem(f"note {i}", 900 + i, namespace="big", tags=("t",)) for i in range(300)]
+    store.add(memories + [mem(f"other {i}", 1300 + i, namespace="small") for i in range(30)])
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("ANALYZE memvault_memories")
+    store.close()
+    flt = Filter.build(namespace="big", tags_any=["t"])
+    store = PostgresStore(database)  # reads the statistics ANALYZE just made
+    assert FilterStatistics(store._db).estimated_matches(flt) == pytest.approx(300, rel=0.1)
+    assert FilterStatistics(store._db).estimated_matches(Filter.build(memory_type="fact")) == 0
+    monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 20)
+    monkeypatch.setattr(postgres_store, "COUNT_NOT_BELOW", 2)
+    query = unit(950)
+    vectors = np.stack([m.embedding for m in memories])
+    exact = {memories[i].id for i in np.argsort(-(vectors @ query))[:10]}
+    hits = store.vector_search(query, 10, flt)
+    assert len(hits) == 10 and len(exact & {c.id for c in hits}) >= 8
+    store.delete([m.id for m in memories[5:]])
+    assert {c.id for c in store.vector_search(query, 10, flt)} == {m.id for m in memories[:5]}
+    store.close()
 
 
 @pytest.mark.parametrize("scored_at_most", [30_000, 40])

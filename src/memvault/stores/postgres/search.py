@@ -41,7 +41,8 @@ def nearest_parts(
     iterative scan keeps walking past rejected rows until ``k`` pass, and
     compares the vectors still waiting for the index (``indexing``) exactly;
     if the scan gives up early, the exact search runs instead. The counting
-    stops at ``exact_below`` rows, so it stays cheap for any namespace size.
+    stops at ``exact_below`` rows, so it stays cheap for any namespace size;
+    an ``exact_below`` of 0 counts nothing (a filter known to match many).
     Rows from the relaxed-order scan are sorted again at the end.
     """
     ctes = f"""

@@ -51,12 +51,14 @@ from .schema import (
     vector_column_sql,
 )
 from .search import nearest_parts, preceding_sql
-from .statistics import TagStatistics
+from .statistics import FilterStatistics
 from .words import text_search_parts
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
 EXACT_SEARCH_ROWS = 2000
+# A filter the statistics put at this many times that or more is not counted.
+COUNT_NOT_BELOW = 10
 HEALTH_WAIT_S = 5.0
 
 
@@ -77,7 +79,7 @@ class PostgresStore:
             self._store_id = _meta(cur, "store_id") or ""
             self._spec = _read_spec(cur)
         self._indexer = VectorIndexer(self._db)
-        self._tags = TagStatistics(self._db)
+        self._statistics = FilterStatistics(self._db)
         self._bulk_loading = False
         if self._indexer.waiting():  # left by a server that stopped before indexing them
             self._indexer.written(0)
@@ -234,7 +236,7 @@ class PostgresStore:
             where, params = filter_sql(
                 flt.with_changes(include_chunks=False),
                 now,
-                tags_by_index=not self._tags.all_common((*flt.tags_any, *flt.tags_all)),
+                tags_by_index=not self._statistics.all_common((*flt.tags_any, *flt.tags_all)),
             )
             # Served by the (namespace, created_at) index within a namespace, else the key.
             newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
@@ -244,7 +246,10 @@ class PostgresStore:
         if vector is not None and spec is not None:
             where, params = filter_sql(flt.with_changes(include_chunks=True), now)
             vec = as_vector(vector, spec.dimension)
-            nearest = nearest_parts(where, params, vec, k, max(EXACT_SEARCH_ROWS, 2 * k))
+            exact_below = max(EXACT_SEARCH_ROWS, 2 * k)
+            if self._statistics.estimated_matches(flt) >= COUNT_NOT_BELOW * exact_below:
+                exact_below = 0  # no count: the walk, then the exact search if it falls short
+            nearest = nearest_parts(where, params, vec, k, exact_below)
         if words is None and nearest is None:
             return Rankings([], [], {})
         with self._db.cursor() as cur:
