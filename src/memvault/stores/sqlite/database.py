@@ -81,7 +81,8 @@ def _load_sqlite_vec(conn: apsw.Connection) -> None:
 
 
 def parse_pragmas(text: str) -> dict[str, str]:
-    """``"key=value,key=value"`` as given in MEMVAULT_SQLITE_PRAGMAS."""
+    """``"key=value,key=value"`` as given in MEMVAULT_SQLITE_PRAGMAS (or the peer's
+    MCP_MEMORY_SQLITE_PRAGMAS)."""
     out: dict[str, str] = {}
     for item in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = item.partition("=")
@@ -108,7 +109,8 @@ def _check_known(pragmas: dict[str, str]) -> None:
     unknown = sorted(set(pragmas) - known)
     if unknown:
         raise InvalidInput(
-            f"unknown SQLite pragma {unknown[0]!r} in MEMVAULT_SQLITE_PRAGMAS",
+            f"unknown SQLite pragma {unknown[0]!r} in the SQLite pragmas setting "
+            "(MEMVAULT_SQLITE_PRAGMAS or MCP_MEMORY_SQLITE_PRAGMAS)",
             field="sqlite_pragmas",
         )
 
