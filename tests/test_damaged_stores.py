@@ -190,16 +190,20 @@ def test_health_says_when_the_disk_is_full_and_writes_fail(tmp_path, embedder, s
         assert health.exit_code == 4 and "the disk is full" in health.stdout
 
 
-def test_a_closed_store_on_a_disk_that_filled_up_says_the_disk_is_full(tmp_path):
+def test_a_closed_store_on_a_disk_that_filled_up_is_read_and_says_the_disk_is_full(tmp_path):
     # Closed cleanly, the store has no shared-memory file, which SQLite cannot
-    # make on a full disk, so it cannot be opened at all: the error must say why.
+    # make on a full disk: it is read as it stands, and writes say why they fail.
     with tmpfs(tmp_path / "small", "4m") as mount:
         url = filled_store(mount / "memories.db", 6)
+        before = invoke(tmp_path, "list", "--store", url).stdout
         fill_disk(mount)
-        for command in ("health", "list"):
-            result = invoke(tmp_path, command, "--store", url)
-            assert result.exit_code == 4
-            assert "the disk is full" in message(result), message(result)
+        listed = invoke(tmp_path, "list", "--store", url)
+        assert listed.exit_code == 0, message(listed)
+        assert json.loads(listed.stdout)["memories"] == json.loads(before)["memories"]
+        health = invoke(tmp_path, "health", "--store", url)
+        assert health.exit_code == 4 and "the disk is full" in health.stdout, health.stdout
+        stored = invoke(tmp_path, "store", "one more", "--store", url)
+        assert stored.exit_code == 4 and "the disk is full" in message(stored)
 
 
 def test_export_and_migrate_to_a_full_disk_fail_clearly_and_leave_nothing(tmp_path):

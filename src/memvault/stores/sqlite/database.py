@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +23,7 @@ import sqlite_vec
 from ...errors import InvalidInput, NotFound, StoreUnavailable
 from ...files import create_private
 from ...model import new_id, to_micros, utcnow
-from .location import open_read_only, read_only_reason, sqlite_layout
+from .location import disk_full, open_read_only, read_only_reason, sqlite_layout
 from .rows import Row, column, mapping, named, scalar
 from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS
 
@@ -32,8 +31,6 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 60_000
 # health looks for damage at most this often (the check reads the whole file).
 CHECK_EVERY_S = 600.0
-# Less free disk than this beside the file, and health says the disk is full.
-LOW_DISK_BYTES = 1 << 20
 # Pragmas that write to the file; a read-only store skips them.
 WRITING_PRAGMAS = frozenset({"journal_mode"})
 # The file or the disk failing underneath us, as opposed to a bug in a query.
@@ -50,23 +47,10 @@ UNAVAILABLE = (
 )
 
 
-def _disk_full(path: Path) -> str | None:
-    """ "the disk is full: ..." when the file system of ``path`` has (almost) no room left."""
-    try:
-        free = shutil.disk_usage(path.parent).free
-    except OSError:
-        return None
-    return (
-        f"the disk is full: {free >> 10} KB free at {path.parent}"
-        if free < LOW_DISK_BYTES
-        else None
-    )
-
-
 def _cannot_use(path: Path, problem: object) -> StoreUnavailable:
     # A full disk stops SQLite making the shared-memory file a WAL database is
     # read through, and shows only as "disk I/O error": say what is behind it.
-    full = _disk_full(path)
+    full = disk_full(path)
     return StoreUnavailable(
         f"cannot use SQLite file {path}: {problem}" + (f"; {full}" if full else "")
     )
@@ -308,7 +292,7 @@ class SqliteDatabase:
             )
         if self.last_write_error:
             found.append(f"writes fail: {self.last_write_error}")
-        full = None if self.read_only else _disk_full(self.path)
+        full = None if self.read_only else disk_full(self.path)
         if full:
             found.append(full)
         now = time.monotonic()

@@ -11,6 +11,7 @@ the working directory; ``~`` is expanded.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -18,6 +19,9 @@ from urllib.parse import quote
 import apsw
 
 from ...errors import InvalidInput
+
+# Less free disk than this beside the file, and the disk counts as full.
+LOW_DISK_BYTES = 1 << 20
 
 # Tables every memvault file has (created together by its first migration).
 MEMVAULT_TABLES = frozenset({"schema_migrations", "meta", "memories"})
@@ -69,21 +73,48 @@ def read_only_reason(path: Path) -> str | None:
     if not os.access(path, os.W_OK):
         return "the file is read-only"
     # A write needs a journal, or the WAL files, created beside the file.
-    return None if os.access(path.absolute().parent, os.W_OK) else "its directory is read-only"
+    if not os.access(path.absolute().parent, os.W_OK):
+        return "its directory is read-only"
+    # Closed cleanly, a WAL store has no shared-memory file, and SQLite cannot
+    # make one on a full disk: it could not even be read. Read as it stands
+    # (every change is in the file: no write-ahead log is left to replay).
+    if not _beside(path, "-shm").exists() and not _pending_log(path):
+        return disk_full(path)
+    return None
+
+
+def disk_full(path: Path) -> str | None:
+    """ "the disk is full: ..." when the file system of ``path`` has (almost) no room left."""
+    try:
+        free = shutil.disk_usage(path.absolute().parent).free
+    except OSError:
+        return None
+    where = path.absolute().parent
+    return f"the disk is full: {free >> 10} KB free at {where}" if free < LOW_DISK_BYTES else None
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def _pending_log(path: Path) -> bool:
+    log = _beside(path, "-wal")
+    return log.exists() and log.stat().st_size > 0
 
 
 def open_read_only(path: Path) -> apsw.Connection:
     """A connection that can only read ``path``, and never creates or changes a file.
 
     Where the shared-memory file a WAL database is read through cannot be made
-    (a read-only file system, or directory without one already), the file is
+    (a read-only file system, or a read-only directory or full disk without one
+    already), the file is
     opened as immutable: SQLite could not read it otherwise.
     """
     uri = "file:" + quote(str(path.absolute()))
-    reason = read_only_reason(path)
-    shm = path.with_name(path.name + "-shm")
+    reason = read_only_reason(path) or ""
     if reason == "it is on a read-only file system" or (
-        reason == "its directory is read-only" and not shm.exists()
+        reason.startswith(("its directory is read-only", "the disk is full"))
+        and not _beside(path, "-shm").exists()
     ):
         uri += "?immutable=1"
     return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
