@@ -264,15 +264,16 @@ def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, se
         path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
     )
     before = client.get_collection("memory_collection", embedding_function=None)
+    before.delete(ids=["broken"])  # no content: it cannot be backed up (see the next test)
 
     planned = migrate(work, original, replace=True, dry_run=True, settings=settings)
-    assert (planned.moved, planned.removed, planned.backup) == (3, 6, None)
-    assert before.count() == 6
+    assert (planned.moved, planned.removed, planned.backup) == (3, 5, None)
+    assert before.count() == 5
 
     report = migrate(work, original, replace=True, settings=settings)
-    assert report.ok and (report.moved, report.removed) == (3, 6)
+    assert report.ok and (report.moved, report.removed) == (3, 5)
     backup = open_source(report.backup)
-    assert backup.count(Filter(namespace=None)) == 5  # every readable record
+    assert backup.count(Filter(namespace=None)) == 5  # every record the collection held
     backup.close()
 
     after = client.get_collection("memory_collection", embedding_function=None)
@@ -291,3 +292,23 @@ def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, se
     assert all(len(v) == 384 for v in records["embeddings"])
     # And memvault reads it as its own store from now on.
     assert open_store(original, create=False).count(Filter(namespace=None)) == 3
+
+
+def test_replace_refuses_a_collection_holding_records_a_backup_cannot_hold(tmp_path, settings):
+    """A record with no content cannot go into a dump: replacing would lose it for good."""
+    build_chroma_collection(tmp_path / "chroma")
+    original = f"chroma://{tmp_path / 'chroma'}"
+    work = f"sqlite://{tmp_path / 'work.db'}"
+    assert migrate(original, work, settings=settings).moved == 4
+    for dry_run in (True, False):
+        with pytest.raises(InvalidInput) as err:
+            migrate(work, original, replace=True, dry_run=dry_run, settings=settings)
+        assert "broken" in err.value.message and "content is missing" in err.value.message
+        assert err.value.field == "target_url"
+    client = chromadb.PersistentClient(
+        path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
+    )
+    col = client.get_collection("memory_collection", embedding_function=None)
+    assert col.count() == 6 and "memvault_format" not in (col.metadata or {})
+    backups = settings.data_dir / "backups"
+    assert not backups.exists() or not any(backups.iterdir())

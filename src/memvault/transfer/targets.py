@@ -5,8 +5,10 @@ by an empty scratch store while the migration checks both ends and plans:
 a dry run never creates it, and a run refused by its checks leaves nothing
 behind. The real store is created when the first write is due. A Chroma
 collection another tool wrote is taken over only by a migration that replaces
-the target's contents, after a backup. ``check_disk`` is the pre-flight check
-that a local target can be written and has room.
+the target's contents, after a backup that holds every record (one holding a
+record a dump cannot hold, such as one with no content, is refused untouched).
+``check_disk`` is the pre-flight check that a local target can be written and
+has room.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings, sqlite_url
-from ..errors import NotFound, StoreUnavailable
+from ..errors import InvalidInput, NotFound, StoreUnavailable
 from ..model import EmbeddingSpec
 from ..stores import Store, local_path, open_store
 from ..stores.chroma import ChromaTarget, parse_chroma_url, take_over
 from .backup import backup_to_dump
 from .peers import ChromaPeerSource, chroma_layout
 from .progress import NULL_PROGRESS, Progress
+from .source import EVERYTHING
 
 CHROMA_SCHEMES = ("chroma", "chroma+http", "chroma+https")
 
@@ -99,6 +102,7 @@ def _take_over(
 ) -> OpenedTarget:
     peer = ChromaPeerSource(chroma)
     try:
+        _check_backup_holds_all(peer, chroma)
         if dry_run:
             held = peer.health()["records"]
             return OpenedTarget(PendingStore(url, settings), taken_over=held)
@@ -107,6 +111,21 @@ def _take_over(
         peer.close()
     removed = take_over(chroma)
     return OpenedTarget(open_store(url, settings, create=False), backup=dump, taken_over=removed)
+
+
+def _check_backup_holds_all(peer: ChromaPeerSource, chroma: ChromaTarget) -> None:
+    """Refuse, before anything is written or removed, a collection holding records a
+    dump cannot hold (no content, unusable metadata): emptying it would lose them."""
+    peer.count(EVERYTHING)  # a pass without vectors that lists what cannot be read
+    if peer.rejected:
+        listed = "; ".join(f"{rid}: {why}" for rid, why in list(peer.rejected.items())[:10])
+        more = f" (and {len(peer.rejected) - 10} more)" if len(peer.rejected) > 10 else ""
+        raise InvalidInput(
+            f"collection {chroma.collection!r} at {chroma.url} holds {len(peer.rejected)} "
+            f"records a backup cannot hold, so replacing them would lose them: {listed}{more}. "
+            f"Nothing was changed; fix or remove them with the tool that wrote them first",
+            field="target_url",
+        )
 
 
 def check_disk(target: Store | PendingStore, spec: EmbeddingSpec | None, memories: int) -> None:
