@@ -142,6 +142,15 @@ def test_a_refused_migration_leaves_no_store_behind(tmp_path, settings):
         assert list(small.iterdir()) == []
 
 
+def test_a_migration_that_fits_a_small_disk_is_not_refused(tmp_path, settings):
+    # 400 memories make a file of under 1 MB: a 16 MB disk holds them with room to spare.
+    source = filled_sqlite(tmp_path / "a.db", 400)
+    with tmpfs(tmp_path / "small", "16m") as small:
+        report = migrate(source, f"sqlite://{small / 'copy.db'}", settings=settings)
+        assert report.moved == 400
+        assert report.verification is not None and report.verification.ok
+
+
 def test_writing_commands_create_the_store(tmp_path, settings):
     source = filled_sqlite(tmp_path / "a.db")
     target = tmp_path / "deep" / "b.db"
