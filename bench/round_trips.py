@@ -30,7 +30,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from bench.postgres_scale import STATEMENTS, real_vectors, start_server  # noqa: E402
+from bench.postgres_scale import start_server  # noqa: E402
+from bench.scale_meters import STATEMENTS  # noqa: E402
+from bench.scale_rows import real_vectors  # noqa: E402
 
 from memvault.model import Filter, utcnow  # noqa: E402
 from memvault.search.hybrid import SearchSettings, hybrid_search  # noqa: E402

@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from bench.postgres_scale import real_vectors, start_server  # noqa: E402
+from bench.postgres_scale import start_server  # noqa: E402
+from bench.scale_rows import real_vectors  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 from memvault.model import Filter, utcnow  # noqa: E402

@@ -1,0 +1,59 @@
+"""What a benchmark search costs besides its wall time: CPU seconds and statements.
+
+On a shared machine wall time includes waiting for a core, so the scale
+benchmarks print CPU time too, and the statements each search sends to
+PostgreSQL (each one a round trip).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psutil
+import psycopg
+
+
+class CpuMeter:
+    """CPU seconds spent so far by this process and the server's memvault connections.
+
+    On a shared machine wall time includes waiting for a core; CPU time is what
+    a query costs. Only for a server on this machine (its processes are visible).
+    """
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+
+    def __call__(self) -> float | None:
+        if self.url is None:
+            return None
+        with psycopg.connect(self.url, autocommit=True, application_name="bench") as conn:
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'memvault'"
+                )
+            ]
+        try:
+            server = sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+        except psutil.Error:
+            return None
+        return server + time.process_time()
+
+
+class Statements:
+    """Counts the statements this process sends to PostgreSQL (each one a round trip),
+    leaving out the pool's empty check of a connection idle for a while."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        execute = psycopg.Cursor.execute
+
+        def counted(cur: psycopg.Cursor, query: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count += bool(str(query).strip())
+            return execute(cur, query, *args, **kwargs)
+
+        psycopg.Cursor.execute = counted  # type: ignore[method-assign]
+
+
+STATEMENTS = Statements()
