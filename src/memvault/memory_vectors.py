@@ -95,7 +95,9 @@ def _earlier_in(history: Store | None) -> turns.EarlierTurns:
         if count == 0 or history is None:
             return []
         flt = Filter(
-            namespace=namespace, metadata={"session": session}, created_before=first.created_at
+            namespace=namespace,
+            metadata={turns.SESSION_KEY: session},
+            created_before=first.created_at,
         )
         page = history.query(flt, limit=count)
         return [m.content for m in reversed(page.memories)]
