@@ -8,13 +8,17 @@ from datetime import UTC, datetime
 
 import apsw
 import chromadb
+import numpy as np
 import pytest
 import sqlite_vec
 from chromadb.config import Settings
+from typer.testing import CliRunner
 
+from memvault.cli.app import app
 from memvault.errors import InvalidInput
 from memvault.model import Filter, content_hash
 from memvault.stores import open_store
+from memvault.transfer.collection_copy import is_collection_copy
 from memvault.transfer.migrate import migrate
 from memvault.transfer.sources import open_source
 
@@ -264,7 +268,7 @@ def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, se
         path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
     )
     before = client.get_collection("memory_collection", embedding_function=None)
-    before.delete(ids=["broken"])  # no content: it cannot be backed up (see the next test)
+    before.delete(ids=["broken"])  # no content: not a memory (see the next test)
 
     planned = migrate(work, original, replace=True, dry_run=True, settings=settings)
     assert (planned.moved, planned.removed, planned.backup) == (3, 5, None)
@@ -272,9 +276,8 @@ def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, se
 
     report = migrate(work, original, replace=True, settings=settings)
     assert report.ok and (report.moved, report.removed) == (3, 5)
-    backup = open_source(report.backup)
-    assert backup.count(Filter(namespace=None)) == 5  # every record the collection held
-    backup.close()
+    assert report.left_in_backup == []
+    assert is_collection_copy(report.backup)  # every record, as Chroma held it
 
     after = client.get_collection("memory_collection", embedding_function=None)
     assert after.id == before.id and after.configuration["hnsw"]["space"] == "cosine"
@@ -294,21 +297,64 @@ def test_replace_takes_over_another_tools_collection_after_a_backup(tmp_path, se
     assert open_store(original, create=False).count(Filter(namespace=None)) == 3
 
 
-def test_replace_refuses_a_collection_holding_records_a_backup_cannot_hold(tmp_path, settings):
-    """A record with no content cannot go into a dump: replacing would lose it for good."""
-    build_chroma_collection(tmp_path / "chroma")
-    original = f"chroma://{tmp_path / 'chroma'}"
-    work = f"sqlite://{tmp_path / 'work.db'}"
-    assert migrate(original, work, settings=settings).moved == 4
-    for dry_run in (True, False):
-        with pytest.raises(InvalidInput) as err:
-            migrate(work, original, replace=True, dry_run=dry_run, settings=settings)
-        assert "broken" in err.value.message and "content is missing" in err.value.message
-        assert err.value.field == "target_url"
+def test_replace_takes_over_a_collection_holding_records_that_are_not_memories(tmp_path, settings):
+    """Records with an empty or no document cannot become memories: the takeover goes
+    ahead, names them, keeps them in its backup, and restore puts the collection back."""
+    build_chroma_collection(tmp_path / "chroma")  # "broken" has an empty document
     client = chromadb.PersistentClient(
         path=str(tmp_path / "chroma"), settings=Settings(anonymized_telemetry=False)
     )
     col = client.get_collection("memory_collection", embedding_function=None)
-    assert col.count() == 6 and "memvault_format" not in (col.metadata or {})
-    backups = settings.data_dir / "backups"
-    assert not backups.exists() or not any(backups.iterdir())
+    col.add(ids=["no-document"], embeddings=[unit(7).tolist()], metadatas=[{"tags": "x"}])
+    everything = ["documents", "metadatas", "embeddings"]
+    before, before_meta = col.get(include=everything), col.metadata
+    original = f"chroma://{tmp_path / 'chroma'}"
+    work = f"sqlite://{tmp_path / 'work.db'}"
+    assert migrate(original, work, settings=settings).moved == 4
+
+    planned = migrate(work, original, replace=True, dry_run=True, settings=settings)
+    assert [ident for ident, _ in planned.left_in_backup] == ["broken", "no-document"]
+    assert planned.removed == 7 and col.count() == 7
+
+    env = {"MEMVAULT_DATA_DIR": str(settings.data_dir)}
+    taken = CliRunner().invoke(app, ["migrate", work, original, "--replace"], env=env)
+    assert taken.exit_code == 0, taken.output
+    assert "in the backup only: broken: content is missing or empty" in taken.stderr
+    assert "in the backup only: no-document: content is missing or empty" in taken.stderr
+    [copy] = (settings.data_dir / "backups").glob("*.chroma.jsonl.gz")
+
+    # Plain chromadb reads what memvault wrote, with the keys it wrote itself.
+    after = client.get_collection("memory_collection", embedding_function=None)
+    records = after.get(include=everything)
+    assert sorted(records["documents"]) == [
+        "Alice prefers tabs over spaces",
+        "Bare record",
+        "Hand-made note",
+        "Old style memory",
+    ]
+    assert all(m["content_hash"] and "timestamp" in m for m in records["metadatas"])
+    assert after.metadata["hnsw:M"] == 16 and "memvault_format" in after.metadata
+
+    # The backup holds all seven records; restore puts the collection back as it was.
+    refused = CliRunner().invoke(app, ["restore", str(copy), original], env=env)
+    assert refused.exit_code != 0 and "--replace" in refused.output
+    put_back = CliRunner().invoke(app, ["restore", str(copy), original, "--replace"], env=env)
+    assert put_back.exit_code == 0, put_back.output
+    again = client.get_collection("memory_collection", embedding_function=None)
+    assert again.metadata == before_meta and again.configuration["hnsw"]["space"] == "cosine"
+    assert again.configuration["hnsw"]["ef_construction"] == 200
+    restored = again.get(ids=before["ids"], include=everything)
+    assert restored["ids"] == before["ids"]
+    assert restored["documents"] == before["documents"]  # "" and None as they were
+    assert restored["metadatas"] == before["metadatas"]
+    # Chroma normalizes each vector it is given again: equal up to float32 rounding.
+    assert np.abs(restored["embeddings"] - before["embeddings"]).max() < 1e-6
+    # memvault's own memories were dumped before the collection was put back.
+    dumps = list((settings.data_dir / "backups").glob("*Z.jsonl.gz"))
+    assert len(dumps) == 1 and open_source(str(dumps[0])).count(Filter(namespace=None)) == 4
+    # Replacing the other tool's collection again copies it first, like a takeover.
+    twice = CliRunner().invoke(app, ["restore", str(copy), original, "--replace"], env=env)
+    assert twice.exit_code == 0, twice.output
+    assert len(list((settings.data_dir / "backups").glob("*.chroma.jsonl.gz"))) == 2
+    final = client.get_collection("memory_collection", embedding_function=None)
+    assert final.get(ids=before["ids"], include=everything)["metadatas"] == before["metadatas"]

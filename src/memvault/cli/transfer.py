@@ -33,6 +33,7 @@ from ..model import Filter
 from ..stores import open_store
 from ..transfer import backup as backups
 from ..transfer.migrate import DEFAULT_BATCH, MigrationReport, migrate
+from ..transfer.report import MAX_FAILURES_LISTED
 from ..transfer.restore import restore
 from ..transfer.sources import open_source
 from ..transfer.switch import store_url_for
@@ -359,6 +360,11 @@ def finish(report: MigrationReport, as_json: bool) -> None:
             err_console.print(
                 f"[red]failed: {escape(terminal_safe(f'{ident}: {reason}'))}[/]", highlight=False
             )
+        for ident, reason in report.left_in_backup[:MAX_FAILURES_LISTED]:
+            err_console.print(
+                f"[yellow]in the backup only: {escape(terminal_safe(f'{ident}: {reason}'))}[/]",
+                highlight=False,
+            )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -374,6 +380,7 @@ def summary(report: MigrationReport) -> Table:
         ("re-embedded", report.reembedded),
         ("failed", report.failed),
         ("removed (replace)", report.removed),
+        ("in the backup only (not memories)", len(report.left_in_backup)),
         ("vectors", report.vectors),
         ("resumed after", report.resumed_from or "-"),
         ("moved before resuming", report.moved_earlier),

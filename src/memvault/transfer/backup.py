@@ -144,9 +144,9 @@ def backups_dir(settings: Settings) -> Path:
     return settings.data_dir / "backups"
 
 
-def _slug(store: Source) -> str:
+def _slug(url: str) -> str:
     """A file-name-safe name for a store: its file name, or its collection."""
-    base = store.url.split("://", 1)[-1].split("?", 1)
+    base = url.split("://", 1)[-1].split("?", 1)
     name = Path(base[0]).stem or "store"
     if len(base) > 1 and "collection=" in base[1]:
         name = base[1].split("collection=", 1)[1].split("&", 1)[0]
@@ -161,9 +161,14 @@ _STAMP = r"-\d{8}T\d{6}\.\d{6}Z"
 _DUMP, _COPY = ".jsonl.gz", ".db"
 
 
+def backup_path(url: str, settings: Settings, suffix: str = _DUMP) -> Path:
+    """Where a new backup of the store at ``url`` goes: named after it, timestamped."""
+    return backups_dir(settings) / f"{_slug(url)}-{_stamp()}{suffix}"
+
+
 def backup_to_dump(store: Source, settings: Settings, progress: Progress = NULL_PROGRESS) -> Path:
     """A timestamped dump of the whole store (or source) in the backups directory; its path."""
-    path = backups_dir(settings) / f"{_slug(store)}-{_stamp()}{_DUMP}"
+    path = backup_path(store.url, settings)
     export_dump(store, path, EVERYTHING, progress)
     return path
 
@@ -178,7 +183,7 @@ def backup(
     """Dump the store (and copy a SQLite file), then keep only the newest ``keep`` of each."""
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
         raise InvalidInput("keep must be a positive integer", field="keep")
-    slug, stamp = _slug(store), _stamp()
+    slug, stamp = _slug(store.url), _stamp()
     dump = backups_dir(settings) / f"{slug}-{stamp}{_DUMP}"
     count = export_dump(store, dump, EVERYTHING, progress)
     copy = None

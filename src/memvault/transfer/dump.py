@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 import zlib
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -223,6 +223,34 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
     the header's dimension. Nothing appears at ``path`` unless all went well.
     A name ending in .json or .jsonl gets plain JSON Lines; any other, gzip.
     """
+
+    def lines() -> Iterator[dict[str, Any]]:
+        for memory in memories:
+            if (
+                memory.embedding is not None
+                and header.dimension is not None
+                and memory.embedding.shape[0] != header.dimension
+            ):
+                raise InvalidInput(
+                    f"memory {memory.id} has a vector of "
+                    f"{memory.embedding.shape[0]} dimensions, the dump "
+                    f"header says {header.dimension}",
+                    field="embedding",
+                )
+            yield memory_to_record(memory)
+
+    return write_lines(path, lines(), lambda count: replace(header, count=count).to_dict())
+
+
+def write_lines(
+    path: str | Path, records: Iterable[dict[str, Any]], header: Callable[[int], dict[str, Any]]
+) -> int:
+    """Write ``header(count)`` and then ``records``, a JSON line each, to ``path``; the count.
+
+    The body goes to a temporary file first so the header can carry the exact
+    count; nothing appears at ``path`` unless all went well. A name ending in
+    .json or .jsonl gets plain JSON Lines; any other, gzip.
+    """
     path = Path(path)
     private_dir(path.parent)
     body, final = _partial_files(path)
@@ -241,22 +269,11 @@ def write_dump(path: str | Path, memories: Iterable[Memory], header: DumpHeader)
             ) as raw,
             io.BufferedWriter(raw, _BUFFER) as out,
         ):
-            for memory in memories:
-                if (
-                    memory.embedding is not None
-                    and header.dimension is not None
-                    and memory.embedding.shape[0] != header.dimension
-                ):
-                    raise InvalidInput(
-                        f"memory {memory.id} has a vector of "
-                        f"{memory.embedding.shape[0]} dimensions, the dump "
-                        f"header says {header.dimension}",
-                        field="embedding",
-                    )
-                out.write(_line(memory_to_record(memory)))
+            for record in records:
+                out.write(_line(record))
                 count += 1
         with open(final, "wb", opener=private_opener) as out:
-            first = _line(replace(header, count=count).to_dict())
+            first = _line(header(count))
             if compressed:
                 with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=1) as head:
                     head.write(first)
@@ -313,22 +330,35 @@ def read_dump(path: str | Path) -> tuple[DumpHeader, Generator[Memory, None, Non
     end if the file holds fewer or more memories than the header says.
     """
     name = str(path)
+    stream, first = open_lines(path)
+    try:
+        header = DumpHeader.from_dict(first, f"{name}:1")
+    except BaseException:
+        stream.close()
+        raise
+    return header, _memories(stream, header, name)
+
+
+def open_lines(path: str | Path) -> tuple[Any, Any]:
+    """A file ``write_lines`` wrote, opened (gzip or plain) with its first line parsed.
+
+    The caller closes the stream, which is left positioned on the second line.
+    """
+    name = str(path)
     try:
         with open(path, "rb") as probe:
             compressed = probe.read(2) == GZIP_MAGIC
-        # Closed by the iterator.
         stream = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InvalidInput(f"{name}: cannot open dump: {exc}", field="dump") from None
     try:
-        header = DumpHeader.from_dict(_parse(stream.readline(), f"{name}:1"), f"{name}:1")
+        return stream, parse_line(stream.readline(), f"{name}:1")
     except _DAMAGED as exc:
         stream.close()
         raise InvalidInput(f"{name}: cannot read dump: {exc}", field="dump") from None
     except BaseException:
         stream.close()
         raise
-    return header, _memories(stream, header, name)
 
 
 def _memories(stream: Any, header: DumpHeader, name: str) -> Generator[Memory, None, None]:
@@ -340,7 +370,7 @@ def _memories(stream: Any, header: DumpHeader, name: str) -> Generator[Memory, N
                 if not raw.strip():
                     continue
                 where = f"{name}:{line_no}"
-                record = _parse(raw, where)
+                record = parse_line(raw, where)
                 try:
                     memory = memory_from_record(record, header.dimension)
                 except InvalidInput as exc:
@@ -359,7 +389,7 @@ def _memories(stream: Any, header: DumpHeader, name: str) -> Generator[Memory, N
         )
 
 
-def _parse(raw: bytes, where: str) -> Any:
+def parse_line(raw: bytes, where: str) -> Any:
     if not raw:
         raise InvalidInput(f"{where}: empty file, expected a dump header", field="dump")
     try:

@@ -100,6 +100,7 @@ def migrate(
             run = _Run(src, dst, flt, batch_size, reembed, settings, embedder, progress)
             run.report.removed = opened.taken_over
             run.report.backup = str(opened.backup) if opened.backup else None
+            run.report.left_in_backup = opened.unreadable
             return run.execute(
                 dry_run=dry_run,
                 backup=(backup or replace) and not opened.backup,

@@ -29,6 +29,9 @@ class MigrationReport:
     # Moved by the interrupted run(s) this one resumed; ``moved`` is this run's.
     moved_earlier: int = 0
     backup: str | None = None
+    # Records of a taken-over collection that are not memories (no content, say),
+    # with why: kept in the backup only, not carried into the target.
+    left_in_backup: list[tuple[str, str]] = field(default_factory=list)
     vectors: str = "copied"
     elapsed: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)

@@ -1,4 +1,8 @@
-"""Loading a dump into a store: a migration whose source is the dump file."""
+"""Loading a dump into a store: a migration whose source is the dump file.
+
+The backup of a Chroma takeover, a verbatim copy of the collection, is put
+back by ``collection_copy`` instead.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from ..config import Settings
 from ..errors import Conflict
 from ..stores import Store, open_store
 from .backup import DumpSource
+from .collection_copy import is_collection_copy, restore_collection
 from .dump import check_dump
 from .migrate import MigrationReport, migrate
 from .progress import NULL_PROGRESS, Progress
@@ -24,8 +29,16 @@ def restore(
     progress: Progress = NULL_PROGRESS,
     **options: Any,
 ) -> MigrationReport:
-    """Load a dump into a store. A store holding memories is refused unless ``replace``."""
+    """Load a dump into a store. A store holding memories is refused unless ``replace``.
+
+    A copy of another tool's Chroma collection (the backup of a takeover) is put
+    back as it was instead, into the collection ``target`` names.
+    """
     settings = settings or Settings.from_env()
+    if isinstance(target, str) and is_collection_copy(dump_path):
+        return restore_collection(
+            dump_path, target, replace=replace, settings=settings, progress=progress
+        )
     check_dump(dump_path)  # the whole file is sound before the store is touched
     store = open_store(target, settings) if isinstance(target, str) else target
     try:

@@ -18,6 +18,7 @@ from ..model import EmbeddingSpec, Filter, Memory
 EVERYTHING = Filter(namespace=None, include_chunks=True, include_expired=True)
 
 MCP_SQLITE_SCHEME = "mcp-memory-service+sqlite"
+CHROMA_SCHEMES = ("chroma", "chroma+http", "chroma+https")
 
 
 @runtime_checkable

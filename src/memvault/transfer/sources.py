@@ -17,7 +17,7 @@ from . import peers
 from .backup import DumpSource
 from .dump import is_dump
 from .files import open_files
-from .source import MCP_SQLITE_SCHEME, Source
+from .source import CHROMA_SCHEMES, MCP_SQLITE_SCHEME, Source
 
 
 def open_source(url: str, settings: Settings | None = None, *, split: str = "file") -> Source:
@@ -54,7 +54,7 @@ def open_source(url: str, settings: Settings | None = None, *, split: str = "fil
                 f"database ({layout.describe(path)})",
                 field="source_url",
             )
-    elif scheme in ("chroma", "chroma+http", "chroma+https"):
+    elif scheme in CHROMA_SCHEMES:
         target = parse_chroma_url(url, options=peers.CHROMA_PEER_OPTIONS)
         kind = peers.chroma_layout(target)
         if kind is None:

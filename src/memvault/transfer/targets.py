@@ -5,8 +5,9 @@ by an empty scratch store while the migration checks both ends and plans:
 a dry run never creates it, and a run refused by its checks leaves nothing
 behind. The real store is created when the first write is due. A Chroma
 collection another tool wrote is taken over only by a migration that replaces
-the target's contents, after a backup that holds every record (one holding a
-record a dump cannot hold, such as one with no content, is refused untouched).
+the target's contents, after a verbatim copy of every record (``collection_copy``;
+records memvault cannot read as memories, such as one with no content, are
+kept there and named in the report).
 ``check_disk`` is the pre-flight check that a local target can be written and
 has room.
 """
@@ -16,21 +17,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings, sqlite_url
-from ..errors import InvalidInput, NotFound, StoreUnavailable
+from ..errors import NotFound, StoreUnavailable
 from ..model import EmbeddingSpec
 from ..stores import Store, local_path, open_store
 from ..stores.chroma import ChromaTarget, parse_chroma_url, take_over
-from .backup import backup_to_dump
+from .collection_copy import copy_collection
 from .peers import ChromaPeerSource, chroma_layout
 from .progress import NULL_PROGRESS, Progress
-from .source import EVERYTHING
-
-CHROMA_SCHEMES = ("chroma", "chroma+http", "chroma+https")
+from .source import CHROMA_SCHEMES, EVERYTHING
 
 
 class PendingStore:
@@ -66,11 +65,14 @@ class PendingStore:
 @dataclass
 class OpenedTarget:
     """A migration's target; ``backup`` and ``taken_over`` say whether another tool's
-    collection was backed up and emptied first (in a dry run: would be)."""
+    collection was copied whole and emptied first (in a dry run: would be)."""
 
     store: Store | PendingStore
     backup: Path | None = None
     taken_over: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    """Records of that collection memvault could not read as memories, and why:
+    they are in the backup only."""
 
 
 def open_target(
@@ -84,8 +86,8 @@ def open_target(
     """The store ``url`` names, or a PendingStore when there is none yet.
 
     With ``replace``, a Chroma collection another tool wrote is taken over:
-    dumped to the backups directory, emptied, and then written as memvault's
-    (a dry run only counts what it holds).
+    copied whole to the backups directory, emptied, and then written as
+    memvault's (a dry run only counts what it holds).
     """
     if replace and url.split("://", 1)[0].lower() in CHROMA_SCHEMES:
         chroma = parse_chroma_url(url)
@@ -102,30 +104,21 @@ def _take_over(
 ) -> OpenedTarget:
     peer = ChromaPeerSource(chroma)
     try:
-        _check_backup_holds_all(peer, chroma)
-        if dry_run:
-            held = peer.health()["records"]
-            return OpenedTarget(PendingStore(url, settings), taken_over=held)
-        dump = backup_to_dump(peer, settings, progress)
+        peer.count(EVERYTHING)  # a pass without vectors that lists what cannot be read
+        unreadable = sorted(peer.rejected.items())
+        held = peer.health()["records"]
     finally:
         peer.close()
+    if dry_run:
+        return OpenedTarget(PendingStore(url, settings), taken_over=held, unreadable=unreadable)
+    copy, _ = copy_collection(chroma, settings, progress)
     removed = take_over(chroma)
-    return OpenedTarget(open_store(url, settings, create=False), backup=dump, taken_over=removed)
-
-
-def _check_backup_holds_all(peer: ChromaPeerSource, chroma: ChromaTarget) -> None:
-    """Refuse, before anything is written or removed, a collection holding records a
-    dump cannot hold (no content, unusable metadata): emptying it would lose them."""
-    peer.count(EVERYTHING)  # a pass without vectors that lists what cannot be read
-    if peer.rejected:
-        listed = "; ".join(f"{rid}: {why}" for rid, why in list(peer.rejected.items())[:10])
-        more = f" (and {len(peer.rejected) - 10} more)" if len(peer.rejected) > 10 else ""
-        raise InvalidInput(
-            f"collection {chroma.collection!r} at {chroma.url} holds {len(peer.rejected)} "
-            f"records a backup cannot hold, so replacing them would lose them: {listed}{more}. "
-            f"Nothing was changed; fix or remove them with the tool that wrote them first",
-            field="target_url",
-        )
+    return OpenedTarget(
+        open_store(url, settings, create=False),
+        backup=copy,
+        taken_over=removed,
+        unreadable=unreadable,
+    )
 
 
 def check_disk(target: Store | PendingStore, spec: EmbeddingSpec | None, memories: int) -> None:

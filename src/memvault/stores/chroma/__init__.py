@@ -7,10 +7,12 @@ where a collection is (``ChromaTarget``, ``parse_chroma_url``), how the
 client's errors are reported (``chroma_errors``), a stable walk over its
 records (``scan_records``) and the key that marks a collection memvault wrote
 (``FORMAT_KEY``), and taking over a collection another tool wrote
-(``take_over``, for a migration that replaces what it holds). None of these
+(``take_over``, for a migration that replaces what it holds, after copying
+its records as they are: ``verbatim``). None of these
 imports chromadb until it is used.
 """
 
+from . import verbatim
 from .client import ChromaTarget, chroma_errors, parse_chroma_url
 from .collection import FORMAT_KEY, take_over
 from .scan import scan_records
@@ -22,4 +24,5 @@ __all__ = [
     "parse_chroma_url",
     "scan_records",
     "take_over",
+    "verbatim",
 ]
