@@ -18,6 +18,7 @@ exactly: the collection is as the other tool left it, memvault's records gone.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,7 @@ def restore_collection(
             f"{path} is a copy of a Chroma collection; restore it into a chroma:// URL",
             field="target_url",
         )
+    started = time.perf_counter()
     target = parse_chroma_url(url)
     header = _header(path)
     # The whole file is read once, and found sound, before anything changes.
@@ -125,6 +127,7 @@ def restore_collection(
     report.removed, report.moved = verbatim.write_collection(
         target, {"metadata": header["metadata"], "hnsw": header["hnsw"]}, _records(path, header)
     )
+    report.elapsed = time.perf_counter() - started
     return report
 
 
