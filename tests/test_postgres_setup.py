@@ -114,6 +114,24 @@ def back_to_version(conn: psycopg.Connection, version: int) -> None:
     conn.execute("DELETE FROM memvault_migrations WHERE version > %s", (version,))
 
 
+def test_writes_leave_the_word_index_a_short_pending_list_to_read(database):
+    # Every word search reads the GIN pending list whole; 3,000 memories of ten
+    # new words each fill about 100 pages of it under PostgreSQL's default limit.
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    memories = [mem(" ".join(f"w{i}x{j}" for j in range(10)), i) for i in range(3_000)]
+    for start in range(0, len(memories), 100):
+        store.add(memories[start : start + 100])
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        pending = conn.execute(
+            "SELECT pending_pages FROM pgstatginindex('memvault_memories_words')"
+        ).fetchone()[0]
+    assert pending <= 256 // 8  # the limit, 256 kB, in pages
+    assert [c.id for c in store.text_search(["w2999x3"], 5, Filter.build())] == [memories[-1].id]
+    store.close()
+
+
 def test_a_store_from_before_the_word_counts_gets_them_counted(database):
     store = PostgresStore(database)
     store.bind_embedding(SPEC)

@@ -35,6 +35,8 @@ def words_sql(text: str) -> str:
     return f"regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g')"
 
 
+GIN_INDEXES = ("memvault_memories_words", "memvault_memories_tags", "memvault_memories_metadata")
+
 # Each entry upgrades the schema by one version. Pending entries are applied in
 # order, in one transaction under SCHEMA_LOCK, and recorded in
 # memvault_migrations. Never edit a released entry: append a new one.
@@ -149,6 +151,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         WHERE fresh_embedding IS NOT NULL;
     """,
     ),
+    # A write adds its words, tags and metadata keys to the GIN indexes' pending
+    # list, which every search through the index reads whole, page by page, until
+    # the list outgrows its limit and is merged into the index. At the default
+    # limit (4 MB) a store taking writes kept a few hundred pages waiting: a word
+    # search over 18 terms at 100,000 memories spent 17.4 ms in the index with
+    # 392 pending pages and 3.0 ms with none. 256 kB keeps at most 32 pages, and
+    # writes merge in small steps (a batch of 100 still adds its words at once).
+    (
+        "short pending lists on the GIN indexes",
+        """
+    ALTER INDEX memvault_memories_words SET (gin_pending_list_limit = 256);
+    ALTER INDEX memvault_memories_tags SET (gin_pending_list_limit = 256);
+    ALTER INDEX memvault_memories_metadata SET (gin_pending_list_limit = 256);
+    """,
+    ),
 ]
 
 MIGRATIONS_TABLE = """
@@ -248,7 +265,6 @@ def _applied(conn: psycopg.Connection, url: str) -> set[int]:
 
 
 VECTOR_INDEX = "memvault_memories_embedding"
-GIN_INDEXES = ("memvault_memories_words", "memvault_memories_tags", "memvault_memories_metadata")
 HNSW_MAX_DIMENSIONS = 2000
 
 
