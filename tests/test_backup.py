@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
+from typer.testing import CliRunner
 
+from memvault.cli.app import app
 from memvault.errors import Conflict, InvalidInput
 from memvault.model import Filter, Memory
 from memvault.stores import open_store
@@ -14,6 +17,7 @@ from memvault.transfer.backup import backup, export_dump
 from memvault.transfer.dump import read_dump
 from memvault.transfer.restore import restore
 
+from .conftest import cli_env
 from .transfer_data import assert_same_memories, everything, fill, sample, unit
 
 
@@ -115,3 +119,29 @@ def test_restore_checks_the_whole_dump_before_touching_the_store(tmp_path, dumpe
     assert [m.content for m in everything(target).values()] == ["keep me"]
     assert not (settings.data_dir / "backups").exists()
     target.close()
+
+
+@pytest.mark.parametrize("command", ["restore", "import"])
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "chroma"])
+def test_an_empty_dump_restored_or_imported_creates_the_store(
+    engine, command, tmp_path, settings, request
+):
+    """Restoring is a write: a backup of an empty store, loaded at a new URL, makes an
+    empty store there, which reads then find."""
+    empty = open_store(f"sqlite://{tmp_path / 'empty.db'}")
+    dump = backup(empty, settings).dump
+    empty.close()
+    url = {
+        "sqlite": lambda: f"sqlite://{tmp_path / 'new' / 'restored.db'}",
+        "postgresql": lambda: request.getfixturevalue("database"),
+        "chroma": lambda: f"chroma://{tmp_path / 'chroma'}?collection=restored",
+    }[engine]()
+    env = cli_env(tmp_path)
+    done = CliRunner().invoke(app, [command, str(dump), "--store", url, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["moved"] == 0
+    stats = CliRunner().invoke(app, ["stats", "--store", url, "--json"], env=env)
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.stdout)["total"] == 0
+    listed = CliRunner().invoke(app, ["list", "--store", url, "--json"], env=env)
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["memories"] == []

@@ -326,7 +326,8 @@ def backup_line(data: dict[str, Any]) -> str:
 @app.command("restore")
 def restore_command(
     file: DumpArgument,
-    store: TargetArgument = None,
+    target: TargetArgument = None,
+    store: StoreOption = None,
     replace: Annotated[
         bool,
         typer.Option("--replace", help="Replace what the store holds (a backup is taken first)."),
@@ -336,7 +337,7 @@ def restore_command(
     json_: JsonOption = False,
 ) -> None:
     """Load a dump into a store; refuses a store that holds memories unless --replace."""
-    settings = load_settings(store)
+    settings = load_settings(_one_store(store, target))
     with RichProgress() as progress:
         report = restore(
             file,

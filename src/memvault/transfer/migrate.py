@@ -153,9 +153,12 @@ class _Run:
         if dry_run:
             self.plan(replace)
         else:
-            # A source with nothing to store (empty, or only records that fail) leaves
-            # a new target uncreated: it stays the empty stand-in, so no store appears.
-            if isinstance(self.target, PendingStore) and report.source_count:
+            # A new target is created now, even for an empty source (restoring or
+            # importing an empty dump is a write: reads afterwards find the store,
+            # empty). Only a source whose every record was refused leaves it
+            # uncreated: it stays the empty stand-in, so no store appears.
+            refused_all = not report.source_count and bool(getattr(self.source, "rejected", None))
+            if isinstance(self.target, PendingStore) and not refused_all:
                 self.target = retrying(self.target.create, "creating the target")
             elif backup:
                 report.backup = str(backup_to_dump(self.target, self.settings, self.progress))
