@@ -6,6 +6,7 @@ ranking that behaves like the SQLite store's, and bulk loads.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -389,7 +390,7 @@ def test_a_ranking_that_scores_a_few_memories_scores_them_exactly(
     reference.close()
 
 
-def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
+def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database, caplog):
     def index_exists() -> bool:
         with psycopg.connect(database) as conn:
             return (
@@ -406,6 +407,7 @@ def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
                 "SELECT documents FROM memvault_words WHERE lexeme = %s", (lexeme,)
             ).fetchone()[0]
 
+    caplog.set_level(logging.INFO, logger="memvault.stores.postgres.bulk_load")
     memories = [mem(f"bulk {i}", 300 + i) for i in range(500)]
     assert pg.health()["vector_index"] == "hnsw"
     other = PostgresStore(database)
@@ -421,6 +423,17 @@ def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database):
     assert pg.vector_search(unit(420), 1, Filter.build())[0].id == memories[120].id
     # The load's words are counted once at its end, the other server's write once.
     assert (word_count(""), word_count("bulk"), word_count("meanwhil")) == (501, 500, 1)
+    # Vacuumed before the build, so autovacuum has no reason to start on the load
+    # while the build runs; the build is logged with the settings it ran with.
+    with psycopg.connect(database) as conn:
+        assert (
+            conn.execute(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'memvault_memories'"
+            ).fetchone()[0]
+            == 1
+        )
+    built = [r.getMessage() for r in caplog.records if r.getMessage().startswith("built ")]
+    assert len(built) == 1 and "(maintenance_work_mem 64MB, " in built[0]
     other.close()
     with pytest.raises(ZeroDivisionError), pg.bulk_load("64MB"):
         1 / 0  # noqa: B018

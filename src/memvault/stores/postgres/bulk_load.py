@@ -5,21 +5,30 @@ it row by row. Meanwhile searches still work, comparing every vector. The
 build needs ``maintenance_work_mem`` to hold the whole graph, or it slows
 down sharply once the graph outgrows it; by default it is raised (for this
 build only, never lowered) to what the graph of the rows then in the table
-takes. The server's parallel maintenance workers share the build. The GIN
-pending lists are merged and statistics refreshed at the end too, and the
-word counts, which the load's own batches skip, counted once from the rows.
+takes. The server's parallel maintenance workers share the build.
+
+Before the build the word counts, which the load's own batches skip, are
+counted once from the rows, and the table is vacuumed and analyzed: that
+merges the GIN pending lists, refreshes the statistics and leaves autovacuum
+nothing to do about the load, which it would otherwise start on within a
+minute, on the same cores as the build. The build itself is one ``CREATE
+INDEX``, timed and logged with its settings.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from collections.abc import Iterator
 
 from .database import Database
 from .options import PostgresOptions
-from .rows import Cursor, one_value
-from .schema import GIN_INDEXES, VECTOR_INDEX, hnsw_graph_bytes, vector_index_sql
+from .rows import Cursor, one_row, one_value
+from .schema import VECTOR_INDEX, hnsw_graph_bytes, vector_index_sql
 from .words import RECOUNT
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -34,31 +43,47 @@ def index_built_at_end(
         yield
     finally:
         db.write(recount_words)
-        with db.cursor(transaction=True) as cur:
+        with db.cursor() as cur:
             # Vectors waiting move for free while there is no index to update.
             cur.execute(
                 "UPDATE memvault_memories SET embedding = fresh_embedding, "
                 "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL"
             )
-            if maintenance_work_mem is None:
-                cur.execute("SELECT count(*) FROM memvault_memories")
-                graph = one_value(cur) * hnsw_graph_bytes(dimension, options.hnsw_m)
-                cur.execute(
-                    "SELECT set_config('maintenance_work_mem', greatest(%s, "
-                    "pg_size_bytes(current_setting('maintenance_work_mem')) "
-                    "/ 1024)::text || 'kB', true)",
-                    (graph // 1024 + 1,),
-                )
-            else:
-                cur.execute(
-                    "SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,)
-                )
-            cur.execute(
-                vector_index_sql(VECTOR_INDEX, options.hnsw_m, options.hnsw_ef_construction)
-            )
-            for index in GIN_INDEXES:
-                cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
-            cur.execute("ANALYZE memvault_memories")
+        db.run_outside_transaction(["VACUUM (ANALYZE) memvault_memories"])
+        with db.cursor(transaction=True) as cur:
+            build_vector_index(cur, options, dimension, maintenance_work_mem)
+
+
+def build_vector_index(
+    cur: Cursor, options: PostgresOptions, dimension: int, maintenance_work_mem: str | None
+) -> None:
+    """CREATE INDEX for the vectors, in the caller's transaction, with
+    ``maintenance_work_mem`` (by default what the graph of the rows takes)."""
+    if maintenance_work_mem is None:
+        cur.execute("SELECT count(*) FROM memvault_memories")
+        graph = one_value(cur) * hnsw_graph_bytes(dimension, options.hnsw_m)
+        cur.execute(
+            "SELECT set_config('maintenance_work_mem', greatest(%s, "
+            "pg_size_bytes(current_setting('maintenance_work_mem')) "
+            "/ 1024)::text || 'kB', true)",
+            (graph // 1024 + 1,),
+        )
+    else:
+        cur.execute("SELECT set_config('maintenance_work_mem', %s, true)", (maintenance_work_mem,))
+    cur.execute(
+        "SELECT current_setting('maintenance_work_mem') AS memory, "
+        "current_setting('max_parallel_maintenance_workers') AS workers"
+    )
+    settings = one_row(cur)
+    started = time.perf_counter()
+    cur.execute(vector_index_sql(VECTOR_INDEX, options.hnsw_m, options.hnsw_ef_construction))
+    log.info(
+        "built %s in %.1f s (maintenance_work_mem %s, max_parallel_maintenance_workers %s)",
+        VECTOR_INDEX,
+        time.perf_counter() - started,
+        settings.memory,
+        settings.workers,
+    )
 
 
 def recount_words(cur: Cursor) -> None:
