@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 
 from memvault.model import Candidate, Memory
-from memvault.stores import Store
+from memvault.stores import Store, open_store
 from memvault.stores.chroma.client import parse_chroma_url
 from memvault.stores.chroma.store import ChromaStore
 from memvault.stores.postgres.store import PostgresStore
 from memvault.stores.sqlite.store import SqliteStore
 
-STORE_KINDS = ["sqlite", "chroma", "chroma_http", "postgres"]
+STORE_KINDS = ["sqlite", "sqlite_int8", "chroma", "chroma_http", "postgres"]
 
 
 def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     if kind == "sqlite":
         return SqliteStore(tmp_path / "store.db")
+    if kind == "sqlite_int8":
+        return open_store(f"sqlite://{tmp_path / 'store.db'}?vectors=int8")
     if kind == "chroma":
         return ChromaStore(parse_chroma_url(f"chroma://{tmp_path / 'chroma'}?collection=memories"))
     if kind == "chroma_http":
@@ -41,7 +43,8 @@ def found(store: Store, candidates: list[Candidate]) -> list[Memory]:
 
 
 def as_kept(vector: np.ndarray, store: Store) -> np.ndarray:
-    """``vector`` as ``store`` keeps it: SQLite rounds to float16, the others keep float32."""
+    """``vector`` as ``store`` keeps it: SQLite rounds to its precision (float16 or
+    int8), the others keep float32."""
     if isinstance(store, SqliteStore):
-        return vector.astype(np.float16).astype(np.float32)
+        return store.precision.values(store.precision.blob(vector), len(vector))[0]
     return vector

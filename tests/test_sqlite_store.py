@@ -10,6 +10,7 @@ import sqlite_vec
 from memvault.errors import InvalidInput, StoreUnavailable
 from memvault.model import EmbeddingSpec, Filter, Memory
 from memvault.stores.sqlite import int8_scan
+from memvault.stores.sqlite.schema import MIGRATIONS
 from memvault.stores.sqlite.store import SqliteStore, parse_pragmas
 
 from .backends import found
@@ -211,7 +212,9 @@ def test_a_store_of_float32_vectors_halves_them_and_searches_alike(tmp_path):
         stores[name] = SqliteStore(tmp_path / f"{name}.db")
     conn = apsw.Connection(str(tmp_path / "v6.db"))
     assert {r[0] for r in conn.execute("SELECT length(embedding) FROM memory_vectors")} == {768}
-    assert conn.execute("SELECT max(version) FROM schema_migrations").fetchall() == [(7,)]
+    assert conn.execute("SELECT max(version) FROM schema_migrations").fetchall() == [
+        (len(MIGRATIONS),)
+    ]
     conn.close()
     for seed in range(500, 520):
         for flt in (Filter(), Filter(namespace="ns1")):

@@ -33,6 +33,9 @@ PG_DEFAULTS: dict[str, int] = {
     "pg_ef_search": 100,
     "pg_pool_size": 10,
 }
+# How a new SQLite store keeps its vectors in the file (stores/sqlite/precision.py):
+# "float16" or "int8". A store keeps the precision it was created with.
+DEFAULT_SQLITE_VECTORS = "float16"
 
 
 def default_data_dir() -> Path:
@@ -61,6 +64,9 @@ class Settings:
     # turns before it and its date (turns.py); 0 embeds the turn alone.
     context_turns: int = 0
     sqlite_pragmas: str = ""
+    # A new SQLite store's vector precision; None: DEFAULT_SQLITE_VECTORS (a store URL's
+    # ``?vectors=`` wins over it).
+    sqlite_vectors: str | None = None
     query_cache_size: int = 1024
     server_url: str | None = None
     # Redis/Valkey shared by a fleet of servers for query vectors (embedding/shared_cache.py).
@@ -114,6 +120,7 @@ class Settings:
                 "sqlite_pragmas", ["MEMVAULT_SQLITE_PRAGMAS", "MCP_MEMORY_SQLITE_PRAGMAS"]
             )
             or "",
+            sqlite_vectors=reader.get("sqlite_vectors", ["MEMVAULT_SQLITE_VECTORS"]),
             query_cache_size=reader.integer(
                 "query_cache_size", ["MEMVAULT_QUERY_CACHE_SIZE"], 1024
             ),
@@ -162,6 +169,7 @@ class Settings:
             "max_chunks",
             "context_turns",
             "sqlite_pragmas",
+            "sqlite_vectors",
             "query_cache_size",
             "server_url",
             "cache_url",
@@ -180,7 +188,9 @@ class Settings:
             if name == "cache_url" and value:
                 value = _without_password(value)
             if value is None:
-                value = PG_DEFAULTS.get(name)
+                value = (
+                    DEFAULT_SQLITE_VECTORS if name == "sqlite_vectors" else PG_DEFAULTS.get(name)
+                )
             shown = ",".join(value) if isinstance(value, tuple) else value
             rows.append(
                 (name, "" if shown is None else str(shown), self.sources.get(name, "default"))

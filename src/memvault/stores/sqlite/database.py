@@ -104,13 +104,20 @@ class SqliteDatabase:
 
     Only memvault's own files are opened, and a file (or an empty one) is made
     a store only with ``create``: another application's file is refused unchanged.
+    A store made here starts with the ``meta`` entries ``created_with``.
     """
 
     def __init__(
-        self, path: Path, pragmas: dict[str, str] | None = None, *, create: bool = True
+        self,
+        path: Path,
+        pragmas: dict[str, str] | None = None,
+        *,
+        create: bool = True,
+        created_with: dict[str, str] | None = None,
     ) -> None:
         _check_known(pragmas or {})
         self.path = path
+        self._created_with = created_with or {}
         self.lock = threading.RLock()
         self._tokenizer: apsw.FTS5Tokenizer | None = None
         layout = sqlite_layout(path)
@@ -347,6 +354,7 @@ class SqliteDatabase:
                 "(version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
             )
             done = self._applied(cur)
+            fresh = not done
             for version, sql in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue
@@ -360,6 +368,11 @@ class SqliteDatabase:
             cur.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (new_id(),)
             )
+            if fresh:
+                cur.executemany(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                    list(self._created_with.items()),
+                )
 
     def run_outside_transaction(self, statements: list[str]) -> None:
         """Statements that cannot run in a transaction (VACUUM, a WAL checkpoint)."""

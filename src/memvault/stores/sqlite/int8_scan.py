@@ -30,6 +30,7 @@ OFFSET = 128
 # OFFSET x the sum of its codes, what one code unit is worth, the length of
 # what rounding lost, and the length of the quantized vector.
 FACTS = 4
+SCALE = 1  # the column of FACTS that holds what one code unit is worth
 # The whole graph, MatMulInteger(query uint8 [1, n], columns int8 [n, m]) ->
 # scores int32 [1, m], serialized (ONNX IR 8, opset 13) so that searching needs
 # onnxruntime only and not the onnx package (12 MB of memory a process).
@@ -42,22 +43,34 @@ GRAPH = bytes.fromhex(
 )
 
 
-def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, facts) of row vectors: int8 rows, and FACTS float32 numbers per row."""
+def int8_codes(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, scales) of row vectors: each row scaled so that its largest component
+    is 127 (or -127) and rounded; the row is about its codes times its scale."""
     peaks = np.maximum(np.abs(vectors).max(axis=1), 1e-12)
     scales = (peaks / 127.0).astype(np.float32)
-    codes = np.round(vectors / scales[:, None]).astype(np.int8)
+    return np.round(vectors / scales[:, None]).astype(np.int8), scales
+
+
+def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, facts) of row vectors: int8 rows, and FACTS float32 numbers per row."""
+    codes, scales = int8_codes(vectors)
+    return codes, describe(codes, scales, vectors - codes * scales[:, None])
+
+
+def describe(codes: np.ndarray, scales: np.ndarray, lost: np.ndarray | None) -> np.ndarray:
+    """The FACTS of int8 rows; ``lost`` is what rounding took from each row (None: nothing,
+    the codes are the vectors, as in a store that keeps int8)."""
     restored = codes * scales[:, None]
     facts = np.stack(
         [
             codes.sum(axis=1, dtype=np.int32) * OFFSET,
             scales,
-            np.linalg.norm(vectors - restored, axis=1),
+            np.zeros(len(codes)) if lost is None else np.linalg.norm(lost, axis=1),
             np.linalg.norm(restored, axis=1),
         ],
         axis=1,
     )
-    return codes, facts.astype(np.float32)
+    return facts.astype(np.float32)
 
 
 def estimate(

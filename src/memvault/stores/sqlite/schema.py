@@ -12,6 +12,8 @@ import numpy as np
 
 from ...model import Filter, Memory, from_micros, to_micros
 from ..base import looks_like_hash
+from .precision import EARLIER, FLOAT16
+from .precision import META_KEY as PRECISION_KEY
 from .rows import Row, scalar
 
 # The word index over top-level memories' content, kept in step by triggers.
@@ -61,25 +63,11 @@ def _plain_vectors(cur: Any) -> None:
     cur.execute("ALTER TABLE memory_vectors_plain RENAME TO memory_vectors")
 
 
-# How a vector is kept in the file: float16, 768 bytes for 384 dimensions. Search
-# already ranks from float16 copies (``vectors``), so float32 in the file only
-# cost twice the bytes (154 MB at 100k vectors) for precision no ranking used.
-VECTOR_DTYPE = np.float16
-
-
-def vector_blob(vector: np.ndarray) -> bytes:
-    """A float32 vector as stored."""
-    return np.asarray(vector, dtype=VECTOR_DTYPE).tobytes()
-
-
-def blob_vectors(blob: bytes) -> np.ndarray:
-    """The float32 values of stored vectors (one blob, or several joined), as one flat array."""
-    return np.frombuffer(blob, dtype=VECTOR_DTYPE).astype(np.float32)
-
-
 def _half_vectors(cur: Any) -> None:
     """Vectors stored as float32 become float16, rewritten in place.
 
+    float32 in the file cost twice the bytes (154 MB at 100k vectors) for
+    precision no ranking used: search rescored from float16 copies already.
     In the migrations' one transaction: all of them or, if interrupted, none.
     The pages freed are reused by new rows; ``optimize`` (VACUUM) gives them back.
     """
@@ -90,7 +78,7 @@ def _half_vectors(cur: Any) -> None:
     ).fetchall():
         cur.executemany(
             "UPDATE memory_vectors SET embedding = ? WHERE rowid = ?",
-            [(vector_blob(np.frombuffer(blob, dtype=np.float32)), rowid) for rowid, blob in rows],
+            [(FLOAT16.blob(np.frombuffer(blob, dtype=np.float32)), rowid) for rowid, blob in rows],
         )
         last = rows[-1][0]
 
@@ -199,6 +187,13 @@ MIGRATIONS: list[str | Callable[[Any], None]] = [
     """,
     _plain_vectors,
     _half_vectors,
+    # The vectors' precision becomes a store's choice (``precision``): a store made
+    # before holds float16 and says so. A store made now has no store_id yet (it is
+    # written after the migrations) and records the precision chosen for it instead.
+    f"""
+    INSERT OR IGNORE INTO meta(key, value) SELECT '{PRECISION_KEY}', '{EARLIER}'
+        WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'store_id');
+    """,
 ]
 
 # The word index's tokenizer, as in its CREATE statement above.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import apsw
 import numpy as np
 
 from ...config import Settings
-from ...errors import StoreUnavailable
+from ...errors import InvalidInput, StoreUnavailable
 from ...model import (
     Candidate,
     EmbeddingSpec,
@@ -46,10 +47,11 @@ from .allowed import allowed_rowids
 from .database import SqliteDatabase, parse_pragmas
 from .location import sqlite_path
 from .preceding import preceding
+from .precision import META_KEY as PRECISION_KEY
+from .precision import Request, for_new_store, held, requested
 from .schema import (
     ID_BATCH,
     MEMORY_COLUMNS,
-    blob_vectors,
     filter_sql,
     from_micros,
     lookup_sql,
@@ -66,18 +68,43 @@ class SqliteStore:
     """A Store over one SQLite file. Thread-safe: one connection behind a lock."""
 
     def __init__(
-        self, path: str | Path, *, pragmas: dict[str, str] | None = None, create: bool = True
+        self,
+        path: str | Path,
+        *,
+        pragmas: dict[str, str] | None = None,
+        create: bool = True,
+        vectors: Request | None = None,
     ) -> None:
+        """``vectors``: the precision asked for, which a new store records and an
+        existing one must already hold (``precision``)."""
         self.path = Path(path)
         self.url = f"sqlite://{self.path}"
-        self._db = SqliteDatabase(self.path, pragmas, create=create)
+        self._db = SqliteDatabase(
+            self.path,
+            pragmas,
+            create=create,
+            created_with={PRECISION_KEY: for_new_store(vectors)},
+        )
+        try:
+            self.precision = held(self._db.meta(PRECISION_KEY), vectors, self.path)
+        except InvalidInput:
+            self._db.close()
+            raise
         self._spec = self._read_spec()
-        self._index = VectorIndex(self._spec.dimension) if self._spec else None
+        self._index = self._new_index(self._spec)
         self._words = WordIndex()
 
     @classmethod
     def from_url(cls, url: str, settings: Settings, *, create: bool = True) -> SqliteStore:
-        return cls(sqlite_path(url), pragmas=parse_pragmas(settings.sqlite_pragmas), create=create)
+        return cls(
+            sqlite_path(url),
+            pragmas=parse_pragmas(settings.sqlite_pragmas),
+            create=create,
+            vectors=requested(url, settings),
+        )
+
+    def _new_index(self, spec: EmbeddingSpec | None) -> VectorIndex | None:
+        return VectorIndex(spec.dimension, self.precision) if spec else None
 
     # -- identity and model -------------------------------------------------
     def _read_spec(self) -> EmbeddingSpec | None:
@@ -91,8 +118,7 @@ class SqliteStore:
         # Another process may have bound the model since this handle opened an empty store.
         if self._spec is None:
             self._spec = self._read_spec()
-            if self._spec is not None:
-                self._index = VectorIndex(self._spec.dimension)
+            self._index = self._new_index(self._spec)
         return self._spec
 
     def bind_embedding(self, spec: EmbeddingSpec) -> None:
@@ -112,14 +138,15 @@ class SqliteStore:
             recorded = self._read_spec()
             assert recorded is not None, "the meta table holds a model by now"
             self._spec = recorded
-            self._index = VectorIndex(recorded.dimension)
+            self._index = self._new_index(recorded)
         check_same_model(self.url, self._spec, spec)
 
     # -- writes -------------------------------------------------------------
     def add(self, memories: Sequence[Memory]) -> list[tuple[Memory, bool]]:
         if not memories:
             return []
-        results = sqlite_writes.add(self._db, memories, checked_vectors(memories, self._spec))
+        vectors = checked_vectors(memories, self._spec)
+        results = sqlite_writes.add(self._db, memories, [self.precision.blob(v) for v in vectors])
         if self._index is not None:  # bound: checked_vectors refuses an unbound store
             self._index.stale = True
         self._words.stale = True
@@ -270,7 +297,9 @@ class SqliteStore:
             yield (self._attach_vectors(batch) if with_embedding else batch), str(last)
 
     def _attach_vectors(self, memories: list[Memory]) -> list[Memory]:
-        if not memories or self.embedding_spec() is None:
+        """The memories with their stored vectors, as float32 (int8 ones dequantized)."""
+        spec = self.embedding_spec()
+        if not memories or spec is None:
             return memories
         marks = ",".join("?" * len(memories))
         by_id = {
@@ -282,13 +311,16 @@ class SqliteStore:
             )
         }
         return [
-            m.with_changes(embedding=blob_vectors(by_id[m.id])) if m.id in by_id else m
+            m.with_changes(embedding=self.precision.values(by_id[m.id], spec.dimension)[0])
+            if m.id in by_id
+            else m
             for m in memories
         ]
 
     # -- upkeep -------------------------------------------------------------
     def stats(self, namespace: str | None) -> StoreStats:
-        return sqlite_upkeep.stats(self._db, namespace)
+        found = sqlite_upkeep.stats(self._db, namespace)
+        return replace(found, extra={**found.extra, "vector_precision": self.precision.name})
 
     def detailed_stats(self, flt: Filter, *, top: int = 20) -> DetailedStats:
         return sqlite_upkeep.detailed_stats(self._db, flt, top)
@@ -319,6 +351,7 @@ class SqliteStore:
             "backend": "sqlite",
             "path": str(self.path),
             "identity": self.identity(),
+            "vector_precision": self.precision.name,
             "sqlite_version": apsw.sqlite_lib_version(),
             "vec_version": self._db.scalar("SELECT vec_version()"),
         }

@@ -1,12 +1,15 @@
 """An in-process copy of the SQLite store's vectors, for fast search.
 
-The ``memory_vectors`` table is where vectors live (one float16 BLOB per
-memory row, ``schema.VECTOR_DTYPE``, durable and transactional); reading
-every blob through SQLite on each query, as sqlite-vec's KNN did, costs
-about 60 ms at 100k vectors on a small machine. Held per namespace in
-process, a search is one int8 pass over every vector (``int8_scan``, about
-2 ms at 100k) and a rescoring, from float16 copies (the file's values), of
-the few that its error bounds cannot rule out; a filter becomes a row mask.
+The ``memory_vectors`` table is where vectors live (one BLOB per memory row,
+float16 or int8 as the store chose, ``precision``; durable and
+transactional); reading every blob through SQLite on each query, as
+sqlite-vec's KNN did, costs about 60 ms at 100k vectors on a small machine.
+Held per namespace in process, a search is one int8 pass over every vector
+(``int8_scan``, about 2 ms at 100k) and a rescoring, from the file's values,
+of the few that its error bounds cannot rule out; a filter becomes a row mask.
+A float16 store's values are float16 copies held beside the codes; an int8
+store's are the codes themselves, so its pass has no rounding error of its
+own and rescoring reads the codes.
 
 The copy follows the file: rowids are never reused (AUTOINCREMENT), so rows
 above the highest loaded rowid are new; if the row count then disagrees,
@@ -22,9 +25,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .int8_scan import FACTS, estimate, quantize
+from .int8_scan import FACTS, SCALE, estimate
+from .precision import Precision
 from .rows import Row
-from .schema import blob_vectors
 
 # A filter matching at most this many rows of a namespace scores them directly.
 DIRECT = 256
@@ -48,17 +51,20 @@ class _Partition:
     The int8 pass reads every column held, filled or not, so spare room is
     kept small (doubling left up to half of a scan reading zeros).
 
-    Each vector is held twice, compactly: as int8 codes, one column per vector,
-    for a first pass over all of them (``int8_scan``), and as a float16 row to
-    rescore the candidates it leaves (1.2 KB a 384-d vector in all).
+    Each vector is held as int8 codes, one column per vector, for a first pass
+    over all of them (``int8_scan``); a float16 store's also as a float16 row,
+    to rescore the candidates it leaves (1.2 KB a 384-d vector in all, 0.4 KB
+    in an int8 store, which rescores from the codes).
     """
 
-    def __init__(self, dimension: int, capacity: int = 0) -> None:
+    def __init__(self, dimension: int, precision: Precision, capacity: int = 0) -> None:
         self.size = 0
+        self._precision = precision
         self._rowids = np.zeros(capacity, dtype=np.int64)
         self._codes = np.zeros((dimension, capacity), dtype=np.int8)
         self._facts = np.zeros((capacity, FACTS), dtype=np.float32)
-        self._rows = np.zeros((capacity, dimension), dtype=np.float16)
+        rows = capacity if precision.rescores_from_rows else 0
+        self._rows = np.zeros((rows, dimension), dtype=np.float16)
 
     @property
     def rowids(self) -> np.ndarray:
@@ -71,13 +77,13 @@ class _Partition:
             # Small to start with: thousands of namespaces of a few memories
             # each must not cost a megabyte of spare room apiece.
             self._grow(max(needed + needed // 4, 16))
-        vectors = blob_vectors(b"".join(blobs)).reshape(len(rowids), -1)
-        codes, facts = quantize(vectors)
+        held = self._precision.scannable(b"".join(blobs), self._codes.shape[0])
         new = slice(self.size, needed)
         self._rowids[new] = rowids
-        self._codes[:, new] = codes.T
-        self._facts[new] = facts
-        self._rows[new] = vectors
+        self._codes[:, new] = held.codes.T
+        self._facts[new] = held.facts
+        if held.rows is not None:
+            self._rows[new] = held.rows
         self.size = needed
 
     def _grow(self, capacity: int) -> None:
@@ -86,7 +92,7 @@ class _Partition:
         codes[:, held] = self._codes[:, held]
         self._codes = codes
         self._rowids = np.resize(self._rowids, capacity)
-        for name in ("_facts", "_rows"):
+        for name in ("_facts", "_rows") if self._precision.rescores_from_rows else ("_facts",):
             old = getattr(self, name)
             grown = np.zeros((capacity, old.shape[1]), dtype=old.dtype)
             grown[held] = old[held]
@@ -100,7 +106,7 @@ class _Partition:
         A filter matching few rows scores them directly. Otherwise the int8
         pass estimates every row, with a bound on its error: a row whose best
         case falls below the k-th best worst case cannot be among the k best,
-        and the rest are rescored from their float16 rows.
+        and the rest are rescored from the stored values.
         """
         rowids = self.rowids
         if allowed is not None and len(allowed) <= DIRECT:
@@ -119,14 +125,22 @@ class _Partition:
             if k < len(worst):
                 keep &= estimates + bounds >= np.partition(worst, len(worst) - k)[len(worst) - k]
             positions = np.flatnonzero(keep)
-        return rowids[positions], self._rows[positions].astype(np.float32) @ vector
+        return rowids[positions], self._rescore(positions, vector)
+
+    def _rescore(self, positions: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """Cosine scores of the rows at ``positions``, from the values the file holds."""
+        if self._precision.rescores_from_rows:
+            return self._rows[positions].astype(np.float32) @ vector
+        codes = self._codes[:, positions].astype(np.float32)
+        return (vector @ codes) * self._facts[positions, SCALE]
 
 
 class VectorIndex:
     """Exact cosine search over unit vectors, kept in step with ``memory_vectors``."""
 
-    def __init__(self, dimension: int) -> None:
+    def __init__(self, dimension: int, precision: Precision) -> None:
         self.dimension = dimension
+        self.precision = precision
         self._parts: dict[str, _Partition] = {}
         self._max_rowid = 0
         self._count = 0
@@ -155,7 +169,7 @@ class VectorIndex:
         """Every vector, streamed into matrices sized up front: no second copy in memory."""
         self._max_rowid = self._count = 0
         self._parts = {
-            r.namespace: _Partition(self.dimension, capacity=r.vectors)
+            r.namespace: _Partition(self.dimension, self.precision, capacity=r.vectors)
             for r in db.rows(
                 "SELECT m.namespace, count(*) AS vectors FROM memory_vectors v "
                 "JOIN memories m ON m.rowid = v.rowid GROUP BY m.namespace"
@@ -184,7 +198,7 @@ class VectorIndex:
                 blobs.append(row.embedding)
             for namespace, (ids, blobs) in grouped.items():
                 if namespace not in self._parts:
-                    self._parts[namespace] = _Partition(self.dimension)
+                    self._parts[namespace] = _Partition(self.dimension, self.precision)
                 self._parts[namespace].extend(ids, blobs)
                 self._max_rowid = max(self._max_rowid, max(ids))
             self._count += len(batch)

@@ -13,19 +13,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import apsw
-import numpy as np
 
 from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, to_micros, utcnow
 from .database import SqliteDatabase
 from .rows import column, named, scalar
-from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory, vector_blob
+from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory
 
 
 def add(
-    db: SqliteDatabase, memories: Sequence[Memory], vectors: Sequence[np.ndarray]
+    db: SqliteDatabase, memories: Sequence[Memory], vectors: Sequence[bytes]
 ) -> list[tuple[Memory, bool]]:
-    """Insert memories with their checked vectors; an existing (namespace, hash) is kept."""
+    """Insert memories with their vectors, checked and encoded as the store keeps them
+    (``precision``); an existing (namespace, hash) is kept."""
     results: list[tuple[Memory, bool]] = []
     skipped_parents: set[str] = set()
     with db.write() as cur:
@@ -46,7 +46,7 @@ def add(
             )
             cur.execute(
                 "INSERT INTO memory_vectors(rowid, embedding) VALUES (?, ?)",
-                (rowid, vector_blob(vector)),
+                (rowid, vector),
             )
             results.append((memory, True))
     return results
