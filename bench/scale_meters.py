@@ -7,6 +7,7 @@ PostgreSQL (each one a round trip).
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -42,15 +43,18 @@ class CpuMeter:
 
 
 class Statements:
-    """Counts the statements this process sends to PostgreSQL (each one a round trip),
-    leaving out the pool's empty check of a connection idle for a while."""
+    """Counts the statements the thread that made it sends to PostgreSQL (each one a
+    round trip), leaving out the pool's empty check of a connection idle for a while,
+    and other threads': the store's indexer looking for waiting vectors every few
+    seconds, the pool setting up new connections."""
 
     def __init__(self) -> None:
         self.count = 0
         execute = psycopg.Cursor.execute
+        searching = threading.get_ident()
 
         def counted(cur: psycopg.Cursor, query: Any, *args: Any, **kwargs: Any) -> Any:
-            self.count += bool(str(query).strip())
+            self.count += threading.get_ident() == searching and bool(str(query).strip())
             return execute(cur, query, *args, **kwargs)
 
         psycopg.Cursor.execute = counted  # type: ignore[method-assign]

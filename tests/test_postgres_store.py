@@ -498,9 +498,13 @@ def test_a_search_with_its_vector_at_hand_is_two_statements_ranking_as_the_store
 
     statements = []
     real_execute = psycopg.Cursor.execute
+    searching = threading.get_ident()
 
     def counted(cur, query, *args, **kwargs):
-        if str(query).strip():  # not the pool's check of a connection idle for a while
+        # Only this thread's: the indexer thread looks for waiting vectors every few
+        # seconds, and the pool's threads set up new connections, both with
+        # statements of their own; nor the pool's check of a connection idle a while.
+        if threading.get_ident() == searching and str(query).strip():
             statements.append(query)
         return real_execute(cur, query, *args, **kwargs)
 
