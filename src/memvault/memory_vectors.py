@@ -9,13 +9,20 @@ holds vectors of two kinds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from . import turns
 from .chunking import chunk_record, split_into_chunks, window_chars
 from .embedding import Embedder
 from .model import Filter, Memory
 from .stores import Store
+
+# Chunks embedded between two progress reports: the ONNX runtime's batch.
+EMBED_STEP = 32
+# Told, after each step, how many chunks are embedded so far and of how many.
+ChunkProgress = Callable[[int, int], None]
 
 
 class MemoryVectors:
@@ -45,11 +52,17 @@ class MemoryVectors:
         earlier = _earlier_in(history)
         return [turns.prefixes([m], self.turn_context, earlier)[0] for m in memories]
 
-    def embed(self, memories: list[Memory], prefixes: Sequence[str]) -> list[Memory]:
+    def embed(
+        self,
+        memories: list[Memory],
+        prefixes: Sequence[str],
+        progress: ChunkProgress | None = None,
+    ) -> list[Memory]:
         """The memories with vectors, each followed by its chunk records if it is long.
 
         ``prefixes`` (one per memory) are embedded before a memory's first
-        chunk; the stored content stays the memory's own.
+        chunk; the stored content stays the memory's own. ``progress`` hears
+        before the first and after every ``EMBED_STEP`` chunks how far it got.
         """
         if not memories:
             return []
@@ -61,7 +74,7 @@ class MemoryVectors:
                 chunks.append(chunk)
                 texts.append(prefixes[i] + chunk if j == 0 else chunk)
                 owners.append((i, j))
-        vectors = self.embedder.embed(texts)
+        vectors = self._embed(texts, progress)
         records: list[Memory] = []
         for (i, j), text, vector in zip(owners, chunks, vectors, strict=True):
             parent = memories[i]
@@ -70,6 +83,17 @@ class MemoryVectors:
             else:
                 records.append(chunk_record(parent, j, text, embedding=vector))
         return records
+
+    def _embed(self, texts: list[str], progress: ChunkProgress | None) -> np.ndarray:
+        if progress is None:
+            return self.embedder.embed(texts)
+        # In steps, so a long memory's minute of embedding can be shown as it goes.
+        progress(0, len(texts))
+        parts = []
+        for start in range(0, len(texts), EMBED_STEP):
+            parts.append(self.embedder.embed(texts[start : start + EMBED_STEP]))
+            progress(min(start + EMBED_STEP, len(texts)), len(texts))
+        return np.concatenate(parts)
 
     def reembed(self, records: list[Memory], history: Store | None) -> list[Memory]:
         """Stored records (memories and chunk records) with fresh vectors, as storing

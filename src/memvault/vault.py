@@ -21,6 +21,7 @@ from .errors import InvalidInput, NotFound
 from .inputs import build_memory, check_changes, check_k, check_query, check_ref
 from .limits import check_namespace, check_time, normalize_tags
 from .maintenance.upkeep import Upkeep
+from .memory_vectors import ChunkProgress
 from .model import Filter, FilterArg, Hit, Memory, StoreResult, utcnow
 from .search.hybrid import SearchSettings
 from .search.options import MAX_HALF_LIFE_DAYS, MAX_RECENCY, with_recency
@@ -151,8 +152,13 @@ class Vault:
         namespace: str | None = None,
         created_at: datetime | str | None = None,
         expires_at: datetime | str | None = None,
+        embedding_progress: ChunkProgress | None = None,
     ) -> StoreResult:
-        """Store one memory; the same content twice in a namespace is stored once."""
+        """Store one memory; the same content twice in a namespace is stored once.
+
+        Long content is embedded in chunks; ``embedding_progress(done, total)``
+        is called after every ``EMBED_STEP`` of them, to show how far it got.
+        """
         item = {
             "content": content,
             "tags": tags,
@@ -164,7 +170,7 @@ class Vault:
         }
         ns = self._ns(namespace)
         memory = build_memory(item, ns, self.settings.max_content_bytes)
-        return self.writer.store_all([memory], ns)[0]
+        return self.writer.store_all([memory], ns, embedding_progress=embedding_progress)[0]
 
     def store_many(
         self,

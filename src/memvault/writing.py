@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
+from functools import partial
 
 from . import turns
 from .config import Settings
 from .embedding import Embedder
 from .errors import InvalidInput
-from .memory_vectors import MemoryVectors
+from .memory_vectors import ChunkProgress, MemoryVectors
 from .model import Memory, StoreResult
 from .stores import Store
 
@@ -54,9 +55,12 @@ class Writer:
         namespace: str,
         batch_size: int = STORE_BATCH,
         progress: Callable[[int], None] | None = None,
+        embedding_progress: ChunkProgress | None = None,
     ) -> list[StoreResult]:
         """One result per memory, in order; repeats and stored content come back not created.
 
+        ``progress`` hears how many memories each written batch held;
+        ``embedding_progress`` how many of all the chunks to embed are done.
         An error or an interrupt lets the batch being written finish first.
         """
         started = time.perf_counter()
@@ -77,10 +81,18 @@ class Writer:
                 progress(len(done))
 
         batches = [new[i : i + batch_size] for i in range(0, len(new), batch_size)]
+        total = sum(len(self.chunks(m.content)) for m in new) if embedding_progress else 0
+        embedded = 0
         writing: Future[Written] | None = None
         try:
             for number, batch in enumerate(batches):
-                records = self.embed(batch, [prefix_of[id(m)] for m in batch])
+                step = (
+                    partial(_counted_on, embedding_progress, embedded, total)
+                    if embedding_progress
+                    else None
+                )
+                records = self.embed(batch, [prefix_of[id(m)] for m in batch], step)
+                embedded += len(records)
                 if writing is not None:
                     done, writing = writing.result(), None
                     written(done)
@@ -125,11 +137,17 @@ class Writer:
                     f"{where}content would be embedded as {chunks} chunks of up to "
                     f"{self.vectors.chunk_chars} characters, over the limit of {self.max_chunks} "
                     "(MEMVAULT_MAX_CHUNKS); each chunk costs the model about as much as a "
-                    "paragraph. Store it as several smaller memories, or raise the limit",
+                    "paragraph (256 take 10-20 s on 2 cores). Store it as several smaller "
+                    "memories, or raise the limit",
                     field=f"{where}content",
                 )
 
-    def embed(self, memories: list[Memory], prefixes: Sequence[str] | None = None) -> list[Memory]:
+    def embed(
+        self,
+        memories: list[Memory],
+        prefixes: Sequence[str] | None = None,
+        progress: ChunkProgress | None = None,
+    ) -> list[Memory]:
         """The memories with vectors, each followed by its chunk records if it is long.
 
         Without ``prefixes``, each memory's turn context is worked out here
@@ -140,6 +158,11 @@ class Writer:
         if prefixes is None:
             prefixes = self.vectors.prefixes(memories, self.store)
         started = time.perf_counter()
-        records = self.vectors.embed(memories, prefixes)
+        records = self.vectors.embed(memories, prefixes, progress)
         self._timed("embed", started)
         return records
+
+
+def _counted_on(report: ChunkProgress, before: int, total: int, done: int, _of: int) -> None:
+    """A batch's embedding progress as progress over the whole call."""
+    report(before + done, total)

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import InvalidInput
 from ..inputs import parse_json_object
+from .progress import EmbeddingBar
 from .render import hits_view, memory_view, page_view, recall_view, stored_view, tags_view
 from .support import (
     FilterOption,
@@ -103,7 +104,7 @@ def store(
     [dim]memvault store "Alice prefers tabs over spaces" -t prefs -n alice[/]
     [dim]git log -1 --format=%B | memvault store - --type decision[/]
     """
-    with open_vault(store, namespace, create=True) as vault:
+    with open_vault(store, namespace, create=True) as vault, EmbeddingBar() as bar:
         text = read_content(content, vault.settings.max_content_bytes)
         result = vault.store(
             text,
@@ -113,6 +114,7 @@ def store(
             importance=importance,
             created_at=created_at,
             expires_at=expires_at,
+            embedding_progress=None if json_ else bar,
         )
     emit({"created": result.created, "memory": result.memory.to_dict()}, json_, stored_view)
 

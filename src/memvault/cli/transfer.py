@@ -16,16 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from ..errors import InvalidInput, NotFound
@@ -37,6 +27,7 @@ from ..transfer.report import MAX_FAILURES_LISTED
 from ..transfer.restore import restore
 from ..transfer.sources import open_source
 from ..transfer.switch import store_url_for
+from .progress import RichProgress
 from .render import terminal_safe
 from .support import (
     FilterOption,
@@ -78,41 +69,6 @@ TargetArgument = Annotated[
     ),
 ]
 DumpArgument = Annotated[Path, typer.Argument(help="A memvault dump (.jsonl.gz, or plain .jsonl).")]
-
-
-class RichProgress:
-    """The ``transfer.progress.Progress`` protocol as rich progress bars on stderr."""
-
-    def __init__(self) -> None:
-        self._bars = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-        )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> RichProgress:
-        self._bars.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bars.stop()
-
-    def start(self, label: str, total: int | None) -> None:
-        self._task = self._bars.add_task(label, total=total)
-
-    def advance(self, n: int) -> None:
-        if self._task is not None:
-            self._bars.advance(self._task, n)
-
-    def finish(self) -> None:
-        if self._task is not None:
-            self._bars.update(self._task, total=self._bars.tasks[self._task].completed)
-            self._task = None
 
 
 def scope(

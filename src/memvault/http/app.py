@@ -92,7 +92,11 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_unknown_query)
 def store_memory(
     body: StoreIn, vault: VaultDep, access: Writer, namespace: NamespaceQuery = None
 ) -> JSONResponse:
-    """Store one memory (201); the same content again in the namespace is not stored twice (200)."""
+    """Store one memory (201); the same content again in the namespace is not stored twice (200).
+
+    The answer comes once the content is embedded: about 1 KB in tens of
+    milliseconds, the most a memory may hold (MEMVAULT_MAX_CHUNKS chunks of
+    about 1 KB, 256 by default) in 10-20 s on 2 cores. Over that: 422."""
     item = body.model_dump(exclude={"namespace"})
     ns = access.namespace(namespace_of(body.namespace, namespace))
     result = vault.store(**item, namespace=ns)

@@ -68,7 +68,11 @@ def namespace_of(body: str | None, query: str | None) -> str | None:
 
 
 class MemoryIn(Body):
-    content: str = Field(description="The text to remember, exactly as it should come back.")
+    content: str = Field(
+        description="The text to remember, exactly as it should come back. Embedded in "
+        "chunks of about 1 KB, at most MEMVAULT_MAX_CHUNKS (default 256, 10-20 s of "
+        "embedding on 2 cores); more is refused with 422 before anything is embedded."
+    )
     tags: list[str] | None = None
     memory_type: str | None = Field(None, description="A label: note, decision, fact, ...")
     metadata: dict[str, Any] | None = Field(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -47,6 +47,9 @@ from .runner import (
     health_result,
 )
 from .work import Work
+
+if TYPE_CHECKING:
+    from mcp.shared.dispatcher import ProgressFnT
 
 log = logging.getLogger("memvault.mcp")
 
@@ -97,7 +100,10 @@ class Forwarder:
         self.headers = {NAMESPACE_HEADER: namespace, **headers}
         self._http: Any = None
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+    async def call(
+        self, name: str, arguments: dict[str, Any], on_progress: ProgressFnT | None = None
+    ) -> Any:
+        """The server's result; its progress notifications go to ``on_progress``."""
         # Imported here: the client half of the SDK is needed only when forwarding.
         import httpx2
         from mcp import Client, MCPError
@@ -112,7 +118,9 @@ class Forwarder:
             async with Client(transport, mode="2026-07-28") as client:
                 # send_request, not call_tool: the stdio side checks the result
                 # against the same output schema already.
-                return await client.session.send_request(request, CallToolResult)
+                return await client.session.send_request(
+                    request, CallToolResult, progress_callback=on_progress
+                )
         except Exception as exc:
             causes = _leaves(exc)
             if any(isinstance(c, httpx2.HTTPError | OSError | MCPError) for c in causes):
@@ -216,7 +224,8 @@ class CoordinatingRunner:
                 params = ctx.request_context.params if ctx is not None else None
                 arguments = dict((params or {}).get("arguments") or {})
             try:
-                return await forwarder.call(name, arguments)
+                relay = ctx.report_progress if ctx is not None else None
+                return await forwarder.call(name, arguments, relay)
             except ServerGone as exc:
                 self._lost(forwarder, exc)
         if not await anyio.to_thread.run_sync(self._may_run_here):

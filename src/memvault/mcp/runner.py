@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import anyio.from_thread
 import anyio.to_thread
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent
@@ -21,6 +22,7 @@ from mcp_types import CallToolResult, TextContent
 from ..access.principal import LOCAL_ADMIN, Principal, visible_report
 from ..errors import MemvaultError, StoreUnavailable
 from ..limits import check_namespace
+from ..memory_vectors import ChunkProgress
 from ..vault import Vault
 from .access import CALLER
 from .work import Outcome, Target, Work
@@ -86,6 +88,21 @@ def header_namespace(ctx: Context | None) -> str | None:
     headers: Mapping[str, str] | None = ctx.headers if ctx is not None else None
     value = headers.get(NAMESPACE_HEADER) if headers else None
     return check_namespace(value, "X-Memvault-Namespace header") if value else None
+
+
+def _progress_to(ctx: Context | None) -> ChunkProgress | None:
+    """Progress of the work (run on a worker thread) as the call's progress notifications.
+
+    The SDK sends them only when the request carried a progress token.
+    """
+    if ctx is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        message = f"embedded {done} of {total} chunks"
+        anyio.from_thread.run(ctx.report_progress, done, total, message)
+
+    return report
 
 
 class ModelWarmup:
@@ -167,8 +184,9 @@ class LocalRunner:
     ) -> CallToolResult:
         try:
             namespace = self.namespace_for(ctx)
+            progress = _progress_to(ctx)
             outcome = await anyio.to_thread.run_sync(
-                lambda: work(Target(self.vault(), namespace, self._caller()))
+                lambda: work(Target(self.vault(), namespace, self._caller(), progress))
             )
         except MemvaultError as exc:
             return error_result(exc)

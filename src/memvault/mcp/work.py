@@ -17,17 +17,21 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
 
 from ..access.principal import Principal
+from ..memory_vectors import ChunkProgress
 from ..vault import Vault
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where a tool works: the Vault, the namespace, and the viewer (who asks;
-    where the store is, its URL, is shown to admins only)."""
+    """Where a tool works: the Vault, the namespace, the viewer (who asks; where
+    the store is, its URL, is shown to admins only) and where progress goes."""
 
     vault: Vault
     namespace: str
     viewer: Principal
+    # Tells the client how far a long piece of work got (chunks embedded, of how
+    # many), when it asked to hear that (a progress token in the request).
+    progress: ChunkProgress | None = None
 
 
 @dataclass(frozen=True)

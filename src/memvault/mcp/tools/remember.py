@@ -61,6 +61,7 @@ def memory_store(
         metadata=metadata,
         importance=importance,
         namespace=at.namespace,
+        embedding_progress=at.progress,
     )
     memory = result.memory
     verb = "Stored new memory" if result.created else "Already stored (same content)"
