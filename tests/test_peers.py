@@ -335,6 +335,9 @@ def test_replace_takes_over_a_collection_holding_records_that_are_not_memories(t
     assert all(m["content_hash"] and "timestamp" in m for m in records["metadatas"])
     assert after.metadata["hnsw:M"] == 16 and "memvault_format" in after.metadata
 
+    with pytest.raises(InvalidInput) as err:  # not memories: no migration source
+        migrate(str(copy), f"sqlite://{tmp_path / 'x.db'}", settings=settings)
+    assert "memvault restore" in err.value.message and not (tmp_path / "x.db").exists()
     # The backup holds all seven records; restore puts the collection back as it was.
     refused = CliRunner().invoke(app, ["restore", str(copy), original], env=env)
     assert refused.exit_code != 0 and "--replace" in refused.output

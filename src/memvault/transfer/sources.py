@@ -15,6 +15,7 @@ from ..stores.chroma import parse_chroma_url
 from ..stores.sqlite import sqlite_layout, sqlite_path
 from . import peers
 from .backup import DumpSource
+from .collection_copy import is_collection_copy
 from .dump import is_dump
 from .files import open_files
 from .source import CHROMA_SCHEMES, MCP_SQLITE_SCHEME, Source
@@ -27,6 +28,12 @@ def open_source(url: str, settings: Settings | None = None, *, split: str = "fil
     namespace)."""
     if isinstance(url, str) and "://" not in url and Path(url).expanduser().exists():
         path = Path(url).expanduser()
+        if path.is_file() and is_collection_copy(path):
+            raise InvalidInput(
+                f"{path} is a verbatim copy of a Chroma collection, not memories: put it "
+                f"back with memvault restore '{path}' chroma:///DIR?collection=NAME --replace",
+                field="source_url",
+            )
         if path.is_file() and is_dump(path):
             return DumpSource(path)
         settings = settings or Settings.from_env()
