@@ -5,7 +5,9 @@ it row by row. Meanwhile searches still work, comparing every vector. The
 build needs ``maintenance_work_mem`` to hold the whole graph, or it slows
 down sharply once the graph outgrows it; by default it is raised (for this
 build only, never lowered) to what the graph of the rows then in the table
-takes. The server's parallel maintenance workers share the build.
+takes. The server's parallel maintenance workers share the build. The
+graphs of large namespaces (``namespace_graphs``) are dropped too and built
+again after it.
 
 Before the build the word counts, which the load's own batches skip, are
 counted once from the rows, and the table is vacuumed and analyzed: that
@@ -22,6 +24,7 @@ import logging
 import time
 from collections.abc import Iterator
 
+from . import namespace_graphs
 from .database import Database
 from .options import PostgresOptions
 from .rows import Cursor, one_row, one_value
@@ -39,6 +42,7 @@ def index_built_at_end(
     and build the indexes again (a failed load must not leave the store without them)."""
     with db.cursor() as cur:
         cur.execute(f"DROP INDEX IF EXISTS {VECTOR_INDEX}")
+        namespace_graphs.drop_all(cur)
     try:
         yield
     finally:
@@ -52,6 +56,11 @@ def index_built_at_end(
         db.run_outside_transaction(["VACUUM (ANALYZE) memvault_memories"])
         with db.cursor(transaction=True) as cur:
             build_vector_index(cur, options, dimension, maintenance_work_mem)
+            statements, done = namespace_graphs.changes(cur, options, dimension, concurrently=False)
+            for statement in statements:
+                cur.execute(statement)
+            for line in done:
+                log.info("%s", line)
 
 
 def build_vector_index(

@@ -286,12 +286,15 @@ def hnsw_graph_bytes(dimension: int, m: int) -> int:
     return int((4 * dimension + 32 * m + 256) * 1.25)
 
 
-def vector_index_sql(name: str, m: int, ef_construction: int, *, concurrently: bool = False) -> str:
+def vector_index_sql(
+    name: str, m: int, ef_construction: int, *, concurrently: bool = False, where: str = ""
+) -> str:
+    """CREATE INDEX for the vectors; with ``where`` (SQL), of only the rows it holds for."""
     how = "CONCURRENTLY " if concurrently else ""
     return (
         f"CREATE INDEX {how}{name} ON memvault_memories USING hnsw "
         f"(embedding vector_cosine_ops) WITH (m = {int(m)}, "
-        f"ef_construction = {int(ef_construction)})"
+        f"ef_construction = {int(ef_construction)})" + (f" WHERE {where}" if where else "")
     )
 
 

@@ -31,6 +31,7 @@ from ..base import (
     checked_vectors,
     looks_like_hash,
 )
+from . import namespace_graphs
 from . import upkeep as postgres_upkeep
 from . import writes as postgres_writes
 from .bulk_load import index_built_at_end
@@ -313,7 +314,11 @@ class PostgresStore:
 
     def optimize(self) -> list[str]:
         self.index_waiting_vectors()
-        return postgres_upkeep.optimize(self._db)
+        done = postgres_upkeep.optimize(self._db)
+        spec = self.embedding_spec()
+        if spec is not None:
+            done += namespace_graphs.update(self._db, self.options, spec.dimension)
+        return done
 
     def index_waiting_vectors(self) -> int:
         """Move every vector still waiting into the HNSW index now (``indexing``)."""

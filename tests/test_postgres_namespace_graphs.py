@@ -1,0 +1,101 @@
+"""Large namespaces get a vector graph of their own (a partial HNSW index), which a
+search in that namespace walks: built by ``optimize`` and at the end of a bulk load,
+dropped when the namespace no longer qualifies."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import psycopg
+
+from memvault.model import Filter
+from memvault.stores.postgres import namespace_graphs
+from memvault.stores.postgres import store as postgres_store
+from memvault.stores.postgres.namespace_graphs import graph_name
+from memvault.stores.postgres.store import PostgresStore
+
+from .test_store_conformance import SPEC, mem, unit
+
+
+def graphs(database: str) -> dict[str, str]:
+    """The namespace graphs there are: index name -> its definition."""
+    with psycopg.connect(database) as conn:
+        return dict(
+            conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE starts_with(indexname, %s)",
+                (namespace_graphs.PREFIX,),
+            ).fetchall()
+        )
+
+
+def searched_plan(store: PostgresStore, vector: np.ndarray, flt: Filter) -> str:
+    """The plan of the statement a vector search sends, with its values."""
+    sent = []
+    execute = psycopg.Cursor.execute
+    searching = threading.get_ident()
+
+    def kept(cur, query, params=None, *args, **kwargs):
+        if threading.get_ident() == searching:
+            sent.append((query, params))
+        return execute(cur, query, params, *args, **kwargs)
+
+    psycopg.Cursor.execute = kept
+    try:
+        store.vector_search(vector, 10, flt)
+    finally:
+        psycopg.Cursor.execute = execute
+    (query, params), *_ = [s for s in sent if "approximate AS" in str(s[0])]
+    with store._db.cursor() as cur:
+        cur.execute("EXPLAIN " + query, params)
+        return "\n".join(row[0] for row in cur.fetchall())
+
+
+def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch):
+    monkeypatch.setattr(namespace_graphs, "MIN_MEMORIES", 300)
+    monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 10)  # walk, not compare all
+    with psycopg.connect(database, autocommit=True) as conn:
+        # A few hundred rows are cheaper to sort than to find by any graph; at the
+        # sizes the graphs are for (10,000 and more) the planner walks one.
+        name = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{name}" SET enable_seqscan = off')
+        conn.execute(f'ALTER DATABASE "{name}" SET enable_sort = off')
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    sizes = {"alice's": 400, "bob": 400, "carol": 250}  # at most half the store: 525
+    memories = {
+        namespace: [mem(f"{namespace} {i}", 1000 * n + i, namespace=namespace) for i in range(size)]
+        for n, (namespace, size) in enumerate(sizes.items())
+    }
+    for part in memories.values():
+        store.add(part)
+    assert graphs(database) == {}
+
+    report = store.optimize()
+    built = graphs(database)
+    assert set(built) == {graph_name("alice's"), graph_name("bob")}
+    assert "WHERE (namespace = 'alice''s'::text)" in built[graph_name("alice's")]
+    assert sum(line.startswith("namespace graph: built") for line in report) == 2
+
+    query = unit(7)
+    plan = searched_plan(store, query, Filter.build(namespace="alice's"))
+    assert graph_name("alice's") in plan
+    vectors = np.stack([m.embedding for m in memories["alice's"]])
+    exact = {memories["alice's"][i].id for i in np.argsort(-(vectors @ query))[:10]}
+    hits = store.vector_search(query, 10, Filter.build(namespace="alice's"))
+    assert len(exact & {c.id for c in hits}) >= 8
+    assert namespace_graphs.PREFIX not in searched_plan(
+        store, query, Filter.build(namespace="carol")
+    )
+
+    # Bob's namespace shrinks below the bar: its graph goes at the next optimize.
+    store.delete([m.id for m in memories["bob"][:200]])
+    assert any("dropped" in line for line in store.optimize())
+    assert set(graphs(database)) == {graph_name("alice's")}
+
+    # A bulk load drops the graphs with the store's own and builds them at its end.
+    with store.bulk_load("64MB"):
+        assert graphs(database) == {}
+        store.add([mem(f"carol more {i}", 9000 + i, namespace="carol") for i in range(250)])
+    assert set(graphs(database)) == {graph_name("alice's"), graph_name("carol")}
+    store.close()
