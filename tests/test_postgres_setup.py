@@ -16,8 +16,9 @@ from memvault.errors import InvalidInput, StoreUnavailable
 from memvault.model import Filter
 from memvault.stores import open_store
 from memvault.stores.postgres.options import parse_postgres_url
-from memvault.stores.postgres.schema import MIGRATIONS
+from memvault.stores.postgres.schema import INDEXED_CHARS, MIGRATIONS, TEXT_CONFIG, words_sql
 from memvault.stores.postgres.store import PostgresStore
+from memvault.stores.postgres.words import RECOUNT
 
 from .conftest import start_together
 from .pg_server import EmbeddedPostgres, free_port
@@ -42,6 +43,7 @@ def test_migrations_are_recorded_and_applied_once(database):
 OPENER = """
 import sys
 from memvault.stores.postgres.store import PostgresStore
+from memvault.stores.postgres.words import RECOUNT
 print("ready", flush=True)
 sys.stdin.readline()
 store = PostgresStore(sys.argv[1])
@@ -106,6 +108,24 @@ def test_the_vector_column_is_typed_and_indexed_with_the_configured_parameters(d
 
 def back_to_version(conn: psycopg.Connection, version: int) -> None:
     """Undo the migrations after ``version`` that later tests exercise again."""
+    if version < 7:  # words from memvault's tokenizer: PostgreSQL's parser made them
+        indexed = words_sql(f"left(content, {INDEXED_CHARS})")
+        made = {
+            "words": f"to_tsvector('{TEXT_CONFIG}'::regconfig, {indexed})",
+            "word_count": f"cardinality(string_to_array(btrim({indexed}), ' '))",
+        }
+        conn.execute("DROP TRIGGER memvault_words_missing ON memvault_memories")
+        conn.execute("DROP FUNCTION memvault_words_missing()")
+        conn.execute("ALTER TABLE memvault_memories DROP COLUMN words_stale")
+        for column, kind in (("words", "tsvector"), ("word_count", "integer")):
+            conn.execute(f"ALTER TABLE memvault_memories DROP COLUMN {column}")
+            conn.execute(
+                f"ALTER TABLE memvault_memories ADD COLUMN {column} {kind} GENERATED ALWAYS AS "
+                f"(CASE WHEN parent_id IS NULL THEN {made[column]} END) STORED"
+            )
+        conn.execute("CREATE INDEX memvault_memories_words ON memvault_memories USING gin (words)")
+        for statement in RECOUNT:
+            conn.execute(statement)
     if version < 5:  # vectors indexed after the write
         conn.execute("ALTER TABLE memvault_memories DROP COLUMN fresh_embedding")
     if version < 4:  # word counts for BM25

@@ -7,7 +7,10 @@ little and every match scores above zero. N, df and the average length are
 taken over the whole store, all namespaces, as FTS5 takes them over its file.
 The SQLite store computes it with numpy, the Chroma store over candidate
 texts, the PostgreSQL store in SQL (``weight_sql``): the same constants and
-the same arithmetic in each.
+the same arithmetic in each, over the same words (``stores.tokens``). Equal
+scores (memories of the same length holding the same query words as often)
+rank the older memory first, then in the order the store keeps: so each
+store returns the same ranking.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ collection's metadata too; opening moves any into the journal.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from typing import Any
@@ -22,6 +23,7 @@ from ...errors import InvalidInput, NotFound
 from ...model import EmbeddingSpec, new_id
 from .client import ChromaTarget, chroma_errors, collection_config
 from .upkeep import ChromaJournal
+from .word_counts import WORDS_SUFFIX
 
 FORMAT_KEY = "memvault_format"
 STORE_ID_KEY = "memvault_store_id"
@@ -72,6 +74,8 @@ def take_over(target: ChromaTarget, batch: int = 1000) -> int:
     settings, its other metadata), so the tool that wrote it can read what
     memvault writes into it: the records keep the keys such tools read.
     """
+    from chromadb.errors import NotFoundError
+
     client = target.connect()
     try:
         with chroma_errors(target.url):
@@ -80,6 +84,9 @@ def take_over(target: ChromaTarget, batch: int = 1000) -> int:
             while ids := col.get(limit=batch, include=[])["ids"]:
                 col.delete(ids=ids)
                 removed += len(ids)
+            # Word counts of what it held, if any, would weigh what memvault writes.
+            with contextlib.suppress(NotFoundError):
+                client.delete_collection(target.collection + WORDS_SUFFIX)
             _mark_ours(col)
         return removed
     finally:

@@ -50,6 +50,7 @@ from ..base import (
     check_same_model,
     looks_like_hash,
 )
+from ..tokens import tokens
 from ..write_failures import WriteFailures
 from .client import ChromaTarget, chroma_errors, parse_chroma_url
 from .collection import (
@@ -72,7 +73,8 @@ from .records import (
 from .scan import page_after, scan_records, stats_of, window_ids
 from .upkeep import ChromaJournal
 from .upkeep import optimize as optimize_files
-from .words import bm25_rank, prefix_pattern
+from .word_counts import Totals, WordCounts
+from .words import bm25_rank, occurrences, query_terms, spelling_pattern
 from .writes import RecordWriter
 
 __all__ = ["FORMAT_KEY", "ChromaStore"]
@@ -96,7 +98,11 @@ class ChromaStore:
         with chroma_errors(self.url):
             max_batch = self._client.get_max_batch_size()
         self._reader = RecordReader(self._col, self.url)
-        self._writer = RecordWriter(self._col, self._reader, max_batch)
+        self._words = WordCounts(self._client, target.collection, self.url)
+        with chroma_errors(self.url):
+            if self._words.totals() is None and self._col.count() == 0:
+                self._words.start()
+        self._writer = RecordWriter(self._col, self._reader, max_batch, self._words)
         self._spec = read_spec(self._col.metadata)
         self._journal = ChromaJournal(self._client, target.collection, self.url)
         move_notes_to_journal(self._client, target, self._col, self._journal)
@@ -202,7 +208,12 @@ class ChromaStore:
         ]
 
     def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
-        pattern = prefix_pattern(terms)
+        wanted = query_terms(terms)
+        totals = self._word_totals()
+        known = self._words.lookup(word for term in wanted for word in term)
+        # A phrase can only be in memories holding all its words; its own count is read below.
+        wanted = [term for term in wanted if all(word in known for word in term)]
+        pattern = spelling_pattern(s for term in wanted for s in known[term[0]][1])
         if not pattern:
             return []
         res = self._reader.get(
@@ -213,11 +224,46 @@ class ChromaStore:
         )
         if not res["ids"]:
             return []
-        with chroma_errors(self.url):
-            corpus = self._col.count()
+        holding = {
+            term: known[term[0]][0] if len(term) == 1 else self._phrase_count(term, known)
+            for term in wanted
+        }
         memories = self._reader.memories(res)
-        ranked = bm25_rank(terms, [m.content for m in memories], corpus)
+        ranked = bm25_rank(
+            wanted,
+            [m.content for m in memories],
+            [m.created_at for m in memories],
+            holding,
+            totals,
+        )
         return [Candidate.of(memories[i], score) for i, score in ranked[:k]]
+
+    def _word_totals(self) -> Totals:
+        """The store's word totals, counting a store written before they were kept."""
+        totals = self._words.totals()
+        if totals is None:
+            # By id, a page at a time: Chroma reads pages by offset in time that grows with it.
+            ids = self._reader.ids({"mv_parent": NO_PARENT})
+            self._words.recount(
+                text
+                for start in range(0, len(ids), ID_BATCH)
+                for text in self._reader.get(
+                    ids=ids[start : start + ID_BATCH], include=["documents"]
+                )["documents"]
+            )
+            totals = self._words.totals() or Totals(0, 0)
+        return totals
+
+    def _phrase_count(self, term: tuple[str, ...], known: dict[str, tuple[int, list[str]]]) -> int:
+        """How many memories of the store hold the phrase ``term``: read from those
+        holding its rarest word, as Chroma cannot count phrases."""
+        rarest = min(term, key=lambda word: known[word][0])
+        res = self._reader.get(
+            where={"mv_parent": NO_PARENT},
+            where_document={"$regex": spelling_pattern(known[rarest][1])},
+            include=["documents"],
+        )
+        return sum(1 for doc in res["documents"] if occurrences(tokens(doc), term))
 
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta

@@ -1,91 +1,84 @@
-"""Chroma's word ranking: BM25 over a handful of candidate texts, in Python.
+"""Chroma's word ranking: the stores' BM25, over the memories holding a query word.
 
-ChromaDB can find documents that contain a string or match a regular
-expression, but it cannot rank them. A store like that fetches the candidates
-that contain any query term and ranks them here, with the same light stemming
-used to find them, so "widgets" finds and scores "widget". The score is
-``stores.bm25``'s, which every store shares.
+ChromaDB can find documents that match a regular expression, but it cannot
+rank them or stem. A search therefore asks Chroma for the memories holding
+any way a query word has been written (``spelling_pattern``, from the
+spellings ``word_counts`` keeps), cuts them into words with every store's
+tokenizer (``stores.tokens``), and ranks them here by ``stores.bm25`` with
+the whole store's counts: the same words, counts and score as the SQLite
+store's.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 
-from .. import bm25
+from .. import bm25, tokens
+from .word_counts import Totals
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+# The characters the tokenizer keeps inside a word (unicode61: letters, digits,
+# marks, private use); any other one ends a word. Rust's regex syntax.
+_WORD_CHAR = r"\p{L}\p{N}\p{M}\p{Co}"
 
-# Longest suffix first; each keeps a stem of at least three characters:
-# "widgets" -> "widget", "stories" -> "story", "boxes" -> "box", "running" -> "run".
-_SUFFIXES = ("ations", "ation", "ies", "ing", "ed", "es", "s")
-_ES_AFTER = ("sh", "ch", "x", "z", "ss")
-_KEEP_ENDINGS = ("ss", "us", "is")
-
-
-def stem(word: str) -> str:
-    """A light, English-leaning stem: plurals and -ing/-ed forms fold together."""
-    word = word.lower()
-    if word.endswith(_KEEP_ENDINGS) or len(word) <= 3:
-        return word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            base = word[: -len(suffix)]
-            if suffix == "ies":
-                return base + "y"
-            if suffix == "es" and not base.endswith(_ES_AFTER):
-                return word[:-1]  # notes -> note, but boxes -> box
-            if (
-                suffix in ("ing", "ed")
-                and len(base) >= 4
-                and base[-1] == base[-2]
-                and base[-1] not in "lsz"
-            ):
-                return base[:-1]  # running -> run, but spelling, pressed stay whole
-            return base
-    return word
+Term = tuple[str, ...]  # a query term's words: several make a phrase ("snake_case")
 
 
-def tokens(text: str) -> list[str]:
-    return [stem(w) for w in _WORD.findall(text)]
+def query_terms(terms: Iterable[str]) -> list[Term]:
+    """Each term's words, every distinct term once, in the query's order."""
+    return [term for term in dict.fromkeys(tuple(tokens.tokens(t)) for t in terms) if term]
 
 
-def prefix_pattern(terms: Sequence[str]) -> str:
-    """A case-insensitive regular expression matching a word that starts with any term's stem.
+def spelling_pattern(spellings: Iterable[str]) -> str:
+    """A case-insensitive regular expression matching a text that holds any of
+    ``spellings`` as a whole word, as the tokenizer cuts words ("" for none).
 
-    Terms are plain ``\\w+`` words (``search.text.query_terms``), so no escaping is needed;
-    the pattern is also valid for Rust's regex engine, which Chroma uses.
+    Valid for Rust's regex engine, which Chroma uses.
     """
-    stems = sorted({stem(t) for t in terms if _WORD.fullmatch(t)})
-    return "(?i)\\b(?:" + "|".join(stems) + ")" if stems else ""
+    alternatives = "|".join(sorted({re.escape(s) for s in spellings}))
+    if not alternatives:
+        return ""
+    return f"(?i)(?:^|[^{_WORD_CHAR}])(?:{alternatives})(?:[^{_WORD_CHAR}]|$)"
+
+
+def occurrences(words: Sequence[str], term: Term) -> int:
+    """How often ``term`` occurs in ``words``: a phrase where its words stand in order."""
+    if len(term) == 1:
+        return words.count(term[0])
+    size = len(term)
+    return sum(
+        1
+        for i in range(len(words) - size + 1)
+        if words[i] == term[0] and tuple(words[i : i + size]) == term
+    )
 
 
 def bm25_rank(
-    terms: Sequence[str], docs: Sequence[str], corpus_size: int
+    terms: Sequence[Term],
+    docs: Sequence[str],
+    created: Sequence[datetime],
+    holding: Mapping[Term, int],
+    totals: Totals,
 ) -> list[tuple[int, float]]:
-    """(index into ``docs``, score) of the documents that hold a term, best first.
+    """(index into ``docs``, score) of the documents that hold a term, best first,
+    equal scores the older first (``created``), then in the order given.
 
-    Document frequencies come from ``docs`` (the candidates), the corpus size
-    from the caller: with candidates being every document that holds a term,
-    this is the stores' BM25, with the average length taken over the candidates.
+    ``holding`` is how many memories of the store hold each term, ``totals``
+    the store's; a term no memory holds is skipped.
     """
-    wanted = {stem(t) for t in terms}
-    if not docs or not wanted:
-        return []
-    counts = [Counter(t for t in tokens(d)) for d in docs]
-    lengths = [sum(c.values()) for c in counts]
-    avg = (sum(lengths) / len(lengths)) or 1.0
-    n = max(corpus_size, len(docs))
-    idf = {term: bm25.idf(n, sum(1 for c in counts if term in c)) for term in wanted}
+    weighed = [
+        (term, bm25.idf(totals.documents, holding[term])) for term in terms if holding.get(term)
+    ]
     scored = []
-    for i, (c, length) in enumerate(zip(counts, lengths, strict=True)):
+    for i, doc in enumerate(docs):
+        words = tokens.tokens(doc)
         score = 0.0
-        for term in wanted:
-            tf = c.get(term, 0)
+        for term, idf in weighed:
+            tf = occurrences(words, term)
             if tf:
-                score += bm25.weight(idf[term], tf, length, avg)
+                score += bm25.weight(idf, float(tf), float(len(words)), totals.average)
         if score > 0:
             scored.append((i, score))
-    scored.sort(key=lambda item: -item[1])
+    scored.sort(key=lambda item: (-item[1], created[item[0]]))
     return scored

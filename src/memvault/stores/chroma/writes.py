@@ -21,13 +21,17 @@ from ..base import checked_vectors
 from .client import chroma_errors
 from .reads import FULL, ID_BATCH, WRITTEN_KEY, RecordReader
 from .records import removed_keys, to_chroma_metadata
+from .word_counts import WordCounts
 
 
 class RecordWriter:
     """Writes to one collection, ``max_batch`` records per call at most."""
 
-    def __init__(self, collection: Any, reader: RecordReader, max_batch: int) -> None:
+    def __init__(
+        self, collection: Any, reader: RecordReader, max_batch: int, words: WordCounts
+    ) -> None:
         self._col = collection
+        self._words = words
         self._reader = reader
         self._max_batch = max_batch
         self.url = reader.url
@@ -90,6 +94,7 @@ class RecordWriter:
                 for start in range(0, len(rows), self._max_batch):
                     self._col.delete(ids=[m.id for m, _ in rows[start : start + self._max_batch]])
             raise
+        self._words.change([m.content for m, _ in rows if m.parent_id is None], 1)
 
     def settle(self, results: list[tuple[Memory, bool]]) -> list[tuple[Memory, bool]]:
         """Resolve a twin another writer added at the same time: the first written stays."""
@@ -141,10 +146,16 @@ class RecordWriter:
         deleted = 0
         for start in range(0, len(memory_ids), ID_BATCH):
             ids = list(dict.fromkeys(memory_ids[start : start + ID_BATCH]))
-            found = self._reader.get(ids=ids, include=["metadatas"])
-            deleted += sum(1 for meta in found["metadatas"] if not meta.get("mv_parent"))
+            found = self._reader.get(ids=ids, include=["metadatas", "documents"])
+            top = [
+                text
+                for meta, text in zip(found["metadatas"], found["documents"], strict=True)
+                if not meta.get("mv_parent")
+            ]
+            deleted += len(top)
             doomed = found["ids"] + self._reader.ids({"mv_parent": {"$in": ids}})
             if doomed:
                 with chroma_errors(self.url):
                     self._col.delete(ids=doomed)
+                self._words.change(top, -1)
         return deleted

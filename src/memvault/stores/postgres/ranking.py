@@ -67,7 +67,8 @@ def rankings_query(
             "1 - distance AS score, 0 AS rowid, NULL::text AS before FROM vector_hits"
         )
     union = " UNION ALL ".join(selects)
-    return f"WITH {', '.join(ctes)} {union} ORDER BY side, score DESC, rowid", params
+    # Equal scores: the older memory first, as every store ranks words (``stores.bm25``).
+    return f"WITH {', '.join(ctes)} {union} ORDER BY side, score DESC, created_at, rowid", params
 
 
 def read_rankings(rows: Sequence[Any]) -> Rankings:

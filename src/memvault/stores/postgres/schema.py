@@ -19,11 +19,8 @@ from .rows import Cursor, one_value
 # that many processes starting at once change the schema one at a time.
 SCHEMA_LOCK = int.from_bytes(b"memvault", "big")
 
-# Words are found like the SQLite store's FTS5 "porter unicode61
-# remove_diacritics" tokenizer finds them: the text is cut at every character
-# that is not a letter or digit, accents are removed, words are stemmed by the
-# English Snowball stemmer, and no stop words are dropped (the Vault drops its
-# own from queries).
+# The text search configuration the first migrations made words with. Since
+# migration 7 the writes make them from every store's tokenizer (``lexemes``).
 TEXT_CONFIG = "memvault_english"
 # tsvector holds at most 1 MB of lexemes and positions; 200,000 characters of
 # any text stays under it. Words past that point are found by meaning only.
@@ -164,6 +161,28 @@ MIGRATIONS: list[tuple[str, str]] = [
     ALTER INDEX memvault_memories_words SET (gin_pending_list_limit = 256);
     ALTER INDEX memvault_memories_tags SET (gin_pending_list_limit = 256);
     ALTER INDEX memvault_memories_metadata SET (gin_pending_list_limit = 256);
+    """,
+    ),
+    # Words from every store's tokenizer, written by the writes (``lexemes``)
+    # instead of generated from PostgreSQL's parser and stemmer. The rows
+    # stored before keep their old words until ``retokenize`` (run when a
+    # store opens) rewrites them in batches: this migration itself only
+    # changes the catalog and builds one index, whatever the table's size.
+    # A top-level row inserted without words comes from a memvault older than
+    # this (a rolling upgrade): the trigger marks it for ``retokenize`` too.
+    (
+        "words from memvault's tokenizer",
+        """
+    ALTER TABLE memvault_memories ALTER COLUMN words DROP EXPRESSION;
+    ALTER TABLE memvault_memories ALTER COLUMN word_count DROP EXPRESSION;
+    ALTER TABLE memvault_memories ADD COLUMN words_stale boolean NOT NULL DEFAULT true;
+    ALTER TABLE memvault_memories ALTER COLUMN words_stale SET DEFAULT false;
+    CREATE INDEX memvault_memories_words_stale ON memvault_memories (rowid) WHERE words_stale;
+    CREATE FUNCTION memvault_words_missing() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN NEW.words_stale := true; RETURN NEW; END $$;
+    CREATE TRIGGER memvault_words_missing BEFORE INSERT ON memvault_memories FOR EACH ROW
+        WHEN (NEW.parent_id IS NULL AND NEW.words IS NULL)
+        EXECUTE FUNCTION memvault_words_missing();
     """,
     ),
 ]

@@ -39,6 +39,7 @@ from .database import Database
 from .indexing import VectorIndexer
 from .options import parse_postgres_url
 from .ranking import rankings_query, read_rankings
+from .retokenize import retokenize
 from .rows import Cursor, one_row, one_value
 from .schema import (
     HNSW_MAX_DIMENSIONS,
@@ -314,6 +315,7 @@ class PostgresStore:
 
     def optimize(self) -> list[str]:
         self.index_waiting_vectors()
+        retokenize(self._db.write)
         done = postgres_upkeep.optimize(self._db)
         spec = self.embedding_spec()
         if spec is not None:

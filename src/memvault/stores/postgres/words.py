@@ -1,5 +1,6 @@
 """BM25 in PostgreSQL: the SQLite store's ranking (``stores.bm25``), in one statement,
-without scoring every memory that holds a query word.
+without scoring every memory that holds a query word. The words are every
+store's (``lexemes``).
 
 The counts BM25 needs are kept by the writes in ``memvault_words`` (how many
 memories hold each lexeme; on the empty lexeme's row, the memories with words
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import bm25
-from .schema import TEXT_CONFIG, words_sql
+from . import lexemes
 from .search import CANDIDATE_COLUMNS
 
 SCORED_FIRST = 1_000
@@ -137,7 +138,7 @@ def _tier(
             ) AS phrase GROUP BY {plain}, term, idf
         ) AS occurrences
         GROUP BY {plain}
-        ORDER BY score DESC, rowid LIMIT %s
+        ORDER BY score DESC, created_at, rowid LIMIT %s
     )"""
 
 
@@ -151,7 +152,6 @@ def text_search_parts(
     ``newest_first`` is an ORDER BY over ``m`` that an index serves under the
     filter. Rows: CANDIDATE_COLUMNS, the score, the rowid.
     """
-    to_words = words_sql("t.w")
     idf = bm25.idf_sql("(SELECT n FROM totals)", "d.df")
     bound = bm25.upper_bound_sql("idf")
     rarest = f"rarity = 1 OR reach <= {SCORED_FIRST}"
@@ -173,12 +173,11 @@ def text_search_parts(
         FROM memvault_words WHERE lexeme = ''
     ), parsed AS MATERIALIZED (
         -- Each distinct term once ("run" and "running" are one), with its tokens.
-        SELECT DISTINCT ON (v::text) v::text AS term, v AS vector,
-               phraseto_tsquery('{TEXT_CONFIG}', {to_words}) AS q,
+        SELECT DISTINCT ON (v::text) v::text AS term, v AS vector, t.q::tsquery AS q,
                (SELECT sum(cardinality(positions)) FROM unnest(v)) AS size,
                (SELECT min(lexeme) FROM unnest(v)) AS first
-        FROM unnest(%s::text[]) WITH ORDINALITY AS t(w, ord),
-             LATERAL to_tsvector('{TEXT_CONFIG}', {to_words}) AS v
+        FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(w, q, ord),
+             LATERAL (SELECT t.w::tsvector) AS x(v)
         WHERE length(v) > 0
         ORDER BY v::text, ord
     ), tokens AS MATERIALIZED (
@@ -208,7 +207,7 @@ def text_search_parts(
                AND (SELECT min(df) FROM terms) <= {WALK_SHARE} * (SELECT n FROM totals)
                AND coalesce((SELECT sum({bound}) FROM terms WHERE NOT ({rarest})), 0)
                    < greatest(s.kth, 1e-300) AS done
-        FROM (SELECT coalesce((SELECT score FROM first_scores ORDER BY score DESC, rowid
+        FROM (SELECT coalesce((SELECT score FROM first_scores ORDER BY score DESC, created_at, rowid
                                OFFSET %s LIMIT 1), 0) AS kth) AS s
     ), {second}"""
     final = """
@@ -216,4 +215,9 @@ def text_search_parts(
     UNION ALL
     SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM first_scores
     WHERE NOT EXISTS (SELECT FROM second_scores)"""
-    return ctes, final, [list(terms), *where_params, *where_params, k, k - 1, *where_params, k]
+    vectors, queries = lexemes.query(terms)
+    return (
+        ctes,
+        final,
+        [vectors, queries, *where_params, *where_params, k, k - 1, *where_params, k],
+    )

@@ -4,8 +4,8 @@ A write never fails on a duplicate: rows go in with ``INSERT ... ON CONFLICT
 DO NOTHING`` and the stored winner is read back. Top-level rows are inserted
 in (namespace, hash) order, so concurrent batches wait for each other's
 duplicates instead of deadlocking on them. Large batches are loaded with
-binary ``COPY`` into a session-local table first. The word index is a
-generated column, so it changes with the row; the word counts BM25 needs
+binary ``COPY`` into a session-local table first. A row's words are made
+in Python (``lexemes``) and written with it; the word counts BM25 needs
 (``words``) are updated once per write, at its end.
 """
 
@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, utcnow
 from .database import Database
+from .lexemes import document
 from .rows import Cursor, one_value
 from .schema import MEMORY_COLUMNS, select_memories, to_memory
 from .words import COUNT_ADDED, count_rows
@@ -32,10 +33,11 @@ COPY_MIN_ROWS = 100
 
 # The columns a write supplies, in the order of ``memory_row``; the vector goes
 # into ``embedding`` (indexed at once) or ``fresh_embedding`` (``indexing``).
+# ``words`` goes on the wire as the text of a tsvector (``lexemes``).
 WRITE_COLUMNS = (
     "id, namespace, content, content_hash, tags, memory_type, metadata, "
     "importance, created_at, updated_at, last_accessed_at, expires_at, "
-    "parent_id, chunk_index, embedding"
+    "parent_id, chunk_index, words, word_count, embedding"
 )
 DEFERRED_COLUMNS = WRITE_COLUMNS.replace("embedding", "fresh_embedding")
 WRITE_TYPES = [
@@ -53,6 +55,8 @@ WRITE_TYPES = [
     "timestamptz",
     "text",
     "int4",
+    "text",
+    "int4",
 ]
 # Where a COPY puts a large batch before one INSERT ... SELECT moves it; private
 # to the session, emptied at every commit.
@@ -64,6 +68,11 @@ INCOMING_TABLE = (
     )
     + ") ON COMMIT DELETE ROWS"
 )
+# Where each of WRITE_COLUMNS' values goes in a VALUES list or SELECT.
+VALUE_MARKS = ", ".join(
+    "%s::tsvector" if name == "words" else "%s" for name in WRITE_COLUMNS.split(", ")
+)
+INCOMING_VALUES = WRITE_COLUMNS.replace("words,", "words::tsvector,")
 INSERT_TAIL = (
     "ON CONFLICT (namespace, content_hash) WHERE parent_id IS NULL DO NOTHING RETURNING id"
 )
@@ -79,7 +88,9 @@ _UPDATABLE: dict[str, Callable[[Any], Any]] = {
 
 
 def memory_row(m: Memory, vector: Any) -> tuple[Any, ...]:
-    """The values of WRITE_COLUMNS for one memory."""
+    """The values of WRITE_COLUMNS for one memory (only top-level memories hold words:
+    a parent holds all its chunks' text)."""
+    words, word_count = document(m.content) if m.parent_id is None else (None, None)
     return (
         m.id,
         m.namespace,
@@ -95,6 +106,8 @@ def memory_row(m: Memory, vector: Any) -> tuple[Any, ...]:
         _aware(m.expires_at),
         m.parent_id,
         m.chunk_index,
+        words,
+        word_count,
         vector,
     )
 
@@ -154,9 +167,8 @@ def _add_one(
     """One memory without chunks, the most common write: one statement, counting its
     words too, in autocommit (no BEGIN and COMMIT round trips)."""
     counted = f", counted AS ({count_rows('added', 1)})" if count_words else ""
-    marks = ", ".join(["%s"] * len(target.split(", ")))
     sql = (
-        f"WITH added AS (INSERT INTO memvault_memories ({target}) VALUES ({marks}) "
+        f"WITH added AS (INSERT INTO memvault_memories ({target}) VALUES ({VALUE_MARKS}) "
         f"{INSERT_TAIL}, parent_id IS NULL AS top, words, word_count){counted} "
         "SELECT id FROM added"
     )
@@ -192,9 +204,8 @@ def _insert(db: Database, cur: Cursor, rows: list[tuple[Any, ...]], target: str)
     with _id_conflicts():
         if len(rows) >= COPY_MIN_ROWS:
             return _insert_by_copy(cur, rows, db.vector_oid, target)
-        marks = ", ".join(["%s"] * len(rows[0]))
         cur.executemany(
-            f"INSERT INTO memvault_memories ({target}) VALUES ({marks}) {INSERT_TAIL}",
+            f"INSERT INTO memvault_memories ({target}) VALUES ({VALUE_MARKS}) {INSERT_TAIL}",
             rows,
             returning=True,
         )
@@ -218,7 +229,7 @@ def _insert_by_copy(
         for ord_, row in enumerate(rows):
             copy.write_row((ord_, *row))
     cur.execute(
-        f"INSERT INTO memvault_memories ({target}) SELECT {WRITE_COLUMNS} "
+        f"INSERT INTO memvault_memories ({target}) SELECT {INCOMING_VALUES} "
         f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}"
     )
     return {r.id for r in cur.fetchall()}

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import apsw
 import sqlite_vec
@@ -25,7 +25,7 @@ from ...files import create_private
 from ...model import new_id, to_micros, utcnow
 from .location import disk_full, open_read_only, read_only_reason, sqlite_layout
 from .rows import Row, column, mapping, named, scalar
-from .schema import DEFAULT_PRAGMAS, FTS_TOKENIZER, MIGRATIONS
+from .schema import DEFAULT_PRAGMAS, MIGRATIONS
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 60_000
@@ -119,7 +119,6 @@ class SqliteDatabase:
         self.path = path
         self._created_with = created_with or {}
         self.lock = threading.RLock()
-        self._tokenizer: apsw.FTS5Tokenizer | None = None
         layout = sqlite_layout(path)
         if layout.kind in ("missing", "empty") and not create:
             raise NotFound(
@@ -207,16 +206,6 @@ class SqliteDatabase:
                         f"SQLite file {self.path} failed a write: {exc}"
                     ) from exc
                 raise
-
-    def tokens(self, text: str, *, query: bool) -> list[str]:
-        """The words of ``text`` as the word index stores them (lower-cased, stemmed)."""
-        reason = apsw.FTS5_TOKENIZE_QUERY if query else apsw.FTS5_TOKENIZE_DOCUMENT
-        with self.lock:
-            if self._tokenizer is None:
-                self._tokenizer = self._conn.fts5_tokenizer(*FTS_TOKENIZER)
-            # Each token is (start, end, text, *colocated): the text is the third.
-            tokens = self._tokenizer(text.encode("utf-8"), reason, None)
-            return [cast(str, token[2]) for token in tokens]  # type: ignore[misc]
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

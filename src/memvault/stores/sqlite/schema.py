@@ -16,7 +16,8 @@ from .precision import EARLIER, FLOAT16
 from .precision import META_KEY as PRECISION_KEY
 from .rows import Row, scalar
 
-# The word index over top-level memories' content, kept in step by triggers.
+# The word index over top-level memories' content, kept in step by triggers. Its
+# tokenizer is every store's (``stores.tokens``).
 # Migration 1 created it; migration 5 put it back after migration 4 had added
 # the namespace to it.
 WORD_INDEX = """
@@ -195,9 +196,6 @@ MIGRATIONS: list[str | Callable[[Any], None]] = [
         WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'store_id');
     """,
 ]
-
-# The word index's tokenizer, as in its CREATE statement above.
-FTS_TOKENIZER = ("porter", ["unicode61", "remove_diacritics", "2"])
 
 DEFAULT_PRAGMAS: dict[str, str] = {
     # A 1.5 KB vector row fits twice in a 4 KB page (a quarter of it unused),

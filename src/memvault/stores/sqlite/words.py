@@ -27,8 +27,8 @@ import numpy as np
 
 from ...errors import StoreUnavailable
 from .. import bm25
+from .. import tokens as tokenizer
 from .rows import Row
-from .vectors import top_positions
 
 # Postings kept across searches (8 bytes each, and 8 more while their BM25
 # weights are kept): at most 32 MB. The least recently used words are dropped
@@ -48,8 +48,6 @@ class Database(Protocol):
     def column(self, sql: str, params: Sequence[object] = ()) -> list[Any]: ...
 
     def scalar(self, sql: str, params: Sequence[object] = ()) -> Any: ...
-
-    def tokens(self, text: str, *, query: bool) -> list[str]: ...
 
     def snapshot(self) -> contextlib.AbstractContextManager[None]: ...
 
@@ -140,13 +138,13 @@ class WordIndex:
         self._times = np.concatenate([self._times, times])
         self._total_tokens += float(lengths.sum())
         if with_content:
-            self._extend_postings(db, [row.content for row in rows], start)
+            self._extend_postings([row.content for row in rows], start)
 
-    def _extend_postings(self, db: Database, contents: list[str], start: int) -> None:
+    def _extend_postings(self, contents: list[str], start: int) -> None:
         """Add new documents' occurrences to the postings held (the rest are read when asked)."""
         extra: dict[str, tuple[list[int], list[int]]] = {}
         for offset, content in enumerate(contents):
-            for token, count in Counter(db.tokens(content, query=False)).items():
+            for token, count in Counter(tokenizer.tokens(content)).items():
                 if token in self._postings:
                     positions, counts = extra.setdefault(token, ([], []))
                     positions.append(start + offset)
@@ -179,9 +177,9 @@ class WordIndex:
             return []
         scores = np.zeros(count, dtype=np.float64)
         # Each distinct term once, in the query's order (so sums are reproducible).
-        for tokens in dict.fromkeys(tuple(db.tokens(term, query=True)) for term in terms):
-            if tokens:
-                positions, weights = self._term_weights(db, tokens)
+        for words in dict.fromkeys(tuple(tokenizer.tokens(term)) for term in terms):
+            if words:
+                positions, weights = self._term_weights(db, words)
                 scores[positions] += weights
         # Every weight is positive (idf has a floor), so a score above 0 is a match.
         eligible = scores > 0
@@ -190,8 +188,17 @@ class WordIndex:
         candidates = np.flatnonzero(eligible)
         if allowed is not None:
             candidates = candidates[np.isin(self._ids[candidates], allowed)]
-        best = candidates[top_positions(scores[candidates], k)]
+        best = self._best(candidates, scores, k)
         return [(int(self._ids[i]), float(scores[i])) for i in best]
+
+    def _best(self, candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+        """The k best of ``candidates`` (positions), equal scores the older first, as
+        every store ranks them (``stores.bm25``); then in the order stored."""
+        if len(candidates) > k:
+            kth = np.partition(scores[candidates], len(candidates) - k)[len(candidates) - k]
+            candidates = candidates[scores[candidates] >= kth]
+        order = np.lexsort((self._ids[candidates], self._times[candidates], -scores[candidates]))
+        return candidates[order[:k]]
 
     def preceding(self, db: Database, rowids: Sequence[int], within: int) -> dict[int, int] | None:
         """For each document of ``rowids``, the one stored just before it.

@@ -1,0 +1,71 @@
+"""Rows stored before memvault made PostgreSQL's words itself get them made again.
+
+Migration 7 marks every row then in the table ``words_stale``, and so does
+a trigger for a row a memvault from before it writes during a rolling
+upgrade (one without words). Opening the store, and ``optimize``, rewrite
+their words and lengths from every store's tokenizer (``lexemes``),
+``BATCH`` rows per transaction in rowid order, so a big table is converted
+in many short steps, and a conversion interrupted anywhere resumes where it
+stopped at the next opening. Concurrent openers share the work (``SKIP
+LOCKED``). The transaction that converts the last stale rows counts the
+words again (``words.RECOUNT``): until then BM25 reads counts of the old
+words beside the new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .lexemes import document
+from .rows import Cursor, one_value
+from .words import RECOUNT
+
+BATCH = 2_000
+PENDING = "SELECT EXISTS (SELECT FROM memvault_memories WHERE words_stale)"
+
+# Runs a batch in a transaction of its own and returns what it returns.
+Runner = Callable[[Callable[[Cursor], int]], int]
+
+
+def retokenize(run: Runner) -> int:
+    """Make the words of every stale row, a batch per transaction; how many rows
+    were rewritten. Rows another process holds are left to it."""
+    done = 0
+    while converted := run(convert_batch):
+        done += converted
+    return done
+
+
+def convert_batch(cur: Cursor) -> int:
+    """Make the words of up to BATCH stale rows; after the last ones, count the
+    words again. How many rows were rewritten."""
+    # Asked first without a lock, so that a store with nothing to do opens on a
+    # server that takes no writes (a standby).
+    cur.execute(PENDING)
+    if not one_value(cur):
+        return 0
+    cur.execute(
+        "SELECT rowid, content, parent_id IS NULL FROM memvault_memories "
+        "WHERE words_stale ORDER BY rowid LIMIT %s FOR UPDATE SKIP LOCKED",
+        (BATCH,),
+    )
+    rows = cur.fetchall()
+    if not rows:
+        return 0
+    made = [document(content) if top else (None, None) for _, content, top in rows]
+    cur.execute(
+        "UPDATE memvault_memories m SET words = v.words::tsvector, "
+        "word_count = v.word_count, words_stale = false "
+        "FROM unnest(%s::bigint[], %s::text[], %s::int[]) AS v(rowid, words, word_count) "
+        "WHERE m.rowid = v.rowid",
+        (
+            [rowid for rowid, _, _ in rows],
+            [words for words, _ in made],
+            [count for _, count in made],
+        ),
+    )
+    cur.execute(PENDING)
+    if not one_value(cur):
+        for statement in RECOUNT:
+            cur.execute(statement)
+    return len(rows)
