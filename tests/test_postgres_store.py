@@ -390,6 +390,27 @@ def test_a_ranking_that_scores_a_few_memories_scores_them_exactly(
     reference.close()
 
 
+def test_in_a_small_namespace_common_words_are_ranked_exactly(pg, tmp_path, monkeypatch):
+    """Words held by more memories of the store than the second tier may score are
+    still ranked exactly within a namespace that small: it reads no more."""
+    reference = SqliteStore(tmp_path / "reference.db")
+    reference.bind_embedding(SPEC)
+    memories = [mem(text, 900 + i) for i, text in enumerate(notes(300, seed=7))]
+    small = [mem(text, 1300 + i, namespace="small") for i, text in enumerate(notes(40, seed=8))]
+    for store in (reference, pg):
+        store.add(memories + small)
+    monkeypatch.setattr(postgres_words, "SCORED_FIRST", 10)
+    monkeypatch.setattr(postgres_words, "SCORED_AT_MOST", 40)
+    for query in NOTE_QUERIES:
+        terms = query_terms(query)
+        flt = Filter(namespace="small")
+        best = [(c.id, c.score) for c in reference.text_search(terms, 15, flt)]
+        ours = [(c.id, c.score) for c in pg.text_search(terms, 15, flt)]
+        assert [i for i, _ in ours] == [i for i, _ in best], query
+        assert [s for _, s in ours] == pytest.approx([s for _, s in best], rel=1e-9), query
+    reference.close()
+
+
 def test_a_bulk_load_builds_the_vector_index_at_the_end(pg, database, caplog):
     def index_exists() -> bool:
         with psycopg.connect(database) as conn:

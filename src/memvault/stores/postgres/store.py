@@ -242,7 +242,7 @@ class PostgresStore:
             )
             # Served by the (namespace, created_at) index within a namespace, else the key.
             newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
-            words = text_search_parts(terms, where, params, k, newest)
+            words = text_search_parts(terms, where, params, k, newest, flt.namespace)
             if within is not None:
                 preceding = (where, params, within)
         if vector is not None and spec is not None:

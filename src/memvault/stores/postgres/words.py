@@ -21,9 +21,12 @@ A search then ranks in up to two tiers, MaxScore's argument made in SQL:
    is usually enough.
 2. Otherwise the common terms whose bounds still sum to less than the k-th
    score stay out, and the memories holding any other term are all scored,
-   exactly, if those terms hold at most ``SCORED_AT_MOST`` postings. A query
-   made only of words in more memories than that keeps the first tier's
-   ranking: the best memories among those holding its rarest word.
+   exactly, if those terms hold at most ``SCORED_AT_MOST`` postings, or the
+   search keeps to a namespace of at most that many memories (counted up to
+   the bound through its index): either way at most that many memories are
+   read. A query made only of words in more memories than that, in a larger
+   namespace or none, keeps the first tier's ranking: the best memories
+   among those holding its rarest word.
 """
 
 from __future__ import annotations
@@ -143,14 +146,20 @@ def _tier(
 
 
 def text_search_parts(
-    terms: Sequence[str], where: str, where_params: list[Any], k: int, newest_first: str
+    terms: Sequence[str],
+    where: str,
+    where_params: list[Any],
+    k: int,
+    newest_first: str,
+    namespace: str | None = None,
 ) -> tuple[str, str, list[Any]]:
     """The ``k`` best memories holding any term, by BM25, as parts of one statement:
     its CTEs, the final SELECT over them (unordered), the parameters (``ranking``
     puts them together).
 
     ``newest_first`` is an ORDER BY over ``m`` that an index serves under the
-    filter. Rows: CANDIDATE_COLUMNS, the score, the rowid.
+    filter; ``namespace`` the one the filter keeps to, if any. Rows:
+    CANDIDATE_COLUMNS, the score, the rowid.
     """
     idf = bm25.idf_sql("(SELECT n FROM totals)", "d.df")
     bound = bm25.upper_bound_sql("idf")
@@ -158,14 +167,15 @@ def text_search_parts(
     # The terms that could still lift a memory above the k-th score of the first tier.
     lifting = "tail >= (SELECT kth FROM bar)"
     first = _tier("first", where, rarest, "TRUE", f"LIMIT {SCORED_FIRST}", newest_first)
-    second = _tier(
-        "second",
-        where,
-        lifting,
-        "NOT (SELECT done FROM bar) AND (SELECT sum(df) "
-        f"FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}",
-        "",
-    )
+    few = f"(SELECT sum(df) FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}"
+    space_params: list[Any] = []
+    if namespace is not None:
+        # Asked only when the words are too common: a walk of the namespace's index.
+        few = f"""({few} OR (SELECT count(*) FROM (
+            SELECT FROM memvault_memories s WHERE s.namespace = %s AND s.parent_id IS NULL
+            LIMIT {SCORED_AT_MOST + 1}) AS s) <= {SCORED_AT_MOST})"""
+        space_params.append(namespace)
+    second = _tier("second", where, lifting, f"NOT (SELECT done FROM bar) AND {few}", "")
     ctes = f"""
     totals AS MATERIALIZED (
         SELECT documents::float8 AS n, greatest(tokens, 1)::float8 / greatest(documents, 1)
@@ -219,5 +229,5 @@ def text_search_parts(
     return (
         ctes,
         final,
-        [vectors, queries, *where_params, *where_params, k, k - 1, *where_params, k],
+        [vectors, queries, *where_params, *where_params, k, k - 1, *space_params, *where_params, k],
     )
