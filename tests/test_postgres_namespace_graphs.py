@@ -99,3 +99,41 @@ def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch)
         store.add([mem(f"carol more {i}", 9000 + i, namespace="carol") for i in range(250)])
     assert set(graphs(database)) == {graph_name("alice's"), graph_name("carol")}
     store.close()
+
+
+def test_searches_in_namespaces_without_a_graph_do_not_keep_the_others_from_theirs(
+    database, monkeypatch
+):
+    # The driver prepares a statement run five times, and the server may then
+    # plan it once for any values, if that plan looks no costlier than those for
+    # the values seen (searches in namespaces without a graph): such a plan
+    # cannot use a namespace's graph.
+    monkeypatch.setattr(namespace_graphs, "MIN_MEMORIES", 300)
+    monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 10)
+    with psycopg.connect(database, autocommit=True) as conn:
+        name = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{name}" SET enable_seqscan = off')
+        conn.execute(f'ALTER DATABASE "{name}" SET enable_sort = off')
+    store = PostgresStore(database + "?pool_size=1")  # every search on one connection
+    store.bind_embedding(SPEC)
+    for n, namespace in enumerate(("alice", "bob", "carol")):
+        store.add([mem(f"{namespace} {i}", 1000 * n + i, namespace=namespace) for i in range(400)])
+    store.add([mem(f"dave {i}", 5000 + i, namespace="dave") for i in range(100)])
+    store.optimize()
+    assert graph_name("alice") in graphs(database)
+
+    def walks_of_alices_graph() -> int:
+        with store._db.cursor() as cur:
+            cur.execute("SELECT pg_stat_force_next_flush()")  # this connection's counts
+        with psycopg.connect(database) as conn:
+            return conn.execute(
+                "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = %s",
+                (graph_name("alice"),),
+            ).fetchone()[0]
+
+    for i in range(12):
+        store.vector_search(unit(100 + i), 10, Filter.build(namespace="dave"))
+    before = walks_of_alices_graph()
+    store.vector_search(unit(7), 10, Filter.build(namespace="alice"))
+    assert walks_of_alices_graph() == before + 1
+    store.close()
