@@ -19,6 +19,7 @@ from memvault.model import Filter
 from memvault.stores import open_store
 from memvault.transfer import backup as backups
 from memvault.transfer.migrate import migrate
+from memvault.transfer.restore import restore
 from memvault.transfer.sources import open_source
 
 from .mcp_helpers import refused, stdio_client
@@ -140,6 +141,55 @@ def test_a_refused_migration_leaves_no_store_behind(tmp_path, settings):
         assert result.exit_code == 4, (result.stdout, result.stderr)
         assert "not enough free disk" in error_of(result)["message"]
         assert list(small.iterdir()) == []
+
+
+NEW_STORES = {
+    "sqlite": lambda new: f"sqlite://{new / 'dir' / 'x.db'}",
+    "chroma": lambda new: f"chroma://{new / 'chroma'}?collection=mem",
+}
+LONG = " ".join(f"sentence {i} about something else entirely." for i in range(800))
+REFUSED_WRITES = {
+    "too many chunks": (["store", LONG], "content"),
+    "empty content": (["store", "  "], "content"),
+    "bad date": (["store", "x", "--created-at", "not a date"], "created_at"),
+    "metadata not an object": (["store", "x", "--metadata", "[1]"], "metadata"),
+    "importance out of range": (["store", "x", "--importance", "7"], "importance"),
+    "bad namespace": (["store", "x", "-n", "a/b"], "namespace"),
+    "bad key scope": (["keys", "create", "--name", "k", "--scope", "root"], "scope"),
+    "bad key namespace": (
+        ["keys", "create", "--name", "k", "--scope", "read", "-n", ".."],
+        "namespace",
+    ),
+    "import of bad JSON": (["import", "{bad}"], "dump"),
+    "restore of a damaged dump": (["restore", "{bad}"], "dump"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NEW_STORES))
+@pytest.mark.parametrize("case", sorted(REFUSED_WRITES))
+def test_a_refused_write_leaves_no_store_behind(tmp_path, kind, case):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{bad")
+    args, field = REFUSED_WRITES[case]
+    command = [str(bad) if arg == "{bad}" else arg for arg in args]
+    result = CliRunner().invoke(
+        app,
+        [*command, "--store", NEW_STORES[kind](tmp_path / "new"), "--json"],
+        env={"MEMVAULT_DATA_DIR": str(tmp_path / "data"), "MEMVAULT_MAX_CHUNKS": "20"},
+    )
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert error_of(result)["field"] == field
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_restore_refused_for_its_options_leaves_no_store_behind(tmp_path, settings):
+    dump = tmp_path / "a.jsonl.gz"
+    backups.export_dump(open_source(filled_sqlite(tmp_path / "a.db")), dump)
+    with pytest.raises(InvalidInput, match="batch_size"):
+        restore(dump, f"sqlite://{tmp_path / 'new' / 'b.db'}", settings=settings, batch_size=0)
+    assert not (tmp_path / "new").exists()
+    report = restore(dump, f"sqlite://{tmp_path / 'new' / 'b.db'}", settings=settings)
+    assert report.ok and report.moved == 6
 
 
 def test_a_migration_that_fits_a_small_disk_is_not_refused(tmp_path, settings):

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import status
 from .access.keys import KeyRing
@@ -30,6 +30,7 @@ from .search.searcher import Searcher
 from .search.similar import nearest_to
 from .search.timephrase import TimeRange
 from .stores import Page, Store, open_store
+from .stores.pending import open_on_write
 from .transfer import backup as backups
 from .transfer.progress import NULL_PROGRESS, Progress
 from .transfer.switch import store_url_for
@@ -102,18 +103,24 @@ class Vault:
         *,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
-        create: bool = True,
+        create: bool | Literal["on_write"] = True,
         **kw: Any,
     ) -> Vault:
         """Open the store at ``url`` (default: the configured one) with the local model.
 
         Without ``create``, a store that does not exist yet is NotFound (nothing is made).
+        With ``"on_write"``, it is made by the first write, so a call refused for its
+        input leaves none behind (for one command: ``stores.pending``).
         An mcp-memory-service database is imported once into a store beside it,
         which is opened instead (``transfer.switch``).
         """
         settings = settings or Settings.from_env()
         url = store_url_for(url or settings.store_url, settings)
-        store = open_store(url, settings, create=create)
+        store = (
+            open_on_write(url, settings)
+            if create == "on_write"
+            else open_store(url, settings, create=create)
+        )
         return cls(store, embedder or open_embedder(settings), settings, **kw)
 
     def __enter__(self) -> Vault:

@@ -59,7 +59,7 @@ def create(
 
     [dim]memvault keys create --name laptop --scope write --namespace alice[/]
     """
-    with open_vault(store, create=True) as vault:
+    with open_vault(store, create="on_write") as vault:
         key, record = vault.keys.create(name, scope, namespace, expires)
     data = {"key": key, **record.public(datetime.now(UTC))}
     emit(

@@ -104,7 +104,7 @@ def store(
     [dim]memvault store "Alice prefers tabs over spaces" -t prefs -n alice[/]
     [dim]git log -1 --format=%B | memvault store - --type decision[/]
     """
-    with open_vault(store, namespace, create=True) as vault, EmbeddingBar() as bar:
+    with open_vault(store, namespace, create="on_write") as vault, EmbeddingBar() as bar:
         text = read_content(content, vault.settings.max_content_bytes)
         result = vault.store(
             text,

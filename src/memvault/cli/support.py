@@ -18,7 +18,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console, RenderableType
@@ -139,13 +139,18 @@ def load_settings(store: str | None = None, namespace: str | None = None) -> Set
 
 @contextmanager
 def open_vault(
-    store: str | None, namespace: str | None = None, *, create: bool = False
+    store: str | None,
+    namespace: str | None = None,
+    *,
+    create: bool | Literal["on_write"] = False,
 ) -> Iterator[Vault]:
     """The vault the options name; ``namespace`` becomes its default namespace.
 
-    A store is created only by the commands that write (``create``); for any
-    other, a store that does not exist is an error naming it (exit 3). The
-    model is not loaded here: only commands that embed text load it.
+    A store is created only by the commands that write, at their first write
+    (``"on_write"``: one refused for its input leaves none behind), and by the
+    servers on the configured store (``True``). For any other command, a store
+    that does not exist is an error naming it (exit 3). The model is not loaded
+    here: only commands that embed text load it.
     """
     with Vault.open(settings=load_settings(store, namespace), create=create) as vault:
         yield vault

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import Conflict
+from ..errors import Conflict, NotFound
 from ..stores import Store, open_store
 from .backup import DumpSource
 from .collection_copy import is_collection_copy, restore_collection
@@ -40,24 +40,36 @@ def restore(
             dump_path, target, replace=replace, settings=settings, progress=progress
         )
     check_dump(dump_path)  # the whole file is sound before the store is touched
-    store = open_store(target, settings) if isinstance(target, str) else target
-    try:
-        held = store.count(EVERYTHING.with_changes(include_chunks=False))
-        if held and not replace:
-            raise Conflict(
-                f"{store.url} holds {held} memories; restore writes only into an "
-                f"empty store. Pass --replace to replace them (a backup is taken "
-                f"first)",
-                field="target_url",
-            )
-        return migrate(
-            DumpSource(dump_path),
-            store,
-            replace=replace,
-            settings=settings,
-            progress=progress,
-            **options,
+    held = _held(target, settings)
+    if held and not replace:
+        url = target if isinstance(target, str) else target.url
+        raise Conflict(
+            f"{url} holds {held} memories; restore writes only into an "
+            f"empty store. Pass --replace to replace them (a backup is taken "
+            f"first)",
+            field="target_url",
         )
+    # A target named by URL is opened by the migration: one that does not exist
+    # yet is created only once its checks pass (``transfer.targets``).
+    return migrate(
+        DumpSource(dump_path),
+        target,
+        replace=replace,
+        settings=settings,
+        progress=progress,
+        **options,
+    )
+
+
+def _held(target: str | Store, settings: Settings) -> int:
+    """How many memories the target holds: none if it does not exist yet."""
+    if not isinstance(target, str):
+        return target.count(EVERYTHING.with_changes(include_chunks=False))
+    try:
+        store = open_store(target, settings, create=False)
+    except NotFound:
+        return 0
+    try:
+        return store.count(EVERYTHING.with_changes(include_chunks=False))
     finally:
-        if isinstance(target, str):
-            store.close()
+        store.close()

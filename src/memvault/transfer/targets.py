@@ -1,9 +1,10 @@
 """Opening a migration's target so that nothing is created before anything is written.
 
 A target that exists is opened as it is. One that does not is stood in for
-by an empty scratch store while the migration checks both ends and plans:
-a dry run never creates it, and a run refused by its checks leaves nothing
-behind. The real store is created when the first write is due. A Chroma
+by an empty scratch store (``stores.pending``) while the migration checks
+both ends and plans: a dry run never creates it, and a run refused by its
+checks leaves nothing behind. The real store is created when the first write
+is due. A Chroma
 collection another tool wrote is taken over only by a migration that replaces
 the target's contents, after a verbatim copy of every record (``collection_copy``;
 records memvault cannot read as memories, such as one with no content, are
@@ -16,50 +17,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..config import Settings, sqlite_url
+from ..config import Settings
 from ..errors import NotFound, StoreUnavailable
 from ..model import EmbeddingSpec
-from ..stores import Store, local_path, open_store
+from ..stores import Store, open_store
 from ..stores.chroma import ChromaTarget, parse_chroma_url, take_over
+from ..stores.pending import PendingStore
 from .collection_copy import copy_collection
 from .peers import ChromaPeerSource, chroma_layout
 from .progress import NULL_PROGRESS, Progress
 from .source import CHROMA_SCHEMES, EVERYTHING
-
-
-class PendingStore:
-    """An empty scratch store standing in for ``url`` until ``create()`` makes the real one.
-
-    Reads go to the scratch store (empty, so a plan finds nothing there); ``url``
-    and ``path`` are the real target's, so reports and disk checks name it.
-    """
-
-    def __init__(self, url: str, settings: Settings) -> None:
-        self.url, self.path = url, local_path(url)
-        self._settings = settings
-        self._created: Store | None = None
-        self._dir = tempfile.TemporaryDirectory(prefix="memvault-plan-")
-        self._scratch = open_store(sqlite_url(Path(self._dir.name) / "plan.db"), settings)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._scratch, name)
-
-    def create(self) -> Store:
-        """The real target, created now (and closed with this stand-in)."""
-        if self._created is None:
-            self._created = open_store(self.url, self._settings, create=True)
-        return self._created
-
-    def close(self) -> None:
-        if self._created is not None:
-            self._created.close()
-        self._scratch.close()
-        self._dir.cleanup()
 
 
 @dataclass
