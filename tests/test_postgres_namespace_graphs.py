@@ -52,7 +52,6 @@ def searched_plan(store: PostgresStore, vector: np.ndarray, flt: Filter) -> str:
 
 
 def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch):
-    monkeypatch.setattr(namespace_graphs, "MIN_MEMORIES", 300)
     monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 10)  # walk, not compare all
     with psycopg.connect(database, autocommit=True) as conn:
         # A few hundred rows are cheaper to sort than to find by any graph; at the
@@ -60,7 +59,7 @@ def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch)
         name = conn.info.dbname
         conn.execute(f'ALTER DATABASE "{name}" SET enable_seqscan = off')
         conn.execute(f'ALTER DATABASE "{name}" SET enable_sort = off')
-    store = PostgresStore(database)
+    store = PostgresStore(database + "?namespace_graph_min=300")
     store.bind_embedding(SPEC)
     sizes = {"alice's": 400, "bob": 400, "carol": 250}  # at most half the store: 525
     memories = {
@@ -100,6 +99,12 @@ def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch)
     assert set(graphs(database)) == {graph_name("alice's"), graph_name("carol")}
     store.close()
 
+    # A store opened without them drops those there are.
+    store = PostgresStore(database + "?namespace_graph_min=0")
+    store.optimize()
+    assert graphs(database) == {}
+    store.close()
+
 
 def test_searches_in_namespaces_without_a_graph_do_not_keep_the_others_from_theirs(
     database, monkeypatch
@@ -108,13 +113,13 @@ def test_searches_in_namespaces_without_a_graph_do_not_keep_the_others_from_thei
     # plan it once for any values, if that plan looks no costlier than those for
     # the values seen (searches in namespaces without a graph): such a plan
     # cannot use a namespace's graph.
-    monkeypatch.setattr(namespace_graphs, "MIN_MEMORIES", 300)
     monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 10)
     with psycopg.connect(database, autocommit=True) as conn:
         name = conn.info.dbname
         conn.execute(f'ALTER DATABASE "{name}" SET enable_seqscan = off')
         conn.execute(f'ALTER DATABASE "{name}" SET enable_sort = off')
-    store = PostgresStore(database + "?pool_size=1")  # every search on one connection
+    # Every search on one connection.
+    store = PostgresStore(database + "?pool_size=1&namespace_graph_min=300")
     store.bind_embedding(SPEC)
     for n, namespace in enumerate(("alice", "bob", "carol")):
         store.add([mem(f"{namespace} {i}", 1000 * n + i, namespace=namespace) for i in range(400)])

@@ -14,12 +14,15 @@ Measured with 50 real questions (load average 6 to 7, so slow alike): at
 100,000, 10.6 against 32 ms; the same top 10 either way.
 
 ``optimize`` builds a graph for each namespace holding at least
-``MIN_MEMORIES`` and at most ``MAX_SHARE`` of the store (a larger one gains
+``namespace_graph_min`` memories (a URL option, 10,000 by default; 0 for
+none) and at most ``MAX_SHARE`` of the store (a larger one gains
 little over the store's graph), the ``MOST`` largest at most, and drops the
 graphs of namespaces that no longer qualify; a bulk load drops them first
 and builds them again at its end, with the store's graph. The cost: every
-vector in such a namespace is inserted into two graphs, and the index takes
-about the namespace's share of the store's graph on disk.
+vector in such a namespace is inserted into two graphs (at 100,000 memories in ten
+namespaces, writing and indexing 2,000 memories took 15.2 CPU seconds with a
+graph per namespace against 7.0 and 8.2 without), and the index takes about
+the namespace's share of the store's graph on disk.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from .options import PostgresOptions
 from .rows import Cursor
 from .schema import hnsw_graph_bytes, vector_index_sql
 
-MIN_MEMORIES = 10_000
 MAX_SHARE = 0.5
 MOST = 16
 PREFIX = "memvault_namespace_graph_"
@@ -76,7 +78,7 @@ def changes(
         (
             (rows, namespace)
             for namespace, rows in sizes.items()
-            if MIN_MEMORIES <= rows <= MAX_SHARE * total
+            if 0 < options.namespace_graph_min <= rows <= MAX_SHARE * total
         ),
         reverse=True,
     )[:MOST]

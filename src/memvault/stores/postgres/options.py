@@ -11,7 +11,9 @@ own before handing the rest to libpq:
 - ``ef_search``: candidates kept while searching the graph, per query
   (``MEMVAULT_PG_EF_SEARCH``); higher is slower and finds more true neighbours;
 - ``pool_size``: most connections this process opens (``MEMVAULT_PG_POOL_SIZE``);
-- ``pool_timeout``: seconds to wait for a connection before failing.
+- ``pool_timeout``: seconds to wait for a connection before failing;
+- ``namespace_graph_min``: memories a namespace needs for a vector graph of its
+  own (``namespace_graphs``); 0 for none, which ``optimize`` then drops.
 
 A value in the URL wins over the environment.
 """
@@ -40,6 +42,7 @@ class PostgresOptions:
     ef_search: int = PG_DEFAULTS["pg_ef_search"]
     pool_size: int = PG_DEFAULTS["pg_pool_size"]
     pool_timeout: float = 10.0
+    namespace_graph_min: int = 10_000
 
     def connect_kwargs(self, conninfo: str) -> dict[str, Any]:
         """Connection parameters memvault sets unless the URL sets them itself."""
@@ -59,6 +62,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "ef_search": (1, 1000),
     "pool_size": (1, 1000),
     "pool_timeout": (0.1, 3600),
+    "namespace_graph_min": (0, 1_000_000_000),
 }
 
 
