@@ -214,7 +214,8 @@ def load(
         f"HNSW build (m={store.options.hnsw_m}, ef_construction="
         f"{store.options.hnsw_ef_construction}, maintenance_work_mem "
         f"{args.build_memory or 'sized by the store'}, "
-        f"{args.build_workers} parallel worker(s)): {build_s:.1f} s",
+        f"{args.build_workers} parallel worker(s)), then a graph per large namespace, "
+        f"with the word counts and VACUUM ANALYZE before: {build_s:.1f} s",
         flush=True,
     )
     store.close()
