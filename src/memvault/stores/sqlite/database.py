@@ -24,15 +24,13 @@ from ...errors import InvalidInput, NotFound, StoreUnavailable
 from ...files import create_private
 from ...model import new_id, to_micros, utcnow
 from .location import disk_full, open_read_only, read_only_reason, sqlite_layout
+from .pragmas import BUSY_TIMEOUT_MS, apply_pragmas, check_known, patiently
 from .rows import Row, column, mapping, named, scalar
 from .schema import DEFAULT_PRAGMAS, MIGRATIONS
 
 T = TypeVar("T")
-BUSY_TIMEOUT_MS = 60_000
 # health looks for damage at most this often (the check reads the whole file).
 CHECK_EVERY_S = 600.0
-# Pragmas that write to the file; a read-only store skips them.
-WRITING_PRAGMAS = frozenset({"journal_mode"})
 # The file or the disk failing underneath us, as opposed to a bug in a query.
 UNAVAILABLE = (
     apsw.BusyError,
@@ -64,41 +62,6 @@ def _load_sqlite_vec(conn: apsw.Connection) -> None:
     conn.enable_load_extension(False)
 
 
-def parse_pragmas(text: str) -> dict[str, str]:
-    """``"key=value,key=value"`` as given in MEMVAULT_SQLITE_PRAGMAS (or the peer's
-    MCP_MEMORY_SQLITE_PRAGMAS)."""
-    out: dict[str, str] = {}
-    for item in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if (
-            not sep
-            or not key.replace("_", "").isalnum()
-            or not value
-            or not all(c.isalnum() or c in "-_." for c in value)
-        ):
-            raise InvalidInput(
-                f"bad SQLite pragma {item!r}; expected name=value", field="sqlite_pragmas"
-            )
-        out[key.lower()] = value
-    return out
-
-
-def _check_known(pragmas: dict[str, str]) -> None:
-    """SQLite ignores a pragma it does not know, so a misspelt one would
-    silently change nothing: refuse it, before any file is touched."""
-    probe = apsw.Connection(":memory:")
-    known = {row.name for row in named(probe.execute("PRAGMA pragma_list"))}
-    probe.close()
-    unknown = sorted(set(pragmas) - known)
-    if unknown:
-        raise InvalidInput(
-            f"unknown SQLite pragma {unknown[0]!r} in the SQLite pragmas setting "
-            "(MEMVAULT_SQLITE_PRAGMAS or MCP_MEMORY_SQLITE_PRAGMAS)",
-            field="sqlite_pragmas",
-        )
-
-
 class SqliteDatabase:
     """A migrated SQLite file. Thread-safe: one connection, one lock.
 
@@ -115,7 +78,7 @@ class SqliteDatabase:
         create: bool = True,
         created_with: dict[str, str] | None = None,
     ) -> None:
-        _check_known(pragmas or {})
+        check_known(pragmas or {})
         self.path = path
         self._created_with = created_with or {}
         self.lock = threading.RLock()
@@ -154,9 +117,9 @@ class SqliteDatabase:
         # Set when a read-only file of an older schema is served from an upgraded copy in memory.
         self.upgraded_in_memory = False
         try:
-            for key, value in {**DEFAULT_PRAGMAS, **(pragmas or {})}.items():
-                if not (self.read_only and key in WRITING_PRAGMAS):
-                    self._conn.execute(f"PRAGMA {key}={value}")
+            apply_pragmas(
+                self._conn, {**DEFAULT_PRAGMAS, **(pragmas or {})}, read_only=bool(self.read_only)
+            )
             if self.read_only:
                 if self._outdated():
                     self._upgrade_in_memory()
@@ -165,7 +128,9 @@ class SqliteDatabase:
             # Table statistics for the query planner, gathered when missing or
             # stale (a no-op otherwise). Without them, a tag filter was planned
             # as a walk over the whole namespace instead of over the tag's rows.
-            self._conn.execute("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002")
+            patiently(
+                lambda: self._conn.execute("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002")
+            )
         except UNAVAILABLE as exc:
             self._conn.close()
             raise _cannot_use(self.path, exc) from exc

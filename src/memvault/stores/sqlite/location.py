@@ -19,6 +19,7 @@ from urllib.parse import quote
 import apsw
 
 from ...errors import InvalidInput
+from .pragmas import BUSY_TIMEOUT_MS
 
 # Less free disk than this beside the file, and the disk counts as full.
 LOW_DISK_BYTES = 1 << 20
@@ -117,7 +118,10 @@ def open_read_only(path: Path) -> apsw.Connection:
         and not _beside(path, "-shm").exists()
     ):
         uri += "?immutable=1"
-    return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    # Another process may be setting the file up or writing it: wait, as for a write.
+    conn.setbusytimeout(BUSY_TIMEOUT_MS)
+    return conn
 
 
 def sqlite_layout(path: Path) -> Layout:

@@ -44,8 +44,9 @@ from ..base import (
 from . import upkeep as sqlite_upkeep
 from . import writes as sqlite_writes
 from .allowed import allowed_rowids
-from .database import SqliteDatabase, parse_pragmas
+from .database import SqliteDatabase
 from .location import sqlite_path
+from .pragmas import parse_pragmas
 from .preceding import preceding
 from .precision import META_KEY as PRECISION_KEY
 from .precision import Request, for_new_store, held, requested
