@@ -24,7 +24,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ...errors import NotFound, StoreUnavailable
 from ..write_failures import WriteFailures
 from .options import PostgresOptions
-from .retokenize import retokenize
 from .rows import Cursor, one_value
 from .schema import check_server, migrate
 from .vector_types import register_vector
@@ -67,7 +66,6 @@ class Database:
                         field="store_url",
                     )
                 migrate(conn, url)
-                retokenize(lambda work: _in_transaction(conn, work))
                 self.vector_oid: int = one_value(conn.execute("SELECT 'vector'::regtype::oid"))
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(
@@ -206,8 +204,3 @@ class Database:
 
     def close(self) -> None:
         self._pool.close()
-
-
-def _in_transaction(conn: psycopg.Connection, work: Callable[[Cursor], T]) -> T:
-    with conn.transaction(), conn.cursor() as cur:
-        return work(cur)

@@ -2,23 +2,31 @@
 
 Migration 7 marks every row then in the table ``words_stale``, and so does
 a trigger for a row a memvault from before it writes during a rolling
-upgrade (one without words). Opening the store, and ``optimize``, rewrite
-their words and lengths from every store's tokenizer (``lexemes``),
-``BATCH`` rows per transaction in rowid order, so a big table is converted
-in many short steps, and a conversion interrupted anywhere resumes where it
-stopped at the next opening. Concurrent openers share the work (``SKIP
-LOCKED``). The transaction that converts the last stale rows counts the
-words again (``words.RECOUNT``): until then BM25 reads counts of the old
-words beside the new.
+upgrade (one without words). A thread started when the store opens
+(``WordConverter``), and ``optimize``, rewrite their words and lengths from
+every store's tokenizer (``lexemes``), ``BATCH`` rows per transaction in
+rowid order, so the store opens at once and a conversion interrupted
+anywhere resumes where it stopped at the next opening. Concurrent servers
+share the work (``SKIP LOCKED``). The transaction that converts the last
+stale rows counts the words again (``words.RECOUNT``): until then searches
+read old words for the rows not yet converted, and counts of the old words
+beside the new. A row's new words make it a new row version, with an entry
+in every index (the HNSW graphs too), so the conversion takes about as long
+as adding the rows again.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 
+from ...errors import MemvaultError
 from .lexemes import document
 from .rows import Cursor, one_value
 from .words import RECOUNT
+
+log = logging.getLogger(__name__)
 
 BATCH = 2_000
 PENDING = "SELECT EXISTS (SELECT FROM memvault_memories WHERE words_stale)"
@@ -69,3 +77,40 @@ def convert_batch(cur: Cursor) -> int:
         for statement in RECOUNT:
             cur.execute(statement)
     return len(rows)
+
+
+class WordConverter:
+    """A background thread converting the stale rows, started if there are any."""
+
+    def __init__(self, run: Runner) -> None:
+        self._run = run
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._run(_pending):
+            self._thread = threading.Thread(
+                target=self._convert, name="memvault-words", daemon=True
+            )
+            self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the conversion has ended (done, failed or stopped)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        self._stopping = True
+        self.join()
+
+    def _convert(self) -> None:
+        try:
+            while not self._stopping and self._run(convert_batch):
+                pass
+        except MemvaultError as exc:  # the next opening or optimize goes on from here
+            log.warning("making the words of rows stored with older words failed: %s", exc)
+
+
+def _pending(cur: Cursor) -> int:
+    cur.execute(PENDING)
+    return int(bool(one_value(cur)))

@@ -39,7 +39,7 @@ from .database import Database
 from .indexing import VectorIndexer
 from .options import parse_postgres_url
 from .ranking import rankings_query, read_rankings
-from .retokenize import retokenize
+from .retokenize import WordConverter, retokenize
 from .rows import Cursor, one_row, one_value
 from .schema import (
     HNSW_MAX_DIMENSIONS,
@@ -81,6 +81,9 @@ class PostgresStore:
             self._store_id = _meta(cur, "store_id") or ""
             self._spec = _read_spec(cur)
         self._indexer = VectorIndexer(self._db)
+        # Rows whose words PostgreSQL made (before migration 7) get memvault's.
+        self.word_converter = WordConverter(self._db.write)
+        self.word_converter.start()
         self._statistics = FilterStatistics(self._db)
         self._bulk_loading = False
         if self._indexer.waiting():  # left by a server that stopped before indexing them
@@ -390,6 +393,7 @@ class PostgresStore:
         return {**report, "problems": problems} if problems else report
 
     def close(self) -> None:
+        self.word_converter.close()
         self._indexer.close()
         self._db.close()
 
