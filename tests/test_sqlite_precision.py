@@ -135,7 +135,7 @@ def test_asking_a_store_for_another_precision_is_refused_naming_both(tmp_path):
 def test_a_store_made_before_the_choice_holds_float16_and_says_so(tmp_path):
     path = tmp_path / "older.db"
     memories = sample(3)
-    filled(f"sqlite://{path}", memories)
+    filled(f"sqlite://{path}?vectors=float16", memories)
     conn = apsw.Connection(str(path))  # as schema version 7 left it: nothing recorded
     conn.execute("DELETE FROM meta WHERE key = 'vector_precision'")
     conn.execute("DELETE FROM schema_migrations WHERE version > 7")
@@ -240,10 +240,10 @@ def test_duplicates_are_found_in_an_int8_store(tmp_path):
 
 def test_config_shows_the_precision_and_where_it_came_from(tmp_path):
     shown = {name: (value, source) for name, value, source in Settings.from_env({}).describe()}
-    assert shown["sqlite_vectors"] == ("float16", "default")
-    settings = Settings.from_env({"MEMVAULT_SQLITE_VECTORS": "int8"})
+    assert shown["sqlite_vectors"] == ("int8", "default")
+    settings = Settings.from_env({"MEMVAULT_SQLITE_VECTORS": "float16"})
     shown = {name: (value, source) for name, value, source in settings.describe()}
-    assert shown["sqlite_vectors"] == ("int8", "env MEMVAULT_SQLITE_VECTORS")
+    assert shown["sqlite_vectors"] == ("float16", "env MEMVAULT_SQLITE_VECTORS")
 
 
 def test_the_cli_shows_the_precision_and_refuses_another(tmp_path):

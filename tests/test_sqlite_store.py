@@ -10,11 +10,15 @@ import sqlite_vec
 from memvault.errors import InvalidInput, StoreUnavailable
 from memvault.model import EmbeddingSpec, Filter, Memory
 from memvault.stores.sqlite import int8_scan
+from memvault.stores.sqlite.precision import META_KEY, PRECISIONS, Request
 from memvault.stores.sqlite.schema import MIGRATIONS
 from memvault.stores.sqlite.store import SqliteStore, parse_pragmas
 
 from .backends import found
 from .test_store_conformance import SPEC, unit
+
+# The tests of float16 rows and of stores upgraded from float32 keep float16.
+FLOAT16 = Request("float16", "the test", "store_url")
 
 
 def test_vector_index_follows_writes_from_another_connection(tmp_path):
@@ -178,11 +182,12 @@ def test_a_memory_costs_its_float16_vector_and_little_more(tmp_path):
 
 def as_float32_store(path, vectors=None):
     """Turn a store back into what schema version 6 wrote: float32 vectors, the
-    given ``{id: vector}`` or, by default, the float16 ones widened."""
+    given ``{id: vector}`` or, by default, the stored ones widened."""
     conn = apsw.Connection(str(path))
     if vectors is None:
+        (name,) = conn.execute("SELECT value FROM meta WHERE key = ?", (META_KEY,)).fetchone()
         rows = conn.execute("SELECT rowid, embedding FROM memory_vectors").fetchall()
-        widened = [(np.frombuffer(blob, np.float16).astype(np.float32), r) for r, blob in rows]
+        widened = [(PRECISIONS[name].values(blob, SPEC.dimension)[0], r) for r, blob in rows]
     else:
         rowids = dict(conn.execute("SELECT id, rowid FROM memories").fetchall())
         widened = [(vector.astype(np.float32), rowids[id_]) for id_, vector in vectors.items()]
@@ -190,6 +195,7 @@ def as_float32_store(path, vectors=None):
         "UPDATE memory_vectors SET embedding = ? WHERE rowid = ?",
         [(vector.tobytes(), rowid) for vector, rowid in widened],
     )
+    conn.execute("DELETE FROM meta WHERE key = ?", (META_KEY,))
     conn.execute("DELETE FROM schema_migrations WHERE version > 6")
     conn.close()
 
@@ -202,7 +208,7 @@ def test_a_store_of_float32_vectors_halves_them_and_searches_alike(tmp_path):
     ]
     stores = {}
     for name in ("fresh", "v6"):
-        store = SqliteStore(tmp_path / f"{name}.db")
+        store = SqliteStore(tmp_path / f"{name}.db", vectors=FLOAT16)
         store.bind_embedding(SPEC)
         store.add(memories)
         store.close()
@@ -269,7 +275,7 @@ def as_vec0_store(path):
 
 def test_a_store_with_vectors_in_vec0_moves_them_out_unchanged(tmp_path):
     path = tmp_path / "v5.db"
-    store = SqliteStore(path)
+    store = SqliteStore(path, vectors=FLOAT16)
     store.bind_embedding(SPEC)
     kept = [Memory(content=f"m{i}", namespace=f"ns{i % 7}", embedding=unit(i)) for i in range(60)]
     store.add(kept)
@@ -355,7 +361,7 @@ def test_the_int8_first_pass_keeps_the_exact_neighbours_of_near_duplicates(tmp_p
     centres = np.stack([unit(i) for i in range(10)])
     vectors = centres[np.arange(20_000) % 10] + rng.normal(0, 0.02, (20_000, len(centres[0])))
     vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
-    store = SqliteStore(tmp_path / "near.db")
+    store = SqliteStore(tmp_path / "near.db", vectors=FLOAT16)
     store.bind_embedding(SPEC)
     store.add([Memory(content=f"n{i}", embedding=v) for i, v in enumerate(vectors)])
     for probe in rng.integers(0, 20_000, 30):
@@ -394,7 +400,7 @@ def test_a_tag_filter_too_wide_to_score_directly_keeps_the_exact_neighbours(tmp_
     vectors = rng.standard_normal((4000, len(unit(0)))).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     tagged = np.arange(4000) % 10 == 3
-    store = SqliteStore(tmp_path / "wide.db")
+    store = SqliteStore(tmp_path / "wide.db", vectors=FLOAT16)
     store.bind_embedding(SPEC)
     store.add(
         [

@@ -35,7 +35,7 @@ PG_DEFAULTS: dict[str, int] = {
 }
 # How a new SQLite store keeps its vectors in the file (stores/sqlite/precision.py):
 # "float16" or "int8". A store keeps the precision it was created with.
-DEFAULT_SQLITE_VECTORS = "float16"
+DEFAULT_SQLITE_VECTORS = "int8"
 
 
 def default_data_dir() -> Path:

@@ -101,7 +101,7 @@ def check_disk(target: Store | PendingStore, spec: EmbeddingSpec | None, memorie
         where = where.parent
     if not os.access(where, os.W_OK):
         raise StoreUnavailable(f"target {target.url} is not writable ({where})", field="target_url")
-    # Generous per memory (float16 vectors and short rows take about 1.3 KB),
+    # Generous per memory (int8 or float16 vectors and short rows take 0.9-1.3 KB),
     # plus room for the write-ahead log of the batch being written.
     per_memory = (spec.dimension * 4 * 2 if spec else 3072) + 4096
     needed = memories * per_memory + (8 << 20)

@@ -1,14 +1,15 @@
 """How the SQLite store keeps a vector in its file: float16 or int8, fixed when the store is made.
 
-- ``float16`` (``config.DEFAULT_SQLITE_VECTORS``): two bytes a dimension, 768
-  for a 384-d vector. Scores move by about 1e-5 from float32's.
-- ``int8``: a little-endian float32 scale, then one signed byte a dimension
-  (388 bytes for 384): the vector scaled so that its largest component is
-  127 (or -127) and rounded (``int8_scan.int8_codes``); the scale is the
-  vector's length over its codes' length. Scores move by about 3e-4 on
-  average, 1e-3 at the 99th percentile and 2.4e-3 at most (MiniLM vectors of
-  the retrieval sets, against float32); a vector's score against itself is
+- ``int8`` (``config.DEFAULT_SQLITE_VECTORS``): a little-endian float32
+  scale, then one signed byte a dimension (388 bytes for 384): the vector
+  scaled so that its largest component is 127 (or -127) and rounded
+  (``int8_scan.int8_codes``); the scale is the vector's length (to float16's
+  precision) over its codes' length. Scores move by about 3e-4 on average,
+  1e-3 at the 99th percentile and 2.4e-3 at most (MiniLM vectors of the
+  retrieval sets, against float32); a vector's score against itself is
   1 - 3e-5 (1 - 7e-5 at worst).
+- ``float16``: two bytes a dimension, 768 for a 384-d vector. Scores move by
+  about 1e-5 from float32's.
 
 Why that int8 scheme. Symmetric (no zero point): a vector's dot product with
 the query is its codes' dot product times its one scale, so the search's int8
@@ -89,7 +90,14 @@ class Int8:
         values = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         codes, _ = int8_codes(values)
         length = float(np.linalg.norm(codes.astype(np.float64)))
-        scale = float(np.linalg.norm(values.astype(np.float64))) / length if length else 0.0
+        # The vector's length to float16's precision, so that a vector that comes
+        # back a rounding away (a store that normalises again, as Chroma does)
+        # is stored with the same bytes: a unit vector's length is exactly 1.
+        kept_length = float(np.float16(np.linalg.norm(values.astype(np.float64))))
+        scale = np.float32(kept_length / length if length else 0.0)
+        # Rounded down, never up: a unit vector's score against itself stays <= 1.
+        if float(scale) * length > kept_length:
+            scale = np.nextafter(scale, np.float32(0))
         return np.array([scale], dtype="<f4").tobytes() + codes.tobytes()
 
     def values(self, blobs: bytes, dimension: int) -> np.ndarray:
