@@ -129,14 +129,20 @@ def test_deleting_keeps_the_rankings_alike(tmp_path, request, kind):
             store.close()
 
 
-def test_a_chroma_store_from_before_the_word_counts_is_counted_when_searched(tmp_path, request):
+def sqlite_and_chroma(tmp_path, request):
+    """A SQLite and a Chroma store holding the same memories (TEXTS["home"])."""
     sqlite = SqliteStore(tmp_path / "store.db")
     chroma = make_store("chroma", tmp_path, request)
+    memories = [mem(t, i, namespace="home") for i, t in enumerate(TEXTS["home"])]
+    for store in (sqlite, chroma):
+        store.bind_embedding(SPEC)
+        store.add(memories)
+    return sqlite, chroma
+
+
+def test_a_chroma_store_from_before_the_word_counts_is_counted_when_searched(tmp_path, request):
+    sqlite, chroma = sqlite_and_chroma(tmp_path, request)
     try:
-        memories = [mem(t, i, namespace="home") for i, t in enumerate(TEXTS["home"])]
-        for store in (sqlite, chroma):
-            store.bind_embedding(SPEC)
-            store.add(memories)
         chroma._client.delete_collection("memories" + WORDS_SUFFIX)
         chroma.close()
         chroma = make_store("chroma", tmp_path, request)
@@ -172,3 +178,17 @@ def test_equal_scores_rank_the_older_memory_first(tmp_path, request, kind):
         assert [c.id for c in kept] == [memories[3].id, memories[2].id]
     finally:
         store.close()
+
+
+def test_chroma_optimize_counts_the_words_again(tmp_path, request):
+    sqlite, chroma = sqlite_and_chroma(tmp_path, request)
+    try:
+        # A count another writer's update overwrote (Chroma has no transactions).
+        words = chroma._client.get_collection("memories" + WORDS_SUFFIX)
+        words.update(ids=["run"], metadatas=[{"documents": 9}])
+        assert ranking(chroma, "running days") != ranking(sqlite, "running days")
+        assert "words: counted again from the memories" in chroma.optimize()
+        assert_alike(ranking(chroma, "running days"), ranking(sqlite, "running days"), "")
+    finally:
+        sqlite.close()
+        chroma.close()

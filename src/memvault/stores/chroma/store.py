@@ -242,17 +242,21 @@ class ChromaStore:
         """The store's word totals, counting a store written before they were kept."""
         totals = self._words.totals()
         if totals is None:
-            # By id, a page at a time: Chroma reads pages by offset in time that grows with it.
-            ids = self._reader.ids({"mv_parent": NO_PARENT})
-            self._words.recount(
-                text
-                for start in range(0, len(ids), ID_BATCH)
-                for text in self._reader.get(
-                    ids=ids[start : start + ID_BATCH], include=["documents"]
-                )["documents"]
-            )
+            self._recount_words()
             totals = self._words.totals() or Totals(0, 0)
         return totals
+
+    def _recount_words(self) -> None:
+        """Every word count again from the memories (writers racing may have lost some)."""
+        # By id, a page at a time: Chroma reads pages by offset in time that grows with it.
+        ids = self._reader.ids({"mv_parent": NO_PARENT})
+        self._words.recount(
+            text
+            for start in range(0, len(ids), ID_BATCH)
+            for text in self._reader.get(ids=ids[start : start + ID_BATCH], include=["documents"])[
+                "documents"
+            ]
+        )
 
     def _phrase_count(self, term: tuple[str, ...], known: dict[str, tuple[int, list[str]]]) -> int:
         """How many memories of the store hold the phrase ``term``: read from those
@@ -315,7 +319,11 @@ class ChromaStore:
         return detailed_stats_by_scan(self, flt, top)
 
     def optimize(self) -> list[str]:
-        return optimize_files(self._target.path)
+        self._recount_words()
+        return [
+            "words: counted again from the memories",
+            *optimize_files(self._target.path),
+        ]
 
     def stats(self, namespace: str | None) -> StoreStats:
         return stats_of(

@@ -13,9 +13,9 @@ carry a one-dimensional placeholder vector that nothing searches.
 
 Chroma has no transactions: two processes writing at once can lose one's
 update of a word they share (the count is read, then written), which skews
-that word's weight a little until ``recount``. A store written before the
-counts existed has no totals record, and its writes count nothing: the
-first search counts it then.
+that word's weight a little until ``optimize`` counts again. A store
+written before the counts existed has no totals record, and its writes
+count nothing: the first search counts it then.
 """
 
 from __future__ import annotations
