@@ -280,7 +280,8 @@ def test_time_search(client: TestClient, vault: Vault):
     vault.store_many(
         [
             {"content": "old decision about databases", "created_at": now - timedelta(days=40)},
-            {"content": "recent decision about databases", "created_at": now - timedelta(hours=1)},
+            # Stored at the test's "now": an hour earlier is yesterday just after midnight.
+            {"content": "recent decision about databases", "created_at": now},
         ]
     )
     phrase = client.post(f"{API}/search/time", json={"when": "today"}).json()
