@@ -4,6 +4,8 @@ an interruption, and then ranks words as the SQLite store does."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import psycopg
 
 from memvault.errors import StoreUnavailable
@@ -35,6 +37,20 @@ def stale_rows(database: str) -> int:
         return int(found.fetchone()[0])
 
 
+def failing_after(calls: int) -> Callable[[str], tuple[str, int]]:
+    """``retokenize.document`` until it has made ``calls`` rows' words, then the
+    server gone away."""
+    made, seen = retokenize.document, []
+
+    def failing(content: str) -> tuple[str, int]:
+        seen.append(content)
+        if len(seen) > calls:
+            raise StoreUnavailable("the server went away")
+        return made(content)
+
+    return failing
+
+
 def test_old_words_are_made_again_in_batches_that_resume(database, tmp_path, monkeypatch):
     memories = [mem(t, i, namespace="home") for i, t in enumerate(TEXTS["home"])]
     sqlite = SqliteStore(tmp_path / "store.db")
@@ -57,15 +73,7 @@ def test_old_words_are_made_again_in_batches_that_resume(database, tmp_path, mon
     # the third batch.
     monkeypatch.setattr(retokenize, "BATCH", 4)
     made = retokenize.document
-    calls = []
-
-    def failing(content: str) -> tuple[str, int]:
-        calls.append(content)
-        if len(calls) > 9:
-            raise StoreUnavailable("the server went away")
-        return made(content)
-
-    monkeypatch.setattr(retokenize, "document", failing)
+    monkeypatch.setattr(retokenize, "document", failing_after(9))
     store = PostgresStore(database)
     store.word_converter.join()
     store.close()

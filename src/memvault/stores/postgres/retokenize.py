@@ -11,8 +11,17 @@ share the work (``SKIP LOCKED``). The transaction that converts the last
 stale rows counts the words again (``words.RECOUNT``): until then searches
 read old words for the rows not yet converted, and counts of the old words
 beside the new. A row's new words make it a new row version, with an entry
-in every index (the HNSW graphs too), so the conversion takes about as long
-as adding the rows again.
+in every index (the HNSW graphs too), so the thread converts about as fast
+as rows are added again (at 100,000 memories on two shared cores, 333 a
+second at load 2, 60-80 at load 3 to 6).
+
+``optimize`` converts a backlog of at least ``REBUILD_SHARE`` of the store
+the way a bulk load writes: the HNSW graphs dropped, the rows rewritten in
+batches of ``BULK_BATCH``, the graphs built once at the end
+(``bulk_load.index_built_at_end``, which builds them even after a failure).
+A process killed meanwhile leaves the graphs missing; the next ``optimize``
+sees that and goes on the same way, so they come back. Until then searches
+compare vectors exactly (slower, same results) and writes go on.
 """
 
 from __future__ import annotations
@@ -22,30 +31,58 @@ import threading
 from collections.abc import Callable
 
 from ...errors import MemvaultError
+from .database import Database
 from .lexemes import document
-from .rows import Cursor, one_value
+from .rows import Cursor, one_row, one_value
+from .schema import VECTOR_INDEX
 from .words import RECOUNT
 
 log = logging.getLogger(__name__)
 
 BATCH = 2_000
+BULK_BATCH = 20_000
+# A backlog this share of the store or more is converted with the graphs dropped:
+# building a graph costs about a tenth of inserting its rows one by one.
+REBUILD_SHARE = 0.1
 PENDING = "SELECT EXISTS (SELECT FROM memvault_memories WHERE words_stale)"
+# Counted through the partial index on the stale rows.
+STALE = "SELECT count(*) FROM memvault_memories WHERE words_stale"
 
 # Runs a batch in a transaction of its own and returns what it returns.
 Runner = Callable[[Callable[[Cursor], int]], int]
 
 
-def retokenize(run: Runner) -> int:
-    """Make the words of every stale row, a batch per transaction; how many rows
-    were rewritten. Rows another process holds are left to it."""
+def retokenize(run: Runner, *, bulk: bool = False) -> int:
+    """Make the words of every stale row, a batch per transaction (``BULK_BATCH``
+    rows with ``bulk``, for the graphs dropped); how many rows were rewritten.
+    Rows another process holds are left to it."""
+    batch = BULK_BATCH if bulk else BATCH
     done = 0
-    while converted := run(convert_batch):
+    while converted := run(lambda cur: convert_batch(cur, batch)):
         done += converted
     return done
 
 
-def convert_batch(cur: Cursor) -> int:
-    """Make the words of up to BATCH stale rows; after the last ones, count the
+def stale_rows(cur: Cursor) -> int:
+    cur.execute(STALE)
+    return int(one_value(cur))
+
+
+def rebuild_worth_it(db: Database) -> bool:
+    """Whether ``optimize`` should convert with the graphs dropped: the backlog is
+    large, or the graph is missing (a fast conversion or bulk load was killed)."""
+    with db.cursor() as cur:
+        cur.execute(
+            f"SELECT ({STALE}) AS stale, (SELECT count(*) FROM memvault_memories) AS total, "
+            "to_regclass(%s) IS NULL AS missing",
+            (VECTOR_INDEX,),
+        )
+        found = one_row(cur)
+    return bool(found.missing) or (found.stale > 0 and found.stale >= REBUILD_SHARE * found.total)
+
+
+def convert_batch(cur: Cursor, batch: int | None = None) -> int:
+    """Make the words of up to ``batch`` stale rows; after the last ones, count the
     words again. How many rows were rewritten."""
     # Asked first without a lock, so that a store with nothing to do opens on a
     # server that takes no writes (a standby).
@@ -55,7 +92,7 @@ def convert_batch(cur: Cursor) -> int:
     cur.execute(
         "SELECT rowid, content, parent_id IS NULL FROM memvault_memories "
         "WHERE words_stale ORDER BY rowid LIMIT %s FOR UPDATE SKIP LOCKED",
-        (BATCH,),
+        (batch or BATCH,),
     )
     rows = cur.fetchall()
     if not rows:

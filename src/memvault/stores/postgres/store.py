@@ -39,7 +39,7 @@ from .database import Database
 from .indexing import VectorIndexer
 from .options import parse_postgres_url
 from .ranking import rankings_query, read_rankings
-from .retokenize import WordConverter, retokenize
+from .retokenize import WordConverter, rebuild_worth_it, retokenize, stale_rows
 from .rows import Cursor, one_row, one_value
 from .schema import (
     HNSW_MAX_DIMENSIONS,
@@ -318,9 +318,17 @@ class PostgresStore:
 
     def optimize(self) -> list[str]:
         self.index_waiting_vectors()
-        retokenize(self._db.write)
-        done = postgres_upkeep.optimize(self._db)
         spec = self.embedding_spec()
+        if spec is not None and rebuild_worth_it(self._db):
+            # Many rows of old words: rewritten with the graphs dropped, and the
+            # vacuum too, then the graphs built once (``retokenize``).
+            with index_built_at_end(self._db, self.options, spec.dimension, None):
+                converted = retokenize(self._db.write, bulk=True)
+                done = postgres_upkeep.optimize(self._db)
+            done.insert(0, f"words: {converted:,} rows made again, the vector graphs built after")
+        else:
+            retokenize(self._db.write)
+            done = postgres_upkeep.optimize(self._db)
         if spec is not None:
             done += namespace_graphs.update(self._db, self.options, spec.dimension)
         return done
@@ -365,6 +373,7 @@ class PostgresStore:
                 (VECTOR_INDEX,),
             )
             found = one_row(cur)
+            old_words = stale_rows(cur)
         problems = []
         if found.replica:
             problems.append("read-only: the server is a standby; reads work, writes fail")
@@ -375,6 +384,12 @@ class PostgresStore:
             )
         if self._db.write_failures.last:
             problems.append(f"writes fail: {self._db.write_failures.last}")
+        if old_words:
+            problems.append(
+                f"{old_words:,} memories keep the words PostgreSQL made, which word searches "
+                "rank otherwise; a background thread converts them slowly, `memvault optimize` "
+                "fast (writes wait while it rebuilds the vector graphs)"
+            )
         report = {
             "backend": "postgres",
             "url": self.url,
@@ -384,8 +399,9 @@ class PostgresStore:
             "read_only_replica": found.replica,
             "pool": self._db.pool_stats(),
             "vectors_waiting_for_index": self._indexer.waiting(),
-            # Missing after a bulk load that was killed: searches are exact
-            # (slow) until ``with store.bulk_load(): pass`` builds it again.
+            "memories_with_old_words": old_words,
+            # Missing after a bulk load or an optimize that was killed: searches
+            # are exact (slow) until ``optimize`` builds it again.
             "vector_index": (
                 ("hnsw" if found.indexed else "missing") if self.embedding_spec() else None
             ),
