@@ -14,8 +14,10 @@ and ``optimize`` converts the rest. Prints the rates; asserts nothing about time
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -50,6 +52,11 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=5_000, help="real MiniLM vectors")
     parser.add_argument("--background", type=float, default=60.0, help="seconds of the thread")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server on the way out
+    # The graph builds' and the words' timings (``bulk_load``, ``retokenize``).
+    logging.basicConfig(format="  %(relativeCreated)8.0f ms %(message)s")
+    for name in ("bulk_load", "retokenize"):
+        logging.getLogger(f"memvault.stores.postgres.{name}").setLevel(logging.INFO)
     args.keep = args.reuse = None
     args.shared_buffers, args.build_workers = "1GB", 1
     texts, real = real_vectors(args.sample + 50)  # the cache postgres_scale makes

@@ -60,6 +60,8 @@ def retokenize(run: Runner, *, bulk: bool = False) -> int:
     done = 0
     while converted := run(lambda cur: convert_batch(cur, batch)):
         done += converted
+    if done:
+        log.info("made the words of %d rows again", done)
     return done
 
 

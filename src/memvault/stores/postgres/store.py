@@ -384,12 +384,6 @@ class PostgresStore:
             )
         if self._db.write_failures.last:
             problems.append(f"writes fail: {self._db.write_failures.last}")
-        if old_words:
-            problems.append(
-                f"{old_words:,} memories keep the words PostgreSQL made, which word searches "
-                "rank otherwise; a background thread converts them slowly, `memvault optimize` "
-                "fast (writes wait while it rebuilds the vector graphs)"
-            )
         report = {
             "backend": "postgres",
             "url": self.url,
@@ -406,6 +400,12 @@ class PostgresStore:
                 ("hnsw" if found.indexed else "missing") if self.embedding_spec() else None
             ),
         }
+        if old_words:  # not a problem: searches work, some rows' words rank otherwise
+            report["old_words_note"] = (
+                f"{old_words:,} memories keep the words PostgreSQL made, which word searches "
+                "rank otherwise; a background thread converts them slowly, `memvault optimize` "
+                "fast (writes wait while it rebuilds the vector graphs)"
+            )
         return {**report, "problems": problems} if problems else report
 
     def close(self) -> None:
