@@ -394,12 +394,15 @@ class PostgresStore:
             "pool": self._db.pool_stats(),
             "vectors_waiting_for_index": self._indexer.waiting(),
             "memories_with_old_words": old_words,
-            # Missing after a bulk load or an optimize that was killed: searches
-            # are exact (slow) until ``optimize`` builds it again.
             "vector_index": (
                 ("hnsw" if found.indexed else "missing") if self.embedding_spec() else None
             ),
         }
+        if report["vector_index"] == "missing":
+            report["vector_index_note"] = (
+                "searches compare every vector (slower) until `memvault optimize` builds "
+                "the graph again: a bulk load or optimize is running or was killed"
+            )
         if old_words:  # not a problem: searches work, some rows' words rank otherwise
             report["old_words_note"] = (
                 f"{old_words:,} memories keep the words PostgreSQL made, which word searches "
