@@ -15,8 +15,9 @@ from memvault.config import Settings
 from memvault.errors import InvalidInput, StoreUnavailable
 from memvault.model import Filter
 from memvault.stores import open_store
+from memvault.stores.postgres.migrations import MIGRATIONS
 from memvault.stores.postgres.options import parse_postgres_url
-from memvault.stores.postgres.schema import INDEXED_CHARS, MIGRATIONS, TEXT_CONFIG, words_sql
+from memvault.stores.postgres.schema import INDEXED_CHARS, TEXT_CONFIG, words_sql
 from memvault.stores.postgres.store import PostgresStore
 from memvault.stores.postgres.words import RECOUNT
 

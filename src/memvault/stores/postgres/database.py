@@ -23,9 +23,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ...errors import NotFound, StoreUnavailable
 from ..write_failures import WriteFailures
+from .migrations import check_server, migrate
 from .options import PostgresOptions
 from .rows import Cursor, one_value
-from .schema import check_server, migrate
 from .vector_types import register_vector
 
 T = TypeVar("T")

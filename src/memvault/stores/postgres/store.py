@@ -3,11 +3,11 @@
 For teams and fleets: many processes and many ``memvault serve`` instances can
 share one database. The adapter holds the reads and searches; the rest is in
 sibling modules: ``database`` (the pool, transactions, errors),
-``rows`` (reading rows), ``schema`` (tables, migrations run by whichever
-process starts first under an advisory lock, and the SQL queries share),
-``writes`` (add, update, delete), ``search``, ``words`` and ``ranking`` (the
-search queries), ``bulk_load`` (the vector index built once after a load) and
-``upkeep`` (journal, statistics, optimize).
+``rows`` (reading rows), ``migrations`` (the tables, made by whichever process
+starts first under an advisory lock), ``schema`` (the SQL queries share),
+``health`` (the report), ``writes`` (add, update, delete), ``search``,
+``words`` and ``ranking`` (the search queries), ``bulk_load`` (the vector
+index built once after a load) and ``upkeep`` (journal, statistics, optimize).
 """
 
 from __future__ import annotations
@@ -36,15 +36,15 @@ from . import upkeep as postgres_upkeep
 from . import writes as postgres_writes
 from .bulk_load import index_built_at_end
 from .database import Database
+from .health import store_health
 from .indexing import VectorIndexer
+from .migrations import SCHEMA_LOCK
 from .options import parse_postgres_url
 from .ranking import rankings_query, read_rankings
-from .retokenize import WordConverter, rebuild_worth_it, retokenize, stale_rows
-from .rows import Cursor, one_row, one_value
+from .retokenize import WordConverter, rebuild_worth_it, retokenize
+from .rows import Cursor, one_value
 from .schema import (
     HNSW_MAX_DIMENSIONS,
-    SCHEMA_LOCK,
-    VECTOR_INDEX,
     filter_sql,
     page_cursor,
     page_cursor_time,
@@ -61,7 +61,6 @@ from .words import text_search_parts
 EXACT_SEARCH_ROWS = 2000
 # A filter the statistics put at this many times that or more is not counted.
 COUNT_NOT_BELOW = 10
-HEALTH_WAIT_S = 5.0
 
 
 class PostgresStore:
@@ -364,52 +363,13 @@ class PostgresStore:
             return int(one_value(cur))
 
     def health(self) -> dict[str, Any]:
-        with self._db.cursor(timeout=HEALTH_WAIT_S) as cur:
-            cur.execute(
-                "SELECT current_setting('server_version') AS server, (SELECT extversion FROM "
-                "pg_extension WHERE extname = 'vector') AS pgvector, "
-                "pg_is_in_recovery() AS replica, to_regclass(%s) IS NOT NULL AS indexed, "
-                "current_setting('transaction_read_only') AS read_only",
-                (VECTOR_INDEX,),
-            )
-            found = one_row(cur)
-            old_words = stale_rows(cur)
-        problems = []
-        if found.replica:
-            problems.append("read-only: the server is a standby; reads work, writes fail")
-        elif found.read_only == "on":
-            problems.append(
-                "read-only: the server starts every transaction read-only "
-                "(default_transaction_read_only); reads work, writes fail"
-            )
-        if self._db.write_failures.last:
-            problems.append(f"writes fail: {self._db.write_failures.last}")
-        report = {
-            "backend": "postgres",
-            "url": self.url,
-            "identity": self._store_id,
-            "server_version": found.server,
-            "pgvector_version": found.pgvector,
-            "read_only_replica": found.replica,
-            "pool": self._db.pool_stats(),
-            "vectors_waiting_for_index": self._indexer.waiting(),
-            "memories_with_old_words": old_words,
-            "vector_index": (
-                ("hnsw" if found.indexed else "missing") if self.embedding_spec() else None
-            ),
-        }
-        if report["vector_index"] == "missing":
-            report["vector_index_note"] = (
-                "searches compare every vector (slower) until `memvault optimize` builds "
-                "the graph again: a bulk load or optimize is running or was killed"
-            )
-        if old_words:  # not a problem: searches work, some rows' words rank otherwise
-            report["old_words_note"] = (
-                f"{old_words:,} memories keep the words PostgreSQL made, which word searches "
-                "rank otherwise; a background thread converts them slowly, `memvault optimize` "
-                "fast (writes wait while it rebuilds the vector graphs)"
-            )
-        return {**report, "problems": problems} if problems else report
+        return store_health(
+            self._db,
+            url=self.url,
+            identity=self._store_id,
+            waiting=self._indexer.waiting(),
+            embedded=self.embedding_spec() is not None,
+        )
 
     def close(self) -> None:
         self.word_converter.close()

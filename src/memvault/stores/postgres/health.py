@@ -1,0 +1,64 @@
+"""What ``health`` reports of a PostgreSQL store: the server, the pool, the vector
+graph and the words still to convert, and problems that make writes fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .database import Database
+from .retokenize import stale_rows
+from .rows import one_row
+from .schema import VECTOR_INDEX
+
+# A health check answers within this, even while the server is busy.
+HEALTH_WAIT_S = 5.0
+
+
+def store_health(
+    db: Database, *, url: str, identity: str, waiting: int, embedded: bool
+) -> dict[str, Any]:
+    """The report; ``waiting``: vectors not yet in the graph; ``embedded``: a model is bound."""
+    with db.cursor(timeout=HEALTH_WAIT_S) as cur:
+        cur.execute(
+            "SELECT current_setting('server_version') AS server, (SELECT extversion FROM "
+            "pg_extension WHERE extname = 'vector') AS pgvector, "
+            "pg_is_in_recovery() AS replica, to_regclass(%s) IS NOT NULL AS indexed, "
+            "current_setting('transaction_read_only') AS read_only",
+            (VECTOR_INDEX,),
+        )
+        found = one_row(cur)
+        old_words = stale_rows(cur)
+    problems = []
+    if found.replica:
+        problems.append("read-only: the server is a standby; reads work, writes fail")
+    elif found.read_only == "on":
+        problems.append(
+            "read-only: the server starts every transaction read-only "
+            "(default_transaction_read_only); reads work, writes fail"
+        )
+    if db.write_failures.last:
+        problems.append(f"writes fail: {db.write_failures.last}")
+    report = {
+        "backend": "postgres",
+        "url": url,
+        "identity": identity,
+        "server_version": found.server,
+        "pgvector_version": found.pgvector,
+        "read_only_replica": found.replica,
+        "pool": db.pool_stats(),
+        "vectors_waiting_for_index": waiting,
+        "memories_with_old_words": old_words,
+        "vector_index": ("hnsw" if found.indexed else "missing") if embedded else None,
+    }
+    if report["vector_index"] == "missing":
+        report["vector_index_note"] = (
+            "searches compare every vector (slower) until `memvault optimize` builds "
+            "the graph again: a bulk load or optimize is running or was killed"
+        )
+    if old_words:  # not a problem: searches work, some rows' words rank otherwise
+        report["old_words_note"] = (
+            f"{old_words:,} memories keep the words PostgreSQL made, which word searches "
+            "rank otherwise; a background thread converts them slowly, `memvault optimize` "
+            "fast (writes wait while it rebuilds the vector graphs)"
+        )
+    return {**report, "problems": problems} if problems else report
