@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import psycopg
+import pytest
 
 from memvault.model import Filter
 from memvault.stores.postgres import namespace_graphs
@@ -51,14 +52,18 @@ def searched_plan(store: PostgresStore, vector: np.ndarray, flt: Filter) -> str:
         return "\n".join(row[0] for row in cur.fetchall())
 
 
-def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch):
+def walk_graphs_at_any_size(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make searches of a few hundred rows walk a graph, as those of 10,000 and more do:
+    such small sets are cheaper to sort than to find by any graph."""
     monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 10)  # walk, not compare all
     with psycopg.connect(database, autocommit=True) as conn:
-        # A few hundred rows are cheaper to sort than to find by any graph; at the
-        # sizes the graphs are for (10,000 and more) the planner walks one.
         name = conn.info.dbname
         conn.execute(f'ALTER DATABASE "{name}" SET enable_seqscan = off')
         conn.execute(f'ALTER DATABASE "{name}" SET enable_sort = off')
+
+
+def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch):
+    walk_graphs_at_any_size(database, monkeypatch)
     store = PostgresStore(database + "?namespace_graph_min=300")
     store.bind_embedding(SPEC)
     sizes = {"alice's": 400, "bob": 400, "carol": 250}  # at most half the store: 525
@@ -113,11 +118,7 @@ def test_searches_in_namespaces_without_a_graph_do_not_keep_the_others_from_thei
     # plan it once for any values, if that plan looks no costlier than those for
     # the values seen (searches in namespaces without a graph): such a plan
     # cannot use a namespace's graph.
-    monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 10)
-    with psycopg.connect(database, autocommit=True) as conn:
-        name = conn.info.dbname
-        conn.execute(f'ALTER DATABASE "{name}" SET enable_seqscan = off')
-        conn.execute(f'ALTER DATABASE "{name}" SET enable_sort = off')
+    walk_graphs_at_any_size(database, monkeypatch)
     # Every search on one connection.
     store = PostgresStore(database + "?pool_size=1&namespace_graph_min=300")
     store.bind_embedding(SPEC)
