@@ -169,6 +169,18 @@ def chroma_errors(url: str) -> Iterator[None]:
         ) from exc
 
 
+# Side collections (the journal, the word counts) are looked up by id only; each
+# record carries this vector because Chroma requires one.
+PLACEHOLDER_VECTOR = [1.0]
+
+
+def side_collection(client: Any, collection: str, suffix: str, url: str) -> Any:
+    """The collection named ``collection`` + ``suffix`` beside a memories collection,
+    made if missing, with no embedding function (records are never searched)."""
+    with chroma_errors(url):
+        return client.get_or_create_collection(collection + suffix, embedding_function=None)
+
+
 def collection_config(hnsw: dict[str, int]) -> dict[str, Any]:
     """A new collection's configuration: cosine space, and the HNSW parameters asked for."""
     return {"hnsw": {"space": "cosine", **hnsw}}

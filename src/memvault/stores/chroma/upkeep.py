@@ -22,27 +22,23 @@ from typing import Any
 
 import apsw
 
-from .client import chroma_errors
+from .client import PLACEHOLDER_VECTOR, chroma_errors, side_collection
 
 JOURNAL_SUFFIX = "__journal"
 PAGE = 200
-_PLACEHOLDER = [1.0]
 _SEPARATOR = "\x1f"
 
 
 class ChromaJournal:
     def __init__(self, client: Any, collection: str, url: str) -> None:
         self.url = url
-        with chroma_errors(url):
-            self._col = client.get_or_create_collection(
-                collection + JOURNAL_SUFFIX, embedding_function=None
-            )
+        self._col = side_collection(client, collection, JOURNAL_SUFFIX, url)
 
     def put(self, kind: str, key: str, value: dict[str, Any]) -> None:
         with chroma_errors(self.url):
             self._col.upsert(
                 ids=[kind + _SEPARATOR + key],
-                embeddings=[_PLACEHOLDER],
+                embeddings=[PLACEHOLDER_VECTOR],
                 documents=[json.dumps(value, ensure_ascii=False)],
                 metadatas=[{"kind": kind}],
             )

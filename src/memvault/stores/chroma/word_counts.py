@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tokens
-from .client import chroma_errors
+from .client import PLACEHOLDER_VECTOR, chroma_errors, side_collection
 
 WORDS_SUFFIX = "__words"
 # A word never holds the separator, so this id is no word's.
 TOTALS_ID = "\x1ftotals"
-_PLACEHOLDER = [1.0]
 _PAGE = 1000
 
 
@@ -71,10 +70,7 @@ class WordCounts:
 
     def __init__(self, client: Any, collection: str, url: str) -> None:
         self.url = url
-        with chroma_errors(url):
-            self._col = client.get_or_create_collection(
-                collection + WORDS_SUFFIX, embedding_function=None
-            )
+        self._col = side_collection(client, collection, WORDS_SUFFIX, url)
 
     def totals(self) -> Totals | None:
         """The store's totals, or None if this store was never counted."""
@@ -137,7 +133,7 @@ class WordCounts:
             with chroma_errors(self.url):
                 self._col.upsert(
                     ids=page,
-                    embeddings=[_PLACEHOLDER] * len(page),
+                    embeddings=[PLACEHOLDER_VECTOR] * len(page),
                     documents=documents,
                     metadatas=metadatas,
                 )
