@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 
 import numpy as np
@@ -151,9 +150,11 @@ def test_an_optimize_that_fails_midway_leaves_the_graphs_and_goes_on(
         store.close()
 
 
-KILLED = textwrap.dedent(
+# An optimize converting the old words with the graphs dropped, held after a few
+# rows until told to go on (a line on stdin).
+HELD = textwrap.dedent(
     """
-    import sys, time
+    import sys
     import psycopg
     from memvault.stores.postgres import retokenize
     from memvault.stores.postgres.store import PostgresStore
@@ -161,31 +162,41 @@ KILLED = textwrap.dedent(
     retokenize.BULK_BATCH = 4
     made, calls = retokenize.document, []
 
-    def stuck(content):
+    def held(content):
         calls.append(content)
-        if len(calls) > 6:
-            time.sleep(3600)  # killed here
+        if len(calls) == 7:
+            print("held", flush=True)
+            sys.stdin.readline()
         return made(content)
 
     with psycopg.connect(sys.argv[2]) as conn:  # no background conversion: see opened()
         conn.execute("SELECT FROM memvault_memories FOR UPDATE")
         store = PostgresStore(sys.argv[1])
         store.word_converter.join()
-    retokenize.document = stuck
-    store.optimize()
+    retokenize.document = held
+    print("\\n".join(store.optimize()), flush=True)
+    store.close()
     """
 )
+
+
+def held_optimize(url: str, database: str) -> subprocess.Popen[str]:
+    """``HELD`` started: it says "held" once it is, and goes on after a line on stdin."""
+    return subprocess.Popen(
+        [sys.executable, "-c", HELD, url, database],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 def test_an_optimize_killed_midway_is_finished_by_the_next(database, old_store):
     built, fresh = old_store
     url = database + URL_OPTIONS
-    process = subprocess.Popen([sys.executable, "-c", KILLED, url, database], env=dict(os.environ))
+    process = held_optimize(url, database)
     try:
-        deadline = time.monotonic() + 120
-        while graphs(database) and time.monotonic() < deadline:
-            assert process.poll() is None
-            time.sleep(0.1)
+        assert process.stdout.readline().strip() == "held"
     finally:
         process.kill()
         process.wait()

@@ -167,12 +167,22 @@ class Database:
 
     def run_outside_transaction(self, statements: list[str]) -> None:
         """Statements that cannot run in a transaction (VACUUM), on a connection of their own."""
+        with self.connection_of_its_own() as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+    @contextlib.contextmanager
+    def connection_of_its_own(
+        self, application_name: str | None = None
+    ) -> Iterator[psycopg.Connection]:
+        """A connection outside the pool, in autocommit mode, closed on leaving: for
+        statements outside a transaction, or a session's lock held for a while."""
+        kwargs = {**self._connect_kwargs, "autocommit": True}
+        if application_name is not None:
+            kwargs["application_name"] = application_name
         try:
-            with psycopg.connect(
-                self._conninfo, **{**self._connect_kwargs, "autocommit": True}
-            ) as conn:
-                for statement in statements:
-                    conn.execute(statement)
+            with psycopg.connect(self._conninfo, **kwargs) as conn:
+                yield conn
         except psycopg.Error as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.url} failed: {one_line(exc)}") from exc
 

@@ -36,6 +36,7 @@ from . import upkeep as postgres_upkeep
 from . import writes as postgres_writes
 from .bulk_load import index_built_at_end
 from .database import Database
+from .graph_lock import rebuilding_graphs
 from .health import store_health
 from .indexing import VectorIndexer
 from .migrations import SCHEMA_LOCK
@@ -316,6 +317,12 @@ class PostgresStore:
         return postgres_upkeep.detailed_stats(self._db, flt, top)
 
     def optimize(self) -> list[str]:
+        """Compact and re-index; ``Conflict`` if another optimize or a bulk load is
+        rebuilding the graphs (``graph_lock``)."""
+        with rebuilding_graphs(self._db, "optimize"):
+            return self._optimize()
+
+    def _optimize(self) -> list[str]:
         self.index_waiting_vectors()
         spec = self.embedding_spec()
         if spec is not None and rebuild_worth_it(self._db):
@@ -340,13 +347,17 @@ class PostgresStore:
     def bulk_load(self, maintenance_work_mem: str | None = None) -> Iterator[PostgresStore]:
         """Load many memories fast: the HNSW index is dropped now and built at the end
         (``bulk_load``), with ``maintenance_work_mem`` for the build (by default
-        what the graph takes)."""
+        what the graph takes). ``Conflict`` if an optimize or another bulk load is
+        rebuilding the graphs (``graph_lock``)."""
         spec = self.embedding_spec()
         if spec is None:
             raise IncompatibleEmbedding(
                 "bind an embedding model before a bulk load", field="embedding_model"
             )
-        with index_built_at_end(self._db, self.options, spec.dimension, maintenance_work_mem):
+        with (
+            rebuilding_graphs(self._db, "bulk load"),
+            index_built_at_end(self._db, self.options, spec.dimension, maintenance_work_mem),
+        ):
             self._bulk_loading = True
             try:
                 yield self
