@@ -191,16 +191,21 @@ def held_optimize(url: str, database: str) -> subprocess.Popen[str]:
     )
 
 
-def test_an_optimize_killed_midway_is_finished_by_the_next(database, old_store):
-    built, fresh = old_store
-    url = database + URL_OPTIONS
-    process = held_optimize(url, database)
+def kill_an_optimize_midway(database: str) -> None:
+    """Leave the state an optimize killed with the graphs dropped leaves."""
+    process = held_optimize(database + URL_OPTIONS, database)
     try:
         assert process.stdout.readline().strip() == "held"
     finally:
         process.kill()
         process.wait()
     assert graphs(database) == {}
+
+
+def test_an_optimize_killed_midway_is_finished_by_the_next(database, old_store):
+    built, fresh = old_store
+    url = database + URL_OPTIONS
+    kill_an_optimize_midway(database)
     assert stale_rows(database) > 0
     store = PostgresStore(url)
     try:

@@ -157,7 +157,8 @@ def serve(
     """Run the HTTP API and the dashboard (at /; API docs at /docs, metrics at /metrics).
 
     --namespace sets the namespace of requests that name none. The model loads
-    in the background at start, so the first search does not wait for it.
+    in the background at start, so the first search does not wait for it; so
+    do vector graphs a killed optimize left missing (PostgreSQL).
     With --json the address is printed as one JSON line once known.
 
     Once the store has an API key, every request needs one; until then only
@@ -199,6 +200,8 @@ def serve(
             sys.stdout.write(json.dumps(address) + "\n")
             sys.stdout.flush()
         threading.Thread(target=vault.embedder.load, name="model-warmup", daemon=True).start()
+        if repairing := vault.upkeep.repair_in_background():
+            err_console.print(repairing, highlight=False, markup=False)
 
         @asynccontextmanager
         async def close_vault_at_shutdown(app: object) -> AsyncIterator[None]:

@@ -22,7 +22,7 @@ from ..files import namespace_slug
 from ..inputs import build_memory, check_k
 from ..limits import check_namespace
 from ..model import Filter, FilterArg, Memory, utcnow
-from ..stores.base import Store
+from ..stores.base import RepairsInBackground, Store
 from .age import cutoff
 from .analytics import detailed_stats
 from .archiving import archive, restore_archive
@@ -179,6 +179,13 @@ class Upkeep:
     def optimize(self, *, progress: Progress | None = None) -> OptimizeReport:
         """Archive and remove expired memories, then compact and re-index the store."""
         return optimize(self.store, self._upkeep_dir("archives"), progress=progress)
+
+    def repair_in_background(self) -> str | None:
+        """For a long-running process: start rebuilding in the background what an
+        interrupted upkeep left missing in the store (``RepairsInBackground``: the
+        vector graphs of a PostgreSQL store); what is happening, in words, or None."""
+        store = self.store
+        return store.repair_in_background() if isinstance(store, RepairsInBackground) else None
 
     def detailed_stats(
         self, *, namespace: str | None = None, duplicates: bool = True, top: int = 20

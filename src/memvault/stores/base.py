@@ -267,6 +267,20 @@ class RanksAtOnce(Protocol):
         ...
 
 
+@runtime_checkable
+class RepairsInBackground(Protocol):
+    """A store whose interrupted upkeep can leave something to rebuild that opening it
+    must not wait for (PostgreSQL: the vector graphs a killed optimize dropped).
+
+    Optional; a long-running process (``memvault serve``) asks at its start.
+    """
+
+    def repair_in_background(self) -> str | None:
+        """Start rebuilding what is missing in a thread; what is happening, in words
+        for the operator, or None when nothing is missing."""
+        ...
+
+
 def require_embedding(memory: Memory) -> np.ndarray:
     """The memory's vector; every store refuses to write a memory without one."""
     if memory.embedding is None:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
+import psycopg
+
 from ...errors import Conflict
 from .database import Database
 from .rows import one_value
@@ -36,9 +38,10 @@ AND l.classid::bigint = %s AND l.objid::bigint = %s AND l.objsubid = 1
 
 
 @contextlib.contextmanager
-def rebuilding_graphs(db: Database, what: str) -> Iterator[None]:
+def rebuilding_graphs(db: Database, what: str) -> Iterator[psycopg.Connection]:
     """Hold the lock while the body runs; ``Conflict`` at once if another holds it.
-    ``what`` (``optimize``, ``bulk load``) names this one to whoever finds it held."""
+    ``what`` (``optimize``, ``bulk load``) names this one to whoever finds it held.
+    Gives the lock's connection (autocommit), for work the lock should last as long as."""
     with db.connection_of_its_own(application_name=f"memvault {what}") as conn:
         if not one_value(conn.execute("SELECT pg_try_advisory_lock(%s)", (GRAPHS_LOCK,))):
             holder = conn.execute(HOLDER, (GRAPHS_LOCK >> 32, GRAPHS_LOCK & 0xFFFFFFFF)).fetchone()
@@ -48,7 +51,7 @@ def rebuilding_graphs(db: Database, what: str) -> Iterator[None]:
                 "that one has ended",
                 field="store_url",
             )
-        yield  # closing the connection releases the lock
+        yield conn  # closing it releases the lock
 
 
 def _described(holder: Any) -> str:

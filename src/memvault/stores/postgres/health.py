@@ -8,7 +8,7 @@ from typing import Any
 from .database import Database
 from .retokenize import stale_rows
 from .rows import one_row
-from .schema import VECTOR_INDEX
+from .schema import VECTOR_INDEX_VALID
 
 # A health check answers within this, even while the server is busy.
 HEALTH_WAIT_S = 5.0
@@ -22,9 +22,8 @@ def store_health(
         cur.execute(
             "SELECT current_setting('server_version') AS server, (SELECT extversion FROM "
             "pg_extension WHERE extname = 'vector') AS pgvector, "
-            "pg_is_in_recovery() AS replica, to_regclass(%s) IS NOT NULL AS indexed, "
-            "current_setting('transaction_read_only') AS read_only",
-            (VECTOR_INDEX,),
+            f"pg_is_in_recovery() AS replica, {VECTOR_INDEX_VALID} AS indexed, "
+            "current_setting('transaction_read_only') AS read_only"
         )
         found = one_row(cur)
         old_words = stale_rows(cur)
@@ -52,8 +51,9 @@ def store_health(
     }
     if report["vector_index"] == "missing":
         report["vector_index_note"] = (
-            "searches compare every vector (slower) until `memvault optimize` builds "
-            "the graph again: a bulk load or optimize is running or was killed"
+            "searches compare every vector (slower) until the graph is built again, by "
+            "`memvault optimize` or in the background by a `memvault serve` started since: "
+            "a bulk load or optimize is running or was killed"
         )
     if old_words:  # not a problem: searches work, some rows' words rank otherwise
         report["old_words_note"] = (

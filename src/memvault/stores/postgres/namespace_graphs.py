@@ -34,7 +34,7 @@ from psycopg import sql
 from .database import Database
 from .options import PostgresOptions
 from .rows import Cursor
-from .schema import hnsw_graph_bytes, vector_index_sql
+from .schema import build_memory_sql, vector_index_sql
 
 MAX_SHARE = 0.5
 MOST = 16
@@ -95,13 +95,8 @@ def changes(
     for name, (namespace, rows) in wanted.items():
         if have.get(name):
             continue
-        memory_kb = rows * hnsw_graph_bytes(dimension, options.hnsw_m) // 1024 + 1
         # For the session of a connection of its own, else for this transaction.
-        statements.append(
-            f"SELECT set_config('maintenance_work_mem', greatest({memory_kb}, "
-            "pg_size_bytes(current_setting('maintenance_work_mem')) / 1024)::text || 'kB', "
-            f"{'false' if concurrently else 'true'})"
-        )
+        statements.append(build_memory_sql(rows, dimension, options.hnsw_m, session=concurrently))
         condition = sql.SQL("namespace = {}").format(sql.Literal(namespace))
         statements.append(
             vector_index_sql(

@@ -20,7 +20,8 @@ the way a bulk load writes: the HNSW graphs dropped, the rows rewritten in
 batches of ``BULK_BATCH``, the graphs built once at the end
 (``bulk_load.index_built_at_end``, which builds them even after a failure).
 A process killed meanwhile leaves the graphs missing; the next ``optimize``
-sees that and goes on the same way, so they come back. Until then searches
+sees that and goes on the same way, so they come back (and a ``memvault
+serve`` started since builds them in the background: ``graph_repair``). Until then searches
 compare vectors exactly (slower, same results) and writes go on.
 """
 
@@ -34,7 +35,7 @@ from ...errors import MemvaultError
 from .database import Database
 from .lexemes import document
 from .rows import Cursor, one_row, one_value
-from .schema import VECTOR_INDEX
+from .schema import VECTOR_INDEX_VALID
 from .words import RECOUNT
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,7 @@ def rebuild_worth_it(db: Database) -> bool:
     with db.cursor() as cur:
         cur.execute(
             f"SELECT ({STALE}) AS stale, (SELECT count(*) FROM memvault_memories) AS total, "
-            "to_regclass(%s) IS NULL AS missing",
-            (VECTOR_INDEX,),
+            f"NOT {VECTOR_INDEX_VALID} AS missing"
         )
         found = one_row(cur)
     return bool(found.missing) or (found.stale > 0 and found.stale >= REBUILD_SHARE * found.total)

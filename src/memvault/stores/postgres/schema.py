@@ -32,6 +32,12 @@ GIN_INDEXES = ("memvault_memories_words", "memvault_memories_tags", "memvault_me
 
 VECTOR_INDEX = "memvault_memories_embedding"
 HNSW_MAX_DIMENSIONS = 2000
+# Whether the store's graph is there and usable: a concurrent build that was
+# cancelled or failed leaves an index the planner never uses.
+VECTOR_INDEX_VALID = (
+    "coalesce((SELECT indisvalid FROM pg_index "
+    f"WHERE indexrelid = to_regclass('{VECTOR_INDEX}')), false)"
+)
 
 
 def vector_column_sql(dimension: int, m: int, ef_construction: int) -> list[str]:
@@ -50,6 +56,17 @@ def hnsw_graph_bytes(dimension: int, m: int) -> int:
     for 384 dimensions at m = 16).
     """
     return int((4 * dimension + 32 * m + 256) * 1.25)
+
+
+def build_memory_sql(rows: int, dimension: int, m: int, *, session: bool) -> str:
+    """A statement raising ``maintenance_work_mem`` (never lowering it) to what the
+    graph of ``rows`` vectors takes, for the session or else for the transaction."""
+    memory_kb = rows * hnsw_graph_bytes(dimension, m) // 1024 + 1
+    return (
+        f"SELECT set_config('maintenance_work_mem', greatest({memory_kb}, "
+        "pg_size_bytes(current_setting('maintenance_work_mem')) / 1024)::text || 'kB', "
+        f"{'false' if session else 'true'})"
+    )
 
 
 def vector_index_sql(

@@ -31,18 +31,18 @@ from ..base import (
     checked_vectors,
     looks_like_hash,
 )
-from . import namespace_graphs
 from . import upkeep as postgres_upkeep
 from . import writes as postgres_writes
 from .bulk_load import index_built_at_end
 from .database import Database
 from .graph_lock import rebuilding_graphs
+from .graph_repair import GraphBuilder
 from .health import store_health
 from .indexing import VectorIndexer
 from .migrations import SCHEMA_LOCK
 from .options import parse_postgres_url
 from .ranking import rankings_query, read_rankings
-from .retokenize import WordConverter, rebuild_worth_it, retokenize
+from .retokenize import WordConverter
 from .rows import Cursor, one_value
 from .schema import (
     HNSW_MAX_DIMENSIONS,
@@ -85,6 +85,7 @@ class PostgresStore:
         self.word_converter = WordConverter(self._db.write)
         self.word_converter.start()
         self._statistics = FilterStatistics(self._db)
+        self.graph_builder = GraphBuilder(self._db, self.options)
         self._bulk_loading = False
         if self._indexer.waiting():  # left by a server that stopped before indexing them
             self._indexer.written(0)
@@ -320,24 +321,16 @@ class PostgresStore:
         """Compact and re-index; ``Conflict`` if another optimize or a bulk load is
         rebuilding the graphs (``graph_lock``)."""
         with rebuilding_graphs(self._db, "optimize"):
-            return self._optimize()
+            self.index_waiting_vectors()
+            spec = self.embedding_spec()
+            dimension = spec.dimension if spec is not None else None
+            return postgres_upkeep.optimize(self._db, self.options, dimension)
 
-    def _optimize(self) -> list[str]:
-        self.index_waiting_vectors()
+    def repair_in_background(self) -> str | None:
+        """Build the vector graphs in the background if an interrupted optimize or bulk
+        load left them missing (``graph_repair``); what is happening, or None."""
         spec = self.embedding_spec()
-        if spec is not None and rebuild_worth_it(self._db):
-            # Many rows of old words: rewritten with the graphs dropped, and the
-            # vacuum too, then the graphs built once (``retokenize``).
-            with index_built_at_end(self._db, self.options, spec.dimension, None):
-                converted = retokenize(self._db.write, bulk=True)
-                done = postgres_upkeep.optimize(self._db)
-            done.insert(0, f"words: {converted:,} rows made again, the vector graphs built after")
-        else:
-            retokenize(self._db.write)
-            done = postgres_upkeep.optimize(self._db)
-        if spec is not None:
-            done += namespace_graphs.update(self._db, self.options, spec.dimension)
-        return done
+        return self.graph_builder.start(spec.dimension) if spec is not None else None
 
     def index_waiting_vectors(self) -> int:
         """Move every vector still waiting into the HNSW index now (``indexing``)."""
@@ -383,6 +376,7 @@ class PostgresStore:
         )
 
     def close(self) -> None:
+        self.graph_builder.close()
         self.word_converter.close()
         self._indexer.close()
         self._db.close()

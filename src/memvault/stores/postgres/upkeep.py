@@ -11,7 +11,11 @@ from typing import Any
 
 from ...model import Filter, utcnow
 from ..base import DetailedStats, StoreStats
+from . import namespace_graphs
+from .bulk_load import index_built_at_end
 from .database import Database
+from .options import PostgresOptions
+from .retokenize import rebuild_worth_it, retokenize
 from .rows import Cursor, one_row, one_value
 from .schema import GIN_INDEXES, filter_sql
 
@@ -153,7 +157,25 @@ def detailed_stats(db: Database, flt: Filter, top: int) -> DetailedStats:
     )
 
 
-def optimize(db: Database) -> list[str]:
+def optimize(db: Database, options: PostgresOptions, dimension: int | None) -> list[str]:
+    """Make the words of rows stored with old ones, vacuum, and bring the namespace
+    graphs up to date (with a store's ``dimension``: a model bound)."""
+    if dimension is not None and rebuild_worth_it(db):
+        # Many rows of old words, or the graph missing: rewritten with the graphs
+        # dropped, and the vacuum too, then the graphs built once (``retokenize``).
+        with index_built_at_end(db, options, dimension, None):
+            converted = retokenize(db.write, bulk=True)
+            done = vacuum(db)
+        done.insert(0, f"words: {converted:,} rows made again, the vector graphs built after")
+    else:
+        retokenize(db.write)
+        done = vacuum(db)
+    if dimension is not None:
+        done += namespace_graphs.update(db, options, dimension)
+    return done
+
+
+def vacuum(db: Database) -> list[str]:
     """Merge the GIN pending lists, then VACUUM (FULL, ANALYZE): the tables and every index,
     the HNSW graph included, are rewritten without dead rows and statistics refreshed.
 

@@ -1,0 +1,126 @@
+"""Vector graphs an interrupted optimize or bulk load left missing, built again in
+the background by a long-running process.
+
+Killed while the graphs were dropped, an optimize or a bulk load leaves the
+store without them: searches compare every vector (slower, the same
+results) until they are built. ``optimize`` builds them, and so does
+``memvault serve`` at its start (``GraphBuilder``), in a thread: opening the
+store must not wait (a graph of a million memories takes about 17 minutes),
+and a short command (a search, a store) would end before a build it started.
+The build is ``CREATE INDEX CONCURRENTLY``, so writes and searches go on. It
+runs under ``graph_lock``, on the lock's own connection, so it never races an
+optimize or a bulk load (one running builds the graphs at its end anyway),
+and the lock lasts exactly as long as the build. Closing the store cancels a
+build under way; the invalid index that leaves counts as missing, and the
+next build drops it first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import psycopg
+from psycopg.rows import namedtuple_row
+
+from ...errors import Conflict, MemvaultError
+from . import namespace_graphs
+from .database import Database
+from .graph_lock import rebuilding_graphs
+from .options import PostgresOptions
+from .rows import one_value
+from .schema import VECTOR_INDEX, VECTOR_INDEX_VALID, build_memory_sql, vector_index_sql
+
+log = logging.getLogger(__name__)
+
+ROWS = "SELECT count(*) FROM memvault_memories"
+
+
+def missing(db: Database) -> bool:
+    with db.cursor() as cur:
+        cur.execute(f"SELECT NOT {VECTOR_INDEX_VALID}")
+        return bool(one_value(cur))
+
+
+def build(conn: psycopg.Connection, options: PostgresOptions, dimension: int) -> list[str]:
+    """Build the store's graph if it is missing and the namespaces' that are, on
+    ``conn`` (autocommit); what was done."""
+    with conn.cursor(row_factory=namedtuple_row) as cur:
+        done = []
+        if not one_value(cur.execute(f"SELECT {VECTOR_INDEX_VALID}")):
+            rows = one_value(cur.execute(ROWS))
+            started = time.perf_counter()
+            for statement in (
+                f"DROP INDEX CONCURRENTLY IF EXISTS {VECTOR_INDEX}",  # left invalid
+                build_memory_sql(rows, dimension, options.hnsw_m, session=True),
+                vector_index_sql(
+                    VECTOR_INDEX, options.hnsw_m, options.hnsw_ef_construction, concurrently=True
+                ),
+            ):
+                cur.execute(statement)
+            done.append(
+                f"vector graph: built {VECTOR_INDEX} over {rows:,} rows "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+        statements, built = namespace_graphs.changes(cur, options, dimension, concurrently=True)
+        for statement in statements:
+            cur.execute(statement)
+    return done + built
+
+
+class GraphBuilder:
+    """The background build of missing graphs, at most one per store object."""
+
+    def __init__(self, db: Database, options: PostgresOptions) -> None:
+        self._db = db
+        self._options = options
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None
+        self._closing = False
+
+    def start(self, dimension: int) -> str | None:
+        """Start building if the store's graph is missing; what is happening, in
+        words, or None when nothing is missing."""
+        if (self._thread is not None and self._thread.is_alive()) or not missing(self._db):
+            return None
+        self._thread = threading.Thread(
+            target=self._build, args=(dimension,), name="memvault-graphs", daemon=True
+        )
+        self._thread.start()
+        return (
+            "The store's vector graph is missing (an optimize or bulk load was killed, or is "
+            "running): building it in the background unless that one still is. Searches "
+            "compare every vector until then (slower, the same results); writes go on."
+        )
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the build has ended (done, failed, found running elsewhere)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        self._closing = True
+        # A cancel lands on the statement running then; the build has several.
+        while self._thread is not None and self._thread.is_alive():
+            if (conn := self._conn) is not None:
+                conn.cancel_safe()
+            self._thread.join(0.2)
+
+    def _build(self, dimension: int) -> None:
+        try:
+            with rebuilding_graphs(self._db, "graph build") as conn:
+                self._conn = conn
+                if self._closing:
+                    return
+                for line in build(conn, self._options, dimension):
+                    log.warning("%s", line)
+        except Conflict as exc:
+            log.warning("not building the vector graphs here: %s", exc.message)
+        except MemvaultError as exc:
+            if not self._closing:
+                log.warning(
+                    "building the vector graphs failed (memvault optimize builds them): %s", exc
+                )
+        finally:
+            self._conn = None
