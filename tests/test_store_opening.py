@@ -4,11 +4,13 @@ and one path rule holds for every spelling of a ``sqlite://`` URL in every role.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
 import apsw
 import chromadb
+import psycopg
 import pytest
 from chromadb.config import Settings as ChromaSettings
 from typer.testing import CliRunner, Result
@@ -18,6 +20,7 @@ from memvault.errors import InvalidInput, NotFound
 from memvault.model import Filter
 from memvault.stores import open_store
 from memvault.transfer import backup as backups
+from memvault.transfer.dump import DumpHeader, write_dump
 from memvault.transfer.migrate import migrate
 from memvault.transfer.restore import restore
 from memvault.transfer.sources import open_source
@@ -258,3 +261,47 @@ def test_mcp_on_a_store_named_by_store_that_does_not_exist_answers_not_found(tmp
     error = anyio.run(scenario)
     assert error["code"] == "not_found" and str(missing) in error["message"]
     assert not (tmp_path / "typo").exists() and not (tmp_path / "configured.db").exists()
+
+
+def refused_dump(path: Path) -> Path:
+    """A dump whose every memory today's limits refuse at write time (times before 1970)."""
+    early = datetime(1960, 5, 1, tzinfo=UTC)
+    memories = [m.with_changes(created_at=early, updated_at=early) for m in sample(4)]
+    write_dump(path, [m for m in memories if m.parent_id is None], DumpHeader("m", 384))
+    return path
+
+
+def test_an_import_or_restore_that_writes_nothing_leaves_no_store_behind(
+    tmp_path, settings, database
+):
+    dump = refused_dump(tmp_path / "refused.jsonl.gz")
+    chroma = tmp_path / "new" / "chroma"
+    targets = {
+        "sqlite": f"sqlite://{tmp_path / 'new' / 'dir' / 'x.db'}",
+        "chroma": f"chroma://{chroma}?collection=mem",
+        "postgres": database,
+    }
+    for kind, url in targets.items():
+        for command in ("import", "restore"):
+            result = invoke(tmp_path, command, str(dump), url)
+            assert result.exit_code == 1, (kind, command, result.stdout, result.stderr)
+            report = json.loads(result.stdout)
+            assert (report["failed"], report["moved"]) == (4, 0)
+            assert report["target_not_created"] is True
+            assert "1970" in report["failures"][0][1]
+            with pytest.raises(NotFound):
+                open_store(url, create=False).close()
+    assert not (tmp_path / "new" / "dir").exists()
+    with psycopg.connect(database) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert tables.fetchone() == (0,)
+    # One memory it can write, and the store is made.
+    sound = sample(1)[0]
+    write_dump(tmp_path / "one.jsonl.gz", [sound], DumpHeader("m", 384))
+    result = invoke(tmp_path, "import", str(tmp_path / "one.jsonl.gz"), targets["sqlite"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["moved"] == 1 and report["target_not_created"] is False
+    store = open_store(targets["sqlite"], create=False)
+    assert store.get(sound.id, None).content == sound.content
+    store.close()

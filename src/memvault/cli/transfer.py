@@ -345,6 +345,8 @@ def summary(report: MigrationReport) -> Table:
         ("elapsed", f"{report.elapsed:.1f} s"),
         ("rate", f"{report.rate:.0f} memories/s"),
     ]
+    if report.target_not_created:
+        rows.append(("target", "not created: nothing was written"))
     if report.verification is not None:
         v = report.verification
         rows.append(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -135,6 +135,8 @@ class _Run:
         self._embedder, self.progress = embedder, progress
         self.report = MigrationReport(source=source.url, target=target.url)
         self.key = checkpoints.key(source, flt)
+        # Called before each write: ``ready_to_write`` until it has run.
+        self._ready: Callable[[], None] = _nothing
 
     @property
     def embedder(self) -> Embedder:
@@ -153,25 +155,36 @@ class _Run:
         if dry_run:
             self.plan(replace)
         else:
-            # A new target is created now, even for an empty source (restoring or
-            # importing an empty dump is a write: reads afterwards find the store,
-            # empty). Only a source whose every record was refused leaves it
-            # uncreated: it stays the empty stand-in, so no store appears.
+            # A new target is created at the first write: a source whose every
+            # record the target refuses leaves no store behind, only the empty
+            # stand-in. An empty source creates it at once (restoring or importing
+            # an empty dump is a write: reads afterwards find the store, empty),
+            # unless it is empty because every record of it was refused.
             refused_all = not report.source_count and bool(getattr(self.source, "rejected", None))
-            if isinstance(self.target, PendingStore) and not refused_all:
-                self.target = retrying(self.target.create, "creating the target")
-            elif backup:
+            if not pending and backup:
                 report.backup = str(backup_to_dump(self.target, self.settings, self.progress))
             if replace:
                 self.prune()
-            if spec is not None:
-                self.target.bind_embedding(spec)
-            with self.bulk_mode():
+            with contextlib.ExitStack() as writing:
+                self._ready = partial(self.ready_to_write, writing, spec)
+                if not pending or not (report.source_count or refused_all):
+                    self._ready()
                 self.copy(max_rate)
+            report.target_not_created = isinstance(self.target, PendingStore)
             if verify:
                 report.verification = self.verify(exact=replace)
         report.elapsed = time.perf_counter() - started
         return report
+
+    def ready_to_write(self, writing: contextlib.ExitStack, spec: EmbeddingSpec | None) -> None:
+        """Before the first write (once): a new target created, the model bound, and the
+        bulk mode entered, left with ``writing``."""
+        self._ready = _nothing
+        if isinstance(self.target, PendingStore):
+            self.target = retrying(self.target.create, "creating the target")
+        if spec is not None:
+            self.target.bind_embedding(spec)
+        writing.enter_context(self.bulk_mode())
 
     def bulk_mode(self) -> contextlib.AbstractContextManager[Any]:
         """The target's ``bulk_load()`` for a large move into a smaller store, else nothing.
@@ -247,7 +260,8 @@ class _Run:
         return saved
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        checkpoints.save(self.target, self.key, checkpoint, self.source.url)
+        if not isinstance(self.target, PendingStore):  # nothing written yet, nothing to resume
+            checkpoints.save(self.target, self.key, checkpoint, self.source.url)
 
     # -- the work -----------------------------------------------------------
     def stale(self) -> list[str]:
@@ -315,6 +329,7 @@ class _Run:
         batch = self.with_vectors(self.placeable(self.admissible(batch)), counts)
         if not batch:
             return counts
+        self._ready()
         try:
             results = retrying(lambda: self.target.add(batch), "writing")
         except (Conflict, InvalidInput, IncompatibleEmbedding):
@@ -397,6 +412,10 @@ class _Run:
         source = inventory(self.source, self.flt, self.progress, "Verifying source")
         target = inventory(self.target, self.flt, self.progress, "Verifying target")
         return compare(source, target, exact=exact)
+
+
+def _nothing() -> None:
+    pass
 
 
 __all__ = ["MigrationReport", "fingerprint", "migrate", "retrying"]

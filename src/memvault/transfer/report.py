@@ -32,6 +32,8 @@ class MigrationReport:
     # Records of a taken-over collection that are not memories (no content, say),
     # with why: kept in the backup only, not carried into the target.
     left_in_backup: list[tuple[str, str]] = field(default_factory=list)
+    # A new target nothing was written to (every record refused) is not created.
+    target_not_created: bool = False
     vectors: str = "copied"
     elapsed: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
