@@ -301,6 +301,16 @@ def test_words_are_found_and_scored_like_the_sqlite_store(pg, tmp_path):
     reference.close()
 
 
+def stored_and_analyzed(memories: list[Memory], pg, reference, database: str) -> PostgresStore:
+    """The memories stored in both stores, then the table analyzed: a store opened
+    after that, which reads the statistics ANALYZE made."""
+    reference.add(memories)
+    pg.add(memories)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("ANALYZE memvault_memories")
+    return PostgresStore(database)
+
+
 def test_a_word_search_under_a_common_tag_ranks_as_under_a_rare_one(pg, database, tmp_path):
     """A tag on most memories is checked on the rows the words find, not listed by
     its index (``statistics``); the ranking is SQLite's either way."""
@@ -310,11 +320,7 @@ def test_a_word_search_under_a_common_tag_ranks_as_under_a_rare_one(pg, database
         mem(text, 700 + i, tags=("everywhere", "rare") if i % 200 == 0 else ("everywhere",))
         for i, text in enumerate(notes(300, seed=9))
     ]
-    reference.add(memories)
-    pg.add(memories)
-    with psycopg.connect(database, autocommit=True) as conn:
-        conn.execute("ANALYZE memvault_memories")
-    store = PostgresStore(database)  # reads the statistics ANALYZE just made
+    store = stored_and_analyzed(memories, pg, reference, database)
     tags = FilterStatistics(store._db)
     assert tags.all_common(["everywhere"]) and not tags.all_common(["everywhere", "rare"])
     for flt in (

@@ -53,7 +53,9 @@ def index_built_at_end(
                 "UPDATE memvault_memories SET embedding = fresh_embedding, "
                 "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL"
             )
-        db.run_outside_transaction(["VACUUM (ANALYZE) memvault_memories"])
+        # The postings too: their index is read alone only where the table's pages
+        # are marked all visible.
+        db.run_outside_transaction(["VACUUM (ANALYZE) memvault_memories, memvault_postings"])
         with db.cursor(transaction=True) as cur:
             build_vector_index(cur, options, dimension, maintenance_work_mem)
             statements, done = namespace_graphs.changes(cur, options, dimension, concurrently=False)

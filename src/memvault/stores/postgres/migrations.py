@@ -8,6 +8,7 @@ import psycopg
 
 from ...errors import StoreUnavailable
 from ...model import new_id
+from . import postings
 from .rows import one_value
 from .schema import INDEXED_CHARS, TEXT_CONFIG, words_sql
 
@@ -166,6 +167,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         EXECUTE FUNCTION memvault_words_missing();
     """,
     ),
+    # A row per (lexeme, memory) with its frequency and the memory's length, kept by
+    # triggers, so that a word search sums index entries instead of reading rows
+    # (``postings``). Filled here from the rows' words, in the migration's transaction.
+    ("word postings for BM25", postings.MIGRATION),
 ]
 
 MIGRATIONS_TABLE = """

@@ -83,14 +83,21 @@ class FilterStatistics:
         if flt.memory_type is not None or flt.metadata or flt.created_after or flt.created_before:
             return 0.0
         shares = self._current()
-        share = 1.0
+        share = self.tag_share(flt)
         if flt.namespace is not None:
             share *= shares.namespaces.get(flt.namespace, 0.0)
-        if flt.tags_any:
-            share *= min(1.0, sum(shares.tags.get(tag, 0.0) for tag in flt.tags_any))
-        if flt.tags_all:
-            share *= min(shares.tags.get(tag, 0.0) for tag in flt.tags_all)
         return shares.rows * share
+
+    def tag_share(self, flt: Filter) -> float:
+        """The share of memories ``flt``'s tag conditions keep, roughly (1 without any;
+        0 for tags the statistics do not hold, the rare ones)."""
+        tags = self._current().tags
+        share = 1.0
+        if flt.tags_any:
+            share *= min(1.0, sum(tags.get(tag, 0.0) for tag in flt.tags_any))
+        if flt.tags_all:
+            share *= min(tags.get(tag, 0.0) for tag in flt.tags_all)
+        return share
 
     def _current(self) -> Shares:
         with self._lock:

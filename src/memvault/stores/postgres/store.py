@@ -62,6 +62,8 @@ from .words import text_search_parts
 EXACT_SEARCH_ROWS = 2000
 # A filter the statistics put at this many times that or more is not counted.
 COUNT_NOT_BELOW = 10
+# Tags kept by a smaller share of the memories are left to the word index.
+POSTINGS_TAG_SHARE = 0.1
 
 
 class PostgresStore:
@@ -246,7 +248,9 @@ class PostgresStore:
             )
             # Served by the (namespace, created_at) index within a namespace, else the key.
             newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
-            words = text_search_parts(terms, where, params, k, newest, flt.namespace)
+            words = text_search_parts(
+                terms, where, params, k, newest, flt.namespace, self._postings_fit(flt)
+            )
             if within is not None:
                 preceding = (where, params, within)
         if vector is not None and spec is not None:
@@ -261,6 +265,14 @@ class PostgresStore:
         with self._db.cursor() as cur:
             cur.execute(*rankings_query(words, preceding, nearest))
             return read_rankings(cur.fetchall())
+
+    def _postings_fit(self, flt: Filter) -> bool:
+        """Whether the word ranking should try the postings (``postings``): they check
+        a filter on the rows they rank, best first, so it must keep most of them.
+        A namespace is read from the postings themselves; common tags are checked."""
+        if flt.memory_type is not None or flt.metadata or flt.created_after or flt.created_before:
+            return False
+        return self._statistics.tag_share(flt) >= POSTINGS_TAG_SHARE
 
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta

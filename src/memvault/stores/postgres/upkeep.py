@@ -190,7 +190,12 @@ def vacuum(db: Database) -> list[str]:
     db.run_outside_transaction(
         [
             f"VACUUM (FULL, ANALYZE) {table}"
-            for table in ("memvault_memories", "memvault_journal", "memvault_meta")
+            for table in (
+                "memvault_memories",
+                "memvault_postings",
+                "memvault_journal",
+                "memvault_meta",
+            )
         ]
     )
     return [

@@ -9,7 +9,11 @@ that a search reads them instead of counting. A term of several tokens
 (``snake_case``) is a phrase, counted through the GIN index as FTS5 counts
 phrases.
 
-A search then ranks in up to two tiers, MaxScore's argument made in SQL:
+A search first tries the postings table (``postings``), which ranks most
+queries exactly by summing index entries; when it cannot prove its ranking
+(a phrase, common words whose bound could still change it, a filter it does
+not walk), the same statement ranks in up to two tiers, MaxScore's argument
+made in SQL:
 
 1. The memories holding the rarest terms (by the counts, the fewest postings
    up to ``SCORED_FIRST`` memories, at least the rarest term's) are scored
@@ -35,7 +39,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import bm25
-from . import lexemes
+from . import lexemes, postings
 from .search import CANDIDATE_COLUMNS
 
 SCORED_FIRST = 1_000
@@ -118,7 +122,7 @@ def _tier(
         UNION ALL
         (SELECT {read} FROM (
             SELECT {CANDIDATE_COLUMNS}, m.rowid, m.word_count, m.words
-            FROM memvault_memories m WHERE {common} AND {where}
+            FROM memvault_memories m WHERE {gate} AND {common} AND {where}
             ORDER BY {walk_order} LIMIT {WALKED_ROWS}) AS m
          WHERE {matching} {limit})"""
     else:
@@ -127,18 +131,20 @@ def _tier(
     {name}_found AS MATERIALIZED (
         {found}
     ), {name}_scores AS MATERIALIZED (
-        SELECT {plain}, sum({weight}) AS score FROM (
-            SELECT {columns}, k.idf, cardinality(u.positions) AS tf
+        -- Summed in the query's order, as every store sums, so equal scores are equal.
+        SELECT {plain}, sum({weight} ORDER BY ord) AS score FROM (
+            SELECT {columns}, k.idf, cardinality(u.positions) AS tf, k.ord
             FROM {name}_found f, unnest(f.found) AS u
             JOIN weighted k ON k.lexeme = u.lexeme AND k.size = 1
             UNION ALL
             -- A phrase occurs where each of its tokens is at its offset from one start.
-            SELECT {plain}, idf, count(*) FROM (
-                SELECT {columns}, k.term, k.idf FROM {name}_found f, unnest(f.found) AS u
+            SELECT {plain}, idf, count(*), ord FROM (
+                SELECT {columns}, k.term, k.idf, k.ord FROM {name}_found f, unnest(f.found) AS u
                 JOIN weighted k ON k.lexeme = u.lexeme AND k.size > 1, unnest(u.positions) AS p
                 WHERE (SELECT bool_or(size > 1) FROM weighted)
-                GROUP BY {columns}, k.term, k.idf, p - k.shift HAVING count(*) = max(k.size)
-            ) AS phrase GROUP BY {plain}, term, idf
+                GROUP BY {columns}, k.term, k.idf, k.ord, p - k.shift
+                HAVING count(*) = max(k.size)
+            ) AS phrase GROUP BY {plain}, term, idf, ord
         ) AS occurrences
         GROUP BY {plain}
         ORDER BY score DESC, created_at, rowid LIMIT %s
@@ -152,13 +158,15 @@ def text_search_parts(
     k: int,
     newest_first: str,
     namespace: str | None = None,
+    use_postings: bool = True,
 ) -> tuple[str, str, list[Any]]:
     """The ``k`` best memories holding any term, by BM25, as parts of one statement:
     its CTEs, the final SELECT over them (unordered), the parameters (``ranking``
     puts them together).
 
     ``newest_first`` is an ORDER BY over ``m`` that an index serves under the
-    filter; ``namespace`` the one the filter keeps to, if any. Rows:
+    filter; ``namespace`` the one the filter keeps to, if any; ``use_postings``
+    whether to try the postings first (the store's call, by the filter). Rows:
     CANDIDATE_COLUMNS, the score, the rowid.
     """
     idf = bm25.idf_sql("(SELECT n FROM totals)", "d.df")
@@ -166,7 +174,10 @@ def text_search_parts(
     rarest = f"rarity = 1 OR reach <= {SCORED_FIRST}"
     # The terms that could still lift a memory above the k-th score of the first tier.
     lifting = "tail >= (SELECT kth FROM bar)"
-    first = _tier("first", where, rarest, "TRUE", f"LIMIT {SCORED_FIRST}", newest_first)
+    # The tiers run only when the postings (``postings``) cannot prove the ranking.
+    slow = "NOT (SELECT proven FROM fast_done)"
+    fast, fast_params = postings.fast_parts(where, where_params, k, namespace, use_postings)
+    first = _tier("first", where, rarest, slow, f"LIMIT {SCORED_FIRST}", newest_first)
     few = f"(SELECT sum(df) FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}"
     space_params: list[Any] = []
     if namespace is not None:
@@ -175,7 +186,7 @@ def text_search_parts(
             SELECT FROM memvault_memories s WHERE s.namespace = %s AND s.parent_id IS NULL
             LIMIT {SCORED_AT_MOST + 1}) AS s) <= {SCORED_AT_MOST})"""
         space_params.append(namespace)
-    second = _tier("second", where, lifting, f"NOT (SELECT done FROM bar) AND {few}", "")
+    second = _tier("second", where, lifting, f"{slow} AND NOT (SELECT done FROM bar) AND {few}", "")
     ctes = f"""
     totals AS MATERIALIZED (
         SELECT documents::float8 AS n, greatest(tokens, 1)::float8 / greatest(documents, 1)
@@ -183,7 +194,7 @@ def text_search_parts(
         FROM memvault_words WHERE lexeme = ''
     ), parsed AS MATERIALIZED (
         -- Each distinct term once ("run" and "running" are one), with its tokens.
-        SELECT DISTINCT ON (v::text) v::text AS term, v AS vector, t.q::tsquery AS q,
+        SELECT DISTINCT ON (v::text) v::text AS term, v AS vector, t.q::tsquery AS q, t.ord,
                (SELECT sum(cardinality(positions)) FROM unnest(v)) AS size,
                (SELECT min(lexeme) FROM unnest(v)) AS first
         FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(w, q, ord),
@@ -197,20 +208,20 @@ def text_search_parts(
     ), wanted AS MATERIALIZED (
         SELECT array_agg(DISTINCT lexeme) AS lexemes FROM tokens
     ), counted AS MATERIALIZED (
-        SELECT p.term, p.q, d.df, {idf} AS idf
+        SELECT p.term, p.q, p.ord, p.first AS lexeme, p.size, d.df, {idf} AS idf
         FROM parsed p CROSS JOIN LATERAL (SELECT CASE WHEN p.size = 1
             THEN coalesce((SELECT w.documents FROM memvault_words w WHERE w.lexeme = p.first), 0)
             ELSE (SELECT count(*) FROM memvault_memories x WHERE x.words @@ p.q) END AS df) AS d
         WHERE d.df > 0
     ), terms AS MATERIALIZED (
-        SELECT term, q, df, idf,
+        SELECT term, q, ord, lexeme, size, df, idf,
                row_number() OVER (ORDER BY df, term) AS rarity,
                sum(df) OVER (ORDER BY df, term) AS reach,
                sum({bound}) OVER (ORDER BY df DESC, term DESC) AS tail
         FROM counted
     ), weighted AS MATERIALIZED (
-        SELECT k.*, t.idf FROM tokens k JOIN terms t USING (term)
-    ), {first},
+        SELECT k.*, t.idf, t.ord FROM tokens k JOIN terms t USING (term)
+    ), {fast}, {first},
     bar AS MATERIALIZED (
         -- The k-th score so far (0 short of k), and whether it already proves the ranking.
         SELECT s.kth, (SELECT count(*) FROM first_found) < {SCORED_FIRST}
@@ -220,14 +231,28 @@ def text_search_parts(
         FROM (SELECT coalesce((SELECT score FROM first_scores ORDER BY score DESC, created_at, rowid
                                OFFSET %s LIMIT 1), 0) AS kth) AS s
     ), {second}"""
-    final = """
+    final = f"""
+    SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM fast_scores
+    WHERE (SELECT proven FROM fast_done)
+    UNION ALL
     SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM second_scores
     UNION ALL
     SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM first_scores
-    WHERE NOT EXISTS (SELECT FROM second_scores)"""
+    WHERE NOT EXISTS (SELECT FROM second_scores) AND {slow}"""
     vectors, queries = lexemes.query(terms)
     return (
         ctes,
         final,
-        [vectors, queries, *where_params, *where_params, k, k - 1, *space_params, *where_params, k],
+        [
+            vectors,
+            queries,
+            *fast_params,
+            *where_params,
+            *where_params,
+            k,
+            k - 1,
+            *space_params,
+            *where_params,
+            k,
+        ],
     )

@@ -1,0 +1,249 @@
+"""The PostgreSQL word ranking's fast path over its postings table (``postings``):
+every ranking equals SQLite's exact BM25, whether the postings prove it or the
+tiers rank it instead, and the postings follow every kind of write, concurrent
+writers, the words' conversion, bulk loads and the migration that makes them."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from memvault.model import Filter, Memory, utcnow
+from memvault.search.text import query_terms
+from memvault.stores.postgres import postings, retokenize
+from memvault.stores.postgres.rows import one_value
+from memvault.stores.postgres.schema import INDEXED_CHARS, TEXT_CONFIG, filter_sql, words_sql
+from memvault.stores.postgres.store import PostgresStore
+from memvault.stores.postgres.words import RECOUNT, text_search_parts
+from memvault.stores.sqlite.store import SqliteStore
+
+from .test_postgres_setup import back_to_version
+from .test_postgres_store import batch_with_every_case, stored_and_analyzed
+from .test_sqlite_words import QUERIES as NOTE_QUERIES
+from .test_sqlite_words import notes
+from .test_store_conformance import SPEC, mem
+
+EXPECTED_POSTINGS = """
+SELECT u.lexeme, m.namespace, m.rowid, cardinality(u.positions), m.word_count
+FROM memvault_memories m, unnest(m.words) AS u WHERE m.parent_id IS NULL ORDER BY 1, 2, 3
+"""
+POSTINGS = "SELECT lexeme, namespace, rowid, tf, word_count FROM memvault_postings ORDER BY 1, 2, 3"
+
+
+@pytest.fixture
+def reference(tmp_path):
+    store = SqliteStore(tmp_path / "reference.db")
+    store.bind_embedding(SPEC)
+    yield store
+    store.close()
+
+
+def assert_postings_follow_the_rows(database: str) -> None:
+    with psycopg.connect(database) as conn:
+        expected = conn.execute(EXPECTED_POSTINGS).fetchall()
+        assert expected  # the check compares something
+        assert conn.execute(POSTINGS).fetchall() == expected
+
+
+def proven(store: PostgresStore, terms: list[str], k: int, flt: Filter) -> bool:
+    """Whether the postings prove the ranking of ``terms`` (else the tiers rank them)."""
+    where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
+    ctes, _, values = text_search_parts(
+        terms, where, params, k, "m.rowid DESC", flt.namespace, store._postings_fit(flt)
+    )
+    with store._db.cursor() as cur:
+        cur.execute(f"WITH {ctes} SELECT proven FROM fast_done", values)
+        return bool(one_value(cur))
+
+
+def assert_ranks_as_sqlite(pg, reference, terms: list[str], k: int, flt: Filter) -> int:
+    """How many memories both rank (the same, with the same scores)."""
+    ours = [(c.id, c.score) for c in pg.text_search(terms, k, flt)]
+    theirs = [(c.id, c.score) for c in reference.text_search(terms, k, flt)]
+    assert [i for i, _ in ours] == [i for i, _ in theirs], (terms, k, flt)
+    assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], rel=1e-9)
+    return len(ours)
+
+
+def test_queries_rank_as_sqlite_with_and_without_the_postings(pg, database, reference, monkeypatch):
+    memories = [
+        mem(
+            text,
+            100 + i,
+            namespace="ab"[i % 2],
+            tags=("everywhere", "half") if i % 4 < 2 else ("everywhere",),
+        )
+        for i, text in enumerate(notes(300, seed=11))
+    ]
+    store = stored_and_analyzed(memories, pg, reference, database)
+    filters = [
+        Filter.build(namespace=None),
+        Filter.build(namespace="a"),
+        Filter.build(namespace=None, tags_any=["everywhere"]),
+        Filter.build(namespace="b", tags_all=["half"]),
+    ]
+    taken = {True: 0, False: 0}
+    for query in NOTE_QUERIES:
+        terms = query_terms(query)
+        phrase = any("_" in term for term in terms)  # PRJ_4471, e_mail: phrases
+        for flt in filters:
+            for k in (5, 15):
+                assert assert_ranks_as_sqlite(store, reference, terms, k, flt)
+                fast = proven(store, terms, k, flt)
+                assert fast is not phrase, (query, flt, k)
+                taken[fast] += 1
+    assert taken[True] and taken[False]
+    monkeypatch.setattr(postings, "POSTED_AT_MOST", 0)  # the tiers alone: the same
+    for query in NOTE_QUERIES:
+        terms = query_terms(query)
+        for flt in filters:
+            assert not proven(store, terms, 15, flt)
+            assert_ranks_as_sqlite(store, reference, terms, 15, flt)
+    store.close()
+
+
+def test_words_the_postings_leave_out_complete_the_scores_or_leave_them_to_the_tiers(
+    pg, reference, monkeypatch
+):
+    """With few postings summed, the common words are added to the best memories'
+    scores one posting at a time; where their bound could still change the ranking,
+    or too few memories hold the listed words, the tiers rank the query."""
+    texts = [f"everyday chores list {i}" for i in range(150)]
+    texts += [f"everyday zebra sighting {i}" + " at the zoo" * (i % 3) for i in range(6)]
+    texts += [f"quokka {i} everyday" for i in range(3)]
+    texts += [f"often zebra {i}" for i in range(4)] + [f"often seen {i}" for i in range(16)]
+    memories = [mem(text, 400 + i, namespace="n") for i, text in enumerate(texts)]
+    reference.add(memories)
+    pg.add(memories)
+    monkeypatch.setattr(postings, "POSTED_AT_MOST", 13)  # quokka and zebra, 3 + 10
+    for flt in (Filter.build(namespace=None), Filter.build(namespace="n")):
+        cases = [
+            (["zebra", "quokka", "everyday"], 3, True),  # everyday bounds at ~0: completed
+            (["zebra", "quokka", "everyday"], 20, False),  # 13 memories hold the listed
+            (["everyday"], 3, False),  # no term is listed
+            (["zebra", "often"], 3, True),
+            (["zebra", "often", "quokka"], 12, False),  # often's bound beats the 12th
+        ]
+        for terms, k, fast in cases:
+            assert proven(pg, terms, k, flt) is fast, (terms, k)
+            assert assert_ranks_as_sqlite(pg, reference, terms, k, flt)
+
+
+def test_memories_scoring_alike_rank_oldest_first_past_the_kth(pg, reference):
+    start = utcnow() - timedelta(hours=1)
+    memories = [
+        mem(f"tie word{i} pad", 600 + i, created_at=start + timedelta(seconds=(i * 7) % 30))
+        for i in range(30)
+    ]
+    reference.add(memories)
+    pg.add(memories)
+    for flt in (Filter.build(), Filter.build(namespace=None)):
+        for k in (1, 10, 29):
+            assert proven(pg, ["tie"], k, flt)
+            assert_ranks_as_sqlite(pg, reference, ["tie"], k, flt)
+
+
+def test_the_postings_follow_every_write(pg, database):
+    pg.add([mem("a single memory about ferries", 1)])
+    pg.add([mem(f"a small batch {i} of ferries", 10 + i, namespace="x") for i in range(5)])
+    batch = batch_with_every_case("copied")  # chunks, duplicates, COPY
+    pg.add(batch)
+    pg.add(batch_with_every_case("copied"))  # all duplicates now
+    assert_postings_follow_the_rows(database)
+    stored = {m.content: m for m, _ in pg.add(batch)}
+    pg.delete([stored["copied parent"].id, stored["copied memory 3"].id])
+    assert_postings_follow_the_rows(database)
+    with pg.bulk_load("64MB"):
+        pg.add([mem(f"loaded in bulk {i}", 900 + i) for i in range(150)])
+    assert_postings_follow_the_rows(database)
+
+
+def test_the_words_conversion_changes_the_postings(pg, database, reference):
+    memories = [mem(text, 300 + i) for i, text in enumerate(notes(60, seed=3))]
+    pg.add(memories)
+    reference.add(memories)
+    indexed = words_sql(f"left(content, {INDEXED_CHARS})")
+    with psycopg.connect(database) as conn:  # PostgreSQL's own words, as before migration 7
+        conn.execute(
+            f"UPDATE memvault_memories SET words = to_tsvector('{TEXT_CONFIG}'::regconfig, "
+            f"{indexed}), words_stale = true WHERE parent_id IS NULL"
+        )
+        for statement in RECOUNT:
+            conn.execute(statement)
+    assert_postings_follow_the_rows(database)
+    retokenize.retokenize(pg._db.write)
+    assert_postings_follow_the_rows(database)
+    for query in NOTE_QUERIES:
+        assert_ranks_as_sqlite(pg, reference, query_terms(query), 10, Filter.build())
+        assert_ranks_as_sqlite(pg, reference, query_terms(query), 10, Filter.build(namespace=None))
+
+
+def test_a_store_from_before_the_postings_gets_them_made(database, reference):
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    memories = [mem(text, 200 + i) for i, text in enumerate(notes(80, seed=4))]
+    store.add(memories)
+    reference.add(memories)
+    store.close()
+    with psycopg.connect(database) as conn:
+        back_to_version(conn, 7)
+        assert conn.execute("SELECT to_regclass('memvault_postings')").fetchone()[0] is None
+    store = PostgresStore(database)
+    try:
+        assert_postings_follow_the_rows(database)
+        for query in NOTE_QUERIES:
+            terms = query_terms(query)
+            assert_ranks_as_sqlite(store, reference, terms, 10, Filter.build())
+    finally:
+        store.close()
+
+
+def test_concurrent_writers_keep_the_postings_and_the_ranking(database, reference):
+    """Writers adding (in batches and one by one) and deleting at once, with searches
+    running meanwhile: the postings are the rows' words, the ranking SQLite's."""
+    stores = [PostgresStore(database) for _ in range(4)]
+    stores[0].bind_embedding(SPEC)
+    texts = notes(400, seed=21)
+    memories = [mem(text, 1000 + i, namespace=f"w{i % 4}") for i, text in enumerate(texts)]
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        mine = memories[worker::4]
+        try:
+            if worker % 2:
+                for memory in mine:
+                    stores[worker].add([memory])
+            else:
+                stores[worker].add(mine)  # 100: by COPY
+            stores[worker].delete([m.id for m in mine[::5]])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    def search() -> None:
+        try:
+            while any(t.is_alive() for t in writers):
+                for query in NOTE_QUERIES:
+                    stores[0].text_search(query_terms(query), 10, Filter.build(namespace=None))
+        except BaseException as exc:
+            errors.append(exc)
+
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    searcher = threading.Thread(target=search)
+    for thread in [*writers, searcher]:
+        thread.start()
+    for thread in [*writers, searcher]:
+        thread.join()
+    assert not errors
+    kept: list[Memory] = [m for w in range(4) for i, m in enumerate(memories[w::4]) if i % 5]
+    reference.add(kept)
+    assert stores[0].count(Filter.build(namespace=None)) == len(kept)
+    assert_postings_follow_the_rows(database)
+    for query in NOTE_QUERIES:
+        terms = query_terms(query)
+        for flt in (Filter.build(namespace=None), Filter.build(namespace="w1")):
+            assert_ranks_as_sqlite(stores[0], reference, terms, 10, flt)
+    for store in stores:
+        store.close()
