@@ -254,25 +254,29 @@ def test_times_stored_before_the_limits_do_not_break_search(store, embedder, set
 
 
 def test_an_import_refuses_memories_outside_the_limits_one_by_one(tmp_path, embedder, settings):
+    """Control characters excepted: a memory stored before they were refused is carried."""
     dump = tmp_path / "old.jsonl.gz"
-    vectors = embedder.embed(["kept memory", "ancient memory", "escaped memory"])
+    texts = ["kept memory", "ancient memory", "long-tagged memory", "escaped memory"]
+    vectors = embedder.embed(texts)
     memories = [
-        Memory("kept memory", embedding=vectors[0]),
-        Memory("ancient memory", created_at=datetime(1, 1, 1, tzinfo=UTC), embedding=vectors[1]),
-        Memory("escaped memory", tags=("bad\x1btag",), embedding=vectors[2]),
+        Memory(texts[0], embedding=vectors[0]),
+        Memory(texts[1], created_at=datetime(1, 1, 1, tzinfo=UTC), embedding=vectors[1]),
+        Memory(texts[2], tags=("t" * 129,), embedding=vectors[2]),
+        Memory(texts[3], tags=("bad\x1btag",), embedding=vectors[3]),
     ]
     write_dump(dump, memories, DumpHeader(embedder.spec.model, embedder.spec.dimension))
     report = restore(
         dump, f"sqlite://{tmp_path / 'target.db'}", settings=settings, embedder=embedder
     )
-    assert (report.moved, report.failed, report.ok) == (1, 2, False)
+    assert (report.moved, report.failed, report.ok) == (2, 2, False)
     reasons = dict(report.failures)
     assert "created_at" in reasons[memories[1].id] and "out of range" in reasons[memories[1].id]
     assert "tags" in reasons[memories[2].id]
     with Vault.open(
         f"sqlite://{tmp_path / 'target.db'}", settings=settings, embedder=embedder
     ) as target:
-        assert [m.content for m in target.list().memories] == ["kept memory"]
+        found = {m.content: m.tags for m in target.list().memories}
+        assert found == {"kept memory": (), "escaped memory": ("bad\x1btag",)}
 
 
 @pytest.mark.parametrize(

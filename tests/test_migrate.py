@@ -10,11 +10,14 @@ import psycopg
 import pytest
 
 from memvault.errors import IncompatibleEmbedding, InvalidInput
+from memvault.inputs import check_content
 from memvault.model import EmbeddingSpec, Filter, Memory, MemoryChanges
 from memvault.stores import open_store
 from memvault.stores.postgres.schema import VECTOR_INDEX
 from memvault.transfer.backup import export_dump
 from memvault.transfer.migrate import migrate
+from memvault.transfer.restore import restore
+from memvault.transfer.sources import open_source
 from memvault.transfer.verify import fingerprint
 
 from .transfer_data import SPEC, assert_same_memories, everything, fill, filled, sample, unit
@@ -227,3 +230,58 @@ def test_reembed_recomputes_vectors_with_the_local_model(tmp_path, settings, emb
     assert best.score > 0.3
     src.close()
     dst.close()
+
+
+# As a store written before control characters were refused holds them (written
+# to the store directly: every interface refuses them now).
+STORED_BEFORE_THE_CHECK = [
+    Memory(content="stored before the check\x02: a control character", embedding=unit(1)),
+    Memory(
+        content="a tag, a type and metadata",
+        tags=("plain", "t\x02"),
+        memory_type="no\x1bte",
+        metadata={"k": "v\x02", "k\x03": [1, "x\x7f"]},
+        embedding=unit(2),
+    ),
+    Memory(content="kept in an odd namespace", namespace="n\x02s", embedding=unit(3)),
+    Memory(content="\x1c a separator first, then words", embedding=unit(4)),
+]
+
+
+@pytest.mark.parametrize("kind", ["postgres", "chroma", "dump"])
+def test_memories_stored_before_the_control_character_check_are_carried_whole(
+    tmp_path, settings, request, kind
+):
+    source = filled(f"sqlite://{tmp_path / 'old.db'}", STORED_BEFORE_THE_CHECK)
+    old = open_store(source)
+    kept = everything(old)  # the vectors as the source keeps them
+    old.close()
+    with pytest.raises(InvalidInput, match="control characters"):
+        check_content("new input\x02", 100)  # new input is still refused
+    if kind == "dump":
+        dump = tmp_path / "old.jsonl.gz"
+        old = open_source(source)
+        assert export_dump(old, dump) == len(STORED_BEFORE_THE_CHECK)
+        old.close()
+        target = f"sqlite://{tmp_path / 'restored.db'}"
+        report = restore(dump, target, settings=settings)
+    else:
+        target = (
+            request.getfixturevalue("database")
+            if kind == "postgres"
+            else f"chroma://{tmp_path / 'chroma'}?collection=mem"
+        )
+        report = migrate(source, target, settings=settings)
+    assert report.failures == [] and report.ok, report.to_dict()
+    assert report.moved == len(STORED_BEFORE_THE_CHECK) and report.verification.ok
+    store = open_store(target)
+    try:
+        assert_same_memories(kept, store)
+        (hit,) = store.text_search(["words"], 5, Filter(namespace="default"))
+        assert hit.id == STORED_BEFORE_THE_CHECK[3].id
+        (hit,) = store.text_search(["odd"], 5, Filter(namespace="n\x02s"))
+        assert hit.id == STORED_BEFORE_THE_CHECK[2].id
+        # A second run finds them all there.
+        assert migrate(source, store, settings=settings).skipped == len(STORED_BEFORE_THE_CHECK)
+    finally:
+        store.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -198,21 +199,60 @@ def _optional_time(item: Mapping[str, Any], key: str, prefix: str) -> Any:
 
 
 def check_memory(memory: Memory) -> Memory:
-    """A memory read from elsewhere (a dump, another store) held to the limits a caller's is.
+    """A memory read from elsewhere (a dump, another store) held to the limits a caller's is,
+    but for control characters, which it keeps as they are.
 
     Its content may be longer than this store's limit (the source's limit applied
     there), but every other limit holds, so what an import writes is what any
-    interface could have stored, and every search can read it back.
+    interface could have stored, and every search can read it back. Control
+    characters (other than NUL, which no store holds) are refused in new input,
+    but a memory stored before that rule was accepted then: a migration, a
+    dump's restore or import carries it whole rather than lose it, and the
+    interfaces show such characters escaped.
     """
-    check_content(memory.content, math.inf)
-    check_name(memory.id, "id", MAX_ID_CHARS)
-    check_namespace(memory.namespace)
-    normalize_tags(memory.tags)
-    check_memory_type(memory.memory_type)
-    check_metadata(memory.metadata)
+    checked = _masked(memory)
+    check_content(checked.content, math.inf)
+    check_name(checked.id, "id", MAX_ID_CHARS)
+    check_namespace(checked.namespace)
+    normalize_tags(checked.tags)
+    check_memory_type(checked.memory_type)
+    check_metadata(checked.metadata)
     check_importance(memory.importance)
     for name in ("created_at", "updated_at", "last_accessed_at", "expires_at"):
         moment = getattr(memory, name)
         if moment is not None:
             check_time(moment, name)
     return memory
+
+
+# Every control character the checks refuse but NUL; tab, newline and CR are
+# left to the checks (they are whitespace, allowed in text and not in names).
+_STORED_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _masked(memory: Memory) -> Memory:
+    """The memory with each such control character replaced by a character the checks
+    treat alike but for the rule itself: a space for one that is whitespace (so
+    stripping and emptiness are judged as before), else ``_``."""
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, str):
+            return _STORED_CONTROL.sub(lambda m: " " if m[0].isspace() else "_", value)
+        if isinstance(value, dict):
+            return {mask(k): mask(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+
+    try:
+        metadata = mask(memory.metadata)
+    except RecursionError:  # nested too deep: check_metadata says so
+        metadata = memory.metadata
+    return memory.with_changes(
+        content=mask(memory.content),
+        id=mask(memory.id),
+        namespace=mask(memory.namespace),
+        tags=tuple(mask(t) for t in memory.tags),
+        memory_type=mask(memory.memory_type),
+        metadata=metadata,
+    )

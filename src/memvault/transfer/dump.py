@@ -169,8 +169,9 @@ def memory_from_record(record: Any, dimension: int | None) -> Memory:
 # A dump is read as it was written, by any memvault, before the limits of today:
 # only what every store needs to hold a memory is checked here (strings without
 # NUL, UTF-8, the right types). An import holds each memory to today's limits
-# as it writes it (``inputs.check_memory``), refusing those one by one; a
-# restore of the store's own archive puts back exactly what left.
+# (control characters aside: stored once, they are carried) as it writes it
+# (``inputs.check_memory``), refusing those one by one; a restore of the
+# store's own archive puts back exactly what left.
 def _text(record: dict[str, Any], key: str) -> str:
     value = record[key]
     if not isinstance(value, str) or not value.strip() or "\x00" in value or not is_utf8(value):
