@@ -51,8 +51,8 @@ PRESETS = {
     # Each part alone, through the same fusion code: the other list weighs
     # nothing, the words are plain BM25 (no next match's credit), and a time
     # the question names lifts nothing.
-    "vector": {"text_weight": 0.0, "time_boost": 0.0},
-    "text": {"vector_weight": 0.0, "context_weight": 0.0, "time_boost": 0.0},
+    "vector": {"text_weight": 0.0, "time_boost": 0.0, "when_boost": 0.0},
+    "text": {"vector_weight": 0.0, "context_weight": 0.0, "time_boost": 0.0, "when_boost": 0.0},
     "default": {},
 }
 

@@ -24,6 +24,7 @@ from ..stores.base import Rankings, RanksAtOnce, Store
 from .fusion import RRF_K, blend, recency_factor, rrf
 from .text import query_terms
 from .timephrase import TimeRange, find_time_range
+from .when import asks_when, read_best, tells_time
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class SearchSettings:
       reply often names it in more words, so a remark the reply matches well
       is likelier what the question asks about. Memories stored apart in time
       are untouched.
+    - ``when_boost``: when the question asks when ("When did ...", "What
+      date ..."), the memories among the 3k best that name a time ("last
+      week", "in May", "yesterday") score ``1 + when_boost`` times higher:
+      the answer to "when" is the remark that says when.
     - ``head``: the first this many memories of each side's ranking come
       before all others (among themselves, in blended order). Fusing ranks
       drops margins: a memory that meaning alone or words alone puts first or
@@ -72,6 +77,7 @@ class SearchSettings:
     time_boost: float = 1.0
     context_weight: float = 0.2
     context_seconds: float = 60.0
+    when_boost: float = 1.0
     head: int = 2
 
 
@@ -110,7 +116,8 @@ def hybrid_search(
         ranked = rankings(store, at_hand, terms, depth, flt, within)
     named = find_time_range(query, now) if settings.time_boost else None
     by_text = credit_preceding(ranked, settings) if within is not None else ranked.by_text
-    return fuse(store, ranked.by_vector, by_text, k, settings, now, named)
+    when = settings.when_boost > 0 and asks_when(query)
+    return fuse(store, ranked.by_vector, by_text, k, settings, now, named, when=when)
 
 
 def rankings(
@@ -200,8 +207,14 @@ def fuse(
     settings: SearchSettings,
     now: datetime,
     named: TimeRange | None = None,
+    *,
+    when: bool = False,
 ) -> list[Hit]:
-    """Fuse the two ranked lists by weighted reciprocal rank, then blend."""
+    """Fuse the two ranked lists by weighted reciprocal rank, then blend.
+
+    ``named`` is the time the question names (``time_boost``); ``when``, that
+    it asks when (``when_boost``).
+    """
     vector = memory_matches(by_vector, settings.chunk_margin)
     text_scores = {c.id: c.score for c in by_text}
     similarities = {memory_id: match.similarity for memory_id, match in vector.items()}
@@ -232,6 +245,13 @@ def fuse(
             # none is), the order is exactly what it was without the hint.
             score *= 1.0 + settings.time_boost
         scored.append((score, memory_id, in_time))
+    read = read_best(store, scored, 3 * k) if when else {}
+    told = {memory_id for memory_id, memory in read.items() if tells_time(memory.content)}
+    if told:
+        scored = [
+            (score * (1.0 + settings.when_boost) if memory_id in told else score, memory_id, t)
+            for score, memory_id, t in scored
+        ]
     heads = {*list(vector)[: settings.head], *list(text_scores)[: settings.head]}
     scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1]))
     # The score a caller sees orders the hits: the heads come first, so they are
@@ -241,14 +261,16 @@ def fuse(
         (score + lift if memory_id in heads else score, memory_id, in_time)
         for score, memory_id, in_time in scored
     ]
-    # Only the k kept are read whole and dressed as hits, with the parts of their
-    # score; a memory deleted since it was ranked gives its place to the next.
+    # Only the k kept are read whole (those a question of when has read already
+    # are not read again) and dressed as hits, with the parts of their score; a
+    # memory deleted since it was ranked gives its place to the next.
     hits: list[Hit] = []
     position = 0
     while len(hits) < k and position < len(scored):
         window = scored[position : position + k - len(hits)]
         position += len(window)
-        found = {m.id: m for m in store.get_many([memory_id for _, memory_id, _ in window])}
+        unread = [memory_id for _, memory_id, _ in window if memory_id not in read]
+        found = {**read, **{m.id: m for m in store.get_many(unread)}} if unread else read
         for score, memory_id, in_time in window:
             memory = found.get(memory_id)
             if memory is None:
@@ -265,5 +287,7 @@ def fuse(
                 parts["text"] = text_scores[memory_id]
             if in_time:
                 parts["time"] = 1.0
+            if memory_id in told:
+                parts["when"] = 1.0
             hits.append(Hit(memory, score, parts, match.chunk_index if match else None))
     return hits

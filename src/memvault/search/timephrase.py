@@ -52,7 +52,7 @@ NUMBER_WORDS = {
     "a couple": 2,
     "couple of": 2,
 }
-_MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
+MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 _NUM_RE = r"\d+|" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True))
 _UNIT_RE = r"(minute|min|hour|day|week|month|year)s?"
 
@@ -99,16 +99,16 @@ def parse_time_phrase(text: str, now: datetime | None = None) -> TimeRange:
 # Shapes of a time phrase inside free text. A month or a bare year needs a cue
 # word before it, so the verb "may" or "march" and a number like 2000 in
 # "2000 steps" are not read as times.
-_WEEKDAY_RE = "|".join(WEEKDAYS)
+WEEKDAY_RE = "|".join(WEEKDAYS)
 _DAY_RE = r"\d{1,2}(?:st|nd|rd|th)?"
 _IN_TEXT = re.compile(
     rf"\b(?:(?:the )?(?:last|past) (?:(?:{_NUM_RE}) )?{_UNIT_RE}"
     rf"|(?:{_NUM_RE}) {_UNIT_RE} ago"
     r"|(?:this|last) (?:week|month|year|weekend)|yesterday|today"
-    rf"|{_DAY_RE} (?:of )?(?:{_MONTH_RE}),? \d{{4}}|(?:{_MONTH_RE}) {_DAY_RE},? \d{{4}}"
-    rf"|(?:in|during|since|last|this) (?:{_MONTH_RE})(?:,? \d{{4}})?"
-    rf"|(?:{_MONTH_RE}),? \d{{4}}"
-    rf"|(?:on|last|this) (?:{_WEEKDAY_RE})"
+    rf"|{_DAY_RE} (?:of )?(?:{MONTH_RE}),? \d{{4}}|(?:{MONTH_RE}) {_DAY_RE},? \d{{4}}"
+    rf"|(?:in|during|since|last|this) (?:{MONTH_RE})(?:,? \d{{4}})?"
+    rf"|(?:{MONTH_RE}),? \d{{4}}"
+    rf"|(?:on|last|this) (?:{WEEKDAY_RE})"
     r"|(?:in|during|since) \d{4}"
     r"|\d{4}-\d{2}(?:-\d{2})?)\b"
 )
@@ -159,11 +159,11 @@ def _parse(p: str, now: datetime) -> tuple[datetime, datetime] | None:
         if m[1] in {"since", "after"}:
             return (span[0] if m[1] == "since" else span[1]), max(now, span[1])
         return EARLIEST, span[0]
-    if m := re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({_MONTH_RE}),? (\d{{4}})", p):
+    if m := re.fullmatch(rf"(\d{{1,2}})(?:st|nd|rd|th)? (?:of )?({MONTH_RE}),? (\d{{4}})", p):
         return _whole_day(int(m[3]), MONTHS[m[2]], int(m[1]))
-    if m := re.fullmatch(rf"({_MONTH_RE}) (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})", p):
+    if m := re.fullmatch(rf"({MONTH_RE}) (\d{{1,2}})(?:st|nd|rd|th)?,? (\d{{4}})", p):
         return _whole_day(int(m[3]), MONTHS[m[1]], int(m[2]))
-    if m := re.fullmatch(rf"(last|this)? ?({_MONTH_RE}),? ?(\d{{4}})?", p):
+    if m := re.fullmatch(rf"(last|this)? ?({MONTH_RE}),? ?(\d{{4}})?", p):
         month = MONTHS[m[2]]
         year = int(m[3]) if m[3] else now.year
         # A month named without a year is the latest one that has begun ("this"
