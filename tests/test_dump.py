@@ -16,10 +16,10 @@ from memvault.transfer.dump import (
     FORMAT,
     DumpHeader,
     check_dump,
-    memory_to_record,
     read_dump,
     write_dump,
 )
+from memvault.transfer.records import memory_to_record
 
 DIM = 8
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from memvault.model import Filter
 from memvault.stores import Store
-from memvault.transfer.dump import decode_vector, memory_to_record
+from memvault.transfer.records import decode_vector, memory_to_record
 from memvault.vault import Vault
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..model import Memory, MemoryChanges
 from ..stores import Store
-from ..transfer.dump import DumpHeader, memory_from_record, memory_to_record, write_dump
+from ..transfer.dump import DumpHeader, write_dump
+from ..transfer.records import memory_from_record, memory_to_record
 
 BATCH = 500
 

@@ -29,9 +29,10 @@ from ..model import utcnow
 from ..stores import open_store
 from ..stores.chroma import ChromaTarget, parse_chroma_url, verbatim
 from .backup import backup_path, backup_to_dump
-from .dump import GZIP_MAGIC, decode_vector, encode_vector, open_lines, parse_line, write_lines
+from .dump import GZIP_MAGIC, open_lines, parse_line, write_lines
 from .peers import chroma_layout
 from .progress import NULL_PROGRESS, Progress
+from .records import decode_vector, encode_vector
 from .report import MigrationReport
 from .source import CHROMA_SCHEMES
 

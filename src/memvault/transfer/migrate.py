@@ -31,12 +31,12 @@ from typing import Any
 from ..config import Settings
 from ..embedding import Embedder, open_embedder
 from ..errors import Conflict, IncompatibleEmbedding, InvalidInput, StoreUnavailable
-from ..inputs import check_memory
 from ..memory_vectors import MemoryVectors
 from ..model import EmbeddingSpec, Filter, Memory
 from ..stores import Store
 from ..turns import TurnContext
 from . import checkpoints
+from .admission import placeable, within_limits
 from .backup import backup_to_dump
 from .checkpoints import Checkpoint
 from .progress import NULL_PROGRESS, Progress
@@ -326,7 +326,8 @@ class _Run:
 
     def write(self, batch: list[Memory]) -> dict[str, int]:
         counts = {"moved": 0, "skipped": 0, "chunks": 0, "reembedded": 0}
-        batch = self.with_vectors(self.placeable(self.admissible(batch)), counts)
+        admitted = within_limits(batch, self.fail)
+        batch = self.with_vectors(placeable(admitted, self.target), counts)
         if not batch:
             return counts
         self._ready()
@@ -352,42 +353,6 @@ class _Run:
         self.report.failed += 1
         if len(self.report.failures) < MAX_FAILURES_LISTED:
             self.report.failures.append((ident, reason))
-
-    def admissible(self, batch: list[Memory]) -> list[Memory]:
-        """The batch without memories outside today's limits (a time in the year 1, say),
-        each listed as failed; their chunks then have no parent and are left out too."""
-        kept = []
-        for memory in batch:
-            if memory.parent_id is None:
-                try:
-                    check_memory(memory)
-                except InvalidInput as exc:
-                    self.fail(memory.id, exc.message)
-                    continue
-            kept.append(memory)
-        return kept
-
-    def placeable(self, batch: list[Memory]) -> list[Memory]:
-        """Drop chunks already in the target, and chunks whose parent is not there."""
-        chunks = [m for m in batch if m.parent_id is not None]
-        if not chunks:
-            return batch
-        here = {m.id for m in batch if m.parent_id is None}
-        present = {
-            m.id
-            for m in retrying(
-                lambda: self.target.get_many(
-                    [m.id for m in chunks] + [m.parent_id for m in chunks if m.parent_id]
-                ),
-                "reading the target",
-            )
-        }
-        return [
-            m
-            for m in batch
-            if m.parent_id is None
-            or (m.id not in present and (m.parent_id in here or m.parent_id in present))
-        ]
 
     def with_vectors(self, batch: list[Memory], counts: dict[str, int]) -> list[Memory]:
         """Recompute vectors when asked, and for memories the source had none for."""
