@@ -60,6 +60,8 @@ def test_no_background_build_while_an_optimize_rebuilds_the_graphs(database, old
     store = opened(database)
     try:
         assert optimize.stdout.readline().strip() == "held"
+        note = store.health()["vector_index_note"]
+        assert "until a memvault optimize (" in note and "now rebuilding" in note
         assert store.repair_in_background() is not None  # missing, so it looks
         store.graph_builder.join()
         assert graphs(database) == {}  # the optimize builds them at its end

@@ -44,9 +44,10 @@ def rebuilding_graphs(db: Database, what: str) -> Iterator[psycopg.Connection]:
     Gives the lock's connection (autocommit), for work the lock should last as long as."""
     with db.connection_of_its_own(application_name=f"memvault {what}") as conn:
         if not one_value(conn.execute("SELECT pg_try_advisory_lock(%s)", (GRAPHS_LOCK,))):
-            holder = conn.execute(HOLDER, (GRAPHS_LOCK >> 32, GRAPHS_LOCK & 0xFFFFFFFF)).fetchone()
+            # None if it ended between the two statements.
+            who = holder(conn) or "another memvault optimize or bulk load"
             raise Conflict(
-                f"{_described(holder)} is already rebuilding the vector graphs of the store "
+                f"{who} is already rebuilding the vector graphs of the store "
                 f"in {db.url}; this {what} stopped before changing them: run it again once "
                 "that one has ended",
                 field="store_url",
@@ -54,9 +55,11 @@ def rebuilding_graphs(db: Database, what: str) -> Iterator[psycopg.Connection]:
         yield conn  # closing it releases the lock
 
 
-def _described(holder: Any) -> str:
-    if holder is None:  # it ended between the two statements
-        return "another memvault optimize or bulk load"
-    what, since, client = holder
+def holder(conn: psycopg.Connection | psycopg.Cursor[Any]) -> str | None:
+    """What holds the lock, in words (what, from where, since when), or None."""
+    found = conn.execute(HOLDER, (GRAPHS_LOCK >> 32, GRAPHS_LOCK & 0xFFFFFFFF)).fetchone()
+    if found is None:
+        return None
+    what, since, client = found
     where = f"from {client}" if client else "on the server's own machine"
     return f"a {what} ({where}, since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC)"

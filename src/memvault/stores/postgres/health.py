@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .database import Database
+from .graph_lock import holder
 from .retokenize import stale_rows
 from .rows import one_row
 from .schema import VECTOR_INDEX_VALID
@@ -27,6 +28,7 @@ def store_health(
         )
         found = one_row(cur)
         old_words = stale_rows(cur)
+        building = holder(cur) if embedded and not found.indexed else None
     problems = []
     if found.replica:
         problems.append("read-only: the server is a standby; reads work, writes fail")
@@ -51,9 +53,12 @@ def store_health(
     }
     if report["vector_index"] == "missing":
         report["vector_index_note"] = (
-            "searches compare every vector (slower) until the graph is built again, by "
+            f"searches compare every vector (slower) until {building}, now rebuilding "
+            "the vector graphs, has ended"
+            if building
+            else "searches compare every vector (slower) until the graph is built again, by "
             "`memvault optimize` or in the background by a `memvault serve` started since: "
-            "a bulk load or optimize is running or was killed"
+            "an optimize or bulk load was killed"
         )
     if old_words:  # not a problem: searches work, some rows' words rank otherwise
         report["old_words_note"] = (
