@@ -28,7 +28,8 @@ def words_sql(text: str) -> str:
     return f"regexp_replace({text}, '[^[:alnum:]]+', ' ', 'g')"
 
 
-GIN_INDEXES = ("memvault_memories_words", "memvault_memories_tags", "memvault_memories_metadata")
+# The words are found through ``memvault_postings`` since migration 9, not a GIN index.
+GIN_INDEXES = ("memvault_memories_tags", "memvault_memories_metadata")
 
 VECTOR_INDEX = "memvault_memories_embedding"
 HNSW_MAX_DIMENSIONS = 2000

@@ -199,7 +199,7 @@ def vacuum(db: Database) -> list[str]:
         ]
     )
     return [
-        "gin: merged the pending lists of the word, tag and metadata indexes",
+        "gin: merged the pending lists of the tag and metadata indexes",
         "vacuum full: rewrote the tables and their indexes (HNSW too) without dead rows",
         "analyze: refreshed query planner statistics",
     ]

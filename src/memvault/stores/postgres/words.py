@@ -6,8 +6,8 @@ The counts BM25 needs are kept by the writes in ``memvault_words`` (how many
 memories hold each lexeme; on the empty lexeme's row, the memories with words
 and their tokens), and each memory's length in its ``word_count`` column, so
 that a search reads them instead of counting. A term of several tokens
-(``snake_case``) is a phrase, counted through the GIN index as FTS5 counts
-phrases.
+(``snake_case``) is a phrase, counted as FTS5 counts phrases: the memories
+holding its rarest token (by the postings' key) whose words hold the phrase.
 
 A search first tries the postings table (``postings``), which ranks most
 queries exactly by summing index entries; when it cannot prove its ranking
@@ -95,13 +95,22 @@ def count_rows(rows: str, sign: int) -> str:
 
 
 def _tier(
-    name: str, where: str, which_terms: str, gate: str, limit: str, walk_order: str | None = None
+    name: str,
+    where: str,
+    which_terms: str,
+    gate: str,
+    limit: str,
+    in_space: str,
+    walk_order: str | None = None,
 ) -> str:
     """CTEs scoring the memories that hold any of ``which_terms`` (a condition on
     ``terms``) and pass ``where``: ``{name}_found`` (what was read) and
     ``{name}_scores`` (the k best, with exact BM25 scores).
 
-    The memories are found through the GIN index; with ``walk_order``, when
+    The memories are found through the postings of each term's rarest token
+    (``postings``; ``in_space`` keeps them to the filter's namespace, if any),
+    each row checked for the terms (a phrase's tokens in a row); with
+    ``walk_order``, when
     the rarest term is held by more than ``WALK_SHARE`` of all memories, by
     walking the newest memories in that order instead, which reads a few
     thousand rows where the index would list most of the table. The scoring
@@ -115,7 +124,10 @@ def _tier(
                ts_filter(setweight(m.words, 'A', (SELECT lexemes FROM wanted)), '{{a}}') AS found"""
     matching = f"""m.words @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery
                                 FROM terms WHERE {which_terms})"""
-    found = f"SELECT {read} FROM memvault_memories m WHERE {gate} AND {matching} AND {where}"
+    holding = f"""m.rowid IN (SELECT o.rowid FROM memvault_postings o
+        WHERE o.lexeme = ANY(SELECT rarest FROM terms WHERE {which_terms}) {in_space})"""
+    found = f"""SELECT {read} FROM memvault_memories m
+        WHERE {gate} AND {holding} AND {matching} AND {where}"""
     if walk_order is not None:
         common = f"(SELECT min(df) FROM terms) > {WALK_SHARE} * (SELECT n FROM totals)"
         found = f"""({found} AND NOT {common} {limit})
@@ -177,7 +189,8 @@ def text_search_parts(
     # The tiers run only when the postings (``postings``) cannot prove the ranking.
     slow = "NOT (SELECT proven FROM fast_done)"
     fast, fast_params = postings.fast_parts(where, where_params, k, namespace, use_postings)
-    first = _tier("first", where, rarest, slow, f"LIMIT {SCORED_FIRST}", newest_first)
+    in_space, space = ("AND o.namespace = %s", [namespace]) if namespace is not None else ("", [])
+    first = _tier("first", where, rarest, slow, f"LIMIT {SCORED_FIRST}", in_space, newest_first)
     few = f"(SELECT sum(df) FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}"
     space_params: list[Any] = []
     if namespace is not None:
@@ -186,7 +199,9 @@ def text_search_parts(
             SELECT FROM memvault_memories s WHERE s.namespace = %s AND s.parent_id IS NULL
             LIMIT {SCORED_AT_MOST + 1}) AS s) <= {SCORED_AT_MOST})"""
         space_params.append(namespace)
-    second = _tier("second", where, lifting, f"{slow} AND NOT (SELECT done FROM bar) AND {few}", "")
+    second = _tier(
+        "second", where, lifting, f"{slow} AND NOT (SELECT done FROM bar) AND {few}", "", in_space
+    )
     ctes = f"""
     totals AS MATERIALIZED (
         SELECT documents::float8 AS n, greatest(tokens, 1)::float8 / greatest(documents, 1)
@@ -196,7 +211,10 @@ def text_search_parts(
         -- Each distinct term once ("run" and "running" are one), with its tokens.
         SELECT DISTINCT ON (v::text) v::text AS term, v AS vector, t.q::tsquery AS q, t.ord,
                (SELECT sum(cardinality(positions)) FROM unnest(v)) AS size,
-               (SELECT min(lexeme) FROM unnest(v)) AS first
+               (SELECT min(lexeme) FROM unnest(v)) AS first,
+               (SELECT u.lexeme FROM unnest(v) AS u
+                LEFT JOIN memvault_words w ON w.lexeme = u.lexeme
+                ORDER BY coalesce(w.documents, 0), u.lexeme LIMIT 1) AS rarest
         FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(w, q, ord),
              LATERAL (SELECT t.w::tsvector) AS x(v)
         WHERE length(v) > 0
@@ -208,13 +226,15 @@ def text_search_parts(
     ), wanted AS MATERIALIZED (
         SELECT array_agg(DISTINCT lexeme) AS lexemes FROM tokens
     ), counted AS MATERIALIZED (
-        SELECT p.term, p.q, p.ord, p.first AS lexeme, p.size, d.df, {idf} AS idf
+        SELECT p.term, p.q, p.ord, p.first AS lexeme, p.rarest, p.size, d.df, {idf} AS idf
         FROM parsed p CROSS JOIN LATERAL (SELECT CASE WHEN p.size = 1
             THEN coalesce((SELECT w.documents FROM memvault_words w WHERE w.lexeme = p.first), 0)
-            ELSE (SELECT count(*) FROM memvault_memories x WHERE x.words @@ p.q) END AS df) AS d
+            ELSE (SELECT count(*) FROM memvault_memories x WHERE x.rowid IN (
+                SELECT o.rowid FROM memvault_postings o WHERE o.lexeme = p.rarest)
+                AND x.words @@ p.q) END AS df) AS d
         WHERE d.df > 0
     ), terms AS MATERIALIZED (
-        SELECT term, q, ord, lexeme, size, df, idf,
+        SELECT term, q, ord, lexeme, rarest, size, df, idf,
                row_number() OVER (ORDER BY df, term) AS rarity,
                sum(df) OVER (ORDER BY df, term) AS reach,
                sum({bound}) OVER (ORDER BY df DESC, term DESC) AS tail
@@ -247,11 +267,13 @@ def text_search_parts(
             vectors,
             queries,
             *fast_params,
+            *space,
             *where_params,
             *where_params,
             k,
             k - 1,
             *space_params,
+            *space,
             *where_params,
             k,
         ],
