@@ -52,7 +52,7 @@ def proven(store: PostgresStore, terms: list[str], k: int, flt: Filter) -> bool:
     """Whether the postings prove the ranking of ``terms`` (else the tiers rank them)."""
     where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
     ctes, _, values = text_search_parts(
-        terms, where, params, k, "m.rowid DESC", flt.namespace, store._postings_fit(flt)
+        terms, where, params, k, "m.rowid DESC", flt.namespace, store._postings_share(flt)
     )
     with store._db.cursor() as cur:
         cur.execute(f"WITH {ctes} SELECT proven FROM fast_done", values)
@@ -246,4 +246,24 @@ def test_concurrent_writers_keep_the_postings_and_the_ranking(database, referenc
         for flt in (Filter.build(namespace=None), Filter.build(namespace="w1")):
             assert_ranks_as_sqlite(stores[0], reference, terms, 10, flt)
     for store in stores:
+        store.close()
+
+
+def test_a_large_namespace_reads_its_share_of_the_postings(pg, database, reference, monkeypatch):
+    """A word in more memories of the store than the postings sum, but not of the
+    namespace searched (its share from the statistics), is ranked from them."""
+    memories = [
+        mem(f"kiwi {i}" if i % 5 == 0 else f"plain {i}", 800 + i, namespace=("big", "other")[i % 2])
+        for i in range(200)
+    ]
+    store = stored_and_analyzed(memories, pg, reference, database)
+    monkeypatch.setattr(postings, "POSTED_AT_MOST", 30)  # kiwi: 40 memories, 20 in each
+    try:
+        for flt, fast in (
+            (Filter.build(namespace="big"), True),
+            (Filter.build(namespace=None), False),
+        ):
+            assert proven(store, ["kiwi"], 5, flt) is fast
+            assert assert_ranks_as_sqlite(store, reference, ["kiwi"], 5, flt) == 5
+    finally:
         store.close()

@@ -102,12 +102,13 @@ MIGRATION = """
 
 
 def fast_parts(
-    where: str, where_params: list[Any], k: int, namespace: str | None, enabled: bool
+    where: str, where_params: list[Any], k: int, namespace: str | None, share: float | None
 ) -> tuple[str, list[Any]]:
     """The fast path's CTEs over ``terms`` and ``totals`` (``words``), and their
     parameters: ``fast_scores`` (the k best, exact) and ``fast_done`` (``proven``:
     whether they are the ranking). Within a ``namespace`` (which ``where`` keeps
-    to) only its postings are read; ``enabled`` False reads nothing."""
+    to) only its postings are read, about ``share`` of each term's (so more
+    terms are listed); a ``share`` of None reads nothing."""
     average = "(SELECT average FROM totals)"
     weight = bm25.weight_sql("t.idf", "p.tf::float8", "p.word_count::float8", average)
     bound = bm25.upper_bound_sql("idf")
@@ -120,7 +121,7 @@ def fast_parts(
     in_space = "AND p.namespace = %s" if namespace is not None else ""
     ctes = f"""
     fast_terms AS MATERIALIZED (
-        SELECT lexeme, idf, ord, reach <= {POSTED_AT_MOST} AS listed, {bound} AS bound
+        SELECT lexeme, idf, ord, reach * %s <= {POSTED_AT_MOST} AS listed, {bound} AS bound
         FROM terms
     ), fast_gate AS MATERIALIZED (
         SELECT %s AND NOT EXISTS (SELECT FROM terms WHERE size > 1)
@@ -173,4 +174,5 @@ def fast_parts(
         ) AS proven
     )"""
     space = [namespace] if namespace is not None else []
-    return ctes, [enabled, *space, *where_params, k, k, *where_params, k, k]
+    read = [share if share is not None else 1.0, share is not None]
+    return ctes, [*read, *space, *where_params, k, k, *where_params, k, k]

@@ -77,6 +77,11 @@ class FilterStatistics:
         shares = self._current().tags
         return all(shares.get(tag, 0.0) >= COMMON_SHARE for tag in tags)
 
+    def namespace_share(self, namespace: str) -> float | None:
+        """The sampled share of memories in ``namespace``; None for one the statistics
+        do not list (a small one, or one not sampled yet)."""
+        return self._current().namespaces.get(namespace)
+
     def estimated_matches(self, flt: Filter) -> float:
         """A rough count of the memories ``flt`` matches, for namespace and tag
         filters whose values the statistics hold; 0 for any other (unknown)."""

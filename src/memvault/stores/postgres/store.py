@@ -249,7 +249,7 @@ class PostgresStore:
             # Served by the (namespace, created_at) index within a namespace, else the key.
             newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
             words = text_search_parts(
-                terms, where, params, k, newest, flt.namespace, self._postings_fit(flt)
+                terms, where, params, k, newest, flt.namespace, self._postings_share(flt)
             )
             if within is not None:
                 preceding = (where, params, within)
@@ -266,13 +266,20 @@ class PostgresStore:
             cur.execute(*rankings_query(words, preceding, nearest))
             return read_rankings(cur.fetchall())
 
-    def _postings_fit(self, flt: Filter) -> bool:
-        """Whether the word ranking should try the postings (``postings``): they check
-        a filter on the rows they rank, best first, so it must keep most of them.
-        A namespace is read from the postings themselves; common tags are checked."""
+    def _postings_share(self, flt: Filter) -> float | None:
+        """How the word ranking should use the postings (``postings``): None not at
+        all, else the share of the store's postings a search reads. They check a
+        filter on the rows they rank, best first, so it must keep most of them; a
+        namespace is read from the postings themselves, its share from the
+        statistics (one they do not list counts as the whole store, which only
+        lists fewer terms); common tags are checked."""
         if flt.memory_type is not None or flt.metadata or flt.created_after or flt.created_before:
-            return False
-        return self._statistics.tag_share(flt) >= POSTINGS_TAG_SHARE
+            return None
+        if self._statistics.tag_share(flt) < POSTINGS_TAG_SHARE:
+            return None
+        if flt.namespace is None:
+            return 1.0
+        return self._statistics.namespace_share(flt.namespace) or 1.0
 
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta

@@ -170,15 +170,16 @@ def text_search_parts(
     k: int,
     newest_first: str,
     namespace: str | None = None,
-    use_postings: bool = True,
+    postings_share: float | None = 1.0,
 ) -> tuple[str, str, list[Any]]:
     """The ``k`` best memories holding any term, by BM25, as parts of one statement:
     its CTEs, the final SELECT over them (unordered), the parameters (``ranking``
     puts them together).
 
     ``newest_first`` is an ORDER BY over ``m`` that an index serves under the
-    filter; ``namespace`` the one the filter keeps to, if any; ``use_postings``
-    whether to try the postings first (the store's call, by the filter). Rows:
+    filter; ``namespace`` the one the filter keeps to, if any; ``postings_share``
+    the share of the postings the search reads (its namespace's), or None not
+    to try them (the store's call, by the filter). Rows:
     CANDIDATE_COLUMNS, the score, the rowid.
     """
     idf = bm25.idf_sql("(SELECT n FROM totals)", "d.df")
@@ -188,7 +189,7 @@ def text_search_parts(
     lifting = "tail >= (SELECT kth FROM bar)"
     # The tiers run only when the postings (``postings``) cannot prove the ranking.
     slow = "NOT (SELECT proven FROM fast_done)"
-    fast, fast_params = postings.fast_parts(where, where_params, k, namespace, use_postings)
+    fast, fast_params = postings.fast_parts(where, where_params, k, namespace, postings_share)
     in_space, space = ("AND o.namespace = %s", [namespace]) if namespace is not None else ("", [])
     first = _tier("first", where, rarest, slow, f"LIMIT {SCORED_FIRST}", in_space, newest_first)
     few = f"(SELECT sum(df) FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}"
