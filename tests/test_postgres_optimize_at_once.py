@@ -15,6 +15,7 @@ import pytest
 
 from memvault.errors import Conflict
 from memvault.model import Filter
+from memvault.transfer.migrate import migrate
 
 from .conftest import run_cli, start_together
 from .test_postgres_words_fast import (  # noqa: F401  (old_store is a fixture)
@@ -28,9 +29,12 @@ from .test_postgres_words_fast import (  # noqa: F401  (old_store is a fixture)
 )
 from .test_postgres_words_upgrade import stale_rows
 from .test_store_conformance import mem
+from .transfer_data import filled
+
+MORE = [mem(f"migrated while optimizing, number {n}", 2000 + n, namespace="home") for n in range(3)]
 
 
-def test_a_second_optimize_stops_at_once_and_writes_go_on(database, old_store, tmp_path):  # noqa: F811
+def test_a_second_optimize_stops_at_once_and_writes_go_on(database, old_store, tmp_path, settings):  # noqa: F811
     built, fresh = old_store
     url = database + URL_OPTIONS
     first = held_optimize(url, database)
@@ -51,6 +55,10 @@ def test_a_second_optimize_stops_at_once_and_writes_go_on(database, old_store, t
         assert cli.returncode == 1, cli.stderr
         assert "already rebuilding the vector graphs" in " ".join(cli.stderr.split())
         assert stale_rows(database) <= stale  # the CLI's background conversion may help
+        # A migration into the store (its graph missing) goes on without a bulk load.
+        source = filled(f"sqlite://{tmp_path / 'more.db'}", MORE)
+        report = migrate(source, store, settings=settings)
+        assert report.ok and report.moved == len(MORE), report.to_dict()
 
         # A writer all along the rest of the first optimize: the conversion, the
         # vacuum and the graphs' build.
@@ -83,6 +91,7 @@ def test_a_second_optimize_stops_at_once_and_writes_go_on(database, old_store, t
 
         assert graphs(database) == built
         assert stale_rows(database) == 0
+        written += [m.id for m in MORE]
         total = len(MEMORIES) + len(written)
         assert store.count(Filter(namespace=None)) == total
         assert [m.id for m in store.get_many(written)] == written

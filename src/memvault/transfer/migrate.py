@@ -26,7 +26,6 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
 
 from ..config import Settings
 from ..embedding import Embedder, open_embedder
@@ -184,22 +183,31 @@ class _Run:
             self.target = retrying(self.target.create, "creating the target")
         if spec is not None:
             self.target.bind_embedding(spec)
-        writing.enter_context(self.bulk_mode())
+        self.enter_bulk_mode(writing)
 
-    def bulk_mode(self) -> contextlib.AbstractContextManager[Any]:
-        """The target's ``bulk_load()`` for a large move into a smaller store, else nothing.
+    def enter_bulk_mode(self, writing: contextlib.ExitStack) -> None:
+        """The target's ``bulk_load()`` for a large move into a smaller store, entered
+        for the rest of the copy (left with ``writing``).
 
         Searches of the target stay correct meanwhile (exact, so slower). A run
         killed before the index was rebuilt leaves it missing; the rerun sees
-        that and loads in bulk mode again, which rebuilds it.
+        that and loads in bulk mode again, which rebuilds it, unless another run
+        (an optimize, a server's background build) is rebuilding it already:
+        then the copy goes on without, while a large one stops with that run's
+        conflict, to be run again after it rather than load slowly.
         """
         bulk_load = getattr(self.target, "bulk_load", None)
         if bulk_load is None:
-            return contextlib.nullcontext()
+            return
         moving = self.report.source_count
         large = moving >= BULK_MIN_MEMORIES and moving >= self.target.count(Filter(namespace=None))
-        cut_off = self.target.health().get("vector_index") == "missing"
-        return bulk_load() if large or cut_off else contextlib.nullcontext()
+        if not large and self.target.health().get("vector_index") != "missing":
+            return
+        try:
+            writing.enter_context(bulk_load())
+        except Conflict:
+            if large:
+                raise
 
     # -- before anything moves ------------------------------------------------
     def preflight(self, *, write_probe: bool) -> EmbeddingSpec | None:
