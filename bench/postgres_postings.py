@@ -35,6 +35,7 @@ from bench.scale_rows import build_memories, random_units, real_vectors  # noqa:
 from memvault.model import Filter, utcnow  # noqa: E402
 from memvault.search.hybrid import SearchSettings, hybrid_search  # noqa: E402
 from memvault.search.text import query_terms  # noqa: E402
+from memvault.stores.postgres import ranking  # noqa: E402
 from memvault.stores.postgres.store import PostgresStore  # noqa: E402
 
 SCOPES = {
@@ -52,8 +53,8 @@ def summary(times: list[float]) -> str:
 
 def searches(store: PostgresStore, texts: list[str], vectors: list) -> None:
     """Each scope's hybrid searches and word rankings, both ways in turn."""
-    tried = store._postings_share
-    ways = {"postings": tried, "tiers": lambda _flt: None}
+    tried = ranking.postings_share
+    ways = {"postings": tried, "tiers": lambda _statistics, _flt: None}
     for scope, flt in SCOPES.items():
         hybrid: dict[str, list[float]] = {way: [] for way in ways}
         words: dict[str, list[float]] = {way: [] for way in ways}
@@ -61,7 +62,7 @@ def searches(store: PostgresStore, texts: list[str], vectors: list) -> None:
         for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
             ranked = {}
             for way in sorted(ways, reverse=bool(i % 2)):
-                store._postings_share = ways[way]  # type: ignore[method-assign]
+                ranking.postings_share = ways[way]
                 started = time.perf_counter()
                 hybrid_search(
                     store, text, lambda _q, v=vector: v, 10, flt, SearchSettings(), utcnow()
@@ -72,7 +73,7 @@ def searches(store: PostgresStore, texts: list[str], vectors: list) -> None:
                 words[way].append((time.perf_counter() - started) * 1000)
                 ranked[way] = [(c.id, round(c.score, 9)) for c in found]
             differ += ranked["postings"] != ranked["tiers"]
-        store._postings_share = tried  # type: ignore[method-assign]
+        ranking.postings_share = tried
         print(
             f"{scope}: hybrid {summary(hybrid['postings'])} with the postings, "
             f"{summary(hybrid['tiers'])} with the tiers; words alone (k=50) "

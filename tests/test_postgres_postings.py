@@ -14,6 +14,7 @@ import pytest
 from memvault.model import Filter, Memory, utcnow
 from memvault.search.text import query_terms
 from memvault.stores.postgres import postings, retokenize
+from memvault.stores.postgres.ranking import postings_share
 from memvault.stores.postgres.rows import one_value
 from memvault.stores.postgres.schema import INDEXED_CHARS, TEXT_CONFIG, filter_sql, words_sql
 from memvault.stores.postgres.store import PostgresStore
@@ -52,7 +53,13 @@ def proven(store: PostgresStore, terms: list[str], k: int, flt: Filter) -> bool:
     """Whether the postings prove the ranking of ``terms`` (else the tiers rank them)."""
     where, params = filter_sql(flt.with_changes(include_chunks=False), utcnow())
     ctes, _, values = text_search_parts(
-        terms, where, params, k, "m.rowid DESC", flt.namespace, store._postings_share(flt)
+        terms,
+        where,
+        params,
+        k,
+        "m.rowid DESC",
+        flt.namespace,
+        postings_share(store._statistics, flt),
     )
     with store._db.cursor() as cur:
         cur.execute(f"WITH {ctes} SELECT proven FROM fast_done", values)

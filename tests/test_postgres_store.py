@@ -20,11 +20,12 @@ from memvault.errors import Conflict
 from memvault.model import Filter, Memory, utcnow
 from memvault.search.hybrid import SearchSettings, hybrid_search
 from memvault.search.text import query_terms
-from memvault.stores.postgres import store as postgres_store
+from memvault.stores.postgres import ranking as postgres_ranking
 from memvault.stores.postgres import words as postgres_words
 from memvault.stores.postgres import writes as postgres_writes
+from memvault.stores.postgres.ranking import EXACT_SEARCH_ROWS
 from memvault.stores.postgres.statistics import FilterStatistics
-from memvault.stores.postgres.store import EXACT_SEARCH_ROWS, PostgresStore
+from memvault.stores.postgres.store import PostgresStore
 from memvault.stores.sqlite.store import SqliteStore
 from memvault.vault import Vault
 
@@ -354,8 +355,8 @@ def test_a_filter_the_statistics_put_far_above_the_count_is_searched_without_it(
     store = PostgresStore(database)  # reads the statistics ANALYZE just made
     assert FilterStatistics(store._db).estimated_matches(flt) == pytest.approx(300, rel=0.1)
     assert FilterStatistics(store._db).estimated_matches(Filter.build(memory_type="fact")) == 0
-    monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 20)
-    monkeypatch.setattr(postgres_store, "COUNT_NOT_BELOW", 2)
+    monkeypatch.setattr(postgres_ranking, "EXACT_SEARCH_ROWS", 20)
+    monkeypatch.setattr(postgres_ranking, "COUNT_NOT_BELOW", 2)
     query = unit(950)
     vectors = np.stack([m.embedding for m in memories])
     exact = {memories[i].id for i in np.argsort(-(vectors @ query))[:10]}

@@ -12,12 +12,25 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from ...model import Candidate
+import numpy as np
+
+from ...model import Candidate, Filter, utcnow
 from ..base import Rankings
-from .search import preceding_sql, to_candidate
+from .schema import filter_sql
+from .search import nearest_parts, preceding_sql, to_candidate
+from .statistics import FilterStatistics
+from .words import text_search_parts
 
 # A statement's parts: its CTEs, the final SELECT over them, the parameters.
 Parts = tuple[str, str, list[Any]]
+
+# A filter matching fewer memories than this is searched exactly (every match
+# compared); above it, the HNSW index is walked with pgvector's iterative scan.
+EXACT_SEARCH_ROWS = 2000
+# A filter the statistics put at this many times that or more is not counted.
+COUNT_NOT_BELOW = 10
+# Tags kept by a smaller share of the memories are left to the word index.
+POSTINGS_TAG_SHARE = 0.1
 
 # The word matches with another match at most the interval (the parameter) before
 # them: only those can be preceded by a match, which is all the credit needs.
@@ -69,6 +82,58 @@ def rankings_query(
     union = " UNION ALL ".join(selects)
     # Equal scores: the older memory first, as every store ranks words (``stores.bm25``).
     return f"WITH {', '.join(ctes)} {union} ORDER BY side, score DESC, created_at, rowid", params
+
+
+def rankings_statement(
+    statistics: FilterStatistics,
+    vector: np.ndarray | None,
+    terms: Sequence[str],
+    k: int,
+    flt: Filter,
+    within: timedelta | None,
+) -> tuple[str, list[Any]] | None:
+    """The statement (SQL, parameters) ranking ``terms`` and ``vector`` under
+    ``flt``, each side's plan chosen from the ``statistics``; None with neither."""
+    now = utcnow()
+    words = preceding = nearest = None
+    if terms:
+        where, params = filter_sql(
+            flt.with_changes(include_chunks=False),
+            now,
+            tags_by_index=not statistics.all_common((*flt.tags_any, *flt.tags_all)),
+        )
+        # Served by the (namespace, created_at) index within a namespace, else the key.
+        newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
+        words = text_search_parts(
+            terms, where, params, k, newest, flt.namespace, postings_share(statistics, flt)
+        )
+        if within is not None:
+            preceding = (where, params, within)
+    if vector is not None:
+        where, params = filter_sql(flt.with_changes(include_chunks=True), now)
+        exact_below = max(EXACT_SEARCH_ROWS, 2 * k)
+        if statistics.estimated_matches(flt) >= COUNT_NOT_BELOW * exact_below:
+            exact_below = 0  # no count: the walk, then the exact search if it falls short
+        nearest = nearest_parts(where, params, vector, k, exact_below)
+    if words is None and nearest is None:
+        return None
+    return rankings_query(words, preceding, nearest)
+
+
+def postings_share(statistics: FilterStatistics, flt: Filter) -> float | None:
+    """How the word ranking should use the postings (``postings``): None not at
+    all, else the share of the store's postings a search reads. They check a
+    filter on the rows they rank, best first, so it must keep most of them; a
+    namespace is read from the postings themselves, its share from the
+    statistics (one they do not list counts as the whole store, which only
+    lists fewer terms); common tags are checked."""
+    if flt.memory_type is not None or flt.metadata or flt.created_after or flt.created_before:
+        return None
+    if statistics.tag_share(flt) < POSTINGS_TAG_SHARE:
+        return None
+    if flt.namespace is None:
+        return 1.0
+    return statistics.namespace_share(flt.namespace) or 1.0
 
 
 def read_rankings(rows: Sequence[Any]) -> Rankings:

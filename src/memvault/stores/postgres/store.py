@@ -41,7 +41,7 @@ from .health import store_health
 from .indexing import VectorIndexer
 from .migrations import SCHEMA_LOCK
 from .options import parse_postgres_url
-from .ranking import rankings_query, read_rankings
+from .ranking import rankings_statement, read_rankings
 from .retokenize import WordConverter
 from .rows import Cursor, one_value
 from .schema import (
@@ -53,17 +53,8 @@ from .schema import (
     select_rows,
     vector_column_sql,
 )
-from .search import nearest_parts, preceding_sql
+from .search import preceding_sql
 from .statistics import FilterStatistics
-from .words import text_search_parts
-
-# A filter matching fewer memories than this is searched exactly (every match
-# compared); above it, the HNSW index is walked with pgvector's iterative scan.
-EXACT_SEARCH_ROWS = 2000
-# A filter the statistics put at this many times that or more is not counted.
-COUNT_NOT_BELOW = 10
-# Tags kept by a smaller share of the memories are left to the word index.
-POSTINGS_TAG_SHARE = 0.1
 
 
 class PostgresStore:
@@ -238,48 +229,13 @@ class PostgresStore:
     ) -> Rankings:
         """Both sides of a hybrid search in one statement (``ranking``)."""
         spec = self.embedding_spec() if vector is not None else None
-        now = utcnow()
-        words = preceding = nearest = None
-        if terms:
-            where, params = filter_sql(
-                flt.with_changes(include_chunks=False),
-                now,
-                tags_by_index=not self._statistics.all_common((*flt.tags_any, *flt.tags_all)),
-            )
-            # Served by the (namespace, created_at) index within a namespace, else the key.
-            newest = "m.created_at DESC" if flt.namespace is not None else "m.rowid DESC"
-            words = text_search_parts(
-                terms, where, params, k, newest, flt.namespace, self._postings_share(flt)
-            )
-            if within is not None:
-                preceding = (where, params, within)
-        if vector is not None and spec is not None:
-            where, params = filter_sql(flt.with_changes(include_chunks=True), now)
-            vec = as_vector(vector, spec.dimension)
-            exact_below = max(EXACT_SEARCH_ROWS, 2 * k)
-            if self._statistics.estimated_matches(flt) >= COUNT_NOT_BELOW * exact_below:
-                exact_below = 0  # no count: the walk, then the exact search if it falls short
-            nearest = nearest_parts(where, params, vec, k, exact_below)
-        if words is None and nearest is None:
+        vec = as_vector(vector, spec.dimension) if vector is not None and spec else None
+        statement = rankings_statement(self._statistics, vec, terms, k, flt, within)
+        if statement is None:
             return Rankings([], [], {})
         with self._db.cursor() as cur:
-            cur.execute(*rankings_query(words, preceding, nearest))
+            cur.execute(*statement)
             return read_rankings(cur.fetchall())
-
-    def _postings_share(self, flt: Filter) -> float | None:
-        """How the word ranking should use the postings (``postings``): None not at
-        all, else the share of the store's postings a search reads. They check a
-        filter on the rows they rank, best first, so it must keep most of them; a
-        namespace is read from the postings themselves, its share from the
-        statistics (one they do not list counts as the whole store, which only
-        lists fewer terms); common tags are checked."""
-        if flt.memory_type is not None or flt.metadata or flt.created_after or flt.created_before:
-            return None
-        if self._statistics.tag_share(flt) < POSTINGS_TAG_SHARE:
-            return None
-        if flt.namespace is None:
-            return 1.0
-        return self._statistics.namespace_share(flt.namespace) or 1.0
 
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta
