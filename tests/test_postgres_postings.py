@@ -23,6 +23,7 @@ from memvault.stores.sqlite.store import SqliteStore
 
 from .test_postgres_setup import back_to_version
 from .test_postgres_store import batch_with_every_case, stored_and_analyzed
+from .test_postgres_word_counts import assert_counts_follow_the_rows
 from .test_sqlite_words import QUERIES as NOTE_QUERIES
 from .test_sqlite_words import notes
 from .test_store_conformance import SPEC, mem
@@ -210,7 +211,8 @@ def test_a_store_from_before_the_postings_gets_them_made(database, reference):
 
 def test_concurrent_writers_keep_the_postings_and_the_ranking(database, reference):
     """Writers adding (in batches and one by one) and deleting at once, with searches
-    running meanwhile: the postings are the rows' words, the ranking SQLite's."""
+    running meanwhile: the postings are the rows' words, the word counts theirs, the
+    ranking SQLite's."""
     stores = [PostgresStore(database) for _ in range(4)]
     stores[0].bind_embedding(SPEC)
     texts = notes(400, seed=21)
@@ -248,6 +250,8 @@ def test_concurrent_writers_keep_the_postings_and_the_ranking(database, referenc
     reference.add(kept)
     assert stores[0].count(Filter.build(namespace=None)) == len(kept)
     assert_postings_follow_the_rows(database)
+    # Each store's connections added their word counts to stripes of their own.
+    assert_counts_follow_the_rows(database, stripes_at_least=2)
     for query in NOTE_QUERIES:
         terms = query_terms(query)
         for flt in (Filter.build(namespace=None), Filter.build(namespace="w1")):

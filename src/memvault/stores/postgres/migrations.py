@@ -8,7 +8,7 @@ import psycopg
 
 from ...errors import StoreUnavailable
 from ...model import new_id
-from . import postings
+from . import postings, words
 from .rows import one_value
 from .schema import INDEXED_CHARS, TEXT_CONFIG, words_sql
 
@@ -175,6 +175,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     # GIN index of the words is no longer read; dropped, it costs writes nothing.
     # (A memvault from before migration 8 still searching meanwhile reads rows.)
     ("words found through their postings", "DROP INDEX IF EXISTS memvault_memories_words;"),
+    # Each connection adds its word counts to its own rows (``words.STRIPES``), so
+    # concurrent writes stop waiting for each other's commit on the shared ones.
+    ("word counts in stripes", words.STRIPES_MIGRATION),
 ]
 
 MIGRATIONS_TABLE = """

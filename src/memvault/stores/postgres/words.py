@@ -2,10 +2,16 @@
 without scoring every memory that holds a query word. The words are every
 store's (``lexemes``).
 
-The counts BM25 needs are kept by the writes in ``memvault_words`` (how many
-memories hold each lexeme; on the empty lexeme's row, the memories with words
-and their tokens), and each memory's length in its ``word_count`` column, so
-that a search reads them instead of counting. A term of several tokens
+The counts BM25 needs are kept by the writes (how many memories hold each
+lexeme; on the empty lexeme's rows, the memories with words and their
+tokens), and each memory's length in its ``word_count`` column, so that a
+search reads them instead of counting. A write adds its counts to its
+connection's stripe (``memvault_word_stripes``, one of ``STRIPES`` rows per
+lexeme): a counted row stays locked until the write commits, its WAL flush
+included, so with one row per lexeme every concurrent write waited for the
+one before it on the empty lexeme's row. A recount puts every count in
+``memvault_words`` (its trigger empties the stripes); a lexeme's count is the
+sum of its rows in both. A term of several tokens
 (``snake_case``) is a phrase, counted as FTS5 counts phrases: the memories
 holding its rarest token (by the postings' key) whose words hold the phrase.
 
@@ -49,11 +55,18 @@ SCORED_AT_MOST = 10_000
 WALK_SHARE = 0.25
 WALKED_ROWS = 4 * SCORED_FIRST
 
+# Concurrent writers' counts go to different rows of each lexeme (by connection).
+STRIPES = 16
+STRIPE = f"mod(pg_backend_pid(), {STRIPES})::smallint"
+# Adds a lexeme's counts (``documents`` and ``tokens`` of a SELECT) to its stripe.
+# Lexemes are locked in one order, so writers sharing a stripe wait rather than deadlock.
+ADD_TO_STRIPE = """ON CONFLICT (lexeme, stripe) DO UPDATE
+SET documents = w.documents + excluded.documents, tokens = w.tokens + excluded.tokens"""
+
 # After rows are inserted (their ids as the parameter): add their words to the counts.
-# Lexemes are locked in one order, so concurrent writers wait rather than deadlock.
-COUNT_ADDED = """
-INSERT INTO memvault_words AS w (lexeme, documents, tokens)
-SELECT lexeme, count(*), coalesce(sum(tokens), 0) FROM (
+COUNT_ADDED = f"""
+INSERT INTO memvault_word_stripes AS w (lexeme, stripe, documents, tokens)
+SELECT lexeme, {STRIPE}, count(*), coalesce(sum(tokens), 0) FROM (
     SELECT '' AS lexeme, m.word_count AS tokens FROM memvault_memories m
     WHERE m.id = ANY(%s) AND m.parent_id IS NULL
     UNION ALL
@@ -61,13 +74,14 @@ SELECT lexeme, count(*), coalesce(sum(tokens), 0) FROM (
     WHERE m.id = ANY(%s) AND m.parent_id IS NULL
 ) AS s
 GROUP BY lexeme ORDER BY lexeme
-ON CONFLICT (lexeme) DO UPDATE
-SET documents = w.documents + excluded.documents, tokens = w.tokens + excluded.tokens
+{ADD_TO_STRIPE}
 """
 
 # Every count again from the rows (after a bulk load, whose batches skip the
-# counting). Writers wait for the lock and then add their own rows, which the
-# recount could not see; searches go on reading the old counts until it commits.
+# counting), into ``memvault_words``; deleting its rows empties the stripes too
+# (a trigger, which locks them first). Writers wait for the lock and
+# then add their own rows, which the recount could not see; searches go on
+# reading the old counts until it commits.
 RECOUNT = (
     "LOCK TABLE memvault_words IN SHARE ROW EXCLUSIVE MODE",
     "DELETE FROM memvault_words",
@@ -82,16 +96,50 @@ def count_rows(rows: str, sign: int) -> str:
     """SQL adding (``sign`` 1) or subtracting (-1) the words of ``rows`` to the counts:
     a CTE of inserted or deleted rows with ``top``, ``words`` and ``word_count``."""
     return f"""
-    INSERT INTO memvault_words AS w (lexeme, documents, tokens)
-    SELECT lexeme, {int(sign)} * count(*), {int(sign)} * coalesce(sum(tokens), 0) FROM (
+    INSERT INTO memvault_word_stripes AS w (lexeme, stripe, documents, tokens)
+    SELECT lexeme, {STRIPE}, {int(sign)} * count(*), {int(sign)} * coalesce(sum(tokens), 0)
+    FROM (
         SELECT '' AS lexeme, r.word_count AS tokens FROM {rows} r WHERE r.top
         UNION ALL
         SELECT l, 0 FROM {rows} r, unnest(tsvector_to_array(r.words)) AS l WHERE r.top
     ) AS s
     GROUP BY lexeme ORDER BY lexeme
-    ON CONFLICT (lexeme) DO UPDATE
-    SET documents = w.documents + excluded.documents, tokens = w.tokens + excluded.tokens
+    {ADD_TO_STRIPE}
     """
+
+
+def counted_rows(lexeme: str) -> str:
+    """A lexeme's rows of counts (``documents``, ``tokens``): recounted, and in stripes."""
+    return f"""(SELECT documents, tokens FROM memvault_words WHERE lexeme = {lexeme}
+        UNION ALL
+        SELECT documents, tokens FROM memvault_word_stripes WHERE lexeme = {lexeme})"""
+
+
+def counts_sql(lexeme: str, column: str = "documents") -> str:
+    """A lexeme's count (``documents`` or ``tokens``), summed over its rows."""
+    return f"(SELECT coalesce(sum(c.{column}), 0)::bigint FROM {counted_rows(lexeme)} AS c)"
+
+
+# Empties the stripes when ``memvault_words`` is emptied for a recount (also an older
+# memvault's, which knows only that table), under a lock so that no write adds to
+# them between that and the recount's commit.
+STRIPES_MIGRATION = """
+    CREATE TABLE memvault_word_stripes (
+        lexeme text COLLATE "C" NOT NULL,
+        stripe smallint NOT NULL,
+        documents bigint NOT NULL,
+        tokens bigint NOT NULL,
+        PRIMARY KEY (lexeme, stripe)
+    );
+    CREATE FUNCTION memvault_word_stripes_cleared() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            LOCK TABLE memvault_word_stripes IN SHARE ROW EXCLUSIVE MODE;
+            DELETE FROM memvault_word_stripes;
+            RETURN NULL;
+        END $$;
+    CREATE TRIGGER memvault_word_stripes_cleared AFTER DELETE ON memvault_words
+        FOR EACH STATEMENT EXECUTE FUNCTION memvault_word_stripes_cleared();
+"""
 
 
 def _tier(
@@ -207,15 +255,15 @@ def text_search_parts(
     totals AS MATERIALIZED (
         SELECT documents::float8 AS n, greatest(tokens, 1)::float8 / greatest(documents, 1)
                AS average
-        FROM memvault_words WHERE lexeme = ''
+        FROM (SELECT coalesce(sum(documents), 0) AS documents, coalesce(sum(tokens), 0) AS tokens
+              FROM {counted_rows("''")} AS c) AS c
     ), parsed AS MATERIALIZED (
         -- Each distinct term once ("run" and "running" are one), with its tokens.
         SELECT DISTINCT ON (v::text) v::text AS term, v AS vector, t.q::tsquery AS q, t.ord,
                (SELECT sum(cardinality(positions)) FROM unnest(v)) AS size,
                (SELECT min(lexeme) FROM unnest(v)) AS first,
                (SELECT u.lexeme FROM unnest(v) AS u
-                LEFT JOIN memvault_words w ON w.lexeme = u.lexeme
-                ORDER BY coalesce(w.documents, 0), u.lexeme LIMIT 1) AS rarest
+                ORDER BY {counts_sql("u.lexeme")}, u.lexeme LIMIT 1) AS rarest
         FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(w, q, ord),
              LATERAL (SELECT t.w::tsvector) AS x(v)
         WHERE length(v) > 0
@@ -229,7 +277,7 @@ def text_search_parts(
     ), counted AS MATERIALIZED (
         SELECT p.term, p.q, p.ord, p.first AS lexeme, p.rarest, p.size, d.df, {idf} AS idf
         FROM parsed p CROSS JOIN LATERAL (SELECT CASE WHEN p.size = 1
-            THEN coalesce((SELECT w.documents FROM memvault_words w WHERE w.lexeme = p.first), 0)
+            THEN {counts_sql("p.first")}
             ELSE (SELECT count(*) FROM memvault_memories x WHERE x.rowid IN (
                 SELECT o.rowid FROM memvault_postings o WHERE o.lexeme = p.rarest)
                 AND x.words @@ p.q) END AS df) AS d
