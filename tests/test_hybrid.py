@@ -106,7 +106,7 @@ def test_each_side_alone_and_the_weights_between_them(store):
     assert ranked(store, vector_weight=0.0) == ["words", "both"]
     # With a small rrf_k, ranks matter more than agreement: the heavy side's first wins.
     assert ranked(store, text_weight=5.0, rrf_k=1)[0] == "words"
-    assert ranked(store, vector_weight=5.0, rrf_k=1)[0] == "meaning"
+    assert ranked(store, vector_weight=5.0, rrf_k=1, text_first=False)[0] == "meaning"
 
 
 def test_the_fused_score_is_weighted_reciprocal_rank(store):
@@ -439,6 +439,46 @@ def test_hits_of_clearly_different_relevance_get_different_scores(store):
     settings = replace(SearchSettings(), text_weight=1.0, head=0)
     score = {h.memory.id: h.score for h in fuse(store, by_vector, by_text, 4, settings, NOW)}
     assert score["close"] - score["far"] > 0.001
+
+
+def add_words_first_far_in_meaning(store):
+    """ "a" is the words' clear first but far in meaning; "b" is second in words and
+    meaning's first, stored a week after "a"; five memories without the words sit
+    between them in meaning."""
+    long_ago = NOW - timedelta(days=20)
+    store.add(
+        [
+            Memory("zebra crossing", id="a", embedding=direction(0, 1), created_at=long_ago),
+            Memory(
+                "zebra crossing rules here and there",
+                id="b",
+                embedding=direction(1),
+                created_at=NOW - timedelta(days=3),
+            ),
+        ]
+        + [
+            Memory("pedestrians", id=f"p{i}", embedding=direction(1, 0.2 * i), created_at=long_ago)
+            for i in range(1, 6)
+        ]
+    )
+
+
+def test_the_words_first_leads_unless_a_boost_lifts_another(store):
+    add_words_first_far_in_meaning(store)
+    by_vector = store.vector_search(direction(1), 10, Filter())
+    by_text = store.text_search(["zebra", "crossing"], 10, Filter())
+
+    def first(named: TimeRange | None = None, **changes) -> str:
+        settings = replace(SearchSettings(), **changes)
+        return fuse(store, by_vector, by_text, 3, settings, NOW, named)[0].memory.id
+
+    # Fused by rank, being high on both sides puts "b" first.
+    assert first(text_first=False) == "b"
+    assert first() == "a"
+    # A time that holds every memory changes nothing; one that holds only "b"
+    # boosts it above the words' first again.
+    assert first(TimeRange(NOW - timedelta(days=30), NOW)) == "a"
+    assert first(TimeRange(NOW - timedelta(days=7), NOW)) == "b"
 
 
 def test_the_score_a_caller_sees_orders_the_hits(store):

@@ -64,6 +64,11 @@ class SearchSettings:
       drops margins: a memory that meaning alone or words alone puts first or
       second, far ahead, would otherwise fall below memories that merely
       appear in both lists.
+    - ``text_first``: the words' first memory stands level with the best of
+      the heads before the time and "when" boosts, so it leads unless a boost
+      lifts another above it. Fusion otherwise hands first place to a memory
+      that is second or third on both sides over the words' clear first: on
+      LongMemEval the words' first is right more often (docs/retrieval.md).
     """
 
     vector_weight: float = 1.0
@@ -79,6 +84,7 @@ class SearchSettings:
     context_seconds: float = 60.0
     when_boost: float = 1.0
     head: int = 2
+    text_first: bool = True
 
 
 def hybrid_search(
@@ -199,6 +205,28 @@ def memory_matches(by_vector: Sequence[Candidate], chunk_margin: float) -> dict[
     return dict(sorted(best.items(), key=lambda item: (-item[1].similarity, item[0])))
 
 
+def level_words_first(
+    scored: list[tuple[float, str, bool]],
+    first: str,
+    heads: set[str],
+    told: set[str],
+    settings: SearchSettings,
+) -> list[tuple[float, str, bool]]:
+    """``scored`` (score, memory, in the named time) with ``first`` raised to the
+    best head's score before the boosts, times its own boosts.
+
+    The boosts stay multipliers: a head that only a boost puts above the words'
+    first still comes before it, one that fusion alone puts there does not.
+    """
+
+    def boost(memory_id: str, in_time: bool) -> float:
+        named = 1.0 + settings.time_boost if in_time else 1.0
+        return named * (1.0 + settings.when_boost if memory_id in told else 1.0)
+
+    level = max(score / boost(m, t) for score, m, t in scored if m in heads or m == first)
+    return [(max(s, level * boost(m, t)) if m == first else s, m, t) for s, m, t in scored]
+
+
 def fuse(
     store: Store,
     by_vector: Sequence[Candidate],
@@ -253,7 +281,10 @@ def fuse(
             for score, memory_id, t in scored
         ]
     heads = {*list(vector)[: settings.head], *list(text_scores)[: settings.head]}
-    scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1]))
+    first = next(iter(text_scores), None) if settings.text_first else None
+    if first is not None:
+        scored = level_words_first(scored, first, heads, told, settings)
+    scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1] != first, item[1]))
     # The score a caller sees orders the hits: the heads come first, so they are
     # lifted by the best score of the rest (their order among themselves kept).
     lift = max((score for score, memory_id, _ in scored if memory_id not in heads), default=0.0)
