@@ -12,7 +12,7 @@ import pytest
 
 from memvault.model import Filter
 from memvault.stores.postgres import namespace_graphs
-from memvault.stores.postgres import store as postgres_store
+from memvault.stores.postgres import ranking as postgres_ranking
 from memvault.stores.postgres.namespace_graphs import graph_name
 from memvault.stores.postgres.store import PostgresStore
 
@@ -55,7 +55,7 @@ def searched_plan(store: PostgresStore, vector: np.ndarray, flt: Filter) -> str:
 def walk_graphs_at_any_size(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make searches of a few hundred rows walk a graph, as those of 10,000 and more do:
     such small sets are cheaper to sort than to find by any graph."""
-    monkeypatch.setattr(postgres_store, "EXACT_SEARCH_ROWS", 10)  # walk, not compare all
+    monkeypatch.setattr(postgres_ranking, "EXACT_SEARCH_ROWS", 10)  # walk, not compare all
     with psycopg.connect(database, autocommit=True) as conn:
         name = conn.info.dbname
         conn.execute(f'ALTER DATABASE "{name}" SET enable_seqscan = off')
