@@ -205,28 +205,6 @@ def memory_matches(by_vector: Sequence[Candidate], chunk_margin: float) -> dict[
     return dict(sorted(best.items(), key=lambda item: (-item[1].similarity, item[0])))
 
 
-def level_words_first(
-    scored: list[tuple[float, str, bool]],
-    first: str,
-    heads: set[str],
-    told: set[str],
-    settings: SearchSettings,
-) -> list[tuple[float, str, bool]]:
-    """``scored`` (score, memory, in the named time) with ``first`` raised to the
-    best head's score before the boosts, times its own boosts.
-
-    The boosts stay multipliers: a head that only a boost puts above the words'
-    first still comes before it, one that fusion alone puts there does not.
-    """
-
-    def boost(memory_id: str, in_time: bool) -> float:
-        named = 1.0 + settings.time_boost if in_time else 1.0
-        return named * (1.0 + settings.when_boost if memory_id in told else 1.0)
-
-    level = max(score / boost(m, t) for score, m, t in scored if m in heads or m == first)
-    return [(max(s, level * boost(m, t)) if m == first else s, m, t) for s, m, t in scored]
-
-
 def fuse(
     store: Store,
     by_vector: Sequence[Candidate],
@@ -256,42 +234,39 @@ def fuse(
     def recency(memory_id: str) -> float:
         return recency_factor(standing[memory_id].created_at, now, settings.half_life_days)
 
-    scored: list[tuple[float, str, bool]] = []
+    blended: dict[str, float] = {}
+    in_time: set[str] = set()
     for memory_id, relevance in fused.items():
         candidate = standing[memory_id]
         # Recency weighs nothing by default: then it is worked out for the kept only.
-        score = blend(
+        blended[memory_id] = blend(
             relevance,
             recency(memory_id) if settings.recency else 0.0,
             candidate.importance,
             settings.recency,
             settings.importance,
         )
-        in_time = named is not None and named.start <= candidate.created_at < named.end
-        if in_time:
-            # A multiplier: when every candidate is inside the named time (or
-            # none is), the order is exactly what it was without the hint.
-            score *= 1.0 + settings.time_boost
-        scored.append((score, memory_id, in_time))
-    read = read_best(store, scored, 3 * k) if when else {}
+        if named is not None and named.start <= candidate.created_at < named.end:
+            in_time.add(memory_id)
+    # The boosts are multipliers: when every candidate is inside the named time
+    # (or none is), the order is exactly what it was without the hint.
+    boost = {m: 1.0 + settings.time_boost if m in in_time else 1.0 for m in blended}
+    read = read_best(store, {m: b * boost[m] for m, b in blended.items()}, 3 * k) if when else {}
     told = {memory_id for memory_id, memory in read.items() if tells_time(memory.content)}
-    if told:
-        scored = [
-            (score * (1.0 + settings.when_boost) if memory_id in told else score, memory_id, t)
-            for score, memory_id, t in scored
-        ]
+    for memory_id in told:
+        boost[memory_id] *= 1.0 + settings.when_boost
     heads = {*list(vector)[: settings.head], *list(text_scores)[: settings.head]}
     first = next(iter(text_scores), None) if settings.text_first else None
     if first is not None:
-        scored = level_words_first(scored, first, heads, told, settings)
+        # The words' first stands level with the best head before the boosts, then
+        # takes its own: only a boost, never fusion alone, puts another above it.
+        blended[first] = max(blended[m] for m in (*heads, first))
+    scored = [(b * boost[m], m) for m, b in blended.items()]
     scored.sort(key=lambda item: (item[1] not in heads, -item[0], item[1] != first, item[1]))
     # The score a caller sees orders the hits: the heads come first, so they are
     # lifted by the best score of the rest (their order among themselves kept).
-    lift = max((score for score, memory_id, _ in scored if memory_id not in heads), default=0.0)
-    scored = [
-        (score + lift if memory_id in heads else score, memory_id, in_time)
-        for score, memory_id, in_time in scored
-    ]
+    lift = max((score for score, memory_id in scored if memory_id not in heads), default=0.0)
+    scored = [(score + lift if m in heads else score, m) for score, m in scored]
     # Only the k kept are read whole (those a question of when has read already
     # are not read again) and dressed as hits, with the parts of their score; a
     # memory deleted since it was ranked gives its place to the next.
@@ -300,9 +275,9 @@ def fuse(
     while len(hits) < k and position < len(scored):
         window = scored[position : position + k - len(hits)]
         position += len(window)
-        unread = [memory_id for _, memory_id, _ in window if memory_id not in read]
+        unread = [memory_id for _, memory_id in window if memory_id not in read]
         found = {**read, **{m.id: m for m in store.get_many(unread)}} if unread else read
-        for score, memory_id, in_time in window:
+        for score, memory_id in window:
             memory = found.get(memory_id)
             if memory is None:
                 continue
@@ -316,7 +291,7 @@ def fuse(
                 parts["vector"] = match.similarity
             if memory_id in text_scores:
                 parts["text"] = text_scores[memory_id]
-            if in_time:
+            if memory_id in in_time:
                 parts["time"] = 1.0
             if memory_id in told:
                 parts["when"] = 1.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from ..model import Memory
 from ..stores.base import Store
@@ -44,14 +44,12 @@ def tells_time(text: str) -> bool:
     return _TELLS_TIME.search(text.lower()) is not None
 
 
-def read_best(
-    store: Store, scored: Sequence[tuple[float, str, bool]], depth: int
-) -> dict[str, Memory]:
-    """The ``depth`` best of the scored memories (score, id, ...), read whole.
+def read_best(store: Store, scores: Mapping[str, float], depth: int) -> dict[str, Memory]:
+    """The ``depth`` best of the scored memories (id to score), read whole.
 
     Only these are read for the times they name: the rest are too far down
     for a lift to bring them into the results. The search keeps its hits
     from among them without reading those again.
     """
-    best = heapq.nlargest(depth, scored, key=lambda item: item[0])
-    return {m.id: m for m in store.get_many([item[1] for item in best])}
+    best = heapq.nlargest(depth, scores, key=scores.__getitem__)
+    return {m.id: m for m in store.get_many(best)}
