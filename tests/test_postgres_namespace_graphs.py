@@ -115,9 +115,9 @@ def test_searches_in_namespaces_without_a_graph_do_not_keep_the_others_from_thei
     database, monkeypatch
 ):
     # The driver prepares a statement run five times, and the server may then
-    # plan it once for any values, if that plan looks no costlier than those for
-    # the values seen (searches in namespaces without a graph): such a plan
-    # cannot use a namespace's graph.
+    # plan it once for any parameters: the namespace is written into the
+    # statement, so a plan made for searches in namespaces without a graph is
+    # not used for one with a graph, and that one's own plan still walks it.
     walk_graphs_at_any_size(database, monkeypatch)
     # Every search on one connection.
     store = PostgresStore(database + "?pool_size=1&namespace_graph_min=300")
@@ -137,9 +137,23 @@ def test_searches_in_namespaces_without_a_graph_do_not_keep_the_others_from_thei
                 (graph_name("alice"),),
             ).fetchone()[0]
 
+    def generic_plans() -> int:
+        with store._db.cursor() as cur:
+            cur.execute("SELECT coalesce(sum(generic_plans), 0) AS n FROM pg_prepared_statements")
+            return int(cur.fetchone().n)
+
     for i in range(12):
         store.vector_search(unit(100 + i), 10, Filter.build(namespace="dave"))
     before = walks_of_alices_graph()
     store.vector_search(unit(7), 10, Filter.build(namespace="alice"))
+    assert walks_of_alices_graph() == before + 1
+
+    # Alice's searches, prepared and planned once for any vector, walk her graph.
+    planned_once = generic_plans()
+    for i in range(12):
+        store.vector_search(unit(200 + i), 10, Filter.build(namespace="alice"))
+    assert generic_plans() > planned_once
+    before = walks_of_alices_graph()
+    store.vector_search(unit(8), 10, Filter.build(namespace="alice"))
     assert walks_of_alices_graph() == before + 1
     store.close()

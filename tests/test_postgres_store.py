@@ -302,6 +302,46 @@ def test_words_are_found_and_scored_like_the_sqlite_store(pg, tmp_path):
     reference.close()
 
 
+def test_filter_values_in_the_statement_select_what_the_sqlite_store_selects(pg, tmp_path):
+    """A filter's values are SQL literals in the statements (``schema.filter_sql``):
+    quotes, percent signs and backslashes in them select what they select on SQLite."""
+    reference = SqliteStore(tmp_path / "reference.db")
+    reference.bind_embedding(SPEC)
+    odd, tag, kind = '50%\'s %s "x"', "t%'1 %(n)s", "note's %"
+    value = {"k": "v%'\\ %s"}
+    memories = [
+        mem(
+            "cache eviction notes", 1, namespace=odd, tags=(tag,), memory_type=kind, metadata=value
+        ),
+        mem("cache eviction others", 2, namespace=odd, tags=("t1",), metadata={"k": "v"}),
+        mem("cache eviction elsewhere", 3, namespace="plain", tags=(tag,), memory_type=kind),
+        mem("cache eviction again", 4, namespace=odd, tags=(tag, "t1"), metadata=value),
+    ]
+    reference.add(memories)
+    pg.add(memories)
+    for flt in (
+        Filter.build(namespace=odd),
+        Filter.build(namespace=None, tags_any=[tag]),
+        Filter.build(namespace=odd, tags_all=[tag, "t1"]),
+        Filter.build(namespace=None, memory_type=kind),
+        Filter.build(namespace=None, metadata=value),
+        Filter.build(namespace=odd, created_after=utcnow() - timedelta(hours=1)),
+    ):
+        ours, theirs = selected(pg, flt), selected(reference, flt)
+        assert ours == theirs and ours[3] > 0, flt
+    reference.close()
+
+
+def selected(store, flt: Filter) -> tuple[set[str], set[str], set[str], int]:
+    """What a word search, a vector search, a listing and a count find under ``flt``."""
+    return (
+        {c.id for c in store.text_search(["cache"], 10, flt)},
+        {c.id for c in store.vector_search(unit(1), 10, flt)},
+        {m.id for m in store.query(flt, limit=10).memories},
+        store.count(flt),
+    )
+
+
 def stored_and_analyzed(memories: list[Memory], pg, reference, database: str) -> PostgresStore:
     """The memories stored in both stores, then the table analyzed: a store opened
     after that, which reads the statistics ANALYZE made."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import bm25
+from .schema import literal
 from .search import CANDIDATE_COLUMNS
 
 # The postings the fast path sums at most (the listed terms'); about 5 ms of work.
@@ -118,7 +119,8 @@ def fast_parts(
         "c.rowid, c.partial, m.id, m.created_at, m.importance, m.parent_id, m.chunk_index, "
         "m.namespace"
     )
-    in_space = "AND p.namespace = %s" if namespace is not None else ""
+    in_space = f"AND p.namespace = {literal(namespace)}" if namespace is not None else ""
+    k = int(k)
     ctes = f"""
     fast_terms AS MATERIALIZED (
         SELECT lexeme, idf, ord, reach * %s <= {POSTED_AT_MOST} AS listed, {bound} AS bound
@@ -146,11 +148,11 @@ def fast_parts(
         SELECT {columns}
         FROM (SELECT * FROM fast_partial ORDER BY partial DESC) AS c
         CROSS JOIN LATERAL ({row}) AS m
-        ORDER BY c.partial DESC LIMIT %s
+        ORDER BY c.partial DESC LIMIT {k}
     ), fast_kth AS MATERIALIZED (
         SELECT min(partial) AS kth, min(partial) - (SELECT unlisted FROM fast_gate)
                - {SLACK} * (min(partial) + (SELECT unlisted FROM fast_gate)) AS floor
-        FROM fast_top HAVING count(*) = %s
+        FROM fast_top HAVING count(*) = {k}
     ), fast_near AS MATERIALIZED (
         -- Those the unlisted terms could lift to the k-th, and ties with it.
         SELECT {columns}
@@ -164,15 +166,14 @@ def fast_parts(
                    ON p.lexeme = t.lexeme AND p.namespace = f.namespace AND p.rowid = f.rowid)
                END AS score
         FROM (SELECT * FROM fast_top UNION ALL SELECT * FROM fast_near) AS f
-        ORDER BY score DESC, created_at, rowid LIMIT %s
+        ORDER BY score DESC, created_at, rowid LIMIT {k}
     ), fast_done AS MATERIALIZED (
         SELECT coalesce((SELECT go FROM fast_gate), false) AND (
             (SELECT unlisted FROM fast_gate) = 0
-            OR ((SELECT count(*) FROM fast_scores) = %s
+            OR ((SELECT count(*) FROM fast_scores) = {k}
                 AND (SELECT min(score) FROM fast_scores)
                     > (SELECT unlisted FROM fast_gate) * (1 + {SLACK}))
         ) AS proven
     )"""
-    space = [namespace] if namespace is not None else []
     read = [share if share is not None else 1.0, share is not None]
-    return ctes, [*read, *space, *where_params, k, k, *where_params, k, k]
+    return ctes, [*read, *where_params, *where_params]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, overload
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ...errors import InvalidInput
@@ -154,6 +155,11 @@ def page_cursor_time(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("cursor is malformed", field="cursor") from None
 
 
+def literal(value: Any) -> str:
+    """``value`` as a SQL literal in a statement that takes ``%s`` parameters too."""
+    return sql.quote(value).replace("%", "%%")
+
+
 def filter_sql(flt: Filter, now: datetime, *, tags_by_index: bool = True) -> tuple[str, list[Any]]:
     """A WHERE clause over ``memvault_memories m`` that applies ``flt``; never empty.
 
@@ -163,36 +169,35 @@ def filter_sql(flt: Filter, now: datetime, *, tags_by_index: bool = True) -> tup
     the same truth for a column that is never NULL, is no operator an index
     serves): for tags too common for their index to narrow much
     (``statistics``).
+
+    The filter's values are written into the clause as literals, the time of
+    the search (for expiry) is its one parameter: a statement repeated with
+    other parameters is planned once (``database``) and that plan still knows
+    the namespace, which a namespace's own graph needs (``namespace_graphs``),
+    and the selectivity of each other condition.
     """
     clauses: list[str] = []
     params: list[Any] = []
     if flt.namespace is not None:
-        clauses.append("m.namespace = %s")
-        params.append(flt.namespace)
+        clauses.append(f"m.namespace = {literal(flt.namespace)}")
     if not flt.include_chunks:
         clauses.append("m.parent_id IS NULL")
     if not flt.include_expired:
         clauses.append("(m.expires_at IS NULL OR m.expires_at > %s)")
         params.append(now)
     if flt.memory_type is not None:
-        clauses.append("m.memory_type = %s")
-        params.append(flt.memory_type)
+        clauses.append(f"m.memory_type = {literal(flt.memory_type)}")
     if flt.created_after is not None:
-        clauses.append("m.created_at >= %s")
-        params.append(flt.created_after)
+        clauses.append(f"m.created_at >= {literal(flt.created_after)}")
     if flt.created_before is not None:
-        clauses.append("m.created_at < %s")
-        params.append(flt.created_before)
+        clauses.append(f"m.created_at < {literal(flt.created_before)}")
     by_index = "{}" if tags_by_index else "({}) IS TRUE"
     if flt.tags_any:
-        clauses.append(by_index.format("m.tags && %s::text[]"))
-        params.append(list(flt.tags_any))
+        clauses.append(by_index.format(f"m.tags && {literal(list(flt.tags_any))}::text[]"))
     if flt.tags_all:
-        clauses.append(by_index.format("m.tags @> %s::text[]"))
-        params.append(list(flt.tags_all))
+        clauses.append(by_index.format(f"m.tags @> {literal(list(flt.tags_all))}::text[]"))
     if flt.metadata:
         # Containment of {key: scalar} is equality of that key's value (3 = 3.0,
         # and true is not 1), and the GIN index answers it.
-        clauses.append("m.metadata @> %s")
-        params.append(Jsonb(flt.metadata))
+        clauses.append(f"m.metadata @> {literal(Jsonb(flt.metadata))}")
     return (" AND ".join(clauses) or "TRUE"), params

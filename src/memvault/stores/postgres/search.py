@@ -45,47 +45,34 @@ def nearest_parts(
     an ``exact_below`` of 0 counts nothing (a filter known to match many).
     Rows from the relaxed-order scan are sorted again at the end.
     """
+    k, exact_below = int(k), int(exact_below)
     ctes = f"""
     candidates AS MATERIALIZED (
-        SELECT count(*) AS n FROM (SELECT 1 FROM memvault_memories m WHERE {where} LIMIT %s) AS s
+        SELECT count(*) AS n FROM (
+            SELECT 1 FROM memvault_memories m WHERE {where} LIMIT {exact_below}) AS s
     ), approximate AS MATERIALIZED (
         SELECT {CANDIDATE_COLUMNS}, m.embedding <=> %s AS distance FROM memvault_memories m
-        WHERE {where} AND m.embedding IS NOT NULL AND (SELECT n FROM candidates) >= %s
-        ORDER BY distance LIMIT %s
+        WHERE {where} AND m.embedding IS NOT NULL AND (SELECT n FROM candidates) >= {exact_below}
+        ORDER BY distance LIMIT {k}
     ), exact AS MATERIALIZED (
         SELECT {CANDIDATE_COLUMNS},
                cosine_distance(coalesce(m.embedding, m.fresh_embedding), %s) AS distance
         FROM memvault_memories m
-        WHERE {where} AND (SELECT count(*) FROM approximate) < %s
-        ORDER BY distance LIMIT %s
+        WHERE {where} AND (SELECT count(*) FROM approximate) < {k}
+        ORDER BY distance LIMIT {k}
     ), waiting AS MATERIALIZED (
         SELECT {CANDIDATE_COLUMNS}, cosine_distance(m.fresh_embedding, %s) AS distance
         FROM memvault_memories m
         WHERE m.fresh_embedding IS NOT NULL AND {where} AND NOT EXISTS (SELECT FROM exact)
-        ORDER BY distance LIMIT %s
+        ORDER BY distance LIMIT {k}
     )"""
-    final = """
+    final = f"""
     SELECT * FROM exact
     UNION ALL SELECT * FROM approximate WHERE NOT EXISTS (SELECT FROM exact)
     UNION ALL SELECT * FROM waiting
-    ORDER BY distance LIMIT %s
+    ORDER BY distance LIMIT {k}
     """
-    params = [
-        *where_params,
-        exact_below,
-        vector,
-        *where_params,
-        exact_below,
-        k,
-        vector,
-        *where_params,
-        k,
-        k,
-        vector,
-        *where_params,
-        k,
-        k,
-    ]
+    params = [*where_params, vector, *where_params, vector, *where_params, vector, *where_params]
     return ctes, final, params
 
 

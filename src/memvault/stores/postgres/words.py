@@ -46,6 +46,7 @@ from typing import Any
 
 from .. import bm25
 from . import lexemes, postings
+from .schema import literal
 from .search import CANDIDATE_COLUMNS
 
 SCORED_FIRST = 1_000
@@ -149,6 +150,7 @@ def _tier(
     gate: str,
     limit: str,
     in_space: str,
+    k: int,
     walk_order: str | None = None,
 ) -> str:
     """CTEs scoring the memories that hold any of ``which_terms`` (a condition on
@@ -207,7 +209,7 @@ def _tier(
             ) AS phrase GROUP BY {plain}, term, idf, ord
         ) AS occurrences
         GROUP BY {plain}
-        ORDER BY score DESC, created_at, rowid LIMIT %s
+        ORDER BY score DESC, created_at, rowid LIMIT {int(k)}
     )"""
 
 
@@ -238,18 +240,23 @@ def text_search_parts(
     # The tiers run only when the postings (``postings``) cannot prove the ranking.
     slow = "NOT (SELECT proven FROM fast_done)"
     fast, fast_params = postings.fast_parts(where, where_params, k, namespace, postings_share)
-    in_space, space = ("AND o.namespace = %s", [namespace]) if namespace is not None else ("", [])
-    first = _tier("first", where, rarest, slow, f"LIMIT {SCORED_FIRST}", in_space, newest_first)
+    in_space = f"AND o.namespace = {literal(namespace)}" if namespace is not None else ""
+    first = _tier("first", where, rarest, slow, f"LIMIT {SCORED_FIRST}", in_space, k, newest_first)
     few = f"(SELECT sum(df) FROM terms WHERE {lifting}) <= {SCORED_AT_MOST}"
-    space_params: list[Any] = []
     if namespace is not None:
         # Asked only when the words are too common: a walk of the namespace's index.
         few = f"""({few} OR (SELECT count(*) FROM (
-            SELECT FROM memvault_memories s WHERE s.namespace = %s AND s.parent_id IS NULL
+            SELECT FROM memvault_memories s
+            WHERE s.namespace = {literal(namespace)} AND s.parent_id IS NULL
             LIMIT {SCORED_AT_MOST + 1}) AS s) <= {SCORED_AT_MOST})"""
-        space_params.append(namespace)
     second = _tier(
-        "second", where, lifting, f"{slow} AND NOT (SELECT done FROM bar) AND {few}", "", in_space
+        "second",
+        where,
+        lifting,
+        f"{slow} AND NOT (SELECT done FROM bar) AND {few}",
+        "",
+        in_space,
+        k,
     )
     ctes = f"""
     totals AS MATERIALIZED (
@@ -298,7 +305,7 @@ def text_search_parts(
                AND coalesce((SELECT sum({bound}) FROM terms WHERE NOT ({rarest})), 0)
                    < greatest(s.kth, 1e-300) AS done
         FROM (SELECT coalesce((SELECT score FROM first_scores ORDER BY score DESC, created_at, rowid
-                               OFFSET %s LIMIT 1), 0) AS kth) AS s
+                               OFFSET {int(k) - 1} LIMIT 1), 0) AS kth) AS s
     ), {second}"""
     final = f"""
     SELECT id, created_at, importance, parent_id, chunk_index, score, rowid FROM fast_scores
@@ -312,18 +319,5 @@ def text_search_parts(
     return (
         ctes,
         final,
-        [
-            vectors,
-            queries,
-            *fast_params,
-            *space,
-            *where_params,
-            *where_params,
-            k,
-            k - 1,
-            *space_params,
-            *space,
-            *where_params,
-            k,
-        ],
+        [vectors, queries, *fast_params, *where_params, *where_params, *where_params],
     )
