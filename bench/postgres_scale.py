@@ -94,9 +94,12 @@ def measure(
     )
 
 
-def measure_hybrid(store: Store, texts: list[str], vectors: np.ndarray) -> None:
+def measure_hybrid(
+    store: Store, texts: list[str], vectors: np.ndarray, cpu: CpuMeter | None = None
+) -> None:
     """Print p50/p95 of whole hybrid searches (k = 10): unfiltered, in one namespace,
-    and in one namespace with one tag of four (a fortieth of the store)."""
+    and in one namespace with one tag of four (a fortieth of the store); with a
+    ``cpu`` meter, the CPU each costs (this process and the server's)."""
     settings = SearchSettings()
     scopes = [("none", Filter(namespace=None)), ("namespace", Filter(namespace="ns3"))]
     tagged = Filter(namespace="ns3", tags_any=("tag1",))
@@ -106,20 +109,24 @@ def measure_hybrid(store: Store, texts: list[str], vectors: np.ndarray) -> None:
         print("(no tagged memories: loaded by an earlier bench; --keep a new load for them)")
     for scope, flt in scopes:
         times = []
-        sent = STATEMENTS.count
+        sent, cpu_before = STATEMENTS.count, None
         for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
             if i == 5:  # the first few warm the caches and the pool
+                cpu_before = cpu() if cpu is not None else None
                 sent = STATEMENTS.count
             started = time.perf_counter()
             hybrid_search(store, text, lambda _q, v=vector: v, 10, flt, settings, utcnow())
             if i >= 5:
                 times.append((time.perf_counter() - started) * 1000)
-        times.sort()
         statements = (
             f", {(STATEMENTS.count - sent) / len(times):.1f} statements"
             if isinstance(store, PostgresStore)
             else ""
         )
+        cpu_after = cpu() if cpu is not None else None
+        times.sort()
+        if cpu_before and cpu_after:
+            statements += f", {(cpu_after - cpu_before) * 1000 / len(times):.1f} CPU ms"
         print(
             f"hybrid search, filter {scope}: p50 {statistics.median(times):.1f} ms, "
             f"p95 {times[int(0.95 * (len(times) - 1))]:.1f} ms{statements}; "
@@ -339,7 +346,7 @@ def main() -> None:
                     )
             store.close()
         store = PostgresStore(url)
-        measure_hybrid(store, query_texts, query_sets["real"])
+        measure_hybrid(store, query_texts, query_sets["real"], cpu)
         store.close()
         measure_writes(PostgresStore(url), args.n, vocabulary, cpu)
     finally:
