@@ -35,23 +35,18 @@ from bench.scale_rows import build_memories, random_units, real_vectors  # noqa:
 
 from memvault.stores.postgres.store import PostgresStore  # noqa: E402
 from memvault.stores.postgres.vector_types import register_vector  # noqa: E402
-from memvault.stores.postgres.words import RECOUNT, count_rows  # noqa: E402
+from memvault.stores.postgres.words import RECOUNT  # noqa: E402
 from memvault.stores.postgres.writes import (  # noqa: E402
     DEFERRED_COLUMNS,
-    INSERT_TAIL,
     VALUE_MARKS,
+    inserting,
     memory_row,
 )
 
 
 def add_sql(counted: bool) -> str:
     """The statement ``writes._add_one`` sends, with or without the word counts."""
-    counts = f", counted AS ({count_rows('added', 1)})" if counted else ""
-    return (
-        f"WITH added AS (INSERT INTO memvault_memories ({DEFERRED_COLUMNS}) "
-        f"VALUES ({VALUE_MARKS}) {INSERT_TAIL}, parent_id IS NULL AS top, words, word_count)"
-        f"{counts} SELECT id FROM added"
-    )
+    return inserting(DEFERRED_COLUMNS, f"VALUES ({VALUE_MARKS})", counted)
 
 
 def run(conns: list[psycopg.Connection], sql: str, memories: list, sync: str) -> str:

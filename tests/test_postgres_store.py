@@ -31,6 +31,7 @@ from memvault.vault import Vault
 
 from .backends import found
 from .conftest import start_together
+from .test_postgres_word_counts import assert_counts_follow_the_rows
 from .test_sqlite_words import QUERIES as NOTE_QUERIES
 from .test_sqlite_words import notes
 from .test_store_conformance import DIM, SPEC, mem, unit
@@ -76,6 +77,8 @@ def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(
     assert winner.id == memories[0].id
     copied = by_copy.count(Filter.build(include_chunks=True))
     by_copy.close()
+    # The words of the memories the statement inserted are counted, no duplicate's.
+    assert_counts_follow_the_rows(database)
 
     monkeypatch.setattr(postgres_writes, "COPY_MIN_ROWS", 10**9)  # now every batch goes row by row
     name = f"t_{uuid.uuid4().hex}"
@@ -84,6 +87,7 @@ def test_copy_and_row_inserts_give_what_the_sqlite_store_gives(
     assert [outcome(by_rows.add(memories[:1])), outcome(by_rows.add(memories[1:]))] == expected
     assert by_rows.count(Filter.build(include_chunks=True)) == copied
     by_rows.close()
+    assert_counts_follow_the_rows(pg_server.url(name))
     pg_server.drop_database(name)
 
 

@@ -64,20 +64,6 @@ STRIPE = f"mod(pg_backend_pid(), {STRIPES})::smallint"
 ADD_TO_STRIPE = """ON CONFLICT (lexeme, stripe) DO UPDATE
 SET documents = w.documents + excluded.documents, tokens = w.tokens + excluded.tokens"""
 
-# After rows are inserted (their ids as the parameter): add their words to the counts.
-COUNT_ADDED = f"""
-INSERT INTO memvault_word_stripes AS w (lexeme, stripe, documents, tokens)
-SELECT lexeme, {STRIPE}, count(*), coalesce(sum(tokens), 0) FROM (
-    SELECT '' AS lexeme, m.word_count AS tokens FROM memvault_memories m
-    WHERE m.id = ANY(%s) AND m.parent_id IS NULL
-    UNION ALL
-    SELECT l, 0 FROM memvault_memories m, unnest(tsvector_to_array(m.words)) AS l
-    WHERE m.id = ANY(%s) AND m.parent_id IS NULL
-) AS s
-GROUP BY lexeme ORDER BY lexeme
-{ADD_TO_STRIPE}
-"""
-
 # Every count again from the rows (after a bulk load, whose batches skip the
 # counting), into ``memvault_words``; deleting its rows empties the stripes too
 # (a trigger, which locks them first). Writers wait for the lock and

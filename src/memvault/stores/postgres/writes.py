@@ -6,7 +6,8 @@ in (namespace, hash) order, so concurrent batches wait for each other's
 duplicates instead of deadlocking on them. Large batches are loaded with
 binary ``COPY`` into a session-local table first. A row's words are made
 in Python (``lexemes``) and written with it; the word counts BM25 needs
-(``words``) are updated once per write, at its end.
+(``words``) are added in the statement that inserts the rows, from the rows
+it returns (one statement and no second read of the rows by id).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from .database import Database
 from .lexemes import document
 from .rows import Cursor, one_value
 from .schema import MEMORY_COLUMNS, select_memories, to_memory
-from .words import COUNT_ADDED, count_rows
+from .words import count_rows
 
-# Batches at least this large are loaded with COPY instead of one INSERT per row.
+# Batches at least this large are loaded with COPY instead of one multi-row INSERT.
 COPY_MIN_ROWS = 100
 
 # The columns a write supplies, in the order of ``memory_row``; the vector goes
@@ -76,6 +77,20 @@ INCOMING_VALUES = WRITE_COLUMNS.replace("words,", "words::tsvector,")
 INSERT_TAIL = (
     "ON CONFLICT (namespace, content_hash) WHERE parent_id IS NULL DO NOTHING RETURNING id"
 )
+
+
+def inserting(target: str, source: str, count_words: bool) -> str:
+    """One statement inserting the rows of ``source`` (a VALUES list or a SELECT) into
+    the ``target`` columns, adding their words to the counts if ``count_words``, and
+    returning the ids inserted. The counts are added in lexeme order for the whole
+    statement, so writers sharing a stripe wait for each other rather than deadlock."""
+    counted = f", counted AS ({count_rows('added', 1)})" if count_words else ""
+    return (
+        f"WITH added AS (INSERT INTO memvault_memories ({target}) {source} "
+        f"{INSERT_TAIL}, parent_id IS NULL AS top, words, word_count){counted} "
+        "SELECT id FROM added"
+    )
+
 
 # The fields an update may change, each with how its value goes on the wire.
 _UPDATABLE: dict[str, Callable[[Any], Any]] = {
@@ -132,21 +147,16 @@ def add(
     top.sort(key=lambda i: (memories[i].namespace, memories[i].content_hash, i))
 
     def write(cur: Cursor) -> list[tuple[Memory, bool]]:
-        created = _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in top], target)
-        new = _claim(top, memories, created)
+        rows = [memory_row(memories[i], vectors[i]) for i in top]
+        new = _claim(top, memories, _insert(db, cur, rows, target, count_words))
         skipped = {memories[i].id for i in top if i not in new}
         chunks = [
             i
             for i, m in enumerate(memories)
             if m.parent_id is not None and m.parent_id not in skipped
         ]
-        new |= _claim(
-            chunks,
-            memories,
-            _insert(db, cur, [memory_row(memories[i], vectors[i]) for i in chunks], target),
-        )
-        if new and count_words:
-            cur.execute(COUNT_ADDED, ([memories[i].id for i in top if i in new],) * 2)
+        rows = [memory_row(memories[i], vectors[i]) for i in chunks]
+        new |= _claim(chunks, memories, _insert(db, cur, rows, target, False))  # no words
         winners = _winners(cur, [memories[i] for i in top if i not in new])
         return [
             (m, True)
@@ -166,12 +176,7 @@ def _add_one(
 ) -> tuple[Memory, bool]:
     """One memory without chunks, the most common write: one statement, counting its
     words too, in autocommit (no BEGIN and COMMIT round trips)."""
-    counted = f", counted AS ({count_rows('added', 1)})" if count_words else ""
-    sql = (
-        f"WITH added AS (INSERT INTO memvault_memories ({target}) VALUES ({VALUE_MARKS}) "
-        f"{INSERT_TAIL}, parent_id IS NULL AS top, words, word_count){counted} "
-        "SELECT id FROM added"
-    )
+    sql = inserting(target, f"VALUES ({VALUE_MARKS})", count_words)
 
     def write(cur: Cursor) -> tuple[Memory, bool]:
         with _id_conflicts():
@@ -196,30 +201,29 @@ def _id_conflicts() -> Iterator[None]:
         ) from exc
 
 
-def _insert(db: Database, cur: Cursor, rows: list[tuple[Any, ...]], target: str) -> set[str]:
+def _insert(
+    db: Database, cur: Cursor, rows: list[tuple[Any, ...]], target: str, count_words: bool
+) -> set[str]:
     """Insert rows into the ``target`` columns (skipping duplicates of a top-level
-    memory); the ids inserted."""
+    memory) in one statement; the ids inserted."""
     if not rows:
         return set()
     with _id_conflicts():
         if len(rows) >= COPY_MIN_ROWS:
-            return _insert_by_copy(cur, rows, db.vector_oid, target)
-        cur.executemany(
-            f"INSERT INTO memvault_memories ({target}) VALUES ({VALUE_MARKS}) {INSERT_TAIL}",
-            rows,
-            returning=True,
-        )
-        inserted: set[str] = set()
-        while True:
-            inserted.update(r.id for r in cur.fetchall())
-            if not cur.nextset():
-                return inserted
+            _copy_incoming(cur, rows, db.vector_oid)
+            source = f"SELECT {INCOMING_VALUES} FROM memvault_incoming ORDER BY ord"
+            cur.execute(inserting(target, source, count_words))
+        else:  # in the given order, as the COPY's ord keeps it
+            values = ", ".join([f"({VALUE_MARKS})"] * len(rows))
+            cur.execute(
+                inserting(target, f"VALUES {values}", count_words),
+                [value for row in rows for value in row],
+            )
+        return {r.id for r in cur.fetchall()}
 
 
-def _insert_by_copy(
-    cur: Cursor, rows: list[tuple[Any, ...]], vector_oid: int, target: str
-) -> set[str]:
-    """COPY (binary) into a session-local table, then one INSERT ... SELECT."""
+def _copy_incoming(cur: Cursor, rows: list[tuple[Any, ...]], vector_oid: int) -> None:
+    """COPY (binary) the rows into a session-local table, numbered in order."""
     cur.execute(INCOMING_TABLE)
     cur.execute("TRUNCATE memvault_incoming")
     with cur.copy(
@@ -228,11 +232,6 @@ def _insert_by_copy(
         copy.set_types(["int4", *WRITE_TYPES, vector_oid])
         for ord_, row in enumerate(rows):
             copy.write_row((ord_, *row))
-    cur.execute(
-        f"INSERT INTO memvault_memories ({target}) SELECT {INCOMING_VALUES} "
-        f"FROM memvault_incoming ORDER BY ord {INSERT_TAIL}"
-    )
-    return {r.id for r in cur.fetchall()}
 
 
 def _winners(cur: Cursor, losers: list[Memory]) -> dict[tuple[str, str], Memory]:
