@@ -148,10 +148,11 @@ def test_searches_in_namespaces_without_a_graph_do_not_keep_the_others_from_thei
     store.vector_search(unit(7), 10, Filter.build(namespace="alice"))
     assert walks_of_alices_graph() == before + 1
 
-    # Alice's searches, prepared and planned once for any vector, walk her graph.
+    # Alice's searches (words and vector), prepared, keep one plan for any query,
+    # which walks her graph.
     planned_once = generic_plans()
     for i in range(12):
-        store.vector_search(unit(200 + i), 10, Filter.build(namespace="alice"))
+        store.rankings(unit(200 + i), [f"alice {i}"], 10, Filter.build(namespace="alice"), None)
     assert generic_plans() > planned_once
     before = walks_of_alices_graph()
     store.vector_search(unit(8), 10, Filter.build(namespace="alice"))

@@ -121,12 +121,15 @@ def fast_parts(
     )
     in_space = f"AND p.namespace = {literal(namespace)}" if namespace is not None else ""
     k = int(k)
+    # Written in, not parameters: the one plan a prepared statement keeps is then
+    # estimated alike (``database``).
+    read, tried = float(share if share is not None else 1.0), share is not None
     ctes = f"""
     fast_terms AS MATERIALIZED (
-        SELECT lexeme, idf, ord, reach * %s <= {POSTED_AT_MOST} AS listed, {bound} AS bound
+        SELECT lexeme, idf, ord, reach * {read} <= {POSTED_AT_MOST} AS listed, {bound} AS bound
         FROM terms
     ), fast_gate AS MATERIALIZED (
-        SELECT %s AND NOT EXISTS (SELECT FROM terms WHERE size > 1)
+        SELECT {tried} AND NOT EXISTS (SELECT FROM terms WHERE size > 1)
                AND EXISTS (SELECT FROM fast_terms WHERE listed)
                -- Hopeless when the unlisted terms could outweigh the best listed one.
                AND s.unlisted < (SELECT max(bound) FROM fast_terms WHERE listed) AS go,
@@ -175,5 +178,4 @@ def fast_parts(
                     > (SELECT unlisted FROM fast_gate) * (1 + {SLACK}))
         ) AS proven
     )"""
-    read = [share if share is not None else 1.0, share is not None]
-    return ctes, [*read, *where_params, *where_params]
+    return ctes, [*where_params, *where_params]
