@@ -42,6 +42,7 @@ from memvault.config import Settings
 from memvault.embedding import open_embedder
 from memvault.limits import to_utc
 from memvault.search.hybrid import SearchSettings
+from memvault.stores import bm25
 from memvault.turns import TurnContext
 from retrieval_data import Dataset
 from retrieval_ingest import WORK_DIR, WordsOnly, open_set
@@ -283,7 +284,17 @@ def main(argv: list[str] | None = None) -> None:
         help="write each turn's context into its content, so the words index sees it too",
     )
     parser.add_argument("--misses", action="store_true", help="list queries missed at T@5")
+    parser.add_argument(
+        "--bm25",
+        metavar="K1,B",
+        help=f"BM25's k1 and b for this run, in every store (default {bm25.K1},{bm25.B})",
+    )
     args = parser.parse_args(argv)
+    if args.bm25:
+        # Every store reads the constants when it scores (stores.bm25), so setting
+        # them here changes the words' ranking of the whole run.
+        bm25.K1, bm25.B = (float(part) for part in args.bm25.split(","))
+        print(f"BM25: k1 {bm25.K1}, b {bm25.B}")
 
     configs = [parse_config(c) for c in args.config or ["default"]]
     settings = Settings.from_env()
@@ -323,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         saved.append(
             {
                 "data": str(folder),
+                "bm25": {"k1": bm25.K1, "b": bm25.B},
                 "ingest": stats,
                 "runs": [
                     {
