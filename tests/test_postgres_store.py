@@ -23,6 +23,7 @@ from memvault.search.text import query_terms
 from memvault.stores.postgres import ranking as postgres_ranking
 from memvault.stores.postgres import words as postgres_words
 from memvault.stores.postgres import writes as postgres_writes
+from memvault.stores.postgres.database import PREPARED_MAX
 from memvault.stores.postgres.ranking import EXACT_SEARCH_ROWS
 from memvault.stores.postgres.statistics import FilterStatistics
 from memvault.stores.postgres.store import PostgresStore
@@ -334,6 +335,27 @@ def test_filter_values_in_the_statement_select_what_the_sqlite_store_selects(pg,
         ours, theirs = selected(pg, flt), selected(reference, flt)
         assert ours == theirs and ours[3] > 0, flt
     reference.close()
+
+
+def test_a_connection_keeps_a_bounded_number_of_statements_prepared(database):
+    """Each filter's ranking statement is a statement of its own (its values are in
+    it), and its plan holds about 2 MB of the server's memory: a connection keeps at
+    most PREPARED_MAX prepared, the least recently run let go first."""
+    store = PostgresStore(database + "?pool_size=1")
+    store.bind_embedding(SPEC)
+    namespaces = [f"team {n}" for n in range(PREPARED_MAX + 8)]
+    store.add([mem(f"notes of {ns}", i, namespace=ns) for i, ns in enumerate(namespaces)])
+    for namespace in namespaces:
+        for _ in range(6):  # prepared at the fifth run
+            store.rankings(unit(1), ["notes"], 10, Filter.build(namespace=namespace), None)
+    with store._db.cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [r.statement for r in cur.fetchall()]
+    # The one let go last is deallocated on the way to a later statement.
+    assert PREPARED_MAX - 2 <= len(prepared) <= PREPARED_MAX + 1
+    assert any("'team 39'" in statement for statement in prepared)
+    assert not any("'team 0'" in statement for statement in prepared)
+    store.close()
 
 
 def selected(store, flt: Filter) -> tuple[set[str], set[str], set[str], int]:

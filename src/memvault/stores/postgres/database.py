@@ -35,6 +35,9 @@ WRITE_ATTEMPTS = 5
 # under load while a server restart is still noticed on the next quiet use.
 CHECK_AFTER_IDLE_S = 1.0
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+# The statements a connection keeps prepared at most (psycopg's default is 100),
+# the least recently run let go first.
+PREPARED_MAX = 32
 
 
 def one_line(exc: BaseException) -> str:
@@ -112,7 +115,10 @@ class Database:
         # (PostgreSQL's plan_cache_mode auto): the values a plan depends on, a
         # filter's and k, are written into the statement (``schema.filter_sql``),
         # so that plan is the one its values would get, without planning each
-        # search again (2 to 4 ms of a search's ranking statement).
+        # search again (2 to 5 ms of a search's ranking statement). Each filter is
+        # then a statement of its own, and a ranking statement's plan holds about
+        # 2 MB of the server's memory: PREPARED_MAX bounds it per connection.
+        conn.prepared_max = PREPARED_MAX
         conn.execute(
             f"SET TIME ZONE 'UTC'; SET hnsw.ef_search = {int(self.options.ef_search)}; "
             "SET hnsw.iterative_scan = relaxed_order; SET max_parallel_workers_per_gather = 0"
