@@ -10,7 +10,9 @@ graphs of large namespaces (``namespace_graphs``) are dropped too and built
 again after it.
 
 Before the build the word counts, which the load's own batches skip, are
-counted once from the rows, and the table is vacuumed and analyzed: that
+counted once from the rows, the table is rewritten in write order if rows
+moved (``graph_order``: the graph depends on the order it is built in), and
+vacuumed and analyzed: that
 merges the GIN pending lists, refreshes the statistics and leaves autovacuum
 nothing to do about the load, which it would otherwise start on within a
 minute, on the same cores as the build. The build itself is one ``CREATE
@@ -24,7 +26,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-from . import namespace_graphs
+from . import graph_order, namespace_graphs
 from .database import Database
 from .options import PostgresOptions
 from .rows import Cursor, one_row, one_value
@@ -53,9 +55,16 @@ def index_built_at_end(
                 "UPDATE memvault_memories SET embedding = fresh_embedding, "
                 "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL"
             )
+            # The graphs are built in the table's order: the order of the writes, as
+            # the first load's graph was (``graph_order``), unless rows moved since.
+            reorder = [graph_order.CLUSTER] if graph_order.rows_out_of_order(cur) else []
         # The postings too: their index is read alone only where the table's pages
         # are marked all visible.
-        db.run_outside_transaction(["VACUUM (ANALYZE) memvault_memories, memvault_postings"])
+        db.run_outside_transaction(
+            [*reorder, "VACUUM (ANALYZE) memvault_memories, memvault_postings"]
+        )
+        if reorder:
+            log.info("rewrote the memories in the order they were written before the build")
         with db.cursor(transaction=True) as cur:
             build_vector_index(cur, options, dimension, maintenance_work_mem)
             statements, done = namespace_graphs.changes(cur, options, dimension, concurrently=False)

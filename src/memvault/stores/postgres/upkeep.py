@@ -11,13 +11,13 @@ from typing import Any
 
 from ...model import Filter, utcnow
 from ..base import DetailedStats, StoreStats
-from . import namespace_graphs
+from . import graph_order, namespace_graphs
 from .bulk_load import index_built_at_end
 from .database import Database
 from .options import PostgresOptions
 from .retokenize import rebuild_worth_it, retokenize
 from .rows import Cursor, one_row, one_value
-from .schema import GIN_INDEXES, filter_sql
+from .schema import GIN_INDEXES, build_memory_sql, filter_sql
 
 PAGE = 200
 _UTC = "m.created_at AT TIME ZONE 'UTC'"
@@ -165,41 +165,55 @@ def optimize(db: Database, options: PostgresOptions, dimension: int | None) -> l
         # dropped, and the vacuum too, then the graphs built once (``retokenize``).
         with index_built_at_end(db, options, dimension, None):
             converted = retokenize(db.write, bulk=True)
-            done = vacuum(db)
+            done = vacuum(db, options, dimension)
         done.insert(0, f"words: {converted:,} rows made again, the vector graphs built after")
     else:
         retokenize(db.write)
-        done = vacuum(db)
+        done = vacuum(db, options, dimension)
     if dimension is not None:
         done += namespace_graphs.update(db, options, dimension)
     return done
 
 
-def vacuum(db: Database) -> list[str]:
-    """Merge the GIN pending lists, then VACUUM (FULL, ANALYZE): the tables and every index,
-    the HNSW graph included, are rewritten without dead rows and statistics refreshed.
+def vacuum(db: Database, options: PostgresOptions, dimension: int | None) -> list[str]:
+    """Merge the GIN pending lists, rewrite the memories in write order (``graph_order``)
+    and the other tables with VACUUM FULL, every index built again (the HNSW graphs
+    in place too, with ``maintenance_work_mem`` raised to hold the store's), and
+    refresh the statistics.
 
-    FULL gives space back to the file system, as ``memvault optimize`` promises,
-    at the price of an exclusive lock while it runs (seconds per 100k memories);
-    the autovacuum daemon does the plain, non-blocking kind meanwhile.
+    The rewrite gives space back to the file system, as ``memvault optimize``
+    promises, at the price of an exclusive lock while it runs (a minute or two
+    per 100k memories with their graphs, mostly the graphs); the autovacuum
+    daemon does the plain, non-blocking kind meanwhile.
     """
     with db.cursor() as cur:
         for index in GIN_INDEXES:
             cur.execute("SELECT gin_clean_pending_list(%s::regclass)", (index,))
-    # VACUUM cannot run in a transaction block.
+        cur.execute("SELECT count(*) FROM memvault_memories")
+        rows = one_value(cur)
+    # On one connection of its own, which the memory setting lasts for; VACUUM
+    # cannot run in a transaction block. CLUSTER leaves the visibility map unset,
+    # which index-only scans need: the plain VACUUM after it sets it.
+    memory = (
+        []
+        if dimension is None
+        else [build_memory_sql(rows, dimension, options.hnsw_m, session=True)]
+    )
     db.run_outside_transaction(
         [
-            f"VACUUM (FULL, ANALYZE) {table}"
-            for table in (
-                "memvault_memories",
-                "memvault_postings",
-                "memvault_journal",
-                "memvault_meta",
-            )
+            *memory,
+            graph_order.CLUSTER,
+            "VACUUM (ANALYZE) memvault_memories",
+            *(
+                f"VACUUM (FULL, ANALYZE) {table}"
+                for table in ("memvault_postings", "memvault_journal", "memvault_meta")
+            ),
         ]
     )
     return [
         "gin: merged the pending lists of the tag and metadata indexes",
-        "vacuum full: rewrote the tables and their indexes (HNSW too) without dead rows",
+        "cluster: rewrote the memories in the order they were written, and their indexes "
+        "(the vector graphs too, built in that order)",
+        "vacuum full: rewrote the other tables and their indexes without dead rows",
         "analyze: refreshed query planner statistics",
     ]
