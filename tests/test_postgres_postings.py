@@ -113,12 +113,15 @@ def test_queries_rank_as_sqlite_with_and_without_the_postings(pg, database, refe
     store.close()
 
 
+@pytest.mark.parametrize("lookup_cost", [0, 10**9], ids=["looked-up", "scanned"])
 def test_words_the_postings_leave_out_complete_the_scores_or_leave_them_to_the_tiers(
-    pg, reference, monkeypatch
+    pg, reference, monkeypatch, lookup_cost
 ):
     """With few postings summed, the common words are added to the best memories'
-    scores one posting at a time; where their bound could still change the ranking,
+    scores, each candidate's postings looked up by key or, for many candidates, every
+    term's postings read in turn; where their bound could still change the ranking,
     or too few memories hold the listed words, the tiers rank the query."""
+    monkeypatch.setattr(postings, "LOOKUP_COST", lookup_cost)
     texts = [f"everyday chores list {i}" for i in range(150)]
     texts += [f"everyday zebra sighting {i}" + " at the zoo" * (i % 3) for i in range(6)]
     texts += [f"quokka {i} everyday" for i in range(3)]
