@@ -26,7 +26,9 @@ A search ranks in one pass, exactly (MaxScore's argument):
 3. The terms not listed add at most the sum of their bounds (``unlisted``,
    ``bm25.upper_bound``) to any memory. Every memory passing the filter with
    a partial score within ``unlisted`` of ``kth`` is scored over all terms
-   (its postings looked up by key), and the k best kept.
+   (its postings looked up by key; for many such memories, every term's
+   postings read in turn and joined to them, which costs less than a lookup
+   per memory and term), and the k best kept.
 4. That is the ranking if every term was listed, or if the k-th whole score
    beats ``unlisted``: a memory holding only unlisted terms scores less, and
    one left out in step 3 scores less than ``kth``. Otherwise (or for a
