@@ -177,10 +177,15 @@ def fast_parts(
     ), fast_scanned AS MATERIALIZED (
         -- Whole scores of many candidates: every term's postings read in turn, those
         -- of the candidates summed, where looking up each candidate's by key costs more.
-        SELECT p.rowid, sum({weight} ORDER BY t.ord) AS score
-        FROM (SELECT * FROM fast_terms WHERE {scanned}) AS t
-        CROSS JOIN LATERAL (SELECT * FROM memvault_postings p
-                            WHERE p.lexeme = t.lexeme {in_space}) AS p
+        -- OFFSET 0 keeps the postings a scan of their own: the planner, which
+        -- takes the candidates for a few dozen, would otherwise look each one up
+        -- by key, term by term, the cost this path is there to avoid.
+        SELECT p.rowid, sum(p.weight ORDER BY p.ord) AS score
+        FROM (SELECT t.ord, p.rowid, {weight} AS weight
+              FROM (SELECT * FROM fast_terms WHERE {scanned}) AS t
+              CROSS JOIN LATERAL (SELECT * FROM memvault_postings p
+                                  WHERE p.lexeme = t.lexeme {in_space}) AS p
+              OFFSET 0) AS p
         JOIN (SELECT rowid FROM fast_candidates) AS c ON c.rowid = p.rowid
         GROUP BY p.rowid
     ), fast_scores AS MATERIALIZED (
