@@ -281,3 +281,17 @@ def test_a_large_namespace_reads_its_share_of_the_postings(pg, database, referen
             assert assert_ranks_as_sqlite(store, reference, ["kiwi"], 5, flt) == 5
     finally:
         store.close()
+
+
+def test_optimize_leaves_the_postings_readable_from_their_key_alone(pg, database):
+    """The postings are read by index-only scans, which fetch each posting's row
+    unless the visibility map says its page is all visible; optimize's VACUUM FULL
+    leaves that map empty, so a plain VACUUM must follow it."""
+    pg.add([mem(f"a note {i} about ferries and harbours", 2000 + i) for i in range(400)])
+    pg.optimize()
+    with psycopg.connect(database) as conn:
+        pages, visible = conn.execute(
+            "SELECT relpages, relallvisible FROM pg_class WHERE relname = 'memvault_postings'"
+        ).fetchone()
+    assert pages > 0
+    assert visible == pages
