@@ -21,17 +21,17 @@ A search ranks in one pass, exactly (MaxScore's argument):
    (the *listed* terms), are summed per memory: each memory's score over
    them (``partial``), a lower bound of its whole score.
 2. Those memories are walked from the highest partial score, each checked
-   against the filter on its row, until ``k`` pass: the k-th of them is a
-   lower bound (``kth``) of the k-th whole score.
+   against the filter on its row, until ``k`` pass; their whole scores are
+   looked up, and the lowest of them is a lower bound of the k-th whole score.
 3. The terms not listed add at most the sum of their bounds (``unlisted``,
-   ``bm25.upper_bound``) to any memory. Every memory passing the filter with
-   a partial score within ``unlisted`` of ``kth`` is scored over all terms
+   ``bm25.upper_bound``) to any memory. Every other memory passing the filter
+   with a partial score within ``unlisted`` of that bound is scored over all terms
    (its postings looked up by key; for many such memories, every term's
    postings read in turn and joined to them, which costs less than a lookup
    per memory and term), and the k best kept.
 4. That is the ranking if every term was listed, or if the k-th whole score
    beats ``unlisted``: a memory holding only unlisted terms scores less, and
-   one left out in step 3 scores less than ``kth``. Otherwise (or for a
+   one left out in step 3 scores less than the bound. Otherwise (or for a
    phrase, which needs positions) the tiers in ``words`` rank the query.
 
 Scores are summed in the query's term order, as the other stores sum them,
@@ -125,6 +125,9 @@ def fast_parts(
         "m.namespace"
     )
     in_space = f"AND p.namespace = {literal(namespace)}" if namespace is not None else ""
+    # A memory's whole score, its postings of every term looked up by key.
+    whole = f"""(SELECT sum({weight} ORDER BY t.ord) FROM fast_terms t JOIN memvault_postings p
+        ON p.lexeme = t.lexeme AND p.namespace = f.namespace AND p.rowid = f.rowid)"""
     k = int(k)
     # Written in, not parameters: the one plan a prepared statement keeps is then
     # estimated alike (``database``).
@@ -132,7 +135,7 @@ def fast_parts(
     # Scan the terms' postings rather than look up each candidate's (one per term).
     scanned = f"""((SELECT unlisted FROM fast_gate) > 0
         AND (SELECT max(reach) FROM terms) * {read}
-            < {LOOKUP_COST} * (SELECT count(*) FROM fast_candidates)
+            < {LOOKUP_COST} * (SELECT count(*) FROM fast_near)
               * (SELECT count(*) FROM fast_terms))"""
     ctes = f"""
     fast_terms AS MATERIALIZED (
@@ -150,53 +153,68 @@ def fast_parts(
         -- Each term's postings in turn, in the query's order: so each memory's sum
         -- adds its weights in the order every store adds them (a sort to order them
         -- would cost more than the sums).
-        SELECT p.rowid, sum({weight}) AS partial
+        SELECT p.rowid, p.namespace, sum({weight}) AS partial
         FROM (SELECT * FROM fast_terms WHERE listed AND (SELECT go FROM fast_gate)
               ORDER BY ord) AS t
         CROSS JOIN LATERAL (SELECT * FROM memvault_postings p
                             WHERE p.lexeme = t.lexeme {in_space}) AS p
-        GROUP BY p.rowid
+        GROUP BY p.rowid, p.namespace
     ), fast_top AS MATERIALIZED (
         -- The memories in partial score order, each checked on its row, until k pass.
         SELECT {columns}
         FROM (SELECT * FROM fast_partial ORDER BY partial DESC) AS c
         CROSS JOIN LATERAL ({row}) AS m
         ORDER BY c.partial DESC LIMIT {k}
+    ), fast_top_whole AS MATERIALIZED (
+        -- Their whole scores: the k-th of them is a lower bound of the k-th whole
+        -- score at least as high as ``kth``, so fewer memories are near it.
+        SELECT f.rowid, CASE WHEN (SELECT unlisted FROM fast_gate) = 0 THEN f.partial
+                        ELSE {whole} END AS score
+        FROM fast_top AS f
     ), fast_kth AS MATERIALIZED (
-        SELECT min(partial) AS kth, min(partial) - (SELECT unlisted FROM fast_gate)
-               - {SLACK} * (min(partial) + (SELECT unlisted FROM fast_gate)) AS floor
-        FROM fast_top HAVING count(*) = {k}
+        SELECT min(partial) AS kth, min(w.score) - (SELECT unlisted FROM fast_gate)
+               - {SLACK} * (min(w.score) + (SELECT unlisted FROM fast_gate)) AS floor
+        FROM fast_top JOIN fast_top_whole AS w USING (rowid) HAVING count(*) = {k}
     ), fast_near AS MATERIALIZED (
-        -- Those the unlisted terms could lift to the k-th, and ties with it.
-        SELECT {columns}
-        FROM fast_partial c CROSS JOIN LATERAL ({row}) AS m
+        -- Those the unlisted terms could lift to the k-th, and ties with it: their
+        -- rows are read only once their whole scores are known (there may be
+        -- thousands, and a row costs more than a posting).
+        SELECT c.rowid, c.namespace, c.partial
+        FROM fast_partial c
         WHERE c.partial >= (SELECT floor FROM fast_kth) AND c.partial <= (SELECT kth FROM fast_kth)
           AND c.rowid NOT IN (SELECT rowid FROM fast_top)
-    ), fast_candidates AS MATERIALIZED (
-        SELECT * FROM fast_top UNION ALL SELECT * FROM fast_near
     ), fast_scanned AS MATERIALIZED (
         -- Whole scores of many candidates: every term's postings read in turn, those
         -- of the candidates summed, where looking up each candidate's by key costs more.
-        -- OFFSET 0 keeps the postings a scan of their own: the planner, which
-        -- takes the candidates for a few dozen, would otherwise look each one up
-        -- by key, term by term, the cost this path is there to avoid.
-        SELECT p.rowid, sum(p.weight ORDER BY p.ord) AS score
-        FROM (SELECT t.ord, p.rowid, {weight} AS weight
-              FROM (SELECT * FROM fast_terms WHERE {scanned}) AS t
-              CROSS JOIN LATERAL (SELECT * FROM memvault_postings p
-                                  WHERE p.lexeme = t.lexeme {in_space}) AS p
-              OFFSET 0) AS p
-        JOIN (SELECT rowid FROM fast_candidates) AS c ON c.rowid = p.rowid
+        -- The candidates are a hashed subplan the postings are checked against, not
+        -- a join: the planner, taking them for a row or two, would loop over them
+        -- for every posting, or look each one up by key, term by term.
+        SELECT p.rowid, sum({weight} ORDER BY t.ord) AS score
+        FROM (SELECT * FROM fast_terms WHERE {scanned}) AS t
+        CROSS JOIN LATERAL (SELECT * FROM memvault_postings p
+                            WHERE p.lexeme = t.lexeme {in_space}) AS p
+        WHERE (p.rowid IN (SELECT rowid FROM fast_near)) IS TRUE
         GROUP BY p.rowid
+    ), fast_near_whole AS MATERIALIZED (
+        -- Scanned (each of them holds a listed term, so the scan found them all), or
+        -- else looked up; no join of the two, which the planner, taking each for a
+        -- row or two, would make a loop over both.
+        SELECT rowid, score FROM fast_scanned
+        UNION ALL
+        SELECT f.rowid, CASE WHEN (SELECT unlisted FROM fast_gate) = 0 THEN f.partial
+                        ELSE {whole} END AS score
+        FROM fast_near AS f WHERE NOT {scanned}
+    ), fast_near_kept AS MATERIALIZED (
+        -- The best of them by whole score, each checked on its row, until k pass.
+        SELECT m.id, m.created_at, m.importance, m.parent_id, m.chunk_index, c.rowid, c.score
+        FROM (SELECT * FROM fast_near_whole ORDER BY score DESC) AS c
+        CROSS JOIN LATERAL ({row}) AS m
+        ORDER BY c.score DESC, m.created_at, c.rowid LIMIT {k}
     ), fast_scores AS MATERIALIZED (
-        SELECT f.id, f.created_at, f.importance, f.parent_id, f.chunk_index, f.rowid,
-               CASE WHEN (SELECT unlisted FROM fast_gate) = 0 THEN f.partial
-               WHEN {scanned} THEN s.score
-               ELSE (
-                   SELECT sum({weight} ORDER BY t.ord) FROM fast_terms t JOIN memvault_postings p
-                   ON p.lexeme = t.lexeme AND p.namespace = f.namespace AND p.rowid = f.rowid)
-               END AS score
-        FROM fast_candidates AS f LEFT JOIN fast_scanned AS s USING (rowid)
+        SELECT * FROM (
+            SELECT f.id, f.created_at, f.importance, f.parent_id, f.chunk_index, f.rowid, w.score
+            FROM fast_top AS f JOIN fast_top_whole AS w USING (rowid)
+            UNION ALL SELECT * FROM fast_near_kept) AS c
         ORDER BY score DESC, created_at, rowid LIMIT {k}
     ), fast_done AS MATERIALIZED (
         SELECT coalesce((SELECT go FROM fast_gate), false) AND (
