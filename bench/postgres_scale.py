@@ -305,6 +305,7 @@ def main() -> None:
                 "pg_size_pretty(pg_indexes_size('memvault_memories'))"
             ).fetchone()
         print(f"table {sizes[0]}, HNSW index {sizes[1]}, all indexes {sizes[2]}")
+        PostgresStore(url).close()  # a kept store from before: its migrations first
         if server is not None:
             # A serving database keeps its index in memory; a fresh start reads it
             # from disk page by page, which would land on the first ef_search measured.
