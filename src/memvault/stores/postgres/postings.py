@@ -24,11 +24,12 @@ A search ranks in one pass, exactly (MaxScore's argument):
    against the filter on its row, until ``k`` pass; their whole scores are
    looked up, and the lowest of them is a lower bound of the k-th whole score.
 3. The terms not listed add at most the sum of their bounds (``unlisted``,
-   ``bm25.upper_bound``) to any memory. Every other memory passing the filter
-   with a partial score within ``unlisted`` of that bound is scored over all terms
+   ``bm25.upper_bound``) to any memory. Every other memory with a partial
+   score within ``unlisted`` of that bound is scored over all terms
    (its postings looked up by key; for many such memories, every term's
-   postings read in turn and joined to them, which costs less than a lookup
-   per memory and term), and the k best kept.
+   postings read in turn and checked against a hash of them, which costs less
+   than a lookup per memory and term), then read for the filter from the best
+   whole score down until k pass, and the k best kept.
 4. That is the ranking if every term was listed, or if the k-th whole score
    beats ``unlisted``: a memory holding only unlisted terms scores less, and
    one left out in step 3 scores less than the bound. Otherwise (or for a
@@ -125,9 +126,11 @@ def fast_parts(
         "m.namespace"
     )
     in_space = f"AND p.namespace = {literal(namespace)}" if namespace is not None else ""
-    # A memory's whole score, its postings of every term looked up by key.
-    whole = f"""(SELECT sum({weight} ORDER BY t.ord) FROM fast_terms t JOIN memvault_postings p
-        ON p.lexeme = t.lexeme AND p.namespace = f.namespace AND p.rowid = f.rowid)"""
+    # A memory's (``f``) whole score: its partial one if every term was listed, else
+    # its postings of every term looked up by key.
+    whole = f"""CASE WHEN (SELECT unlisted FROM fast_gate) = 0 THEN f.partial ELSE (
+        SELECT sum({weight} ORDER BY t.ord) FROM fast_terms t JOIN memvault_postings p
+        ON p.lexeme = t.lexeme AND p.namespace = f.namespace AND p.rowid = f.rowid) END"""
     k = int(k)
     # Written in, not parameters: the one plan a prepared statement keeps is then
     # estimated alike (``database``).
@@ -168,9 +171,7 @@ def fast_parts(
     ), fast_top_whole AS MATERIALIZED (
         -- Their whole scores: the k-th of them is a lower bound of the k-th whole
         -- score at least as high as ``kth``, so fewer memories are near it.
-        SELECT f.rowid, CASE WHEN (SELECT unlisted FROM fast_gate) = 0 THEN f.partial
-                        ELSE {whole} END AS score
-        FROM fast_top AS f
+        SELECT f.rowid, {whole} AS score FROM fast_top AS f
     ), fast_kth AS MATERIALIZED (
         SELECT min(partial) AS kth, min(w.score) - (SELECT unlisted FROM fast_gate)
                - {SLACK} * (min(w.score) + (SELECT unlisted FROM fast_gate)) AS floor
@@ -201,9 +202,7 @@ def fast_parts(
         -- row or two, would make a loop over both.
         SELECT rowid, score FROM fast_scanned
         UNION ALL
-        SELECT f.rowid, CASE WHEN (SELECT unlisted FROM fast_gate) = 0 THEN f.partial
-                        ELSE {whole} END AS score
-        FROM fast_near AS f WHERE NOT {scanned}
+        SELECT f.rowid, {whole} AS score FROM fast_near AS f WHERE NOT {scanned}
     ), fast_near_kept AS MATERIALIZED (
         -- The best of them by whole score, each checked on its row, until k pass.
         SELECT m.id, m.created_at, m.importance, m.parent_id, m.chunk_index, c.rowid, c.score
