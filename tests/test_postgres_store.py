@@ -25,7 +25,7 @@ from memvault.stores.postgres import words as postgres_words
 from memvault.stores.postgres import writes as postgres_writes
 from memvault.stores.postgres.database import PREPARED_MAX
 from memvault.stores.postgres.ranking import EXACT_SEARCH_ROWS
-from memvault.stores.postgres.statistics import FilterStatistics
+from memvault.stores.postgres.statistics import REFRESH_S, FilterStatistics
 from memvault.stores.postgres.store import PostgresStore
 from memvault.stores.sqlite.store import SqliteStore
 from memvault.vault import Vault
@@ -431,6 +431,42 @@ def test_a_filter_the_statistics_put_far_above_the_count_is_searched_without_it(
     store.delete([m.id for m in memories[5:]])
     assert {c.id for c in store.vector_search(query, 10, flt)} == {m.id for m in memories[:5]}
     store.close()
+
+
+class RefreshedAfterFirstRead(FilterStatistics):
+    """Statistics whose snapshot another thread refreshes, after ``change`` and an
+    ANALYZE, right after this one's first read of it."""
+
+    def __init__(self, store: PostgresStore, change) -> None:
+        super().__init__(store._db)
+        self.change = change
+        self.reads = 0
+
+    def _current(self):
+        shares = super()._current()
+        self.reads += 1
+        if self.reads == 1:
+            self.change()
+            with self._db.cursor() as cur:
+                cur.execute("ANALYZE memvault_memories")
+            self._read_at = -REFRESH_S  # the other thread's refresh: due now
+        return shares
+
+
+def test_an_estimate_comes_from_one_snapshot_of_the_statistics(pg, database):
+    """A refresh while an estimate is made leaves it that of the old snapshot or of
+    the new one, never rows from one and shares from the other."""
+    flt = Filter.build(namespace="big", tags_any=["t"])
+    pg.add([mem(f"tagged {i}", 2000 + i, namespace="big", tags=("t",)) for i in range(100)])
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("ANALYZE memvault_memories")
+    # Ten times as many memories, the tag on a tenth: 100 match in either snapshot.
+    untagged = [mem(f"untagged {i}", 3000 + i, namespace="big") for i in range(900)]
+    statistics = RefreshedAfterFirstRead(pg, lambda: pg.add(untagged))
+    assert statistics.estimated_matches(flt) == pytest.approx(100, rel=0.1)
+    assert statistics.reads == 1
+    assert statistics.estimated_matches(flt) == pytest.approx(100, rel=0.1)  # the new one
+    assert statistics._current().rows == 1000
 
 
 @pytest.mark.parametrize("scored_at_most", [30_000, 40])

@@ -54,15 +54,33 @@ WHERE s.schemaname = current_schema() AND s.tablename = 'memvault_memories'
 
 @dataclass(frozen=True)
 class Shares:
-    """The sampled share of memories for each common namespace and tag."""
+    """The sampled share of memories for each common namespace and tag: one snapshot,
+    which every estimate is computed from whole (a refresh replaces it)."""
 
     rows: float = 0.0
     namespaces: dict[str, float] = field(default_factory=dict)
     tags: dict[str, float] = field(default_factory=dict)
 
+    def estimated_matches(self, flt: Filter) -> float:
+        if flt.memory_type is not None or flt.metadata or flt.created_after or flt.created_before:
+            return 0.0
+        share = self.tag_share(flt)
+        if flt.namespace is not None:
+            share *= self.namespaces.get(flt.namespace, 0.0)
+        return self.rows * share
+
+    def tag_share(self, flt: Filter) -> float:
+        share = 1.0
+        if flt.tags_any:
+            share *= min(1.0, sum(self.tags.get(tag, 0.0) for tag in flt.tags_any))
+        if flt.tags_all:
+            share *= min(self.tags.get(tag, 0.0) for tag in flt.tags_all)
+        return share
+
 
 class FilterStatistics:
-    """Estimates from ``pg_stats``, refreshed at most every ``REFRESH_S``."""
+    """Estimates from ``pg_stats``, refreshed at most every ``REFRESH_S``; each read
+    from one snapshot, though another thread may refresh it meanwhile."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -85,24 +103,12 @@ class FilterStatistics:
     def estimated_matches(self, flt: Filter) -> float:
         """A rough count of the memories ``flt`` matches, for namespace and tag
         filters whose values the statistics hold; 0 for any other (unknown)."""
-        if flt.memory_type is not None or flt.metadata or flt.created_after or flt.created_before:
-            return 0.0
-        shares = self._current()
-        share = self.tag_share(flt)
-        if flt.namespace is not None:
-            share *= shares.namespaces.get(flt.namespace, 0.0)
-        return shares.rows * share
+        return self._current().estimated_matches(flt)
 
     def tag_share(self, flt: Filter) -> float:
         """The share of memories ``flt``'s tag conditions keep, roughly (1 without any;
         0 for tags the statistics do not hold, the rare ones)."""
-        tags = self._current().tags
-        share = 1.0
-        if flt.tags_any:
-            share *= min(1.0, sum(tags.get(tag, 0.0) for tag in flt.tags_any))
-        if flt.tags_all:
-            share *= min(tags.get(tag, 0.0) for tag in flt.tags_all)
-        return share
+        return self._current().tag_share(flt)
 
     def _current(self) -> Shares:
         with self._lock:
