@@ -11,7 +11,10 @@ import time
 
 import psycopg
 import pytest
+from psycopg.rows import namedtuple_row
 
+from memvault.stores.postgres import namespace_graphs
+from memvault.stores.postgres.namespace_graphs import graph_name
 from memvault.stores.postgres.schema import VECTOR_INDEX
 from memvault.stores.postgres.store import PostgresStore
 
@@ -26,7 +29,7 @@ from .test_postgres_words_fast import (
     old_store,  # noqa: F401  (a fixture)
     opened,
 )
-from .test_store_conformance import mem
+from .test_store_conformance import SPEC, mem
 
 
 @pytest.fixture
@@ -117,3 +120,38 @@ def test_serve_says_so_and_builds_the_missing_graphs(database, killed, tmp_path)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("left", ["missing", "invalid"])
+def test_a_namespace_graph_an_interrupted_build_left_is_built_in_the_background(database, left):
+    """Killed after the store's graph was built again (a build of the namespaces'
+    follows it), or while building a namespace's concurrently: the store's graph is
+    there, a namespace's not, or invalid."""
+    store = PostgresStore(database + "?namespace_graph_min=3")
+    try:
+        store.bind_embedding(SPEC)
+        store.add([mem(f"home {i}", i, namespace="home") for i in range(10)])
+        store.add([mem(f"work {i}", 100 + i, namespace="work") for i in range(5)])
+        store.optimize()
+        built = namespace_graphs_there(database)
+        assert built == {graph_name("work"): True}
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(
+                f"DROP INDEX {graph_name('work')}"
+                if left == "missing"
+                else "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
+                () if left == "missing" else (graph_name("work"),),
+            )
+        assert store.health()["vector_index"] == "hnsw"  # the store's graph is there
+        note = store.repair_in_background()
+        assert note is not None and "namespace 'work'" in note
+        store.graph_builder.join()
+        assert namespace_graphs_there(database) == built
+        assert store.repair_in_background() is None
+    finally:
+        store.close()
+
+
+def namespace_graphs_there(database: str) -> dict[str, bool]:
+    with psycopg.connect(database) as conn, conn.cursor(row_factory=namedtuple_row) as cur:
+        return namespace_graphs.existing(cur)

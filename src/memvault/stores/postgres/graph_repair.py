@@ -3,7 +3,12 @@ the background by a long-running process.
 
 Killed while the graphs were dropped, an optimize or a bulk load leaves the
 store without them: searches compare every vector (slower, the same
-results) until they are built. ``optimize`` builds them, and so does
+results) until they are built. Killed after the store's graph was built
+again, or while building a namespace's (``namespace_graphs``) concurrently,
+it leaves a namespace's graph missing or invalid: searches there walk the
+store's graph, and every write still updates an invalid graph. A missing
+namespace graph cannot be told from one a namespace grown large since the
+last optimize never had; either is built. ``optimize`` builds them, and so does
 ``memvault serve`` at its start (``GraphBuilder``), in a thread: opening the
 store must not wait (a graph of a million memories takes about 17 minutes),
 and a short command (a search, a store) would end before a build it started.
@@ -38,12 +43,6 @@ from .schema import VECTOR_INDEX, VECTOR_INDEX_VALID, build_memory_sql, vector_i
 log = logging.getLogger(__name__)
 
 ROWS = "SELECT count(*) FROM memvault_memories"
-
-
-def missing(db: Database) -> bool:
-    with db.cursor() as cur:
-        cur.execute(f"SELECT NOT {VECTOR_INDEX_VALID}")
-        return bool(one_value(cur))
 
 
 def build(conn: psycopg.Connection, options: PostgresOptions, dimension: int) -> list[str]:
@@ -89,18 +88,31 @@ class GraphBuilder:
         self._closing = False
 
     def start(self, dimension: int) -> str | None:
-        """Start building if the store's graph is missing; what is happening, in
-        words, or None when nothing is missing."""
-        if (self._thread is not None and self._thread.is_alive()) or not missing(self._db):
+        """Start building if a graph is missing, the store's or a namespace's; what is
+        happening, in words, or None when nothing is missing."""
+        if self._thread is not None and self._thread.is_alive():
+            return None
+        with self._db.cursor() as cur:
+            store_graph = not one_value(cur.execute(f"SELECT {VECTOR_INDEX_VALID}"))
+            namespaces = namespace_graphs.missing(cur, self._options)
+        if not store_graph and not namespaces:
             return None
         self._thread = threading.Thread(
             target=self._build, args=(dimension,), name="memvault-graphs", daemon=True
         )
         self._thread.start()
+        if store_graph:
+            return (
+                "The store's vector graph is missing (an optimize or bulk load was killed, or "
+                "is running): building it in the background unless that one still is. "
+                "Searches compare every vector until then (slower, the same results); "
+                "writes go on."
+            )
         return (
-            "The store's vector graph is missing (an optimize or bulk load was killed, or is "
-            "running): building it in the background unless that one still is. Searches "
-            "compare every vector until then (slower, the same results); writes go on."
+            f"Namespace vector graphs are missing or invalid ({', '.join(namespaces)}: an "
+            "optimize or bulk load was killed or is running, or a namespace grew large since "
+            "the last optimize): building them in the background unless that one still is. "
+            "Searches in those namespaces walk the store's graph until then; writes go on."
         )
 
     def join(self, timeout: float | None = None) -> None:

@@ -65,12 +65,10 @@ def drop_all(cur: Cursor) -> None:
         cur.execute(f"DROP INDEX IF EXISTS {name}")
 
 
-def changes(
-    cur: Cursor, options: PostgresOptions, dimension: int, *, concurrently: bool
-) -> tuple[list[str], list[str]]:
-    """The statements bringing the namespace graphs up to date, and what they do, in
-    words. ``concurrently``: built and dropped without blocking writes (outside a
-    transaction, then)."""
+def wanted_graphs(cur: Cursor, options: PostgresOptions) -> dict[str, tuple[str, int]]:
+    """The graphs the namespaces qualify for, by name: the namespace and its rows."""
+    if options.namespace_graph_min <= 0:
+        return {}
     cur.execute(SIZES)
     sizes = {r.namespace: r.rows for r in cur.fetchall()}
     total = sum(sizes.values())
@@ -78,11 +76,37 @@ def changes(
         (
             (rows, namespace)
             for namespace, rows in sizes.items()
-            if 0 < options.namespace_graph_min <= rows <= MAX_SHARE * total
+            if options.namespace_graph_min <= rows <= MAX_SHARE * total
         ),
         reverse=True,
     )[:MOST]
-    wanted = {graph_name(namespace): (namespace, rows) for rows, namespace in qualifying}
+    return {graph_name(namespace): (namespace, rows) for rows, namespace in qualifying}
+
+
+def missing(cur: Cursor, options: PostgresOptions) -> list[str]:
+    """What an interrupted build of the namespace graphs left, in words, for ``changes``
+    to build or drop: a qualifying namespace's graph missing or invalid, and an
+    invalid graph of one that no longer qualifies (every write still updates it)."""
+    have = existing(cur)
+    wanted = wanted_graphs(cur, options)
+    return [
+        f"the graph of namespace {namespace!r}"
+        for name, (namespace, _) in wanted.items()
+        if not have.get(name)
+    ] + [
+        f"the invalid graph {name}"
+        for name, valid in have.items()
+        if not valid and name not in wanted
+    ]
+
+
+def changes(
+    cur: Cursor, options: PostgresOptions, dimension: int, *, concurrently: bool
+) -> tuple[list[str], list[str]]:
+    """The statements bringing the namespace graphs up to date, and what they do, in
+    words. ``concurrently``: built and dropped without blocking writes (outside a
+    transaction, then)."""
+    wanted = wanted_graphs(cur, options)
     have = existing(cur)
     how = "CONCURRENTLY " if concurrently else ""
     statements: list[str] = []
