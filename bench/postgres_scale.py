@@ -43,7 +43,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from bench.scale_meters import STATEMENTS, CpuMeter  # noqa: E402
+from bench.scale_meters import STATEMENTS, CpuMeter, paired_reads  # noqa: E402
 from bench.scale_rows import (  # noqa: E402
     BATCH,
     DIM,
@@ -95,44 +95,48 @@ def measure(
 
 
 def measure_hybrid(
-    store: Store, texts: list[str], vectors: np.ndarray, cpu: CpuMeter | None = None
+    stores: dict[str, Store], texts: list[str], vectors: np.ndarray, cpu: CpuMeter | None = None
 ) -> None:
     """Print p50/p95 of whole hybrid searches (k = 10): unfiltered, in one namespace,
     and in one namespace with one tag of four (a fortieth of the store); with a
-    ``cpu`` meter, the CPU each costs (this process and the server's)."""
+    ``cpu`` meter, the CPU each costs (this process and the server's). Each scope
+    is searched on each of the ``stores`` (named by what sets it apart) in turn."""
     settings = SearchSettings()
+    first = next(iter(stores.values()))
     scopes = [("none", Filter(namespace=None)), ("namespace", Filter(namespace="ns3"))]
     tagged = Filter(namespace="ns3", tags_any=("tag1",))
-    if store.count(tagged):
+    if first.count(tagged):
         scopes.append(("namespace and tag", tagged))
     else:
         print("(no tagged memories: loaded by an earlier bench; --keep a new load for them)")
     for scope, flt in scopes:
-        times = []
-        sent, cpu_before = STATEMENTS.count, None
-        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
-            if i == 5:  # the first few warm the caches and the pool
-                cpu_before = cpu() if cpu is not None else None
-                sent = STATEMENTS.count
-            started = time.perf_counter()
-            hybrid_search(store, text, lambda _q, v=vector: v, 10, flt, settings, utcnow())
-            if i >= 5:
-                times.append((time.perf_counter() - started) * 1000)
-        statements = (
-            f", {(STATEMENTS.count - sent) / len(times):.1f} statements"
-            if isinstance(store, PostgresStore)
-            else ""
-        )
-        cpu_after = cpu() if cpu is not None else None
-        times.sort()
-        if cpu_before and cpu_after:
-            statements += f", {(cpu_after - cpu_before) * 1000 / len(times):.1f} CPU ms"
-        print(
-            f"hybrid search, filter {scope}: p50 {statistics.median(times):.1f} ms, "
-            f"p95 {times[int(0.95 * (len(times) - 1))]:.1f} ms{statements}; "
-            f"load average {os.getloadavg()[0]:.1f}",
-            flush=True,
-        )
+        for name, store in stores.items():
+            times = []
+            sent, cpu_before, paired = STATEMENTS.count, None, None
+            for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+                if i == 5:  # the first few warm the caches and the pool
+                    cpu_before = cpu() if cpu is not None else None
+                    sent, paired = STATEMENTS.count, paired_reads(store)
+                started = time.perf_counter()
+                hybrid_search(store, text, lambda _q, v=vector: v, 10, flt, settings, utcnow())
+                if i >= 5:
+                    times.append((time.perf_counter() - started) * 1000)
+            cpu_after = cpu() if cpu is not None else None
+            spent = ""
+            if isinstance(store, PostgresStore):
+                spent = f", {(STATEMENTS.count - sent) / len(times):.1f} statements"
+            if paired is not None:
+                reads = {key: n - paired[key] for key, n in (paired_reads(store) or {}).items()}
+                spent += f" ({reads['at once']} of {len(times)} on two connections at once)"
+            if cpu_before and cpu_after:
+                spent += f", {(cpu_after - cpu_before) * 1000 / len(times):.1f} CPU ms"
+            times.sort()
+            print(
+                f"hybrid search, filter {scope}{name}: p50 {statistics.median(times):.1f} ms, "
+                f"p95 {times[int(0.95 * (len(times) - 1))]:.1f} ms{spent}; "
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
 
 
 def run_sqlite(
@@ -171,7 +175,7 @@ def run_sqlite(
                 f"recall@10 {recall:.3f}",
                 flush=True,
             )
-    measure_hybrid(store, query_texts, query_sets["real"])
+    measure_hybrid({"": store}, query_texts, query_sets["real"])
     store.close()
     measure_writes(SqliteStore(path), args.n, vocabulary, CpuMeter(None))
 
@@ -317,6 +321,7 @@ def main() -> None:
                     "pg_prewarm('memvault_memories'), pg_prewarm('memvault_postings_pkey')"
                 )
 
+        joiner = "&" if "?" in url else "?"
         vectors = all_vectors(args.n, real)
         truth = {
             (kind, scope): exact_top(vectors, qs, 10, rows)
@@ -332,7 +337,7 @@ def main() -> None:
             f"{'CPU ms':>7} {'recall@10':>10}"
         )
         for ef in [int(x) for x in args.ef.split(",")]:
-            store = PostgresStore(f"{url}{'&' if '?' in url else '?'}ef_search={ef}")
+            store = PostgresStore(f"{url}{joiner}ef_search={ef}")
             for kind, qs in query_sets.items():
                 for scope, flt in (
                     ("none", Filter(namespace=None)),
@@ -347,9 +352,14 @@ def main() -> None:
                         flush=True,
                     )
             store.close()
-        store = PostgresStore(url)
-        measure_hybrid(store, query_texts, query_sets["real"], cpu)
-        store.close()
+        # A store of one connection runs both sides of a search in one statement.
+        stores = {
+            "": PostgresStore(url),
+            ", one connection": PostgresStore(f"{url}{joiner}pool_size=1"),
+        }
+        measure_hybrid(stores, query_texts, query_sets["real"], cpu)
+        for store in stores.values():
+            store.close()
         measure_writes(PostgresStore(url), args.n, vocabulary, cpu)
     finally:
         print(f"load average at the end {os.getloadavg()[0]:.1f}")

@@ -1,8 +1,9 @@
 """What a benchmark search costs besides its wall time: CPU seconds and statements.
 
 On a shared machine wall time includes waiting for a core, so the scale
-benchmarks print CPU time too, and the statements each search sends to
-PostgreSQL (each one a round trip).
+benchmarks print CPU time too, the statements each search sends to
+PostgreSQL (each one a round trip), and how many searches ran their two sides
+at once on two connections.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import psutil
 import psycopg
+
+from memvault.stores.postgres.store import PostgresStore
 
 
 class CpuMeter:
@@ -61,3 +64,11 @@ class Statements:
 
 
 STATEMENTS = Statements()
+
+
+def paired_reads(store: Any) -> dict[str, int] | None:
+    """How many PostgreSQL searches so far ran their sides at once on two connections
+    (``at once``) or in one statement (``one connection``); None for other stores."""
+    if not isinstance(store, PostgresStore):
+        return None
+    return dict(store.health()["pool"]["paired_reads"])

@@ -1,14 +1,19 @@
-"""Both sides of a hybrid search in one statement: the word ranking (``words``), each
-word match's predecessor, and the nearest vectors (``search``).
+"""Both sides of a hybrid search: the word ranking (``words``) with each word
+match's predecessor, and the nearest vectors (``search``).
 
 Each statement is a round trip to the server, which for a fleet is a network
-away; the three queries share nothing but the filter, so they run as CTEs of
-one statement and answer in one result, each row marked with its side.
+away; the sides share nothing but the filter, so they can run as CTEs of one
+statement that answers in one result, each row marked with its side
+(``Sides.together``). One statement runs on one core, though, the sides one
+after the other: with a second connection free, each side is a statement of
+its own (``Sides.apart``), the two sent at once (``Database.fetch_at_once``)
+and run side by side on the server, which takes the longer one's time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +21,7 @@ import numpy as np
 
 from ...model import Candidate, Filter, utcnow
 from ..base import Rankings
+from .database import Statement
 from .schema import filter_sql
 from .search import nearest_parts, preceding_sql, to_candidate
 from .statistics import FilterStatistics
@@ -46,7 +52,7 @@ def rankings_query(
     words: Parts | None,
     preceding: tuple[str, list[Any], timedelta] | None,
     nearest: Parts | None,
-) -> tuple[str, list[Any]]:
+) -> Statement:
     """One statement (SQL, parameters) for the given sides: ``words`` from
     ``words.text_search_parts``, ``preceding`` the word side's filter (WHERE,
     parameters) and interval, ``nearest`` from ``search.nearest_parts``.
@@ -84,16 +90,46 @@ def rankings_query(
     return f"WITH {', '.join(ctes)} {union} ORDER BY side, score DESC, created_at, rowid", params
 
 
-def rankings_statement(
+@dataclass(frozen=True)
+class Sides:
+    """The parts of a search's sides (``rankings_query``'s arguments), at least one given."""
+
+    words: Parts | None
+    preceding: tuple[str, list[Any], timedelta] | None
+    nearest: Parts | None
+
+    def together(self) -> Statement:
+        """Every side in one statement."""
+        return rankings_query(self.words, self.preceding, self.nearest)
+
+    def apart(self) -> tuple[Statement, Statement] | None:
+        """The words (with their predecessors) and the vectors as two statements, whose
+        rows together are ``together``'s; None unless both sides are asked for.
+
+        Under read committed each statement sees the commits made before it
+        started, so a write committing between the two may be seen by one side
+        only, as by one statement started just before or after it: the fused
+        ranking is of the memories some moment's store held or holds, and the
+        memories are read afterwards anyway (a memory deleted by then is left
+        out, as with one statement)."""
+        if self.words is None or self.nearest is None:
+            return None
+        return (
+            rankings_query(self.words, self.preceding, None),
+            rankings_query(None, None, self.nearest),
+        )
+
+
+def ranking_sides(
     statistics: FilterStatistics,
     vector: np.ndarray | None,
     terms: Sequence[str],
     k: int,
     flt: Filter,
     within: timedelta | None,
-) -> tuple[str, list[Any]] | None:
-    """The statement (SQL, parameters) ranking ``terms`` and ``vector`` under
-    ``flt``, each side's plan chosen from the ``statistics``; None with neither."""
+) -> Sides | None:
+    """The sides ranking ``terms`` and ``vector`` under ``flt``, each one's plan chosen
+    from the ``statistics``; None with neither."""
     now = utcnow()
     words = preceding = nearest = None
     if terms:
@@ -117,7 +153,7 @@ def rankings_statement(
         nearest = nearest_parts(where, params, vector, k, exact_below)
     if words is None and nearest is None:
         return None
-    return rankings_query(words, preceding, nearest)
+    return Sides(words, preceding, nearest)
 
 
 def postings_share(statistics: FilterStatistics, flt: Filter) -> float | None:

@@ -41,7 +41,7 @@ from .health import store_health
 from .indexing import VectorIndexer
 from .migrations import SCHEMA_LOCK
 from .options import parse_postgres_url
-from .ranking import rankings_statement, read_rankings
+from .ranking import ranking_sides, read_rankings
 from .retokenize import WordConverter
 from .rows import Cursor, one_value
 from .schema import (
@@ -227,15 +227,24 @@ class PostgresStore:
         flt: Filter,
         within: timedelta | None,
     ) -> Rankings:
-        """Both sides of a hybrid search in one statement (``ranking``)."""
+        """Both sides of a hybrid search (``ranking``): at once on two connections if
+        a second is free right now, else in one statement on one."""
         spec = self.embedding_spec() if vector is not None else None
         vec = as_vector(vector, spec.dimension) if vector is not None and spec else None
-        statement = rankings_statement(self._statistics, vec, terms, k, flt, within)
-        if statement is None:
+        sides = ranking_sides(self._statistics, vec, terms, k, flt, within)
+        if sides is None:
             return Rankings([], [], {})
-        with self._db.cursor() as cur:
-            cur.execute(*statement)
-            return read_rankings(cur.fetchall())
+        apart = sides.apart()
+        if apart is None:
+            with self._db.cursor() as cur:
+                cur.execute(*sides.together())
+                return read_rankings(cur.fetchall())
+        with self._db.cursor_pair() as (cur, spare):
+            if spare is None:
+                cur.execute(*sides.together())
+                return read_rankings(cur.fetchall())
+            words, vectors = self._db.fetch_at_once(cur, apart[0], spare, apart[1])
+        return read_rankings(words + vectors)
 
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta
