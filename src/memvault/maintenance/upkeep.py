@@ -182,8 +182,9 @@ class Upkeep:
 
     def repair_in_background(self) -> str | None:
         """For a long-running process: start rebuilding in the background what an
-        interrupted upkeep left missing in the store (``RepairsInBackground``: the
-        vector graphs of a PostgreSQL store); what is happening, in words, or None."""
+        interrupted upkeep or an upgrade left missing in the store (``RepairsInBackground``:
+        a PostgreSQL store's vector graphs and its postings' visibility map); what is
+        happening, in words, or None."""
         store = self.store
         return store.repair_in_background() if isinstance(store, RepairsInBackground) else None
 

@@ -269,8 +269,9 @@ class RanksAtOnce(Protocol):
 
 @runtime_checkable
 class RepairsInBackground(Protocol):
-    """A store whose interrupted upkeep can leave something to rebuild that opening it
-    must not wait for (PostgreSQL: the vector graphs a killed optimize dropped).
+    """A store whose interrupted upkeep (or upgrade) can leave something to rebuild that
+    opening it must not wait for (PostgreSQL: the vector graphs a killed optimize
+    dropped, the visibility map of the word postings an upgrade made).
 
     Optional; a long-running process (``memvault serve``) asks at its start.
     """

@@ -26,7 +26,6 @@ next build drops it first.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import psycopg
@@ -34,6 +33,7 @@ from psycopg.rows import namedtuple_row
 
 from ...errors import Conflict, MemvaultError
 from . import graph_order, namespace_graphs
+from .background import BackgroundWork
 from .database import Database
 from .graph_lock import rebuilding_graphs
 from .options import PostgresOptions
@@ -77,30 +77,25 @@ def build(conn: psycopg.Connection, options: PostgresOptions, dimension: int) ->
     return done + built
 
 
-class GraphBuilder:
+class GraphBuilder(BackgroundWork):
     """The background build of missing graphs, at most one per store object."""
 
     def __init__(self, db: Database, options: PostgresOptions) -> None:
+        super().__init__("memvault-graphs")
         self._db = db
         self._options = options
-        self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection | None = None
-        self._closing = False
 
     def start(self, dimension: int) -> str | None:
         """Start building if a graph is missing, the store's or a namespace's; what is
         happening, in words, or None when nothing is missing."""
-        if self._thread is not None and self._thread.is_alive():
+        if self.running:
             return None
         with self._db.cursor() as cur:
             store_graph = not one_value(cur.execute(f"SELECT {VECTOR_INDEX_VALID}"))
             namespaces = namespace_graphs.missing(cur, self._options)
         if not store_graph and not namespaces:
             return None
-        self._thread = threading.Thread(
-            target=self._build, args=(dimension,), name="memvault-graphs", daemon=True
-        )
-        self._thread.start()
+        self._begin(self._build, dimension)
         if store_graph:
             return (
                 "The store's vector graph is missing (an optimize or bulk load was killed, or "
@@ -115,24 +110,13 @@ class GraphBuilder:
             "Searches in those namespaces walk the store's graph until then; writes go on."
         )
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait until the build has ended (done, failed, found running elsewhere)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def close(self) -> None:
-        self._closing = True
-        # A cancel lands on the statement running then; the build has several.
-        while self._thread is not None and self._thread.is_alive():
-            if (conn := self._conn) is not None:
-                conn.cancel_safe()
-            self._thread.join(0.2)
-
     def _build(self, dimension: int) -> None:
         try:
-            with rebuilding_graphs(self._db, "graph build") as conn:
-                self._conn = conn
-                if self._closing:
+            with (
+                rebuilding_graphs(self._db, "graph build") as conn,
+                self._cancellable(conn) as going_on,
+            ):
+                if not going_on:
                     return
                 for line in build(conn, self._options, dimension):
                     log.warning("%s", line)
@@ -143,5 +127,3 @@ class GraphBuilder:
                 log.warning(
                     "building the vector graphs failed (memvault optimize builds them): %s", exc
                 )
-        finally:
-            self._conn = None

@@ -55,6 +55,7 @@ from .schema import (
 )
 from .search import preceding_sql
 from .statistics import FilterStatistics
+from .visibility import PostingsVacuum
 
 
 class PostgresStore:
@@ -79,6 +80,7 @@ class PostgresStore:
         self.word_converter.start()
         self._statistics = FilterStatistics(self._db)
         self.graph_builder = GraphBuilder(self._db, self.options)
+        self.postings_vacuum = PostingsVacuum(self._db)
         self._bulk_loading = False
         if self._indexer.waiting():  # left by a server that stopped before indexing them
             self._indexer.written(0)
@@ -312,9 +314,15 @@ class PostgresStore:
 
     def repair_in_background(self) -> str | None:
         """Build the vector graphs in the background if an interrupted optimize or bulk
-        load left them missing (``graph_repair``); what is happening, or None."""
+        load left them missing (``graph_repair``), and vacuum the word postings if
+        their pages are mostly not marked all visible (``visibility``); what is
+        happening, or None."""
         spec = self.embedding_spec()
-        return self.graph_builder.start(spec.dimension) if spec is not None else None
+        notes = [
+            self.graph_builder.start(spec.dimension) if spec is not None else None,
+            self.postings_vacuum.start(),
+        ]
+        return "\n".join(note for note in notes if note) or None
 
     def index_waiting_vectors(self) -> int:
         """Move every vector still waiting into the HNSW index now (``indexing``)."""
@@ -361,6 +369,7 @@ class PostgresStore:
 
     def close(self) -> None:
         self.graph_builder.close()
+        self.postings_vacuum.close()
         self.word_converter.close()
         self._indexer.close()
         self._db.close()
