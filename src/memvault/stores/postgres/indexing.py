@@ -9,9 +9,21 @@ transactions, in the background. Searches see a vector at once either way:
 the nearest-neighbour query compares the waiting vectors exactly
 (``search.nearest_parts``), and reads return whichever column holds it.
 
-Every server runs an indexer; ``FOR UPDATE SKIP LOCKED`` lets them share the
-waiting rows, and a server that dies leaves its rows to the others (they
-look for work every ``IDLE_S``). Bursts are absorbed, not the sustained rate:
+Each vector moves in a transaction of its own, which locks only its row for
+the time of one graph insert (several ms; tens at a million memories, with a
+namespace's graph too): an update or delete of a memory just written waits
+that long at most, where a batch of 200 held its rows for 2-5 s at a
+million. The transactions are a procedure's (``memvault_move_waiting``,
+made by migration 11), which commits after each row and moves up to
+``PER_CALL`` rows a call, at the batches' CPU per vector moved; a statement
+and a round trip per row instead cost a fifth more (``docs/benchmarks.md``,
+"the indexer's locks"). The background indexer leaves a row a
+writer holds (``FOR UPDATE SKIP LOCKED``) to a later pass, and so do the
+indexers of other servers sharing the store, each moving other rows; a
+server that dies leaves its rows to the others (they look for work every
+``IDLE_S``). A move's commit does not wait for the disk
+(``synchronous_commit = off``): lost in a crash, it leaves the vector
+waiting, to be moved again. Bursts are absorbed, not the sustained rate:
 once ``WAITING_LIMIT`` vectors wait, writes index their own vectors again,
 at the graph's speed, so the exact comparison of waiting vectors stays cheap.
 """
@@ -20,25 +32,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from ...errors import MemvaultError
 from .database import Database
-from .rows import Cursor, one_value
+from .rows import Cursor, one_row, one_value
 
 log = logging.getLogger(__name__)
 
-BATCH = 200
 WAITING_LIMIT = 5_000
 IDLE_S = 5.0
+# Rows a call moves at most: the thread looks whether the store is closing between calls.
+PER_CALL = 20
 
-MOVE = f"""
-WITH batch AS (
-    SELECT rowid FROM memvault_memories WHERE fresh_embedding IS NOT NULL
-    ORDER BY rowid LIMIT {BATCH} FOR UPDATE {{skip}}
-)
-UPDATE memvault_memories m SET embedding = m.fresh_embedding, fresh_embedding = NULL
-FROM batch WHERE m.rowid = batch.rowid
-"""
 # Rows waiting, counted through their partial index and only up to the limit.
 WAITING = f"""
 SELECT count(*) FROM (SELECT 1 FROM memvault_memories WHERE fresh_embedding IS NOT NULL
@@ -74,23 +80,30 @@ class VectorIndexer:
         self._wake.set()
 
     def drain(self, *, share: bool = False) -> int:
-        """Move waiting vectors into the index now; how many this call moved.
+        """Move waiting vectors into the index now, one a transaction, in passes in
+        rowid order until one from the start finds none; how many this call moved.
 
-        With ``share``, rows another indexer is moving are left to it;
-        without, they are waited for, so that none waits when this returns.
+        With ``share``, rows another indexer is moving or a writer holds are left
+        for a later pass; without, they are waited for, so that none waits when
+        this returns. Rows committed behind a pass (a writer's rowid is taken
+        before it commits) are found by the next.
         """
-        moved = 0
-        statement = MOVE.format(skip="SKIP LOCKED" if share else "")
+        moved = after = 0
 
-        def move(cur: Cursor) -> int:
-            cur.execute(statement)
-            return cur.rowcount
+        def move(cur: Cursor) -> Any:
+            # Not in a transaction block: the procedure commits row by row.
+            cur.execute("CALL memvault_move_waiting(%s, %s, %s)", (after, PER_CALL, share))
+            return one_row(cur)
 
         while not self._stopping:
-            count = self._db.write(move)  # again if chosen as a deadlock victim
-            if count == 0:
+            done = self._db.write(move, transaction=False)
+            if done.moved:
+                moved += done.moved
+                after = done.last
+            elif after:
+                after = 0  # a pass from the start, for rows committed behind this one
+            else:
                 break
-            moved += count
         if not share:
             self._waiting = 0
         return moved

@@ -178,6 +178,48 @@ MIGRATIONS: list[tuple[str, str]] = [
     # Each connection adds its word counts to its own rows (``words.STRIPES``), so
     # concurrent writes stop waiting for each other's commit on the shared ones.
     ("word counts in stripes", words.STRIPES_MIGRATION),
+    # The indexer moves each vector in a transaction of its own, so that a write to
+    # a row waits for one graph insert at most (``indexing``): this procedure moves
+    # up to ``most`` waiting rows past rowid ``after``, in rowid order, committing
+    # each; with ``share`` it skips rows others hold, else waits for them. It gives
+    # how many it ``moved`` and the ``last`` rowid moved.
+    (
+        "vectors moved into the index one a transaction",
+        """
+    CREATE OR REPLACE PROCEDURE memvault_move_waiting(
+        after bigint, most integer, share boolean,
+        INOUT moved integer DEFAULT 0, INOUT last bigint DEFAULT 0)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint;
+    BEGIN
+        moved := 0;
+        last := after;
+        WHILE moved < most LOOP
+            PERFORM set_config('synchronous_commit', 'off', true);
+            IF share THEN
+                UPDATE memvault_memories m
+                SET embedding = m.fresh_embedding, fresh_embedding = NULL
+                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
+                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
+                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING m.rowid INTO done;
+            ELSE
+                UPDATE memvault_memories m
+                SET embedding = m.fresh_embedding, fresh_embedding = NULL
+                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
+                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
+                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE)
+                RETURNING m.rowid INTO done;
+            END IF;
+            EXIT WHEN done IS NULL;
+            moved := moved + 1;
+            last := done;
+            COMMIT;
+        END LOOP;
+    END $$;
+""",
+    ),
 ]
 
 MIGRATIONS_TABLE = """
