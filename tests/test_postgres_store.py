@@ -466,7 +466,7 @@ def test_an_estimate_comes_from_one_snapshot_of_the_statistics(pg, database):
     assert statistics.estimated_matches(flt) == pytest.approx(100, rel=0.1)
     assert statistics.reads == 1
     assert statistics.estimated_matches(flt) == pytest.approx(100, rel=0.1)  # the new one
-    assert statistics._current().rows == 1000
+    assert statistics._current().rows == pytest.approx(1000, rel=0.01)  # a sampled count
 
 
 @pytest.mark.parametrize("scored_at_most", [30_000, 40])
