@@ -2,8 +2,8 @@
 
 On a shared machine wall time includes waiting for a core, so the scale
 benchmarks print CPU time too, the statements each search sends to
-PostgreSQL (each one a round trip), and how many searches ran their two sides
-at once on two connections.
+PostgreSQL (each one a round trip, but for statements sent together), and how
+many searches sent their two ranking statements on two connections at once.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ STATEMENTS = Statements()
 
 
 def paired_reads(store: Any) -> dict[str, int] | None:
-    """How many PostgreSQL searches so far ran their sides at once on two connections
-    (``at once``) or in one statement (``one connection``); None for other stores."""
+    """How many PostgreSQL searches so far sent their two ranking statements on two
+    connections at once (``two connections``) or on one (``one connection``); None
+    for other stores."""
     if not isinstance(store, PostgresStore):
         return None
     return dict(store.health()["pool"]["paired_reads"])

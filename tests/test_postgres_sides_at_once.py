@@ -1,6 +1,7 @@
-"""A PostgreSQL hybrid search runs its word and vector sides at once on two pooled
-connections when a second is free, else both in one statement on one: either
-way the same rankings, and many threads searching on a small pool all finish."""
+"""A PostgreSQL hybrid search sends its word and vector statements together: on two
+pooled connections, which the server runs at once, when a second is free, else
+on one; either way the rankings of the Store methods one at a time, and many
+threads searching on a small pool all finish."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from datetime import timedelta
 import pytest
 
 from memvault.model import Filter, utcnow
+from memvault.search.hybrid import rankings
 from memvault.search.text import query_terms
 from memvault.stores.base import Rankings
 from memvault.stores.postgres.store import PostgresStore
 
+from .test_postgres_store import OnlyTheStoreProtocol
 from .test_store_conformance import SPEC, mem, unit
 from .test_word_parity import QUERIES, TEXTS
 
@@ -50,9 +53,9 @@ def database_with_memories(database: str) -> str:
     return database
 
 
-def rankings_of_every_query(store: PostgresStore) -> list[Rankings]:
+def rankings_of_every_query(store) -> list[Rankings]:
     return [
-        store.rankings(unit(100 + i), query_terms(query), 10, flt, WITHIN)
+        rankings(store, unit(100 + i), query_terms(query), 10, flt, WITHIN)
         for i, query in enumerate(QUERIES)
         for flt in FILTERS
     ]
@@ -62,27 +65,31 @@ def paired_reads(store: PostgresStore) -> dict[str, int]:
     return dict(store.health()["pool"]["paired_reads"])
 
 
-def test_sides_at_once_rank_as_one_statement(database_with_memories):
-    apart = PostgresStore(database_with_memories)
-    # One connection: never a second free, so every search is one statement.
-    together = PostgresStore(database_with_memories + "?pool_size=1")
+def test_both_sides_on_two_connections_or_one_rank_as_the_store_methods(
+    database_with_memories,
+):
+    roomy = PostgresStore(database_with_memories)
+    # One connection: never a second free, so both statements go on it.
+    single = PostgresStore(database_with_memories + "?pool_size=1")
     try:
-        expected = rankings_of_every_query(together)
-        assert paired_reads(together) == {"at once": 0, "one connection": len(expected)}
+        # Word search, vector search and the predecessors asked one at a time.
+        expected = rankings_of_every_query(OnlyTheStoreProtocol(single))
         assert any(r.by_text for r in expected) and any(r.preceding for r in expected)
         assert all(r.by_vector for r in expected)
 
-        assert rankings_of_every_query(apart) == expected
+        assert rankings_of_every_query(single) == expected
+        assert paired_reads(single) == {"two connections": 0, "one connection": len(expected)}
+        assert rankings_of_every_query(roomy) == expected
         # A lone client finds a second connection free, unless the store's own
         # background work (indexing, the words' conversion) holds one just then.
-        reads = paired_reads(apart)
-        assert reads["at once"] > 0 and sum(reads.values()) == len(expected)
+        reads = paired_reads(roomy)
+        assert reads["two connections"] > 0 and sum(reads.values()) == len(expected)
     finally:
-        apart.close()
-        together.close()
+        roomy.close()
+        single.close()
 
 
-def test_with_every_other_connection_taken_a_search_is_one_statement(database_with_memories):
+def test_with_every_other_connection_taken_a_search_keeps_to_one(database_with_memories):
     roomy = PostgresStore(database_with_memories)
     store = PostgresStore(database_with_memories + "?pool_size=2")
     try:
@@ -93,7 +100,7 @@ def test_with_every_other_connection_taken_a_search_is_one_statement(database_wi
             held.execute("SELECT 1")
             crowded = store.rankings(unit(7), query, 10, flt, WITHIN)
         assert paired_reads(store) == {
-            "at once": before["at once"],
+            "two connections": before["two connections"],
             "one connection": before["one connection"] + 1,
         }
         assert crowded == expected

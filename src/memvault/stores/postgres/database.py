@@ -4,10 +4,10 @@ Opening sets the database up (checks, migrations) over one plain connection,
 then opens a pool of connections that speak pgvector's type. Pooled
 connections are in autocommit mode: a read is one statement and one round
 trip; a write is an explicit transaction, re-run from the start when
-PostgreSQL picks it as a deadlock victim. Two reads that share nothing can
-run at once on two connections (``cursor_pair``, ``fetch_at_once``) when a
-second is free. Driver errors come out as StoreUnavailable with the server's
-own words.
+PostgreSQL picks it as a deadlock victim. Two reads that share nothing are
+one round trip, on two connections at once when a second is free
+(``fetch_both``). Driver errors come out as StoreUnavailable with the
+server's own words.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 import psycopg
@@ -45,7 +44,7 @@ _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 # the least recently run let go first.
 PREPARED_MAX = 32
 # How long a read waits for a second connection to run alongside its first
-# (``cursor_pair``) before it does without: about the time a free one takes to
+# (``fetch_both``) before it does without: about the time a free one takes to
 # hand over (psycopg_pool fails a wait of 0 at once, even with one free).
 SPARE_WAIT_S = 0.001
 
@@ -89,7 +88,7 @@ class Database:
         self._pool = ConnectionPool(
             conninfo,
             kwargs=self._connect_kwargs,
-            # Two, so that a lone client's search can run its sides at once (``cursor_pair``).
+            # Two, so that a lone client's search can run its sides at once (``fetch_both``).
             min_size=min(2, options.pool_size),
             max_size=options.pool_size,
             configure=self._configure,
@@ -106,13 +105,8 @@ class Database:
         self._last_used: weakref.WeakKeyDictionary[psycopg.Connection, float] = (
             weakref.WeakKeyDictionary()
         )
-        # The second statements of ``fetch_at_once``: at most one for each pair of
-        # connections in use at once.
-        self._alongside = ThreadPoolExecutor(
-            max(1, options.pool_size // 2), thread_name_prefix="memvault-pg-alongside"
-        )
         self._reads_lock = threading.Lock()
-        self._reads = {"at once": 0, "one connection": 0}
+        self._reads = {"two connections": 0, "one connection": 0}
         try:
             self._pool.open(wait=True, timeout=options.pool_timeout)
         except PoolTimeout as exc:
@@ -173,26 +167,28 @@ class Database:
         except psycopg.Error as exc:
             raise StoreUnavailable(f"PostgreSQL at {self.url} refused a query: {exc}") from exc
 
-    @contextlib.contextmanager
-    def cursor_pair(self) -> Iterator[tuple[Cursor, Cursor | None]]:
-        """A cursor as ``cursor`` gives one, and one on a second connection if the pool
-        has one free right now, else None (the reader then does with one).
+    def fetch_both(self, one: Statement, other: Statement) -> tuple[list[Any], list[Any]]:
+        """The rows of two statements that share nothing, in one round trip: on two
+        connections, which the server runs at once, when the pool has a second
+        free right now; else one after the other on one connection.
 
-        The second is never waited for: a thread holding one connection while it
-        waits for another could starve the pool, every connection held by a
-        reader waiting for a second. One in the pool's hand or opened within
-        ``SPARE_WAIT_S`` is taken; when none is free and the pool cannot grow,
-        none is asked for. The pair's reads are counted (``pool_stats``)."""
+        Each connection is put in pipeline mode and sent its statement; the
+        rows are waited for only once both are sent (leaving pipeline mode
+        sends the Sync and collects them). The second connection is never
+        waited for: a thread holding one connection while it waits for another
+        could starve the pool, every connection held by a reader waiting for a
+        second. One in the pool's hand or opened within ``SPARE_WAIT_S`` is
+        taken; when none is free and the pool cannot grow, none is asked for.
+        Both ways are counted (``pool_stats``)."""
         with self.cursor() as first:
             spare = self._spare_connection()
             with self._reads_lock:
-                self._reads["one connection" if spare is None else "at once"] += 1
+                self._reads["one connection" if spare is None else "two connections"] += 1
             if spare is None:
-                yield first, None
-                return
+                return _pipelined(first, one, first.connection, other)
             try:
-                with spare, spare.cursor(binary=True, row_factory=namedtuple_row) as second:
-                    yield first, second
+                with spare:
+                    return _pipelined(first, one, spare, other)
             finally:
                 self._pool.putconn(spare)
 
@@ -205,20 +201,6 @@ class Database:
             return self._pool.getconn(SPARE_WAIT_S)
         except PoolTimeout:
             return None
-
-    def fetch_at_once(
-        self, first: Cursor, one: Statement, second: Cursor, other: Statement
-    ) -> tuple[list[Any], list[Any]]:
-        """The rows of statement ``one`` on ``first`` and of ``other`` on ``second``
-        (a ``cursor_pair``), both sent before either is waited for: ``other`` from a
-        thread of the database's, so the two take the longer one's time, not the sum."""
-        alongside = self._alongside.submit(_fetch, second, other)
-        try:
-            rows = _fetch(first, one)
-        except BaseException:
-            wait([alongside])  # its connection goes back to the pool only once it is done
-            raise
-        return rows, alongside.result()
 
     def write(self, work: Callable[[Cursor], T], *, transaction: bool = True) -> T:
         """Run ``work`` in one transaction, again from the start if PostgreSQL chose it
@@ -278,8 +260,8 @@ class Database:
         return StoreUnavailable(f"PostgreSQL at {self.url} dropped the connection: {one_line(exc)}")
 
     def pool_stats(self) -> dict[str, Any]:
-        """The pool's connections, and how many paired reads (``cursor_pair``) ran at
-        once on two of them or on one, a second not being free."""
+        """The pool's connections, and how many paired reads (``fetch_both``) ran on two
+        of them at once or on one, a second not being free."""
         stats = self._pool.get_stats()
         with self._reads_lock:
             reads = dict(self._reads)
@@ -291,10 +273,18 @@ class Database:
         }
 
     def close(self) -> None:
-        self._alongside.shutdown()
         self._pool.close()
 
 
-def _fetch(cur: Cursor, statement: Statement) -> list[Any]:
-    cur.execute(*statement)
-    return cur.fetchall()
+def _pipelined(
+    first: Cursor, one: Statement, conn: psycopg.Connection, other: Statement
+) -> tuple[list[Any], list[Any]]:
+    """``one`` on ``first`` and ``other`` on ``conn`` (``first``'s connection or
+    another), both sent before either's rows are waited for."""
+    with conn.cursor(binary=True, row_factory=namedtuple_row) as second:
+        with contextlib.ExitStack() as pipelines:
+            for connection in dict.fromkeys((first.connection, conn)):
+                pipelines.enter_context(connection.pipeline())
+            first.execute(*one)
+            second.execute(*other)
+        return first.fetchall(), second.fetchall()

@@ -2,18 +2,16 @@
 match's predecessor, and the nearest vectors (``search``).
 
 Each statement is a round trip to the server, which for a fleet is a network
-away; the sides share nothing but the filter, so they can run as CTEs of one
-statement that answers in one result, each row marked with its side
-(``Sides.together``). One statement runs on one core, though, the sides one
-after the other: with a second connection free, each side is a statement of
-its own (``Sides.apart``), the two sent at once (``Database.fetch_at_once``)
-and run side by side on the server, which takes the longer one's time.
+away; the sides share nothing but the filter. One statement runs on one
+core, the sides one after the other if it holds both, so each side is a
+statement of its own, the two sent together (``Database.fetch_both``): on
+two connections the server runs them side by side, which takes the longer
+one's time; on one, in one round trip still.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -48,88 +46,59 @@ ASKED = """c.id IN (
 COLUMNS = "id, created_at, importance, parent_id, chunk_index, score"
 
 
-def rankings_query(
-    words: Parts | None,
-    preceding: tuple[str, list[Any], timedelta] | None,
-    nearest: Parts | None,
-) -> Statement:
-    """One statement (SQL, parameters) for the given sides: ``words`` from
-    ``words.text_search_parts``, ``preceding`` the word side's filter (WHERE,
-    parameters) and interval, ``nearest`` from ``search.nearest_parts``.
-
-    Rows: the ``side`` ('text' or 'vector'), CANDIDATE_COLUMNS, the ``score``
-    (BM25, or cosine similarity), the predecessor's id (``before``, word matches
-    only); each side best first.
-    """
-    ctes: list[str] = []
-    selects: list[str] = []
-    params: list[Any] = []
-    if words is not None:
-        found, final, found_params = words
-        ctes += [found, f"text_hits AS MATERIALIZED ({final})"]
-        params += found_params
-        before = "NULL::text"
-        if preceding is not None:
-            where, where_params, within = preceding
-            ctes.append(f"preceded (id, before) AS MATERIALIZED ({preceding_sql(where, ASKED)})")
-            params += [*where_params, within, within]
-            before = "(SELECT p.before FROM preceded p WHERE p.id = t.id)"
-        selects.append(
-            f"SELECT 'text' AS side, {COLUMNS}, rowid, {before} AS before FROM text_hits t"
-        )
-    if nearest is not None:
-        found, final, found_params = nearest
-        ctes += [found, f"vector_hits AS MATERIALIZED ({final})"]
-        params += found_params
-        selects.append(
-            "SELECT 'vector' AS side, id, created_at, importance, parent_id, chunk_index, "
-            "1 - distance AS score, 0 AS rowid, NULL::text AS before FROM vector_hits"
-        )
-    union = " UNION ALL ".join(selects)
+def words_statement(words: Parts, preceding: tuple[str, list[Any], timedelta] | None) -> Statement:
+    """The word side's statement: ``words`` from ``words.text_search_parts``,
+    ``preceding`` the filter (WHERE, parameters) and interval for each match's
+    predecessor, if asked. Rows: the ``side`` ('text'), CANDIDATE_COLUMNS, the
+    BM25 ``score``, the predecessor's id (``before``); best first."""
+    found, final, params = words
+    ctes = [found, f"text_hits AS MATERIALIZED ({final})"]
+    before = "NULL::text"
+    if preceding is not None:
+        where, where_params, within = preceding
+        ctes.append(f"preceded (id, before) AS MATERIALIZED ({preceding_sql(where, ASKED)})")
+        params = [*params, *where_params, within, within]
+        before = "(SELECT p.before FROM preceded p WHERE p.id = t.id)"
     # Equal scores: the older memory first, as every store ranks words (``stores.bm25``).
-    return f"WITH {', '.join(ctes)} {union} ORDER BY side, score DESC, created_at, rowid", params
+    return (
+        f"WITH {', '.join(ctes)} SELECT 'text' AS side, {COLUMNS}, rowid, {before} AS before "
+        "FROM text_hits t ORDER BY score DESC, created_at, rowid",
+        params,
+    )
 
 
-@dataclass(frozen=True)
-class Sides:
-    """The parts of a search's sides (``rankings_query``'s arguments), at least one given."""
-
-    words: Parts | None
-    preceding: tuple[str, list[Any], timedelta] | None
-    nearest: Parts | None
-
-    def together(self) -> Statement:
-        """Every side in one statement."""
-        return rankings_query(self.words, self.preceding, self.nearest)
-
-    def apart(self) -> tuple[Statement, Statement] | None:
-        """The words (with their predecessors) and the vectors as two statements, whose
-        rows together are ``together``'s; None unless both sides are asked for.
-
-        Under read committed each statement sees the commits made before it
-        started, so a write committing between the two may be seen by one side
-        only, as by one statement started just before or after it: the fused
-        ranking is of the memories some moment's store held or holds, and the
-        memories are read afterwards anyway (a memory deleted by then is left
-        out, as with one statement)."""
-        if self.words is None or self.nearest is None:
-            return None
-        return (
-            rankings_query(self.words, self.preceding, None),
-            rankings_query(None, None, self.nearest),
-        )
+def nearest_statement(nearest: Parts) -> Statement:
+    """The vector side's statement, ``nearest`` from ``search.nearest_parts``: rows
+    as ``words_statement``'s, the ``side`` 'vector', the cosine similarity as
+    ``score``."""
+    found, final, params = nearest
+    return (
+        f"WITH {found}, vector_hits AS MATERIALIZED ({final}) "
+        "SELECT 'vector' AS side, id, created_at, importance, parent_id, chunk_index, "
+        "1 - distance AS score, 0 AS rowid, NULL::text AS before FROM vector_hits "
+        "ORDER BY score DESC, created_at, rowid",
+        params,
+    )
 
 
-def ranking_sides(
+def ranking_statements(
     statistics: FilterStatistics,
     vector: np.ndarray | None,
     terms: Sequence[str],
     k: int,
     flt: Filter,
     within: timedelta | None,
-) -> Sides | None:
-    """The sides ranking ``terms`` and ``vector`` under ``flt``, each one's plan chosen
-    from the ``statistics``; None with neither."""
+) -> list[Statement]:
+    """A statement for each side ranking ``terms`` and ``vector`` under ``flt`` (the
+    words with their predecessors first), each one's plan chosen from the
+    ``statistics``; none with neither.
+
+    The two run as separate statements (``Database.fetch_both``). Under read
+    committed each sees the commits made before it started, so a write
+    committing between the two may be seen by one side only, as by one
+    statement started just before or after it: the fused ranking is of the
+    memories some moment's store held or holds, and the memories are read
+    afterwards anyway (a memory deleted by then is left out either way)."""
     now = utcnow()
     words = preceding = nearest = None
     if terms:
@@ -151,9 +120,12 @@ def ranking_sides(
         if statistics.estimated_matches(flt) >= COUNT_NOT_BELOW * exact_below:
             exact_below = 0  # no count: the walk, then the exact search if it falls short
         nearest = nearest_parts(where, params, vector, k, exact_below)
-    if words is None and nearest is None:
-        return None
-    return Sides(words, preceding, nearest)
+    statements = []
+    if words is not None:
+        statements.append(words_statement(words, preceding))
+    if nearest is not None:
+        statements.append(nearest_statement(nearest))
+    return statements
 
 
 def postings_share(statistics: FilterStatistics, flt: Filter) -> float | None:
@@ -173,7 +145,7 @@ def postings_share(statistics: FilterStatistics, flt: Filter) -> float | None:
 
 
 def read_rankings(rows: Sequence[Any]) -> Rankings:
-    """The Rankings of ``rankings_query``'s (named) rows."""
+    """The Rankings of the (named) rows of ``ranking_statements``' statements."""
     by_text: list[Candidate] = []
     by_vector: list[Candidate] = []
     preceding: dict[str, str] = {}

@@ -41,7 +41,7 @@ from .health import store_health
 from .indexing import VectorIndexer
 from .migrations import SCHEMA_LOCK
 from .options import parse_postgres_url
-from .ranking import ranking_sides, read_rankings
+from .ranking import ranking_statements, read_rankings
 from .retokenize import WordConverter
 from .rows import Cursor, one_value
 from .schema import (
@@ -229,24 +229,19 @@ class PostgresStore:
         flt: Filter,
         within: timedelta | None,
     ) -> Rankings:
-        """Both sides of a hybrid search (``ranking``): at once on two connections if
-        a second is free right now, else in one statement on one."""
+        """Both sides of a hybrid search (``ranking``) in one round trip: at once on two
+        connections if a second is free right now, else on one (``Database.fetch_both``)."""
         spec = self.embedding_spec() if vector is not None else None
         vec = as_vector(vector, spec.dimension) if vector is not None and spec else None
-        sides = ranking_sides(self._statistics, vec, terms, k, flt, within)
-        if sides is None:
+        statements = ranking_statements(self._statistics, vec, terms, k, flt, within)
+        if len(statements) == 2:
+            words, vectors = self._db.fetch_both(*statements)
+            return read_rankings(words + vectors)
+        if not statements:
             return Rankings([], [], {})
-        apart = sides.apart()
-        if apart is None:
-            with self._db.cursor() as cur:
-                cur.execute(*sides.together())
-                return read_rankings(cur.fetchall())
-        with self._db.cursor_pair() as (cur, spare):
-            if spare is None:
-                cur.execute(*sides.together())
-                return read_rankings(cur.fetchall())
-            words, vectors = self._db.fetch_at_once(cur, apart[0], spare, apart[1])
-        return read_rankings(words + vectors)
+        with self._db.cursor() as cur:
+            cur.execute(*statements[0])
+            return read_rankings(cur.fetchall())
 
     def preceding(
         self, memory_ids: Sequence[str], flt: Filter, within: timedelta
