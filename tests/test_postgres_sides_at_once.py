@@ -142,3 +142,20 @@ def test_many_threads_searching_on_a_small_pool_all_finish_with_the_same_ranking
         assert searched["one connection"] > 0
     finally:
         store.close()
+
+
+def test_a_search_s_connections_are_back_in_the_pool_when_it_returns(database_with_memories):
+    store = PostgresStore(database_with_memories)
+    try:
+        back = []
+        for i, query in enumerate(QUERIES * 3):
+            store.rankings(unit(i), query_terms(query), 10, FILTERS[0], WITHIN)
+            pool = store._db.pool_stats()
+            back.append(pool["available"] == pool["size"])
+        assert store._db.pool_stats()["paired_reads"]["two connections"] > 0
+        # Handed back as the search ends (not later by the pool's worker thread), so
+        # the next search finds both free and a lone client's pool does not grow.
+        assert all(back)
+        assert store._db.pool_stats()["size"] <= 3
+    finally:
+        store.close()

@@ -93,7 +93,6 @@ class Database:
             max_size=options.pool_size,
             configure=self._configure,
             check=self._check,
-            reset=self._returned,
             timeout=options.pool_timeout,
             name="memvault",
             open=False,
@@ -140,8 +139,17 @@ class Database:
         if time.monotonic() - self._last_used.get(conn, 0.0) > CHECK_AFTER_IDLE_S:
             ConnectionPool.check_connection(conn)
 
-    def _returned(self, conn: psycopg.Connection) -> None:
-        self._last_used[conn] = time.monotonic()
+    @contextlib.contextmanager
+    def _connection(self, timeout: float | None) -> Iterator[psycopg.Connection]:
+        """A pooled connection, its use noted as it goes back. Noted here, not by the
+        pool's ``reset`` callback: with one, the pool hands a connection back from
+        its worker thread, and a request made meanwhile finds none free, so the
+        pool opens another (a lone client's pool grew to nine connections)."""
+        with self._pool.connection(timeout) as conn:
+            try:
+                yield conn
+            finally:
+                self._last_used[conn] = time.monotonic()
 
     @contextlib.contextmanager
     def cursor(
@@ -152,7 +160,7 @@ class Database:
         else each statement commits on its own."""
         try:
             with (
-                self._pool.connection(timeout) as conn,
+                self._connection(timeout) as conn,
                 conn.cursor(binary=True, row_factory=namedtuple_row) as cur,
             ):
                 if not transaction:
@@ -190,6 +198,7 @@ class Database:
                 with spare:
                     return _pipelined(first, one, spare, other)
             finally:
+                self._last_used[spare] = time.monotonic()
                 self._pool.putconn(spare)
 
     def _spare_connection(self) -> psycopg.Connection | None:
