@@ -14,6 +14,7 @@ from memvault.model import Filter, utcnow
 from memvault.search.hybrid import rankings
 from memvault.search.text import query_terms
 from memvault.stores.base import Rankings
+from memvault.stores.postgres import database
 from memvault.stores.postgres.store import PostgresStore
 
 from .test_postgres_store import OnlyTheStoreProtocol
@@ -84,6 +85,22 @@ def test_both_sides_on_two_connections_or_one_rank_as_the_store_methods(
         # background work (indexing, the words' conversion) holds one just then.
         reads = paired_reads(roomy)
         assert reads["two connections"] > 0 and sum(reads.values()) == len(expected)
+    finally:
+        roomy.close()
+        single.close()
+
+
+def test_without_pipeline_mode_the_statements_run_one_after_the_other_alike(
+    database_with_memories, monkeypatch
+):
+    roomy = PostgresStore(database_with_memories)
+    single = PostgresStore(database_with_memories + "?pool_size=1")
+    try:
+        expected = rankings_of_every_query(OnlyTheStoreProtocol(single))
+        # As with a libpq older than 14, which has no pipeline mode.
+        monkeypatch.setattr(database, "PIPELINE", False)
+        assert rankings_of_every_query(single) == expected
+        assert rankings_of_every_query(roomy) == expected
     finally:
         roomy.close()
         single.close()

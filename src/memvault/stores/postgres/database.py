@@ -47,6 +47,7 @@ PREPARED_MAX = 32
 # (``fetch_both``) before it does without: about the time a free one takes to
 # hand over (psycopg_pool fails a wait of 0 at once, even with one free).
 SPARE_WAIT_S = 0.001
+PIPELINE = psycopg.Pipeline.is_supported()
 
 
 def one_line(exc: BaseException) -> str:
@@ -292,8 +293,11 @@ def _pipelined(
     another), both sent before either's rows are waited for."""
     with conn.cursor(binary=True, row_factory=namedtuple_row) as second:
         with contextlib.ExitStack() as pipelines:
-            for connection in dict.fromkeys((first.connection, conn)):
-                pipelines.enter_context(connection.pipeline())
+            # A libpq older than 14 (psycopg without its binary package) has no
+            # pipeline mode: then each statement waits for its rows before the next.
+            if PIPELINE:
+                for connection in dict.fromkeys((first.connection, conn)):
+                    pipelines.enter_context(connection.pipeline())
             first.execute(*one)
             second.execute(*other)
         return first.fetchall(), second.fetchall()
