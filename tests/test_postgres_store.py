@@ -425,7 +425,6 @@ def test_a_filter_the_statistics_put_far_above_the_count_is_searched_without_it(
     assert FilterStatistics(store._db).estimated_matches(flt) == pytest.approx(300, rel=0.1)
     assert FilterStatistics(store._db).estimated_matches(Filter.build(memory_type="fact")) == 0
     monkeypatch.setattr(postgres_ranking, "EXACT_SEARCH_ROWS", 20)
-    monkeypatch.setattr(postgres_ranking, "COUNT_NOT_BELOW", 2)
     query = unit(950)
     vectors = np.stack([m.embedding for m in memories])
     exact = {memories[i].id for i in np.argsort(-(vectors @ query))[:10]}
@@ -433,6 +432,47 @@ def test_a_filter_the_statistics_put_far_above_the_count_is_searched_without_it(
     assert len(hits) == 10 and len(exact & {c.id for c in hits}) >= 8
     store.delete([m.id for m in memories[5:]])
     assert {c.id for c in store.vector_search(query, 10, flt)} == {m.id for m in memories[:5]}
+    store.close()
+
+
+def test_a_tag_rare_in_one_namespace_is_counted_and_its_memories_compared_exactly(
+    database, monkeypatch
+):
+    """A tag on most memories of one namespace and a few of another: the statistics
+    sample the two together, so the search in the second counts its matches and,
+    finding few, compares each (the exact top k), where the shares of the tag and
+    of the namespace alone put it far above the count's bound."""
+    store = PostgresStore(database)
+    store.bind_embedding(SPEC)
+    many = [mem(f"many {i}", 1700 + i, namespace="many", tags=("t",)) for i in range(300)]
+    few = [
+        mem(f"few {i}", 2000 + i, namespace="few", tags=("t",) if i % 30 == 0 else ())
+        for i in range(300)
+    ]
+    store.add(many + few)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute("ANALYZE memvault_memories")
+    store.close()
+    store = PostgresStore(database)  # reads the statistics ANALYZE just made
+    statistics = FilterStatistics(store._db)
+    rare, common = (Filter.build(namespace=n, tags_any=["t"]) for n in ("few", "many"))
+    shares = statistics._current()
+    assert 600 * shares.namespaces["few"] * shares.tags["t"] == pytest.approx(155, rel=0.1)
+    assert statistics.estimated_matches(rare) == pytest.approx(10, rel=0.1)
+    assert statistics.estimated_matches(common) == pytest.approx(300, rel=0.1)
+    monkeypatch.setattr(postgres_ranking, "EXACT_SEARCH_ROWS", 20)
+    query = unit(2015)
+
+    def counted_up_to(flt: Filter) -> str:
+        """The count's bound in the vector statement the search sends (0: none)."""
+        sql, _ = postgres_ranking.ranking_statements(statistics, query, [], 5, flt, None)[0]
+        return sql.split(") AS s")[0].rsplit("LIMIT", 1)[1].strip()
+
+    assert counted_up_to(rare) == "20" and counted_up_to(common) == "0"
+    tagged = [m for m in few if m.tags]
+    vectors = np.stack([m.embedding for m in tagged])
+    exact = [tagged[i].id for i in np.argsort(-(vectors @ query))[:5]]
+    assert [c.id for c in store.vector_search(query, 5, rare)] == exact
     store.close()
 
 

@@ -30,9 +30,8 @@ Parts = tuple[str, str, list[Any]]
 
 # A filter matching fewer memories than this is searched exactly (every match
 # compared); above it, the HNSW index is walked with pgvector's iterative scan.
+# A filter the statistics put at this many or more is not counted (``statistics``).
 EXACT_SEARCH_ROWS = 2000
-# A filter the statistics put at this many times that or more is not counted.
-COUNT_NOT_BELOW = 10
 # Tags kept by a smaller share of the memories are left to the word index.
 POSTINGS_TAG_SHARE = 0.1
 
@@ -117,7 +116,7 @@ def ranking_statements(
     if vector is not None:
         where, params = filter_sql(flt.with_changes(include_chunks=True), now)
         exact_below = max(EXACT_SEARCH_ROWS, 2 * k)
-        if statistics.estimated_matches(flt) >= COUNT_NOT_BELOW * exact_below:
+        if statistics.estimated_matches(flt) >= exact_below:
             exact_below = 0  # no count: the walk, then the exact search if it falls short
         nearest = nearest_parts(where, params, vector, k, exact_below)
     statements = []
