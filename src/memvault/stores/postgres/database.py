@@ -41,8 +41,10 @@ WRITE_ATTEMPTS = 5
 CHECK_AFTER_IDLE_S = 1.0
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 # The statements a connection keeps prepared at most (psycopg's default is 100),
-# the least recently run let go first.
-PREPARED_MAX = 32
+# the least recently run let go first: two for each filter's hybrid search (its
+# words' plan about 2 MB of the server's memory, its vectors' 0.2 MB), so 32
+# filters, about 70 MB.
+PREPARED_MAX = 64
 # How long a read waits for a second connection to run alongside its first
 # (``fetch_both``) before it does without: about the time a free one takes to
 # hand over (psycopg_pool fails a wait of 0 at once, even with one free).
@@ -128,8 +130,8 @@ class Database:
         # filter's and k, are written into the statement (``schema.filter_sql``),
         # so that plan is the one its values would get, without planning each
         # search again (2 to 5 ms of a search's ranking statement). Each filter is
-        # then a statement of its own, and a ranking statement's plan holds about
-        # 2 MB of the server's memory: PREPARED_MAX bounds it per connection.
+        # then statements of its own, whose plans hold megabytes of the server's
+        # memory: PREPARED_MAX bounds it per connection.
         conn.prepared_max = PREPARED_MAX
         conn.execute(
             f"SET TIME ZONE 'UTC'; SET hnsw.ef_search = {int(self.options.ef_search)}; "
