@@ -158,6 +158,36 @@ def test_memories_scoring_alike_rank_oldest_first_past_the_kth(pg, reference):
             assert_ranks_as_sqlite(pg, reference, ["tie"], k, flt)
 
 
+def test_memories_scoring_alike_score_exactly_alike_whatever_the_aggregate_plan(
+    database, reference
+):
+    """Memories holding the same query words alike score the same to the last bit,
+    so they rank oldest first: also when the planner sums the postings after sorting
+    them by memory (as it does for few postings), a sort that does not keep the
+    query's term order, where three float weights added in another order can differ
+    in their last bit. Hash aggregation is turned off to make that plan certain."""
+    store = PostgresStore(f"{database}?options=--enable_hashagg%3Doff")
+    store.bind_embedding(SPEC)
+    start = utcnow() - timedelta(hours=1)
+    # 40 memories tie; the others give each word its own weight (its idf), such that
+    # the 24 orders of adding the four make three different sums.
+    texts = [f"amber birch cedar dune pad{i}" for i in range(40)]
+    texts += [f"amber filler{i}" for i in range(18)] + [f"birch twig{i}" for i in range(27)]
+    texts += [f"cedar bark{i}" for i in range(11)] + [f"plain words{i}" for i in range(100)]
+    memories = [
+        mem(text, 700 + i, created_at=start + timedelta(seconds=(i * 37) % len(texts)))
+        for i, text in enumerate(texts)
+    ]
+    reference.add(memories)
+    store.add(memories)
+    terms = ["dune", "amber", "cedar", "birch"]
+    for flt in (Filter.build(), Filter.build(namespace=None)):
+        for k in (10, 60):
+            assert proven(store, terms, k, flt)
+            assert_ranks_as_sqlite(store, reference, terms, k, flt)
+    store.close()
+
+
 def test_the_postings_follow_every_write(pg, database):
     pg.add([mem("a single memory about ferries", 1)])
     pg.add([mem(f"a small batch {i} of ferries", 10 + i, namespace="x") for i in range(5)])

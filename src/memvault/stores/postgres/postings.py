@@ -153,10 +153,13 @@ def fast_parts(
         FROM (SELECT coalesce(sum(bound) FILTER (WHERE NOT listed), 0) AS unlisted
               FROM fast_terms) AS s
     ), fast_partial AS MATERIALIZED (
-        -- Each term's postings in turn, in the query's order: so each memory's sum
-        -- adds its weights in the order every store adds them (a sort to order them
-        -- would cost more than the sums).
-        SELECT p.rowid, p.namespace, sum({weight}) AS partial
+        -- Each memory's weights added in the query's order, as every store adds them:
+        -- said, not left to the plan, whose sort by memory (chosen for few postings)
+        -- does not keep the order the terms were read in, and three weights added in
+        -- another order can differ in the last bit, which breaks the tie's order.
+        -- (Sorting by memory and term costs 0.5 ms more than hashing by memory for
+        -- 8,800 postings: ``docs/benchmarks.md``.)
+        SELECT p.rowid, p.namespace, sum({weight} ORDER BY t.ord) AS partial
         FROM (SELECT * FROM fast_terms WHERE listed AND (SELECT go FROM fast_gate)
               ORDER BY ord) AS t
         CROSS JOIN LATERAL (SELECT * FROM memvault_postings p
