@@ -247,7 +247,10 @@ def test_a_server_that_goes_away_fails_health_and_is_used_again_when_back():
 def test_health_says_when_the_server_turns_read_only_and_writes_fail():
     with EmbeddedPostgres() as server:
         url = server.create_database("readonly")
-        store = PostgresStore(url)
+        # One connection: the postmaster signals each backend of a reload on its own,
+        # so with two, health could read one that has applied it and the write run on
+        # one that has not yet (and succeed, as PostgreSQL allows).
+        store = PostgresStore(url + ("&" if "?" in url else "?") + "pool_size=1")
         store.bind_embedding(SPEC)
         store.add([mem("written before", 1)])
         assert "problems" not in store.health()
