@@ -123,7 +123,9 @@ def test_serve_says_so_and_builds_the_missing_graphs(database, killed, tmp_path)
 
 
 @pytest.mark.parametrize("left", ["missing", "invalid"])
-def test_a_namespace_graph_an_interrupted_build_left_is_built_in_the_background(database, left):
+def test_a_namespace_graph_an_interrupted_build_left_is_built_in_the_background(
+    database, left, caplog
+):
     """Killed after the store's graph was built again (a build of the namespaces'
     follows it), or while building a namespace's concurrently: the store's graph is
     there, a namespace's not, or invalid."""
@@ -143,11 +145,14 @@ def test_a_namespace_graph_an_interrupted_build_left_is_built_in_the_background(
                 () if left == "missing" else (graph_name("work"),),
             )
         assert store.health()["vector_index"] == "hnsw"  # the store's graph is there
-        note = store.repair_in_background()
-        assert note is not None and "namespace 'work'" in note
+        assert store.repair_in_background() is None  # the thread looks, and logs it
         store.graph_builder.join()
+        assert "missing or invalid (the graph of namespace 'work'" in caplog.text
         assert namespace_graphs_there(database) == built
+        caplog.clear()
         assert store.repair_in_background() is None
+        store.graph_builder.join()
+        assert "missing or invalid" not in caplog.text
     finally:
         store.close()
 
