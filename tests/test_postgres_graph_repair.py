@@ -20,6 +20,7 @@ from memvault.stores.postgres.store import PostgresStore
 
 from .conftest import cli_env
 from .pg_server import free_port
+from .test_postgres_graph_health import with_a_namespace_graph
 from .test_postgres_words_fast import (
     URL_OPTIONS,
     assert_same_searches,
@@ -29,7 +30,7 @@ from .test_postgres_words_fast import (
     old_store,  # noqa: F401  (a fixture)
     opened,
 )
-from .test_store_conformance import SPEC, mem
+from .test_store_conformance import mem
 
 
 @pytest.fixture
@@ -43,13 +44,17 @@ def test_the_graphs_a_killed_optimize_dropped_are_built_in_the_background(databa
     built, fresh = killed
     store = PostgresStore(database + URL_OPTIONS)
     try:
-        assert store.health()["vector_index"] == "missing"
+        health = store.health()
+        assert health["vector_index"] == "missing"
+        assert set(health["namespace_graphs"].values()) == {"missing"}, health
         note = store.repair_in_background()
         assert note is not None and "building it in the background" in note
         store.graph_builder.join()
         assert graphs(database) == built  # the store's graph and the namespace's
         health = store.health()
         assert health["vector_index"] == "hnsw" and "vector_index_note" not in health
+        assert set(health["namespace_graphs"].values()) == {"hnsw"}
+        assert "namespace_graphs_note" not in health
         assert store.repair_in_background() is None
         store.word_converter.join()
         assert_same_searches(store, fresh)
@@ -129,14 +134,13 @@ def test_a_namespace_graph_an_interrupted_build_left_is_built_in_the_background(
     """Killed after the store's graph was built again (a build of the namespaces'
     follows it), or while building a namespace's concurrently: the store's graph is
     there, a namespace's not, or invalid."""
-    store = PostgresStore(database + "?namespace_graph_min=3")
+    store = with_a_namespace_graph(database)
     try:
-        store.bind_embedding(SPEC)
-        store.add([mem(f"home {i}", i, namespace="home") for i in range(10)])
-        store.add([mem(f"work {i}", 100 + i, namespace="work") for i in range(5)])
-        store.optimize()
         built = namespace_graphs_there(database)
         assert built == {graph_name("work"): True}
+        health = store.health()
+        assert health["namespace_graphs"] == {"work": "hnsw"}
+        assert "namespace_graphs_note" not in health
         with psycopg.connect(database, autocommit=True) as conn:
             conn.execute(
                 f"DROP INDEX {graph_name('work')}"
@@ -144,11 +148,17 @@ def test_a_namespace_graph_an_interrupted_build_left_is_built_in_the_background(
                 else "UPDATE pg_index SET indisvalid = false WHERE indexrelid = %s::regclass",
                 () if left == "missing" else (graph_name("work"),),
             )
-        assert store.health()["vector_index"] == "hnsw"  # the store's graph is there
+        health = store.health()
+        assert health["vector_index"] == "hnsw"  # the store's graph is there
+        assert health["namespace_graphs"] == {"work": left}
+        assert "memvault optimize" in health["namespace_graphs_note"]
         assert store.repair_in_background() is None  # the thread looks, and logs it
         store.graph_builder.join()
         assert "missing or invalid (the graph of namespace 'work'" in caplog.text
         assert namespace_graphs_there(database) == built
+        health = store.health()
+        assert health["namespace_graphs"] == {"work": "hnsw"}
+        assert "namespace_graphs_note" not in health
         caplog.clear()
         assert store.repair_in_background() is None
         store.graph_builder.join()

@@ -80,6 +80,7 @@ def test_a_large_namespace_gets_a_graph_its_searches_walk(database, monkeypatch)
     assert set(built) == {graph_name("alice's"), graph_name("bob")}
     assert "WHERE (namespace = 'alice''s'::text)" in built[graph_name("alice's")]
     assert sum(line.startswith("namespace graph: built") for line in report) == 2
+    assert store.health()["namespace_graphs"] == {"alice's": "hnsw", "bob": "hnsw"}
 
     query = unit(7)
     plan = searched_plan(store, query, Filter.build(namespace="alice's"))

@@ -111,14 +111,21 @@ def principal_in(scope: Mapping[str, Any]) -> Principal:
 LOCAL_ADMIN = Principal("admin")
 # What a health report may show only to admins: where the store is.
 PATH_FIELDS = ("url", "path")
+# A health report's field keyed by namespace, of which a principal sees its own.
+BY_NAMESPACE = "namespace_graphs"
 
 
 def visible_report(report: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """A health or stats report as ``principal`` may see it: unless admin, without the
-    store's file path, and its URL (which may hold a path or a password) cut to its kind."""
+    store's file path, and its URL (which may hold a path or a password) cut to its kind;
+    bound to namespaces, without what it says of others."""
     store = report.get("store")
-    if principal.sees_paths or store is None:
+    if store is None:
         return report
     if isinstance(store, str):  # stats: the store's URL
-        return {**report, "store": store.split(":", 1)[0]}
-    return {**report, "store": {k: v for k, v in store.items() if k not in PATH_FIELDS}}
+        return report if principal.sees_paths else {**report, "store": store.split(":", 1)[0]}
+    shown = {k: v for k, v in store.items() if principal.sees_paths or k not in PATH_FIELDS}
+    by_namespace, allowed = shown.get(BY_NAMESPACE), principal.namespaces
+    if isinstance(by_namespace, dict) and allowed is not None:
+        shown[BY_NAMESPACE] = {ns: v for ns, v in by_namespace.items() if ns in allowed}
+    return {**report, "store": shown}

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from .. import __version__
-from ..access.principal import Principal
+from ..access.principal import Principal, visible_report
 from ..stores import redact_url
 from ..vault import Vault
 from .charts import bars, columns
@@ -134,9 +134,7 @@ def _version(package: str) -> str:
 
 @router.get("/health")
 def health(request: Request, vault: VaultDep, principal: Reader) -> Response:
-    status = vault.health()
-    if not principal.sees_paths:
-        status["store"] = {k: v for k, v in status["store"].items() if k not in ("url", "path")}
+    status = visible_report(vault.health(), principal)
     settings = [
         {
             "name": name,

@@ -136,6 +136,12 @@ class FilterStatistics:
         do not list (a small one, or one not sampled yet)."""
         return self._current().namespaces.get(namespace)
 
+    def namespace_rows(self) -> tuple[dict[str, float], float]:
+        """Roughly how many memories each namespace the statistics list holds, and the
+        store."""
+        shares = self._current()
+        return {ns: shares.rows * share for ns, share in shares.namespaces.items()}, shares.rows
+
     def estimated_matches(self, flt: Filter) -> float:
         """A rough count of the memories ``flt`` matches, for namespace and tag
         filters whose values (or combinations) the statistics hold; 0 for any other

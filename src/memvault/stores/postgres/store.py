@@ -356,6 +356,8 @@ class PostgresStore:
     def health(self) -> dict[str, Any]:
         return store_health(
             self._db,
+            self._statistics,
+            self.options,
             url=self.url,
             identity=self._store_id,
             waiting=self._indexer.waiting(),
