@@ -4,7 +4,8 @@ The filter picks the candidate rows first, so the k best are chosen among
 matching memories only (never filtered afterwards). The rankings keep
 namespaces apart themselves, so a filter that names only a namespace needs
 no rowid set at all, and one that adds only tags is read from the tags' own
-index rather than from scattered memory rows.
+key (tag, namespace, rowid) rather than from scattered memory rows: only
+the namespace's tagged rows, however common the tag is elsewhere.
 """
 
 from __future__ import annotations

@@ -195,6 +195,26 @@ MIGRATIONS: list[str | Callable[[Any], None]] = [
     INSERT OR IGNORE INTO meta(key, value) SELECT '{PRECISION_KEY}', '{EARLIER}'
         WHERE EXISTS (SELECT 1 FROM meta WHERE key = 'store_id');
     """,
+    # The namespace joins the tags (a memory's never changes), keyed after the
+    # tag, so a filter of a namespace and a tag reads only that namespace's
+    # tagged rows: a tag common to every namespace was read whole before (at
+    # 1,000,000 memories in ten namespaces, 250,000 rowids to keep 25,000,
+    # about 100 ms per side of a search). The tag still leads the key for a
+    # filter of tags alone. About 2 s at 1,000,000 memories.
+    """
+    CREATE TABLE memory_tags_keyed (
+        tag TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        memory_rowid INTEGER NOT NULL,
+        PRIMARY KEY (tag, namespace, memory_rowid)
+    ) WITHOUT ROWID;
+    INSERT INTO memory_tags_keyed(tag, namespace, memory_rowid)
+        SELECT t.tag, m.namespace, t.memory_rowid
+        FROM memory_tags t JOIN memories m ON m.rowid = t.memory_rowid;
+    DROP TABLE memory_tags;
+    ALTER TABLE memory_tags_keyed RENAME TO memory_tags;
+    CREATE INDEX memory_tags_memory ON memory_tags(memory_rowid);
+    """,
 ]
 
 DEFAULT_PRAGMAS: dict[str, str] = {
@@ -302,23 +322,27 @@ def filter_sql(flt: Filter, now_us: int) -> tuple[str, list[Any]]:
 
 
 def tag_sql(flt: Filter) -> tuple[str, list[Any]]:
-    """A SELECT of the rowids carrying the filter's tags ("" if it names none).
+    """A SELECT of the rowids carrying the filter's tags ("" if it names none),
+    in the filter's namespace if it names one.
 
-    It reads only ``memory_tags``' primary key, never the memories' rows.
+    It reads only ``memory_tags``' primary key (tag, namespace, rowid), never
+    the memories' rows, and of a namespace only that namespace's part.
     """
     selects: list[str] = []
     params: list[Any] = []
-    if flt.tags_any:
-        marks = ",".join("?" * len(flt.tags_any))
-        selects.append(f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks})")
-        params.extend(flt.tags_any)
-    if flt.tags_all:
-        marks = ",".join("?" * len(flt.tags_all))
-        selects.append(
-            f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}) "
-            f"GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)}"
-        )
-        params.extend(flt.tags_all)
+    within = " AND namespace = ?" if flt.namespace is not None else ""
+    for tags, grouped in (
+        (flt.tags_any, ""),
+        (flt.tags_all, f" GROUP BY memory_rowid HAVING count(*) = {len(flt.tags_all)}"),
+    ):
+        if tags:
+            marks = ",".join("?" * len(tags))
+            selects.append(
+                f"SELECT memory_rowid FROM memory_tags WHERE tag IN ({marks}){within}{grouped}"
+            )
+            params.extend(tags)
+            if within:
+                params.append(flt.namespace)
     return " INTERSECT ".join(selects), params
 
 

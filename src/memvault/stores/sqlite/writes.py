@@ -17,7 +17,7 @@ import apsw
 from ...errors import Conflict, NotFound
 from ...model import Memory, MemoryChanges, to_micros, utcnow
 from .database import SqliteDatabase
-from .rows import column, named, scalar
+from .rows import named, scalar
 from .schema import ID_BATCH, MEMORY_COLUMNS, lookup_sql, to_memory
 
 
@@ -41,8 +41,8 @@ def add(
                 results.append((to_memory(existing[0]) if existing else memory, False))
                 continue
             cur.executemany(
-                "INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
-                [(tag, rowid) for tag in memory.tags],
+                "INSERT INTO memory_tags(tag, namespace, memory_rowid) VALUES (?, ?, ?)",
+                [(tag, memory.namespace, rowid) for tag in memory.tags],
             )
             cur.execute(
                 "INSERT INTO memory_vectors(rowid, embedding) VALUES (?, ?)",
@@ -104,13 +104,15 @@ def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory
     sets.append("updated_at = ?")
     params.append(to_micros(utcnow()))
     with db.write() as cur:
-        rowids = column(
+        rows = named(
             cur.execute(
-                "SELECT rowid FROM memories WHERE id = ? OR parent_id = ?", (memory_id, memory_id)
+                "SELECT rowid, namespace FROM memories WHERE id = ? OR parent_id = ?",
+                (memory_id, memory_id),
             )
         )
-        if not rowids:
+        if not rows:
             raise NotFound(f"no memory with id {memory_id}", field="id")
+        rowids = [r.rowid for r in rows]
         marks = ",".join("?" * len(rowids))
         cur.execute(
             f"UPDATE memories SET {', '.join(sets)} WHERE rowid IN ({marks})", (*params, *rowids)
@@ -118,8 +120,8 @@ def update(db: SqliteDatabase, memory_id: str, changes: MemoryChanges) -> Memory
         if changes.tags is not None:
             cur.execute(f"DELETE FROM memory_tags WHERE memory_rowid IN ({marks})", rowids)
             cur.executemany(
-                "INSERT INTO memory_tags(tag, memory_rowid) VALUES (?, ?)",
-                [(t, r) for r in rowids for t in changes.tags],
+                "INSERT INTO memory_tags(tag, namespace, memory_rowid) VALUES (?, ?, ?)",
+                [(t, r.namespace, r.rowid) for r in rows for t in changes.tags],
             )
         (row,) = named(
             cur.execute(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?", (memory_id,))
