@@ -45,3 +45,15 @@ def namespace_decides(db: SqliteDatabase, flt: Filter, now: int) -> bool:
 
 def _rowids(db: SqliteDatabase, sql: str, params: list[Any]) -> np.ndarray:
     return np.array(db.column(sql, params), dtype=np.int64)
+
+
+def positions_of(rowids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where the rowids in ``wanted`` sit in the ascending ``rowids``, each once.
+
+    Rowids not held are skipped: ``wanted`` may hold other namespaces' rows, or
+    chunks where a ranking holds none.
+    """
+    positions = np.searchsorted(rowids, wanted)
+    inside = positions < len(rowids)
+    positions, wanted = positions[inside], wanted[inside]
+    return np.unique(positions[rowids[positions] == wanted])

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .allowed import positions_of
 from .int8_scan import FACTS, SCALE, estimate
 from .precision import Precision
 from .rows import Row
@@ -113,11 +114,9 @@ class _Partition:
             positions = positions_of(rowids, allowed)
         else:
             estimates, bounds = estimate(vector, self._codes, self._facts[: self.size])
-            keep = (
-                np.ones(self.size, dtype=bool)
-                if allowed is None
-                else np.isin(rowids, allowed, assume_unique=True)
-            )
+            keep = np.full(self.size, allowed is None)
+            if allowed is not None:
+                keep[positions_of(rowids, allowed)] = True
             # The k-th best worst case among the allowed rows only: padding the
             # others with -inf instead made np.partition crawl over the ties
             # (about 70 ms at 100k rows with 10 % allowed, against 0.5 ms).
@@ -224,17 +223,6 @@ class VectorIndex:
         ids, scores = np.concatenate(best_ids), np.concatenate(best_scores)
         top = top_positions(scores, k)
         return [(int(ids[i]), float(scores[i])) for i in top]
-
-
-def positions_of(rowids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Where the rowids in ``wanted`` sit in the ascending ``rowids``, each once.
-
-    Rowids not held are skipped: ``wanted`` may span other namespaces.
-    """
-    positions = np.searchsorted(rowids, wanted)
-    inside = positions < len(rowids)
-    positions, wanted = positions[inside], wanted[inside]
-    return np.unique(positions[rowids[positions] == wanted])
 
 
 def top_positions(scores: np.ndarray, k: int) -> np.ndarray:

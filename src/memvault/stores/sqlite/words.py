@@ -28,6 +28,7 @@ import numpy as np
 from ...errors import StoreUnavailable
 from .. import bm25
 from .. import tokens as tokenizer
+from .allowed import positions_of
 from .rows import Row
 
 # Postings kept across searches (8 bytes each, and 8 more while their BM25
@@ -185,9 +186,14 @@ class WordIndex:
         eligible = scores > 0
         if namespace is not None:
             eligible &= self._spaces == self._codes[namespace]
-        candidates = np.flatnonzero(eligible)
-        if allowed is not None:
-            candidates = candidates[np.isin(self._ids[candidates], allowed)]
+        if allowed is None:
+            candidates = np.flatnonzero(eligible)
+        else:
+            # The allowed documents found by binary search (the ids ascend), not
+            # every eligible one looked up among them: about 1 ms against 10
+            # for 25,000 of 60,000.
+            held = positions_of(self._ids, allowed)
+            candidates = held[eligible[held]]
         best = self._best(candidates, scores, k)
         return [(int(self._ids[i]), float(scores[i])) for i in best]
 
