@@ -9,7 +9,7 @@ import apsw
 import pytest
 
 from memvault.model import Filter, Memory, MemoryChanges, utcnow
-from memvault.stores.sqlite.allowed import allowed_rowids
+from memvault.stores.sqlite.allowed import TagRows, allowed_rowids
 from memvault.stores.sqlite.schema import MIGRATIONS, tag_sql
 from memvault.stores.sqlite.store import SqliteStore
 
@@ -68,15 +68,16 @@ def rowids_of(store: SqliteStore, namespace: str, tags: tuple[str, ...]) -> list
 def test_a_namespace_and_a_tag_allow_only_that_namespaces_tagged_rows(tagged):
     for tags in (("common",), ("common", "pair")):
         flt = Filter(namespace="a", tags_all=tags)
-        allowed = allowed_rowids(tagged._db, flt)
+        allowed = allowed_rowids(tagged._db, flt, TagRows())
         assert allowed is not None
         assert sorted(allowed.tolist()) == rowids_of(tagged, "a", tags)
         # Read from the tags' key by tag and namespace, not by tag alone.
         sql, params = tag_sql(flt)
         plan = " ".join(str(r) for r in tagged._db.rows(f"EXPLAIN QUERY PLAN {sql}", params))
         assert "PRIMARY KEY (tag=? AND namespace=?)" in plan
-    assert len(allowed_rowids(tagged._db, Filter(namespace="a", tags_any=("common",)))) == 900
-    assert len(allowed_rowids(tagged._db, Filter(namespace=None, tags_any=("common",)))) == 3_900
+    for namespace, count in (("a", 900), (None, 3_900)):
+        flt = Filter(namespace=namespace, tags_any=("common",))
+        assert len(allowed_rowids(tagged._db, flt, TagRows())) == count
 
 
 @pytest.mark.parametrize(
@@ -126,6 +127,42 @@ def test_tags_changed_by_an_update_keep_their_namespace(tmp_path):
     store.close()
 
 
+def test_the_tag_rows_kept_follow_writes_here_and_from_another_connection(tmp_path):
+    here, there = SqliteStore(tmp_path / "w.db"), SqliteStore(tmp_path / "w.db")
+    here.bind_embedding(SPEC)
+    there.bind_embedding(SPEC)
+    one, both = Filter(namespace="a", tags_any=("t",)), Filter(namespace="a", tags_all=("t", "u"))
+
+    def agrees(flt: Filter) -> None:
+        # What a search allows (its rows kept from the last search of the same
+        # filter, unless the file changed) against the filter as SQL (query).
+        hits = {c.id for c in here.vector_search(unit(0), 100, flt)}
+        assert hits == {m.id for m in here.query(flt, limit=100).memories}
+
+    def tagged(content: str, seed: int, tags: tuple[str, ...] = ("t",)) -> Memory:
+        return Memory(content=content, namespace="a", tags=tags, embedding=unit(seed))
+
+    first, mine, theirs = tagged("first", 1, ("t", "u")), tagged("mine", 3), tagged("theirs", 4)
+    here.add([first, tagged("other", 2, ("u",))])
+    agrees(one)
+    here.add([mine])
+    agrees(one)
+    there.add([theirs])
+    agrees(one)
+    there.update(first.id, MemoryChanges(tags=("u",)))
+    agrees(one)
+    agrees(both)
+    here.update(mine.id, MemoryChanges(tags=("t", "u")))
+    agrees(both)
+    there.update(theirs.id, MemoryChanges(tags=("t", "u")))
+    agrees(both)
+    there.delete([theirs.id])
+    agrees(both)
+    assert {c.id for c in here.vector_search(unit(0), 100, both)} == {mine.id}
+    here.close()
+    there.close()
+
+
 def test_tags_kept_without_their_namespace_by_an_older_schema_gain_it(tmp_path):
     kept = memories({"a": 120, "b": 80})
     stores = {}
@@ -168,7 +205,7 @@ def test_an_expired_memory_is_not_allowed_by_a_namespace_and_a_tag(tmp_path):
     )
     store.add([live, gone, Memory(content="other", namespace="b", tags=("t",), embedding=unit(5))])
     store.update(gone.id, MemoryChanges(expires_at=utcnow()))
-    allowed = allowed_rowids(store._db, Filter(namespace="a", tags_any=("t",)))
+    allowed = allowed_rowids(store._db, Filter(namespace="a", tags_any=("t",)), TagRows())
     assert allowed is not None and len(allowed) == 1
     assert allowed.tolist() == store._db.column(
         "SELECT rowid FROM memories WHERE id = ?", (live.id,)

@@ -218,6 +218,12 @@ class SqliteDatabase:
             except UNAVAILABLE as exc:
                 raise StoreUnavailable(f"SQLite file {self.path} is unavailable: {exc}") from exc
 
+    def change_mark(self) -> tuple[int, int]:
+        """A value that moves whenever the file changes: ``PRAGMA data_version``
+        with other connections' commits, the rows changed by this one with its own."""
+        with self.lock:
+            return self.scalar("PRAGMA data_version"), self._conn.total_changes()
+
     def batches(
         self, sql: str, params: Sequence[Any] = (), size: int = 4096
     ) -> Iterator[list[Row]]:

@@ -43,7 +43,7 @@ from ..base import (
 )
 from . import upkeep as sqlite_upkeep
 from . import writes as sqlite_writes
-from .allowed import allowed_rowids
+from .allowed import TagRows, allowed_rowids
 from .database import SqliteDatabase
 from .location import sqlite_path
 from .pragmas import parse_pragmas
@@ -94,6 +94,7 @@ class SqliteStore:
         self._spec = self._read_spec()
         self._index = self._new_index(self._spec)
         self._words = WordIndex()
+        self._tag_rows = TagRows()
 
     @classmethod
     def from_url(cls, url: str, settings: Settings, *, create: bool = True) -> SqliteStore:
@@ -231,7 +232,7 @@ class SqliteStore:
         if spec is None or self._index is None:
             return []
         vec = as_vector(vector, spec.dimension)
-        allowed = allowed_rowids(self._db, flt.with_changes(include_chunks=True))
+        allowed = allowed_rowids(self._db, flt.with_changes(include_chunks=True), self._tag_rows)
         with self._db.lock:
             self._index.refresh(self._db)
             hits = self._index.search(vec, k, flt.namespace, allowed)
@@ -240,7 +241,7 @@ class SqliteStore:
     def text_search(self, terms: Sequence[str], k: int, flt: Filter) -> list[Candidate]:
         if not terms:
             return []
-        allowed = allowed_rowids(self._db, flt.with_changes(include_chunks=False))
+        allowed = allowed_rowids(self._db, flt.with_changes(include_chunks=False), self._tag_rows)
         with self._words.reading(self._db):
             hits = self._words.search(self._db, terms, k, flt.namespace, allowed)
         return self._candidates(hits)
