@@ -58,7 +58,7 @@ def allowed_rowids(db: SqliteDatabase, flt: Filter, tags: TagRows) -> np.ndarray
         if flt.include_expired:
             return tagged
         expired = _rowids(db, f"SELECT rowid {EXPIRED_SQL}", [now])
-        return np.setdiff1d(tagged, expired) if len(expired) else tagged
+        return np.setdiff1d(tagged, expired, assume_unique=True) if len(expired) else tagged
     where, params = filter_sql(flt, now)
     return _rowids(db, f"SELECT m.rowid FROM memories m WHERE {where}", params)
 
@@ -69,16 +69,21 @@ def namespace_decides(db: SqliteDatabase, flt: Filter, now: int) -> bool:
 
 
 def _rowids(db: SqliteDatabase, sql: str, params: list[Any]) -> np.ndarray:
-    return np.array(db.column(sql, params), dtype=np.int64)
+    """The rowids a statement selects, ascending and each once (as ``positions_of``
+    takes them): several tags may name a row twice, and a plan may read by time.
+    Sorted here rather than by np.unique, whose hashing took 5 ms for 25,000."""
+    found = np.sort(np.array(db.column(sql, params), dtype=np.int64))
+    return found[np.diff(found, prepend=0) > 0]  # rowids start at 1
 
 
 def positions_of(rowids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Where the rowids in ``wanted`` sit in the ascending ``rowids``, each once.
+    """Where the rowids in ``wanted`` (ascending, each once) sit in the ascending
+    ``rowids``, in order.
 
     Rowids not held are skipped: ``wanted`` may hold other namespaces' rows, or
     chunks where a ranking holds none.
     """
     positions = np.searchsorted(rowids, wanted)
     inside = positions < len(rowids)
-    positions, wanted = positions[inside], wanted[inside]
-    return np.unique(positions[rowids[positions] == wanted])
+    positions = positions[inside]
+    return positions[rowids[positions] == wanted[inside]]
