@@ -34,6 +34,8 @@ from .schema import VECTOR_INDEX, hnsw_graph_bytes, vector_index_sql
 from .words import RECOUNT
 
 log = logging.getLogger(__name__)
+# What the build logs: the index, its seconds, maintenance_work_mem and parallel workers.
+BUILT = "built %s in %.1f s (maintenance_work_mem %s, max_parallel_maintenance_workers %s)"
 
 
 @contextlib.contextmanager
@@ -98,7 +100,7 @@ def build_vector_index(
     started = time.perf_counter()
     cur.execute(vector_index_sql(VECTOR_INDEX, options.hnsw_m, options.hnsw_ef_construction))
     log.info(
-        "built %s in %.1f s (maintenance_work_mem %s, max_parallel_maintenance_workers %s)",
+        BUILT,
         VECTOR_INDEX,
         time.perf_counter() - started,
         settings.memory,
