@@ -59,14 +59,19 @@ def index_built_at_end(
             )
             # The graphs are built in the table's order: the order of the writes, as
             # the first load's graph was (``graph_order``), unless rows moved since.
-            reorder = [graph_order.CLUSTER] if graph_order.rows_out_of_order(cur) else []
+            late = graph_order.rows_out_of_order(cur)
+            reorder = [graph_order.CLUSTER] if late else []
         # The postings too: their index is read alone only where the table's pages
         # are marked all visible.
         db.run_outside_transaction(
             [*reorder, "VACUUM (ANALYZE) memvault_memories, memvault_postings"]
         )
         if reorder:
-            log.info("rewrote the memories in the order they were written before the build")
+            log.info(
+                "rewrote the memories in the order they were written before the build "
+                "(%s rows lay far later than written)",
+                late,
+            )
         with db.cursor(transaction=True) as cur:
             build_vector_index(cur, options, dimension, maintenance_work_mem)
             statements, done = namespace_graphs.changes(cur, options, dimension, concurrently=False)
