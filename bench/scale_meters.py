@@ -8,6 +8,7 @@ many searches sent their two ranking statements on two connections at once.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -43,6 +44,25 @@ class CpuMeter:
         except psutil.Error:
             return None
         return server + time.process_time()
+
+
+class ServerCpu:
+    """CPU seconds of the whole server so far: its postmaster, the children it has
+    reaped (backends that ended, parallel workers) and those alive."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert backend is not None
+        self.postmaster = psutil.Process(psutil.Process(backend[0]).ppid())
+
+    def __call__(self) -> float:
+        own = self.postmaster.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for child in self.postmaster.children():
+            # One that ended meanwhile is in the postmaster's reaped CPU.
+            with contextlib.suppress(psutil.Error):
+                total += sum(child.cpu_times()[:2])
+        return total
 
 
 class Statements:
