@@ -35,12 +35,13 @@ def memories(namespaces: dict[str, int]) -> list[Memory]:
     pick = random.Random(3)
     made: list[Memory] = []
     for namespace, count in namespaces.items():
+        first = len(made)  # every vector its own seed: no two score alike
         made.extend(
             Memory(
                 content=" ".join(pick.choices(WORDS, k=6)) + f" note {namespace}{i}",
                 namespace=namespace,
                 tags=tags_of(namespace, i),
-                embedding=unit(len(made) + i),
+                embedding=unit(first + i),
             )
             for i in range(count)
         )
@@ -81,29 +82,31 @@ def test_a_namespace_and_a_tag_allow_only_that_namespaces_tagged_rows(tagged):
 
 
 @pytest.mark.parametrize(
-    "tags",
+    ("namespace", "tags"),
     [
-        {"tags_any": ("rare",)},
-        {"tags_any": ("common",)},
-        {"tags_any": ("rare", "pair")},
-        {"tags_all": ("common", "pair")},
+        ("a", {"tags_any": ("rare",)}),
+        ("a", {"tags_any": ("common",)}),
+        ("a", {"tags_any": ("rare", "pair")}),
+        ("a", {"tags_all": ("common", "pair")}),
+        # More tagged rows than namespace "a" holds: looked up the other way.
+        (None, {"tags_any": ("common",)}),
     ],
 )
-def test_a_rare_or_common_tag_in_a_namespace_ranks_as_the_namespaces_exact_top_k(tagged, tags):
-    flt = Filter(namespace="a", **tags)
+def test_a_rare_or_common_tag_ranks_as_an_exact_top_k(tagged, namespace, tags):
+    flt = Filter(namespace=namespace, **tags)
     members = {m.id for m in tagged.query(flt, limit=10_000).memories}
-    assert 0 < len(members) < SIZES["a"]
-    everything = Filter(namespace="a")
+    everything, size = Filter(namespace=namespace), tagged.count(Filter(namespace=namespace))
+    assert 0 < len(members) < size
     for probe in range(5):
         query = unit(5_000 + probe)
-        # Every memory of the namespace ranked (k its size: nothing pruned),
-        # then only the tagged ones kept: the exact top 10 among them.
-        exact = [c for c in tagged.vector_search(query, SIZES["a"], everything) if c.id in members]
+        # Every memory in scope ranked (k all of them: nothing pruned), then
+        # only the tagged ones kept: the exact top 10 among them.
+        exact = [c for c in tagged.vector_search(query, size, everything) if c.id in members]
         hits = tagged.vector_search(query, 10, flt)
         assert [c.id for c in hits] == [c.id for c in exact[:10]]
         assert [c.score for c in hits] == pytest.approx([c.score for c in exact[:10]], abs=1e-6)
         terms = WORDS[probe : probe + 2]
-        ranked = [c for c in tagged.text_search(terms, SIZES["a"], everything) if c.id in members]
+        ranked = [c for c in tagged.text_search(terms, size, everything) if c.id in members]
         words = tagged.text_search(terms, 10, flt)
         assert [(c.id, c.score) for c in words] == [(c.id, c.score) for c in ranked[:10]]
 

@@ -81,8 +81,13 @@ def positions_of(rowids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     ``rowids``, in order.
 
     Rowids not held are skipped: ``wanted`` may hold other namespaces' rows, or
-    chunks where a ranking holds none.
+    chunks where a ranking holds none. Each of the smaller array is looked up in
+    the other by binary search: a tag of a quarter of 1,000,000 memories is
+    more rows than each of ten namespaces holds.
     """
+    if len(wanted) > len(rowids):
+        found = np.searchsorted(wanted, rowids).clip(max=len(wanted) - 1)
+        return np.flatnonzero(wanted[found] == rowids)
     positions = np.searchsorted(rowids, wanted)
     inside = positions < len(rowids)
     positions = positions[inside]
