@@ -12,19 +12,24 @@ import numpy as np
 import psycopg
 
 from memvault.model import Filter, MemoryChanges
+from memvault.stores.postgres import ranking
 from memvault.stores.postgres import writes as postgres_writes
 from memvault.stores.postgres.indexing import VectorIndexer
 
 from .test_postgres_store import waiting_in_table
-from .test_store_conformance import mem
+from .test_store_conformance import mem, unit
 
 
 def left_waiting(pg, count: int) -> list:
     """Memories written as a server's writes leave them, no indexer woken; in the
     order of their rows (the indexer's)."""
-    memories = [mem(f"waiting {i}", 900 + i) for i in range(count)]
+    return left_waiting_as(pg, [mem(f"waiting {i}", 900 + i) for i in range(count)])
+
+
+def left_waiting_as(pg, memories: list) -> list:
+    """``memories`` written as a server's writes leave them, in the order of their rows."""
     postgres_writes.add(pg._db, memories, [m.embedding for m in memories], deferred=True)
-    assert waiting_in_table(pg_url(pg)) == count
+    assert waiting_in_table(pg_url(pg)) == len(memories)
     with psycopg.connect(pg_url(pg)) as conn:
         order = [i for (i,) in conn.execute("SELECT id FROM memvault_memories ORDER BY rowid")]
     return sorted(memories, key=lambda m: order.index(m.id))
@@ -113,3 +118,60 @@ def test_the_background_indexer_leaves_a_row_a_writer_holds_to_a_later_pass(pg):
     assert_all_indexed(pg, memories)
     assert pg.get(held.id, None).tags == ("held",)
     assert pg.vector_search(held.embedding, 1, Filter.build())[0].id == held.id
+
+
+def stored_apart(database: str, column: str, memories) -> int:
+    """Of ``memories``, how many hold ``column`` in the TOAST table, not in their rows."""
+    with psycopg.connect(database) as conn:
+        return conn.execute(
+            f"SELECT count(*) FROM memvault_memories WHERE id = ANY(%s) "
+            f"AND pg_column_toast_chunk_id({column}) IS NOT NULL",
+            ([m.id for m in memories],),
+        ).fetchone()[0]
+
+
+def test_waiting_vectors_are_kept_in_their_rows_and_ranked_exactly(pg, monkeypatch):
+    # Every search compares the waiting vectors; read from the TOAST table, each
+    # cost microseconds more. A memory of a few dozen words makes its row,
+    # with a 384-d vector, larger than the 2 kB past which PostgreSQL moves values out.
+    rng = np.random.default_rng(11)
+    texts = [" ".join(f"{w:x}" for w in rng.integers(16**6, size=30)) for _ in range(40)]
+    indexed = [mem(text, 600 + i) for i, text in enumerate(texts[:20])]
+    postgres_writes.add(pg._db, indexed, [m.embedding for m in indexed])
+    waiting = [mem(text, 700 + i) for i, text in enumerate(texts[20:])]
+    left_waiting_as(pg, waiting)
+    database = pg_url(pg)
+    with psycopg.connect(database) as conn:
+        (smallest,) = conn.execute(
+            "SELECT min(pg_column_size(m.*)) FROM memvault_memories m "
+            "WHERE fresh_embedding IS NOT NULL"
+        ).fetchone()
+    assert smallest > 2_000
+    assert stored_apart(database, "fresh_embedding", waiting) == 0
+    word_hits = pg.text_search(texts[25].split()[:3], 5, Filter.build())
+
+    # A query near two waiting vectors and an indexed one: ranked as numpy ranks them.
+    query = unit(705) + 0.8 * unit(712) + 0.6 * unit(603)
+    query /= np.linalg.norm(query)
+    everything = indexed + waiting
+    similarity = np.array([m.embedding @ query for m in everything])
+    expected = [everything[i].id for i in np.argsort(-similarity)[:5]]
+    for walked in (False, True):
+        # All 40 compared exactly; or, as in a large store, the graph walked and the
+        # waiting vectors compared on their own.
+        monkeypatch.setattr(ranking, "EXACT_SEARCH_ROWS", 0 if walked else 2_000)
+        found = pg.vector_search(query, 5, Filter.build())
+        assert [c.id for c in found] == expected
+        assert [c.id for c in found[:3]] == [waiting[5].id, waiting[12].id, indexed[3].id]
+        assert np.allclose([c.score for c in found], sorted(similarity)[::-1][:5], atol=1e-5)
+
+    pg.index_waiting_vectors()  # moved into the graph's column, unchanged
+    assert_all_indexed(pg, waiting)
+    # Laid out as the rows indexed at once: the vector apart, the words read by the
+    # word ranking in the row.
+    for column in ("embedding", "words"):
+        assert stored_apart(database, column, waiting) == stored_apart(database, column, indexed)
+    assert stored_apart(database, "words", waiting) < len(waiting)
+    assert pg.text_search(texts[25].split()[:3], 5, Filter.build()) == word_hits
+    assert word_hits[0].id == waiting[5].id
+    assert [c.id for c in pg.vector_search(query, 5, Filter.build())] == expected

@@ -30,7 +30,7 @@ from . import graph_order, namespace_graphs
 from .database import Database
 from .options import PostgresOptions
 from .rows import Cursor, one_row, one_value
-from .schema import VECTOR_INDEX, hnsw_graph_bytes, vector_index_sql
+from .schema import MOVE_WAITING, VECTOR_INDEX, hnsw_graph_bytes, vector_index_sql
 from .words import RECOUNT
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,7 @@ def index_built_at_end(
         with db.cursor() as cur:
             # Vectors waiting move for free while there is no index to update.
             cur.execute(
-                "UPDATE memvault_memories SET embedding = fresh_embedding, "
-                "fresh_embedding = NULL WHERE fresh_embedding IS NOT NULL"
+                f"UPDATE memvault_memories m SET {MOVE_WAITING} WHERE fresh_embedding IS NOT NULL"
             )
             # The graphs are built in the table's order: the order of the writes, as
             # the first load's graph was (``graph_order``), unless rows moved since.

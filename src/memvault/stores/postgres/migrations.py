@@ -10,15 +10,57 @@ from ...errors import StoreUnavailable
 from ...model import new_id
 from . import postings, words
 from .rows import one_value
-from .schema import INDEXED_CHARS, TEXT_CONFIG, words_sql
+from .schema import INDEXED_CHARS, MOVE_WAITING, TEXT_CONFIG, words_sql
 
 # pg_advisory_xact_lock key held while migrating or binding the embedding, so
 # that many processes starting at once change the schema one at a time.
 SCHEMA_LOCK = int.from_bytes(b"memvault", "big")
 
+
 # Each entry upgrades the schema by one version. Pending entries are applied in
 # order, in one transaction under SCHEMA_LOCK, and recorded in
 # memvault_migrations. Never edit a released entry: append a new one.
+def _move_waiting(moved: str) -> str:
+    """The procedure moving waiting vectors into the index, ``moved`` the SET clause of a
+    row moved: up to ``most`` waiting rows past rowid ``after``, in rowid order,
+    committing each; with ``share`` it skips rows others hold, else waits for them. It
+    gives how many it ``moved`` and the ``last`` rowid moved."""
+    return f"""
+    CREATE OR REPLACE PROCEDURE memvault_move_waiting(
+        after bigint, most integer, share boolean,
+        INOUT moved integer DEFAULT 0, INOUT last bigint DEFAULT 0)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        done bigint;
+    BEGIN
+        moved := 0;
+        last := after;
+        WHILE moved < most LOOP
+            PERFORM set_config('synchronous_commit', 'off', true);
+            IF share THEN
+                UPDATE memvault_memories m
+                SET {moved}
+                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
+                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
+                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE SKIP LOCKED)
+                RETURNING m.rowid INTO done;
+            ELSE
+                UPDATE memvault_memories m
+                SET {moved}
+                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
+                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
+                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE)
+                RETURNING m.rowid INTO done;
+            END IF;
+            EXIT WHEN done IS NULL;
+            moved := moved + 1;
+            last := done;
+            COMMIT;
+        END LOOP;
+    END $$;
+"""
+
+
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "memories table, word and tag indexes",
@@ -179,46 +221,10 @@ MIGRATIONS: list[tuple[str, str]] = [
     # concurrent writes stop waiting for each other's commit on the shared ones.
     ("word counts in stripes", words.STRIPES_MIGRATION),
     # The indexer moves each vector in a transaction of its own, so that a write to
-    # a row waits for one graph insert at most (``indexing``): this procedure moves
-    # up to ``most`` waiting rows past rowid ``after``, in rowid order, committing
-    # each; with ``share`` it skips rows others hold, else waits for them. It gives
-    # how many it ``moved`` and the ``last`` rowid moved.
+    # a row waits for one graph insert at most (``indexing``).
     (
         "vectors moved into the index one a transaction",
-        """
-    CREATE OR REPLACE PROCEDURE memvault_move_waiting(
-        after bigint, most integer, share boolean,
-        INOUT moved integer DEFAULT 0, INOUT last bigint DEFAULT 0)
-    LANGUAGE plpgsql AS $$
-    DECLARE
-        done bigint;
-    BEGIN
-        moved := 0;
-        last := after;
-        WHILE moved < most LOOP
-            PERFORM set_config('synchronous_commit', 'off', true);
-            IF share THEN
-                UPDATE memvault_memories m
-                SET embedding = m.fresh_embedding, fresh_embedding = NULL
-                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
-                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
-                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING m.rowid INTO done;
-            ELSE
-                UPDATE memvault_memories m
-                SET embedding = m.fresh_embedding, fresh_embedding = NULL
-                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
-                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
-                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE)
-                RETURNING m.rowid INTO done;
-            END IF;
-            EXIT WHEN done IS NULL;
-            moved := moved + 1;
-            last := done;
-            COMMIT;
-        END LOOP;
-    END $$;
-""",
+        _move_waiting("embedding = m.fresh_embedding, fresh_embedding = NULL"),
     ),
     # ANALYZE samples which namespace and tags memories hold together, so a vector
     # search can tell a tag rare in one namespace from one rare everywhere
@@ -232,6 +238,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ON namespace, tags FROM memvault_memories;
     ANALYZE memvault_memories;
 """,
+    ),
+    # Every search compares the waiting vectors exactly (``indexing``). A row with a
+    # 384-d vector is over 2 kB, where PostgreSQL moves its largest value, the vector
+    # (pgvector's storage is EXTERNAL), to the TOAST table: each comparison then read
+    # it from there. MAIN keeps the vector in its row unless the row would outgrow a
+    # page, and moves the words (or content) out instead: the indexer's procedure
+    # writes them anew as it moves the vector (``schema.MOVE_WAITING``). Rows
+    # written before this keep their layout until the indexer moves their vectors.
+    (
+        "waiting vectors kept in their rows",
+        "ALTER TABLE memvault_memories ALTER COLUMN fresh_embedding SET STORAGE MAIN;"
+        + _move_waiting(MOVE_WAITING),
     ),
 ]
 

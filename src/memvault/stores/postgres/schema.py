@@ -32,6 +32,16 @@ def words_sql(text: str) -> str:
 # The words are found through ``memvault_postings`` since migration 9, not a GIN index.
 GIN_INDEXES = ("memvault_memories_tags", "memvault_memories_metadata")
 
+# A waiting row's vector is kept in the row (migration 13), so PostgreSQL moves its
+# words and content out to the TOAST table instead, where the word ranking would
+# read the words for ever after (an unchanged value keeps its place). Moving the
+# vector writes both anew, so that the moved row is laid out as one indexed at
+# once: the vector in the TOAST table, the words (compressed if need be) in the row.
+MOVE_WAITING = (
+    "embedding = m.fresh_embedding, fresh_embedding = NULL, "
+    "words = m.words || ''::tsvector, content = m.content || ''"
+)
+
 VECTOR_INDEX = "memvault_memories_embedding"
 HNSW_MAX_DIMENSIONS = 2000
 # Whether the store's graph is there and usable: a concurrent build that was
