@@ -26,9 +26,10 @@ server that dies leaves its rows to the others (they look for work every
 waiting, to be moved again. Bursts are absorbed, not the sustained rate:
 once ``WAITING_LIMIT`` vectors wait, writes index their own vectors again,
 at the graph's speed, so the exact comparison of waiting vectors stays cheap:
-about 1 µs of CPU each a search, as they are kept in their rows (migration 13;
-from the TOAST table, 3 µs: ``docs/benchmarks.md``, "waiting vectors kept in
-their rows").
+about 1 to 1.4 µs of CPU each a search, as they are kept in their rows
+(migration 13; from the TOAST table, 3 to 4 µs). 3,000 waiting add 3 to 4 ms
+to a search, which keeps a burst's searches within the goals
+(``docs/benchmarks.md``, "waiting vectors kept in their rows").
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from .rows import Cursor, one_row, one_value
 
 log = logging.getLogger(__name__)
 
-WAITING_LIMIT = 5_000
+WAITING_LIMIT = 3_000
 IDLE_S = 5.0
 # Rows a call moves at most: the thread looks whether the store is closing between calls.
 PER_CALL = 20
