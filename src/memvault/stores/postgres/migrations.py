@@ -17,14 +17,22 @@ from .schema import INDEXED_CHARS, MOVE_WAITING, TEXT_CONFIG, words_sql
 SCHEMA_LOCK = int.from_bytes(b"memvault", "big")
 
 
-# Each entry upgrades the schema by one version. Pending entries are applied in
-# order, in one transaction under SCHEMA_LOCK, and recorded in
-# memvault_migrations. Never edit a released entry: append a new one.
 def _move_waiting(moved: str) -> str:
     """The procedure moving waiting vectors into the index, ``moved`` the SET clause of a
     row moved: up to ``most`` waiting rows past rowid ``after``, in rowid order,
     committing each; with ``share`` it skips rows others hold, else waits for them. It
     gives how many it ``moved`` and the ``last`` rowid moved."""
+
+    # PL/pgSQL takes no lock strength as a value: one statement for each.
+    def move_one(lock: str) -> str:
+        return f"""
+                UPDATE memvault_memories m
+                SET {moved}
+                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
+                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
+                                 ORDER BY w.rowid LIMIT 1 {lock})
+                RETURNING m.rowid INTO done;"""
+
     return f"""
     CREATE OR REPLACE PROCEDURE memvault_move_waiting(
         after bigint, most integer, share boolean,
@@ -37,20 +45,8 @@ def _move_waiting(moved: str) -> str:
         last := after;
         WHILE moved < most LOOP
             PERFORM set_config('synchronous_commit', 'off', true);
-            IF share THEN
-                UPDATE memvault_memories m
-                SET {moved}
-                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
-                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
-                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING m.rowid INTO done;
-            ELSE
-                UPDATE memvault_memories m
-                SET {moved}
-                WHERE m.rowid = (SELECT w.rowid FROM memvault_memories w
-                                 WHERE w.fresh_embedding IS NOT NULL AND w.rowid > last
-                                 ORDER BY w.rowid LIMIT 1 FOR UPDATE)
-                RETURNING m.rowid INTO done;
+            IF share THEN{move_one("FOR UPDATE SKIP LOCKED")}
+            ELSE{move_one("FOR UPDATE")}
             END IF;
             EXIT WHEN done IS NULL;
             moved := moved + 1;
@@ -61,6 +57,9 @@ def _move_waiting(moved: str) -> str:
 """
 
 
+# Each entry upgrades the schema by one version. Pending entries are applied in
+# order, in one transaction under SCHEMA_LOCK, and recorded in
+# memvault_migrations. Never edit a released entry: append a new one.
 MIGRATIONS: list[tuple[str, str]] = [
     (
         "memories table, word and tag indexes",
